@@ -1,0 +1,110 @@
+//! What a terminal needs to connect: where, whom to trust, who it is, who signs in.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::Error;
+
+/// How the officer signs in.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// Officer id and password (the first sign-in of a shift). After the
+    /// server answers, the SDK keeps only the session token it issued.
+    Password {
+        /// Directory id.
+        officer_id: String,
+        /// Password.
+        password: String,
+    },
+    /// A session token from an earlier sign-in on this device.
+    Token(String),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print secrets.
+        match self {
+            Credentials::Password { officer_id, .. } => write!(f, "Password({officer_id}, ***)"),
+            Credentials::Token(_) => write!(f, "Token(***)"),
+        }
+    }
+}
+
+/// Retries of one request after a retryable failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub attempts_max: u32,
+    /// Wait before the second attempt; doubles each time (with jitter).
+    pub backoff_initial: Duration,
+    /// Longest wait between attempts.
+    pub backoff_max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts_max: 6,
+            backoff_initial: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Connection settings of a terminal.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The server's UDP address.
+    pub server_addr: SocketAddr,
+    /// The name on the server's certificate (e.g. `localhost`).
+    pub server_name: String,
+    /// The agency CA certificate(s), PEM.
+    pub ca_pem: Vec<u8>,
+    /// This device's certificate chain, PEM.
+    pub cert_pem: Vec<u8>,
+    /// This device's private key, PEM.
+    pub key_pem: Vec<u8>,
+    /// The officer's sign-in.
+    pub credentials: Credentials,
+    /// Retries after retryable failures.
+    pub retry: RetryPolicy,
+    /// Deadline for the QUIC handshake plus hello.
+    pub connect_timeout: Duration,
+    /// Deadline for one request's answer.
+    pub request_timeout: Duration,
+    /// Keep-alive interval, so NAT bindings and the idle timeout don't close a quiet session.
+    pub keep_alive: Duration,
+    /// Idle timeout the terminal proposes.
+    pub idle_timeout: Duration,
+    /// UDP socket send and receive buffer, bytes.
+    pub udp_buffer_bytes: usize,
+}
+
+impl ClientConfig {
+    /// A configuration from PEM files on disk, with default timeouts and retries.
+    pub fn from_files(
+        server_addr: SocketAddr,
+        server_name: &str,
+        ca: &Path,
+        cert: &Path,
+        key: &Path,
+        credentials: Credentials,
+    ) -> Result<Self, Error> {
+        let read = |path: &Path| std::fs::read(path).map_err(|e| Error::Config(format!("{}: {e}", path.display())));
+        Ok(Self {
+            server_addr,
+            server_name: server_name.to_owned(),
+            ca_pem: read(ca)?,
+            cert_pem: read(cert)?,
+            key_pem: read(key)?,
+            credentials,
+            retry: RetryPolicy::default(),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            keep_alive: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            udp_buffer_bytes: 4 * 1024 * 1024,
+        })
+    }
+}

@@ -1,0 +1,29 @@
+//! The fieldlink terminal SDK.
+//!
+//! A terminal app builds a [`ClientConfig`] (server address, the agency CA,
+//! its device certificate and key, the officer's sign-in), calls
+//! [`Client::connect`], and submits items; each call returns a
+//! [`pb::Receipt`](fieldlink_protocol::pb::Receipt) once the server has
+//! durably stored the item, or an [`Error`] that says whether retrying can
+//! help ([`Error::is_retryable`]).
+//!
+//! Items carry a client-generated UUIDv7. Sending the same item again (after
+//! a timeout, a crash, a lost connection) is always safe: the server answers
+//! with the original receipt.
+#![forbid(unsafe_code)]
+
+mod client;
+mod config;
+mod connection;
+mod error;
+
+pub use client::Client;
+pub use config::{ClientConfig, Credentials, RetryPolicy};
+pub use connection::SDK_VERSION;
+pub use error::Error;
+pub use fieldlink_protocol as protocol;
+
+/// The current time in ms since the Unix epoch, as items' timestamps want it.
+pub fn now_ms() -> i64 {
+    connection::now_ms()
+}

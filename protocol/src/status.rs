@@ -1,0 +1,99 @@
+//! Building [`pb::Status`] values and classifying codes.
+
+use crate::pb::{self, Code};
+use crate::FieldError;
+
+/// Machine-readable reasons carried in `Status.reason`.
+pub mod reason {
+    /// The frame's announced length is over the limit.
+    pub const FRAME_TOO_LARGE: &str = "FRAME_TOO_LARGE";
+    /// The stream ended inside a frame.
+    pub const FRAME_TRUNCATED: &str = "FRAME_TRUNCATED";
+    /// The length prefix is not a valid varint, or bytes follow the frame.
+    pub const FRAME_MALFORMED: &str = "FRAME_MALFORMED";
+    /// The frame body is not a valid protobuf message of the expected type.
+    pub const MESSAGE_MALFORMED: &str = "MESSAGE_MALFORMED";
+    /// The request body is missing or of a kind this server does not know.
+    pub const UNKNOWN_REQUEST: &str = "UNKNOWN_REQUEST";
+    /// The same item id is stored with different content.
+    pub const ID_CONFLICT: &str = "ID_CONFLICT";
+    /// The hello names a protocol version this server does not speak.
+    pub const UNSUPPORTED_VERSION: &str = "UNSUPPORTED_VERSION";
+    /// Wrong officer id or password, or an unknown, expired or revoked token.
+    pub const BAD_CREDENTIALS: &str = "BAD_CREDENTIALS";
+    /// A field broke a validation rule.
+    pub const INVALID_FIELD: &str = "INVALID_FIELD";
+    /// Storage is failing; nothing was stored.
+    pub const STORAGE_UNAVAILABLE: &str = "STORAGE_UNAVAILABLE";
+    /// The server is shutting down.
+    pub const SHUTTING_DOWN: &str = "SHUTTING_DOWN";
+}
+
+/// Whether resending the same request later can help, for a code.
+pub fn code_is_retryable(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Unavailable | Code::ResourceExhausted | Code::DeadlineExceeded | Code::Aborted
+    )
+}
+
+/// A status with `code`, `reason` and `message`; `retryable` follows the code.
+pub fn status(code: Code, reason: &str, message: impl Into<String>) -> pb::Status {
+    pb::Status {
+        code: code as i32,
+        message: message.into(),
+        reason: reason.to_owned(),
+        retryable: code_is_retryable(code),
+        ..Default::default()
+    }
+}
+
+/// `INVALID_ARGUMENT` naming the offending field.
+pub fn invalid_field(error: &FieldError) -> pb::Status {
+    pb::Status {
+        field: error.field.clone(),
+        ..status(Code::InvalidArgument, reason::INVALID_FIELD, error.to_string())
+    }
+}
+
+impl pb::Status {
+    /// The code, or `UNKNOWN` for a value this crate does not know.
+    pub fn code_or_unknown(&self) -> Code {
+        Code::try_from(self.code).unwrap_or(Code::Unknown)
+    }
+}
+
+impl std::fmt::Display for pb::Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.code_or_unknown().as_str_name())?;
+        if !self.reason.is_empty() {
+            write!(f, " ({})", self.reason)?;
+        }
+        write!(f, ": {}", self.message)?;
+        if !self.field.is_empty() && !self.message.starts_with(&self.field) {
+            write!(f, " [field {}]", self.field)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for pb::Status {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retryable_follows_the_code() {
+        assert!(status(Code::Unavailable, reason::STORAGE_UNAVAILABLE, "x").retryable);
+        assert!(!status(Code::InvalidArgument, reason::INVALID_FIELD, "x").retryable);
+    }
+
+    #[test]
+    fn invalid_field_names_the_field() {
+        let s = invalid_field(&FieldError::new("place.latitude", "out of range"));
+        assert_eq!(s.field, "place.latitude");
+        assert_eq!(s.code_or_unknown(), Code::InvalidArgument);
+        assert!(s.to_string().contains("place.latitude"));
+    }
+}

@@ -1,0 +1,183 @@
+//! Field-level checks shared by every item kind, and the error they produce.
+
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::limits;
+
+/// A field broke a rule. Becomes `INVALID_ARGUMENT` with `field` set.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{field}: {reason}")]
+pub struct FieldError {
+    /// Path of the offending field, e.g. `place.latitude` or `officer_ids[1]`.
+    pub field: String,
+    /// What is wrong with it, in English.
+    pub reason: String,
+}
+
+impl FieldError {
+    /// A new error for `field`.
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// What validation needs to know about the world: the server's clock and how
+/// far ahead of it terminal clocks may run.
+#[derive(Debug, Clone, Copy)]
+pub struct ValidationContext {
+    /// The server's clock, ms since the Unix epoch.
+    pub now_ms: i64,
+    /// How far into the future a timestamp may lie.
+    pub clock_skew_ms_max: i64,
+}
+
+/// A required text field: not empty, at most `bytes_max` UTF-8 bytes.
+pub fn required_text(field: &str, value: &str, bytes_max: usize) -> Result<(), FieldError> {
+    if value.trim().is_empty() {
+        return Err(FieldError::new(field, "is required"));
+    }
+    optional_text(field, value, bytes_max)
+}
+
+/// An optional text field: at most `bytes_max` UTF-8 bytes, no NUL or other
+/// control characters except tab and line breaks.
+pub fn optional_text(field: &str, value: &str, bytes_max: usize) -> Result<(), FieldError> {
+    if value.len() > bytes_max {
+        return Err(FieldError::new(
+            field,
+            format!("is {} bytes, at most {bytes_max} allowed", value.len()),
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err(FieldError::new(field, "contains control characters"));
+    }
+    Ok(())
+}
+
+/// A client-generated item id: a UUID version 7 in canonical 36-character
+/// text form (either case). Returned as a [`Uuid`]; stored lower-case.
+pub fn item_id(field: &str, value: &str) -> Result<Uuid, FieldError> {
+    if value.is_empty() {
+        return Err(FieldError::new(field, "is required"));
+    }
+    let uuid = any_uuid(field, value)?;
+    if uuid.get_version_num() != 7 {
+        return Err(FieldError::new(
+            field,
+            format!("must be a UUIDv7, got version {}", uuid.get_version_num()),
+        ));
+    }
+    Ok(uuid)
+}
+
+/// A reference to another item or entity by UUID (any version), canonical form.
+pub fn any_uuid(field: &str, value: &str) -> Result<Uuid, FieldError> {
+    if value.len() != limits::UUID_TEXT_BYTES {
+        return Err(FieldError::new(
+            field,
+            "must be a UUID in canonical 8-4-4-4-12 form",
+        ));
+    }
+    Uuid::try_parse(value)
+        .map_err(|_| FieldError::new(field, "must be a UUID in canonical 8-4-4-4-12 form"))
+}
+
+/// A required timestamp: not before 2000 and not beyond the allowed clock skew.
+pub fn timestamp_ms(field: &str, value: i64, context: &ValidationContext) -> Result<i64, FieldError> {
+    if value == 0 {
+        return Err(FieldError::new(field, "is required"));
+    }
+    if value < limits::TIMESTAMP_MS_MIN {
+        return Err(FieldError::new(field, "is before 2000-01-01 (device clock unset?)"));
+    }
+    let latest_ms = context.now_ms.saturating_add(context.clock_skew_ms_max);
+    if value > latest_ms {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "is {} ms in the future; at most {} ms of clock skew is allowed",
+                value - context.now_ms,
+                context.clock_skew_ms_max
+            ),
+        ));
+    }
+    Ok(value)
+}
+
+/// An officer id: 1 to 64 bytes of ASCII letters, digits, `-`, `_` and `.`.
+pub fn officer_id(field: &str, value: &str) -> Result<(), FieldError> {
+    if value.is_empty() {
+        return Err(FieldError::new(field, "is required"));
+    }
+    if value.len() > limits::OFFICER_ID_BYTES_MAX {
+        return Err(FieldError::new(
+            field,
+            format!("is longer than {} bytes", limits::OFFICER_ID_BYTES_MAX),
+        ));
+    }
+    if !value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(FieldError::new(
+            field,
+            "may contain only ASCII letters, digits, '-', '_' and '.'",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONTEXT: ValidationContext = ValidationContext {
+        now_ms: 1_800_000_000_000,
+        clock_skew_ms_max: 60_000,
+    };
+
+    #[test]
+    fn item_ids_must_be_uuid_v7() {
+        let v7 = Uuid::now_v7().to_string();
+        assert!(item_id("id", &v7).is_ok());
+        assert!(item_id("id", &v7.to_uppercase()).is_ok());
+        let v4 = "1b4e28ba-2fa1-41d2-883f-0016d3cca427";
+        assert_eq!(item_id("id", v4).unwrap_err().field, "id");
+        assert!(item_id("id", "").is_err());
+        assert!(item_id("id", &v7.replace('-', "")).is_err());
+        assert!(item_id("id", &format!("{{{v7}}}")).is_err());
+    }
+
+    #[test]
+    fn timestamps_beyond_the_skew_are_refused() {
+        assert!(timestamp_ms("t", CONTEXT.now_ms + 60_000, &CONTEXT).is_ok());
+        assert!(timestamp_ms("t", CONTEXT.now_ms + 60_001, &CONTEXT).is_err());
+        assert!(timestamp_ms("t", 0, &CONTEXT).is_err());
+        assert!(timestamp_ms("t", limits::TIMESTAMP_MS_MIN - 1, &CONTEXT).is_err());
+        assert!(timestamp_ms("t", i64::MAX, &CONTEXT).is_err());
+    }
+
+    #[test]
+    fn text_limits_count_bytes_and_refuse_control_characters() {
+        assert!(optional_text("f", "王建国", 9).is_ok());
+        assert!(optional_text("f", "王建国", 8).is_err());
+        assert!(optional_text("f", "a\u{0}b", 10).is_err());
+        assert!(optional_text("f", "line\nline", 10).is_ok());
+        assert!(required_text("f", "  ", 10).is_err());
+    }
+
+    #[test]
+    fn officer_ids_are_restricted_ascii() {
+        assert!(officer_id("o", "officer-01").is_ok());
+        assert!(officer_id("o", "").is_err());
+        assert!(officer_id("o", "a b").is_err());
+        assert!(officer_id("o", &"a".repeat(65)).is_err());
+    }
+}

@@ -1,0 +1,213 @@
+//! Server configuration: a TOML file (`--config FILE`) whose every key can be
+//! overridden by a flag of the same name (`frame_bytes_max` ↔
+//! `--frame-bytes-max`). Units are last in every name.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use fieldlink_protocol::limits;
+use serde::{Deserialize, Serialize};
+
+use crate::tls::TlsFiles;
+
+/// Everything the server needs to run.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Development mode: the certs-dev certificates, a demo directory and catalogue.
+    pub dev: bool,
+    /// UDP address to listen on. Port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Directory for the database and evidence.
+    pub data_dir: PathBuf,
+    /// TLS files; with `dev` and none given, the certs-dev set.
+    pub tls: Option<TlsFiles>,
+    /// The enforcement-matters catalogue (JSON). Required without `dev`.
+    pub catalogue: Option<PathBuf>,
+    /// A directory of teams and officers (TOML) imported at start. See docs/operations.md.
+    pub directory: Option<PathBuf>,
+    /// Log as JSON lines instead of human-readable text.
+    pub log_json: bool,
+    /// Largest request frame body, bytes.
+    pub frame_bytes_max: u32,
+    /// Largest photo, bytes (advertised now; enforced by photo uploads).
+    pub photo_bytes_max: u64,
+    /// How far ahead of the server clock item timestamps may be, ms.
+    pub clock_skew_ms_max: i64,
+    /// Requests a terminal may have in flight per connection.
+    pub concurrent_requests_max: u32,
+    /// A connection with no traffic for this long is closed, ms.
+    pub idle_timeout_ms: u64,
+    /// How long a terminal has to send its hello after the handshake, ms.
+    pub hello_timeout_ms: u64,
+    /// How long a request stream may take to deliver its frame, ms.
+    pub request_timeout_ms: u64,
+    /// Handshakes in progress at once; more are refused.
+    pub pending_handshakes_max: u32,
+    /// UDP socket send and receive buffer, bytes.
+    pub udp_buffer_bytes: usize,
+    /// QUIC receive window per stream, bytes.
+    pub stream_receive_window_bytes: u32,
+    /// QUIC receive window per connection, bytes.
+    pub connection_receive_window_bytes: u32,
+    /// QUIC send window per connection, bytes.
+    pub send_window_bytes: u32,
+    /// Most items committed in one transaction (group commit).
+    pub commit_batch_items_max: usize,
+    /// Items waiting for a commit before submitters wait.
+    pub commit_queue_items_max: usize,
+    /// Lifetime of an officer session token, ms (a shift).
+    pub session_token_ttl_ms: i64,
+    /// How long shutdown waits for in-flight requests, ms.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            dev: false,
+            listen: SocketAddr::from(([127, 0, 0, 1], 4433)),
+            data_dir: PathBuf::from("./fieldlink-data"),
+            tls: None,
+            catalogue: None,
+            directory: None,
+            log_json: false,
+            frame_bytes_max: limits::FRAME_BYTES_MAX_DEFAULT,
+            photo_bytes_max: limits::PHOTO_BYTES_MAX_DEFAULT,
+            clock_skew_ms_max: limits::CLOCK_SKEW_MS_MAX_DEFAULT,
+            concurrent_requests_max: limits::CONCURRENT_REQUESTS_MAX_DEFAULT,
+            idle_timeout_ms: 30_000,
+            hello_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+            pending_handshakes_max: 1_024,
+            udp_buffer_bytes: 4 * 1024 * 1024,
+            stream_receive_window_bytes: 2 * 1024 * 1024,
+            connection_receive_window_bytes: 8 * 1024 * 1024,
+            send_window_bytes: 8 * 1024 * 1024,
+            commit_batch_items_max: 512,
+            commit_queue_items_max: 8_192,
+            session_token_ttl_ms: 12 * 60 * 60 * 1000,
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this configuration.
+    #[error("invalid config {path}: {detail}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A value is out of its range.
+    #[error("invalid setting {key}: {detail}")]
+    Invalid {
+        /// The key.
+        key: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+impl Config {
+    /// Reads a TOML configuration file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// The TLS files in force: the configured ones, or certs-dev with `dev`.
+    pub fn tls_files(&self) -> Result<TlsFiles, ConfigError> {
+        match (&self.tls, self.dev) {
+            (Some(files), _) => Ok(files.clone()),
+            (None, true) => Ok(TlsFiles::dev(&dev_certs_dir())),
+            (None, false) => Err(ConfigError::Invalid {
+                key: "tls",
+                detail: "TLS files are required without --dev (--ca, --cert, --key, --crl)".into(),
+            }),
+        }
+    }
+
+    /// Checks ranges that would make the server misbehave.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |key, detail: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                detail: detail.to_owned(),
+            })
+        };
+        if self.frame_bytes_max < 1024 {
+            return invalid("frame_bytes_max", "must be at least 1024");
+        }
+        if self.concurrent_requests_max == 0 || self.concurrent_requests_max > 1024 {
+            return invalid("concurrent_requests_max", "must be 1 to 1024");
+        }
+        if self.commit_batch_items_max == 0 || self.commit_queue_items_max == 0 {
+            return invalid("commit_batch_items_max", "batch and queue sizes must be positive");
+        }
+        if self.clock_skew_ms_max < 0 {
+            return invalid("clock_skew_ms_max", "must not be negative");
+        }
+        if self.idle_timeout_ms == 0 || self.hello_timeout_ms == 0 || self.request_timeout_ms == 0 {
+            return invalid("idle_timeout_ms", "timeouts must be positive");
+        }
+        if !self.dev && self.catalogue.is_none() {
+            return invalid("catalogue", "an enforcement-matters catalogue is required without --dev");
+        }
+        Ok(())
+    }
+}
+
+/// The certs-dev directory: `./certs-dev` when it exists (running from the
+/// repository root), else the one beside this crate's sources.
+pub fn dev_certs_dir() -> PathBuf {
+    let local = PathBuf::from("certs-dev");
+    if local.join("ca.pem").exists() {
+        return local;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("certs-dev")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_toml_file_sets_keys_and_unknown_keys_are_refused() {
+        let config: Config = toml::from_str("listen = \"127.0.0.1:0\"\nframe_bytes_max = 4096\n").unwrap();
+        assert_eq!(config.frame_bytes_max, 4096);
+        assert_eq!(config.listen.port(), 0);
+        assert!(toml::from_str::<Config>("no_such_key = 1").is_err());
+    }
+
+    #[test]
+    fn production_needs_tls_files_and_a_catalogue() {
+        let config = Config::default();
+        assert!(config.tls_files().is_err());
+        assert!(config.check().is_err());
+        let dev = Config {
+            dev: true,
+            ..Config::default()
+        };
+        assert!(dev.check().is_ok());
+        assert!(dev.tls_files().is_ok());
+    }
+}

@@ -1,0 +1,143 @@
+//! The service layer's one error type, and its one mapping to wire statuses.
+//!
+//! Errors that are the terminal's fault (bad input, bad credentials) are
+//! logged at debug level; errors that are ours (storage) are logged as errors
+//! and reach the terminal only as a generic UNAVAILABLE — no internals leak.
+
+use fieldlink_protocol::envelope::EnvelopeError;
+use fieldlink_protocol::frame::FrameError;
+use fieldlink_protocol::pb::{self, Code};
+use fieldlink_protocol::status::{self, reason};
+use fieldlink_protocol::{FieldError, SUPPORTED_VERSIONS};
+
+/// Why a request or session was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// A field broke a rule (the terminal's fault).
+    #[error(transparent)]
+    InvalidField(#[from] FieldError),
+    /// The frame was refused before decoding (the terminal's fault).
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The frame did not hold a request this server understands.
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    /// A message other than a request could not be decoded (e.g. the hello).
+    #[error("malformed {what}: {detail}")]
+    MalformedMessage {
+        /// Which message.
+        what: &'static str,
+        /// The decoder's complaint.
+        detail: String,
+    },
+    /// The item id is stored with different bytes.
+    #[error("item id already stored with different content (seq {existing_seq})")]
+    Conflict {
+        /// The stored item's sequence number.
+        existing_seq: u64,
+    },
+    /// The signed-in officer may not do this.
+    #[error("{message}")]
+    PermissionDenied {
+        /// The field at fault, if one is.
+        field: String,
+        /// Why.
+        message: String,
+    },
+    /// Sign-in refused. Deliberately says nothing about which part was wrong.
+    #[error("sign-in refused")]
+    Unauthenticated,
+    /// The hello asked for a protocol version this server does not speak.
+    #[error("protocol version {0} is not supported")]
+    UnsupportedVersion(u32),
+    /// Storage failed; nothing was stored. Details are logged, not sent.
+    #[error("storage unavailable")]
+    StorageUnavailable,
+    /// The server is shutting down.
+    #[error("server is shutting down")]
+    ShuttingDown,
+    /// The peer was too slow to send its frame.
+    #[error("timed out waiting for the request")]
+    Timeout,
+}
+
+impl ServiceError {
+    /// The status sent to the terminal. The only place errors become wire codes.
+    pub fn to_status(&self) -> pb::Status {
+        match self {
+            ServiceError::InvalidField(error) => status::invalid_field(error),
+            ServiceError::Frame(error) => match error {
+                FrameError::TooLarge { .. } => {
+                    status::status(Code::ResourceExhausted, reason::FRAME_TOO_LARGE, error.to_string())
+                }
+                FrameError::Truncated { .. } | FrameError::Empty => {
+                    status::status(Code::InvalidArgument, reason::FRAME_TRUNCATED, error.to_string())
+                }
+                FrameError::MalformedLength | FrameError::TrailingBytes { .. } => {
+                    status::status(Code::InvalidArgument, reason::FRAME_MALFORMED, error.to_string())
+                }
+            },
+            ServiceError::Envelope(error) => match error {
+                EnvelopeError::UnknownKind => {
+                    status::status(Code::Unimplemented, reason::UNKNOWN_REQUEST, error.to_string())
+                }
+                EnvelopeError::Malformed(_) | EnvelopeError::DuplicateBody => {
+                    status::status(Code::InvalidArgument, reason::MESSAGE_MALFORMED, error.to_string())
+                }
+            },
+            ServiceError::MalformedMessage { .. } => {
+                status::status(Code::InvalidArgument, reason::MESSAGE_MALFORMED, self.to_string())
+            }
+            ServiceError::Conflict { existing_seq } => pb::Status {
+                conflicting_seq: *existing_seq,
+                ..status::status(Code::AlreadyExists, reason::ID_CONFLICT, self.to_string())
+            },
+            ServiceError::PermissionDenied { field, message } => pb::Status {
+                field: field.clone(),
+                ..status::status(Code::PermissionDenied, "NOT_PERMITTED", message.clone())
+            },
+            ServiceError::Unauthenticated => status::status(
+                Code::Unauthenticated,
+                reason::BAD_CREDENTIALS,
+                "unknown officer, wrong password, or an expired or revoked session token",
+            ),
+            ServiceError::UnsupportedVersion(version) => pb::Status {
+                supported_versions: SUPPORTED_VERSIONS.to_vec(),
+                ..status::status(
+                    Code::FailedPrecondition,
+                    reason::UNSUPPORTED_VERSION,
+                    format!("protocol version {version} is not supported; this server speaks {SUPPORTED_VERSIONS:?}"),
+                )
+            },
+            ServiceError::StorageUnavailable => pb::Status {
+                retry_after_ms: 1_000,
+                ..status::status(
+                    Code::Unavailable,
+                    reason::STORAGE_UNAVAILABLE,
+                    "storage is temporarily unavailable; nothing was stored",
+                )
+            },
+            ServiceError::ShuttingDown => pb::Status {
+                retry_after_ms: 1_000,
+                ..status::status(Code::Unavailable, reason::SHUTTING_DOWN, self.to_string())
+            },
+            ServiceError::Timeout => status::status(Code::DeadlineExceeded, "REQUEST_TIMEOUT", self.to_string()),
+        }
+    }
+}
+
+impl From<crate::storage::group_commit::CommitError> for ServiceError {
+    fn from(error: crate::storage::group_commit::CommitError) -> Self {
+        match error {
+            crate::storage::group_commit::CommitError::Closed => ServiceError::ShuttingDown,
+            crate::storage::group_commit::CommitError::Storage(_) => ServiceError::StorageUnavailable,
+        }
+    }
+}
+
+impl From<crate::storage::StorageError> for ServiceError {
+    fn from(error: crate::storage::StorageError) -> Self {
+        tracing::error!(%error, "storage error");
+        ServiceError::StorageUnavailable
+    }
+}

@@ -1,0 +1,32 @@
+//! The fieldlink QUIC server.
+//!
+//! Entry points: [`server::start`] (tests, embedding) and [`server::run`]
+//! (the binary). The flow of a record, top-down:
+//!
+//! - [`transport`] and [`tls`]: the UDP socket, QUIC settings, mutual TLS 1.3
+//!   with the agency CA and CRL; the device id comes from the certificate.
+//! - [`session`]: the hello on the first stream, officer sign-in ([`auth`]).
+//! - [`request`]: one frame in, one response out, per stream.
+//! - [`services`]: one file per request kind: validation against the
+//!   [`catalogue`] and [`directory`], authorization, storage.
+//! - [`storage`]: the narrow storage interface, SQLite backend, group commit.
+//! - [`error`]: the one mapping from failures to wire statuses.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod catalogue;
+pub mod certs;
+pub mod config;
+pub mod directory;
+pub mod error;
+pub mod request;
+pub mod server;
+pub mod services;
+pub mod session;
+pub mod state;
+pub mod storage;
+pub mod tls;
+pub mod transport;
+
+pub use config::Config;
+pub use server::{run, start, RunningServer, ServerError};

@@ -1,0 +1,243 @@
+//! `fieldlink-server`: parse the command line, set up logging, call the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use fieldlink_server::tls::TlsFiles;
+use fieldlink_server::Config;
+
+/// The fieldlink server for field-enforcement terminals.
+#[derive(Debug, Parser)]
+#[command(name = "fieldlink-server", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server in the foreground (Ctrl-C or SIGTERM stops it gracefully).
+    Serve(ServeArgs),
+    /// Generate a development certificate set (CA, server, devices, CRL) into DIR.
+    Certs {
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Read a password from standard input and print its argon2id hash, for directory files.
+    HashPassword,
+}
+
+/// Every key of the configuration file, as a flag that overrides it.
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// TOML configuration file; flags override its keys.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Development mode: certs-dev certificates, demo directory and catalogue.
+    /// Never in production.
+    #[arg(long)]
+    dev: bool,
+    /// UDP address to listen on [default: 127.0.0.1:4433]. Port 0 picks a free port.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Directory for the database and evidence [default: ./fieldlink-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Agency CA certificate (PEM) that issues device certificates.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Server certificate chain (PEM).
+    #[arg(long)]
+    cert: Option<PathBuf>,
+    /// Server private key (PEM).
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Certificate revocation list (PEM) of revoked devices.
+    #[arg(long)]
+    crl: Option<PathBuf>,
+    /// Enforcement-matters catalogue (JSON). Required without --dev.
+    #[arg(long)]
+    catalogue: Option<PathBuf>,
+    /// Directory of teams and officers (TOML) to import at start.
+    #[arg(long)]
+    directory: Option<PathBuf>,
+    /// Log JSON lines instead of human-readable text.
+    #[arg(long)]
+    log_json: bool,
+    /// Largest request frame body in bytes [default: 1048576].
+    #[arg(long)]
+    frame_bytes_max: Option<u32>,
+    /// Largest photo in bytes [default: 26214400].
+    #[arg(long)]
+    photo_bytes_max: Option<u64>,
+    /// How far ahead of the server clock item timestamps may be, ms [default: 300000].
+    #[arg(long)]
+    clock_skew_ms_max: Option<i64>,
+    /// Requests a terminal may have in flight per connection [default: 16].
+    #[arg(long)]
+    concurrent_requests_max: Option<u32>,
+    /// Close a connection idle for this long, ms [default: 30000].
+    #[arg(long)]
+    idle_timeout_ms: Option<u64>,
+    /// Time a terminal has to send its hello, ms [default: 10000].
+    #[arg(long)]
+    hello_timeout_ms: Option<u64>,
+    /// Time a request stream has to deliver its frame, ms [default: 30000].
+    #[arg(long)]
+    request_timeout_ms: Option<u64>,
+    /// Handshakes in progress at once [default: 1024].
+    #[arg(long)]
+    pending_handshakes_max: Option<u32>,
+    /// UDP socket send and receive buffer in bytes [default: 4194304].
+    #[arg(long)]
+    udp_buffer_bytes: Option<usize>,
+    /// QUIC receive window per stream in bytes [default: 2097152].
+    #[arg(long)]
+    stream_receive_window_bytes: Option<u32>,
+    /// QUIC receive window per connection in bytes [default: 8388608].
+    #[arg(long)]
+    connection_receive_window_bytes: Option<u32>,
+    /// QUIC send window per connection in bytes [default: 8388608].
+    #[arg(long)]
+    send_window_bytes: Option<u32>,
+    /// Most items in one group commit [default: 512].
+    #[arg(long)]
+    commit_batch_items_max: Option<usize>,
+    /// Items queued for commit before submitters wait [default: 8192].
+    #[arg(long)]
+    commit_queue_items_max: Option<usize>,
+    /// Lifetime of an officer session token, ms [default: 43200000 = 12 h].
+    #[arg(long)]
+    session_token_ttl_ms: Option<i64>,
+    /// How long shutdown waits for in-flight requests, ms [default: 10000].
+    #[arg(long)]
+    shutdown_grace_ms: Option<u64>,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> Result<Config, Box<dyn std::error::Error>> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        config.dev |= self.dev;
+        config.log_json |= self.log_json;
+        macro_rules! set {
+            ($($field:ident),*) => { $( if let Some(value) = self.$field { config.$field = value; } )* };
+        }
+        set!(
+            listen, data_dir, frame_bytes_max, photo_bytes_max, clock_skew_ms_max, concurrent_requests_max,
+            idle_timeout_ms, hello_timeout_ms, request_timeout_ms, pending_handshakes_max, udp_buffer_bytes,
+            stream_receive_window_bytes, connection_receive_window_bytes, send_window_bytes,
+            commit_batch_items_max, commit_queue_items_max, session_token_ttl_ms, shutdown_grace_ms
+        );
+        if self.catalogue.is_some() {
+            config.catalogue = self.catalogue;
+        }
+        if self.directory.is_some() {
+            config.directory = self.directory;
+        }
+        if self.ca.is_some() || self.cert.is_some() || self.key.is_some() || self.crl.is_some() {
+            let base = config.tls.clone();
+            let (Some(ca), Some(cert), Some(key)) = (
+                self.ca.or(base.as_ref().map(|t| t.ca.clone())),
+                self.cert.or(base.as_ref().map(|t| t.cert.clone())),
+                self.key.or(base.as_ref().map(|t| t.key.clone())),
+            ) else {
+                return Err("--ca, --cert and --key go together".into());
+            };
+            config.tls = Some(TlsFiles {
+                ca,
+                cert,
+                key,
+                crl: self.crl.or(base.and_then(|t| t.crl)),
+            });
+        }
+        Ok(config)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Certs { out } => match fieldlink_server::certs::generate_dev_set(&out) {
+            Ok(()) => {
+                println!("wrote the development certificate set to {}", out.display());
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(&error),
+        },
+        Command::HashPassword => {
+            let mut password = String::new();
+            if let Err(error) = std::io::stdin().read_line(&mut password) {
+                return fail(&error);
+            }
+            match fieldlink_server::auth::hash_password(password.trim_end_matches(['\r', '\n'])) {
+                Ok(hash) => {
+                    println!("{hash}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(&error),
+            }
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let config = match args.into_config() {
+        Ok(config) => config,
+        Err(error) => return fail(error.as_ref()),
+    };
+    init_logging(config.log_json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&error),
+    };
+    match runtime.block_on(fieldlink_server::run(config, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(&error),
+    }
+}
+
+fn fail(error: &dyn std::error::Error) -> ExitCode {
+    eprintln!("fieldlink-server: {error}");
+    ExitCode::FAILURE
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

@@ -1,0 +1,54 @@
+//! One request stream: read one frame, dispatch it, write one response.
+
+use std::time::Duration;
+
+use fieldlink_protocol::envelope::parse_request;
+use fieldlink_protocol::io::{read_frame, write_frame, ReadFrameError};
+use fieldlink_protocol::pb::{self, request::Body, response};
+use fieldlink_protocol::stream_code;
+
+use crate::error::ServiceError;
+use crate::services;
+use crate::session::Session;
+use crate::state::AppState;
+
+/// Serves one client-opened bidirectional stream.
+pub async fn serve_stream(state: &AppState, session: &Session, mut send: quinn::SendStream, mut recv: quinn::RecvStream) {
+    let deadline = Duration::from_millis(state.config.request_timeout_ms);
+    let result = match tokio::time::timeout(deadline, read_frame(&mut recv, state.config.frame_bytes_max)).await {
+        Err(_) => Err(ServiceError::Timeout),
+        Ok(Err(ReadFrameError::Io(error))) => {
+            // The stream or connection is gone; nobody to answer.
+            tracing::debug!(device = %session.device_id, %error, "request stream failed");
+            return;
+        }
+        Ok(Err(ReadFrameError::Frame(error))) => Err(ServiceError::Frame(error)),
+        Ok(Ok(frame)) => dispatch(state, session, &frame).await,
+    };
+    if matches!(result, Err(ServiceError::Frame(_) | ServiceError::Timeout)) {
+        // Tell the peer to stop sending what we will never read.
+        let _ = recv.stop(stream_code::FRAME_REFUSED.into());
+    }
+    let response = match result {
+        Ok(receipt) => response::Result::Receipt(receipt),
+        Err(error) => {
+            tracing::debug!(device = %session.device_id, officer = %session.officer.id, %error, "request refused");
+            response::Result::Error(error.to_status())
+        }
+    };
+    let response = pb::Response {
+        result: Some(response),
+    };
+    if write_frame(&mut send, &response).await.is_ok() {
+        let _ = send.finish();
+    }
+}
+
+async fn dispatch(state: &AppState, session: &Session, frame: &[u8]) -> Result<pb::Receipt, ServiceError> {
+    let request = parse_request(frame)?;
+    match request.body {
+        Body::SubmitInspection(record) => {
+            services::inspection::submit(state, session, record, request.body_bytes).await
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! Starting, running and stopping the server.
+//!
+//! [`start`] opens storage, loads the directory and catalogue, binds the QUIC
+//! endpoint and returns a [`RunningServer`]; [`run`] does the same and serves
+//! until a shutdown signal. Shutdown is graceful: stop accepting, let
+//! in-flight requests finish their commits, then close every connection with
+//! the `SHUTTING_DOWN` application code.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fieldlink_protocol::close_code;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::catalogue::{Catalogue, CatalogueError};
+use crate::config::{Config, ConfigError};
+use crate::directory::{Directory, DirectoryFile};
+use crate::session;
+use crate::state::{system_clock_ms, AppState};
+use crate::storage::group_commit::{CommitStats, GroupCommitter};
+use crate::storage::sqlite::SqliteStorage;
+use crate::storage::{Storage, StorageError};
+use crate::{tls, transport};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// TLS files missing or refused.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// The catalogue could not be loaded.
+    #[error(transparent)]
+    Catalogue(#[from] CatalogueError),
+    /// The directory could not be loaded or imported.
+    #[error("directory: {0}")]
+    Directory(String),
+    /// Storage could not be opened.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The socket or endpoint could not be set up.
+    #[error("cannot listen on {addr}: {detail}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+/// A server that is accepting connections.
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    state: AppState,
+}
+
+impl RunningServer {
+    /// The bound UDP address (with the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The shared state, for tests and tools that inspect storage.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops gracefully and waits until done.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        let _ = self.task.await;
+    }
+
+    /// Waits until the server stops (after [`RunningServer::shutdown_token`] fires).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+
+    /// The token that stops the server when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+/// Starts the server with `config`.
+pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
+    start_with_clock(config, system_clock_ms).await
+}
+
+/// Starts the server with an injected clock (tests).
+pub async fn start_with_clock(config: Config, clock: fn() -> i64) -> Result<RunningServer, ServerError> {
+    config.check()?;
+    let tls_files = config.tls_files()?;
+    let crypto = tls::server_config(&tls_files, config.dev)?;
+    let catalogue = match &config.catalogue {
+        Some(path) => Catalogue::from_file(path)?,
+        None => Catalogue::demo(),
+    };
+
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| ServerError::Listen {
+        addr: config.listen,
+        detail: format!("cannot create data dir {}: {e}", config.data_dir.display()),
+    })?;
+    let storage = SqliteStorage::open(&config.data_dir.join("fieldlink.sqlite")).await?;
+    let storage: Arc<dyn Storage> = Arc::new(storage);
+    let directory = load_directory(&config, storage.as_ref()).await?;
+
+    let server_config = transport::server_config(crypto, &config).map_err(|detail| ServerError::Listen {
+        addr: config.listen,
+        detail,
+    })?;
+    let socket = transport::bind_udp(config.listen, config.udp_buffer_bytes).map_err(|e| ServerError::Listen {
+        addr: config.listen,
+        detail: e.to_string(),
+    })?;
+    let endpoint = quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(server_config),
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )
+    .map_err(|e| ServerError::Listen {
+        addr: config.listen,
+        detail: e.to_string(),
+    })?;
+    let local_addr = endpoint.local_addr().map_err(|e| ServerError::Listen {
+        addr: config.listen,
+        detail: e.to_string(),
+    })?;
+
+    let commit_stats = Arc::new(CommitStats::default());
+    let (committer, writer) = GroupCommitter::start(
+        storage.clone(),
+        config.commit_batch_items_max,
+        config.commit_queue_items_max,
+        commit_stats.clone(),
+        clock,
+    );
+    let state = AppState {
+        config: Arc::new(config),
+        storage,
+        committer,
+        commit_stats,
+        directory: Arc::new(directory),
+        catalogue: Arc::new(catalogue),
+        clock,
+    };
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(accept_loop(endpoint, state.clone(), shutdown.clone(), writer));
+    tracing::info!(%local_addr, "listening");
+    Ok(RunningServer {
+        local_addr,
+        shutdown,
+        task,
+        state,
+    })
+}
+
+/// Starts the server and serves until `signal` completes, then shuts down gracefully.
+pub async fn run(config: Config, signal: impl std::future::Future<Output = ()>) -> Result<(), ServerError> {
+    let server = start(config).await?;
+    println!("fieldlink-server listening on {}", server.local_addr());
+    signal.await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn load_directory(config: &Config, storage: &dyn Storage) -> Result<Directory, ServerError> {
+    if let Some(path) = &config.directory {
+        let file = DirectoryFile::from_file(path).map_err(ServerError::Directory)?;
+        storage.upsert_directory(&file.teams, &file.officers).await?;
+    }
+    let (mut teams, mut officers) = storage.load_directory().await?;
+    if officers.is_empty() && config.dev {
+        tracing::info!("seeding the demo directory (first --dev start)");
+        let demo = tokio::task::spawn_blocking(DirectoryFile::demo)
+            .await
+            .map_err(|e| ServerError::Directory(e.to_string()))?
+            .map_err(|e| ServerError::Directory(e.to_string()))?;
+        storage.upsert_directory(&demo.teams, &demo.officers).await?;
+        (teams, officers) = storage.load_directory().await?;
+    }
+    if officers.is_empty() {
+        tracing::warn!("the directory is empty: nobody can sign in (set `directory` in the config)");
+    }
+    Ok(Directory::new(teams, officers))
+}
+
+async fn accept_loop(
+    endpoint: quinn::Endpoint,
+    state: AppState,
+    shutdown: CancellationToken,
+    writer: tokio::task::JoinHandle<()>,
+) {
+    let connections = TaskTracker::new();
+    let requests = TaskTracker::new();
+    loop {
+        tokio::select! {
+            incoming = endpoint.accept() => match incoming {
+                Some(incoming) => {
+                    connections.spawn(session::serve_connection(
+                        state.clone(),
+                        incoming,
+                        shutdown.clone(),
+                        requests.clone(),
+                    ));
+                }
+                None => break,
+            },
+            () = shutdown.cancelled() => break,
+        }
+    }
+    // Stop accepting: new handshakes are refused from here on.
+    endpoint.set_server_config(None);
+    shutdown.cancel();
+    connections.close();
+    requests.close();
+    let grace = Duration::from_millis(state.config.shutdown_grace_ms);
+    let _ = tokio::time::timeout(grace, connections.wait()).await;
+    if tokio::time::timeout(grace, requests.wait()).await.is_err() {
+        tracing::warn!("in-flight requests did not finish within the grace period");
+    }
+    endpoint.close(close_code::SHUTTING_DOWN.into(), b"server shutting down");
+    // Every request has its answer; stop the writer once its queue is empty.
+    drop(state);
+    let _ = tokio::time::timeout(grace, writer).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+    tracing::info!("stopped");
+}

@@ -1,0 +1,3 @@
+//! One file per request kind: validation, authorization, storage.
+
+pub mod inspection;

@@ -1,0 +1,213 @@
+//! One terminal connection: the handshake's device identity, the hello on
+//! the first stream, then one task per request stream.
+
+use std::time::Duration;
+
+use fieldlink_protocol::io::{read_frame, write_frame};
+use fieldlink_protocol::pb::{self, hello::SignIn, hello_response};
+use fieldlink_protocol::{close_code, limits, validate, FieldError, PROTOCOL_VERSION};
+use prost::Message;
+use rustls_pki_types::CertificateDer;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth;
+use crate::directory::Officer;
+use crate::error::ServiceError;
+use crate::request;
+use crate::state::AppState;
+use crate::storage::SessionToken;
+
+/// An open session: who is on the other end.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The device, from its certificate.
+    pub device_id: String,
+    /// The signed-in officer.
+    pub officer: Officer,
+}
+
+/// Serves one incoming connection until it closes or the server shuts down.
+pub async fn serve_connection(
+    state: AppState,
+    incoming: quinn::Incoming,
+    shutdown: CancellationToken,
+    requests: TaskTracker,
+) {
+    let remote = incoming.remote_address();
+    let connection = match incoming.await {
+        Ok(connection) => connection,
+        Err(error) => {
+            // Refused handshakes land here: no certificate, unknown CA, revoked.
+            tracing::info!(%remote, %error, "handshake failed");
+            return;
+        }
+    };
+    let device_id = match device_id(&connection) {
+        Ok(id) => id,
+        Err(error) => {
+            tracing::warn!(%remote, %error, "certificate names no device");
+            connection.close(close_code::SESSION_REFUSED.into(), b"certificate names no device");
+            return;
+        }
+    };
+    let hello_timeout = Duration::from_millis(state.config.hello_timeout_ms);
+    let session = tokio::select! {
+        opened = tokio::time::timeout(hello_timeout, open_session(&state, &connection, &device_id)) => match opened {
+            Ok(Some(session)) => session,
+            Ok(None) => return,
+            Err(_) => {
+                tracing::info!(%remote, device = %device_id, "no hello in time");
+                connection.close(close_code::PROTOCOL_VIOLATION.into(), b"no hello in time");
+                return;
+            }
+        },
+        () = shutdown.cancelled() => return,
+    };
+    tracing::info!(%remote, device = %session.device_id, officer = %session.officer.id, "session open");
+
+    loop {
+        tokio::select! {
+            accepted = connection.accept_bi() => match accepted {
+                Ok((send, recv)) => {
+                    let state = state.clone();
+                    let session = session.clone();
+                    requests.spawn(async move { request::serve_stream(&state, &session, send, recv).await });
+                }
+                Err(error) => {
+                    tracing::debug!(device = %session.device_id, %error, "connection ended");
+                    return;
+                }
+            },
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Reads the hello, signs the officer in and answers. `None` when refused
+/// (the connection is then closed after the refusal is delivered).
+async fn open_session(state: &AppState, connection: &quinn::Connection, device_id: &str) -> Option<Session> {
+    let (mut send, mut recv) = connection.accept_bi().await.ok()?;
+    let result = match read_frame(&mut recv, limits::HELLO_FRAME_BYTES_MAX).await {
+        Ok(body) => match pb::Hello::decode(body.as_slice()) {
+            Ok(hello) => sign_in(state, device_id, hello).await,
+            Err(error) => Err(ServiceError::MalformedMessage {
+                what: "hello",
+                detail: error.to_string(),
+            }),
+        },
+        Err(fieldlink_protocol::io::ReadFrameError::Frame(error)) => Err(error.into()),
+        Err(fieldlink_protocol::io::ReadFrameError::Io(_)) => return None,
+    };
+    let (response, session) = match result {
+        Ok((welcome, session)) => (hello_response::Result::Welcome(welcome), Some(session)),
+        Err(error) => {
+            tracing::info!(device = %device_id, %error, "session refused");
+            (hello_response::Result::Error(error.to_status()), None)
+        }
+    };
+    let response = pb::HelloResponse {
+        result: Some(response),
+    };
+    if write_frame(&mut send, &response).await.is_err() || send.finish().is_err() {
+        return None;
+    }
+    if session.is_none() {
+        // Let the refusal reach the terminal before closing.
+        let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
+        connection.close(close_code::SESSION_REFUSED.into(), b"session refused");
+    }
+    session
+}
+
+async fn sign_in(state: &AppState, device_id: &str, hello: pb::Hello) -> Result<(pb::Welcome, Session), ServiceError> {
+    if hello.protocol_version != PROTOCOL_VERSION {
+        return Err(ServiceError::UnsupportedVersion(hello.protocol_version));
+    }
+    validate::optional_text("sdk_version", &hello.sdk_version, limits::SDK_VERSION_BYTES_MAX)?;
+    let now_ms = (state.clock)();
+    let (officer, token) = match hello.sign_in {
+        None => return Err(FieldError::new("sign_in", "is required").into()),
+        Some(SignIn::Password(password)) => {
+            validate::officer_id("password.officer_id", &password.officer_id)?;
+            if password.password.len() > limits::PASSWORD_BYTES_MAX {
+                return Err(FieldError::new("password.password", "is too long").into());
+            }
+            let officer = state.directory.enrolled_officer(&password.officer_id).cloned();
+            let hash = officer
+                .as_ref()
+                .map(|o| o.password_hash.clone())
+                .unwrap_or_else(|| auth::decoy_hash().to_owned());
+            let secret = password.password;
+            let verified = tokio::task::spawn_blocking(move || auth::verify_password(&secret, &hash))
+                .await
+                .unwrap_or(false);
+            let officer = officer.filter(|_| verified).ok_or(ServiceError::Unauthenticated)?;
+            let token = auth::new_session_token();
+            let expires_at_ms = now_ms.saturating_add(state.config.session_token_ttl_ms);
+            state
+                .storage
+                .insert_session_token(
+                    &auth::token_digest(&token),
+                    &SessionToken {
+                        officer_id: officer.id.clone(),
+                        device_id: device_id.to_owned(),
+                        expires_at_ms,
+                        revoked_at_ms: None,
+                    },
+                    now_ms,
+                )
+                .await?;
+            (officer, Some((token, expires_at_ms)))
+        }
+        Some(SignIn::Token(token)) => {
+            if token.token.is_empty() || token.token.len() > limits::SESSION_TOKEN_BYTES_MAX {
+                return Err(ServiceError::Unauthenticated);
+            }
+            let stored = state
+                .storage
+                .session_token(&auth::token_digest(&token.token))
+                .await?
+                .ok_or(ServiceError::Unauthenticated)?;
+            let usable = stored.device_id == device_id && stored.revoked_at_ms.is_none() && stored.expires_at_ms > now_ms;
+            let officer = state
+                .directory
+                .enrolled_officer(&stored.officer_id)
+                .filter(|_| usable)
+                .cloned()
+                .ok_or(ServiceError::Unauthenticated)?;
+            (officer, None)
+        }
+    };
+    let (session_token, session_token_expires_at_ms) = token.unwrap_or_default();
+    let welcome = pb::Welcome {
+        protocol_version: PROTOCOL_VERSION,
+        server_time_ms: now_ms,
+        officer: Some(officer.profile()),
+        limits: Some(pb::Limits {
+            frame_bytes_max: state.config.frame_bytes_max,
+            photo_bytes_max: state.config.photo_bytes_max,
+            clock_skew_ms_max: state.config.clock_skew_ms_max,
+            concurrent_requests_max: state.config.concurrent_requests_max,
+        }),
+        device_id: device_id.to_owned(),
+        session_token,
+        session_token_expires_at_ms,
+    };
+    Ok((
+        welcome,
+        Session {
+            device_id: device_id.to_owned(),
+            officer,
+        },
+    ))
+}
+
+fn device_id(connection: &quinn::Connection) -> Result<String, crate::tls::IdentityError> {
+    let identity = connection.peer_identity().ok_or(crate::tls::IdentityError::Missing)?;
+    let chain = identity
+        .downcast::<Vec<CertificateDer<'static>>>()
+        .map_err(|_| crate::tls::IdentityError::Missing)?;
+    let leaf = chain.first().ok_or(crate::tls::IdentityError::Missing)?;
+    crate::tls::device_id(leaf)
+}

@@ -1,0 +1,36 @@
+//! What every connection and request shares.
+
+use std::sync::Arc;
+
+use crate::catalogue::Catalogue;
+use crate::config::Config;
+use crate::directory::Directory;
+use crate::storage::group_commit::{CommitStats, GroupCommitter};
+use crate::storage::Storage;
+
+/// Shared server state. Cheap to clone (everything is behind `Arc`).
+#[derive(Clone)]
+pub struct AppState {
+    /// The configuration in force.
+    pub config: Arc<Config>,
+    /// The storage backend.
+    pub storage: Arc<dyn Storage>,
+    /// The group-commit writer.
+    pub committer: GroupCommitter,
+    /// Commit counters.
+    pub commit_stats: Arc<CommitStats>,
+    /// The agency directory.
+    pub directory: Arc<Directory>,
+    /// The enforcement-matters catalogue.
+    pub catalogue: Arc<Catalogue>,
+    /// The server clock, ms since the Unix epoch (injectable for tests).
+    pub clock: fn() -> i64,
+}
+
+/// The system clock in ms since the Unix epoch.
+pub fn system_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,182 @@
+//! Storage behind one narrow interface. SQL lives only below this module.
+//!
+//! [`Storage`] is what the services need and nothing more; [`sqlite`] is the
+//! embedded default. Writes of items go through [`group_commit`], which puts
+//! concurrent submissions into one transaction: one fsync'd commit costs
+//! milliseconds here, so a transaction per record would cap the server at a
+//! few hundred records a second.
+
+pub mod group_commit;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::directory::{Officer, Team};
+
+/// What kind of item a row holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind {
+    /// An inspection record.
+    Inspection,
+}
+
+impl ItemKind {
+    /// The stored text form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemKind::Inspection => "inspection",
+        }
+    }
+}
+
+/// An item to store: its raw bytes, who sent it, and its queryable columns.
+#[derive(Debug, Clone)]
+pub struct NewItem {
+    /// The client-generated id.
+    pub item_id: Uuid,
+    /// What it is.
+    pub kind: ItemKind,
+    /// The device that sent it (from its certificate).
+    pub device_id: String,
+    /// The signed-in officer who sent it.
+    pub officer_id: String,
+    /// The case it belongs to.
+    pub case_id: Option<String>,
+    /// SHA-256 of `body`.
+    pub sha256: [u8; 32],
+    /// The item's bytes exactly as received.
+    pub body: Vec<u8>,
+    /// Kind-specific columns.
+    pub index: ItemIndex,
+}
+
+/// Kind-specific queryable columns.
+#[derive(Debug, Clone)]
+pub enum ItemIndex {
+    /// Columns of an inspection record.
+    Inspection {
+        /// Catalogue matter code.
+        matter_code: String,
+        /// Outcome enum value.
+        outcome: i32,
+        /// Start time.
+        started_at_ms: i64,
+        /// Latitude.
+        latitude: f64,
+        /// Longitude.
+        longitude: f64,
+        /// Assignment answered.
+        assignment_id: Option<String>,
+        /// Officers present.
+        officer_ids: Vec<String>,
+        /// Linked photos.
+        photo_ids: Vec<String>,
+    },
+}
+
+/// The durable facts a receipt reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReceipt {
+    /// Item id.
+    pub item_id: Uuid,
+    /// Server sequence number.
+    pub server_seq: u64,
+    /// When first stored.
+    pub received_at_ms: i64,
+    /// SHA-256 of the stored bytes.
+    pub sha256: [u8; 32],
+}
+
+/// What committing one item did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// Newly stored.
+    Stored(StoredReceipt),
+    /// Already stored with the same bytes: the original receipt.
+    Replayed(StoredReceipt),
+    /// Already stored with different bytes; nothing changed.
+    Conflict {
+        /// The sequence number of the stored item.
+        existing_seq: u64,
+    },
+}
+
+/// A stored item, as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredItem {
+    /// Its receipt facts.
+    pub receipt: StoredReceipt,
+    /// Kind (text form).
+    pub kind: String,
+    /// Sending device.
+    pub device_id: String,
+    /// Sending officer.
+    pub officer_id: String,
+    /// The bytes as received.
+    pub body: Vec<u8>,
+}
+
+/// A session token's stored facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionToken {
+    /// The officer it signs in.
+    pub officer_id: String,
+    /// The device it is bound to.
+    pub device_id: String,
+    /// Expiry.
+    pub expires_at_ms: i64,
+    /// Set once revoked.
+    pub revoked_at_ms: Option<i64>,
+}
+
+/// Why storage failed. Shown to terminals only as UNAVAILABLE, never in detail.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The database reported an error.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database is not configured as durability requires.
+    #[error("unsafe database configuration: {0}")]
+    Unsafe(String),
+    /// A stored value is not what the schema promises.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+}
+
+/// The storage interface.
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// Stores a batch of items in one durable transaction, in order. Each item
+    /// gets its outcome; a failure stores none of them.
+    async fn commit_items(&self, items: &[NewItem], now_ms: i64) -> Result<Vec<CommitOutcome>, StorageError>;
+
+    /// Reads one item by id.
+    async fn item(&self, item_id: Uuid) -> Result<Option<StoredItem>, StorageError>;
+
+    /// Number of stored items.
+    async fn item_count(&self) -> Result<u64, StorageError>;
+
+    /// Inserts or updates teams and officers.
+    async fn upsert_directory(&self, teams: &[Team], officers: &[Officer]) -> Result<(), StorageError>;
+
+    /// Loads all teams and officers.
+    async fn load_directory(&self) -> Result<(Vec<Team>, Vec<Officer>), StorageError>;
+
+    /// Stores a new session token's digest.
+    async fn insert_session_token(
+        &self,
+        token_sha256: &[u8],
+        token: &SessionToken,
+        now_ms: i64,
+    ) -> Result<(), StorageError>;
+
+    /// Looks up a session token by digest.
+    async fn session_token(&self, token_sha256: &[u8]) -> Result<Option<SessionToken>, StorageError>;
+
+    /// Revokes every session token of an officer; returns how many.
+    async fn revoke_session_tokens(&self, officer_id: &str, now_ms: i64) -> Result<u64, StorageError>;
+}
