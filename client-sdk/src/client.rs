@@ -72,7 +72,12 @@ impl Client {
 
     /// The server's welcome on the current (or last) session: officer profile and limits.
     pub async fn welcome(&self) -> Option<pb::Welcome> {
-        self.state.lock().await.session.as_ref().map(|s| s.welcome.clone())
+        self.state
+            .lock()
+            .await
+            .session
+            .as_ref()
+            .map(|s| s.welcome.clone())
     }
 
     /// Stores an inspection record; returns its receipt once it is durably stored.
@@ -91,9 +96,10 @@ impl Client {
     /// away). The next request connects again.
     pub async fn disconnect(&self) {
         if let Some(session) = self.state.lock().await.session.take() {
-            session
-                .connection
-                .close(fieldlink_protocol::close_code::NORMAL.into(), b"client disconnect");
+            session.connection.close(
+                fieldlink_protocol::close_code::NORMAL.into(),
+                b"client disconnect",
+            );
         }
     }
 
@@ -138,10 +144,11 @@ impl Client {
             let body = read_frame(&mut recv, RESPONSE_FRAME_BYTES_MAX)
                 .await
                 .map_err(|e| read_error(&connection, e))?;
-            let response = pb::Response::decode(body.as_slice()).map_err(|e| Error::Protocol(e.to_string()))?;
+            let response =
+                pb::Response::decode(body.as_slice()).map_err(|e| Error::Protocol(e.to_string()))?;
             match response.result {
                 Some(response::Result::Receipt(receipt)) => Ok(receipt),
-                Some(response::Result::Error(status)) => Err(Error::Rejected(status)),
+                Some(response::Result::Error(status)) => Err(Error::Rejected(Box::new(status))),
                 None => Err(Error::Protocol("empty response".into())),
             }
         };

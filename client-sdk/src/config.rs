@@ -91,7 +91,8 @@ impl ClientConfig {
         key: &Path,
         credentials: Credentials,
     ) -> Result<Self, Error> {
-        let read = |path: &Path| std::fs::read(path).map_err(|e| Error::Config(format!("{}: {e}", path.display())));
+        let read =
+            |path: &Path| std::fs::read(path).map_err(|e| Error::Config(format!("{}: {e}", path.display())));
         Ok(Self {
             server_addr,
             server_name: server_name.to_owned(),

@@ -30,12 +30,14 @@ pub(crate) struct Session {
 /// Builds the QUIC client configuration: TLS 1.3 only, the agency CA as the
 /// only root, the device certificate, ALPN `fieldlink/1`, no resumption or
 /// early data (the server refuses both; see docs/protocol.md).
-pub(crate) fn quic_client_config(config: &ClientConfig) -> Result<quinn::ClientConfig, Error> {
+pub fn quic_client_config(config: &ClientConfig) -> Result<quinn::ClientConfig, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&config.ca_pem) {
         let cert = cert.map_err(|e| Error::Config(format!("CA certificate: {e}")))?;
-        roots.add(cert).map_err(|e| Error::Config(format!("CA certificate: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| Error::Config(format!("CA certificate: {e}")))?;
     }
     if roots.is_empty() {
         return Err(Error::Config("no CA certificate given".into()));
@@ -43,7 +45,8 @@ pub(crate) fn quic_client_config(config: &ClientConfig) -> Result<quinn::ClientC
     let chain = CertificateDer::pem_slice_iter(&config.cert_pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Error::Config(format!("device certificate: {e}")))?;
-    let key = PrivateKeyDer::from_pem_slice(&config.key_pem).map_err(|e| Error::Config(format!("device key: {e}")))?;
+    let key = PrivateKeyDer::from_pem_slice(&config.key_pem)
+        .map_err(|e| Error::Config(format!("device key: {e}")))?;
     let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| Error::Config(e.to_string()))?
@@ -53,7 +56,8 @@ pub(crate) fn quic_client_config(config: &ClientConfig) -> Result<quinn::ClientC
     tls.alpn_protocols = vec![fieldlink_protocol::ALPN.to_vec()];
     tls.resumption = rustls::client::Resumption::disabled();
     tls.enable_early_data = false;
-    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| Error::Config(e.to_string()))?;
+    let crypto =
+        quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| Error::Config(e.to_string()))?;
     let mut client = quinn::ClientConfig::new(Arc::new(crypto));
     let mut transport = quinn::TransportConfig::default();
     transport
@@ -66,7 +70,7 @@ pub(crate) fn quic_client_config(config: &ClientConfig) -> Result<quinn::ClientC
 }
 
 /// A client endpoint on an ephemeral port with explicit socket buffers.
-pub(crate) fn client_endpoint(server_addr: SocketAddr, buffer_bytes: usize) -> Result<quinn::Endpoint, Error> {
+pub fn client_endpoint(server_addr: SocketAddr, buffer_bytes: usize) -> Result<quinn::Endpoint, Error> {
     use socket2::{Domain, Protocol, Socket, Type};
     let bind: SocketAddr = if server_addr.is_ipv6() {
         (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
@@ -82,8 +86,13 @@ pub(crate) fn client_endpoint(server_addr: SocketAddr, buffer_bytes: usize) -> R
         Ok(socket.into())
     };
     let socket = setup().map_err(|e| Error::Connection(format!("cannot open a UDP socket: {e}")))?;
-    quinn::Endpoint::new(quinn::EndpointConfig::default(), None, socket, Arc::new(quinn::TokioRuntime))
-        .map_err(|e| Error::Connection(format!("cannot open a QUIC endpoint: {e}")))
+    quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        None,
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )
+    .map_err(|e| Error::Connection(format!("cannot open a QUIC endpoint: {e}")))
 }
 
 /// Connects, signs in, and returns the session.
@@ -116,8 +125,22 @@ pub(crate) async fn open_session(
     }
 }
 
+/// Connects and signs in like [`crate::Client::connect`], returning the bare
+/// connection and the server's welcome.
+pub async fn open_raw_session(
+    endpoint: &quinn::Endpoint,
+    quic: &quinn::ClientConfig,
+    config: &ClientConfig,
+) -> Result<(quinn::Connection, pb::Welcome), Error> {
+    let session = open_session(endpoint, quic, config, &config.credentials).await?;
+    Ok((session.connection, session.welcome))
+}
+
 async fn say_hello(connection: &quinn::Connection, credentials: &Credentials) -> Result<pb::Welcome, Error> {
-    let (mut send, mut recv) = connection.open_bi().await.map_err(|e| from_connection_error(&e))?;
+    let (mut send, mut recv) = connection
+        .open_bi()
+        .await
+        .map_err(|e| from_connection_error(&e))?;
     let hello = pb::Hello {
         protocol_version: PROTOCOL_VERSION,
         sdk_version: SDK_VERSION.to_owned(),
@@ -133,7 +156,9 @@ async fn say_hello(connection: &quinn::Connection, credentials: &Credentials) ->
     if hello.encoded_len() > limits::HELLO_FRAME_BYTES_MAX as usize {
         return Err(Error::Config("sign-in fields are too long".into()));
     }
-    write_frame(&mut send, &hello).await.map_err(|e| stream_error(connection, e))?;
+    write_frame(&mut send, &hello)
+        .await
+        .map_err(|e| stream_error(connection, e))?;
     send.finish().map_err(|e| Error::Connection(e.to_string()))?;
     let body = read_frame(&mut recv, RESPONSE_FRAME_BYTES_MAX)
         .await
@@ -141,7 +166,7 @@ async fn say_hello(connection: &quinn::Connection, credentials: &Credentials) ->
     let response = pb::HelloResponse::decode(body.as_slice()).map_err(|e| Error::Protocol(e.to_string()))?;
     match response.result {
         Some(hello_response::Result::Welcome(welcome)) => Ok(welcome),
-        Some(hello_response::Result::Error(status)) => Err(Error::SignInRefused(status)),
+        Some(hello_response::Result::Error(status)) => Err(Error::SignInRefused(Box::new(status))),
         None => Err(Error::Protocol("empty hello response".into())),
     }
 }

@@ -15,10 +15,10 @@ pub enum Error {
     /// The server refused the officer's sign-in (wrong password, expired or
     /// revoked token, unsupported protocol version). Not retryable as is.
     #[error("sign-in refused: {0}")]
-    SignInRefused(pb::Status),
+    SignInRefused(Box<pb::Status>),
     /// The server refused the request with a typed status. Retryable when the status says so.
     #[error("refused by server: {0}")]
-    Rejected(pb::Status),
+    Rejected(Box<pb::Status>),
     /// The connection could not be made or was lost. Retrying can help.
     #[error("connection: {0}")]
     Connection(String),
@@ -36,7 +36,9 @@ impl Error {
         match self {
             Error::Connection(_) | Error::Timeout(_) => true,
             Error::Rejected(status) => status.retryable,
-            Error::Config(_) | Error::Authentication(_) | Error::SignInRefused(_) | Error::Protocol(_) => false,
+            Error::Config(_) | Error::Authentication(_) | Error::SignInRefused(_) | Error::Protocol(_) => {
+                false
+            }
         }
     }
 

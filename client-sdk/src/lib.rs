@@ -18,6 +18,13 @@ mod connection;
 mod error;
 
 pub use client::Client;
+
+/// Lower-level building blocks for tools that speak the protocol directly
+/// (test harnesses, benchmarks, simulators): the QUIC client configuration
+/// the SDK uses, an endpoint with its socket settings, and the hello exchange.
+pub mod raw {
+    pub use crate::connection::{client_endpoint, open_raw_session, quic_client_config};
+}
 pub use config::{ClientConfig, Credentials, RetryPolicy};
 pub use connection::SDK_VERSION;
 pub use error::Error;

@@ -62,8 +62,8 @@ fn locate_body(mut buf: &[u8]) -> Result<&[u8], EnvelopeError> {
             WireType::ThirtyTwoBit => buf = skip(buf, 4)?,
             WireType::LengthDelimited => {
                 let len = decode_varint(&mut buf).map_err(malformed)?;
-                let len = usize::try_from(len)
-                    .map_err(|_| EnvelopeError::Malformed("length overflows".into()))?;
+                let len =
+                    usize::try_from(len).map_err(|_| EnvelopeError::Malformed("length overflows".into()))?;
                 if buf.len() < len {
                     return Err(EnvelopeError::Malformed("field runs past the end".into()));
                 }

@@ -205,7 +205,10 @@ mod tests {
         let prefix = [0xff; 11];
         assert_eq!(decode_header(&prefix, u32::MAX), Err(FrameError::MalformedLength));
         // Ten continuation bytes already prove it.
-        assert_eq!(decode_header(&prefix[..10], u32::MAX), Err(FrameError::MalformedLength));
+        assert_eq!(
+            decode_header(&prefix[..10], u32::MAX),
+            Err(FrameError::MalformedLength)
+        );
     }
 
     #[test]

@@ -73,10 +73,7 @@ pub struct Place {
 pub fn outcome_is_enforcement_action(outcome: Outcome) -> bool {
     matches!(
         outcome,
-        Outcome::OrderToRectify
-            | Outcome::OnSitePenalty
-            | Outcome::EnforcementMeasure
-            | Outcome::CaseOpened
+        Outcome::OrderToRectify | Outcome::OnSitePenalty | Outcome::EnforcementMeasure | Outcome::CaseOpened
     )
 }
 
@@ -114,7 +111,11 @@ impl Inspection {
             }
         };
         validate::optional_text("findings", &record.findings, limits::FINDINGS_BYTES_MAX)?;
-        validate::optional_text("outcome_note", &record.outcome_note, limits::OUTCOME_NOTE_BYTES_MAX)?;
+        validate::optional_text(
+            "outcome_note",
+            &record.outcome_note,
+            limits::OUTCOME_NOTE_BYTES_MAX,
+        )?;
         let photo_ids = photo_ids(&record.photo_ids)?;
         let assignment_id = match record.assignment_id.as_str() {
             "" => None,
@@ -230,7 +231,11 @@ fn parse_subject(subject: Option<pb::Subject>) -> Result<Subject, FieldError> {
         &subject.identifier,
         limits::SUBJECT_IDENTIFIER_BYTES_MAX,
     )?;
-    validate::optional_text("subject.contact", &subject.contact, limits::SUBJECT_CONTACT_BYTES_MAX)?;
+    validate::optional_text(
+        "subject.contact",
+        &subject.contact,
+        limits::SUBJECT_CONTACT_BYTES_MAX,
+    )?;
     Ok(Subject {
         kind,
         name: subject.name,
@@ -255,16 +260,21 @@ pub fn parse_place(field: &str, place: Option<pb::Place>) -> Result<Place, Field
             "must be between -180 and 180 degrees",
         ));
     }
-    validate::required_text(&format!("{field}.address"), &place.address, limits::ADDRESS_BYTES_MAX)?;
-    let accuracy_m = match place.accuracy_m {
-        a if a == 0.0 => None,
-        a if a.is_finite() && a > 0.0 => Some(a),
-        _ => {
-            return Err(FieldError::new(
-                format!("{field}.accuracy_m"),
-                "must be a positive number of metres, or 0 for unknown",
-            ))
-        }
+    validate::required_text(
+        &format!("{field}.address"),
+        &place.address,
+        limits::ADDRESS_BYTES_MAX,
+    )?;
+    let accuracy = place.accuracy_m;
+    let accuracy_m = if accuracy == 0.0 {
+        None
+    } else if accuracy.is_finite() && accuracy > 0.0 {
+        Some(accuracy)
+    } else {
+        return Err(FieldError::new(
+            format!("{field}.accuracy_m"),
+            "must be a positive number of metres, or 0 for unknown",
+        ));
     };
     Ok(Place {
         latitude: place.latitude,
@@ -295,7 +305,9 @@ pub fn example_record(officer_id: &str, now_ms: i64) -> pb::InspectionRecord {
         }),
         started_at_ms: now_ms - 20 * 60 * 1000,
         ended_at_ms: now_ms - 5 * 60 * 1000,
-        findings: "店外占道堆放建材，已现场劝导。 Building materials stacked on the pavement; advised on site.".into(),
+        findings:
+            "店外占道堆放建材，已现场劝导。 Building materials stacked on the pavement; advised on site."
+                .into(),
         outcome: Outcome::Advised as i32,
         photo_ids: Vec::new(),
         assignment_id: String::new(),

@@ -61,5 +61,4 @@ pub mod pb {
 }
 
 /// The encoded `FileDescriptorSet` of every `.proto` file, for reflection and tools.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/fieldlink_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/fieldlink_descriptor.bin"));

@@ -85,8 +85,7 @@ pub fn any_uuid(field: &str, value: &str) -> Result<Uuid, FieldError> {
             "must be a UUID in canonical 8-4-4-4-12 form",
         ));
     }
-    Uuid::try_parse(value)
-        .map_err(|_| FieldError::new(field, "must be a UUID in canonical 8-4-4-4-12 form"))
+    Uuid::try_parse(value).map_err(|_| FieldError::new(field, "must be a UUID in canonical 8-4-4-4-12 form"))
 }
 
 /// A required timestamp: not before 2000 and not beyond the allowed clock skew.
@@ -95,7 +94,10 @@ pub fn timestamp_ms(field: &str, value: i64, context: &ValidationContext) -> Res
         return Err(FieldError::new(field, "is required"));
     }
     if value < limits::TIMESTAMP_MS_MIN {
-        return Err(FieldError::new(field, "is before 2000-01-01 (device clock unset?)"));
+        return Err(FieldError::new(
+            field,
+            "is before 2000-01-01 (device clock unset?)",
+        ));
     }
     let latest_ms = context.now_ms.saturating_add(context.clock_skew_ms_max);
     if value > latest_ms {

@@ -76,7 +76,10 @@ impl Catalogue {
             fieldlink_protocol::inspection::matter_code("code", &matter.code)
                 .map_err(|e| CatalogueError::Invalid(format!("{}: {e}", matter.code)))?;
             if let Some(previous) = matters.insert(matter.code.clone(), matter) {
-                return Err(CatalogueError::Invalid(format!("duplicate code {}", previous.code)));
+                return Err(CatalogueError::Invalid(format!(
+                    "duplicate code {}",
+                    previous.code
+                )));
             }
         }
         if matters.is_empty() {

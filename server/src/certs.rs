@@ -94,7 +94,11 @@ pub fn generate_dev_set(out_dir: &Path) -> Result<(), CertsError> {
 
     // A second, unrelated CA and a device it signed: must be refused.
     let (foreign_params, foreign_key) = new_ca_params("some other CA", not_before, not_after)?;
-    write(out_dir, "foreign-ca.pem", &foreign_params.self_signed(&foreign_key)?.pem())?;
+    write(
+        out_dir,
+        "foreign-ca.pem",
+        &foreign_params.self_signed(&foreign_key)?.pem(),
+    )?;
     let foreign = Issuer::new(foreign_params, foreign_key);
     write_device(out_dir, "foreign-device", &foreign, not_before, not_after)?;
     Ok(())
@@ -137,7 +141,11 @@ fn write_device(
     let serial = random_serial();
     params.serial_number = Some(serial.clone());
     let key = KeyPair::generate()?;
-    write(out_dir, &format!("{device}.pem"), &params.signed_by(&key, issuer)?.pem())?;
+    write(
+        out_dir,
+        &format!("{device}.pem"),
+        &params.signed_by(&key, issuer)?.pem(),
+    )?;
     write(out_dir, &format!("{device}.key"), &key.serialize_pem())?;
     Ok(serial)
 }

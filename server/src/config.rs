@@ -170,7 +170,10 @@ impl Config {
             return invalid("idle_timeout_ms", "timeouts must be positive");
         }
         if !self.dev && self.catalogue.is_none() {
-            return invalid("catalogue", "an enforcement-matters catalogue is required without --dev");
+            return invalid(
+                "catalogue",
+                "an enforcement-matters catalogue is required without --dev",
+            );
         }
         Ok(())
     }

@@ -119,10 +119,16 @@ impl DirectoryFile {
             fieldlink_protocol::validate::officer_id("officers.id", &officer.id)
                 .map_err(|e| e.to_string())?;
             if !file.teams.iter().any(|t| t.id == officer.team_id) {
-                return Err(format!("officer {} names unknown team {}", officer.id, officer.team_id));
+                return Err(format!(
+                    "officer {} names unknown team {}",
+                    officer.id, officer.team_id
+                ));
             }
             if !officer.password_hash.starts_with("$argon2id$") {
-                return Err(format!("officer {}: password_hash must be an argon2id PHC string", officer.id));
+                return Err(format!(
+                    "officer {}: password_hash must be an argon2id PHC string",
+                    officer.id
+                ));
             }
         }
         Ok(file)

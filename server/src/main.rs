@@ -19,7 +19,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server in the foreground (Ctrl-C or SIGTERM stops it gracefully).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Generate a development certificate set (CA, server, devices, CRL) into DIR.
     Certs {
         /// Output directory.
@@ -129,10 +129,24 @@ impl ServeArgs {
             ($($field:ident),*) => { $( if let Some(value) = self.$field { config.$field = value; } )* };
         }
         set!(
-            listen, data_dir, frame_bytes_max, photo_bytes_max, clock_skew_ms_max, concurrent_requests_max,
-            idle_timeout_ms, hello_timeout_ms, request_timeout_ms, pending_handshakes_max, udp_buffer_bytes,
-            stream_receive_window_bytes, connection_receive_window_bytes, send_window_bytes,
-            commit_batch_items_max, commit_queue_items_max, session_token_ttl_ms, shutdown_grace_ms
+            listen,
+            data_dir,
+            frame_bytes_max,
+            photo_bytes_max,
+            clock_skew_ms_max,
+            concurrent_requests_max,
+            idle_timeout_ms,
+            hello_timeout_ms,
+            request_timeout_ms,
+            pending_handshakes_max,
+            udp_buffer_bytes,
+            stream_receive_window_bytes,
+            connection_receive_window_bytes,
+            send_window_bytes,
+            commit_batch_items_max,
+            commit_queue_items_max,
+            session_token_ttl_ms,
+            shutdown_grace_ms
         );
         if self.catalogue.is_some() {
             config.catalogue = self.catalogue;
@@ -163,7 +177,7 @@ impl ServeArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Certs { out } => match fieldlink_server::certs::generate_dev_set(&out) {
             Ok(()) => {
                 println!("wrote the development certificate set to {}", out.display());
@@ -211,7 +225,9 @@ fn fail(error: &dyn std::error::Error) -> ExitCode {
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {

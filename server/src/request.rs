@@ -13,18 +13,24 @@ use crate::session::Session;
 use crate::state::AppState;
 
 /// Serves one client-opened bidirectional stream.
-pub async fn serve_stream(state: &AppState, session: &Session, mut send: quinn::SendStream, mut recv: quinn::RecvStream) {
+pub async fn serve_stream(
+    state: &AppState,
+    session: &Session,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+) {
     let deadline = Duration::from_millis(state.config.request_timeout_ms);
-    let result = match tokio::time::timeout(deadline, read_frame(&mut recv, state.config.frame_bytes_max)).await {
-        Err(_) => Err(ServiceError::Timeout),
-        Ok(Err(ReadFrameError::Io(error))) => {
-            // The stream or connection is gone; nobody to answer.
-            tracing::debug!(device = %session.device_id, %error, "request stream failed");
-            return;
-        }
-        Ok(Err(ReadFrameError::Frame(error))) => Err(ServiceError::Frame(error)),
-        Ok(Ok(frame)) => dispatch(state, session, &frame).await,
-    };
+    let result =
+        match tokio::time::timeout(deadline, read_frame(&mut recv, state.config.frame_bytes_max)).await {
+            Err(_) => Err(ServiceError::Timeout),
+            Ok(Err(ReadFrameError::Io(error))) => {
+                // The stream or connection is gone; nobody to answer.
+                tracing::debug!(device = %session.device_id, %error, "request stream failed");
+                return;
+            }
+            Ok(Err(ReadFrameError::Frame(error))) => Err(ServiceError::Frame(error)),
+            Ok(Ok(frame)) => dispatch(state, session, &frame).await,
+        };
     if matches!(result, Err(ServiceError::Frame(_) | ServiceError::Timeout)) {
         // Tell the peer to stop sending what we will never read.
         let _ = recv.stop(stream_code::FRAME_REFUSED.into());

@@ -74,12 +74,16 @@ impl RunningServer {
     /// Stops gracefully and waits until done.
     pub async fn shutdown(self) {
         self.shutdown.cancel();
-        let _ = self.task.await;
+        self.wait().await;
     }
 
     /// Waits until the server stops (after [`RunningServer::shutdown_token`] fires).
     pub async fn wait(self) {
-        let _ = self.task.await;
+        // Our copy of the state holds the commit queue open; the writer ends
+        // only when every copy is gone.
+        let Self { task, state, .. } = self;
+        drop(state);
+        let _ = task.await;
     }
 
     /// The token that stops the server when cancelled.
@@ -115,10 +119,11 @@ pub async fn start_with_clock(config: Config, clock: fn() -> i64) -> Result<Runn
         addr: config.listen,
         detail,
     })?;
-    let socket = transport::bind_udp(config.listen, config.udp_buffer_bytes).map_err(|e| ServerError::Listen {
-        addr: config.listen,
-        detail: e.to_string(),
-    })?;
+    let socket =
+        transport::bind_udp(config.listen, config.udp_buffer_bytes).map_err(|e| ServerError::Listen {
+            addr: config.listen,
+            detail: e.to_string(),
+        })?;
     let endpoint = quinn::Endpoint::new(
         quinn::EndpointConfig::default(),
         Some(server_config),

@@ -120,7 +120,11 @@ async fn open_session(state: &AppState, connection: &quinn::Connection, device_i
     session
 }
 
-async fn sign_in(state: &AppState, device_id: &str, hello: pb::Hello) -> Result<(pb::Welcome, Session), ServiceError> {
+async fn sign_in(
+    state: &AppState,
+    device_id: &str,
+    hello: pb::Hello,
+) -> Result<(pb::Welcome, Session), ServiceError> {
     if hello.protocol_version != PROTOCOL_VERSION {
         return Err(ServiceError::UnsupportedVersion(hello.protocol_version));
     }
@@ -142,7 +146,9 @@ async fn sign_in(state: &AppState, device_id: &str, hello: pb::Hello) -> Result<
             let verified = tokio::task::spawn_blocking(move || auth::verify_password(&secret, &hash))
                 .await
                 .unwrap_or(false);
-            let officer = officer.filter(|_| verified).ok_or(ServiceError::Unauthenticated)?;
+            let officer = officer
+                .filter(|_| verified)
+                .ok_or(ServiceError::Unauthenticated)?;
             let token = auth::new_session_token();
             let expires_at_ms = now_ms.saturating_add(state.config.session_token_ttl_ms);
             state
@@ -169,7 +175,9 @@ async fn sign_in(state: &AppState, device_id: &str, hello: pb::Hello) -> Result<
                 .session_token(&auth::token_digest(&token.token))
                 .await?
                 .ok_or(ServiceError::Unauthenticated)?;
-            let usable = stored.device_id == device_id && stored.revoked_at_ms.is_none() && stored.expires_at_ms > now_ms;
+            let usable = stored.device_id == device_id
+                && stored.revoked_at_ms.is_none()
+                && stored.expires_at_ms > now_ms;
             let officer = state
                 .directory
                 .enrolled_officer(&stored.officer_id)
@@ -204,7 +212,9 @@ async fn sign_in(state: &AppState, device_id: &str, hello: pb::Hello) -> Result<
 }
 
 fn device_id(connection: &quinn::Connection) -> Result<String, crate::tls::IdentityError> {
-    let identity = connection.peer_identity().ok_or(crate::tls::IdentityError::Missing)?;
+    let identity = connection
+        .peer_identity()
+        .ok_or(crate::tls::IdentityError::Missing)?;
     let chain = identity
         .downcast::<Vec<CertificateDer<'static>>>()
         .map_err(|_| crate::tls::IdentityError::Missing)?;

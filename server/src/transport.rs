@@ -58,10 +58,7 @@ pub fn transport_config(config: &Config) -> quinn::TransportConfig {
 }
 
 /// The quinn server configuration: TLS plus transport.
-pub fn server_config(
-    crypto: rustls::ServerConfig,
-    config: &Config,
-) -> Result<quinn::ServerConfig, String> {
+pub fn server_config(crypto: rustls::ServerConfig, config: &Config) -> Result<quinn::ServerConfig, String> {
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(crypto).map_err(|e| e.to_string())?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     server.transport_config(Arc::new(transport_config(config)));

@@ -1,1 +1,149 @@
-//! placeholder
+//! Helpers for the end-to-end tests: start a real server on loopback (port 0,
+//! a temporary data directory, the dev certificates) and connect real SDK
+//! clients to it.
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use fieldlink_client::{Client, ClientConfig, Credentials, Error, RetryPolicy};
+use fieldlink_protocol::pb;
+use fieldlink_server::{Config, RunningServer};
+
+/// The demo password of every demo account.
+pub const PASSWORD: &str = fieldlink_server::directory::DEMO_PASSWORD;
+
+/// The repository's certs-dev directory.
+pub fn certs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("certs-dev")
+}
+
+/// A dev configuration on 127.0.0.1:0 storing under `data_dir`.
+pub fn dev_config(data_dir: &Path) -> Config {
+    Config {
+        dev: true,
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: data_dir.to_path_buf(),
+        tls: Some(fieldlink_server::tls::TlsFiles::dev(&certs_dir())),
+        ..Config::default()
+    }
+}
+
+/// A running server and the temporary directory it stores in.
+pub struct TestServer {
+    /// The server.
+    pub server: RunningServer,
+    /// Its data directory (deleted on drop).
+    pub data_dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Starts a dev server in a fresh temporary directory.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a dev server after `adjust` has changed its configuration.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let data_dir = tempfile::tempdir().expect("temporary directory");
+        let mut config = dev_config(data_dir.path());
+        adjust(&mut config);
+        let server = fieldlink_server::start(config).await.expect("server starts");
+        Self { server, data_dir }
+    }
+
+    /// The server's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Number of items stored.
+    pub async fn item_count(&self) -> u64 {
+        self.server
+            .state()
+            .storage
+            .item_count()
+            .await
+            .expect("count items")
+    }
+}
+
+/// A client configuration for `device` (a certs-dev file stem) signing in as
+/// `officer` with the demo password.
+pub fn client_config(addr: SocketAddr, device: &str, officer: &str) -> ClientConfig {
+    let certs = certs_dir();
+    let mut config = ClientConfig::from_files(
+        addr,
+        "localhost",
+        &certs.join("ca.pem"),
+        &certs.join(format!("{device}.pem")),
+        &certs.join(format!("{device}.key")),
+        Credentials::Password {
+            officer_id: officer.to_owned(),
+            password: PASSWORD.to_owned(),
+        },
+    )
+    .expect("dev certificate files");
+    // Generous deadlines: the test machine is loaded.
+    config.connect_timeout = Duration::from_secs(30);
+    config.request_timeout = Duration::from_secs(60);
+    config.retry = RetryPolicy {
+        attempts_max: 8,
+        backoff_initial: Duration::from_millis(50),
+        backoff_max: Duration::from_secs(2),
+    };
+    config
+}
+
+/// Connects `device` as `officer`.
+pub async fn connect(addr: SocketAddr, device: &str, officer: &str) -> Result<Client, Error> {
+    Client::connect(client_config(addr, device, officer)).await
+}
+
+/// A valid record by `officer`, timed now.
+pub fn record(officer: &str) -> pb::InspectionRecord {
+    fieldlink_protocol::inspection::example_record(officer, fieldlink_client::now_ms())
+}
+
+/// A bare signed-in QUIC connection for tests that write raw frames.
+pub async fn raw_session(
+    addr: SocketAddr,
+    device: &str,
+    officer: &str,
+) -> (quinn::Endpoint, quinn::Connection) {
+    let config = client_config(addr, device, officer);
+    let quic = fieldlink_client::raw::quic_client_config(&config).expect("client TLS");
+    let endpoint = fieldlink_client::raw::client_endpoint(addr, 1 << 20).expect("endpoint");
+    let (connection, _welcome) = fieldlink_client::raw::open_raw_session(&endpoint, &quic, &config)
+        .await
+        .expect("raw session");
+    (endpoint, connection)
+}
+
+/// Sends `bytes` on a new stream of `connection` (finishing it when `finish`)
+/// and reads the one response frame.
+pub async fn raw_request(connection: &quinn::Connection, bytes: &[u8], finish: bool) -> pb::Response {
+    use prost::Message;
+    let (mut send, mut recv) = connection.open_bi().await.expect("open stream");
+    send.write_all(bytes).await.expect("write");
+    if finish {
+        send.finish().expect("finish");
+    }
+    let body = tokio::time::timeout(
+        Duration::from_secs(60),
+        fieldlink_protocol::io::read_frame(&mut recv, 1 << 20),
+    )
+    .await
+    .expect("a response in time")
+    .expect("a response frame");
+    pb::Response::decode(body.as_slice()).expect("a Response")
+}
+
+/// The status in a response, or a panic naming what came instead.
+pub fn expect_error(response: pb::Response) -> pb::Status {
+    match response.result {
+        Some(pb::response::Result::Error(status)) => status,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}

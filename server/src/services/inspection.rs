@@ -97,7 +97,7 @@ fn check_against_directory(
             .into());
         }
     }
-    if !inspection.officer_ids.iter().any(|id| *id == session.officer.id) {
+    if !inspection.officer_ids.contains(&session.officer.id) {
         return Err(ServiceError::PermissionDenied {
             field: "officer_ids".into(),
             message: format!(

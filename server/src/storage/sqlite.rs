@@ -52,7 +52,10 @@ impl SqliteStorage {
             .await?;
         let storage = Self { pool };
         storage.check_durability().await?;
-        Migrator::new(EmbeddedMigrations).await?.run(&storage.pool).await?;
+        Migrator::new(EmbeddedMigrations)
+            .await?
+            .run(&storage.pool)
+            .await?;
         Ok(storage)
     }
 
@@ -74,7 +77,9 @@ impl SqliteStorage {
             .fetch_one(&self.pool)
             .await?;
         if !journal.eq_ignore_ascii_case("wal") {
-            return Err(StorageError::Unsafe(format!("journal_mode is {journal}, WAL is required")));
+            return Err(StorageError::Unsafe(format!(
+                "journal_mode is {journal}, WAL is required"
+            )));
         }
         Ok(())
     }
@@ -129,10 +134,11 @@ impl Storage for SqliteStorage {
         let mut outcomes = Vec::with_capacity(items.len());
         for item in items {
             let item_id = item.item_id.to_string();
-            let existing = sqlx::query("SELECT seq, item_id, received_at_ms, sha256 FROM items WHERE item_id = ?")
-                .bind(&item_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let existing =
+                sqlx::query("SELECT seq, item_id, received_at_ms, sha256 FROM items WHERE item_id = ?")
+                    .bind(&item_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if let Some(row) = existing {
                 let receipt = receipt_from_row(&row)?;
                 outcomes.push(if receipt.sha256 == item.sha256 {
@@ -393,8 +399,13 @@ mod tests {
         let (_dir, storage) = open().await;
         let id = Uuid::now_v7();
         let first = storage.commit_items(&[item(id, b"a")], 10).await.unwrap();
-        let CommitOutcome::Stored(receipt) = &first[0] else { panic!("{first:?}") };
-        let again = storage.commit_items(&[item(id, b"a"), item(id, b"b")], 20).await.unwrap();
+        let CommitOutcome::Stored(receipt) = &first[0] else {
+            panic!("{first:?}")
+        };
+        let again = storage
+            .commit_items(&[item(id, b"a"), item(id, b"b")], 20)
+            .await
+            .unwrap();
         assert_eq!(again[0], CommitOutcome::Replayed(receipt.clone()));
         assert_eq!(
             again[1],
@@ -411,9 +422,18 @@ mod tests {
         let (_dir, storage) = open().await;
         let id = Uuid::now_v7();
         storage.commit_items(&[item(id, b"a")], 10).await.unwrap();
-        assert!(sqlx::query("UPDATE items SET body = x'00'").execute(storage.pool()).await.is_err());
-        assert!(sqlx::query("DELETE FROM items").execute(storage.pool()).await.is_err());
-        assert!(sqlx::query("DELETE FROM inspections").execute(storage.pool()).await.is_err());
+        assert!(sqlx::query("UPDATE items SET body = x'00'")
+            .execute(storage.pool())
+            .await
+            .is_err());
+        assert!(sqlx::query("DELETE FROM items")
+            .execute(storage.pool())
+            .await
+            .is_err());
+        assert!(sqlx::query("DELETE FROM inspections")
+            .execute(storage.pool())
+            .await
+            .is_err());
         assert_eq!(storage.item(id).await.unwrap().unwrap().body, b"a");
     }
 

@@ -1,0 +1,98 @@
+//! The `fieldlink` binary against a real server: example → submit → receipt.
+
+use std::process::Command;
+
+fn fieldlink(server: std::net::SocketAddr, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_fieldlink"))
+        .args(["--dev", "--server", &server.to_string()])
+        .args(args)
+        .output()
+        .expect("run fieldlink")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_then_submit_prints_a_receipt_and_refusals_exit_non_zero() {
+    let data = tempfile::tempdir().unwrap();
+    let certs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs-dev");
+    let config = fieldlink_server::Config {
+        dev: true,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data.path().to_path_buf(),
+        tls: Some(fieldlink_server::tls::TlsFiles::dev(&certs)),
+        ..Default::default()
+    };
+    let server = fieldlink_server::start(config).await.unwrap();
+    let addr = server.local_addr();
+
+    let example = tokio::task::spawn_blocking(move || fieldlink(addr, &["example", "inspection"]))
+        .await
+        .unwrap();
+    assert!(
+        example.status.success(),
+        "{}",
+        String::from_utf8_lossy(&example.stderr)
+    );
+    let record: serde_json::Value = serde_json::from_slice(&example.stdout).unwrap();
+    assert_eq!(record["matterCode"], "ZJ-001");
+    let file = data.path().join("record.json");
+    std::fs::write(&file, &example.stdout).unwrap();
+
+    let path = file.to_str().unwrap().to_owned();
+    let submit = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || fieldlink(addr, &["submit", "inspection", &path]))
+            .await
+            .unwrap()
+    };
+    assert!(
+        submit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&submit.stderr)
+    );
+    let stdout = String::from_utf8(submit.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "one line of JSON: {stdout}");
+    let receipt: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(receipt["id"], record["id"]);
+    assert!(receipt["server_seq"].as_u64().unwrap() >= 1);
+    assert_eq!(receipt["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(receipt["replayed"], false);
+    assert_eq!(server.state().storage.item_count().await.unwrap(), 1);
+
+    // The same file again: the original receipt.
+    let again = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || fieldlink(addr, &["submit", "inspection", &path]))
+            .await
+            .unwrap()
+    };
+    let replay: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(replay["server_seq"], receipt["server_seq"]);
+    assert_eq!(replay["replayed"], true);
+
+    // A refused record: typed error on stderr, non-zero exit, nothing stored.
+    let mut bad = record.clone();
+    bad["id"] = serde_json::Value::String(uuid::Uuid::now_v7().to_string());
+    bad["place"]["latitude"] = serde_json::json!(123.0);
+    let bad_file = data.path().join("bad.json");
+    std::fs::write(&bad_file, serde_json::to_vec(&bad).unwrap()).unwrap();
+    let bad_path = bad_file.to_str().unwrap().to_owned();
+    let refused = tokio::task::spawn_blocking(move || fieldlink(addr, &["submit", "inspection", &bad_path]))
+        .await
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("INVALID_ARGUMENT") && stderr.contains("place.latitude"),
+        "{stderr}"
+    );
+    assert_eq!(server.state().storage.item_count().await.unwrap(), 1);
+
+    // A file that is not a record: usage error, exit 2.
+    std::fs::write(&bad_file, b"{ not json").unwrap();
+    let bad_path = bad_file.to_str().unwrap().to_owned();
+    let unusable = tokio::task::spawn_blocking(move || fieldlink(addr, &["submit", "inspection", &bad_path]))
+        .await
+        .unwrap();
+    assert_eq!(unusable.status.code(), Some(2));
+    server.shutdown().await;
+}

@@ -1,0 +1,183 @@
+//! The `fieldlink-server` binary: start-up line, dev-certificate guard,
+//! certificate generation, graceful shutdown on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fieldlink_client::{Client, ClientConfig, Credentials};
+
+fn certs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs-dev")
+}
+
+/// Starts `fieldlink-server serve ARGS` and waits for its `listening on` line.
+fn spawn_server(args: &[&str]) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fieldlink-server"))
+        .arg("serve")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn fieldlink-server");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = lines.next().expect("a line").expect("utf-8");
+    let addr = line
+        .split("listening on ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .trim()
+        .parse()
+        .expect("an address");
+    (child, addr)
+}
+
+fn client_config(addr: SocketAddr, certs: &Path) -> ClientConfig {
+    let mut config = ClientConfig::from_files(
+        addr,
+        "localhost",
+        &certs.join("ca.pem"),
+        &certs.join("device-001.pem"),
+        &certs.join("device-001.key"),
+        Credentials::Password {
+            officer_id: "officer-01".into(),
+            password: "demo-password".into(),
+        },
+    )
+    .unwrap();
+    config.connect_timeout = Duration::from_secs(60);
+    config.request_timeout = Duration::from_secs(60);
+    config
+}
+
+fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
+    for _ in 0..600 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().ok();
+    panic!("the server did not exit within a minute");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_dev_on_port_zero_prints_the_real_port_serves_and_stops_on_sigterm() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap().to_owned();
+    let (mut child, addr) = spawn_server(&["--dev", "--listen", "127.0.0.1:0", "--data-dir", &data_dir]);
+    assert_ne!(addr.port(), 0);
+    let mut config = client_config(addr, &certs_dir());
+    // After the shutdown below, one quick attempt is enough to see the refusal.
+    config.retry.attempts_max = 1;
+    config.connect_timeout = Duration::from_secs(2);
+    let client = Client::connect(config).await.unwrap();
+    let record = fieldlink_protocol::inspection::example_record("officer-01", fieldlink_client::now_ms());
+    let receipt = client.submit_inspection(&record).await.unwrap();
+    assert_eq!(receipt.item_id, record.id);
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || wait_for_exit(&mut child))
+        .await
+        .unwrap();
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+    // The server is gone: a typed, retryable error, not a hang.
+    let error = client.submit_inspection(&record).await.unwrap_err();
+    assert!(error.is_retryable(), "{error:?}");
+}
+
+#[test]
+fn without_dev_the_server_refuses_the_development_certificates() {
+    let certs = certs_dir();
+    let data = tempfile::tempdir().unwrap();
+    let catalogue = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo-catalogue.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_fieldlink-server"))
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .arg("--ca")
+        .arg(certs.join("ca.pem"))
+        .arg("--cert")
+        .arg(certs.join("server.pem"))
+        .arg("--key")
+        .arg(certs.join("server.key"))
+        .arg("--catalogue")
+        .arg(catalogue)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("development CA"), "{stderr}");
+}
+
+#[test]
+fn a_config_file_sets_keys_and_a_bad_one_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("server.toml");
+    std::fs::write(&config, "dev = true\nno_such_key = 3\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_fieldlink-server"))
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no_such_key"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certs_regenerates_a_working_set() {
+    let out = tempfile::tempdir().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_fieldlink-server"))
+        .arg("certs")
+        .arg("--out")
+        .arg(out.path())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for file in [
+        "ca.pem",
+        "server.pem",
+        "server.key",
+        "device-001.pem",
+        "device-001.key",
+        "device-002.pem",
+        "device-003.key",
+        "device-revoked.pem",
+        "device-revoked.key",
+        "crl.pem",
+    ] {
+        assert!(out.path().join(file).exists(), "{file} missing");
+    }
+    let data = tempfile::tempdir().unwrap();
+    let config = fieldlink_server::Config {
+        dev: true,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data.path().to_path_buf(),
+        tls: Some(fieldlink_server::tls::TlsFiles::dev(out.path())),
+        ..Default::default()
+    };
+    let server = fieldlink_server::start(config).await.unwrap();
+    let client = Client::connect(client_config(server.local_addr(), out.path()))
+        .await
+        .unwrap();
+    let record = fieldlink_protocol::inspection::example_record("officer-01", fieldlink_client::now_ms());
+    assert!(client.submit_inspection(&record).await.is_ok());
+    // The new CRL revokes the new device-revoked.
+    let mut revoked = client_config(server.local_addr(), out.path());
+    revoked.cert_pem = std::fs::read(out.path().join("device-revoked.pem")).unwrap();
+    revoked.key_pem = std::fs::read(out.path().join("device-revoked.key")).unwrap();
+    assert!(matches!(
+        Client::connect(revoked).await,
+        Err(fieldlink_client::Error::Authentication(_))
+    ));
+    server.shutdown().await;
+}
