@@ -189,3 +189,27 @@ async fn an_unsupported_protocol_version_is_refused_naming_the_supported_ones() 
     assert_eq!(status.reason, "UNSUPPORTED_VERSION");
     assert_eq!(status.supported_versions, vec![1]);
 }
+
+#[tokio::test]
+async fn officers_imported_from_a_directory_file_can_sign_in() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let hash = fieldlink_server::auth::hash_password("a long passphrase").unwrap();
+    std::fs::write(
+        file.path(),
+        format!(
+            "[[teams]]\nid = \"team-x\"\nname = \"X\"\n\n[[officers]]\nid = \"officer-77\"\nname = \"赵六\"\n\
+             team_id = \"team-x\"\ncredential_number = \"1\"\nrole = \"officer\"\npassword_hash = \"{hash}\"\n"
+        ),
+    )
+    .unwrap();
+    let path = file.path().to_path_buf();
+    let server = TestServer::start_with(move |config| config.directory = Some(path)).await;
+    let mut config = client_config(server.addr(), "device-003", "officer-77");
+    config.credentials = Credentials::Password {
+        officer_id: "officer-77".into(),
+        password: "a long passphrase".into(),
+    };
+    let client = Client::connect(config).await.unwrap();
+    assert_eq!(client.welcome().await.unwrap().officer.unwrap().team_id, "team-x");
+    assert!(client.submit_inspection(&record("officer-77")).await.is_ok());
+}
