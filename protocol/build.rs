@@ -11,6 +11,7 @@ const PROTO_FILES: &[&str] = &[
     "fieldlink/v1/session.proto",
     "fieldlink/v1/inspection.proto",
     "fieldlink/v1/receipt.proto",
+    "fieldlink/v1/photo.proto",
     "fieldlink/v1/request.proto",
 ];
 

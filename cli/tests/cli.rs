@@ -96,3 +96,60 @@ async fn example_then_submit_prints_a_receipt_and_refusals_exit_non_zero() {
     assert_eq!(unusable.status.code(), Some(2));
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn photo_upload_prints_a_receipt_with_both_digests_and_flags() {
+    let data = tempfile::tempdir().unwrap();
+    let certs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs-dev");
+    let config = fieldlink_server::Config {
+        dev: true,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data.path().to_path_buf(),
+        tls: Some(fieldlink_server::tls::TlsFiles::dev(&certs)),
+        ..Default::default()
+    };
+    let server = fieldlink_server::start(config).await.unwrap();
+    let addr = server.local_addr();
+    // A real JPEG without EXIF: accepted and flagged EXIF_UNREADABLE.
+    let image = image::RgbImage::from_fn(120, 80, |x, y| image::Rgb([x as u8, y as u8, 9]));
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode_image(&image)
+        .unwrap();
+    let file = data.path().join("photo.jpg");
+    std::fs::write(&file, &jpeg).unwrap();
+    let path = file.to_str().unwrap().to_owned();
+    let record = uuid::Uuid::now_v7().to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        fieldlink(addr, &["photo", "upload", &path, "--record", &record])
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let receipt: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(receipt["size"], jpeg.len());
+    assert_eq!(receipt["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(receipt["sm3"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        receipt["flags"],
+        serde_json::json!(["EVIDENCE_FLAG_EXIF_UNREADABLE"])
+    );
+    // Not a terminal: no progress bar on stderr.
+    assert!(!String::from_utf8_lossy(&output.stderr).contains('%'));
+
+    // A file that is not an image is refused before connecting.
+    std::fs::write(&file, b"plain text").unwrap();
+    let path = file.to_str().unwrap().to_owned();
+    let output =
+        tokio::task::spawn_blocking(move || fieldlink(addr, &["photo", "upload", &path, "--record", "x"]))
+            .await
+            .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    server.shutdown().await;
+}

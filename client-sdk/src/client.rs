@@ -10,6 +10,7 @@ use tokio::sync::Mutex;
 
 use crate::config::{ClientConfig, Credentials};
 use crate::connection::{self, read_error, stream_error, Session, RESPONSE_FRAME_BYTES_MAX};
+use crate::photo::{PhotoUpload, UploadProgress};
 use crate::Error;
 
 /// A terminal's client.
@@ -92,6 +93,179 @@ impl Client {
         self.send_with_retry(&frame::encode(&request)).await
     }
 
+    /// Uploads a photo; returns its receipt once the server has verified and
+    /// durably stored it.
+    ///
+    /// Before the first byte and after a lost connection or a stalled
+    /// stream, the upload continues from the offset the server holds durably
+    /// (asked with [`Client::upload_status`]), so bytes already stored are not
+    /// sent again — also across app restarts, given the same evidence id
+    /// ([`PhotoUpload::with_id`]). `progress` is called as bytes go out.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &fieldlink_client::Client, jpeg: Vec<u8>, record_id: &str) -> Result<(), fieldlink_client::Error> {
+    /// use fieldlink_client::PhotoUpload;
+    /// let photo = PhotoUpload::new(record_id, "image/jpeg", fieldlink_client::now_ms(), jpeg).at(29.868, 121.544, 8.0);
+    /// let receipt = client
+    ///     .upload_photo(&photo, |p| eprintln!("{}/{} bytes", p.sent_bytes, p.total_bytes))
+    ///     .await?;
+    /// println!("stored, SM3 {:02x?}, flags {:?}", receipt.sm3, receipt.flags);
+    /// # Ok(()) }
+    /// ```
+    pub async fn upload_photo(
+        &self,
+        photo: &PhotoUpload,
+        mut progress: impl FnMut(UploadProgress),
+    ) -> Result<pb::Receipt, Error> {
+        let policy = self.config.retry;
+        let mut backoff = policy.backoff_initial;
+        // The server may hold part (or all) of this photo already, from an
+        // earlier attempt or before an app restart: continue from there.
+        let mut offset = match self.upload_status(photo.evidence_id()).await {
+            Ok(status) if status.complete => match status.receipt {
+                Some(receipt) => return check_photo_receipt(photo, receipt),
+                None => 0,
+            },
+            Ok(status) if status.durable_offset < photo.size_bytes() => status.durable_offset,
+            Ok(_) => 0,
+            Err(error) if error.is_retryable() => 0,
+            Err(error) => return Err(error),
+        };
+        let mut attempt = 1;
+        loop {
+            let error = match self.upload_once(photo, offset, attempt, &mut progress).await {
+                Ok(receipt) => return check_photo_receipt(photo, receipt),
+                Err(error) => error,
+            };
+            let offset_mismatch = error
+                .status()
+                .filter(|s| s.reason == fieldlink_protocol::status::reason::OFFSET_MISMATCH)
+                .map(|s| s.durable_offset);
+            if (!error.is_retryable() && offset_mismatch.is_none()) || attempt >= policy.attempts_max {
+                return Err(error);
+            }
+            if offset_mismatch.is_none() {
+                let jitter =
+                    Duration::from_millis(rand::random::<u64>() % (backoff.as_millis() as u64 / 2 + 1));
+                tokio::time::sleep(error.retry_after().unwrap_or(backoff).max(backoff / 2) + jitter).await;
+                backoff = (backoff * 2).min(policy.backoff_max);
+            }
+            attempt += 1;
+            // Where to continue: what the server holds.
+            offset = match offset_mismatch {
+                Some(durable) => durable,
+                None => match self.upload_status(photo.evidence_id()).await {
+                    Ok(status) if status.complete => {
+                        if let Some(receipt) = status.receipt {
+                            return check_photo_receipt(photo, receipt);
+                        }
+                        0
+                    }
+                    Ok(status) => status.durable_offset,
+                    Err(error) if error.is_retryable() => 0,
+                    Err(error) => return Err(error),
+                },
+            };
+            tracing::debug!(attempt, offset, "resuming photo upload");
+        }
+    }
+
+    /// How much of an upload the server holds durably.
+    pub async fn upload_status(&self, evidence_id: &str) -> Result<pb::UploadStatus, Error> {
+        let request = pb::Request {
+            body: Some(Body::UploadStatus(pb::UploadStatusQuery {
+                evidence_id: evidence_id.to_owned(),
+            })),
+        };
+        match self.request_with_retry(&frame::encode(&request)).await? {
+            response::Result::UploadStatus(status) => Ok(status),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Which photos a record has, and which it lists that are still missing.
+    pub async fn record_photos(&self, record_id: &str) -> Result<pb::RecordPhotos, Error> {
+        let request = pb::Request {
+            body: Some(Body::RecordPhotos(pb::RecordPhotosQuery {
+                record_id: record_id.to_owned(),
+            })),
+        };
+        match self.request_with_retry(&frame::encode(&request)).await? {
+            response::Result::RecordPhotos(photos) => Ok(photos),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// One stream: header, bytes from `offset`, FIN, answer.
+    async fn upload_once(
+        &self,
+        photo: &PhotoUpload,
+        offset: u64,
+        attempt: u32,
+        progress: &mut impl FnMut(UploadProgress),
+    ) -> Result<pb::Receipt, Error> {
+        const WRITE_CHUNK_BYTES: usize = 64 * 1024;
+        let connection = self.connection().await?;
+        let header = frame::encode(&pb::Request {
+            body: Some(Body::UploadPhoto(photo.header(offset))),
+        });
+        let total = photo.size_bytes();
+        let exchange = async {
+            let (mut send, mut recv) = connection
+                .open_bi()
+                .await
+                .map_err(|e| stream_error(&connection, e))?;
+            let mut sent = offset;
+            progress(UploadProgress {
+                sent_bytes: sent,
+                total_bytes: total,
+                attempt,
+            });
+            // The server may answer before all bytes are sent (a replay, a
+            // refusal) and stop the stream: then read its answer.
+            let mut stopped = send.write_all(&header).await.is_err();
+            let start = usize::try_from(offset)
+                .unwrap_or(usize::MAX)
+                .min(photo.bytes().len());
+            for chunk in photo.bytes()[start..].chunks(WRITE_CHUNK_BYTES) {
+                if stopped {
+                    break;
+                }
+                if let Err(error) = send.write_all(chunk).await {
+                    if matches!(error, quinn::WriteError::Stopped(_)) {
+                        stopped = true;
+                        break;
+                    }
+                    return Err(stream_error(&connection, error));
+                }
+                sent += chunk.len() as u64;
+                progress(UploadProgress {
+                    sent_bytes: sent,
+                    total_bytes: total,
+                    attempt,
+                });
+            }
+            if !stopped {
+                let _ = send.finish();
+            }
+            let body = read_frame(&mut recv, RESPONSE_FRAME_BYTES_MAX)
+                .await
+                .map_err(|e| read_error(&connection, e))?;
+            decode_response(&body)
+        };
+        let result = match tokio::time::timeout(self.config.request_timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Timeout("no answer within the request timeout")),
+        };
+        if matches!(result, Err(Error::Connection(_) | Error::Timeout(_))) {
+            self.forget(&connection).await;
+        }
+        match result? {
+            response::Result::Receipt(receipt) => Ok(receipt),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Closes the current connection (e.g. the app knows its network went
     /// away). The next request connects again.
     pub async fn disconnect(&self) {
@@ -110,6 +284,13 @@ impl Client {
     }
 
     async fn send_with_retry(&self, request_frame: &[u8]) -> Result<pb::Receipt, Error> {
+        match self.request_with_retry(request_frame).await? {
+            response::Result::Receipt(receipt) => Ok(receipt),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn request_with_retry(&self, request_frame: &[u8]) -> Result<response::Result, Error> {
         let policy = self.config.retry;
         let mut backoff = policy.backoff_initial;
         let mut attempt = 1;
@@ -130,7 +311,7 @@ impl Client {
         }
     }
 
-    async fn send_once(&self, request_frame: &[u8]) -> Result<pb::Receipt, Error> {
+    async fn send_once(&self, request_frame: &[u8]) -> Result<response::Result, Error> {
         let connection = self.connection().await?;
         let exchange = async {
             let (mut send, mut recv) = connection
@@ -144,13 +325,7 @@ impl Client {
             let body = read_frame(&mut recv, RESPONSE_FRAME_BYTES_MAX)
                 .await
                 .map_err(|e| read_error(&connection, e))?;
-            let response =
-                pb::Response::decode(body.as_slice()).map_err(|e| Error::Protocol(e.to_string()))?;
-            match response.result {
-                Some(response::Result::Receipt(receipt)) => Ok(receipt),
-                Some(response::Result::Error(status)) => Err(Error::Rejected(Box::new(status))),
-                None => Err(Error::Protocol("empty response".into())),
-            }
+            decode_response(&body)
         };
         let result = match tokio::time::timeout(self.config.request_timeout, exchange).await {
             Ok(result) => result,
@@ -196,4 +371,28 @@ impl Client {
             state.session = None;
         }
     }
+}
+
+/// A response frame: a result, or the server's refusal as an error.
+fn decode_response(body: &[u8]) -> Result<response::Result, Error> {
+    let response = pb::Response::decode(body).map_err(|e| Error::Protocol(e.to_string()))?;
+    match response.result {
+        Some(response::Result::Error(status)) => Err(Error::Rejected(Box::new(status))),
+        Some(result) => Ok(result),
+        None => Err(Error::Protocol("empty response".into())),
+    }
+}
+
+fn unexpected(result: response::Result) -> Error {
+    Error::Protocol(format!("unexpected answer: {result:?}"))
+}
+
+/// The server's digest must be the one computed here: the bytes arrived intact.
+fn check_photo_receipt(photo: &PhotoUpload, receipt: pb::Receipt) -> Result<pb::Receipt, Error> {
+    if receipt.sha256.as_slice() != photo.sha256() || receipt.item_id != photo.evidence_id().to_lowercase() {
+        return Err(Error::Protocol(
+            "the receipt does not match the photo sent".into(),
+        ));
+    }
+    Ok(receipt)
 }

@@ -16,6 +16,7 @@ mod client;
 mod config;
 mod connection;
 mod error;
+mod photo;
 
 pub use client::Client;
 
@@ -29,6 +30,7 @@ pub use config::{ClientConfig, Credentials, RetryPolicy};
 pub use connection::SDK_VERSION;
 pub use error::Error;
 pub use fieldlink_protocol as protocol;
+pub use photo::{PhotoUpload, UploadProgress};
 
 /// The current time in ms since the Unix epoch, as items' timestamps want it.
 pub fn now_ms() -> i64 {

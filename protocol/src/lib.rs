@@ -16,6 +16,7 @@ pub mod envelope;
 pub mod frame;
 pub mod inspection;
 pub mod limits;
+pub mod photo;
 pub mod status;
 pub mod validate;
 

@@ -55,3 +55,16 @@ pub const SDK_VERSION_BYTES_MAX: usize = 64;
 pub const PASSWORD_BYTES_MAX: usize = 256;
 /// Longest session token in a hello.
 pub const SESSION_TOKEN_BYTES_MAX: usize = 128;
+
+/// Default step in which upload bytes are made durable: 1 MiB.
+pub const UPLOAD_CHECKPOINT_BYTES_DEFAULT: u32 = 1 << 20;
+/// Default time a partial upload is kept after its last byte: 24 hours.
+pub const PARTIAL_UPLOAD_TTL_MS_DEFAULT: i64 = 24 * 60 * 60 * 1000;
+/// Default bytes of partial uploads one device may hold: 256 MiB.
+pub const PARTIAL_BYTES_PER_DEVICE_MAX_DEFAULT: u64 = 256 * 1024 * 1024;
+/// Largest image width or height the server decodes.
+pub const IMAGE_SIDE_PIXELS_MAX: u32 = 16_384;
+/// Largest image the server decodes, in pixels (64 megapixels).
+pub const IMAGE_PIXELS_MAX: u64 = 64 * 1024 * 1024;
+/// Longest side of a thumbnail.
+pub const THUMBNAIL_SIDE_PIXELS_MAX: u32 = 320;

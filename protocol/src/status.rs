@@ -27,6 +27,22 @@ pub mod reason {
     pub const STORAGE_UNAVAILABLE: &str = "STORAGE_UNAVAILABLE";
     /// The server is shutting down.
     pub const SHUTTING_DOWN: &str = "SHUTTING_DOWN";
+    /// The photo's bytes do not hash to the declared SHA-256.
+    pub const DIGEST_MISMATCH: &str = "DIGEST_MISMATCH";
+    /// More or fewer bytes arrived than the header declared.
+    pub const SIZE_MISMATCH: &str = "SIZE_MISMATCH";
+    /// The resume offset is not the offset the server holds.
+    pub const OFFSET_MISMATCH: &str = "OFFSET_MISMATCH";
+    /// The bytes are not of the declared image type.
+    pub const CONTENT_TYPE_MISMATCH: &str = "CONTENT_TYPE_MISMATCH";
+    /// The image is truncated or corrupt.
+    pub const IMAGE_CORRUPT: &str = "IMAGE_CORRUPT";
+    /// The image's dimensions are over the limits (a decompression bomb).
+    pub const IMAGE_TOO_LARGE: &str = "IMAGE_TOO_LARGE";
+    /// The device holds too many bytes of unfinished uploads.
+    pub const PARTIAL_QUOTA: &str = "PARTIAL_QUOTA";
+    /// The upload stream stalled.
+    pub const UPLOAD_STALLED: &str = "UPLOAD_STALLED";
 }
 
 /// Whether resending the same request later can help, for a code.

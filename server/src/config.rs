@@ -60,6 +60,24 @@ pub struct Config {
     pub session_token_ttl_ms: i64,
     /// How long shutdown waits for in-flight requests, ms.
     pub shutdown_grace_ms: u64,
+    /// Upload bytes become durable (resumable) in steps of this many bytes.
+    pub upload_checkpoint_bytes: u32,
+    /// An upload stream that delivers no byte for this long is cut off, ms.
+    pub upload_chunk_timeout_ms: u64,
+    /// Unfinished uploads are discarded this long after their last progress, ms.
+    pub partial_upload_ttl_ms: i64,
+    /// Declared bytes of unfinished uploads one device may hold.
+    pub partial_bytes_per_device_max: u64,
+    /// Images decoded at once (each decode may take hundreds of MiB).
+    pub image_decodes_max: usize,
+    /// EXIF capture time may differ from the declared time by this much before it is flagged, ms.
+    pub exif_time_tolerance_ms: i64,
+    /// EXIF GPS may be this far from the declared place before it is flagged, metres.
+    pub exif_distance_tolerance_m: f64,
+    /// UTC offset assumed for EXIF times that carry none, minutes (+480: China Standard Time).
+    pub exif_default_utc_offset_minutes: i32,
+    /// How often the janitor discards stale uploads and orphan blobs, ms.
+    pub janitor_interval_ms: u64,
 }
 
 impl Default for Config {
@@ -88,6 +106,15 @@ impl Default for Config {
             commit_queue_items_max: 8_192,
             session_token_ttl_ms: 12 * 60 * 60 * 1000,
             shutdown_grace_ms: 10_000,
+            upload_checkpoint_bytes: limits::UPLOAD_CHECKPOINT_BYTES_DEFAULT,
+            upload_chunk_timeout_ms: 30_000,
+            partial_upload_ttl_ms: limits::PARTIAL_UPLOAD_TTL_MS_DEFAULT,
+            partial_bytes_per_device_max: limits::PARTIAL_BYTES_PER_DEVICE_MAX_DEFAULT,
+            image_decodes_max: 2,
+            exif_time_tolerance_ms: 10 * 60 * 1000,
+            exif_distance_tolerance_m: 500.0,
+            exif_default_utc_offset_minutes: 480,
+            janitor_interval_ms: 10 * 60 * 1000,
         }
     }
 }
@@ -168,6 +195,18 @@ impl Config {
         }
         if self.idle_timeout_ms == 0 || self.hello_timeout_ms == 0 || self.request_timeout_ms == 0 {
             return invalid("idle_timeout_ms", "timeouts must be positive");
+        }
+        if self.upload_checkpoint_bytes < 4096 {
+            return invalid("upload_checkpoint_bytes", "must be at least 4096");
+        }
+        if self.photo_bytes_max == 0 || self.photo_bytes_max > 1 << 30 {
+            return invalid("photo_bytes_max", "must be 1 byte to 1 GiB");
+        }
+        if self.partial_upload_ttl_ms <= 0
+            || self.janitor_interval_ms == 0
+            || self.upload_chunk_timeout_ms == 0
+        {
+            return invalid("partial_upload_ttl_ms", "upload timeouts must be positive");
         }
         if !self.dev && self.catalogue.is_none() {
             return invalid(

@@ -59,6 +59,43 @@ pub enum ServiceError {
     /// The peer was too slow to send its frame.
     #[error("timed out waiting for the request")]
     Timeout,
+    /// The photo's bytes do not hash to the declared SHA-256; nothing stored.
+    #[error("the photo's bytes do not match the declared SHA-256")]
+    DigestMismatch,
+    /// More or fewer bytes than declared; nothing stored.
+    #[error("{received_bytes} bytes received, {declared_bytes} declared")]
+    SizeMismatch {
+        /// Declared size.
+        declared_bytes: u64,
+        /// Bytes that arrived (at least).
+        received_bytes: u64,
+    },
+    /// A resume from an offset the server does not hold.
+    #[error("cannot resume at this offset; the server holds {durable_offset} bytes")]
+    OffsetMismatch {
+        /// What the server holds durably.
+        durable_offset: u64,
+    },
+    /// The bytes are not a valid image of the declared type.
+    #[error(transparent)]
+    Image(#[from] crate::evidence::image_check::ImageError),
+    /// The device holds too many bytes of unfinished uploads.
+    #[error("unfinished uploads of this device hold {held_bytes} bytes; the limit is {limit_bytes}")]
+    PartialQuota {
+        /// Bytes held, this upload included.
+        held_bytes: u64,
+        /// The limit.
+        limit_bytes: u64,
+    },
+    /// The upload stream went silent.
+    #[error("the upload stream stalled; resume from the durable offset")]
+    UploadStalled,
+    /// A newer stream for the same upload took over.
+    #[error("a newer stream for this upload took over")]
+    Superseded,
+    /// The stream broke before the request was complete; nobody to answer.
+    #[error("the stream was lost")]
+    StreamLost,
 }
 
 impl ServiceError {
@@ -122,6 +159,40 @@ impl ServiceError {
                 ..status::status(Code::Unavailable, reason::SHUTTING_DOWN, self.to_string())
             },
             ServiceError::Timeout => status::status(Code::DeadlineExceeded, "REQUEST_TIMEOUT", self.to_string()),
+            ServiceError::DigestMismatch => pb::Status {
+                field: "sha256".into(),
+                ..status::status(Code::InvalidArgument, reason::DIGEST_MISMATCH, self.to_string())
+            },
+            ServiceError::SizeMismatch { .. } => pb::Status {
+                field: "size_bytes".into(),
+                ..status::status(Code::InvalidArgument, reason::SIZE_MISMATCH, self.to_string())
+            },
+            ServiceError::OffsetMismatch { durable_offset } => pb::Status {
+                field: "offset".into(),
+                durable_offset: *durable_offset,
+                ..status::status(Code::FailedPrecondition, reason::OFFSET_MISMATCH, self.to_string())
+            },
+            ServiceError::Image(error) => {
+                use crate::evidence::image_check::ImageError;
+                let (reason, field) = match error {
+                    ImageError::ContentTypeMismatch(_) => (reason::CONTENT_TYPE_MISMATCH, "content_type"),
+                    ImageError::TooLarge(_) => (reason::IMAGE_TOO_LARGE, ""),
+                    ImageError::Corrupt(_) => (reason::IMAGE_CORRUPT, ""),
+                };
+                pb::Status {
+                    field: field.into(),
+                    ..status::status(Code::InvalidArgument, reason, self.to_string())
+                }
+            }
+            ServiceError::PartialQuota { .. } => pb::Status {
+                retry_after_ms: 60_000,
+                ..status::status(Code::ResourceExhausted, reason::PARTIAL_QUOTA, self.to_string())
+            },
+            ServiceError::UploadStalled => {
+                status::status(Code::DeadlineExceeded, reason::UPLOAD_STALLED, self.to_string())
+            }
+            ServiceError::Superseded => status::status(Code::Aborted, "SUPERSEDED", self.to_string()),
+            ServiceError::StreamLost => status::status(Code::Cancelled, "STREAM_LOST", self.to_string()),
         }
     }
 }

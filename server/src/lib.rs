@@ -10,6 +10,7 @@
 //! - [`services`]: one file per request kind: validation against the
 //!   [`catalogue`] and [`directory`], authorization, storage.
 //! - [`storage`]: the narrow storage interface, SQLite backend, group commit.
+//! - [`evidence`]: where photos are stored (content-addressed) and how they are checked.
 //! - [`error`]: the one mapping from failures to wire statuses.
 #![forbid(unsafe_code)]
 
@@ -19,6 +20,7 @@ pub mod certs;
 pub mod config;
 pub mod directory;
 pub mod error;
+pub mod evidence;
 pub mod request;
 pub mod server;
 pub mod services;

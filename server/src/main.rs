@@ -115,6 +115,33 @@ struct ServeArgs {
     /// How long shutdown waits for in-flight requests, ms [default: 10000].
     #[arg(long)]
     shutdown_grace_ms: Option<u64>,
+    /// Upload bytes become durable in steps of this many bytes [default: 1048576].
+    #[arg(long)]
+    upload_checkpoint_bytes: Option<u32>,
+    /// Cut off an upload stream silent for this long, ms [default: 30000].
+    #[arg(long)]
+    upload_chunk_timeout_ms: Option<u64>,
+    /// Discard unfinished uploads this long after their last progress, ms [default: 86400000].
+    #[arg(long)]
+    partial_upload_ttl_ms: Option<i64>,
+    /// Bytes of unfinished uploads one device may hold [default: 268435456].
+    #[arg(long)]
+    partial_bytes_per_device_max: Option<u64>,
+    /// Images decoded at once [default: 2].
+    #[arg(long)]
+    image_decodes_max: Option<usize>,
+    /// Flag photos whose EXIF time differs by more than this, ms [default: 600000].
+    #[arg(long)]
+    exif_time_tolerance_ms: Option<i64>,
+    /// Flag photos whose EXIF GPS is further than this from the declared place, metres [default: 500].
+    #[arg(long)]
+    exif_distance_tolerance_m: Option<f64>,
+    /// UTC offset for EXIF times without one, minutes [default: 480].
+    #[arg(long)]
+    exif_default_utc_offset_minutes: Option<i32>,
+    /// How often stale uploads and orphan blobs are discarded, ms [default: 600000].
+    #[arg(long)]
+    janitor_interval_ms: Option<u64>,
 }
 
 impl ServeArgs {

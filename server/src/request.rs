@@ -8,7 +8,7 @@ use fieldlink_protocol::pb::{self, request::Body, response};
 use fieldlink_protocol::stream_code;
 
 use crate::error::ServiceError;
-use crate::services;
+use crate::services::{self, photo_upload::ThumbnailJob};
 use crate::session::Session;
 use crate::state::AppState;
 
@@ -20,6 +20,7 @@ pub async fn serve_stream(
     mut recv: quinn::RecvStream,
 ) {
     let deadline = Duration::from_millis(state.config.request_timeout_ms);
+    let mut thumbnail = None;
     let result =
         match tokio::time::timeout(deadline, read_frame(&mut recv, state.config.frame_bytes_max)).await {
             Err(_) => Err(ServiceError::Timeout),
@@ -29,14 +30,18 @@ pub async fn serve_stream(
                 return;
             }
             Ok(Err(ReadFrameError::Frame(error))) => Err(ServiceError::Frame(error)),
-            Ok(Ok(frame)) => dispatch(state, session, &frame).await,
+            Ok(Ok(frame)) => dispatch(state, session, &frame, &mut recv, &mut thumbnail).await,
         };
-    if matches!(result, Err(ServiceError::Frame(_) | ServiceError::Timeout)) {
-        // Tell the peer to stop sending what we will never read.
+    if matches!(result, Err(ServiceError::StreamLost)) {
+        return;
+    }
+    if result.is_err() {
+        // Tell the peer to stop sending what we will not read (a no-op when
+        // the stream is already finished).
         let _ = recv.stop(stream_code::FRAME_REFUSED.into());
     }
     let response = match result {
-        Ok(receipt) => response::Result::Receipt(receipt),
+        Ok(result) => result,
         Err(error) => {
             tracing::debug!(device = %session.device_id, officer = %session.officer.id, %error, "request refused");
             response::Result::Error(error.to_status())
@@ -48,13 +53,37 @@ pub async fn serve_stream(
     if write_frame(&mut send, &response).await.is_ok() {
         let _ = send.finish();
     }
+    if let Some(job) = thumbnail {
+        // Off the acknowledgement path: the receipt is already on its way.
+        services::photo_upload::make_thumbnail(state.clone(), job).await;
+    }
 }
 
-async fn dispatch(state: &AppState, session: &Session, frame: &[u8]) -> Result<pb::Receipt, ServiceError> {
+async fn dispatch(
+    state: &AppState,
+    session: &Session,
+    frame: &[u8],
+    recv: &mut quinn::RecvStream,
+    thumbnail: &mut Option<ThumbnailJob>,
+) -> Result<response::Result, ServiceError> {
     let request = parse_request(frame)?;
     match request.body {
         Body::SubmitInspection(record) => {
-            services::inspection::submit(state, session, record, request.body_bytes).await
+            services::inspection::submit(state, session, record, request.body_bytes)
+                .await
+                .map(response::Result::Receipt)
         }
+        Body::UploadPhoto(header) => {
+            let (receipt, job) =
+                services::photo_upload::upload(state, session, header, request.body_bytes, recv).await?;
+            *thumbnail = job;
+            Ok(response::Result::Receipt(receipt))
+        }
+        Body::UploadStatus(query) => services::upload_status::query(state, session, query)
+            .await
+            .map(response::Result::UploadStatus),
+        Body::RecordPhotos(query) => services::record_photos::query(state, session, query)
+            .await
+            .map(response::Result::RecordPhotos),
     }
 }

@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use crate::catalogue::{Catalogue, CatalogueError};
 use crate::config::{Config, ConfigError};
 use crate::directory::{Directory, DirectoryFile};
+use crate::evidence::Evidence;
 use crate::session;
 use crate::state::{system_clock_ms, AppState};
 use crate::storage::group_commit::{CommitStats, GroupCommitter};
@@ -113,6 +114,13 @@ pub async fn start_with_clock(config: Config, clock: fn() -> i64) -> Result<Runn
     })?;
     let storage = SqliteStorage::open(&config.data_dir.join("fieldlink.sqlite")).await?;
     let storage: Arc<dyn Storage> = Arc::new(storage);
+    let evidence =
+        Evidence::open(&config.data_dir.join("evidence"), config.image_decodes_max).map_err(|e| {
+            ServerError::Listen {
+                addr: config.listen,
+                detail: format!("cannot open the evidence store: {e}"),
+            }
+        })?;
     let directory = load_directory(&config, storage.as_ref()).await?;
 
     let server_config = transport::server_config(crypto, &config).map_err(|detail| ServerError::Listen {
@@ -154,9 +162,11 @@ pub async fn start_with_clock(config: Config, clock: fn() -> i64) -> Result<Runn
         commit_stats,
         directory: Arc::new(directory),
         catalogue: Arc::new(catalogue),
+        evidence: Arc::new(evidence),
         clock,
     };
     let shutdown = CancellationToken::new();
+    tokio::spawn(crate::evidence::janitor::run(state.clone(), shutdown.clone()));
     let task = tokio::spawn(accept_loop(endpoint, state.clone(), shutdown.clone(), writer));
     tracing::info!(%local_addr, "listening");
     Ok(RunningServer {
@@ -234,8 +244,10 @@ async fn accept_loop(
     }
     endpoint.close(close_code::SHUTTING_DOWN.into(), b"server shutting down");
     // Every request has its answer; stop the writer once its queue is empty.
+    let storage = state.storage.clone();
     drop(state);
     let _ = tokio::time::timeout(grace, writer).await;
+    storage.close().await;
     let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
     tracing::info!("stopped");
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::catalogue::Catalogue;
 use crate::config::Config;
 use crate::directory::Directory;
+use crate::evidence::Evidence;
 use crate::storage::group_commit::{CommitStats, GroupCommitter};
 use crate::storage::Storage;
 
@@ -23,6 +24,8 @@ pub struct AppState {
     pub directory: Arc<Directory>,
     /// The enforcement-matters catalogue.
     pub catalogue: Arc<Catalogue>,
+    /// The evidence store (photos).
+    pub evidence: Arc<Evidence>,
     /// The server clock, ms since the Unix epoch (injectable for tests).
     pub clock: fn() -> i64,
 }

@@ -181,3 +181,118 @@ async fn certs_regenerates_a_working_set() {
     ));
     server.shutdown().await;
 }
+
+/// A real JPEG of about `size_bytes`: noise, then comment segments up to the size.
+fn jpeg_of_size(size_bytes: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let image = image::RgbImage::from_fn(400, 300, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        image::Rgb([state as u8, (state >> 8) as u8, (state >> 16) as u8])
+    });
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode_image(&image)
+        .unwrap();
+    let mut out = jpeg[..2].to_vec();
+    while out.len() + jpeg.len() - 2 + 4 < size_bytes {
+        let payload = (size_bytes - (out.len() + jpeg.len() - 2) - 4).min(60_000);
+        out.extend_from_slice(&[0xFF, 0xFE]);
+        out.extend_from_slice(&((payload + 2) as u16).to_be_bytes());
+        out.extend(std::iter::repeat_n(b'.', payload));
+    }
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_resumes_from_the_durable_offset_after_the_server_is_killed() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap().to_owned();
+    let args = [
+        "--dev",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        &data_dir,
+        "--upload-checkpoint-bytes",
+        "262144",
+    ];
+    let (mut child, addr) = spawn_server(&args);
+    let jpeg = jpeg_of_size(3 * 1024 * 1024);
+    let record_id = uuid::Uuid::now_v7().to_string();
+    let photo = fieldlink_client::PhotoUpload::new(
+        &record_id,
+        "image/jpeg",
+        fieldlink_client::now_ms() - 1000,
+        jpeg.clone(),
+    );
+
+    // Send 60% on a raw stream and leave it open, as a terminal mid-upload.
+    let config = client_config(addr, &certs_dir());
+    let quic = fieldlink_client::raw::quic_client_config(&config).unwrap();
+    let endpoint = fieldlink_client::raw::client_endpoint(addr, 1 << 22).unwrap();
+    let (connection, _) = fieldlink_client::raw::open_raw_session(&endpoint, &quic, &config)
+        .await
+        .unwrap();
+    let (mut send, _recv) = connection.open_bi().await.unwrap();
+    let header = fieldlink_protocol::frame::encode(&fieldlink_protocol::pb::Request {
+        body: Some(fieldlink_protocol::pb::request::Body::UploadPhoto(
+            photo.header(0),
+        )),
+    });
+    send.write_all(&header).await.unwrap();
+    send.write_all(&jpeg[..jpeg.len() * 6 / 10]).await.unwrap();
+    let observer = Client::connect(client_config(addr, &certs_dir())).await.unwrap();
+    let mut durable = 0;
+    for _ in 0..600 {
+        durable = observer
+            .upload_status(photo.evidence_id())
+            .await
+            .unwrap()
+            .durable_offset;
+        if durable >= 1024 * 1024 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(durable >= 1024 * 1024, "the server made {durable} bytes durable");
+
+    // Power cut: SIGKILL, no chance to clean up.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(connection);
+
+    let (mut child, addr) = spawn_server(&args);
+    let mut config = client_config(addr, &certs_dir());
+    config.retry.attempts_max = 3;
+    let client = Client::connect(config).await.unwrap();
+    let held = client
+        .upload_status(photo.evidence_id())
+        .await
+        .unwrap()
+        .durable_offset;
+    assert!(
+        held >= durable,
+        "after the restart the server holds {held}, had {durable}"
+    );
+    let mut first_report = None;
+    let receipt = client
+        .upload_photo(&photo, |p| {
+            first_report.get_or_insert(p.sent_bytes);
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        first_report,
+        Some(held),
+        "the upload continued from the durable offset"
+    );
+    assert_eq!(receipt.size_bytes, jpeg.len() as u64);
+    let name = hex::encode(&receipt.sha256);
+    let stored = std::fs::read(data.path().join("evidence/blobs").join(&name[..2]).join(&name)).unwrap();
+    assert_eq!(stored, jpeg);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -3,6 +3,8 @@
 //! clients to it.
 #![forbid(unsafe_code)]
 
+pub mod photos;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -46,6 +48,7 @@ impl TestServer {
 
     /// Starts a dev server after `adjust` has changed its configuration.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        init_logging();
         let data_dir = tempfile::tempdir().expect("temporary directory");
         let mut config = dev_config(data_dir.path());
         adjust(&mut config);
@@ -145,5 +148,12 @@ pub fn expect_error(response: pb::Response) -> pb::Status {
     match response.result {
         Some(pb::response::Result::Error(status)) => status,
         other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+/// Sends server logs to the test output when `RUST_LOG` is set.
+pub fn init_logging() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     }
 }

@@ -127,5 +127,6 @@ pub fn wire_receipt(receipt: StoredReceipt, replayed: bool) -> pb::Receipt {
         received_at_ms: receipt.received_at_ms,
         sha256: receipt.sha256.to_vec(),
         replayed,
+        ..Default::default()
     }
 }

@@ -14,16 +14,24 @@ use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
 use super::{
-    CommitOutcome, ItemIndex, NewItem, SessionToken, Storage, StorageError, StoredItem, StoredReceipt,
+    CommitOutcome, ItemIndex, NewItem, PartialUpload, PhotoIndex, RecordLinks, SessionToken, Storage,
+    StorageError, StoredItem, StoredPhoto, StoredReceipt,
 };
 use crate::directory::{Officer, Role, Team};
 
 /// The migrations, embedded at build time. See migrations/NOTES.md.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "foundation",
-    include_str!("../../migrations/sqlite/0001_foundation.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../../migrations/sqlite/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "photos",
+        include_str!("../../migrations/sqlite/0002_photos.sql"),
+    ),
+];
 
 /// `PRAGMA synchronous` value of FULL.
 const SYNCHRONOUS_FULL: i64 = 2;
@@ -130,7 +138,10 @@ fn receipt_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredReceipt, Stor
 #[async_trait]
 impl Storage for SqliteStorage {
     async fn commit_items(&self, items: &[NewItem], now_ms: i64) -> Result<Vec<CommitOutcome>, StorageError> {
-        let mut tx = self.pool.begin().await?;
+        // IMMEDIATE: take the write lock up front. A deferred transaction that
+        // reads first can fail with SQLITE_BUSY at its first write without
+        // waiting (WAL snapshot upgrade), whatever the busy timeout.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut outcomes = Vec::with_capacity(items.len());
         for item in items {
             let item_id = item.item_id.to_string();
@@ -201,7 +212,10 @@ impl Storage for SqliteStorage {
     }
 
     async fn upsert_directory(&self, teams: &[Team], officers: &[Officer]) -> Result<(), StorageError> {
-        let mut tx = self.pool.begin().await?;
+        // IMMEDIATE: take the write lock up front. A deferred transaction that
+        // reads first can fail with SQLITE_BUSY at its first write without
+        // waiting (WAL snapshot upgrade), whatever the busy timeout.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for team in teams {
             sqlx::query("INSERT INTO teams (team_id, name) VALUES (?, ?) ON CONFLICT(team_id) DO UPDATE SET name = excluded.name")
                 .bind(&team.id)
@@ -310,6 +324,258 @@ impl Storage for SqliteStorage {
         .await?;
         Ok(result.rows_affected())
     }
+
+    async fn photo(&self, evidence_id: Uuid) -> Result<Option<StoredPhoto>, StorageError> {
+        let row = sqlx::query(
+            "SELECT i.seq, i.item_id, i.received_at_ms, i.sha256, i.device_id, i.officer_id, p.record_id, \
+             p.size_bytes, p.sm3, p.content_type, p.width, p.height, p.captured_at_ms, p.latitude, p.longitude, \
+             p.exif_time_ms, p.exif_latitude, p.exif_longitude, p.flags \
+             FROM items i JOIN photos p ON p.item_id = i.item_id WHERE i.item_id = ?",
+        )
+        .bind(evidence_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let pair = |a: Option<f64>, b: Option<f64>| a.zip(b);
+        let sm3: Vec<u8> = row.try_get("sm3")?;
+        let flags: String = row.try_get("flags")?;
+        Ok(Some(StoredPhoto {
+            receipt: receipt_from_row(&row)?,
+            device_id: row.try_get("device_id")?,
+            officer_id: row.try_get("officer_id")?,
+            index: PhotoIndex {
+                record_id: row.try_get("record_id")?,
+                size_bytes: to_u64(row.try_get("size_bytes")?)?,
+                sm3: sm3
+                    .try_into()
+                    .map_err(|_| StorageError::Corrupt("sm3 is not 32 bytes".into()))?,
+                content_type: row.try_get("content_type")?,
+                width: to_u64(row.try_get("width")?)? as u32,
+                height: to_u64(row.try_get("height")?)? as u32,
+                captured_at_ms: row.try_get("captured_at_ms")?,
+                position: pair(row.try_get("latitude")?, row.try_get("longitude")?),
+                exif_time_ms: row.try_get("exif_time_ms")?,
+                exif_position: pair(row.try_get("exif_latitude")?, row.try_get("exif_longitude")?),
+                flags: parse_flags(&flags)?,
+            },
+        }))
+    }
+
+    async fn partial_upload(
+        &self,
+        device_id: &str,
+        evidence_id: Uuid,
+    ) -> Result<Option<PartialUpload>, StorageError> {
+        let row = sqlx::query(
+            "SELECT evidence_id, device_id, officer_id, header_sha256, size_bytes, durable_offset, created_at_ms, \
+             updated_at_ms FROM partial_uploads WHERE device_id = ? AND evidence_id = ?",
+        )
+        .bind(device_id)
+        .bind(evidence_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(partial_from_row).transpose()
+    }
+
+    async fn put_partial_upload(&self, upload: &PartialUpload) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO partial_uploads (evidence_id, device_id, officer_id, header_sha256, size_bytes, \
+             durable_offset, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(upload.evidence_id.to_string())
+        .bind(&upload.device_id)
+        .bind(&upload.officer_id)
+        .bind(&upload.header_sha256[..])
+        .bind(to_i64(upload.size_bytes)?)
+        .bind(to_i64(upload.durable_offset)?)
+        .bind(upload.created_at_ms)
+        .bind(upload.updated_at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_partial_offset(
+        &self,
+        device_id: &str,
+        evidence_id: Uuid,
+        durable_offset: u64,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "UPDATE partial_uploads SET durable_offset = ?, updated_at_ms = ? WHERE device_id = ? AND evidence_id = ?",
+        )
+        .bind(to_i64(durable_offset)?)
+        .bind(now_ms)
+        .bind(device_id)
+        .bind(evidence_id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_partial_upload(&self, device_id: &str, evidence_id: Uuid) -> Result<(), StorageError> {
+        sqlx::query("DELETE FROM partial_uploads WHERE device_id = ? AND evidence_id = ?")
+            .bind(device_id)
+            .bind(evidence_id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn partial_bytes_for_device(&self, device_id: &str) -> Result<u64, StorageError> {
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(size_bytes), 0) FROM partial_uploads WHERE device_id = ?",
+        )
+        .bind(device_id)
+        .fetch_one(&self.pool)
+        .await?;
+        to_u64(total)
+    }
+
+    async fn stale_partial_uploads(
+        &self,
+        updated_before_ms: i64,
+    ) -> Result<Vec<PartialUpload>, StorageError> {
+        sqlx::query(
+            "SELECT evidence_id, device_id, officer_id, header_sha256, size_bytes, durable_offset, created_at_ms, \
+             updated_at_ms FROM partial_uploads WHERE updated_at_ms < ?",
+        )
+        .bind(updated_before_ms)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(partial_from_row)
+        .collect()
+    }
+
+    async fn record_links(&self, record_id: Uuid) -> Result<RecordLinks, StorageError> {
+        let record_id = record_id.to_string();
+        let creator =
+            sqlx::query("SELECT device_id, officer_id FROM items WHERE item_id = ? AND kind = 'inspection'")
+                .bind(&record_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|row| -> Result<_, StorageError> {
+                    Ok((row.try_get("device_id")?, row.try_get("officer_id")?))
+                })
+                .transpose()?;
+        let listed =
+            sqlx::query_scalar("SELECT photo_id FROM inspection_photos WHERE item_id = ? ORDER BY photo_id")
+                .bind(&record_id)
+                .fetch_all(&self.pool)
+                .await?;
+        let naming = sqlx::query(
+            "SELECT i.item_id, i.device_id, i.officer_id FROM photos p JOIN items i ON i.item_id = p.item_id \
+             WHERE p.record_id = ? ORDER BY i.seq",
+        )
+        .bind(&record_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("item_id")?, row.try_get("device_id")?, row.try_get("officer_id")?)))
+        .collect::<Result<Vec<_>, StorageError>>()?;
+        Ok(RecordLinks {
+            creator,
+            listed,
+            naming,
+        })
+    }
+
+    async fn insert_thumbnail(
+        &self,
+        evidence_id: Uuid,
+        sha256: &[u8; 32],
+        width: u32,
+        height: u32,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT OR IGNORE INTO thumbnails (item_id, sha256, width, height, created_at_ms) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(evidence_id.to_string())
+        .bind(&sha256[..])
+        .bind(width)
+        .bind(height)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn thumbnail(&self, evidence_id: Uuid) -> Result<Option<[u8; 32]>, StorageError> {
+        let sha: Option<Vec<u8>> = sqlx::query_scalar("SELECT sha256 FROM thumbnails WHERE item_id = ?")
+            .bind(evidence_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        sha.map(|sha| {
+            sha.try_into()
+                .map_err(|_| StorageError::Corrupt("thumbnail sha256 is not 32 bytes".into()))
+        })
+        .transpose()
+    }
+
+    async fn blob_is_referenced(&self, sha256: &[u8; 32]) -> Result<bool, StorageError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM photos WHERE sha256 = ?1) + (SELECT COUNT(*) FROM thumbnails WHERE sha256 = ?1)",
+        )
+        .bind(&sha256[..])
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count > 0)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn to_u64(value: i64) -> Result<u64, StorageError> {
+    u64::try_from(value).map_err(|_| StorageError::Corrupt(format!("negative value {value}")))
+}
+
+fn to_i64(value: u64) -> Result<i64, StorageError> {
+    i64::try_from(value).map_err(|_| StorageError::Corrupt(format!("value {value} too large")))
+}
+
+fn flags_text(flags: &[i32]) -> String {
+    flags
+        .iter()
+        .map(|flag| {
+            fieldlink_protocol::pb::EvidenceFlag::try_from(*flag)
+                .map(|f| f.as_str_name().to_owned())
+                .unwrap_or_else(|_| flag.to_string())
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn parse_flags(text: &str) -> Result<Vec<i32>, StorageError> {
+    text.split(',')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            fieldlink_protocol::pb::EvidenceFlag::from_str_name(part)
+                .map(|flag| flag as i32)
+                .ok_or_else(|| StorageError::Corrupt(format!("unknown flag {part}")))
+        })
+        .collect()
+}
+
+fn partial_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<PartialUpload, StorageError> {
+    let evidence_id: String = row.try_get("evidence_id")?;
+    let header_sha256: Vec<u8> = row.try_get("header_sha256")?;
+    Ok(PartialUpload {
+        evidence_id: Uuid::parse_str(&evidence_id).map_err(|e| StorageError::Corrupt(e.to_string()))?,
+        device_id: row.try_get("device_id")?,
+        officer_id: row.try_get("officer_id")?,
+        header_sha256: header_sha256
+            .try_into()
+            .map_err(|_| StorageError::Corrupt("header_sha256 is not 32 bytes".into()))?,
+        size_bytes: to_u64(row.try_get("size_bytes")?)?,
+        durable_offset: to_u64(row.try_get("durable_offset")?)?,
+        created_at_ms: row.try_get("created_at_ms")?,
+        updated_at_ms: row.try_get("updated_at_ms")?,
+    })
 }
 
 async fn insert_index(
@@ -355,6 +621,30 @@ async fn insert_index(
                     .execute(&mut **tx)
                     .await?;
             }
+        }
+        ItemIndex::Photo(photo) => {
+            sqlx::query(
+                "INSERT INTO photos (item_id, record_id, size_bytes, sha256, sm3, content_type, width, height, \
+                 captured_at_ms, latitude, longitude, exif_time_ms, exif_latitude, exif_longitude, flags) \
+                 VALUES (?, ?, ?, (SELECT sha256 FROM items WHERE item_id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(item_id)
+            .bind(&photo.record_id)
+            .bind(to_i64(photo.size_bytes)?)
+            .bind(item_id)
+            .bind(&photo.sm3[..])
+            .bind(&photo.content_type)
+            .bind(photo.width)
+            .bind(photo.height)
+            .bind(photo.captured_at_ms)
+            .bind(photo.position.map(|p| p.0))
+            .bind(photo.position.map(|p| p.1))
+            .bind(photo.exif_time_ms)
+            .bind(photo.exif_position.map(|p| p.0))
+            .bind(photo.exif_position.map(|p| p.1))
+            .bind(flags_text(&photo.flags))
+            .execute(&mut **tx)
+            .await?;
         }
     }
     Ok(())

@@ -4,4 +4,5 @@
 mod framing;
 mod handshake;
 mod inspections;
+mod photos;
 mod restart;

@@ -1,0 +1,123 @@
+//! Photo uploads: what the terminal declares, and progress reports.
+
+use fieldlink_protocol::pb;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// A photo to upload: its bytes and what the terminal recorded about it.
+///
+/// The SHA-256 is computed once, when the upload is built; the server
+/// refuses bytes that do not match it.
+#[derive(Debug, Clone)]
+pub struct PhotoUpload {
+    evidence_id: String,
+    record_id: String,
+    content_type: String,
+    captured_at_ms: i64,
+    capture_place: Option<pb::Place>,
+    case_id: String,
+    sha256: [u8; 32],
+    bytes: bytes::Bytes,
+}
+
+impl PhotoUpload {
+    /// A new upload with a fresh UUIDv7 evidence id. `content_type` is
+    /// `image/jpeg` or `image/png`.
+    pub fn new(
+        record_id: &str,
+        content_type: &str,
+        captured_at_ms: i64,
+        bytes: impl Into<bytes::Bytes>,
+    ) -> Self {
+        Self::with_id(
+            &Uuid::now_v7().to_string(),
+            record_id,
+            content_type,
+            captured_at_ms,
+            bytes,
+        )
+    }
+
+    /// An upload under a known evidence id (e.g. one kept across an app restart).
+    pub fn with_id(
+        evidence_id: &str,
+        record_id: &str,
+        content_type: &str,
+        captured_at_ms: i64,
+        bytes: impl Into<bytes::Bytes>,
+    ) -> Self {
+        let bytes = bytes.into();
+        Self {
+            evidence_id: evidence_id.to_owned(),
+            record_id: record_id.to_owned(),
+            content_type: content_type.to_owned(),
+            captured_at_ms,
+            capture_place: None,
+            case_id: String::new(),
+            sha256: Sha256::digest(&bytes).into(),
+            bytes,
+        }
+    }
+
+    /// Where the photo was taken, as the terminal's GPS said.
+    pub fn at(mut self, latitude: f64, longitude: f64, accuracy_m: f32) -> Self {
+        self.capture_place = Some(pb::Place {
+            latitude,
+            longitude,
+            address: String::new(),
+            accuracy_m,
+        });
+        self
+    }
+
+    /// The case the photo belongs to.
+    pub fn in_case(mut self, case_id: &str) -> Self {
+        self.case_id = case_id.to_owned();
+        self
+    }
+
+    /// The evidence id.
+    pub fn evidence_id(&self) -> &str {
+        &self.evidence_id
+    }
+
+    /// The photo's SHA-256.
+    pub fn sha256(&self) -> &[u8; 32] {
+        &self.sha256
+    }
+
+    /// The photo's size in bytes.
+    pub fn size_bytes(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    pub(crate) fn bytes(&self) -> &bytes::Bytes {
+        &self.bytes
+    }
+
+    /// The header for a stream that starts at `offset`.
+    pub fn header(&self, offset: u64) -> pb::PhotoHeader {
+        pb::PhotoHeader {
+            evidence_id: self.evidence_id.clone(),
+            record_id: self.record_id.clone(),
+            size_bytes: self.size_bytes(),
+            sha256: self.sha256.to_vec(),
+            content_type: self.content_type.clone(),
+            captured_at_ms: self.captured_at_ms,
+            capture_place: self.capture_place.clone(),
+            offset,
+            case_id: self.case_id.clone(),
+        }
+    }
+}
+
+/// How far an upload has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadProgress {
+    /// Bytes the server holds or has been sent on the current stream.
+    pub sent_bytes: u64,
+    /// The photo's size.
+    pub total_bytes: u64,
+    /// Which attempt this is (1 for the first stream).
+    pub attempt: u32,
+}

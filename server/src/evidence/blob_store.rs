@@ -1,0 +1,133 @@
+//! The content-addressed filesystem store.
+//!
+//! A blob's path is derived from its SHA-256 only (`ab/abcdef…`): nothing a
+//! client sends ever becomes part of a path. Writes go to a temporary file,
+//! which is fsync'd, renamed into place, and the directory fsync'd, so that a
+//! crash leaves either no blob or a whole one — never a torn one under its
+//! final name. The same bytes stored twice are one blob.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// The store rooted at one directory.
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    root: PathBuf,
+    temp: PathBuf,
+}
+
+impl BlobStore {
+    /// Opens the store, creating its directories.
+    pub fn open(root: &Path) -> io::Result<Self> {
+        let temp = root.join("tmp");
+        fs::create_dir_all(&temp)?;
+        Ok(Self {
+            root: root.to_path_buf(),
+            temp,
+        })
+    }
+
+    /// Where the blob with `sha256` lives (whether or not it exists).
+    pub fn path_of(&self, sha256: &[u8; 32]) -> PathBuf {
+        let name = hex::encode(sha256);
+        self.root.join(&name[..2]).join(name)
+    }
+
+    /// Whether the blob exists.
+    pub fn contains(&self, sha256: &[u8; 32]) -> bool {
+        self.path_of(sha256).is_file()
+    }
+
+    /// Moves an already fsync'd file whose content hashes to `sha256` into the
+    /// store, then fsyncs the directory. If the blob exists already (the same
+    /// bytes under another evidence id), the file is removed instead.
+    pub fn adopt(&self, file: &Path, sha256: &[u8; 32]) -> io::Result<()> {
+        let target = self.path_of(sha256);
+        if target.is_file() {
+            fs::remove_file(file)?;
+            return Ok(());
+        }
+        let dir = target.parent().unwrap_or(&self.root).to_path_buf();
+        fs::create_dir_all(&dir)?;
+        fs::rename(file, &target)?;
+        sync_dir(&dir)?;
+        // The shard directory may be new: make its entry durable too.
+        sync_dir(&self.root)
+    }
+
+    /// Stores `bytes` (whose SHA-256 is `sha256`): temp file, fsync, rename, fsync dir.
+    pub fn put(&self, bytes: &[u8], sha256: &[u8; 32]) -> io::Result<()> {
+        if self.contains(sha256) {
+            return Ok(());
+        }
+        let temp = self
+            .temp
+            .join(format!("{}.{}", hex::encode(sha256), rand::random::<u64>()));
+        let mut file = OpenOptions::new().write(true).create_new(true).open(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        self.adopt(&temp, sha256)
+    }
+
+    /// Reads a blob.
+    pub fn read(&self, sha256: &[u8; 32]) -> io::Result<Vec<u8>> {
+        fs::read(self.path_of(sha256))
+    }
+
+    /// Every blob in the store with its age, for the janitor.
+    pub fn list(&self) -> io::Result<Vec<([u8; 32], std::time::Duration)>> {
+        let mut blobs = Vec::new();
+        for shard in fs::read_dir(&self.root)? {
+            let shard = shard?;
+            if !shard.file_type()?.is_dir() || shard.file_name() == "tmp" {
+                continue;
+            }
+            for entry in fs::read_dir(shard.path())? {
+                let entry = entry?;
+                let Some(sha256) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|name| hex::decode(name).ok())
+                    .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                else {
+                    continue;
+                };
+                let age = entry.metadata()?.modified()?.elapsed().unwrap_or_default();
+                blobs.push((sha256, age));
+            }
+        }
+        Ok(blobs)
+    }
+
+    /// Removes a blob (only the janitor, only for blobs no evidence references).
+    pub fn remove(&self, sha256: &[u8; 32]) -> io::Result<()> {
+        fs::remove_file(self.path_of(sha256))
+    }
+}
+
+/// fsyncs a directory so that renames and new entries in it are durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+
+    #[test]
+    fn blobs_are_named_by_their_digest_and_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let bytes = b"evidence".to_vec();
+        let sha: [u8; 32] = Sha256::digest(&bytes).into();
+        store.put(&bytes, &sha).unwrap();
+        store.put(&bytes, &sha).unwrap();
+        assert_eq!(store.read(&sha).unwrap(), bytes);
+        let name = hex::encode(sha);
+        assert!(dir.path().join(&name[..2]).join(&name).is_file());
+        assert_eq!(store.list().unwrap().len(), 1);
+    }
+}

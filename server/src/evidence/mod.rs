@@ -1,0 +1,45 @@
+//! Photo evidence: where photos are stored and how they are checked.
+//!
+//! - [`blob_store`]: the content-addressed store of original bytes (and thumbnails).
+//! - [`partial`]: unfinished uploads on disk, and the writer that hashes
+//!   (SHA-256 and SM3) while it writes, off the network tasks.
+//! - [`image_check`]: magic bytes, decoding under limits, trailing bytes.
+//! - [`exif_check`]: EXIF capture time and GPS against what the terminal declared.
+//! - [`thumbnail`]: the supervisor's thumbnail, made after the receipt.
+//! - [`upload_slots`]: one active stream per (device, evidence id).
+//! - [`janitor`]: discards expired partial uploads and orphan blobs.
+
+pub mod blob_store;
+pub mod exif_check;
+pub mod image_check;
+pub mod janitor;
+pub mod partial;
+pub mod thumbnail;
+pub mod upload_slots;
+
+use std::path::Path;
+use std::sync::Arc;
+
+/// The evidence store as the services use it.
+pub struct Evidence {
+    /// Original photos and thumbnails, by SHA-256.
+    pub blobs: blob_store::BlobStore,
+    /// Unfinished uploads.
+    pub partials: partial::PartialFiles,
+    /// Active upload streams.
+    pub slots: upload_slots::UploadSlots,
+    /// Bounds how many images are decoded at once (each may take hundreds of MiB).
+    pub decode_permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl Evidence {
+    /// Opens (creating) the store under `root`.
+    pub fn open(root: &Path, image_decodes_max: usize) -> std::io::Result<Self> {
+        Ok(Self {
+            blobs: blob_store::BlobStore::open(&root.join("blobs"))?,
+            partials: partial::PartialFiles::open(&root.join("partial"))?,
+            slots: upload_slots::UploadSlots::default(),
+            decode_permits: Arc::new(tokio::sync::Semaphore::new(image_decodes_max.max(1))),
+        })
+    }
+}

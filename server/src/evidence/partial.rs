@@ -1,0 +1,272 @@
+//! Unfinished uploads on disk, and the writer that hashes while it writes.
+//!
+//! A partial upload is a file named by a digest of (device id, evidence id):
+//! nothing from the client becomes a path. The writer runs on a blocking
+//! thread so that hashing (SM3 costs ~4.6× SHA-256) and disk writes never
+//! stall the tasks that drive the network. Bytes become durable at
+//! checkpoints (fsync), and the durable offset is what a resume may start from.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use sm3::Sm3;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+/// The directory of partial uploads.
+#[derive(Debug, Clone)]
+pub struct PartialFiles {
+    dir: PathBuf,
+}
+
+impl PartialFiles {
+    /// Opens (creating) the directory.
+    pub fn open(dir: &Path) -> io::Result<Self> {
+        fs::create_dir_all(dir)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The file of one device's upload of one evidence id.
+    pub fn path_of(&self, device_id: &str, evidence_id: Uuid) -> PathBuf {
+        let mut hasher = Sha256::new();
+        hasher.update(device_id.as_bytes());
+        hasher.update([0]);
+        hasher.update(evidence_id.as_bytes());
+        self.dir.join(format!("{}.part", hex::encode(hasher.finalize())))
+    }
+
+    /// Removes a partial file (missing is fine).
+    pub fn remove(&self, device_id: &str, evidence_id: Uuid) -> io::Result<()> {
+        match fs::remove_file(self.path_of(device_id, evidence_id)) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every partial file with its age, for the janitor.
+    pub fn list(&self) -> io::Result<Vec<(PathBuf, std::time::Duration)>> {
+        let mut files = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let age = entry.metadata()?.modified()?.elapsed().unwrap_or_default();
+            files.push((entry.path(), age));
+        }
+        Ok(files)
+    }
+}
+
+/// The digests of a finished upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Digests {
+    /// SHA-256 of every byte.
+    pub sha256: [u8; 32],
+    /// SM3 of every byte.
+    pub sm3: [u8; 32],
+    /// Bytes written in all.
+    pub size_bytes: u64,
+}
+
+enum Command {
+    Write(bytes::Bytes),
+    Checkpoint(oneshot::Sender<io::Result<u64>>),
+    Finish(oneshot::Sender<io::Result<Digests>>),
+}
+
+/// Feeds a partial file from the network; owns it on a blocking thread.
+pub struct UploadWriter {
+    commands: mpsc::Sender<Command>,
+}
+
+/// Why the writer failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriterError {
+    /// The disk failed.
+    #[error("evidence store I/O: {0}")]
+    Io(#[from] io::Error),
+    /// The writer thread is gone (it failed earlier).
+    #[error("the upload writer stopped")]
+    Stopped,
+}
+
+impl UploadWriter {
+    /// Opens `path` for an upload continuing at `offset`: the file is cut to
+    /// `offset` bytes (anything past the last checkpoint is not trusted) and
+    /// those bytes are hashed again, so the final digests cover the whole photo.
+    pub async fn start(path: PathBuf, offset: u64) -> Result<Self, WriterError> {
+        let (commands, receiver) = mpsc::channel(16);
+        let (ready, opened) = oneshot::channel();
+        tokio::task::spawn_blocking(move || run(path, offset, receiver, ready));
+        opened.await.map_err(|_| WriterError::Stopped)??;
+        Ok(Self { commands })
+    }
+
+    /// Appends bytes (waits when the writer is behind: backpressure on the stream).
+    pub async fn write(&self, bytes: bytes::Bytes) -> Result<(), WriterError> {
+        self.commands
+            .send(Command::Write(bytes))
+            .await
+            .map_err(|_| WriterError::Stopped)
+    }
+
+    /// fsyncs everything written so far; returns the durable size.
+    pub async fn checkpoint(&self) -> Result<u64, WriterError> {
+        let (respond, done) = oneshot::channel();
+        self.commands
+            .send(Command::Checkpoint(respond))
+            .await
+            .map_err(|_| WriterError::Stopped)?;
+        Ok(done.await.map_err(|_| WriterError::Stopped)??)
+    }
+
+    /// fsyncs and returns the digests of the whole file.
+    pub async fn finish(self) -> Result<Digests, WriterError> {
+        let (respond, done) = oneshot::channel();
+        self.commands
+            .send(Command::Finish(respond))
+            .await
+            .map_err(|_| WriterError::Stopped)?;
+        Ok(done.await.map_err(|_| WriterError::Stopped)??)
+    }
+}
+
+fn run(
+    path: PathBuf,
+    offset: u64,
+    mut commands: mpsc::Receiver<Command>,
+    ready: oneshot::Sender<io::Result<()>>,
+) {
+    let mut sha256 = Sha256::new();
+    let mut sm3 = Sm3::new();
+    let opened = (|| -> io::Result<File> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
+        let length = file.metadata()?.len();
+        if length < offset {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("partial file holds {length} bytes, {offset} expected"),
+            ));
+        }
+        file.set_len(offset)?;
+        file.seek(SeekFrom::Start(0))?;
+        let mut buffer = vec![0u8; 256 * 1024];
+        let mut remaining = offset;
+        while remaining > 0 {
+            let want = remaining.min(buffer.len() as u64) as usize;
+            file.read_exact(&mut buffer[..want])?;
+            sha256.update(&buffer[..want]);
+            sm3.update(&buffer[..want]);
+            remaining -= want as u64;
+        }
+        file.seek(SeekFrom::End(0))?;
+        Ok(file)
+    })();
+    let mut file = match opened {
+        Ok(file) => {
+            let _ = ready.send(Ok(()));
+            file
+        }
+        Err(error) => {
+            let _ = ready.send(Err(error));
+            return;
+        }
+    };
+    let mut written = offset;
+    let mut failed: Option<io::ErrorKind> = None;
+    while let Some(command) = commands.blocking_recv() {
+        match command {
+            Command::Write(bytes) => {
+                if failed.is_some() {
+                    continue;
+                }
+                match file.write_all(&bytes) {
+                    Ok(()) => {
+                        sha256.update(&bytes);
+                        sm3.update(&bytes);
+                        written += bytes.len() as u64;
+                    }
+                    Err(error) => failed = Some(error.kind()),
+                }
+            }
+            Command::Checkpoint(respond) => {
+                // An fsync error fails the write: never retried and then trusted.
+                let result = match failed {
+                    Some(kind) => Err(io::Error::from(kind)),
+                    None => file.sync_data().map(|()| written),
+                };
+                let _ = respond.send(result);
+            }
+            Command::Finish(respond) => {
+                let result = match failed {
+                    Some(kind) => Err(io::Error::from(kind)),
+                    None => file.sync_all().map(|()| Digests {
+                        sha256: sha256.clone().finalize().into(),
+                        sm3: sm3.clone().finalize().into(),
+                        size_bytes: written,
+                    }),
+                };
+                let _ = respond.send(result);
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_resumed_upload_hashes_the_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.part");
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+
+        let writer = UploadWriter::start(path.clone(), 0).await.unwrap();
+        writer
+            .write(bytes::Bytes::copy_from_slice(&data[..40_000]))
+            .await
+            .unwrap();
+        assert_eq!(writer.checkpoint().await.unwrap(), 40_000);
+        // Bytes after the checkpoint that a crash might tear.
+        writer.write(bytes::Bytes::from_static(b"garbage")).await.unwrap();
+        drop(writer);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+
+        let writer = UploadWriter::start(path.clone(), 40_000).await.unwrap();
+        writer
+            .write(bytes::Bytes::copy_from_slice(&data[40_000..]))
+            .await
+            .unwrap();
+        let digests = writer.finish().await.unwrap();
+        assert_eq!(digests.size_bytes, 100_000);
+        assert_eq!(digests.sha256, <[u8; 32]>::from(Sha256::digest(&data)));
+        assert_eq!(digests.sm3, <[u8; 32]>::from(Sm3::digest(&data)));
+        assert_eq!(std::fs::read(&path).unwrap(), data);
+    }
+
+    #[tokio::test]
+    async fn a_partial_shorter_than_the_offset_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("y.part");
+        std::fs::write(&path, b"abc").unwrap();
+        assert!(UploadWriter::start(path, 10).await.is_err());
+    }
+
+    #[test]
+    fn partial_file_names_carry_nothing_from_the_client() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = PartialFiles::open(dir.path()).unwrap();
+        let path = files.path_of("../../etc", Uuid::now_v7());
+        assert_eq!(path.parent().unwrap(), dir.path());
+        assert!(!path.to_string_lossy().contains("etc"));
+    }
+}

@@ -1,0 +1,416 @@
+//! UploadPhoto: a header, then the photo's bytes on the same stream.
+//!
+//! The order of the write path is what makes a receipt trustworthy: bytes are
+//! hashed (SHA-256 and SM3) while they are written to a partial file; at the
+//! end the file is fsync'd, the digest compared with the declaration, the
+//! image decoded under limits; then the file is renamed into the
+//! content-addressed store and the directory fsync'd; then the evidence row
+//! is committed; only then is the receipt sent. A crash at any step leaves
+//! nothing visible, an orphan blob (collected later), or a committed item.
+
+use std::time::Duration;
+
+use fieldlink_protocol::pb;
+use fieldlink_protocol::photo::PhotoHeader;
+use fieldlink_protocol::validate::{self, ValidationContext};
+use image::DynamicImage;
+use uuid::Uuid;
+
+use crate::error::ServiceError;
+use crate::evidence::exif_check::{self, Tolerances};
+use crate::evidence::image_check;
+use crate::evidence::partial::UploadWriter;
+use crate::services::inspection::wire_receipt;
+use crate::session::Session;
+use crate::state::AppState;
+use crate::storage::{CommitOutcome, ItemIndex, ItemKind, NewItem, PartialUpload, PhotoIndex, StoredPhoto};
+
+/// Bytes read from the stream at a time.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Work left after the receipt is sent: the thumbnail.
+pub struct ThumbnailJob {
+    evidence_id: Uuid,
+    decoded: DynamicImage,
+}
+
+/// Receives, checks and stores one photo.
+pub async fn upload(
+    state: &AppState,
+    session: &Session,
+    header: pb::PhotoHeader,
+    header_bytes: &[u8],
+    recv: &mut quinn::RecvStream,
+) -> Result<(pb::Receipt, Option<ThumbnailJob>), ServiceError> {
+    // A resend of a stored photo is answered before anything else, and its
+    // bytes are not read at all.
+    let evidence_id = validate::item_id("evidence_id", &header.evidence_id)?;
+    if let Some(stored) = state.storage.photo(evidence_id).await? {
+        return replay_or_conflict(stored, &header.sha256).map(|receipt| (receipt, None));
+    }
+    if state.storage.item(evidence_id).await?.is_some() {
+        // The id names an item of another kind.
+        return Err(ServiceError::Conflict {
+            existing_seq: state
+                .storage
+                .item(evidence_id)
+                .await?
+                .map(|item| item.receipt.server_seq)
+                .unwrap_or_default(),
+        });
+    }
+    let context = ValidationContext {
+        now_ms: (state.clock)(),
+        clock_skew_ms_max: state.config.clock_skew_ms_max,
+    };
+    let header_checked = PhotoHeader::parse(header, &context, state.config.photo_bytes_max)?;
+    check_record_link(state, session, header_checked.record_id).await?;
+
+    let slot = state
+        .evidence
+        .slots
+        .acquire(&session.device_id, header_checked.evidence_id)
+        .await;
+    let offset = start_or_resume(state, session, &header_checked).await?;
+    let path = state
+        .evidence
+        .partials
+        .path_of(&session.device_id, header_checked.evidence_id);
+    let writer = match UploadWriter::start(path.clone(), offset).await {
+        Ok(writer) => writer,
+        Err(error) => {
+            // The partial file does not hold what its row says (lost, cut):
+            // start this upload over rather than trust it.
+            tracing::warn!(%error, evidence = %header_checked.evidence_id, "partial upload unusable; discarded");
+            discard(state, session, header_checked.evidence_id).await;
+            return Err(ServiceError::OffsetMismatch { durable_offset: 0 });
+        }
+    };
+
+    let received = match receive(
+        state,
+        session,
+        &header_checked,
+        recv,
+        &writer,
+        offset,
+        &slot.cancelled,
+    )
+    .await
+    {
+        Ok(received) => received,
+        Err(error) => {
+            if matches!(error, ServiceError::SizeMismatch { .. }) {
+                discard(state, session, header_checked.evidence_id).await;
+            } else {
+                // Interrupted: keep what arrived, durably, for a resume.
+                checkpoint(state, session, header_checked.evidence_id, &writer).await;
+            }
+            return Err(error);
+        }
+    };
+    if received < header_checked.size_bytes {
+        discard(state, session, header_checked.evidence_id).await;
+        return Err(ServiceError::SizeMismatch {
+            declared_bytes: header_checked.size_bytes,
+            received_bytes: received,
+        });
+    }
+    let digests = writer.finish().await.map_err(|error| io_failure(&error))?;
+    if digests.sha256 != header_checked.sha256 {
+        discard(state, session, header_checked.evidence_id).await;
+        return Err(ServiceError::DigestMismatch);
+    }
+
+    // Decode under limits, off the async threads, a bounded number at a time.
+    let permit = state.evidence.decode_permits.clone().acquire_owned().await;
+    let content_type = header_checked.content_type;
+    let utc_offset = state.config.exif_default_utc_offset_minutes;
+    let read_path = path.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let bytes = std::fs::read(&read_path)?;
+        Ok::<_, std::io::Error>(
+            image_check::check(&bytes, content_type)
+                .map(|facts| (facts, exif_check::read(&bytes, utc_offset))),
+        )
+    })
+    .await
+    .map_err(|_| ServiceError::StorageUnavailable)?
+    .map_err(|error| io_failure(&error))?;
+    let (facts, exif) = match checked {
+        Ok(checked) => checked,
+        Err(error) => {
+            discard(state, session, header_checked.evidence_id).await;
+            return Err(error.into());
+        }
+    };
+    let mut flags = exif_check::flags(
+        &exif,
+        header_checked.captured_at_ms,
+        header_checked.capture_place.as_ref(),
+        &Tolerances {
+            time_ms: state.config.exif_time_tolerance_ms,
+            distance_m: state.config.exif_distance_tolerance_m,
+            default_utc_offset_minutes: utc_offset,
+        },
+    );
+    if facts.trailing_bytes {
+        flags.push(pb::EvidenceFlag::TrailingBytes);
+    }
+
+    // Into the content-addressed store: rename, fsync the directory.
+    let blobs = state.evidence.blobs.clone();
+    let sha256 = digests.sha256;
+    tokio::task::spawn_blocking(move || blobs.adopt(&path, &sha256))
+        .await
+        .map_err(|_| ServiceError::StorageUnavailable)?
+        .map_err(|error| io_failure(&error))?;
+
+    let index = PhotoIndex {
+        record_id: header_checked.record_id.to_string(),
+        size_bytes: digests.size_bytes,
+        sm3: digests.sm3,
+        content_type: content_type.as_mime().to_owned(),
+        width: facts.width,
+        height: facts.height,
+        captured_at_ms: header_checked.captured_at_ms,
+        position: header_checked
+            .capture_place
+            .as_ref()
+            .map(|p| (p.latitude, p.longitude)),
+        exif_time_ms: exif.captured_at_ms,
+        exif_position: exif.position,
+        flags: flags.iter().map(|flag| *flag as i32).collect(),
+    };
+    let item = NewItem {
+        item_id: header_checked.evidence_id,
+        kind: ItemKind::Photo,
+        device_id: session.device_id.clone(),
+        officer_id: session.officer.id.clone(),
+        case_id: header_checked.case_id.clone(),
+        sha256: digests.sha256,
+        body: header_bytes.to_vec(),
+        index: ItemIndex::Photo(index.clone()),
+    };
+    let outcome = state.committer.commit(item).await;
+    // The upload is over whatever the outcome: its bytes moved into the
+    // store. If the commit failed, the blob is unreferenced (collected later,
+    // or reused by the retry) and the retry starts from 0.
+    let _ = state
+        .storage
+        .delete_partial_upload(&session.device_id, header_checked.evidence_id)
+        .await;
+    let outcome = outcome?;
+    drop(slot);
+    state
+        .evidence
+        .slots
+        .release(&session.device_id, header_checked.evidence_id);
+    let (receipt, replayed) = match outcome {
+        CommitOutcome::Stored(receipt) => (receipt, false),
+        CommitOutcome::Replayed(receipt) => (receipt, true),
+        CommitOutcome::Conflict { existing_seq } => return Err(ServiceError::Conflict { existing_seq }),
+    };
+    let receipt = photo_receipt(wire_receipt(receipt, replayed), &index);
+    let job = (!replayed).then_some(ThumbnailJob {
+        evidence_id: header_checked.evidence_id,
+        decoded: facts.decoded,
+    });
+    Ok((receipt, job))
+}
+
+/// Makes and stores the thumbnail. Runs after the receipt has been sent.
+pub async fn make_thumbnail(state: AppState, job: ThumbnailJob) {
+    let made = tokio::task::spawn_blocking(move || crate::evidence::thumbnail::make(&job.decoded)).await;
+    let (jpeg, width, height) = match made {
+        Ok(Ok(made)) => made,
+        _ => {
+            tracing::warn!(evidence = %job.evidence_id, "thumbnail could not be made");
+            return;
+        }
+    };
+    let sha256: [u8; 32] =
+        sha2::Digest::finalize(sha2::Digest::chain_update(sha2::Sha256::default(), &jpeg)).into();
+    let blobs = state.evidence.blobs.clone();
+    let stored = tokio::task::spawn_blocking(move || blobs.put(&jpeg, &sha256)).await;
+    if !matches!(stored, Ok(Ok(()))) {
+        tracing::warn!(evidence = %job.evidence_id, "thumbnail could not be stored");
+        return;
+    }
+    if let Err(error) = state
+        .storage
+        .insert_thumbnail(job.evidence_id, &sha256, width, height, (state.clock)())
+        .await
+    {
+        tracing::warn!(evidence = %job.evidence_id, %error, "thumbnail row not stored");
+    }
+}
+
+/// A receipt with the photo's facts added.
+pub fn photo_receipt(mut receipt: pb::Receipt, index: &PhotoIndex) -> pb::Receipt {
+    receipt.sm3 = index.sm3.to_vec();
+    receipt.size_bytes = index.size_bytes;
+    receipt.flags = index.flags.clone();
+    receipt
+}
+
+fn replay_or_conflict(stored: StoredPhoto, declared_sha256: &[u8]) -> Result<pb::Receipt, ServiceError> {
+    if stored.receipt.sha256.as_slice() == declared_sha256 {
+        Ok(photo_receipt(wire_receipt(stored.receipt, true), &stored.index))
+    } else {
+        Err(ServiceError::Conflict {
+            existing_seq: stored.receipt.server_seq,
+        })
+    }
+}
+
+/// Only the device and officer that created a record may attach photos to
+/// it. A record not stored yet is fine: it may arrive after its photos.
+async fn check_record_link(state: &AppState, session: &Session, record_id: Uuid) -> Result<(), ServiceError> {
+    let Some(record) = state.storage.item(record_id).await? else {
+        return Ok(());
+    };
+    if record.kind != ItemKind::Inspection.as_str()
+        || record.device_id != session.device_id
+        || record.officer_id != session.officer.id
+    {
+        return Err(ServiceError::PermissionDenied {
+            field: "record_id".into(),
+            message: "photos may be attached only to records this device and officer created".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Decides where this stream's bytes start, creating the partial upload if new.
+async fn start_or_resume(
+    state: &AppState,
+    session: &Session,
+    header: &PhotoHeader,
+) -> Result<u64, ServiceError> {
+    let existing = state
+        .storage
+        .partial_upload(&session.device_id, header.evidence_id)
+        .await?;
+    let same_photo = existing
+        .as_ref()
+        .is_some_and(|p| p.header_sha256 == header.sha256 && p.size_bytes == header.size_bytes);
+    match (&existing, header.offset) {
+        (Some(partial), offset) if same_photo && offset == partial.durable_offset => Ok(offset),
+        (_, 0) => {
+            // A fresh upload (or a deliberate restart from 0).
+            let held = state.storage.partial_bytes_for_device(&session.device_id).await?
+                - existing.as_ref().map(|p| p.size_bytes).unwrap_or(0);
+            let limit = state.config.partial_bytes_per_device_max;
+            if held + header.size_bytes > limit {
+                return Err(ServiceError::PartialQuota {
+                    held_bytes: held + header.size_bytes,
+                    limit_bytes: limit,
+                });
+            }
+            let now_ms = (state.clock)();
+            state
+                .storage
+                .put_partial_upload(&PartialUpload {
+                    evidence_id: header.evidence_id,
+                    device_id: session.device_id.clone(),
+                    officer_id: session.officer.id.clone(),
+                    header_sha256: header.sha256,
+                    size_bytes: header.size_bytes,
+                    durable_offset: 0,
+                    created_at_ms: now_ms,
+                    updated_at_ms: now_ms,
+                })
+                .await?;
+            Ok(0)
+        }
+        // The same answer for an unknown id, another device's id, and a
+        // different photo: what this device holds (no existence oracle).
+        (partial, _) => Err(ServiceError::OffsetMismatch {
+            durable_offset: partial
+                .as_ref()
+                .filter(|_| same_photo)
+                .map(|p| p.durable_offset)
+                .unwrap_or(0),
+        }),
+    }
+}
+
+/// Reads the photo's bytes into the writer; returns the total held when the
+/// stream finished.
+async fn receive(
+    state: &AppState,
+    session: &Session,
+    header: &PhotoHeader,
+    recv: &mut quinn::RecvStream,
+    writer: &UploadWriter,
+    offset: u64,
+    superseded: &tokio_util::sync::CancellationToken,
+) -> Result<u64, ServiceError> {
+    let chunk_timeout = Duration::from_millis(state.config.upload_chunk_timeout_ms);
+    let checkpoint_bytes = u64::from(state.config.upload_checkpoint_bytes);
+    let mut received = offset;
+    let mut since_checkpoint = 0u64;
+    loop {
+        let next = tokio::select! {
+            next = tokio::time::timeout(chunk_timeout, recv.read_chunk(READ_CHUNK_BYTES, true)) => next,
+            () = superseded.cancelled() => return Err(ServiceError::Superseded),
+        };
+        let chunk = match next {
+            Err(_) => return Err(ServiceError::UploadStalled),
+            Ok(Err(_)) => return Err(ServiceError::StreamLost),
+            Ok(Ok(None)) => return Ok(received),
+            Ok(Ok(Some(chunk))) => chunk,
+        };
+        let length = chunk.bytes.len() as u64;
+        received += length;
+        if received > header.size_bytes {
+            let _ = recv.stop(fieldlink_protocol::stream_code::FRAME_REFUSED.into());
+            return Err(ServiceError::SizeMismatch {
+                declared_bytes: header.size_bytes,
+                received_bytes: received,
+            });
+        }
+        writer
+            .write(chunk.bytes)
+            .await
+            .map_err(|error| io_failure(&error))?;
+        since_checkpoint += length;
+        if since_checkpoint >= checkpoint_bytes {
+            since_checkpoint = 0;
+            let durable = writer.checkpoint().await.map_err(|error| io_failure(&error))?;
+            state
+                .storage
+                .set_partial_offset(&session.device_id, header.evidence_id, durable, (state.clock)())
+                .await?;
+        }
+    }
+}
+
+/// Makes what arrived durable and records the offset, for a later resume.
+async fn checkpoint(state: &AppState, session: &Session, evidence_id: Uuid, writer: &UploadWriter) {
+    match writer.checkpoint().await {
+        Ok(durable) => {
+            let _ = state
+                .storage
+                .set_partial_offset(&session.device_id, evidence_id, durable, (state.clock)())
+                .await;
+        }
+        Err(error) => tracing::warn!(%error, "could not make an interrupted upload durable"),
+    }
+}
+
+/// Forgets an upload that can never complete as sent.
+async fn discard(state: &AppState, session: &Session, evidence_id: Uuid) {
+    let _ = state
+        .storage
+        .delete_partial_upload(&session.device_id, evidence_id)
+        .await;
+    let _ = state.evidence.partials.remove(&session.device_id, evidence_id);
+}
+
+fn io_failure(error: &dyn std::fmt::Display) -> ServiceError {
+    tracing::error!(%error, "evidence store failure");
+    ServiceError::StorageUnavailable
+}
