@@ -583,3 +583,55 @@ async fn partial_uploads_are_bounded_in_bytes_per_device_and_in_time() {
     assert_eq!(partial_files, 0);
     assert!(client.upload_photo(&second, |_| {}).await.is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_resumes_by_itself_when_the_connection_drops_mid_upload() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let server = TestServer::start_with(|config| config.upload_checkpoint_bytes = 64 * 1024).await;
+    let client = Arc::new(connect(server.addr(), "device-001", "officer-01").await.unwrap());
+    let captured_at_ms = fieldlink_client::now_ms() - 60_000;
+    let jpeg = photos::pad_jpeg(photos::jpeg(320, 240, 30), 4 * 1024 * 1024);
+    let photo = upload(&Uuid::now_v7().to_string(), jpeg.clone(), captured_at_ms);
+
+    // Drop the connection once 40% has gone out.
+    let threshold = jpeg.len() as u64 * 4 / 10;
+    let sent = Arc::new(AtomicU64::new(0));
+    let dropped = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (client, sent, dropped) = (client.clone(), sent.clone(), dropped.clone());
+        tokio::spawn(async move {
+            while sent.load(Ordering::Relaxed) < threshold {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            client.disconnect().await;
+            dropped.store(true, Ordering::Relaxed);
+        })
+    };
+    let mut resumed_at = None;
+    let receipt = client
+        .upload_photo(&photo, |p| {
+            sent.store(p.sent_bytes, Ordering::Relaxed);
+            // Hold the upload at 40% until the connection is gone (bounded wait).
+            if p.attempt == 1 && p.sent_bytes >= threshold {
+                for _ in 0..10_000 {
+                    if dropped.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            if p.attempt > 1 {
+                resumed_at.get_or_insert(p.sent_bytes);
+            }
+        })
+        .await
+        .unwrap();
+    watcher.await.unwrap();
+    let resumed_at = resumed_at.expect("a second attempt after the drop");
+    assert!(
+        resumed_at > 0,
+        "the second attempt continued from the durable offset"
+    );
+    assert_eq!(blob(&server, &receipt.sha256).unwrap(), jpeg);
+    assert_eq!(server.item_count().await, 1);
+}
