@@ -12,6 +12,9 @@ const PROTO_FILES: &[&str] = &[
     "fieldlink/v1/inspection.proto",
     "fieldlink/v1/receipt.proto",
     "fieldlink/v1/photo.proto",
+    "fieldlink/v1/service.proto",
+    "fieldlink/v1/interview.proto",
+    "fieldlink/v1/case.proto",
     "fieldlink/v1/request.proto",
 ];
 

@@ -75,6 +75,20 @@ enum Command {
         #[command(subcommand)]
         command: PhotoCommand,
     },
+    /// Cases.
+    Case {
+        #[command(subcommand)]
+        command: CaseCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CaseCommand {
+    /// List every item of a case in time order, one JSON line each.
+    Show {
+        /// The case id.
+        case_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,12 +124,51 @@ enum PhotoCommand {
 enum ItemKind {
     /// An inspection record.
     Inspection,
+    /// An electronic-service confirmation (电子送达).
+    Service {
+        /// The case id to put in it.
+        #[arg(long, default_value = "CASE-DEMO-0001")]
+        case: String,
+    },
+    /// A later event of a service: delivered or confirmed.
+    ServiceEvent {
+        /// The service's id.
+        #[arg(long)]
+        service: String,
+        /// `delivered` or `confirmed`.
+        #[arg(long, default_value = "delivered")]
+        kind: String,
+    },
+    /// Remote-interview metadata (远程询问); the second interviewer is officer-02.
+    Interview {
+        /// The case id to put in it.
+        #[arg(long, default_value = "CASE-DEMO-0001")]
+        case: String,
+        /// The second interviewer.
+        #[arg(long, default_value = "officer-02")]
+        with: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 enum SubmitKind {
     /// An inspection record (JSON file, `-` for standard input).
     Inspection {
+        /// The JSON file.
+        file: PathBuf,
+    },
+    /// An electronic-service confirmation (JSON file).
+    Service {
+        /// The JSON file.
+        file: PathBuf,
+    },
+    /// A service event (JSON file).
+    ServiceEvent {
+        /// The JSON file.
+        file: PathBuf,
+    },
+    /// Remote-interview metadata (JSON file).
+    Interview {
         /// The JSON file.
         file: PathBuf,
     },
@@ -156,17 +209,74 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Example {
-            kind: ItemKind::Inspection,
-        } => {
+        Command::Example { kind } => {
             let officer = cli
                 .connection
                 .officer
                 .clone()
                 .unwrap_or_else(|| DEV_OFFICER.to_owned());
-            let record = fieldlink_protocol::inspection::example_record(&officer, fieldlink_client::now_ms());
-            let json = serde_json::to_string_pretty(&record).map_err(|e| CliError::Usage(e.to_string()))?;
+            let now_ms = fieldlink_client::now_ms();
+            let json = match kind {
+                ItemKind::Inspection => {
+                    to_json(&fieldlink_protocol::inspection::example_record(&officer, now_ms))
+                }
+                ItemKind::Service { case } => to_json(&fieldlink_protocol::service::example_service(
+                    &officer, &case, now_ms,
+                )),
+                ItemKind::ServiceEvent { service, kind } => {
+                    let kind = match kind.as_str() {
+                        "delivered" => pb::ServiceEventKind::Delivered,
+                        "confirmed" => pb::ServiceEventKind::Confirmed,
+                        other => return Err(CliError::Usage(format!("unknown event kind {other}"))),
+                    };
+                    let confirmed = kind == pb::ServiceEventKind::Confirmed;
+                    to_json(&pb::ServiceEvent {
+                        id: uuid::Uuid::now_v7().to_string(),
+                        service_id: service,
+                        kind: kind as i32,
+                        at_ms: now_ms - 1000,
+                        confirmation_method: if confirmed {
+                            pb::ConfirmationMethod::ReplyCode as i32
+                        } else {
+                            0
+                        },
+                        confirmation_reference: if confirmed { "8841".into() } else { String::new() },
+                        signature_evidence_id: String::new(),
+                    })
+                }
+                ItemKind::Interview { case, with } => to_json(
+                    &fieldlink_protocol::interview::example_interview([&officer, &with], &case, now_ms),
+                ),
+            }?;
             println!("{json}");
+            Ok(())
+        }
+        Command::Case {
+            command: CaseCommand::Show { case_id },
+        } => {
+            let client = Client::connect(client_config(&cli.connection)?).await?;
+            let items = client.case_items(&case_id).await?;
+            for item in &items.items {
+                let state = pb::ServiceState::try_from(item.service_state)
+                    .ok()
+                    .filter(|s| *s != pb::ServiceState::Unspecified)
+                    .map(|s| s.as_str_name());
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "occurred_at_ms": item.occurred_at_ms,
+                        "kind": item.kind,
+                        "id": item.item_id,
+                        "server_seq": item.server_seq,
+                        "received_at_ms": item.received_at_ms,
+                        "sha256": hex::encode(&item.sha256),
+                        "device_id": item.device_id,
+                        "officer_id": item.officer_id,
+                        "service_state": state,
+                    })
+                );
+            }
+            client.close().await;
             Ok(())
         }
         Command::Photo {
@@ -216,17 +326,36 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             client.close().await;
             Ok(())
         }
-        Command::Submit {
-            kind: SubmitKind::Inspection { file },
-        } => {
-            let record: pb::InspectionRecord = read_json(&file)?;
+        Command::Submit { kind } => {
+            // Read and parse before connecting: a bad file is a usage error.
+            enum Item {
+                Inspection(pb::InspectionRecord),
+                Service(pb::ServiceConfirmation),
+                ServiceEvent(pb::ServiceEvent),
+                Interview(pb::InterviewRecord),
+            }
+            let item = match kind {
+                SubmitKind::Inspection { file } => Item::Inspection(read_json(&file)?),
+                SubmitKind::Service { file } => Item::Service(read_json(&file)?),
+                SubmitKind::ServiceEvent { file } => Item::ServiceEvent(read_json(&file)?),
+                SubmitKind::Interview { file } => Item::Interview(read_json(&file)?),
+            };
             let client = Client::connect(client_config(&cli.connection)?).await?;
-            let receipt = client.submit_inspection(&record).await?;
+            let receipt = match &item {
+                Item::Inspection(record) => client.submit_inspection(record).await?,
+                Item::Service(service) => client.submit_service(service).await?,
+                Item::ServiceEvent(event) => client.submit_service_event(event).await?,
+                Item::Interview(interview) => client.submit_interview(interview).await?,
+            };
             println!("{}", receipt_json(&receipt));
             client.close().await;
             Ok(())
         }
     }
+}
+
+fn to_json<T: serde::Serialize>(item: &T) -> Result<String, CliError> {
+    serde_json::to_string_pretty(item).map_err(|e| CliError::Usage(e.to_string()))
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(file: &Path) -> Result<T, CliError> {

@@ -153,3 +153,80 @@ async fn photo_upload_prints_a_receipt_with_both_digests_and_flags() {
     assert_eq!(output.status.code(), Some(2));
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_and_interview_examples_submit_and_the_case_shows_them() {
+    let data = tempfile::tempdir().unwrap();
+    let certs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs-dev");
+    let config = fieldlink_server::Config {
+        dev: true,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data.path().to_path_buf(),
+        tls: Some(fieldlink_server::tls::TlsFiles::dev(&certs)),
+        ..Default::default()
+    };
+    let server = fieldlink_server::start(config).await.unwrap();
+    let addr = server.local_addr();
+    let run = |args: Vec<String>| async move {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            fieldlink(addr, &args)
+        })
+        .await
+        .unwrap()
+    };
+    let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let mut ids = Vec::new();
+    for kind in ["service", "interview"] {
+        let example = run(args(&["example", kind, "--case", "CASE-CLI-1"])).await;
+        assert!(
+            example.status.success(),
+            "{}",
+            String::from_utf8_lossy(&example.stderr)
+        );
+        let file = data.path().join(format!("{kind}.json"));
+        std::fs::write(&file, &example.stdout).unwrap();
+        let submit = run(args(&["submit", kind, file.to_str().unwrap()])).await;
+        assert!(
+            submit.status.success(),
+            "{kind}: {}",
+            String::from_utf8_lossy(&submit.stderr)
+        );
+        let receipt: serde_json::Value = serde_json::from_slice(&submit.stdout).unwrap();
+        ids.push(receipt["id"].as_str().unwrap().to_owned());
+    }
+    // The service is delivered already in the example; confirm it.
+    let event = run(args(&[
+        "example",
+        "service-event",
+        "--service",
+        &ids[0],
+        "--kind",
+        "confirmed",
+    ]))
+    .await;
+    let file = data.path().join("event.json");
+    std::fs::write(&file, &event.stdout).unwrap();
+    let submit = run(args(&["submit", "service-event", file.to_str().unwrap()])).await;
+    assert!(
+        submit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&submit.stderr)
+    );
+
+    let show = run(args(&["case", "show", "CASE-CLI-1"])).await;
+    assert!(show.status.success(), "{}", String::from_utf8_lossy(&show.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(show.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    let service = lines.iter().find(|l| l["kind"] == "service").unwrap();
+    assert_eq!(service["id"], ids[0].as_str());
+    assert_eq!(service["service_state"], "SERVICE_STATE_CONFIRMED");
+    assert!(lines
+        .iter()
+        .any(|l| l["kind"] == "interview" && l["id"] == ids[1].as_str()));
+    server.shutdown().await;
+}

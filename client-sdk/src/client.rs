@@ -93,6 +93,43 @@ impl Client {
         self.send_with_retry(&frame::encode(&request)).await
     }
 
+    /// Stores an electronic-service confirmation (电子送达); returns its receipt.
+    pub async fn submit_service(&self, service: &pb::ServiceConfirmation) -> Result<pb::Receipt, Error> {
+        let request = pb::Request {
+            body: Some(Body::SubmitService(service.clone())),
+        };
+        self.send_with_retry(&frame::encode(&request)).await
+    }
+
+    /// Appends an event (delivered, confirmed) to a stored service; returns its receipt.
+    pub async fn submit_service_event(&self, event: &pb::ServiceEvent) -> Result<pb::Receipt, Error> {
+        let request = pb::Request {
+            body: Some(Body::SubmitServiceEvent(event.clone())),
+        };
+        self.send_with_retry(&frame::encode(&request)).await
+    }
+
+    /// Stores remote-interview metadata (远程询问); returns its receipt.
+    pub async fn submit_interview(&self, interview: &pb::InterviewRecord) -> Result<pb::Receipt, Error> {
+        let request = pb::Request {
+            body: Some(Body::SubmitInterview(interview.clone())),
+        };
+        self.send_with_retry(&frame::encode(&request)).await
+    }
+
+    /// Every item of a case the signed-in officer may see, in time order.
+    pub async fn case_items(&self, case_id: &str) -> Result<pb::CaseItems, Error> {
+        let request = pb::Request {
+            body: Some(Body::CaseItems(pb::CaseItemsQuery {
+                case_id: case_id.to_owned(),
+            })),
+        };
+        match self.request_with_retry(&frame::encode(&request)).await? {
+            response::Result::CaseItems(items) => Ok(items),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Uploads a photo; returns its receipt once the server has verified and
     /// durably stored it.
     ///

@@ -85,7 +85,7 @@ impl Inspection {
         let id = validate::item_id("id", &record.id)?;
         let matter_code = matter_code("matter_code", &record.matter_code)?;
         let outcome = parse_outcome(record.outcome)?;
-        let officer_ids = officer_ids(&record.officer_ids)?;
+        let officer_ids = validate::officer_ids("officer_ids", &record.officer_ids, 1)?;
         if outcome_is_enforcement_action(outcome) && officer_ids.len() < limits::ENFORCEMENT_OFFICERS_MIN {
             return Err(FieldError::new(
                 "officer_ids",
@@ -170,27 +170,6 @@ fn parse_outcome(value: i32) -> Result<Outcome, FieldError> {
         Ok(outcome) => Ok(outcome),
         Err(_) => Err(FieldError::new("outcome", format!("unknown value {value}"))),
     }
-}
-
-fn officer_ids(ids: &[String]) -> Result<Vec<String>, FieldError> {
-    if ids.is_empty() {
-        return Err(FieldError::new("officer_ids", "at least one officer is required"));
-    }
-    if ids.len() > limits::OFFICERS_PER_RECORD_MAX {
-        return Err(FieldError::new(
-            "officer_ids",
-            format!("at most {} officers per record", limits::OFFICERS_PER_RECORD_MAX),
-        ));
-    }
-    let mut seen = BTreeSet::new();
-    for (index, id) in ids.iter().enumerate() {
-        let field = format!("officer_ids[{index}]");
-        validate::officer_id(&field, id)?;
-        if !seen.insert(id.as_str()) {
-            return Err(FieldError::new(field, "is listed twice"));
-        }
-    }
-    Ok(ids.to_vec())
 }
 
 fn photo_ids(ids: &[String]) -> Result<Vec<Uuid>, FieldError> {

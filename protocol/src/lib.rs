@@ -15,8 +15,10 @@
 pub mod envelope;
 pub mod frame;
 pub mod inspection;
+pub mod interview;
 pub mod limits;
 pub mod photo;
+pub mod service;
 pub mod status;
 pub mod validate;
 

@@ -136,6 +136,67 @@ pub fn officer_id(field: &str, value: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// A list of distinct officer ids: at least `count_min`, at most
+/// [`limits::OFFICERS_PER_RECORD_MAX`]. Errors name `field` or `field[i]`.
+pub fn officer_ids(field: &str, ids: &[String], count_min: usize) -> Result<Vec<String>, FieldError> {
+    if ids.is_empty() {
+        return Err(FieldError::new(field, "at least one officer is required"));
+    }
+    if ids.len() > limits::OFFICERS_PER_RECORD_MAX {
+        return Err(FieldError::new(
+            field,
+            format!("at most {} officers", limits::OFFICERS_PER_RECORD_MAX),
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (index, id) in ids.iter().enumerate() {
+        let element = format!("{field}[{index}]");
+        officer_id(&element, id)?;
+        if !seen.insert(id.as_str()) {
+            return Err(FieldError::new(element, "is listed twice"));
+        }
+    }
+    if ids.len() < count_min {
+        return Err(FieldError::new(
+            field,
+            format!("at least {count_min} distinct officers are required"),
+        ));
+    }
+    Ok(ids.to_vec())
+}
+
+/// A SHA-256 (or SM3) digest: exactly 32 bytes.
+pub fn digest(field: &str, bytes: &[u8]) -> Result<[u8; 32], FieldError> {
+    bytes.try_into().map_err(|_| {
+        FieldError::new(
+            field,
+            format!("must be a 32-byte digest, got {} bytes", bytes.len()),
+        )
+    })
+}
+
+/// An optional evidence id: empty, or a UUIDv7.
+pub fn optional_item_id(field: &str, value: &str) -> Result<Option<Uuid>, FieldError> {
+    match value {
+        "" => Ok(None),
+        text => item_id(field, text).map(Some),
+    }
+}
+
+/// A case id: 1 to 64 bytes of text.
+pub fn case_id(field: &str, value: &str) -> Result<String, FieldError> {
+    required_text(field, value, limits::CASE_ID_BYTES_MAX)?;
+    Ok(value.to_owned())
+}
+
+/// An enum value that must be set and known.
+pub fn known_enum<E: TryFrom<i32>>(field: &str, value: i32) -> Result<E, FieldError> {
+    if value == 0 {
+        return Err(FieldError::new(field, "is required"));
+    }
+    E::try_from(value).map_err(|_| FieldError::new(field, format!("unknown value {value}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +234,24 @@ mod tests {
         assert!(optional_text("f", "a\u{0}b", 10).is_err());
         assert!(optional_text("f", "line\nline", 10).is_ok());
         assert!(required_text("f", "  ", 10).is_err());
+    }
+
+    #[test]
+    fn officer_lists_are_distinct_bounded_and_long_enough() {
+        let ids = |n: usize| (0..n).map(|i| format!("o{i}")).collect::<Vec<_>>();
+        assert!(officer_ids("f", &ids(2), 2).is_ok());
+        assert_eq!(officer_ids("f", &ids(1), 2).unwrap_err().field, "f");
+        assert_eq!(officer_ids("f", &ids(11), 1).unwrap_err().field, "f");
+        assert_eq!(officer_ids("f", &[], 1).unwrap_err().field, "f");
+        let twice = vec!["a".to_owned(), "a".to_owned()];
+        assert_eq!(officer_ids("f", &twice, 1).unwrap_err().field, "f[1]");
+    }
+
+    #[test]
+    fn digests_are_32_bytes() {
+        assert!(digest("d", &[0; 32]).is_ok());
+        assert!(digest("d", &[0; 31]).is_err());
+        assert!(digest("d", &[]).is_err());
     }
 
     #[test]

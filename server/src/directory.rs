@@ -134,30 +134,42 @@ impl DirectoryFile {
         Ok(file)
     }
 
-    /// The demo directory: one team, four officers, one supervisor, all with
+    /// The demo directory: team 城南 with four officers, team 城北 with one,
+    /// and a supervisor, all with
     /// [`DEMO_PASSWORD`]. Hashing takes a moment; done once on first start.
     pub fn demo() -> Result<Self, crate::auth::AuthError> {
         let hash = crate::auth::hash_password(DEMO_PASSWORD)?;
-        let team = "team-chengnan";
         let officer = |id: &str, name: &str, credential: Option<&str>, role: Role| Officer {
             id: id.into(),
             name: name.into(),
-            team_id: team.into(),
+            team_id: if id == "officer-05" {
+                "team-chengbei"
+            } else {
+                "team-chengnan"
+            }
+            .into(),
             credential_number: credential.map(str::to_owned),
             role,
             password_hash: hash.clone(),
             enrolled: true,
         };
         Ok(Self {
-            teams: vec![Team {
-                id: team.into(),
-                name: "城南执法中队 Chengnan enforcement team".into(),
-            }],
+            teams: vec![
+                Team {
+                    id: "team-chengnan".into(),
+                    name: "城南执法中队 Chengnan enforcement team".into(),
+                },
+                Team {
+                    id: "team-chengbei".into(),
+                    name: "城北执法中队 Chengbei enforcement team".into(),
+                },
+            ],
             officers: vec![
                 officer("officer-01", "王建国", Some("33020001"), Role::Officer),
                 officer("officer-02", "李秀英", Some("33020002"), Role::Officer),
                 officer("officer-03", "张伟", Some("33020003"), Role::Officer),
                 officer("officer-04", "陈静", Some("33020004"), Role::Officer),
+                officer("officer-05", "赵磊", Some("33020005"), Role::Officer),
                 officer(DEMO_SUPERVISOR, "刘指挥", None, Role::Supervisor),
             ],
         })

@@ -93,6 +93,14 @@ pub enum ServiceError {
     /// A newer stream for the same upload took over.
     #[error("a newer stream for this upload took over")]
     Superseded,
+    /// The request is valid but the state of what it refers to forbids it.
+    #[error("{message}")]
+    FailedPrecondition {
+        /// The field at fault.
+        field: String,
+        /// Why, naming the current state.
+        message: String,
+    },
     /// The stream broke before the request was complete; nobody to answer.
     #[error("the stream was lost")]
     StreamLost,
@@ -192,6 +200,10 @@ impl ServiceError {
                 status::status(Code::DeadlineExceeded, reason::UPLOAD_STALLED, self.to_string())
             }
             ServiceError::Superseded => status::status(Code::Aborted, "SUPERSEDED", self.to_string()),
+            ServiceError::FailedPrecondition { field, message } => pb::Status {
+                field: field.clone(),
+                ..status::status(Code::FailedPrecondition, "INVALID_STATE", message.clone())
+            },
             ServiceError::StreamLost => status::status(Code::Cancelled, "STREAM_LOST", self.to_string()),
         }
     }

@@ -85,5 +85,23 @@ async fn dispatch(
         Body::RecordPhotos(query) => services::record_photos::query(state, session, query)
             .await
             .map(response::Result::RecordPhotos),
+        Body::SubmitService(service) => {
+            services::service::submit(state, session, service, request.body_bytes)
+                .await
+                .map(response::Result::Receipt)
+        }
+        Body::SubmitServiceEvent(event) => {
+            services::service_event::submit(state, session, event, request.body_bytes)
+                .await
+                .map(response::Result::Receipt)
+        }
+        Body::SubmitInterview(record) => {
+            services::interview::submit(state, session, record, request.body_bytes)
+                .await
+                .map(response::Result::Receipt)
+        }
+        Body::CaseItems(query) => services::case_view::query(state, session, query)
+            .await
+            .map(response::Result::CaseItems),
     }
 }

@@ -8,9 +8,10 @@ use fieldlink_protocol::FieldError;
 use sha2::{Digest, Sha256};
 
 use crate::error::ServiceError;
+use crate::services::{commit, participants};
 use crate::session::Session;
 use crate::state::AppState;
-use crate::storage::{CommitOutcome, ItemIndex, ItemKind, NewItem, StoredReceipt};
+use crate::storage::{ItemIndex, ItemKind, NewItem, StoredReceipt};
 
 /// Stores an inspection record and returns its receipt.
 ///
@@ -25,8 +26,8 @@ pub async fn submit(
     // A resend is answered from storage before any rule is checked again: the
     // rules (clock, directory) may have moved since the original was accepted.
     let item_id = validate::item_id("id", &record.id)?;
-    if let Some(stored) = state.storage.item(item_id).await? {
-        return replay_or_conflict(stored.receipt, sha256);
+    if let Some(receipt) = commit::answer_resend(state, item_id, &sha256).await? {
+        return Ok(receipt);
     }
 
     let context = ValidationContext {
@@ -55,11 +56,7 @@ pub async fn submit(
             photo_ids: inspection.photo_ids.iter().map(|id| id.to_string()).collect(),
         },
     };
-    match state.committer.commit(item).await? {
-        CommitOutcome::Stored(receipt) => Ok(wire_receipt(receipt, false)),
-        CommitOutcome::Replayed(receipt) => Ok(wire_receipt(receipt, true)),
-        CommitOutcome::Conflict { existing_seq } => Err(ServiceError::Conflict { existing_seq }),
-    }
+    commit::commit(state, item).await
 }
 
 /// The rules that need the catalogue and the directory.
@@ -78,45 +75,13 @@ fn check_against_directory(
         )
         .into());
     }
-    let enforcement = outcome_is_enforcement_action(inspection.outcome);
-    for (index, officer_id) in inspection.officer_ids.iter().enumerate() {
-        let field = format!("officer_ids[{index}]");
-        let Some(officer) = state.directory.enrolled_officer(officer_id) else {
-            return Err(FieldError::new(field, format!("{officer_id} is not an enrolled officer")).into());
-        };
-        // Administrative Penalty Law art. 42: enforcement is carried out by
-        // officers holding enforcement credentials, at least two of them.
-        if enforcement && officer.credential_number.is_none() {
-            return Err(FieldError::new(
-                field,
-                format!(
-                    "{officer_id} holds no enforcement credential; enforcement actions need credentialed officers \
-                     (Administrative Penalty Law art. 42)"
-                ),
-            )
-            .into());
-        }
-    }
-    if !inspection.officer_ids.contains(&session.officer.id) {
-        return Err(ServiceError::PermissionDenied {
-            field: "officer_ids".into(),
-            message: format!(
-                "the signed-in officer {} must be among the officers present",
-                session.officer.id
-            ),
-        });
-    }
-    Ok(())
-}
-
-fn replay_or_conflict(stored: StoredReceipt, sha256: [u8; 32]) -> Result<pb::Receipt, ServiceError> {
-    if stored.sha256 == sha256 {
-        Ok(wire_receipt(stored, true))
-    } else {
-        Err(ServiceError::Conflict {
-            existing_seq: stored.server_seq,
-        })
-    }
+    participants::check(
+        state,
+        session,
+        "officer_ids",
+        &inspection.officer_ids,
+        outcome_is_enforcement_action(inspection.outcome),
+    )
 }
 
 /// A stored receipt as sent on the wire.

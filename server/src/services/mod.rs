@@ -1,6 +1,13 @@
 //! One file per request kind: validation, authorization, storage.
+//! `commit` and `participants` hold what the item kinds share.
 
+pub mod case_view;
+pub mod commit;
 pub mod inspection;
+pub mod interview;
+pub mod participants;
 pub mod photo_upload;
 pub mod record_photos;
+pub mod service;
+pub mod service_event;
 pub mod upload_status;

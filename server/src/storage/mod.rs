@@ -21,6 +21,12 @@ pub enum ItemKind {
     Inspection,
     /// A photo (the row holds its header; the bytes are in the blob store).
     Photo,
+    /// An electronic-service confirmation.
+    Service,
+    /// A later event of a service.
+    ServiceEvent,
+    /// Remote-interview metadata.
+    Interview,
 }
 
 impl ItemKind {
@@ -29,6 +35,9 @@ impl ItemKind {
         match self {
             ItemKind::Inspection => "inspection",
             ItemKind::Photo => "photo",
+            ItemKind::Service => "service",
+            ItemKind::ServiceEvent => "service_event",
+            ItemKind::Interview => "interview",
         }
     }
 }
@@ -78,6 +87,71 @@ pub enum ItemIndex {
     },
     /// Columns of a photo.
     Photo(PhotoIndex),
+    /// Columns of a service confirmation.
+    Service {
+        /// Document type enum value.
+        document_type: i32,
+        /// Document number.
+        document_number: String,
+        /// Document digest.
+        document_sha256: [u8; 32],
+        /// Channel enum value.
+        channel: i32,
+        /// Sent.
+        sent_at_ms: i64,
+        /// Delivered, if reported.
+        delivered_at_ms: Option<i64>,
+        /// Confirmed, if reported.
+        confirmed_at_ms: Option<i64>,
+        /// Serving officers.
+        officer_ids: Vec<String>,
+    },
+    /// Columns of a service event.
+    ServiceEvent {
+        /// The service.
+        service_id: String,
+        /// `ServiceEventKind` value.
+        kind: i32,
+        /// When.
+        at_ms: i64,
+    },
+    /// Columns of an interview.
+    Interview {
+        /// Start.
+        started_at_ms: i64,
+        /// End.
+        ended_at_ms: i64,
+        /// Interviewers.
+        interviewer_ids: Vec<String>,
+    },
+}
+
+/// A service's history, for deriving its state and checking new events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceHistory {
+    /// Officers who served it.
+    pub officer_ids: Vec<String>,
+    /// Sent.
+    pub sent_at_ms: i64,
+    /// Delivered: from the confirmation or a DELIVERED event.
+    pub delivered_at_ms: Option<i64>,
+    /// Confirmed: from the confirmation or a CONFIRMED event.
+    pub confirmed_at_ms: Option<i64>,
+}
+
+/// One row of the case view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseItemRow {
+    /// Receipt facts.
+    pub receipt: StoredReceipt,
+    /// Kind (text form).
+    pub kind: String,
+    /// When it happened.
+    pub occurred_at_ms: i64,
+    /// Sending device.
+    pub device_id: String,
+    /// Sending officer.
+    pub officer_id: String,
 }
 
 /// Queryable facts of a stored photo.
@@ -190,6 +264,8 @@ pub struct StoredItem {
     pub device_id: String,
     /// Sending officer.
     pub officer_id: String,
+    /// The case, if any.
+    pub case_id: Option<String>,
     /// The bytes as received.
     pub body: Vec<u8>,
 }
@@ -307,6 +383,12 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Whether any photo or thumbnail references the blob.
     async fn blob_is_referenced(&self, sha256: &[u8; 32]) -> Result<bool, StorageError>;
+
+    /// A stored service's history.
+    async fn service_history(&self, service_id: Uuid) -> Result<Option<ServiceHistory>, StorageError>;
+
+    /// Every item of a case, ordered by when it happened, then by sequence.
+    async fn case_items(&self, case_id: &str) -> Result<Vec<CaseItemRow>, StorageError>;
 
     /// Closes the database (pending writes are already committed).
     async fn close(&self);

@@ -14,8 +14,8 @@ use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
 use super::{
-    CommitOutcome, ItemIndex, NewItem, PartialUpload, PhotoIndex, RecordLinks, SessionToken, Storage,
-    StorageError, StoredItem, StoredPhoto, StoredReceipt,
+    CaseItemRow, CommitOutcome, ItemIndex, NewItem, PartialUpload, PhotoIndex, RecordLinks, ServiceHistory,
+    SessionToken, Storage, StorageError, StoredItem, StoredPhoto, StoredReceipt,
 };
 use crate::directory::{Officer, Role, Team};
 
@@ -30,6 +30,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "photos",
         include_str!("../../migrations/sqlite/0002_photos.sql"),
+    ),
+    (
+        3,
+        "service_interview",
+        include_str!("../../migrations/sqlite/0003_service_interview.sql"),
     ),
 ];
 
@@ -189,7 +194,8 @@ impl Storage for SqliteStorage {
 
     async fn item(&self, item_id: Uuid) -> Result<Option<StoredItem>, StorageError> {
         let row = sqlx::query(
-            "SELECT seq, item_id, received_at_ms, sha256, kind, device_id, officer_id, body FROM items WHERE item_id = ?",
+            "SELECT seq, item_id, received_at_ms, sha256, kind, device_id, officer_id, case_id, body FROM items \
+             WHERE item_id = ?",
         )
         .bind(item_id.to_string())
         .fetch_optional(&self.pool)
@@ -200,6 +206,7 @@ impl Storage for SqliteStorage {
             kind: row.try_get("kind")?,
             device_id: row.try_get("device_id")?,
             officer_id: row.try_get("officer_id")?,
+            case_id: row.try_get("case_id")?,
             body: row.try_get("body")?,
         }))
     }
@@ -525,9 +532,97 @@ impl Storage for SqliteStorage {
         Ok(count > 0)
     }
 
+    async fn service_history(&self, service_id: Uuid) -> Result<Option<ServiceHistory>, StorageError> {
+        let id = service_id.to_string();
+        let Some(row) = sqlx::query(
+            "SELECT sent_at_ms, delivered_at_ms, confirmed_at_ms FROM services WHERE item_id = ?",
+        )
+        .bind(&id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let mut history = ServiceHistory {
+            officer_ids: sqlx::query_scalar(
+                "SELECT officer_id FROM item_officers WHERE item_id = ? ORDER BY officer_id",
+            )
+            .bind(&id)
+            .fetch_all(&self.pool)
+            .await?,
+            sent_at_ms: row.try_get("sent_at_ms")?,
+            delivered_at_ms: row.try_get("delivered_at_ms")?,
+            confirmed_at_ms: row.try_get("confirmed_at_ms")?,
+        };
+        let events =
+            sqlx::query("SELECT kind, at_ms FROM service_events WHERE service_id = ? ORDER BY at_ms")
+                .bind(&id)
+                .fetch_all(&self.pool)
+                .await?;
+        for event in events {
+            let kind: i32 = event.try_get("kind")?;
+            let at_ms: i64 = event.try_get("at_ms")?;
+            match fieldlink_protocol::pb::ServiceEventKind::try_from(kind) {
+                Ok(fieldlink_protocol::pb::ServiceEventKind::Delivered) => {
+                    history.delivered_at_ms.get_or_insert(at_ms);
+                }
+                Ok(fieldlink_protocol::pb::ServiceEventKind::Confirmed) => {
+                    history.confirmed_at_ms.get_or_insert(at_ms);
+                }
+                _ => return Err(StorageError::Corrupt(format!("service event kind {kind}"))),
+            }
+        }
+        Ok(Some(history))
+    }
+
+    async fn case_items(&self, case_id: &str) -> Result<Vec<CaseItemRow>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT i.seq, i.item_id, i.received_at_ms, i.sha256, i.kind, i.device_id, i.officer_id, \
+             COALESCE(n.started_at_ms, p.captured_at_ms, s.sent_at_ms, e.at_ms, v.started_at_ms, i.received_at_ms) \
+               AS occurred_at_ms \
+             FROM items i \
+             LEFT JOIN inspections n ON n.item_id = i.item_id \
+             LEFT JOIN photos p ON p.item_id = i.item_id \
+             LEFT JOIN services s ON s.item_id = i.item_id \
+             LEFT JOIN service_events e ON e.item_id = i.item_id \
+             LEFT JOIN interviews v ON v.item_id = i.item_id \
+             WHERE i.case_id = ? \
+             ORDER BY occurred_at_ms, i.seq",
+        )
+        .bind(case_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(CaseItemRow {
+                    receipt: receipt_from_row(row)?,
+                    kind: row.try_get("kind")?,
+                    occurred_at_ms: row.try_get("occurred_at_ms")?,
+                    device_id: row.try_get("device_id")?,
+                    officer_id: row.try_get("officer_id")?,
+                })
+            })
+            .collect()
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+async fn insert_officers(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    item_id: &str,
+    officer_ids: &[String],
+) -> Result<(), StorageError> {
+    for officer_id in officer_ids {
+        sqlx::query("INSERT INTO item_officers (item_id, officer_id) VALUES (?, ?)")
+            .bind(item_id)
+            .bind(officer_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
 fn to_u64(value: i64) -> Result<u64, StorageError> {
@@ -622,6 +717,70 @@ async fn insert_index(
                     .await?;
             }
         }
+        ItemIndex::Service {
+            document_type,
+            document_number,
+            document_sha256,
+            channel,
+            sent_at_ms,
+            delivered_at_ms,
+            confirmed_at_ms,
+            officer_ids,
+        } => {
+            let case_id: Option<String> = sqlx::query_scalar("SELECT case_id FROM items WHERE item_id = ?")
+                .bind(item_id)
+                .fetch_one(&mut **tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO services (item_id, case_id, document_type, document_number, document_sha256, channel, \
+                 sent_at_ms, delivered_at_ms, confirmed_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(item_id)
+            .bind(case_id.unwrap_or_default())
+            .bind(document_type)
+            .bind(document_number)
+            .bind(&document_sha256[..])
+            .bind(channel)
+            .bind(sent_at_ms)
+            .bind(delivered_at_ms)
+            .bind(confirmed_at_ms)
+            .execute(&mut **tx)
+            .await?;
+            insert_officers(tx, item_id, officer_ids).await?;
+        }
+        ItemIndex::ServiceEvent {
+            service_id,
+            kind,
+            at_ms,
+        } => {
+            sqlx::query("INSERT INTO service_events (item_id, service_id, kind, at_ms) VALUES (?, ?, ?, ?)")
+                .bind(item_id)
+                .bind(service_id)
+                .bind(kind)
+                .bind(at_ms)
+                .execute(&mut **tx)
+                .await?;
+        }
+        ItemIndex::Interview {
+            started_at_ms,
+            ended_at_ms,
+            interviewer_ids,
+        } => {
+            let case_id: Option<String> = sqlx::query_scalar("SELECT case_id FROM items WHERE item_id = ?")
+                .bind(item_id)
+                .fetch_one(&mut **tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO interviews (item_id, case_id, started_at_ms, ended_at_ms) VALUES (?, ?, ?, ?)",
+            )
+            .bind(item_id)
+            .bind(case_id.unwrap_or_default())
+            .bind(started_at_ms)
+            .bind(ended_at_ms)
+            .execute(&mut **tx)
+            .await?;
+            insert_officers(tx, item_id, interviewer_ids).await?;
+        }
         ItemIndex::Photo(photo) => {
             sqlx::query(
                 "INSERT INTO photos (item_id, record_id, size_bytes, sha256, sm3, content_type, width, height, \
@@ -682,6 +841,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let storage = SqliteStorage::open(&dir.path().join("db.sqlite")).await.unwrap();
         (dir, storage)
+    }
+
+    #[test]
+    fn every_migration_file_is_embedded() {
+        // Regression: 0003 was once written but not listed, and only the
+        // end-to-end tests noticed ("no such table").
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite");
+        let files = std::fs::read_dir(dir).unwrap().count();
+        assert_eq!(files, MIGRATIONS.len());
+        for (index, (version, _, _)) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(*version, index as i64 + 1);
+        }
     }
 
     #[tokio::test]

@@ -6,3 +6,4 @@ mod handshake;
 mod inspections;
 mod photos;
 mod restart;
+mod service_interview;

@@ -1,0 +1,41 @@
+//! What every item kind does with a checked item: answer a resend from
+//! storage, or commit it and answer with the receipt.
+
+use fieldlink_protocol::pb;
+use uuid::Uuid;
+
+use crate::error::ServiceError;
+use crate::services::inspection::wire_receipt;
+use crate::state::AppState;
+use crate::storage::{CommitOutcome, NewItem};
+
+/// The answer to a resend, if `item_id` is stored: the original receipt for
+/// the same bytes, a conflict for other bytes. `None` for a new item.
+///
+/// Checked before the rules, which may have moved since the original was
+/// accepted (the clock, the directory).
+pub async fn answer_resend(
+    state: &AppState,
+    item_id: Uuid,
+    sha256: &[u8; 32],
+) -> Result<Option<pb::Receipt>, ServiceError> {
+    let Some(stored) = state.storage.item(item_id).await? else {
+        return Ok(None);
+    };
+    if &stored.receipt.sha256 == sha256 {
+        Ok(Some(wire_receipt(stored.receipt, true)))
+    } else {
+        Err(ServiceError::Conflict {
+            existing_seq: stored.receipt.server_seq,
+        })
+    }
+}
+
+/// Commits a checked item through the group committer.
+pub async fn commit(state: &AppState, item: NewItem) -> Result<pb::Receipt, ServiceError> {
+    match state.committer.commit(item).await? {
+        CommitOutcome::Stored(receipt) => Ok(wire_receipt(receipt, false)),
+        CommitOutcome::Replayed(receipt) => Ok(wire_receipt(receipt, true)),
+        CommitOutcome::Conflict { existing_seq } => Err(ServiceError::Conflict { existing_seq }),
+    }
+}

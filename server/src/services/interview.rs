@@ -1,0 +1,57 @@
+//! SubmitInterview: remote-interview metadata (远程询问).
+
+use fieldlink_protocol::interview::Interview;
+use fieldlink_protocol::pb;
+use fieldlink_protocol::validate::{self, ValidationContext};
+use sha2::{Digest, Sha256};
+
+use crate::error::ServiceError;
+use crate::services::{commit, participants};
+use crate::session::Session;
+use crate::state::AppState;
+use crate::storage::{ItemIndex, ItemKind, NewItem};
+
+/// Stores an interview record and returns its receipt.
+pub async fn submit(
+    state: &AppState,
+    session: &Session,
+    record: pb::InterviewRecord,
+    body_bytes: &[u8],
+) -> Result<pb::Receipt, ServiceError> {
+    let sha256: [u8; 32] = Sha256::digest(body_bytes).into();
+    let item_id = validate::item_id("id", &record.id)?;
+    if let Some(receipt) = commit::answer_resend(state, item_id, &sha256).await? {
+        return Ok(receipt);
+    }
+    let context = ValidationContext {
+        now_ms: (state.clock)(),
+        clock_skew_ms_max: state.config.clock_skew_ms_max,
+    };
+    let interview = Interview::parse(record, &context)?;
+    // Interviews are investigative acts: credentialed officers (art. 42).
+    participants::check(
+        state,
+        session,
+        "interviewer_ids",
+        &interview.interviewer_ids,
+        true,
+    )?;
+    commit::commit(
+        state,
+        NewItem {
+            item_id: interview.id,
+            kind: ItemKind::Interview,
+            device_id: session.device_id.clone(),
+            officer_id: session.officer.id.clone(),
+            case_id: Some(interview.case_id),
+            sha256,
+            body: body_bytes.to_vec(),
+            index: ItemIndex::Interview {
+                started_at_ms: interview.started_at_ms,
+                ended_at_ms: interview.ended_at_ms,
+                interviewer_ids: interview.interviewer_ids,
+            },
+        },
+    )
+    .await
+}

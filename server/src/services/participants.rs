@@ -1,0 +1,47 @@
+//! Who may be named on an item, and who may submit it.
+
+use fieldlink_protocol::FieldError;
+
+use crate::error::ServiceError;
+use crate::session::Session;
+use crate::state::AppState;
+
+/// Every officer named in `field` must be enrolled (holding an enforcement
+/// credential when `credential_required`), and the signed-in officer must be
+/// one of them: an officer submits only items in which they take part.
+pub fn check(
+    state: &AppState,
+    session: &Session,
+    field: &str,
+    officer_ids: &[String],
+    credential_required: bool,
+) -> Result<(), ServiceError> {
+    for (index, officer_id) in officer_ids.iter().enumerate() {
+        let element = format!("{field}[{index}]");
+        let Some(officer) = state.directory.enrolled_officer(officer_id) else {
+            return Err(FieldError::new(element, format!("{officer_id} is not an enrolled officer")).into());
+        };
+        // Administrative Penalty Law art. 42: enforcement is carried out by
+        // officers holding enforcement credentials.
+        if credential_required && officer.credential_number.is_none() {
+            return Err(FieldError::new(
+                element,
+                format!(
+                    "{officer_id} holds no enforcement credential; this needs credentialed officers \
+                     (Administrative Penalty Law art. 42)"
+                ),
+            )
+            .into());
+        }
+    }
+    if !officer_ids.contains(&session.officer.id) {
+        return Err(ServiceError::PermissionDenied {
+            field: field.to_owned(),
+            message: format!(
+                "the signed-in officer {} must be among {field}",
+                session.officer.id
+            ),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,64 @@
+//! SubmitService: an electronic-service confirmation (电子送达).
+
+use fieldlink_protocol::pb;
+use fieldlink_protocol::service::Service;
+use fieldlink_protocol::validate::{self, ValidationContext};
+use sha2::{Digest, Sha256};
+
+use crate::error::ServiceError;
+use crate::services::{commit, participants};
+use crate::session::Session;
+use crate::state::AppState;
+use crate::storage::{ItemIndex, ItemKind, NewItem};
+
+/// Stores a service confirmation and returns its receipt.
+pub async fn submit(
+    state: &AppState,
+    session: &Session,
+    service: pb::ServiceConfirmation,
+    body_bytes: &[u8],
+) -> Result<pb::Receipt, ServiceError> {
+    let sha256: [u8; 32] = Sha256::digest(body_bytes).into();
+    let item_id = validate::item_id("id", &service.id)?;
+    if let Some(receipt) = commit::answer_resend(state, item_id, &sha256).await? {
+        return Ok(receipt);
+    }
+    let context = ValidationContext {
+        now_ms: (state.clock)(),
+        clock_skew_ms_max: state.config.clock_skew_ms_max,
+    };
+    let service = Service::parse(service, &context)?;
+    participants::check(state, session, "officer_ids", &service.officer_ids, false)?;
+    commit::commit(
+        state,
+        NewItem {
+            item_id: service.id,
+            kind: ItemKind::Service,
+            device_id: session.device_id.clone(),
+            officer_id: session.officer.id.clone(),
+            case_id: Some(service.case_id),
+            sha256,
+            body: body_bytes.to_vec(),
+            index: ItemIndex::Service {
+                document_type: service.document_type as i32,
+                document_number: service.document_number,
+                document_sha256: service.document_sha256,
+                channel: service.channel as i32,
+                sent_at_ms: service.sent_at_ms,
+                delivered_at_ms: service.delivered_at_ms,
+                confirmed_at_ms: service.confirmed_at_ms,
+                officer_ids: service.officer_ids,
+            },
+        },
+    )
+    .await
+}
+
+/// The state derived from a service's history.
+pub fn state_of(history: &crate::storage::ServiceHistory) -> pb::ServiceState {
+    match (history.delivered_at_ms, history.confirmed_at_ms) {
+        (_, Some(_)) => pb::ServiceState::Confirmed,
+        (Some(_), None) => pb::ServiceState::Delivered,
+        (None, None) => pb::ServiceState::Sent,
+    }
+}
