@@ -1,5 +1,6 @@
 //! [`Client`]: one terminal's connection to the server, re-established on demand.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use fieldlink_protocol::frame;
@@ -20,11 +21,14 @@ use crate::Error;
 /// the next request reconnects (signing in with the session token), and a
 /// request whose answer was lost is resent with exactly the same bytes: the
 /// server answers a resend with the original receipt.
+///
+/// Cloning is cheap and shares the connection.
+#[derive(Clone)]
 pub struct Client {
     config: ClientConfig,
     quic: quinn::ClientConfig,
     endpoint: quinn::Endpoint,
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
 }
 
 struct State {
@@ -59,10 +63,10 @@ impl Client {
         let quic = connection::quic_client_config(&config)?;
         let endpoint = connection::client_endpoint(config.server_addr, config.udp_buffer_bytes)?;
         let client = Self {
-            state: Mutex::new(State {
+            state: Arc::new(Mutex::new(State {
                 credentials: config.credentials.clone(),
                 session: None,
-            }),
+            })),
             config,
             quic,
             endpoint,
@@ -314,6 +318,11 @@ impl Client {
         }
     }
 
+    /// The retry policy in force.
+    pub fn retry_policy(&self) -> crate::RetryPolicy {
+        self.config.retry
+    }
+
     /// Closes the connection and waits until the server has been told.
     pub async fn close(self) {
         self.disconnect().await;
@@ -327,7 +336,7 @@ impl Client {
         }
     }
 
-    async fn request_with_retry(&self, request_frame: &[u8]) -> Result<response::Result, Error> {
+    pub(crate) async fn request_with_retry(&self, request_frame: &[u8]) -> Result<response::Result, Error> {
         let policy = self.config.retry;
         let mut backoff = policy.backoff_initial;
         let mut attempt = 1;
@@ -375,7 +384,7 @@ impl Client {
     }
 
     /// The live connection, connecting (and signing in) if there is none.
-    async fn connection(&self) -> Result<quinn::Connection, Error> {
+    pub(crate) async fn connection(&self) -> Result<quinn::Connection, Error> {
         let mut state = self.state.lock().await;
         if let Some(session) = &state.session {
             if session.connection.close_reason().is_none() {
@@ -398,7 +407,7 @@ impl Client {
         Ok(connection)
     }
 
-    async fn forget(&self, connection: &quinn::Connection) {
+    pub(crate) async fn forget(&self, connection: &quinn::Connection) {
         let mut state = self.state.lock().await;
         if state
             .session
@@ -420,7 +429,7 @@ fn decode_response(body: &[u8]) -> Result<response::Result, Error> {
     }
 }
 
-fn unexpected(result: response::Result) -> Error {
+pub(crate) fn unexpected(result: response::Result) -> Error {
     Error::Protocol(format!("unexpected answer: {result:?}"))
 }
 

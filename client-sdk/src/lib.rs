@@ -12,12 +12,14 @@
 //! with the original receipt.
 #![forbid(unsafe_code)]
 
+mod assignments;
 mod client;
 mod config;
 mod connection;
 mod error;
 mod photo;
 
+pub use assignments::AssignmentFeed;
 pub use client::Client;
 
 /// Lower-level building blocks for tools that speak the protocol directly

@@ -46,7 +46,7 @@ pub fn parse_request(frame_body: &[u8]) -> Result<ParsedRequest<'_>, EnvelopeErr
 }
 
 /// Field numbers of `Request.body`, the oneof. Keep in step with request.proto.
-const BODY_FIELD_NUMBERS: &[u32] = &[1, 2, 3, 4, 5, 6, 7, 8];
+const BODY_FIELD_NUMBERS: &[u32] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
 
 /// Walks the top-level fields of a `Request` and returns the bytes of its one body field.
 fn locate_body(mut buf: &[u8]) -> Result<&[u8], EnvelopeError> {

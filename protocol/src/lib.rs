@@ -12,6 +12,7 @@
 //! The full contract, field by field, is `docs/protocol.md` in the repository.
 #![forbid(unsafe_code)]
 
+pub mod assignment;
 pub mod envelope;
 pub mod frame;
 pub mod inspection;

@@ -78,6 +78,8 @@ pub struct Config {
     pub exif_default_utc_offset_minutes: i32,
     /// How often the janitor discards stale uploads and orphan blobs, ms.
     pub janitor_interval_ms: u64,
+    /// How often assignments past their due time are marked overdue, ms.
+    pub overdue_check_interval_ms: u64,
 }
 
 impl Default for Config {
@@ -115,6 +117,7 @@ impl Default for Config {
             exif_distance_tolerance_m: 500.0,
             exif_default_utc_offset_minutes: 480,
             janitor_interval_ms: 10 * 60 * 1000,
+            overdue_check_interval_ms: 30_000,
         }
     }
 }
@@ -205,6 +208,7 @@ impl Config {
         if self.partial_upload_ttl_ms <= 0
             || self.janitor_interval_ms == 0
             || self.upload_chunk_timeout_ms == 0
+            || self.overdue_check_interval_ms == 0
         {
             return invalid("partial_upload_ttl_ms", "upload timeouts must be positive");
         }

@@ -202,6 +202,18 @@ impl Directory {
         self.officers.get(id).filter(|o| o.enrolled)
     }
 
+    /// The enrolled officers (not supervisors) of a team, sorted.
+    pub fn team_members(&self, team_id: &str) -> Vec<String> {
+        let mut members: Vec<String> = self
+            .officers
+            .values()
+            .filter(|o| o.team_id == team_id && o.enrolled && o.role == Role::Officer)
+            .map(|o| o.id.clone())
+            .collect();
+        members.sort();
+        members
+    }
+
     /// The team with `id`.
     pub fn team(&self, id: &str) -> Option<&Team> {
         self.teams.get(id)

@@ -101,6 +101,17 @@ pub enum ServiceError {
         /// Why, naming the current state.
         message: String,
     },
+    /// Nothing the caller may see has this id.
+    #[error("{message}")]
+    NotFound {
+        /// The field naming it.
+        field: String,
+        /// What was not found.
+        message: String,
+    },
+    /// Too many concurrent changes to the same thing; retry.
+    #[error("too many concurrent changes; retry")]
+    Contended,
     /// The stream broke before the request was complete; nobody to answer.
     #[error("the stream was lost")]
     StreamLost,
@@ -203,6 +214,14 @@ impl ServiceError {
             ServiceError::FailedPrecondition { field, message } => pb::Status {
                 field: field.clone(),
                 ..status::status(Code::FailedPrecondition, "INVALID_STATE", message.clone())
+            },
+            ServiceError::NotFound { field, message } => pb::Status {
+                field: field.clone(),
+                ..status::status(Code::NotFound, "NOT_FOUND", message.clone())
+            },
+            ServiceError::Contended => pb::Status {
+                retry_after_ms: 100,
+                ..status::status(Code::Aborted, "CONTENDED", self.to_string())
             },
             ServiceError::StreamLost => status::status(Code::Cancelled, "STREAM_LOST", self.to_string()),
         }

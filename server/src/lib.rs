@@ -21,6 +21,7 @@ pub mod config;
 pub mod directory;
 pub mod error;
 pub mod evidence;
+pub mod push;
 pub mod request;
 pub mod server;
 pub mod services;

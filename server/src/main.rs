@@ -142,6 +142,12 @@ struct ServeArgs {
     /// How often stale uploads and orphan blobs are discarded, ms [default: 600000].
     #[arg(long)]
     janitor_interval_ms: Option<u64>,
+    /// How often assignments past due are marked overdue, ms [default: 30000].
+    #[arg(long)]
+    overdue_check_interval_ms: Option<u64>,
+    /// Print the configuration in force (file, then flags) as TOML and exit.
+    #[arg(long)]
+    print_config: bool,
 }
 
 impl ServeArgs {
@@ -173,7 +179,17 @@ impl ServeArgs {
             commit_batch_items_max,
             commit_queue_items_max,
             session_token_ttl_ms,
-            shutdown_grace_ms
+            shutdown_grace_ms,
+            upload_checkpoint_bytes,
+            upload_chunk_timeout_ms,
+            partial_upload_ttl_ms,
+            partial_bytes_per_device_max,
+            image_decodes_max,
+            exif_time_tolerance_ms,
+            exif_distance_tolerance_m,
+            exif_default_utc_offset_minutes,
+            janitor_interval_ms,
+            overdue_check_interval_ms
         );
         if self.catalogue.is_some() {
             config.catalogue = self.catalogue;
@@ -229,10 +245,20 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
+    let print_config = args.print_config;
     let config = match args.into_config() {
         Ok(config) => config,
         Err(error) => return fail(error.as_ref()),
     };
+    if print_config {
+        return match toml::to_string(&config) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(&error),
+        };
+    }
     init_logging(config.log_json);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,

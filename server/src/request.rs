@@ -30,7 +30,16 @@ pub async fn serve_stream(
                 return;
             }
             Ok(Err(ReadFrameError::Frame(error))) => Err(ServiceError::Frame(error)),
-            Ok(Ok(frame)) => dispatch(state, session, &frame, &mut recv, &mut thumbnail).await,
+            Ok(Ok(frame)) => {
+                // The feed keeps its stream: it is served to the end here.
+                if let Ok(request) = parse_request(&frame) {
+                    if let Body::SubscribeAssignments(subscribe) = request.body {
+                        services::assignment_feed::serve(state, session, subscribe, send, recv).await;
+                        return;
+                    }
+                }
+                dispatch(state, session, &frame, &mut recv, &mut thumbnail).await
+            }
         };
     if matches!(result, Err(ServiceError::StreamLost)) {
         return;
@@ -103,5 +112,32 @@ async fn dispatch(
         Body::CaseItems(query) => services::case_view::query(state, session, query)
             .await
             .map(response::Result::CaseItems),
+        Body::CreateAssignment(create) => {
+            services::assignment::create(state, session, create, request.body_bytes)
+                .await
+                .map(response::Result::Assignment)
+        }
+        Body::UpdateAssignment(update) => {
+            services::assignment::update(state, session, update, request.body_bytes)
+                .await
+                .map(response::Result::Assignment)
+        }
+        Body::CancelAssignment(cancel) => {
+            services::assignment::cancel(state, session, cancel, request.body_bytes)
+                .await
+                .map(response::Result::Assignment)
+        }
+        Body::ReassignAssignment(reassign) => {
+            services::assignment::reassign(state, session, reassign, request.body_bytes)
+                .await
+                .map(response::Result::Assignment)
+        }
+        Body::ListAssignments(list) => services::assignment::list(state, session, list)
+            .await
+            .map(response::Result::Assignments),
+        // Handled in serve_stream before dispatch.
+        Body::SubscribeAssignments(_) => Err(ServiceError::Envelope(
+            fieldlink_protocol::envelope::EnvelopeError::UnknownKind,
+        )),
     }
 }

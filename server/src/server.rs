@@ -147,6 +147,7 @@ pub async fn start_with_clock(config: Config, clock: fn() -> i64) -> Result<Runn
         detail: e.to_string(),
     })?;
 
+    let shutdown = CancellationToken::new();
     let commit_stats = Arc::new(CommitStats::default());
     let (committer, writer) = GroupCommitter::start(
         storage.clone(),
@@ -163,10 +164,15 @@ pub async fn start_with_clock(config: Config, clock: fn() -> i64) -> Result<Runn
         directory: Arc::new(directory),
         catalogue: Arc::new(catalogue),
         evidence: Arc::new(evidence),
+        push: crate::push::PushHub::default(),
+        shutdown: shutdown.clone(),
         clock,
     };
-    let shutdown = CancellationToken::new();
     tokio::spawn(crate::evidence::janitor::run(state.clone(), shutdown.clone()));
+    tokio::spawn(crate::services::assignment::run_overdue_checks(
+        state.clone(),
+        shutdown.clone(),
+    ));
     let task = tokio::spawn(accept_loop(endpoint, state.clone(), shutdown.clone(), writer));
     tracing::info!(%local_addr, "listening");
     Ok(RunningServer {

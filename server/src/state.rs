@@ -26,6 +26,10 @@ pub struct AppState {
     pub catalogue: Arc<Catalogue>,
     /// The evidence store (photos).
     pub evidence: Arc<Evidence>,
+    /// Live assignment events.
+    pub push: crate::push::PushHub,
+    /// Fires when the server begins shutting down (long-lived streams end).
+    pub shutdown: tokio_util::sync::CancellationToken,
     /// The server clock, ms since the Unix epoch (injectable for tests).
     pub clock: fn() -> i64,
 }

@@ -296,3 +296,80 @@ async fn an_upload_resumes_from_the_durable_offset_after_the_server_is_killed() 
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn every_config_key_is_a_flag_and_flags_override_the_file() {
+    // Regression: flags once existed for upload settings but were not applied.
+    let defaults = toml::to_string(&fieldlink_server::Config::default()).unwrap();
+    let keys: Vec<String> = defaults
+        .lines()
+        .filter_map(|line| line.split_once(" = ").map(|(key, _)| key.to_owned()))
+        .collect();
+    assert!(keys.len() >= 25, "{keys:?}");
+    let help = Command::new(env!("CARGO_BIN_EXE_fieldlink-server"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    for key in &keys {
+        if key == "dev" {
+            continue;
+        }
+        let flag = format!("--{}", key.replace('_', "-"));
+        assert!(help.contains(&flag), "{flag} is not a flag of serve");
+    }
+    // Every numeric key: set it by flag to a value of its own and read it back.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("server.toml");
+    std::fs::write(
+        &file,
+        "dev = true\nupload_checkpoint_bytes = 8192\nimage_decodes_max = 3\n",
+    )
+    .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fieldlink-server"));
+    command
+        .arg("serve")
+        .arg("--config")
+        .arg(&file)
+        .arg("--print-config");
+    let mut expected = Vec::new();
+    for line in defaults.lines() {
+        let Some((key, value)) = line.split_once(" = ") else {
+            continue;
+        };
+        let new_value = if let Ok(number) = value.parse::<i64>() {
+            (number + 7).to_string()
+        } else if let Ok(number) = value.parse::<f64>() {
+            format!("{}", number + 7.5)
+        } else {
+            continue;
+        };
+        command
+            .arg(format!("--{}", key.replace('_', "-")))
+            .arg(&new_value);
+        expected.push(format!("{key} = {new_value}"));
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed = String::from_utf8(output.stdout).unwrap();
+    for line in expected {
+        assert!(
+            printed.lines().any(|l| l == line),
+            "{line} not in force:\n{printed}"
+        );
+    }
+    // Without the flag, the file's value holds.
+    let output = Command::new(env!("CARGO_BIN_EXE_fieldlink-server"))
+        .arg("serve")
+        .arg("--config")
+        .arg(&file)
+        .arg("--print-config")
+        .output()
+        .unwrap();
+    let printed = String::from_utf8(output.stdout).unwrap();
+    assert!(printed.lines().any(|l| l == "image_decodes_max = 3"), "{printed}");
+}

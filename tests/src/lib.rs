@@ -157,3 +157,82 @@ pub fn init_logging() {
         let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     }
 }
+
+/// A directory file with `officers` (id, team) and one supervisor
+/// `supervisor-01`, all with the demo password and enforcement credentials.
+pub fn directory_file(officers: &[(String, String)]) -> tempfile::NamedTempFile {
+    use std::fmt::Write;
+    let hash = fieldlink_server::auth::hash_password(PASSWORD).expect("hash");
+    let mut teams: Vec<&String> = officers.iter().map(|(_, team)| team).collect();
+    teams.sort();
+    teams.dedup();
+    let mut text = String::new();
+    for team in &teams {
+        let _ = writeln!(text, "[[teams]]\nid = \"{team}\"\nname = \"{team}\"\n");
+    }
+    let people = officers
+        .iter()
+        .map(|(id, team)| (id.as_str(), team.as_str(), "officer"))
+        .chain(std::iter::once((
+            "supervisor-01",
+            teams[0].as_str(),
+            "supervisor",
+        )));
+    for (index, (id, team, role)) in people.enumerate() {
+        let _ = writeln!(
+            text,
+            "[[officers]]\nid = \"{id}\"\nname = \"{id}\"\nteam_id = \"{team}\"\n\
+             credential_number = \"{index}\"\nrole = \"{role}\"\npassword_hash = \"{hash}\"\n"
+        );
+    }
+    let file = tempfile::NamedTempFile::new().expect("temporary file");
+    std::fs::write(file.path(), text).expect("write directory");
+    file
+}
+
+/// A normal-priority assignment for one officer, with a fresh id.
+pub fn assignment_for(officer: &str) -> pb::Assignment {
+    pb::Assignment {
+        id: uuid::Uuid::now_v7().to_string(),
+        title: "巡查城南路占道经营 Patrol Chengnan Road".into(),
+        instructions: "核查占道堆放情况并拍照取证。".into(),
+        matter_code: "ZJ-001".into(),
+        area: "城南路沿线".into(),
+        priority: pb::Priority::Normal as i32,
+        assignee: Some(pb::assignment::Assignee::OfficerId(officer.to_owned())),
+        ..Default::default()
+    }
+}
+
+/// The same for a whole team.
+pub fn assignment_for_team(team: &str) -> pb::Assignment {
+    pb::Assignment {
+        assignee: Some(pb::assignment::Assignee::TeamId(team.to_owned())),
+        ..assignment_for("unused")
+    }
+}
+
+/// The next event of a feed, within a generous deadline.
+pub async fn next_event(feed: &mut fieldlink_client::AssignmentFeed) -> pb::AssignmentEvent {
+    tokio::time::timeout(Duration::from_secs(60), feed.next())
+        .await
+        .expect("an event in time")
+        .expect("the feed is open")
+        .expect("an event, not an error")
+}
+
+/// Events of a feed until one matches `until` (inclusive).
+pub async fn events_until(
+    feed: &mut fieldlink_client::AssignmentFeed,
+    until: impl Fn(&pb::AssignmentEvent) -> bool,
+) -> Vec<pb::AssignmentEvent> {
+    let mut events = Vec::new();
+    loop {
+        let event = next_event(feed).await;
+        let done = until(&event);
+        events.push(event);
+        if done {
+            return events;
+        }
+    }
+}

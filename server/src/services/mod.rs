@@ -1,6 +1,8 @@
 //! One file per request kind: validation, authorization, storage.
 //! `commit` and `participants` hold what the item kinds share.
 
+pub mod assignment;
+pub mod assignment_feed;
 pub mod case_view;
 pub mod commit;
 pub mod inspection;

@@ -14,8 +14,9 @@ use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
 use super::{
-    CaseItemRow, CommitOutcome, ItemIndex, NewItem, PartialUpload, PhotoIndex, RecordLinks, ServiceHistory,
-    SessionToken, Storage, StorageError, StoredItem, StoredPhoto, StoredReceipt,
+    AssignmentCommit, AssignmentFilter, CaseItemRow, CommitOutcome, ItemIndex, NewAssignmentEvent, NewItem,
+    PartialUpload, PhotoIndex, RecordLinks, RecordedEvent, ServiceHistory, SessionToken, Storage,
+    StorageError, StoredAssignment, StoredItem, StoredPhoto, StoredReceipt,
 };
 use crate::directory::{Officer, Role, Team};
 
@@ -35,6 +36,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "service_interview",
         include_str!("../../migrations/sqlite/0003_service_interview.sql"),
+    ),
+    (
+        4,
+        "assignments",
+        include_str!("../../migrations/sqlite/0004_assignments.sql"),
     ),
 ];
 
@@ -605,6 +611,283 @@ impl Storage for SqliteStorage {
             .collect()
     }
 
+    async fn assignment(&self, assignment_id: Uuid) -> Result<Option<StoredAssignment>, StorageError> {
+        sqlx::query("SELECT snapshot, version FROM assignments WHERE assignment_id = ?")
+            .bind(assignment_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(assignment_from_row)
+            .transpose()
+    }
+
+    async fn assignment_event_by_id(&self, event_id: Uuid) -> Result<Option<RecordedEvent>, StorageError> {
+        let row = sqlx::query(
+            "SELECT seq, request_sha256, at_ms, assignment_id FROM assignment_events WHERE event_id = ?",
+        )
+        .bind(event_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let sha: Vec<u8> = row.try_get("request_sha256")?;
+        let assignment_id: String = row.try_get("assignment_id")?;
+        Ok(Some(RecordedEvent {
+            seq: to_u64(row.try_get("seq")?)?,
+            request_sha256: sha
+                .try_into()
+                .map_err(|_| StorageError::Corrupt("request_sha256 is not 32 bytes".into()))?,
+            at_ms: row.try_get("at_ms")?,
+            assignment_id: Uuid::parse_str(&assignment_id)
+                .map_err(|e| StorageError::Corrupt(e.to_string()))?,
+        }))
+    }
+
+    async fn commit_assignment_event(
+        &self,
+        expected_version: Option<u64>,
+        new: &NewAssignmentEvent,
+    ) -> Result<AssignmentCommit, StorageError> {
+        use fieldlink_protocol::pb::assignment::Assignee;
+        use prost::Message;
+        let snapshot = new
+            .event
+            .assignment
+            .as_ref()
+            .ok_or_else(|| StorageError::Corrupt("an assignment event without its assignment".into()))?;
+        let assignment_id = snapshot.id.clone();
+        let (officer_id, team_id) = match &snapshot.assignee {
+            Some(Assignee::OfficerId(id)) => (Some(id.clone()), None),
+            Some(Assignee::TeamId(id)) => (None, Some(id.clone())),
+            None => (None, None),
+        };
+        let accepted_by = Some(snapshot.accepted_by.clone()).filter(|a| !a.is_empty());
+        // See the note on commit_items: take the write lock up front.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let taken: Option<i64> = sqlx::query_scalar("SELECT seq FROM assignment_events WHERE event_id = ?")
+            .bind(new.event_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if taken.is_some() {
+            return Ok(AssignmentCommit::DuplicateEventId);
+        }
+        match expected_version {
+            None => {
+                let exists: Option<i64> =
+                    sqlx::query_scalar("SELECT version FROM assignments WHERE assignment_id = ?")
+                        .bind(&assignment_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if exists.is_some() {
+                    return Ok(AssignmentCommit::VersionConflict);
+                }
+                sqlx::query(
+                    "INSERT INTO assignments (assignment_id, snapshot, state, officer_id, team_id, accepted_by, overdue, \
+                     due_at_ms, created_at_ms, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                )
+                .bind(&assignment_id)
+                .bind(snapshot.encode_to_vec())
+                .bind(snapshot.state)
+                .bind(&officer_id)
+                .bind(&team_id)
+                .bind(&accepted_by)
+                .bind(snapshot.overdue)
+                .bind(snapshot.due_at_ms)
+                .bind(snapshot.created_at_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Some(version) => {
+                let updated = sqlx::query(
+                    "UPDATE assignments SET snapshot = ?, state = ?, officer_id = ?, team_id = ?, accepted_by = ?, \
+                     overdue = ?, due_at_ms = ? WHERE assignment_id = ? AND version = ?",
+                )
+                .bind(snapshot.encode_to_vec())
+                .bind(snapshot.state)
+                .bind(&officer_id)
+                .bind(&team_id)
+                .bind(&accepted_by)
+                .bind(snapshot.overdue)
+                .bind(snapshot.due_at_ms)
+                .bind(&assignment_id)
+                .bind(to_i64(version)?)
+                .execute(&mut *tx)
+                .await?;
+                if updated.rows_affected() == 0 {
+                    return Ok(AssignmentCommit::VersionConflict);
+                }
+            }
+        }
+        let mut event = new.event.clone();
+        event.seq = 0;
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO assignment_events (event_id, request_sha256, assignment_id, kind, event, at_ms) \
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
+        )
+        .bind(new.event_id.to_string())
+        .bind(&new.request_sha256[..])
+        .bind(&assignment_id)
+        .bind(event.kind)
+        .bind(event.encode_to_vec())
+        .bind(event.at_ms)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE assignments SET version = ? WHERE assignment_id = ?")
+            .bind(seq)
+            .bind(&assignment_id)
+            .execute(&mut *tx)
+            .await?;
+        for officer in &new.audience {
+            sqlx::query("INSERT OR IGNORE INTO event_audience (seq, officer_id) VALUES (?, ?)")
+                .bind(seq)
+                .bind(officer)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(AssignmentCommit::Committed { seq: to_u64(seq)? })
+    }
+
+    async fn feed_events(
+        &self,
+        officer_id: Option<&str>,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<fieldlink_protocol::pb::AssignmentEvent>, StorageError> {
+        let rows =
+            match officer_id {
+                Some(officer) => sqlx::query(
+                    "SELECT e.seq, e.event FROM event_audience a JOIN assignment_events e ON e.seq = a.seq \
+                     WHERE a.officer_id = ? AND a.seq > ? ORDER BY a.seq LIMIT ?",
+                )
+                .bind(officer)
+                .bind(to_i64(after_seq)?)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?,
+                None => {
+                    sqlx::query("SELECT seq, event FROM assignment_events WHERE seq > ? ORDER BY seq LIMIT ?")
+                        .bind(to_i64(after_seq)?)
+                        .bind(limit)
+                        .fetch_all(&self.pool)
+                        .await?
+                }
+            };
+        rows.iter()
+            .map(|row| {
+                let bytes: Vec<u8> = row.try_get("event")?;
+                let mut event =
+                    <fieldlink_protocol::pb::AssignmentEvent as prost::Message>::decode(bytes.as_slice())
+                        .map_err(|e| StorageError::Corrupt(format!("assignment event: {e}")))?;
+                event.seq = to_u64(row.try_get("seq")?)?;
+                Ok(event)
+            })
+            .collect()
+    }
+
+    async fn feed_cursor(&self, officer_id: &str, device_id: &str) -> Result<u64, StorageError> {
+        let cursor: Option<i64> =
+            sqlx::query_scalar("SELECT cursor FROM feed_cursors WHERE officer_id = ? AND device_id = ?")
+                .bind(officer_id)
+                .bind(device_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        to_u64(cursor.unwrap_or(0))
+    }
+
+    async fn store_feed_cursor(
+        &self,
+        officer_id: &str,
+        device_id: &str,
+        cursor: u64,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO feed_cursors (officer_id, device_id, cursor, updated_at_ms) VALUES (?, ?, ?, ?) \
+             ON CONFLICT(officer_id, device_id) DO UPDATE SET cursor = MAX(cursor, excluded.cursor), \
+             updated_at_ms = excluded.updated_at_ms",
+        )
+        .bind(officer_id)
+        .bind(device_id)
+        .bind(to_i64(cursor)?)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_assignments(
+        &self,
+        filter: &AssignmentFilter,
+    ) -> Result<Vec<StoredAssignment>, StorageError> {
+        let mut query =
+            sqlx::QueryBuilder::<sqlx::Sqlite>::new("SELECT snapshot, version FROM assignments WHERE 1 = 1");
+        let team_clause = |query: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>, team: &(String, Vec<String>)| {
+            query.push(" AND (team_id = ").push_bind(team.0.clone());
+            for officer in &team.1 {
+                query.push(" OR officer_id = ").push_bind(officer.clone());
+                query.push(" OR accepted_by = ").push_bind(officer.clone());
+            }
+            query.push(")");
+        };
+        if let Some(team) = &filter.visible_to_team {
+            team_clause(&mut query, team);
+        }
+        if let Some(team) = &filter.team {
+            team_clause(&mut query, team);
+        }
+        if let Some(state) = filter.state {
+            query.push(" AND state = ").push_bind(state);
+        }
+        if let Some(officer) = &filter.officer_id {
+            query
+                .push(" AND (officer_id = ")
+                .push_bind(officer.clone())
+                .push(" OR accepted_by = ")
+                .push_bind(officer.clone())
+                .push(")");
+        }
+        if filter.overdue_only {
+            query.push(" AND overdue = 1");
+        }
+        if let Some(before) = &filter.before_id {
+            query.push(" AND assignment_id < ").push_bind(before.clone());
+        }
+        query
+            .push(" ORDER BY assignment_id DESC LIMIT ")
+            .push_bind(filter.limit);
+        query
+            .build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(assignment_from_row)
+            .collect()
+    }
+
+    async fn overdue_assignments(&self, now_ms: i64) -> Result<Vec<StoredAssignment>, StorageError> {
+        use fieldlink_protocol::pb::AssignmentState;
+        sqlx::query(
+            "SELECT snapshot, version FROM assignments WHERE overdue = 0 AND due_at_ms > 0 AND due_at_ms < ? \
+             AND state NOT IN (?, ?, ?) ORDER BY due_at_ms LIMIT 1000",
+        )
+        .bind(now_ms)
+        .bind(AssignmentState::Completed as i32)
+        .bind(AssignmentState::Cancelled as i32)
+        .bind(AssignmentState::Rejected as i32)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(assignment_from_row)
+        .collect()
+    }
+
+    async fn latest_assignment_seq(&self) -> Result<u64, StorageError> {
+        let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM assignment_events")
+            .fetch_one(&self.pool)
+            .await?;
+        to_u64(seq)
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }
@@ -623,6 +906,15 @@ async fn insert_officers(
             .await?;
     }
     Ok(())
+}
+
+fn assignment_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredAssignment, StorageError> {
+    let bytes: Vec<u8> = row.try_get("snapshot")?;
+    Ok(StoredAssignment {
+        assignment: <fieldlink_protocol::pb::Assignment as prost::Message>::decode(bytes.as_slice())
+            .map_err(|e| StorageError::Corrupt(format!("assignment snapshot: {e}")))?,
+        version: to_u64(row.try_get("version")?)?,
+    })
 }
 
 fn to_u64(value: i64) -> Result<u64, StorageError> {

@@ -1,0 +1,55 @@
+//! Live push of assignment events to connected terminals.
+//!
+//! Events are committed first; then they are published here. Each feed
+//! subscription listens to this bounded broadcast and forwards what its
+//! officer may see. A subscriber that falls too far behind (its terminal is
+//! slow or stalled) loses its place in the broadcast, not the events: it
+//! catches up from storage, so nobody holds anyone else up.
+
+use std::sync::Arc;
+
+use fieldlink_protocol::pb;
+use tokio::sync::broadcast;
+
+/// Events kept in memory for subscribers before the slowest must catch up from storage.
+pub const PUSH_BUFFER_EVENTS: usize = 4096;
+
+/// A committed event and who may see it.
+#[derive(Debug)]
+pub struct Published {
+    /// The event (with its seq).
+    pub event: pb::AssignmentEvent,
+    /// Officers whose feed it belongs to (supervisors see every event).
+    pub audience: Vec<String>,
+}
+
+/// The publisher.
+#[derive(Clone)]
+pub struct PushHub {
+    sender: broadcast::Sender<Arc<Published>>,
+}
+
+impl Default for PushHub {
+    fn default() -> Self {
+        Self::new(PUSH_BUFFER_EVENTS)
+    }
+}
+
+impl PushHub {
+    /// A hub keeping `buffer_events` events for subscribers.
+    pub fn new(buffer_events: usize) -> Self {
+        let (sender, _) = broadcast::channel(buffer_events.max(1));
+        Self { sender }
+    }
+
+    /// Publishes a committed event (no-op when nobody listens).
+    pub fn publish(&self, published: Published) {
+        let _ = self.sender.send(Arc::new(published));
+    }
+
+    /// A new listener; subscribe before reading the backlog from storage so
+    /// nothing committed in between is missed.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
+        self.sender.subscribe()
+    }
+}
