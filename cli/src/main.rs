@@ -80,6 +80,105 @@ enum Command {
         #[command(subcommand)]
         command: CaseCommand,
     },
+    /// The officer's assignments: watch the feed, move them along the lifecycle.
+    Assignments {
+        #[command(subcommand)]
+        command: AssignmentsCommand,
+    },
+    /// Supervisors: dispatch, cancel, reassign and list assignments. With
+    /// `--dev` these sign in as the demo supervisor.
+    Dispatch {
+        #[command(subcommand)]
+        command: DispatchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AssignmentsCommand {
+    /// Print assignment events as JSON lines as they arrive (after the last
+    /// acknowledged one), until interrupted or `--count` events.
+    Watch {
+        /// Exit after this many events.
+        #[arg(long)]
+        count: Option<u64>,
+    },
+    /// Accept an assignment.
+    Accept {
+        /// The assignment id.
+        id: String,
+    },
+    /// Reject an assignment, with a reason.
+    Reject {
+        /// The assignment id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Report being on the way.
+    EnRoute {
+        /// The assignment id.
+        id: String,
+    },
+    /// Report arriving.
+    OnSite {
+        /// The assignment id.
+        id: String,
+    },
+    /// Complete, naming the stored records that close it.
+    Complete {
+        /// The assignment id.
+        id: String,
+        /// Record ids, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        records: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DispatchCommand {
+    /// Dispatch the assignment in a JSON file (see `fieldlink example assignment`).
+    Create {
+        /// The JSON file.
+        file: PathBuf,
+    },
+    /// Cancel an assignment.
+    Cancel {
+        /// The assignment id.
+        id: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Give an assignment to another officer or team.
+    Reassign {
+        /// The assignment id.
+        id: String,
+        /// The new officer.
+        #[arg(long, conflicts_with = "to_team", required_unless_present = "to_team")]
+        to_officer: Option<String>,
+        /// The new team.
+        #[arg(long)]
+        to_team: Option<String>,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// List assignments as JSON lines, newest first.
+    List {
+        /// Only this state, e.g. `accepted`.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only this team's.
+        #[arg(long)]
+        team: Option<String>,
+        /// Only this officer's.
+        #[arg(long)]
+        officer_id: Option<String>,
+        /// Only overdue ones.
+        #[arg(long)]
+        overdue: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,6 +237,15 @@ enum ItemKind {
         /// `delivered` or `confirmed`.
         #[arg(long, default_value = "delivered")]
         kind: String,
+    },
+    /// An assignment for `fieldlink dispatch create`.
+    Assignment {
+        /// For this officer.
+        #[arg(long, conflicts_with = "team")]
+        to: Option<String>,
+        /// For this team.
+        #[arg(long)]
+        team: Option<String>,
     },
     /// Remote-interview metadata (远程询问); the second interviewer is officer-02.
     Interview {
@@ -244,6 +352,27 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                         signature_evidence_id: String::new(),
                     })
                 }
+                ItemKind::Assignment { to, team } => to_json(&pb::Assignment {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    title: "巡查城南路占道经营 Patrol Chengnan Road for obstructions".into(),
+                    instructions: "核查占道堆放情况，拍照取证，必要时责令改正。".into(),
+                    matter_code: "ZJ-001".into(),
+                    place: Some(pb::Place {
+                        latitude: 29.8683,
+                        longitude: 121.5440,
+                        address: "城南路 18 号".into(),
+                        accuracy_m: 0.0,
+                    }),
+                    priority: pb::Priority::Normal as i32,
+                    due_at_ms: now_ms + 4 * 60 * 60 * 1000,
+                    assignee: Some(match team {
+                        Some(team) => pb::assignment::Assignee::TeamId(team),
+                        None => {
+                            pb::assignment::Assignee::OfficerId(to.unwrap_or_else(|| DEV_OFFICER.to_owned()))
+                        }
+                    }),
+                    ..Default::default()
+                }),
                 ItemKind::Interview { case, with } => to_json(
                     &fieldlink_protocol::interview::example_interview([&officer, &with], &case, now_ms),
                 ),
@@ -251,10 +380,123 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             println!("{json}");
             Ok(())
         }
+        Command::Assignments { command } => {
+            let client = Client::connect(client_config(&cli.connection, false)?).await?;
+            let result = match command {
+                AssignmentsCommand::Watch { count } => {
+                    let mut feed = client.assignments();
+                    let mut printed = 0;
+                    while count.is_none_or(|count| printed < count) {
+                        match feed.next().await {
+                            Some(Ok(event)) => {
+                                println!(
+                                    "{}",
+                                    serde_json::to_string(&event)
+                                        .map_err(|e| CliError::Usage(e.to_string()))?
+                                );
+                                printed += 1;
+                            }
+                            Some(Err(error)) => return Err(error.into()),
+                            None => break,
+                        }
+                    }
+                    client.close().await;
+                    return Ok(());
+                }
+                AssignmentsCommand::Accept { id } => client.accept_assignment(&id).await?,
+                AssignmentsCommand::Reject { id, reason } => client.reject_assignment(&id, &reason).await?,
+                AssignmentsCommand::EnRoute { id } => client.en_route(&id).await?,
+                AssignmentsCommand::OnSite { id } => client.on_site(&id).await?,
+                AssignmentsCommand::Complete { id, records } => {
+                    client.complete_assignment(&id, &records).await?
+                }
+            };
+            println!(
+                "{}",
+                serde_json::to_string(&result).map_err(|e| CliError::Usage(e.to_string()))?
+            );
+            client.close().await;
+            Ok(())
+        }
+        Command::Dispatch { command } => {
+            // Parse the file first: a bad file is a usage error.
+            let draft = match &command {
+                DispatchCommand::Create { file } => Some(read_json::<pb::Assignment>(file)?),
+                _ => None,
+            };
+            let client = Client::connect(client_config(&cli.connection, true)?).await?;
+            match command {
+                DispatchCommand::List {
+                    state,
+                    team,
+                    officer_id,
+                    overdue,
+                } => {
+                    let state = match state {
+                        None => 0,
+                        Some(name) => pb::AssignmentState::from_str_name(&format!(
+                            "ASSIGNMENT_STATE_{}",
+                            name.to_uppercase().replace('-', "_")
+                        ))
+                        .ok_or_else(|| CliError::Usage(format!("unknown state {name}")))?
+                            as i32,
+                    };
+                    let list = client
+                        .list_assignments(&pb::ListAssignments {
+                            state,
+                            team_id: team.unwrap_or_default(),
+                            officer_id: officer_id.unwrap_or_default(),
+                            overdue_only: overdue,
+                            ..Default::default()
+                        })
+                        .await?;
+                    for assignment in &list.assignments {
+                        println!(
+                            "{}",
+                            serde_json::to_string(assignment).map_err(|e| CliError::Usage(e.to_string()))?
+                        );
+                    }
+                }
+                DispatchCommand::Create { .. } => {
+                    let draft = draft.ok_or_else(|| CliError::Usage("no assignment".into()))?;
+                    let result = client.create_assignment(&draft).await?;
+                    println!(
+                        "{}",
+                        serde_json::to_string(&result).map_err(|e| CliError::Usage(e.to_string()))?
+                    );
+                }
+                DispatchCommand::Cancel { id, reason } => {
+                    let result = client.cancel_assignment(&id, &reason).await?;
+                    println!(
+                        "{}",
+                        serde_json::to_string(&result).map_err(|e| CliError::Usage(e.to_string()))?
+                    );
+                }
+                DispatchCommand::Reassign {
+                    id,
+                    to_officer,
+                    to_team,
+                    reason,
+                } => {
+                    let assignee = match (to_officer, to_team) {
+                        (Some(officer), _) => pb::reassign_assignment::Assignee::OfficerId(officer),
+                        (None, Some(team)) => pb::reassign_assignment::Assignee::TeamId(team),
+                        (None, None) => return Err(CliError::Usage("--to-officer or --to-team".into())),
+                    };
+                    let result = client.reassign_assignment(&id, assignee, &reason).await?;
+                    println!(
+                        "{}",
+                        serde_json::to_string(&result).map_err(|e| CliError::Usage(e.to_string()))?
+                    );
+                }
+            }
+            client.close().await;
+            Ok(())
+        }
         Command::Case {
             command: CaseCommand::Show { case_id },
         } => {
-            let client = Client::connect(client_config(&cli.connection)?).await?;
+            let client = Client::connect(client_config(&cli.connection, false)?).await?;
             let items = client.case_items(&case_id).await?;
             for item in &items.items {
                 let state = pb::ServiceState::try_from(item.service_state)
@@ -315,7 +557,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             if let Some(case) = case {
                 photo = photo.in_case(&case);
             }
-            let client = Client::connect(client_config(&cli.connection)?).await?;
+            let client = Client::connect(client_config(&cli.connection, false)?).await?;
             let mut bar = ProgressBar::new(std::io::stderr().is_terminal());
             let receipt = client
                 .upload_photo(&photo, |p| bar.show(p.sent_bytes, p.total_bytes))
@@ -340,7 +582,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 SubmitKind::ServiceEvent { file } => Item::ServiceEvent(read_json(&file)?),
                 SubmitKind::Interview { file } => Item::Interview(read_json(&file)?),
             };
-            let client = Client::connect(client_config(&cli.connection)?).await?;
+            let client = Client::connect(client_config(&cli.connection, false)?).await?;
             let receipt = match &item {
                 Item::Inspection(record) => client.submit_inspection(record).await?,
                 Item::Service(service) => client.submit_service(service).await?,
@@ -450,7 +692,10 @@ impl ProgressBar {
     }
 }
 
-fn client_config(args: &ConnectionArgs) -> Result<ClientConfig, CliError> {
+/// The demo supervisor (`--dev` with `dispatch`).
+const DEV_SUPERVISOR: &str = "supervisor-01";
+
+fn client_config(args: &ConnectionArgs, supervisor: bool) -> Result<ClientConfig, CliError> {
     let dev_dir = dev_certs_dir();
     let pick = |given: &Option<PathBuf>, dev_file: &str, flag: &str| match (given, args.dev) {
         (Some(path), _) => Ok(path.clone()),
@@ -462,6 +707,7 @@ fn client_config(args: &ConnectionArgs) -> Result<ClientConfig, CliError> {
     let key = pick(&args.key, "device-001.key", "--key")?;
     let officer = match (&args.officer, args.dev) {
         (Some(officer), _) => officer.clone(),
+        (None, true) if supervisor => DEV_SUPERVISOR.to_owned(),
         (None, true) => DEV_OFFICER.to_owned(),
         (None, false) => return Err(CliError::Usage("--officer is required (or --dev)".into())),
     };

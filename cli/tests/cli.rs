@@ -230,3 +230,78 @@ async fn service_and_interview_examples_submit_and_the_case_shows_them() {
         .any(|l| l["kind"] == "interview" && l["id"] == ids[1].as_str()));
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_dispatches_and_an_officer_watches_and_accepts_from_the_command_line() {
+    let data = tempfile::tempdir().unwrap();
+    let certs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs-dev");
+    let config = fieldlink_server::Config {
+        dev: true,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data.path().to_path_buf(),
+        tls: Some(fieldlink_server::tls::TlsFiles::dev(&certs)),
+        ..Default::default()
+    };
+    let server = fieldlink_server::start(config).await.unwrap();
+    let addr = server.local_addr();
+    let run = |args: Vec<String>| async move {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            fieldlink(addr, &args)
+        })
+        .await
+        .unwrap()
+    };
+    let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+
+    let example = run(args(&["example", "assignment", "--to", "officer-01"])).await;
+    let file = data.path().join("assignment.json");
+    std::fs::write(&file, &example.stdout).unwrap();
+    let created = run(args(&["dispatch", "create", file.to_str().unwrap()])).await;
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let created: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
+    let id = created["assignment"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["assignment"]["createdBy"], "supervisor-01");
+
+    // An officer cannot dispatch.
+    let refused = run(args(&[
+        "--officer",
+        "officer-01",
+        "dispatch",
+        "create",
+        file.to_str().unwrap(),
+    ]))
+    .await;
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("PERMISSION_DENIED"));
+
+    let watched = run(args(&["assignments", "watch", "--count", "1"])).await;
+    assert!(
+        watched.status.success(),
+        "{}",
+        String::from_utf8_lossy(&watched.stderr)
+    );
+    let event: serde_json::Value = serde_json::from_slice(&watched.stdout).unwrap();
+    assert_eq!(event["kind"], "ASSIGNMENT_EVENT_KIND_CREATED");
+    assert_eq!(event["assignment"]["id"], id.as_str());
+
+    let accepted = run(args(&["assignments", "accept", &id])).await;
+    assert!(
+        accepted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+    let listed = run(args(&["dispatch", "list", "--state", "accepted"])).await;
+    let lines: Vec<serde_json::Value> = String::from_utf8(listed.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["acceptedBy"], "officer-01");
+    server.shutdown().await;
+}
