@@ -34,6 +34,8 @@ pub struct Client {
 struct State {
     credentials: Credentials,
     session: Option<Session>,
+    /// Index into the server addresses of the one that worked last.
+    preferred_addr: usize,
 }
 
 impl Client {
@@ -60,19 +62,30 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn connect(config: ClientConfig) -> Result<Self, Error> {
+        let client = Self::new(config)?;
+        client.connection().await?;
+        Ok(client)
+    }
+
+    /// A client that connects on first use (or never, while offline): for
+    /// apps that start without a network, such as the outbox's sync.
+    pub fn new(config: ClientConfig) -> Result<Self, Error> {
         let quic = connection::quic_client_config(&config)?;
-        let endpoint = connection::client_endpoint(config.server_addr, config.udp_buffer_bytes)?;
-        let client = Self {
+        let endpoint = connection::lossy_client_endpoint(
+            config.server_addr,
+            config.udp_buffer_bytes,
+            config.simulated_send_loss,
+        )?;
+        Ok(Self {
             state: Arc::new(Mutex::new(State {
                 credentials: config.credentials.clone(),
                 session: None,
+                preferred_addr: 0,
             })),
             config,
             quic,
             endpoint,
-        };
-        client.connection().await?;
-        Ok(client)
+        })
     }
 
     /// The server's welcome on the current (or last) session: officer profile and limits.
@@ -318,6 +331,51 @@ impl Client {
         }
     }
 
+    /// The server addresses: the configured one first, then the fallbacks.
+    fn addresses(&self) -> Vec<std::net::SocketAddr> {
+        std::iter::once(self.config.server_addr)
+            .chain(self.config.fallback_addrs.iter().copied())
+            .collect()
+    }
+
+    /// The address of the current session, if connected.
+    pub async fn connected_addr(&self) -> Option<std::net::SocketAddr> {
+        let state = self.state.lock().await;
+        state
+            .session
+            .as_ref()
+            .filter(|s| s.connection.close_reason().is_none())
+            .map(|s| s.connection.remote_address())
+    }
+
+    /// Moves to a new local UDP socket, as when the terminal's network
+    /// changes (Wi-Fi ↔ mobile data). The QUIC connection continues on the
+    /// new path (connection migration): uploads in flight go on.
+    pub fn rebind(&self) -> Result<(), Error> {
+        connection::rebind(
+            &self.endpoint,
+            self.config.server_addr,
+            self.config.udp_buffer_bytes,
+            self.config.simulated_send_loss,
+        )
+    }
+
+    /// The local UDP address in use.
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.endpoint.local_addr().ok()
+    }
+
+    /// The stable id of the current QUIC connection (it changes on a
+    /// reconnect, not on migration).
+    pub async fn connection_id(&self) -> Option<usize> {
+        self.state
+            .lock()
+            .await
+            .session
+            .as_ref()
+            .map(|s| s.connection.stable_id())
+    }
+
     /// The retry policy in force.
     pub fn retry_policy(&self) -> crate::RetryPolicy {
         self.config.retry
@@ -357,7 +415,9 @@ impl Client {
         }
     }
 
-    async fn send_once(&self, request_frame: &[u8]) -> Result<response::Result, Error> {
+    /// One attempt at a request already encoded as a frame (the outbox keeps
+    /// the exact bytes and does its own retrying).
+    pub(crate) async fn send_once(&self, request_frame: &[u8]) -> Result<response::Result, Error> {
         let connection = self.connection().await?;
         let exchange = async {
             let (mut send, mut recv) = connection
@@ -392,12 +452,42 @@ impl Client {
             }
         }
         state.session = None;
-        let session = tokio::time::timeout(
-            self.config.connect_timeout,
-            connection::open_session(&self.endpoint, &self.quic, &self.config, &state.credentials),
-        )
-        .await
-        .map_err(|_| Error::Timeout("no session within the connect timeout"))??;
+        // Try the address that worked last, then the others in order.
+        let addresses = self.addresses();
+        let mut last_error = None;
+        let mut opened = None;
+        for step in 0..addresses.len() {
+            let index = (state.preferred_addr + step) % addresses.len();
+            let attempt = tokio::time::timeout(
+                self.config.connect_timeout,
+                connection::open_session(
+                    &self.endpoint,
+                    &self.quic,
+                    &self.config,
+                    addresses[index],
+                    &state.credentials,
+                ),
+            )
+            .await
+            .unwrap_or(Err(Error::Timeout("no session within the connect timeout")));
+            match attempt {
+                Ok(session) => {
+                    state.preferred_addr = index;
+                    opened = Some(session);
+                    break;
+                }
+                // Refusals are the same on every node: do not go on.
+                Err(error) if !error.is_retryable() => return Err(error),
+                Err(error) => {
+                    tracing::debug!(addr = %addresses[index], %error, "server address unreachable");
+                    last_error = Some(error);
+                }
+            }
+        }
+        let session = match opened {
+            Some(session) => session,
+            None => return Err(last_error.unwrap_or(Error::Connection("no server address".into()))),
+        };
         if !session.welcome.session_token.is_empty() {
             // From now on reconnect with the token; the password is dropped.
             state.credentials = Credentials::Token(session.welcome.session_token.clone());

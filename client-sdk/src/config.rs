@@ -79,6 +79,12 @@ pub struct ClientConfig {
     pub idle_timeout: Duration,
     /// UDP socket send and receive buffer, bytes.
     pub udp_buffer_bytes: usize,
+    /// Other addresses of the same service, tried in order when the current
+    /// one cannot be reached (several server nodes).
+    pub fallback_addrs: Vec<SocketAddr>,
+    /// For simulations and tests: drop this share (0.0–1.0) of outgoing UDP
+    /// datagrams, as a lossy radio link would. 0 in real use.
+    pub simulated_send_loss: f64,
 }
 
 impl ClientConfig {
@@ -106,6 +112,8 @@ impl ClientConfig {
             keep_alive: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             udp_buffer_bytes: 4 * 1024 * 1024,
+            fallback_addrs: Vec::new(),
+            simulated_send_loss: 0.0,
         })
     }
 }

@@ -71,6 +71,44 @@ pub fn quic_client_config(config: &ClientConfig) -> Result<quinn::ClientConfig, 
 
 /// A client endpoint on an ephemeral port with explicit socket buffers.
 pub fn client_endpoint(server_addr: SocketAddr, buffer_bytes: usize) -> Result<quinn::Endpoint, Error> {
+    lossy_client_endpoint(server_addr, buffer_bytes, 0.0)
+}
+
+/// A client endpoint whose socket drops `send_loss` of its outgoing datagrams
+/// (0.0: a normal socket). For simulations and tests.
+pub fn lossy_client_endpoint(
+    server_addr: SocketAddr,
+    buffer_bytes: usize,
+    send_loss: f64,
+) -> Result<quinn::Endpoint, Error> {
+    let socket = udp_socket(server_addr, buffer_bytes)?;
+    let socket = wrap_socket(socket, send_loss)?;
+    quinn::Endpoint::new_with_abstract_socket(
+        quinn::EndpointConfig::default(),
+        None,
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )
+    .map_err(|e| Error::Connection(format!("cannot open a QUIC endpoint: {e}")))
+}
+
+/// Moves an endpoint to a fresh local socket (a new local address, as when
+/// a terminal switches between Wi-Fi and mobile data). Connections continue
+/// over the new path (QUIC connection migration).
+pub(crate) fn rebind(
+    endpoint: &quinn::Endpoint,
+    server_addr: SocketAddr,
+    buffer_bytes: usize,
+    send_loss: f64,
+) -> Result<(), Error> {
+    let socket = udp_socket(server_addr, buffer_bytes)?;
+    let socket = wrap_socket(socket, send_loss)?;
+    endpoint
+        .rebind_abstract(socket)
+        .map_err(|e| Error::Connection(format!("cannot rebind: {e}")))
+}
+
+fn udp_socket(server_addr: SocketAddr, buffer_bytes: usize) -> Result<std::net::UdpSocket, Error> {
     use socket2::{Domain, Protocol, Socket, Type};
     let bind: SocketAddr = if server_addr.is_ipv6() {
         (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
@@ -85,14 +123,18 @@ pub fn client_endpoint(server_addr: SocketAddr, buffer_bytes: usize) -> Result<q
         socket.bind(&bind.into())?;
         Ok(socket.into())
     };
-    let socket = setup().map_err(|e| Error::Connection(format!("cannot open a UDP socket: {e}")))?;
-    quinn::Endpoint::new(
-        quinn::EndpointConfig::default(),
-        None,
-        socket,
-        Arc::new(quinn::TokioRuntime),
-    )
-    .map_err(|e| Error::Connection(format!("cannot open a QUIC endpoint: {e}")))
+    setup().map_err(|e| Error::Connection(format!("cannot open a UDP socket: {e}")))
+}
+
+fn wrap_socket(socket: std::net::UdpSocket, send_loss: f64) -> Result<Arc<dyn quinn::AsyncUdpSocket>, Error> {
+    use quinn::Runtime;
+    let socket = quinn::TokioRuntime
+        .wrap_udp_socket(socket)
+        .map_err(|e| Error::Connection(format!("cannot use the UDP socket: {e}")))?;
+    if send_loss > 0.0 {
+        return Ok(Arc::new(crate::lossy_socket::LossySocket::new(socket, send_loss)));
+    }
+    Ok(socket)
 }
 
 /// Connects, signs in, and returns the session.
@@ -100,12 +142,13 @@ pub(crate) async fn open_session(
     endpoint: &quinn::Endpoint,
     quic: &quinn::ClientConfig,
     config: &ClientConfig,
+    server_addr: SocketAddr,
     credentials: &Credentials,
 ) -> Result<Session, Error> {
     let server_name = ServerName::try_from(config.server_name.as_str())
         .map_err(|e| Error::Config(format!("server name: {e}")))?;
     let connecting = endpoint
-        .connect_with(quic.clone(), config.server_addr, &server_name.to_str())
+        .connect_with(quic.clone(), server_addr, &server_name.to_str())
         .map_err(|e| Error::Connection(e.to_string()))?;
     let connection = connecting.await.map_err(|e| from_connection_error(&e))?;
     match say_hello(&connection, credentials).await {
@@ -132,7 +175,7 @@ pub async fn open_raw_session(
     quic: &quinn::ClientConfig,
     config: &ClientConfig,
 ) -> Result<(quinn::Connection, pb::Welcome), Error> {
-    let session = open_session(endpoint, quic, config, &config.credentials).await?;
+    let session = open_session(endpoint, quic, config, config.server_addr, &config.credentials).await?;
     Ok((session.connection, session.welcome))
 }
 

@@ -17,6 +17,8 @@ mod client;
 mod config;
 mod connection;
 mod error;
+mod lossy_socket;
+pub mod outbox;
 mod photo;
 
 pub use assignments::AssignmentFeed;
@@ -26,7 +28,9 @@ pub use client::Client;
 /// (test harnesses, benchmarks, simulators): the QUIC client configuration
 /// the SDK uses, an endpoint with its socket settings, and the hello exchange.
 pub mod raw {
-    pub use crate::connection::{client_endpoint, open_raw_session, quic_client_config};
+    pub use crate::connection::{
+        client_endpoint, lossy_client_endpoint, open_raw_session, quic_client_config,
+    };
 }
 pub use config::{ClientConfig, Credentials, RetryPolicy};
 pub use connection::SDK_VERSION;

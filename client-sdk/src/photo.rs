@@ -91,7 +91,8 @@ impl PhotoUpload {
         self.bytes.len() as u64
     }
 
-    pub(crate) fn bytes(&self) -> &bytes::Bytes {
+    /// The photo's bytes.
+    pub fn bytes(&self) -> &bytes::Bytes {
         &self.bytes
     }
 

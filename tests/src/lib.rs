@@ -3,7 +3,8 @@
 //! clients to it.
 #![forbid(unsafe_code)]
 
-pub mod photos;
+/// Real JPEG and PNG files with EXIF (shared with the simulator).
+pub use fieldlink_cli::photos;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

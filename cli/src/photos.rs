@@ -1,4 +1,5 @@
-//! Real JPEG and PNG files for tests, with EXIF written the way cameras do.
+//! Real JPEG and PNG files with EXIF written the way cameras do: for the
+//! fleet simulator, demos and tests.
 
 use std::io::Cursor;
 

@@ -1,0 +1,384 @@
+//! The durable outbox: items are stored on the terminal first and sent when
+//! a connection allows, so an officer can work offline for hours and an app
+//! killed at any moment loses nothing.
+//!
+//! Modelled on matrix-rust-sdk's send queue: every item has a
+//! client-generated id, the exact bytes to send are stored once (a resend is
+//! byte-identical, so the server answers it with the original receipt), and
+//! every failure is classed as retryable (kept, retried with backoff and
+//! jitter) or permanent (parked for a person to fix or drop).
+//!
+//! ```no_run
+//! # async fn demo(client: fieldlink_client::Client) -> Result<(), Box<dyn std::error::Error>> {
+//! use fieldlink_client::outbox::{Outbox, OutboxConfig};
+//! let outbox = Outbox::open(OutboxConfig::new("terminal-outbox.sqlite")).await?;
+//! let record = fieldlink_protocol::inspection::example_record("officer-01", fieldlink_client::now_ms());
+//! let id = outbox.enqueue_inspection(&record).await?; // durable on the terminal now
+//! let mut updates = outbox.subscribe();
+//! let sync = outbox.start_sync(client); // drains whenever the server is reachable
+//! while let Ok(update) = updates.recv().await {
+//!     println!("{}: {:?}", update.item_id, update.state);
+//! }
+//! sync.stop().await;
+//! # let _ = id; Ok(()) }
+//! ```
+
+mod store;
+mod sync;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fieldlink_protocol::frame;
+use fieldlink_protocol::pb::{self, request::Body, AssignmentEventKind};
+use prost::Message;
+use tokio::sync::{broadcast, Notify};
+use uuid::Uuid;
+
+pub use store::StoreError;
+pub use sync::SyncHandle;
+
+use crate::photo::PhotoUpload;
+use store::Store;
+
+/// Outbox settings.
+#[derive(Debug, Clone)]
+pub struct OutboxConfig {
+    /// The outbox database file (photos are kept in a folder beside it).
+    pub path: PathBuf,
+    /// Most items waiting to be sent.
+    pub items_max: u64,
+    /// Most bytes waiting to be sent (photos dominate).
+    pub bytes_max: u64,
+    /// Items sent at once.
+    pub concurrency: usize,
+    /// Attempts per item before it is parked as failed.
+    pub attempts_max: u32,
+    /// Wait before the second attempt; doubles each time, with jitter.
+    pub backoff_initial: Duration,
+    /// Longest wait between attempts.
+    pub backoff_max: Duration,
+}
+
+impl OutboxConfig {
+    /// Defaults: 10,000 items, 2 GiB, 4 at once, 100 attempts, backoff 1 s … 5 min.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            items_max: 10_000,
+            bytes_max: 2 * 1024 * 1024 * 1024,
+            concurrency: 4,
+            attempts_max: 100,
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+/// What an item is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemKind {
+    /// An inspection record.
+    Inspection,
+    /// A photo.
+    Photo,
+    /// An electronic-service confirmation.
+    Service,
+    /// A service event.
+    ServiceEvent,
+    /// Remote-interview metadata.
+    Interview,
+    /// An assignment lifecycle step. Sent only after every item enqueued
+    /// before it has settled (a completion follows its records).
+    AssignmentUpdate,
+}
+
+/// Where an item is.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum ItemState {
+    /// Stored on the terminal, waiting for a connection.
+    Queued,
+    /// Being sent; for photos, how many bytes are out.
+    Sending {
+        /// Bytes sent (photos) or 0.
+        bytes_sent: u64,
+    },
+    /// Durably stored by the server.
+    Acknowledged {
+        /// The server's sequence number.
+        server_seq: u64,
+        /// SHA-256 of what the server stored, hex.
+        sha256: String,
+    },
+    /// Failed for now; tried again at `next_attempt_at_ms`.
+    FailedRetryable {
+        /// The last error.
+        error: String,
+        /// When the next attempt is due (ms since the Unix epoch).
+        next_attempt_at_ms: i64,
+    },
+    /// Refused for good (the server's typed error); parked until a person
+    /// drops it. Items after it are not held up.
+    FailedPermanent {
+        /// The refusal.
+        error: String,
+    },
+}
+
+/// An item as the outbox holds it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct OutboxItem {
+    /// The item's id (its UUIDv7; for assignment steps the update id).
+    pub id: String,
+    /// What it is.
+    pub kind: ItemKind,
+    /// Position in enqueue order.
+    pub position: u64,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// Where it is.
+    pub state: ItemState,
+}
+
+/// A change of an item's state, for subscribers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxUpdate {
+    /// The item.
+    pub item_id: String,
+    /// Its new state.
+    pub state: ItemState,
+}
+
+/// Why the outbox refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    /// The outbox holds as many items or bytes as it may. Send some first.
+    #[error("the outbox is full: {items} items and {bytes} bytes waiting (limits {items_max} items, {bytes_max} bytes)")]
+    Full {
+        /// Items waiting.
+        items: u64,
+        /// Bytes waiting.
+        bytes: u64,
+        /// The item limit.
+        items_max: u64,
+        /// The byte limit.
+        bytes_max: u64,
+    },
+    /// The item breaks a rule of the protocol; it was not stored.
+    #[error("invalid item: {0}")]
+    Invalid(#[from] fieldlink_protocol::FieldError),
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The outbox. Cheap to clone.
+#[derive(Clone)]
+pub struct Outbox {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: OutboxConfig,
+    store: Store,
+    photos_dir: PathBuf,
+    wake: Notify,
+    updates: broadcast::Sender<OutboxUpdate>,
+}
+
+impl Outbox {
+    /// Opens (creating) the outbox at `config.path`. Items left `sending` by a
+    /// killed app are queued again: a resend is always safe.
+    pub async fn open(config: OutboxConfig) -> Result<Self, OutboxError> {
+        let photos_dir = photos_dir_for(&config.path);
+        std::fs::create_dir_all(&photos_dir).map_err(StoreError::Io)?;
+        let store = Store::open(&config.path).await?;
+        store.requeue_interrupted().await?;
+        let (updates, _) = broadcast::channel(1024);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                store,
+                photos_dir,
+                wake: Notify::new(),
+                updates,
+            }),
+        })
+    }
+
+    /// Stores an inspection record for sending; returns its id.
+    pub async fn enqueue_inspection(&self, record: &pb::InspectionRecord) -> Result<String, OutboxError> {
+        let id = fieldlink_protocol::validate::item_id("id", &record.id)?;
+        self.enqueue_frame(id, ItemKind::Inspection, Body::SubmitInspection(record.clone()))
+            .await
+    }
+
+    /// Stores a service confirmation for sending; returns its id.
+    pub async fn enqueue_service(&self, service: &pb::ServiceConfirmation) -> Result<String, OutboxError> {
+        let id = fieldlink_protocol::validate::item_id("id", &service.id)?;
+        self.enqueue_frame(id, ItemKind::Service, Body::SubmitService(service.clone()))
+            .await
+    }
+
+    /// Stores a service event for sending; returns its id.
+    pub async fn enqueue_service_event(&self, event: &pb::ServiceEvent) -> Result<String, OutboxError> {
+        let id = fieldlink_protocol::validate::item_id("id", &event.id)?;
+        self.enqueue_frame(
+            id,
+            ItemKind::ServiceEvent,
+            Body::SubmitServiceEvent(event.clone()),
+        )
+        .await
+    }
+
+    /// Stores interview metadata for sending; returns its id.
+    pub async fn enqueue_interview(&self, interview: &pb::InterviewRecord) -> Result<String, OutboxError> {
+        let id = fieldlink_protocol::validate::item_id("id", &interview.id)?;
+        self.enqueue_frame(id, ItemKind::Interview, Body::SubmitInterview(interview.clone()))
+            .await
+    }
+
+    /// Stores an assignment lifecycle step; it is sent after everything
+    /// enqueued before it. Returns the update id.
+    pub async fn enqueue_assignment_update(
+        &self,
+        assignment_id: &str,
+        transition: AssignmentEventKind,
+        reason: &str,
+        record_ids: &[String],
+    ) -> Result<String, OutboxError> {
+        let update = pb::UpdateAssignment {
+            update_id: Uuid::now_v7().to_string(),
+            assignment_id: assignment_id.to_owned(),
+            transition: transition as i32,
+            reason: reason.to_owned(),
+            record_ids: record_ids.to_vec(),
+        };
+        fieldlink_protocol::assignment::Update::parse(update.clone())?;
+        let id = Uuid::parse_str(&update.update_id)
+            .map_err(|_| fieldlink_protocol::FieldError::new("update_id", "not a UUID"))?;
+        self.enqueue_frame(id, ItemKind::AssignmentUpdate, Body::UpdateAssignment(update))
+            .await
+    }
+
+    /// Stores a photo for sending: its bytes are copied into the outbox
+    /// (written, fsync'd, renamed) before this returns. The local copy is
+    /// deleted once the server's receipt matches its digest.
+    pub async fn enqueue_photo(&self, photo: &PhotoUpload) -> Result<String, OutboxError> {
+        let id = fieldlink_protocol::validate::item_id("evidence_id", photo.evidence_id())?;
+        self.check_room(photo.size_bytes()).await?;
+        let path = self.inner.photos_dir.join(format!("{id}.photo"));
+        let bytes = photo.bytes().clone();
+        let dir = self.inner.photos_dir.clone();
+        tokio::task::spawn_blocking(move || write_durably(&dir, &path, &bytes))
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?
+            .map_err(StoreError::Io)?;
+        let header = photo.header(0).encode_to_vec();
+        self.inner
+            .store
+            .insert(&id.to_string(), ItemKind::Photo, &header, photo.size_bytes())
+            .await?;
+        self.queued(id.to_string());
+        Ok(id.to_string())
+    }
+
+    /// Every item, in enqueue order.
+    pub async fn items(&self) -> Result<Vec<OutboxItem>, OutboxError> {
+        Ok(self.inner.store.items().await?)
+    }
+
+    /// One item.
+    pub async fn item(&self, id: &str) -> Result<Option<OutboxItem>, OutboxError> {
+        Ok(self.inner.store.item(id).await?)
+    }
+
+    /// Drops a parked (failed-permanent) item. Returns whether it was dropped.
+    pub async fn drop_parked(&self, id: &str) -> Result<bool, OutboxError> {
+        let dropped = self.inner.store.delete_parked(id).await?;
+        if dropped {
+            let _ = std::fs::remove_file(self.inner.photos_dir.join(format!("{id}.photo")));
+        }
+        Ok(dropped)
+    }
+
+    /// State changes as they happen.
+    pub fn subscribe(&self) -> broadcast::Receiver<OutboxUpdate> {
+        self.inner.updates.subscribe()
+    }
+
+    /// Starts draining in the background through `client`: whenever the
+    /// server is reachable, until stopped.
+    pub fn start_sync(&self, client: crate::Client) -> SyncHandle {
+        sync::start(self.clone(), client)
+    }
+
+    /// Waits until no item is queued, sending or failed-retryable (every
+    /// item acknowledged or parked), or `timeout` passes. Returns whether it settled.
+    pub async fn settled(&self, timeout: Duration) -> Result<bool, OutboxError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.inner.store.unsettled_count().await? == 0 {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn enqueue_frame(&self, id: Uuid, kind: ItemKind, body: Body) -> Result<String, OutboxError> {
+        let frame = frame::encode(&pb::Request { body: Some(body) });
+        self.check_room(frame.len() as u64).await?;
+        self.inner
+            .store
+            .insert(&id.to_string(), kind, &frame, frame.len() as u64)
+            .await?;
+        self.queued(id.to_string());
+        Ok(id.to_string())
+    }
+
+    async fn check_room(&self, bytes: u64) -> Result<(), OutboxError> {
+        let (items, held) = self.inner.store.pending_totals().await?;
+        let config = &self.inner.config;
+        if items + 1 > config.items_max || held + bytes > config.bytes_max {
+            return Err(OutboxError::Full {
+                items,
+                bytes: held,
+                items_max: config.items_max,
+                bytes_max: config.bytes_max,
+            });
+        }
+        Ok(())
+    }
+
+    fn queued(&self, id: String) {
+        self.announce(id, ItemState::Queued);
+        self.inner.wake.notify_one();
+    }
+
+    fn announce(&self, item_id: String, state: ItemState) {
+        let _ = self.inner.updates.send(OutboxUpdate { item_id, state });
+    }
+}
+
+fn photos_dir_for(path: &Path) -> PathBuf {
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("outbox");
+    path.with_file_name(format!("{stem}-photos"))
+}
+
+/// Temp file, fsync, rename, fsync the directory: a crash leaves no torn copy.
+fn write_durably(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let temp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&temp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&temp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}

@@ -1,0 +1,307 @@
+//! The outbox's SQLite file: one row per item, the exact bytes to send, its state.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use super::{ItemKind, ItemState, OutboxItem};
+
+/// Schema version 1. `payload` is the request frame to send (for photos: the
+/// encoded PhotoHeader; the bytes are in the photos folder).
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS outbox_items (
+    position           INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id            TEXT NOT NULL UNIQUE,
+    kind               TEXT NOT NULL,
+    payload            BLOB NOT NULL,
+    size_bytes         INTEGER NOT NULL,
+    state              TEXT NOT NULL,
+    attempts           INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at_ms INTEGER NOT NULL DEFAULT 0,
+    server_seq         INTEGER,
+    sha256             TEXT,
+    error              TEXT,
+    updated_at_ms      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_items_state ON outbox_items(state, position);
+PRAGMA user_version = 1;
+";
+
+/// Why the local store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("outbox database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A file failed.
+    #[error("outbox file: {0}")]
+    Io(std::io::Error),
+    /// The same id is already in the outbox.
+    #[error("item {0} is already in the outbox")]
+    Duplicate(String),
+}
+
+/// A row ready to send.
+#[derive(Debug, Clone)]
+pub(crate) struct Pending {
+    pub position: i64,
+    pub item_id: String,
+    pub kind: ItemKind,
+    pub payload: Vec<u8>,
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // An enqueue returns only once the item is on disk.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await?;
+        sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub async fn insert(
+        &self,
+        item_id: &str,
+        kind: ItemKind,
+        payload: &[u8],
+        size_bytes: u64,
+    ) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO outbox_items (item_id, kind, payload, size_bytes, state, updated_at_ms) VALUES (?, ?, ?, ?, 'queued', ?)",
+        )
+        .bind(item_id)
+        .bind(kind_text(kind))
+        .bind(payload)
+        .bind(size_bytes as i64)
+        .bind(crate::now_ms())
+        .execute(&self.pool)
+        .await;
+        match result {
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                Err(StoreError::Duplicate(item_id.to_owned()))
+            }
+            Err(error) => Err(error.into()),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    /// Items a killed app left `sending` go back to `queued`.
+    pub async fn requeue_interrupted(&self) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox_items SET state = 'queued' WHERE state = 'sending'")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Items waiting to be sent (not acknowledged, not parked) and their bytes.
+    pub async fn pending_totals(&self) -> Result<(u64, u64), StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS items, COALESCE(SUM(size_bytes), 0) AS bytes FROM outbox_items \
+             WHERE state NOT IN ('acknowledged', 'failed_permanent')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((
+            row.try_get::<i64, _>("items")? as u64,
+            row.try_get::<i64, _>("bytes")? as u64,
+        ))
+    }
+
+    pub async fn unsettled_count(&self) -> Result<u64, StoreError> {
+        Ok(self.pending_totals().await?.0)
+    }
+
+    /// Items due for an attempt now, in order.
+    pub async fn due(&self, now_ms: i64, limit: u32) -> Result<Vec<Pending>, StoreError> {
+        sqlx::query(
+            "SELECT position, item_id, kind, payload, attempts FROM outbox_items \
+             WHERE state = 'queued' OR (state = 'failed_retryable' AND next_attempt_at_ms <= ?) \
+             ORDER BY position LIMIT ?",
+        )
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(Pending {
+                position: row.try_get("position")?,
+                item_id: row.try_get("item_id")?,
+                kind: parse_kind(&row.try_get::<String, _>("kind")?),
+                payload: row.try_get("payload")?,
+                attempts: row.try_get::<i64, _>("attempts")? as u32,
+            })
+        })
+        .collect()
+    }
+
+    /// The earliest time a failed-retryable item is due, if any.
+    pub async fn next_due_at(&self) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(next_attempt_at_ms) FROM outbox_items WHERE state = 'failed_retryable'",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Whether anything enqueued before `position` is still unsettled.
+    pub async fn unsettled_before(&self, position: i64) -> Result<bool, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox_items WHERE position < ? AND state NOT IN ('acknowledged', 'failed_permanent')",
+        )
+        .bind(position)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count > 0)
+    }
+
+    pub async fn mark_sending(&self, item_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox_items SET state = 'sending', attempts = attempts + 1, updated_at_ms = ? WHERE item_id = ?")
+            .bind(crate::now_ms())
+            .bind(item_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn mark_acknowledged(
+        &self,
+        item_id: &str,
+        server_seq: u64,
+        sha256: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox_items SET state = 'acknowledged', server_seq = ?, sha256 = ?, error = NULL, updated_at_ms = ? \
+             WHERE item_id = ?",
+        )
+        .bind(server_seq as i64)
+        .bind(sha256)
+        .bind(crate::now_ms())
+        .bind(item_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn mark_failed(
+        &self,
+        item_id: &str,
+        error: &str,
+        retry_at_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let (state, next) = match retry_at_ms {
+            Some(at) => ("failed_retryable", at),
+            None => ("failed_permanent", 0),
+        };
+        sqlx::query(
+            "UPDATE outbox_items SET state = ?, error = ?, next_attempt_at_ms = ?, updated_at_ms = ? WHERE item_id = ?",
+        )
+        .bind(state)
+        .bind(error)
+        .bind(next)
+        .bind(crate::now_ms())
+        .bind(item_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_parked(&self, item_id: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM outbox_items WHERE item_id = ? AND state = 'failed_permanent'")
+            .bind(item_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    pub async fn items(&self) -> Result<Vec<OutboxItem>, StoreError> {
+        sqlx::query(
+            "SELECT position, item_id, kind, attempts, state, next_attempt_at_ms, server_seq, sha256, error \
+             FROM outbox_items ORDER BY position",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(item_from_row)
+        .collect()
+    }
+
+    pub async fn item(&self, item_id: &str) -> Result<Option<OutboxItem>, StoreError> {
+        sqlx::query(
+            "SELECT position, item_id, kind, attempts, state, next_attempt_at_ms, server_seq, sha256, error \
+             FROM outbox_items WHERE item_id = ?",
+        )
+        .bind(item_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(item_from_row)
+        .transpose()
+    }
+}
+
+fn item_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<OutboxItem, StoreError> {
+    let state: String = row.try_get("state")?;
+    let error: Option<String> = row.try_get("error")?;
+    let state = match state.as_str() {
+        "sending" => ItemState::Sending { bytes_sent: 0 },
+        "acknowledged" => ItemState::Acknowledged {
+            server_seq: row.try_get::<Option<i64>, _>("server_seq")?.unwrap_or(0) as u64,
+            sha256: row.try_get::<Option<String>, _>("sha256")?.unwrap_or_default(),
+        },
+        "failed_retryable" => ItemState::FailedRetryable {
+            error: error.unwrap_or_default(),
+            next_attempt_at_ms: row.try_get("next_attempt_at_ms")?,
+        },
+        "failed_permanent" => ItemState::FailedPermanent {
+            error: error.unwrap_or_default(),
+        },
+        _ => ItemState::Queued,
+    };
+    Ok(OutboxItem {
+        id: row.try_get("item_id")?,
+        kind: parse_kind(&row.try_get::<String, _>("kind")?),
+        position: row.try_get::<i64, _>("position")? as u64,
+        attempts: row.try_get::<i64, _>("attempts")? as u32,
+        state,
+    })
+}
+
+fn kind_text(kind: ItemKind) -> &'static str {
+    match kind {
+        ItemKind::Inspection => "inspection",
+        ItemKind::Photo => "photo",
+        ItemKind::Service => "service",
+        ItemKind::ServiceEvent => "service_event",
+        ItemKind::Interview => "interview",
+        ItemKind::AssignmentUpdate => "assignment_update",
+    }
+}
+
+fn parse_kind(text: &str) -> ItemKind {
+    match text {
+        "photo" => ItemKind::Photo,
+        "service" => ItemKind::Service,
+        "service_event" => ItemKind::ServiceEvent,
+        "interview" => ItemKind::Interview,
+        "assignment_update" => ItemKind::AssignmentUpdate,
+        _ => ItemKind::Inspection,
+    }
+}

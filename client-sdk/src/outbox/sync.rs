@@ -1,0 +1,252 @@
+//! The background drain: sends due items through a [`Client`], a few at a
+//! time, in enqueue order, records each outcome durably, and backs off
+//! (with jitter) when the server cannot be reached.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use fieldlink_protocol::pb::{self, response};
+use prost::Message;
+use tokio::task::JoinSet;
+use tokio_util_shim::CancellationToken;
+
+use super::store::Pending;
+use super::{ItemKind, ItemState, Outbox, OutboxError};
+use crate::photo::PhotoUpload;
+use crate::{Client, Error};
+
+mod tokio_util_shim {
+    //! A minimal cancellation flag (the SDK does not depend on tokio-util).
+    use std::sync::Arc;
+    use tokio::sync::watch;
+
+    #[derive(Clone)]
+    pub struct CancellationToken(Arc<watch::Sender<bool>>);
+
+    impl CancellationToken {
+        pub fn new() -> Self {
+            Self(Arc::new(watch::channel(false).0))
+        }
+        pub fn cancel(&self) {
+            let _ = self.0.send(true);
+        }
+        pub async fn cancelled(&self) {
+            let mut receiver = self.0.subscribe();
+            let _ = receiver.wait_for(|cancelled| *cancelled).await;
+        }
+    }
+}
+
+/// The running drain. Dropping it keeps it running; call [`SyncHandle::stop`].
+pub struct SyncHandle {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SyncHandle {
+    /// Stops after the items in flight are recorded.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+pub(crate) fn start(outbox: Outbox, client: Client) -> SyncHandle {
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(run(outbox, client, stop.clone()));
+    SyncHandle { stop, task }
+}
+
+async fn run(outbox: Outbox, client: Client, stop: CancellationToken) {
+    let concurrency = outbox.inner.config.concurrency.max(1);
+    let mut in_flight: JoinSet<(Pending, Result<pb::Receipt, Error>)> = JoinSet::new();
+    let mut sending: HashSet<String> = HashSet::new();
+    loop {
+        // Start what is due, in order, up to the concurrency.
+        if in_flight.len() < concurrency {
+            match outbox
+                .inner
+                .store
+                .due(crate::now_ms(), (concurrency * 4) as u32)
+                .await
+            {
+                Ok(due) => {
+                    for item in due {
+                        if in_flight.len() >= concurrency {
+                            break;
+                        }
+                        if sending.contains(&item.item_id) {
+                            continue;
+                        }
+                        // A lifecycle step waits for everything before it.
+                        if item.kind == ItemKind::AssignmentUpdate
+                            && outbox
+                                .inner
+                                .store
+                                .unsettled_before(item.position)
+                                .await
+                                .unwrap_or(true)
+                        {
+                            break;
+                        }
+                        if let Err(error) = outbox.inner.store.mark_sending(&item.item_id).await {
+                            tracing::warn!(%error, "outbox: cannot mark sending");
+                            break;
+                        }
+                        outbox.announce(item.item_id.clone(), ItemState::Sending { bytes_sent: 0 });
+                        sending.insert(item.item_id.clone());
+                        let (outbox, client) = (outbox.clone(), client.clone());
+                        in_flight.spawn(async move {
+                            let result = send(&outbox, &client, &item).await;
+                            (item, result)
+                        });
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "outbox: cannot read due items"),
+            }
+        }
+        let wait_ms = match outbox.inner.store.next_due_at().await {
+            Ok(Some(at)) => (at - crate::now_ms()).clamp(10, 1_000),
+            _ => 1_000,
+        };
+        tokio::select! {
+            Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
+                if let Ok((item, result)) = joined {
+                    sending.remove(&item.item_id);
+                    record(&outbox, &item, result).await;
+                }
+            }
+            () = outbox.inner.wake.notified() => {}
+            () = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => {}
+            () = stop.cancelled() => {
+                // Let what is in flight finish and be recorded.
+                while let Some(joined) = in_flight.join_next().await {
+                    if let Ok((item, result)) = joined {
+                        record(&outbox, &item, result).await;
+                    }
+                }
+                return;
+            }
+        }
+    }
+}
+
+async fn send(outbox: &Outbox, client: &Client, item: &Pending) -> Result<pb::Receipt, Error> {
+    match item.kind {
+        ItemKind::Photo => {
+            let header = pb::PhotoHeader::decode(item.payload.as_slice())
+                .map_err(|e| Error::Protocol(e.to_string()))?;
+            let path = outbox.inner.photos_dir.join(format!("{}.photo", item.item_id));
+            let bytes = tokio::fs::read(&path)
+                .await
+                .map_err(|e| Error::Config(format!("the outbox's copy of {} is gone: {e}", item.item_id)))?;
+            let photo = PhotoUpload::with_id(
+                &header.evidence_id,
+                &header.record_id,
+                &header.content_type,
+                header.captured_at_ms,
+                bytes,
+            );
+            let photo = match header.capture_place {
+                Some(place) => photo.at(place.latitude, place.longitude, place.accuracy_m),
+                None => photo,
+            };
+            let photo = if header.case_id.is_empty() {
+                photo
+            } else {
+                photo.in_case(&header.case_id)
+            };
+            let id = item.item_id.clone();
+            let mut last_percent = u64::MAX;
+            let receipt = client
+                .upload_photo(&photo, |progress| {
+                    let percent = progress.sent_bytes * 20 / progress.total_bytes.max(1);
+                    if percent != last_percent {
+                        last_percent = percent;
+                        outbox.announce(
+                            id.clone(),
+                            ItemState::Sending {
+                                bytes_sent: progress.sent_bytes,
+                            },
+                        );
+                    }
+                })
+                .await?;
+            // The receipt's digest was checked against the bytes sent: the
+            // local copy is no longer needed.
+            let _ = tokio::fs::remove_file(&path).await;
+            Ok(receipt)
+        }
+        _ => match client.send_once(&item.payload).await? {
+            response::Result::Receipt(receipt) => Ok(receipt),
+            response::Result::Assignment(result) => result
+                .receipt
+                .ok_or_else(|| Error::Protocol("assignment result without a receipt".into())),
+            other => Err(crate::client::unexpected(other)),
+        },
+    }
+}
+
+/// Records an attempt's outcome durably and tells subscribers.
+async fn record(outbox: &Outbox, item: &Pending, result: Result<pb::Receipt, Error>) {
+    let config = &outbox.inner.config;
+    let store = &outbox.inner.store;
+    let state = match result {
+        Ok(receipt) => {
+            let sha256 = hex_string(&receipt.sha256);
+            if let Err(error) = store
+                .mark_acknowledged(&item.item_id, receipt.server_seq, &sha256)
+                .await
+            {
+                tracing::error!(%error, item = %item.item_id, "outbox: acknowledgement not recorded (a resend will be answered with the same receipt)");
+                return;
+            }
+            ItemState::Acknowledged {
+                server_seq: receipt.server_seq,
+                sha256,
+            }
+        }
+        Err(error) => {
+            let attempts = item.attempts + 1;
+            // Sign-in and handshake refusals are the device's, not the item's:
+            // keep the item and try again later rather than park it.
+            let device_level = matches!(error, Error::Authentication(_) | Error::SignInRefused(_));
+            let retryable = error.is_retryable() || device_level;
+            if retryable && attempts < config.attempts_max {
+                let backoff = backoff(config.backoff_initial, config.backoff_max, attempts);
+                let wait = error.retry_after().unwrap_or(backoff).max(backoff);
+                let at = crate::now_ms() + wait.as_millis() as i64;
+                let _ = store
+                    .mark_failed(&item.item_id, &error.to_string(), Some(at))
+                    .await;
+                ItemState::FailedRetryable {
+                    error: error.to_string(),
+                    next_attempt_at_ms: at,
+                }
+            } else {
+                let _ = store.mark_failed(&item.item_id, &error.to_string(), None).await;
+                ItemState::FailedPermanent {
+                    error: error.to_string(),
+                }
+            }
+        }
+    };
+    outbox.announce(item.item_id.clone(), state);
+}
+
+/// Exponential backoff with full jitter between half and all of the step.
+fn backoff(initial: Duration, max: Duration, attempts: u32) -> Duration {
+    let step = initial.saturating_mul(1u32 << attempts.min(16)).min(max);
+    let half = step / 2;
+    half + Duration::from_millis(rand::random::<u64>() % (half.as_millis() as u64 + 1))
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl From<OutboxError> for Error {
+    fn from(error: OutboxError) -> Self {
+        Error::Config(error.to_string())
+    }
+}

@@ -1,0 +1,254 @@
+//! The offline-first SDK: durable outbox, failover, connection migration.
+
+use std::time::Duration;
+
+use fieldlink_client::outbox::{ItemState, Outbox, OutboxConfig, OutboxError};
+use fieldlink_client::{Client, PhotoUpload};
+use fieldlink_protocol::pb::AssignmentEventKind;
+use fieldlink_tests::photos::{self, Exif};
+use fieldlink_tests::{assignment_for, client_config, connect, record, TestServer};
+
+fn outbox_config(dir: &std::path::Path) -> OutboxConfig {
+    OutboxConfig {
+        backoff_initial: Duration::from_millis(100),
+        backoff_max: Duration::from_secs(2),
+        ..OutboxConfig::new(dir.join("outbox.sqlite"))
+    }
+}
+
+/// A loopback UDP port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_items_enqueued_offline_are_all_acknowledged_once_the_server_appears() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut config = client_config(addr, "device-001", "officer-01");
+    config.connect_timeout = Duration::from_secs(2);
+    let client = Client::new(config).unwrap();
+    let outbox = Outbox::open(outbox_config(dir.path())).await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..200 {
+        ids.push(outbox.enqueue_inspection(&record("officer-01")).await.unwrap());
+    }
+    let sync = outbox.start_sync(client);
+    // Offline for a while: items fail retryably and stay.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let items = outbox.items().await.unwrap();
+    assert_eq!(items.len(), 200);
+    assert!(items.iter().all(|i| !matches!(
+        i.state,
+        ItemState::Acknowledged { .. } | ItemState::FailedPermanent { .. }
+    )));
+
+    let server = TestServer::start_with(move |c| c.listen = addr).await;
+    assert!(
+        outbox.settled(Duration::from_secs(240)).await.unwrap(),
+        "the outbox drained"
+    );
+    sync.stop().await;
+    let items = outbox.items().await.unwrap();
+    assert!(
+        items
+            .iter()
+            .all(|i| matches!(i.state, ItemState::Acknowledged { .. })),
+        "{items:?}"
+    );
+    assert_eq!(server.item_count().await, 200, "each exactly once");
+    let seqs: std::collections::HashSet<_> = items
+        .iter()
+        .map(|i| match &i.state {
+            ItemState::Acknowledged { server_seq, .. } => *server_seq,
+            _ => 0,
+        })
+        .collect();
+    assert_eq!(seqs.len(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_item_is_parked_and_does_not_block_the_rest() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = Client::new(client_config(server.addr(), "device-001", "officer-01")).unwrap();
+    let outbox = Outbox::open(outbox_config(dir.path())).await.unwrap();
+    let mut bad = record("officer-01");
+    bad.matter_code = "XX-999".into();
+    let bad_id = outbox.enqueue_inspection(&bad).await.unwrap();
+    for _ in 0..3 {
+        outbox.enqueue_inspection(&record("officer-01")).await.unwrap();
+    }
+    // A photo travels through the outbox too, its local copy kept until the receipt.
+    let jpeg = photos::jpeg_with_exif(
+        200,
+        150,
+        3,
+        Exif {
+            captured_at_ms: fieldlink_client::now_ms() - 1000,
+            position: None,
+        },
+    );
+    let photo = PhotoUpload::new(
+        &uuid::Uuid::now_v7().to_string(),
+        "image/jpeg",
+        fieldlink_client::now_ms() - 1000,
+        jpeg,
+    );
+    let photo_id = outbox.enqueue_photo(&photo).await.unwrap();
+    let copy = dir.path().join("outbox-photos").join(format!("{photo_id}.photo"));
+    assert!(copy.exists());
+    let mut updates = outbox.subscribe();
+    let sync = outbox.start_sync(client);
+    assert!(outbox.settled(Duration::from_secs(120)).await.unwrap());
+    sync.stop().await;
+
+    let parked = outbox.item(&bad_id).await.unwrap().unwrap();
+    match parked.state {
+        ItemState::FailedPermanent { error } => assert!(error.contains("matter_code"), "{error}"),
+        other => panic!("expected parked, got {other:?}"),
+    }
+    let items = outbox.items().await.unwrap();
+    assert_eq!(
+        items
+            .iter()
+            .filter(|i| matches!(i.state, ItemState::Acknowledged { .. }))
+            .count(),
+        4
+    );
+    assert_eq!(server.item_count().await, 4);
+    assert!(!copy.exists(), "the local copy is deleted after the receipt");
+    // Subscribers saw the states go by.
+    let mut seen_ack = false;
+    while let Ok(update) = updates.try_recv() {
+        seen_ack |= matches!(update.state, ItemState::Acknowledged { .. });
+    }
+    assert!(seen_ack);
+    assert!(outbox.drop_parked(&bad_id).await.unwrap());
+    assert!(outbox.item(&bad_id).await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_is_bounded_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(OutboxConfig {
+        items_max: 3,
+        ..outbox_config(dir.path())
+    })
+    .await
+    .unwrap();
+    for _ in 0..3 {
+        outbox.enqueue_inspection(&record("officer-01")).await.unwrap();
+    }
+    match outbox.enqueue_inspection(&record("officer-01")).await {
+        Err(OutboxError::Full {
+            items: 3,
+            items_max: 3,
+            ..
+        }) => {}
+        other => panic!("expected a full outbox, got {other:?}"),
+    }
+    // Invalid items are refused before they are stored.
+    let mut bad = record("officer-01");
+    bad.id = "not-a-uuid".into();
+    let dir2 = tempfile::tempdir().unwrap();
+    let other = Outbox::open(outbox_config(dir2.path())).await.unwrap();
+    assert!(matches!(
+        other.enqueue_inspection(&bad).await,
+        Err(OutboxError::Invalid(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completion_waits_for_the_records_enqueued_before_it() {
+    let server = TestServer::start().await;
+    let supervisor = connect(server.addr(), "device-003", "supervisor-01")
+        .await
+        .unwrap();
+    let terminal = connect(server.addr(), "device-001", "officer-01").await.unwrap();
+    let job = supervisor
+        .create_assignment(&assignment_for("officer-01"))
+        .await
+        .unwrap();
+    let job_id = job.assignment.unwrap().id;
+    terminal.accept_assignment(&job_id).await.unwrap();
+    terminal.on_site(&job_id).await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(outbox_config(dir.path())).await.unwrap();
+    let mut records = Vec::new();
+    for _ in 0..6 {
+        let mut r = record("officer-01");
+        r.assignment_id = job_id.clone();
+        records.push(outbox.enqueue_inspection(&r).await.unwrap());
+    }
+    let done = outbox
+        .enqueue_assignment_update(&job_id, AssignmentEventKind::Completed, "", &records)
+        .await
+        .unwrap();
+    let sync = outbox.start_sync(terminal.clone());
+    assert!(outbox.settled(Duration::from_secs(120)).await.unwrap());
+    sync.stop().await;
+    assert!(matches!(
+        outbox.item(&done).await.unwrap().unwrap().state,
+        ItemState::Acknowledged { .. }
+    ));
+    let list = supervisor.list_assignments(&Default::default()).await.unwrap();
+    assert_eq!(list.assignments[0].closing_record_ids.len(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_address_fails_over_to_the_next() {
+    let server = TestServer::start().await;
+    // A socket that swallows everything: the handshake there times out.
+    let black_hole = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut config = client_config(black_hole.local_addr().unwrap(), "device-001", "officer-01");
+    config.fallback_addrs = vec![server.addr()];
+    config.connect_timeout = Duration::from_secs(2);
+    let client = Client::connect(config).await.unwrap();
+    assert_eq!(client.connected_addr().await, Some(server.addr()));
+    assert!(client.submit_inspection(&record("officer-01")).await.is_ok());
+    drop(black_hole);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_continues_on_the_same_connection_after_the_network_changes() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let server = TestServer::start().await;
+    let client = connect(server.addr(), "device-001", "officer-01").await.unwrap();
+    let jpeg = photos::pad_jpeg(photos::jpeg(320, 240, 40), 8 * 1024 * 1024);
+    let photo = PhotoUpload::new(
+        &uuid::Uuid::now_v7().to_string(),
+        "image/jpeg",
+        fieldlink_client::now_ms() - 1000,
+        jpeg.clone(),
+    );
+    let before_connection = client.connection_id().await.unwrap();
+    let before_addr = client.local_addr().unwrap();
+    let rebound = AtomicBool::new(false);
+    let mut attempts = Vec::new();
+    let receipt = client
+        .upload_photo(&photo, |progress| {
+            attempts.push(progress.attempt);
+            if progress.sent_bytes * 10 >= progress.total_bytes * 3 && !rebound.swap(true, Ordering::Relaxed)
+            {
+                client.rebind().expect("rebind");
+            }
+        })
+        .await
+        .unwrap();
+    assert!(rebound.load(Ordering::Relaxed));
+    assert_ne!(client.local_addr().unwrap(), before_addr, "a new local address");
+    assert_eq!(
+        client.connection_id().await.unwrap(),
+        before_connection,
+        "the same QUIC connection"
+    );
+    assert!(attempts.iter().all(|a| *a == 1), "no second attempt was needed");
+    assert_eq!(receipt.size_bytes, jpeg.len() as u64);
+}
