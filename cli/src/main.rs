@@ -30,7 +30,7 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 struct ConnectionArgs {
     /// Server UDP address.
     #[arg(long, global = true, default_value = "127.0.0.1:4433")]
@@ -91,6 +91,69 @@ enum Command {
         #[command(subcommand)]
         command: DispatchCommand,
     },
+    /// The terminal's durable outbox: queue items offline, sync them later.
+    Outbox {
+        /// The outbox database file.
+        #[arg(long)]
+        db: PathBuf,
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
+    /// Run a fleet of simulated terminals against a server and print one JSON
+    /// summary line. Bounded in time; loopback servers only in tests.
+    Sim {
+        /// Simulated terminals.
+        #[arg(long, default_value_t = 4)]
+        terminals: usize,
+        /// How long to run, seconds.
+        #[arg(long, default_value_t = 30)]
+        duration: u64,
+        /// Seed for choices and photo contents.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Photos per inspection record.
+        #[arg(long, default_value_t = 1)]
+        photos_per_record: usize,
+        /// Share (0-1) of its own outgoing datagrams each terminal drops.
+        #[arg(long, default_value_t = 0.0)]
+        loss: f64,
+        /// Officers to sign in as, comma-separated [--dev: officer-01..officer-04].
+        #[arg(long, value_delimiter = ',')]
+        officers: Vec<String>,
+        /// Dispatch assignments as this supervisor [--dev: supervisor-01]; `none` to not dispatch.
+        #[arg(long)]
+        dispatcher: Option<String>,
+        /// Most assignments to dispatch.
+        #[arg(long, default_value_t = 1000)]
+        assignments_max: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OutboxCommand {
+    /// Queue N demo records (with photos) by the signed-in officer. Works offline.
+    EnqueueDemo {
+        /// Records to queue.
+        #[arg(long, default_value_t = 10)]
+        records: usize,
+        /// Photos per record.
+        #[arg(long, default_value_t = 1)]
+        photos_per_record: usize,
+        /// Size of each photo in bytes.
+        #[arg(long, default_value_t = 200_000)]
+        photo_bytes: usize,
+    },
+    /// Send what is queued. Prints a status line at the end.
+    Sync {
+        /// Exit once every item is acknowledged or parked.
+        #[arg(long)]
+        until_settled: bool,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// Print the count of items by state as one JSON line.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -493,6 +556,61 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             client.close().await;
             Ok(())
         }
+        Command::Outbox { db, command } => run_outbox(&cli.connection, &db, command).await,
+        Command::Sim {
+            terminals,
+            duration,
+            seed,
+            photos_per_record,
+            loss,
+            officers,
+            dispatcher,
+            assignments_max,
+        } => {
+            if !(0.0..=1.0).contains(&loss) {
+                return Err(CliError::Usage("--loss must be between 0 and 1".into()));
+            }
+            let officers = if officers.is_empty() {
+                (1..=4).map(|i| format!("officer-0{i}")).collect()
+            } else {
+                officers
+            };
+            let supervisor = match dispatcher.as_deref() {
+                Some("none") => None,
+                Some(name) => Some(name.to_owned()),
+                None => cli.connection.dev.then(|| DEV_SUPERVISOR.to_owned()),
+            };
+            // Fail early on unusable settings, before any terminal starts.
+            client_config(&cli.connection, false)?;
+            let config = fieldlink_cli::sim::SimConfig {
+                terminals: terminals.max(1),
+                duration: std::time::Duration::from_secs(duration),
+                seed,
+                photos_per_record,
+                loss,
+                officers,
+                devices: vec!["device-001".into(), "device-002".into(), "device-003".into()],
+                supervisor,
+                assignments_max,
+            };
+            let connection = &cli.connection;
+            let summary = fieldlink_cli::sim::run(config, |officer, device| {
+                let mut args = connection.clone();
+                args.officer = Some(officer.to_owned());
+                if args.dev && args.cert.is_none() {
+                    args.cert = Some(dev_certs_dir().join(format!("{device}.pem")));
+                    args.key = Some(dev_certs_dir().join(format!("{device}.key")));
+                }
+                // Validated above: the same settings for another officer.
+                client_config(&args, false).expect("valid connection settings")
+            })
+            .await;
+            println!(
+                "{}",
+                serde_json::to_string(&summary).map_err(|e| CliError::Usage(e.to_string()))?
+            );
+            Ok(())
+        }
         Command::Case {
             command: CaseCommand::Show { case_id },
         } => {
@@ -690,6 +808,106 @@ impl ProgressBar {
             eprintln!();
         }
     }
+}
+
+/// `fieldlink outbox …`.
+async fn run_outbox(connection: &ConnectionArgs, db: &Path, command: OutboxCommand) -> Result<(), CliError> {
+    use fieldlink_client::outbox::{ItemState, Outbox, OutboxConfig};
+    let outbox = Outbox::open(OutboxConfig::new(db))
+        .await
+        .map_err(|e| CliError::Usage(format!("cannot open the outbox: {e}")))?;
+    match command {
+        OutboxCommand::EnqueueDemo {
+            records,
+            photos_per_record,
+            photo_bytes,
+        } => {
+            let officer = connection
+                .officer
+                .clone()
+                .unwrap_or_else(|| DEV_OFFICER.to_owned());
+            for index in 0..records {
+                let now = fieldlink_client::now_ms();
+                let mut record = fieldlink_protocol::inspection::example_record(&officer, now);
+                for photo_index in 0..photos_per_record {
+                    let jpeg = fieldlink_cli::photos::pad_jpeg(
+                        fieldlink_cli::photos::jpeg_with_exif(
+                            160,
+                            120,
+                            (index * 100 + photo_index) as u64,
+                            fieldlink_cli::photos::Exif {
+                                captured_at_ms: now - 60_000,
+                                position: Some((29.8683, 121.5440)),
+                            },
+                        ),
+                        photo_bytes,
+                    );
+                    let photo = PhotoUpload::new(&record.id, "image/jpeg", now - 60_000, jpeg)
+                        .at(29.8683, 121.5440, 5.0);
+                    record.photo_ids.push(photo.evidence_id().to_owned());
+                    outbox
+                        .enqueue_photo(&photo)
+                        .await
+                        .map_err(|e| CliError::Usage(e.to_string()))?;
+                }
+                outbox
+                    .enqueue_inspection(&record)
+                    .await
+                    .map_err(|e| CliError::Usage(e.to_string()))?;
+            }
+        }
+        OutboxCommand::Sync {
+            until_settled,
+            timeout,
+        } => {
+            let client = Client::new(client_config(connection, false)?)?;
+            let sync = outbox.start_sync(client);
+            let timeout = std::time::Duration::from_secs(timeout);
+            if until_settled {
+                let settled = outbox
+                    .settled(timeout)
+                    .await
+                    .map_err(|e| CliError::Usage(e.to_string()))?;
+                sync.stop().await;
+                if !settled {
+                    return Err(CliError::Usage("the outbox did not settle in time".into()));
+                }
+            } else {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    () = tokio::time::sleep(timeout) => {}
+                }
+                sync.stop().await;
+            }
+        }
+        OutboxCommand::Status => {}
+    }
+    let items = outbox.items().await.map_err(|e| CliError::Usage(e.to_string()))?;
+    let mut counts = std::collections::BTreeMap::<&str, u64>::new();
+    for item in &items {
+        let name = match item.state {
+            ItemState::Queued => "queued",
+            ItemState::Sending { .. } => "sending",
+            ItemState::Acknowledged { .. } => "acknowledged",
+            ItemState::FailedRetryable { .. } => "failed_retryable",
+            ItemState::FailedPermanent { .. } => "failed_permanent",
+        };
+        *counts.entry(name).or_default() += 1;
+    }
+    let acknowledged: Vec<serde_json::Value> = items
+        .iter()
+        .filter_map(|item| match &item.state {
+            ItemState::Acknowledged { server_seq, sha256 } => Some(serde_json::json!({
+                "id": item.id, "kind": item.kind, "server_seq": server_seq, "sha256": sha256,
+            })),
+            _ => None,
+        })
+        .collect();
+    println!(
+        "{}",
+        serde_json::json!({ "items": items.len(), "states": counts, "acknowledged": acknowledged })
+    );
+    Ok(())
 }
 
 /// The demo supervisor (`--dev` with `dispatch`).

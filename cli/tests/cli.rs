@@ -305,3 +305,170 @@ async fn a_supervisor_dispatches_and_an_officer_watches_and_accepts_from_the_com
     assert_eq!(lines[0]["acceptedBy"], "officer-01");
     server.shutdown().await;
 }
+
+/// Starts a dev server in `data` on a free loopback port.
+async fn dev_server(data: &std::path::Path) -> fieldlink_server::RunningServer {
+    let certs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs-dev");
+    fieldlink_server::start(fieldlink_server::Config {
+        dev: true,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data.to_path_buf(),
+        tls: Some(fieldlink_server::tls::TlsFiles::dev(&certs)),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbox_drained_by_a_process_killed_again_and_again_delivers_everything_once() {
+    use sha2::{Digest, Sha256};
+    let data = tempfile::tempdir().unwrap();
+    let server = dev_server(data.path()).await;
+    let addr = server.local_addr();
+    let db = data.path().join("terminal.sqlite");
+    let db_arg = db.to_str().unwrap().to_owned();
+    let enqueue = {
+        let db_arg = db_arg.clone();
+        tokio::task::spawn_blocking(move || {
+            fieldlink(
+                addr,
+                &[
+                    "outbox",
+                    "--db",
+                    &db_arg,
+                    "enqueue-demo",
+                    "--records",
+                    "30",
+                    "--photos-per-record",
+                    "1",
+                ],
+            )
+        })
+        .await
+        .unwrap()
+    };
+    assert!(
+        enqueue.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enqueue.stderr)
+    );
+
+    // Kill the syncing process (SIGKILL) at varied moments, six times.
+    for round in 0..6u64 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fieldlink"))
+            .args([
+                "--dev",
+                "--server",
+                &addr.to_string(),
+                "outbox",
+                "--db",
+                &db_arg,
+                "sync",
+                "--timeout",
+                "60",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(300 + round * 170)).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let last = {
+        let db_arg = db_arg.clone();
+        tokio::task::spawn_blocking(move || {
+            fieldlink(
+                addr,
+                &[
+                    "outbox",
+                    "--db",
+                    &db_arg,
+                    "sync",
+                    "--until-settled",
+                    "--timeout",
+                    "300",
+                ],
+            )
+        })
+        .await
+        .unwrap()
+    };
+    assert!(last.status.success(), "{}", String::from_utf8_lossy(&last.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&last.stdout).unwrap();
+    assert_eq!(status["items"], 60);
+    assert_eq!(status["states"]["acknowledged"], 60, "{status}");
+    // Exactly once on the server, and every photo's bytes hash to its receipt.
+    assert_eq!(server.state().storage.item_count().await.unwrap(), 60);
+    let acknowledged = status["acknowledged"].as_array().unwrap();
+    let mut photos = 0;
+    for item in acknowledged.iter().filter(|i| i["kind"] == "photo") {
+        let sha = item["sha256"].as_str().unwrap();
+        let blob = data.path().join("evidence/blobs").join(&sha[..2]).join(sha);
+        let bytes = std::fs::read(blob).unwrap();
+        assert_eq!(hex::encode(Sha256::digest(&bytes)), sha);
+        photos += 1;
+    }
+    assert_eq!(photos, 30);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_runs_a_short_shift_and_prints_its_summary() {
+    let data = tempfile::tempdir().unwrap();
+    let server = dev_server(data.path()).await;
+    let addr = server.local_addr();
+    let output = tokio::task::spawn_blocking(move || {
+        fieldlink(
+            addr,
+            &[
+                "sim",
+                "--terminals",
+                "3",
+                "--duration",
+                "8",
+                "--seed",
+                "7",
+                "--photos-per-record",
+                "1",
+                "--loss",
+                "0.02",
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    for key in [
+        "terminals",
+        "records_acked",
+        "photos_acked",
+        "services_acked",
+        "interviews_acked",
+        "assignments_received",
+        "assignments_completed",
+        "errors",
+        "ack_latency_ms_p50",
+        "ack_latency_ms_p99",
+    ] {
+        assert!(summary.get(key).is_some(), "{key} missing from {summary}");
+    }
+    assert_eq!(summary["terminals"], 3);
+    let records = summary["records_acked"].as_u64().unwrap();
+    assert!(records >= 1, "{summary}");
+    // What the simulator counts as acknowledged is what the server stored.
+    let stored = server.state().storage.item_count().await.unwrap();
+    let counted = records
+        + summary["photos_acked"].as_u64().unwrap()
+        + summary["services_acked"].as_u64().unwrap()
+        + summary["interviews_acked"].as_u64().unwrap();
+    assert_eq!(stored, counted, "{summary}");
+    server.shutdown().await;
+}

@@ -28,7 +28,8 @@ mod tokio_util_shim {
             Self(Arc::new(watch::channel(false).0))
         }
         pub fn cancel(&self) {
-            let _ = self.0.send(true);
+            // `send` would not store the value while nobody is listening.
+            self.0.send_replace(true);
         }
         pub async fn cancelled(&self) {
             let mut receiver = self.0.subscribe();
@@ -137,9 +138,21 @@ async fn send(outbox: &Outbox, client: &Client, item: &Pending) -> Result<pb::Re
             let header = pb::PhotoHeader::decode(item.payload.as_slice())
                 .map_err(|e| Error::Protocol(e.to_string()))?;
             let path = outbox.inner.photos_dir.join(format!("{}.photo", item.item_id));
-            let bytes = tokio::fs::read(&path)
-                .await
-                .map_err(|e| Error::Config(format!("the outbox's copy of {} is gone: {e}", item.item_id)))?;
+            let bytes = match tokio::fs::read(&path).await {
+                Ok(bytes) => bytes,
+                Err(error) => {
+                    // The copy goes only after the receipt: the app was killed
+                    // between the two. The server still knows.
+                    let status = client.upload_status(&header.evidence_id).await?;
+                    return match status.receipt.filter(|_| status.complete) {
+                        Some(receipt) if receipt.sha256 == header.sha256 => Ok(receipt),
+                        _ => Err(Error::Config(format!(
+                            "the outbox's copy of {} is gone: {error}",
+                            item.item_id
+                        ))),
+                    };
+                }
+            };
             let photo = PhotoUpload::with_id(
                 &header.evidence_id,
                 &header.record_id,
@@ -172,9 +185,6 @@ async fn send(outbox: &Outbox, client: &Client, item: &Pending) -> Result<pb::Re
                     }
                 })
                 .await?;
-            // The receipt's digest was checked against the bytes sent: the
-            // local copy is no longer needed.
-            let _ = tokio::fs::remove_file(&path).await;
             Ok(receipt)
         }
         _ => match client.send_once(&item.payload).await? {
@@ -200,6 +210,12 @@ async fn record(outbox: &Outbox, item: &Pending, result: Result<pb::Receipt, Err
             {
                 tracing::error!(%error, item = %item.item_id, "outbox: acknowledgement not recorded (a resend will be answered with the same receipt)");
                 return;
+            }
+            if item.kind == ItemKind::Photo {
+                // The receipt's digest matched the bytes sent and the
+                // acknowledgement is recorded: the local copy may go.
+                let path = outbox.inner.photos_dir.join(format!("{}.photo", item.item_id));
+                let _ = tokio::fs::remove_file(&path).await;
             }
             ItemState::Acknowledged {
                 server_seq: receipt.server_seq,
