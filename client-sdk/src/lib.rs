@@ -1,15 +1,4 @@
-//! The fieldlink terminal SDK.
-//!
-//! A terminal app builds a [`ClientConfig`] (server address, the agency CA,
-//! its device certificate and key, the officer's sign-in), calls
-//! [`Client::connect`], and submits items; each call returns a
-//! [`pb::Receipt`](fieldlink_protocol::pb::Receipt) once the server has
-//! durably stored the item, or an [`Error`] that says whether retrying can
-//! help ([`Error::is_retryable`]).
-//!
-//! Items carry a client-generated UUIDv7. Sending the same item again (after
-//! a timeout, a crash, a lost connection) is always safe: the server answers
-//! with the original receipt.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 mod assignments;
