@@ -80,6 +80,9 @@ pub struct Config {
     pub janitor_interval_ms: u64,
     /// How often assignments past their due time are marked overdue, ms.
     pub overdue_check_interval_ms: u64,
+    /// How often the CRL file is checked for changes (a revoked device is
+    /// cut off within this time), ms.
+    pub crl_check_interval_ms: u64,
 }
 
 impl Default for Config {
@@ -118,6 +121,7 @@ impl Default for Config {
             exif_default_utc_offset_minutes: 480,
             janitor_interval_ms: 10 * 60 * 1000,
             overdue_check_interval_ms: 30_000,
+            crl_check_interval_ms: 1_000,
         }
     }
 }
@@ -209,6 +213,7 @@ impl Config {
             || self.janitor_interval_ms == 0
             || self.upload_chunk_timeout_ms == 0
             || self.overdue_check_interval_ms == 0
+            || self.crl_check_interval_ms == 0
         {
             return invalid("partial_upload_ttl_ms", "upload timeouts must be positive");
         }

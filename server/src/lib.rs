@@ -23,6 +23,7 @@ pub mod error;
 pub mod evidence;
 pub mod push;
 pub mod request;
+pub mod revocation;
 pub mod server;
 pub mod services;
 pub mod session;

@@ -28,6 +28,22 @@ enum Command {
     },
     /// Read a password from standard input and print its argon2id hash, for directory files.
     HashPassword,
+    /// Revoke a lost or stolen device: add its certificate to the CRL. A
+    /// running server applies the new CRL within a second, without a restart.
+    RevokeDevice {
+        /// The agency CA certificate.
+        #[arg(long)]
+        ca: PathBuf,
+        /// The agency CA private key.
+        #[arg(long)]
+        ca_key: PathBuf,
+        /// The CRL to update (the file the server reads).
+        #[arg(long)]
+        crl: PathBuf,
+        /// The device's certificate.
+        #[arg(long)]
+        cert: PathBuf,
+    },
 }
 
 /// Every key of the configuration file, as a flag that overrides it.
@@ -145,6 +161,9 @@ struct ServeArgs {
     /// How often assignments past due are marked overdue, ms [default: 30000].
     #[arg(long)]
     overdue_check_interval_ms: Option<u64>,
+    /// How often the CRL file is checked for changes, ms [default: 1000].
+    #[arg(long)]
+    crl_check_interval_ms: Option<u64>,
     /// Print the configuration in force (file, then flags) as TOML and exit.
     #[arg(long)]
     print_config: bool,
@@ -189,7 +208,8 @@ impl ServeArgs {
             exif_distance_tolerance_m,
             exif_default_utc_offset_minutes,
             janitor_interval_ms,
-            overdue_check_interval_ms
+            overdue_check_interval_ms,
+            crl_check_interval_ms
         );
         if self.catalogue.is_some() {
             config.catalogue = self.catalogue;
@@ -224,6 +244,18 @@ fn main() -> ExitCode {
         Command::Certs { out } => match fieldlink_server::certs::generate_dev_set(&out) {
             Ok(()) => {
                 println!("wrote the development certificate set to {}", out.display());
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(&error),
+        },
+        Command::RevokeDevice {
+            ca,
+            ca_key,
+            crl,
+            cert,
+        } => match fieldlink_server::revocation::revoke_device(&ca, &ca_key, &crl, &cert) {
+            Ok(device) => {
+                println!("revoked {device} in {}", crl.display());
                 ExitCode::SUCCESS
             }
             Err(error) => fail(&error),

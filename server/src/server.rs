@@ -165,10 +165,14 @@ pub async fn start_with_clock(config: Config, clock: fn() -> i64) -> Result<Runn
         catalogue: Arc::new(catalogue),
         evidence: Arc::new(evidence),
         push: crate::push::PushHub::default(),
+        live: crate::revocation::LiveConnections::default(),
         shutdown: shutdown.clone(),
         clock,
     };
     tokio::spawn(crate::evidence::janitor::run(state.clone(), shutdown.clone()));
+    if let Some(crl) = tls_files.crl.clone() {
+        tokio::spawn(crate::revocation::watch_crl(state.clone(), endpoint.clone(), crl));
+    }
     tokio::spawn(crate::services::assignment::run_overdue_checks(
         state.clone(),
         shutdown.clone(),

@@ -44,7 +44,19 @@ pub async fn serve_connection(
         }
     };
     let device_id = match device_id(&connection) {
-        Ok(id) => id,
+        Ok((id, serial)) => {
+            state.live.insert(&connection, &id, serial.clone());
+            let (live, watched) = (state.live.clone(), connection.clone());
+            tokio::spawn(async move {
+                watched.closed().await;
+                live.remove(&watched);
+            });
+            let _ = state
+                .storage
+                .note_device_certificate(&id, &hex::encode(&serial), (state.clock)())
+                .await;
+            id
+        }
         Err(error) => {
             tracing::warn!(%remote, %error, "certificate names no device");
             connection.close(close_code::SESSION_REFUSED.into(), b"certificate names no device");
@@ -214,7 +226,7 @@ async fn sign_in(
     ))
 }
 
-fn device_id(connection: &quinn::Connection) -> Result<String, crate::tls::IdentityError> {
+fn device_id(connection: &quinn::Connection) -> Result<(String, Vec<u8>), crate::tls::IdentityError> {
     let identity = connection
         .peer_identity()
         .ok_or(crate::tls::IdentityError::Missing)?;
@@ -222,5 +234,9 @@ fn device_id(connection: &quinn::Connection) -> Result<String, crate::tls::Ident
         .downcast::<Vec<CertificateDer<'static>>>()
         .map_err(|_| crate::tls::IdentityError::Missing)?;
     let leaf = chain.first().ok_or(crate::tls::IdentityError::Missing)?;
-    crate::tls::device_id(leaf)
+    let id = crate::tls::device_id(leaf)?;
+    let serial = x509_parser::parse_x509_certificate(leaf.as_ref())
+        .map(|(_, cert)| cert.raw_serial().to_vec())
+        .unwrap_or_default();
+    Ok((id, serial))
 }

@@ -28,6 +28,8 @@ pub struct AppState {
     pub evidence: Arc<Evidence>,
     /// Live assignment events.
     pub push: crate::push::PushHub,
+    /// Live connections, for closing those of revoked devices.
+    pub live: crate::revocation::LiveConnections,
     /// Fires when the server begins shutting down (long-lived streams end).
     pub shutdown: tokio_util::sync::CancellationToken,
     /// The server clock, ms since the Unix epoch (injectable for tests).

@@ -438,6 +438,24 @@ pub trait Storage: Send + Sync + 'static {
     /// The seq of the newest assignment event (0 if none).
     async fn latest_assignment_seq(&self) -> Result<u64, StorageError>;
 
+    /// Remembers which device presented a certificate serial (hex).
+    async fn note_device_certificate(
+        &self,
+        device_id: &str,
+        serial_hex: &str,
+        now_ms: i64,
+    ) -> Result<(), StorageError>;
+
+    /// Records revocations of known serials; returns the devices newly revoked.
+    async fn record_revocations(
+        &self,
+        serials_hex: &[String],
+        now_ms: i64,
+    ) -> Result<Vec<String>, StorageError>;
+
+    /// When a device was first found revoked, if it was.
+    async fn device_revoked_at(&self, device_id: &str) -> Result<Option<i64>, StorageError>;
+
     /// Closes the database (pending writes are already committed).
     async fn close(&self);
 }

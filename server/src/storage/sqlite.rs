@@ -42,6 +42,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "assignments",
         include_str!("../../migrations/sqlite/0004_assignments.sql"),
     ),
+    (
+        5,
+        "devices",
+        include_str!("../../migrations/sqlite/0005_devices.sql"),
+    ),
 ];
 
 /// `PRAGMA synchronous` value of FULL.
@@ -886,6 +891,60 @@ impl Storage for SqliteStorage {
             .fetch_one(&self.pool)
             .await?;
         to_u64(seq)
+    }
+
+    async fn note_device_certificate(
+        &self,
+        device_id: &str,
+        serial_hex: &str,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        sqlx::query("INSERT OR IGNORE INTO device_certificates (serial_hex, device_id, first_seen_ms) VALUES (?, ?, ?)")
+            .bind(serial_hex)
+            .bind(device_id)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn record_revocations(
+        &self,
+        serials_hex: &[String],
+        now_ms: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut newly = Vec::new();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for serial in serials_hex {
+            let device: Option<String> =
+                sqlx::query_scalar("SELECT device_id FROM device_certificates WHERE serial_hex = ?")
+                    .bind(serial)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(device) = device else { continue };
+            let inserted = sqlx::query(
+                "INSERT OR IGNORE INTO device_revocations (serial_hex, device_id, revoked_at_ms) VALUES (?, ?, ?)",
+            )
+            .bind(serial)
+            .bind(&device)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+            if inserted.rows_affected() > 0 {
+                newly.push(device);
+            }
+        }
+        tx.commit().await?;
+        Ok(newly)
+    }
+
+    async fn device_revoked_at(&self, device_id: &str) -> Result<Option<i64>, StorageError> {
+        Ok(
+            sqlx::query_scalar("SELECT MIN(revoked_at_ms) FROM device_revocations WHERE device_id = ?")
+                .bind(device_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn close(&self) {

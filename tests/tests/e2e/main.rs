@@ -8,4 +8,5 @@ mod inspections;
 mod offline;
 mod photos;
 mod restart;
+mod revocation;
 mod service_interview;

@@ -597,14 +597,31 @@ async fn the_sdk_resumes_by_itself_when_the_connection_drops_mid_upload() {
     let threshold = jpeg.len() as u64 * 4 / 10;
     let sent = Arc::new(AtomicU64::new(0));
     let dropped = Arc::new(AtomicBool::new(false));
+    let evidence_id = uuid::Uuid::parse_str(photo.evidence_id()).unwrap();
+    let storage = server.server.state().storage.clone();
     let watcher = {
         let (client, sent, dropped) = (client.clone(), sent.clone(), dropped.clone());
         tokio::spawn(async move {
             while sent.load(Ordering::Relaxed) < threshold {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
+            // Drop the connection once the server holds part of it durably.
+            let mut durable = 0;
+            for _ in 0..6000 {
+                durable = storage
+                    .partial_upload("device-001", evidence_id)
+                    .await
+                    .unwrap()
+                    .map(|p| p.durable_offset)
+                    .unwrap_or(0);
+                if durable > 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
             client.disconnect().await;
             dropped.store(true, Ordering::Relaxed);
+            durable
         })
     };
     let mut resumed_at = None;
@@ -626,8 +643,13 @@ async fn the_sdk_resumes_by_itself_when_the_connection_drops_mid_upload() {
         })
         .await
         .unwrap();
-    watcher.await.unwrap();
+    let durable_before_drop = watcher.await.unwrap();
+    assert!(durable_before_drop > 0);
     let resumed_at = resumed_at.expect("a second attempt after the drop");
+    assert!(
+        resumed_at >= durable_before_drop,
+        "resumed at {resumed_at}, the server held {durable_before_drop}"
+    );
     assert!(
         resumed_at > 0,
         "the second attempt continued from the durable offset"

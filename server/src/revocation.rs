@@ -1,0 +1,253 @@
+//! Lost or stolen handhelds: revoking a device and enforcing it live.
+//!
+//! [`revoke_device`] adds a device certificate's serial to the agency CRL
+//! (the CA key is needed; in production this runs wherever the CA lives).
+//! The server watches its CRL file: when it changes, new handshakes use the
+//! new list at once, every live connection of a now-revoked certificate is
+//! closed (application code `REVOKED`), and the revocation is recorded. The
+//! device's earlier evidence stays, and can be shown with the revocation time.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use rcgen::{
+    CertificateRevocationListParams, Issuer, KeyIdMethod, KeyPair, RevocationReason, RevokedCertParams,
+    SerialNumber,
+};
+use time::OffsetDateTime;
+
+use crate::state::AppState;
+
+/// QUIC application close code: the device's certificate was revoked.
+pub const CLOSE_REVOKED: u32 = 4;
+
+/// Why a revocation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    /// A file could not be read or written.
+    #[error("{path}: {detail}")]
+    File {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The certificate, key or CRL is not usable.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Adds `device_cert`'s serial to the CRL at `crl` (signed by the CA), writing
+/// the new CRL atomically. Returns the device id (the certificate's common name).
+pub fn revoke_device(
+    ca_cert: &Path,
+    ca_key: &Path,
+    crl: &Path,
+    device_cert: &Path,
+) -> Result<String, RevokeError> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|e| RevokeError::File {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        })
+    };
+    let key = KeyPair::from_pem(&read(ca_key)?).map_err(|e| RevokeError::Invalid(format!("CA key: {e}")))?;
+    let issuer = Issuer::from_ca_cert_pem(&read(ca_cert)?, key)
+        .map_err(|e| RevokeError::Invalid(format!("CA certificate: {e}")))?;
+    let device_pem = pem_der(&read(device_cert)?, "CERTIFICATE")?;
+    let (_, device) = x509_parser::parse_x509_certificate(&device_pem)
+        .map_err(|e| RevokeError::Invalid(format!("device certificate: {e}")))?;
+    let device_id = device
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let serial = device.raw_serial().to_vec();
+
+    let (mut revoked, number) = match std::fs::read_to_string(crl) {
+        Ok(text) => existing_entries(&text)?,
+        Err(_) => (Vec::new(), 0),
+    };
+    let now = OffsetDateTime::now_utc();
+    if !revoked
+        .iter()
+        .any(|entry: &RevokedCertParams| entry.serial_number.as_ref() == serial.as_slice())
+    {
+        revoked.push(RevokedCertParams {
+            serial_number: SerialNumber::from_slice(&serial),
+            revocation_time: now,
+            reason_code: Some(RevocationReason::KeyCompromise),
+            invalidity_date: None,
+        });
+    }
+    let params = CertificateRevocationListParams {
+        this_update: now,
+        next_update: now + time::Duration::days(365 * 20),
+        crl_number: SerialNumber::from(number + 1),
+        issuing_distribution_point: None,
+        revoked_certs: revoked,
+        key_identifier_method: KeyIdMethod::Sha256,
+    };
+    let pem = params
+        .signed_by(&issuer)
+        .and_then(|crl| crl.pem())
+        .map_err(|e| RevokeError::Invalid(format!("signing the CRL: {e}")))?;
+    let temp = crl.with_extension("pem.tmp");
+    std::fs::write(&temp, pem)
+        .and_then(|()| std::fs::rename(&temp, crl))
+        .map_err(|e| RevokeError::File {
+            path: crl.display().to_string(),
+            detail: e.to_string(),
+        })?;
+    Ok(device_id)
+}
+
+/// The revoked entries and the number of an existing CRL.
+fn existing_entries(text: &str) -> Result<(Vec<RevokedCertParams>, u64), RevokeError> {
+    let der = pem_der(text, "X509 CRL")?;
+    let (_, crl) =
+        x509_parser::parse_x509_crl(&der).map_err(|e| RevokeError::Invalid(format!("CRL: {e}")))?;
+    let number = crl
+        .crl_number()
+        .and_then(|n| u64::try_from(n.clone()).ok())
+        .unwrap_or(0);
+    let entries = crl
+        .iter_revoked_certificates()
+        .map(|entry| RevokedCertParams {
+            serial_number: SerialNumber::from_slice(entry.raw_serial()),
+            revocation_time: OffsetDateTime::from_unix_timestamp(entry.revocation_date.timestamp())
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            reason_code: Some(RevocationReason::KeyCompromise),
+            invalidity_date: None,
+        })
+        .collect();
+    Ok((entries, number))
+}
+
+/// The serials a CRL file revokes.
+pub fn revoked_serials(crl: &Path) -> Result<HashSet<Vec<u8>>, RevokeError> {
+    let text = std::fs::read_to_string(crl).map_err(|e| RevokeError::File {
+        path: crl.display().to_string(),
+        detail: e.to_string(),
+    })?;
+    let der = pem_der(&text, "X509 CRL")?;
+    let (_, parsed) =
+        x509_parser::parse_x509_crl(&der).map_err(|e| RevokeError::Invalid(format!("CRL: {e}")))?;
+    Ok(parsed
+        .iter_revoked_certificates()
+        .map(|e| e.raw_serial().to_vec())
+        .collect())
+}
+
+fn pem_der(text: &str, label: &str) -> Result<Vec<u8>, RevokeError> {
+    use rustls_pki_types::pem::{PemObject, SectionKind};
+    for item in <(SectionKind, Vec<u8>) as PemObject>::pem_slice_iter(text.as_bytes()) {
+        let (kind, der) = item.map_err(|e| RevokeError::Invalid(format!("PEM: {e}")))?;
+        let matches = match kind {
+            SectionKind::Certificate => label == "CERTIFICATE",
+            SectionKind::Crl => label == "X509 CRL",
+            _ => false,
+        };
+        if matches {
+            return Ok(der);
+        }
+    }
+    Err(RevokeError::Invalid(format!("no {label} in the PEM file")))
+}
+
+/// Live connections by QUIC connection id: the connection, its device, its certificate serial.
+type ConnectionMap = HashMap<usize, (quinn::Connection, String, Vec<u8>)>;
+
+/// The live connections, by QUIC connection id, with the device and its
+/// certificate serial.
+#[derive(Default, Clone)]
+pub struct LiveConnections {
+    connections: Arc<Mutex<ConnectionMap>>,
+}
+
+impl LiveConnections {
+    /// Registers a connection after its handshake.
+    pub fn insert(&self, connection: &quinn::Connection, device_id: &str, serial: Vec<u8>) {
+        self.lock().insert(
+            connection.stable_id(),
+            (connection.clone(), device_id.to_owned(), serial),
+        );
+    }
+
+    /// Forgets a connection that ended.
+    pub fn remove(&self, connection: &quinn::Connection) {
+        self.lock().remove(&connection.stable_id());
+    }
+
+    /// Closes every connection whose certificate serial is in `revoked`;
+    /// returns the devices closed.
+    pub fn close_revoked(&self, revoked: &HashSet<Vec<u8>>) -> Vec<String> {
+        let mut closed = Vec::new();
+        for (connection, device, serial) in self.lock().values() {
+            if revoked.contains(serial) {
+                connection.close(CLOSE_REVOKED.into(), b"device revoked");
+                closed.push(device.clone());
+            }
+        }
+        closed
+    }
+
+    /// Number of live connections.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ConnectionMap> {
+        // Poisoning follows a panic elsewhere; the map stays usable.
+        self.connections.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Watches the CRL file every `crl_check_interval_ms`; on a change, applies
+/// it to new handshakes and to live connections. Ends at shutdown.
+pub async fn watch_crl(state: AppState, endpoint: quinn::Endpoint, crl: PathBuf) {
+    let interval = Duration::from_millis(state.config.crl_check_interval_ms);
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let mut seen: Option<SystemTime> = modified(&crl);
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = state.shutdown.cancelled() => return,
+        }
+        let now = modified(&crl);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        if let Err(error) = apply_crl(&state, &endpoint, &crl).await {
+            tracing::error!(%error, "the new CRL could not be applied; the previous one stays in force");
+        }
+    }
+}
+
+async fn apply_crl(state: &AppState, endpoint: &quinn::Endpoint, crl: &Path) -> Result<(), String> {
+    let files = state.config.tls_files().map_err(|e| e.to_string())?;
+    let crypto = crate::tls::server_config(&files, state.config.dev).map_err(|e| e.to_string())?;
+    let server_config = crate::transport::server_config(crypto, &state.config)?;
+    let revoked = revoked_serials(crl).map_err(|e| e.to_string())?;
+    // New handshakes first, then the live connections.
+    endpoint.set_server_config(Some(server_config));
+    let closed = state.live.close_revoked(&revoked);
+    let serials: Vec<String> = revoked.iter().map(hex::encode).collect();
+    let recorded = state
+        .storage
+        .record_revocations(&serials, (state.clock)())
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(revoked = revoked.len(), closed = ?closed, newly_revoked = ?recorded, "CRL reloaded");
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! A lost or stolen handheld is revoked without restarting the server.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fieldlink_client::{Client, Error, PhotoUpload};
+use fieldlink_tests::photos;
+use fieldlink_tests::{certs_dir, client_config, connect, record, TestServer};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_is_cut_off_live_and_its_earlier_evidence_stays() {
+    // The server reads a CRL we may rewrite: a copy of the development set.
+    let certs = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(certs_dir()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), certs.path().join(entry.file_name())).unwrap();
+    }
+    let tls = fieldlink_server::tls::TlsFiles::dev(certs.path());
+    let server = TestServer::start_with(move |config| {
+        config.tls = Some(tls);
+        config.crl_check_interval_ms = 100;
+    })
+    .await;
+    let lost = connect(server.addr(), "device-002", "officer-02").await.unwrap();
+    let other = connect(server.addr(), "device-001", "officer-01").await.unwrap();
+    let earlier = record("officer-02");
+    lost.submit_inspection(&earlier).await.unwrap();
+
+    // An upload is under way when the device is reported stolen.
+    let jpeg = photos::pad_jpeg(photos::jpeg(320, 240, 5), 20 * 1024 * 1024);
+    let photo = PhotoUpload::new(&earlier.id, "image/jpeg", fieldlink_client::now_ms() - 1000, jpeg);
+    let started = Arc::new(AtomicBool::new(false));
+    let revoked = Arc::new(AtomicBool::new(false));
+    let uploading = {
+        let (lost, started, revoked) = (lost.clone(), started.clone(), revoked.clone());
+        tokio::spawn(async move {
+            lost.upload_photo(&photo, |progress| {
+                // Hold the upload at 10% until the revocation is written (bounded).
+                if progress.sent_bytes * 10 >= progress.total_bytes && !started.swap(true, Ordering::Relaxed)
+                {
+                    for _ in 0..10_000 {
+                        if revoked.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            })
+            .await
+        })
+    };
+    for _ in 0..6000 {
+        if started.load(Ordering::Relaxed) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let device = fieldlink_server::revocation::revoke_device(
+        &certs.path().join("ca.pem"),
+        &certs.path().join("ca.key"),
+        &certs.path().join("crl.pem"),
+        &certs.path().join("device-002.pem"),
+    )
+    .unwrap();
+    assert_eq!(device, "device-002");
+    // Release the held upload once the server has applied the new CRL (it
+    // closes live connections before it records the revocation).
+    let storage = &server.server.state().storage;
+    for _ in 0..600 {
+        if storage.device_revoked_at("device-002").await.unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    revoked.store(true, Ordering::Relaxed);
+
+    // The live connection is closed and the upload refused...
+    let result = tokio::time::timeout(Duration::from_secs(60), uploading)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(result.is_err(), "the revoked device's upload went through");
+    // ...it cannot come back...
+    match Client::connect(client_config(server.addr(), "device-002", "officer-02")).await {
+        Err(Error::Authentication(_)) => {}
+        other => panic!("a revoked device reconnected: {:?}", other.map(|_| ())),
+    }
+    // ...the revocation is recorded, and its earlier evidence stays.
+    assert!(storage.device_revoked_at("device-002").await.unwrap().is_some());
+    let kept = storage
+        .item(uuid::Uuid::parse_str(&earlier.id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.device_id, "device-002");
+    // Other devices saw nothing of it.
+    assert!(other.submit_inspection(&record("officer-01")).await.is_ok());
+    assert_eq!(storage.device_revoked_at("device-001").await.unwrap(), None);
+}
