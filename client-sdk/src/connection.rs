@@ -209,6 +209,10 @@ async fn say_hello(connection: &quinn::Connection, credentials: &Credentials) ->
     let response = pb::HelloResponse::decode(body.as_slice()).map_err(|e| Error::Protocol(e.to_string()))?;
     match response.result {
         Some(hello_response::Result::Welcome(welcome)) => Ok(welcome),
+        // A busy server (too many connections from this device) may be retried.
+        Some(hello_response::Result::Error(status)) if status.retryable => {
+            Err(Error::Rejected(Box::new(status)))
+        }
         Some(hello_response::Result::Error(status)) => Err(Error::SignInRefused(Box::new(status))),
         None => Err(Error::Protocol("empty hello response".into())),
     }

@@ -83,6 +83,14 @@ pub struct Config {
     /// How often the CRL file is checked for changes (a revoked device is
     /// cut off within this time), ms.
     pub crl_check_interval_ms: u64,
+    /// Connections one device may hold at once.
+    pub connections_per_device_max: usize,
+    /// Photo uploads one device may run at once.
+    pub concurrent_uploads_per_device_max: usize,
+    /// Sustained requests per second one device may make.
+    pub requests_per_second_per_device: f64,
+    /// Requests one device may make in a burst.
+    pub request_burst_per_device: f64,
 }
 
 impl Default for Config {
@@ -122,6 +130,10 @@ impl Default for Config {
             janitor_interval_ms: 10 * 60 * 1000,
             overdue_check_interval_ms: 30_000,
             crl_check_interval_ms: 1_000,
+            connections_per_device_max: 8,
+            concurrent_uploads_per_device_max: 4,
+            requests_per_second_per_device: 200.0,
+            request_burst_per_device: 400.0,
         }
     }
 }
@@ -216,6 +228,16 @@ impl Config {
             || self.crl_check_interval_ms == 0
         {
             return invalid("partial_upload_ttl_ms", "upload timeouts must be positive");
+        }
+        if self.connections_per_device_max == 0
+            || self.concurrent_uploads_per_device_max == 0
+            || self.requests_per_second_per_device <= 0.0
+            || self.request_burst_per_device < 1.0
+        {
+            return invalid(
+                "requests_per_second_per_device",
+                "per-device limits must be positive",
+            );
         }
         if !self.dev && self.catalogue.is_none() {
             return invalid(

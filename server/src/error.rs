@@ -112,6 +112,24 @@ pub enum ServiceError {
     /// Too many concurrent changes to the same thing; retry.
     #[error("too many concurrent changes; retry")]
     Contended,
+    /// The device sends requests faster than its rate.
+    #[error("too many requests from this device; retry in {retry_after_ms} ms")]
+    RateLimited {
+        /// When a request will be accepted again.
+        retry_after_ms: u64,
+    },
+    /// The device runs as many uploads as it may.
+    #[error("this device already runs {limit} uploads at once")]
+    UploadLimit {
+        /// The limit.
+        limit: usize,
+    },
+    /// The device holds as many connections as it may.
+    #[error("this device already holds {limit} connections")]
+    ConnectionLimit {
+        /// The limit.
+        limit: usize,
+    },
     /// The stream broke before the request was complete; nobody to answer.
     #[error("the stream was lost")]
     StreamLost,
@@ -222,6 +240,18 @@ impl ServiceError {
             ServiceError::Contended => pb::Status {
                 retry_after_ms: 100,
                 ..status::status(Code::Aborted, "CONTENDED", self.to_string())
+            },
+            ServiceError::RateLimited { retry_after_ms } => pb::Status {
+                retry_after_ms: *retry_after_ms,
+                ..status::status(Code::ResourceExhausted, "RATE_LIMITED", self.to_string())
+            },
+            ServiceError::UploadLimit { .. } => pb::Status {
+                retry_after_ms: 1_000,
+                ..status::status(Code::ResourceExhausted, "UPLOAD_LIMIT", self.to_string())
+            },
+            ServiceError::ConnectionLimit { .. } => pb::Status {
+                retry_after_ms: 5_000,
+                ..status::status(Code::ResourceExhausted, "CONNECTION_LIMIT", self.to_string())
             },
             ServiceError::StreamLost => status::status(Code::Cancelled, "STREAM_LOST", self.to_string()),
         }

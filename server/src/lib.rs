@@ -18,6 +18,7 @@ pub mod auth;
 pub mod catalogue;
 pub mod certs;
 pub mod config;
+pub mod device_limits;
 pub mod directory;
 pub mod error;
 pub mod evidence;

@@ -164,6 +164,18 @@ struct ServeArgs {
     /// How often the CRL file is checked for changes, ms [default: 1000].
     #[arg(long)]
     crl_check_interval_ms: Option<u64>,
+    /// Connections one device may hold at once [default: 8].
+    #[arg(long)]
+    connections_per_device_max: Option<usize>,
+    /// Photo uploads one device may run at once [default: 4].
+    #[arg(long)]
+    concurrent_uploads_per_device_max: Option<usize>,
+    /// Sustained requests per second per device [default: 200].
+    #[arg(long)]
+    requests_per_second_per_device: Option<f64>,
+    /// Requests per device in a burst [default: 400].
+    #[arg(long)]
+    request_burst_per_device: Option<f64>,
     /// Print the configuration in force (file, then flags) as TOML and exit.
     #[arg(long)]
     print_config: bool,
@@ -209,7 +221,11 @@ impl ServeArgs {
             exif_default_utc_offset_minutes,
             janitor_interval_ms,
             overdue_check_interval_ms,
-            crl_check_interval_ms
+            crl_check_interval_ms,
+            connections_per_device_max,
+            concurrent_uploads_per_device_max,
+            requests_per_second_per_device,
+            request_burst_per_device
         );
         if self.catalogue.is_some() {
             config.catalogue = self.catalogue;

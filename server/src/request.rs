@@ -21,6 +21,20 @@ pub async fn serve_stream(
 ) {
     let deadline = Duration::from_millis(state.config.request_timeout_ms);
     let mut thumbnail = None;
+    if let Err(wait_ms) = state.device_limits.request(&session.device_id) {
+        let _ = recv.stop(stream_code::FRAME_REFUSED.into());
+        let status = ServiceError::RateLimited {
+            retry_after_ms: wait_ms,
+        }
+        .to_status();
+        let response = pb::Response {
+            result: Some(response::Result::Error(status)),
+        };
+        if write_frame(&mut send, &response).await.is_ok() {
+            let _ = send.finish();
+        }
+        return;
+    }
     let result =
         match tokio::time::timeout(deadline, read_frame(&mut recv, state.config.frame_bytes_max)).await {
             Err(_) => Err(ServiceError::Timeout),

@@ -156,6 +156,12 @@ pub async fn start_with_clock(config: Config, clock: fn() -> i64) -> Result<Runn
         commit_stats.clone(),
         clock,
     );
+    let device_limits = crate::device_limits::DeviceLimits::new(crate::device_limits::DeviceLimitSettings {
+        connections_max: config.connections_per_device_max,
+        uploads_max: config.concurrent_uploads_per_device_max,
+        requests_per_second: config.requests_per_second_per_device,
+        request_burst: config.request_burst_per_device,
+    });
     let state = AppState {
         config: Arc::new(config),
         storage,
@@ -166,6 +172,8 @@ pub async fn start_with_clock(config: Config, clock: fn() -> i64) -> Result<Runn
         evidence: Arc::new(evidence),
         push: crate::push::PushHub::default(),
         live: crate::revocation::LiveConnections::default(),
+        device_limits,
+
         shutdown: shutdown.clone(),
         clock,
     };

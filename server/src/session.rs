@@ -100,7 +100,11 @@ pub async fn serve_connection(
 /// (the connection is then closed after the refusal is delivered).
 async fn open_session(state: &AppState, connection: &quinn::Connection, device_id: &str) -> Option<Session> {
     let (mut send, mut recv) = connection.accept_bi().await.ok()?;
+    let slot = state.device_limits.connection(device_id);
     let result = match read_frame(&mut recv, limits::HELLO_FRAME_BYTES_MAX).await {
+        Ok(_) if slot.is_none() => Err(ServiceError::ConnectionLimit {
+            limit: state.config.connections_per_device_max,
+        }),
         Ok(body) => match pb::Hello::decode(body.as_slice()) {
             Ok(hello) => sign_in(state, device_id, hello).await,
             Err(error) => Err(ServiceError::MalformedMessage {
@@ -123,6 +127,14 @@ async fn open_session(state: &AppState, connection: &quinn::Connection, device_i
     };
     if write_frame(&mut send, &response).await.is_err() || send.finish().is_err() {
         return None;
+    }
+    if session.is_some() {
+        // The device's connection slot is held while the connection lives.
+        let watched = connection.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            watched.closed().await;
+        });
     }
     if session.is_none() {
         // Let the refusal reach the terminal before closing.

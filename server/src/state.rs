@@ -28,6 +28,8 @@ pub struct AppState {
     pub evidence: Arc<Evidence>,
     /// Live assignment events.
     pub push: crate::push::PushHub,
+    /// Per-device connection, upload and request-rate limits.
+    pub device_limits: crate::device_limits::DeviceLimits,
     /// Live connections, for closing those of revoked devices.
     pub live: crate::revocation::LiveConnections,
     /// Fires when the server begins shutting down (long-lived streams end).

@@ -66,6 +66,12 @@ pub async fn upload(
     let header_checked = PhotoHeader::parse(header, &context, state.config.photo_bytes_max)?;
     check_record_link(state, session, header_checked.record_id).await?;
 
+    let _upload = state
+        .device_limits
+        .upload(&session.device_id)
+        .ok_or(ServiceError::UploadLimit {
+            limit: state.config.concurrent_uploads_per_device_max,
+        })?;
     let slot = state
         .evidence
         .slots

@@ -5,6 +5,7 @@ mod assignments;
 mod framing;
 mod handshake;
 mod inspections;
+mod limits;
 mod offline;
 mod photos;
 mod restart;

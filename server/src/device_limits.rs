@@ -1,0 +1,174 @@
+//! Limits per device: connections, concurrent uploads, and a request rate
+//! (token bucket). A misbehaving or compromised terminal gets
+//! RESOURCE_EXHAUSTED with a retry-after, and everyone else keeps working.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// The settings.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceLimitSettings {
+    /// Connections one device may hold at once.
+    pub connections_max: usize,
+    /// Photo uploads one device may run at once.
+    pub uploads_max: usize,
+    /// Sustained requests per second per device.
+    pub requests_per_second: f64,
+    /// Requests a device may make in a burst.
+    pub request_burst: f64,
+}
+
+#[derive(Debug)]
+struct DeviceState {
+    connections: usize,
+    uploads: usize,
+    tokens: f64,
+    refilled_at: Instant,
+}
+
+/// The shared counters.
+#[derive(Clone)]
+pub struct DeviceLimits {
+    settings: DeviceLimitSettings,
+    devices: Arc<Mutex<HashMap<String, DeviceState>>>,
+}
+
+/// Holds a connection or upload slot; releases it when dropped.
+pub struct Slot {
+    limits: DeviceLimits,
+    device: String,
+    kind: SlotKind,
+}
+
+#[derive(Clone, Copy)]
+enum SlotKind {
+    Connection,
+    Upload,
+}
+
+impl DeviceLimits {
+    /// New counters.
+    pub fn new(settings: DeviceLimitSettings) -> Self {
+        Self {
+            settings,
+            devices: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// A connection slot, or `None` when the device holds its maximum.
+    pub fn connection(&self, device: &str) -> Option<Slot> {
+        self.take(device, SlotKind::Connection)
+    }
+
+    /// An upload slot, or `None` when the device runs its maximum.
+    pub fn upload(&self, device: &str) -> Option<Slot> {
+        self.take(device, SlotKind::Upload)
+    }
+
+    /// Takes one request token; `Err(ms)` says how long until one is free.
+    pub fn request(&self, device: &str) -> Result<(), u64> {
+        let mut devices = self.lock();
+        let state = self.state(&mut devices, device);
+        let now = Instant::now();
+        let elapsed = now.duration_since(state.refilled_at).as_secs_f64();
+        state.tokens =
+            (state.tokens + elapsed * self.settings.requests_per_second).min(self.settings.request_burst);
+        state.refilled_at = now;
+        if state.tokens >= 1.0 {
+            state.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait_s = (1.0 - state.tokens) / self.settings.requests_per_second.max(f64::MIN_POSITIVE);
+            Err((wait_s * 1000.0).ceil() as u64)
+        }
+    }
+
+    fn take(&self, device: &str, kind: SlotKind) -> Option<Slot> {
+        let mut devices = self.lock();
+        let (connections_max, uploads_max) = (self.settings.connections_max, self.settings.uploads_max);
+        let state = self.state(&mut devices, device);
+        let (count, max) = match kind {
+            SlotKind::Connection => (&mut state.connections, connections_max),
+            SlotKind::Upload => (&mut state.uploads, uploads_max),
+        };
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(Slot {
+            limits: self.clone(),
+            device: device.to_owned(),
+            kind,
+        })
+    }
+
+    fn state<'a>(&self, devices: &'a mut HashMap<String, DeviceState>, device: &str) -> &'a mut DeviceState {
+        devices.entry(device.to_owned()).or_insert_with(|| DeviceState {
+            connections: 0,
+            uploads: 0,
+            tokens: self.settings.request_burst,
+            refilled_at: Instant::now(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, DeviceState>> {
+        // Poisoning follows a panic elsewhere; the counters stay usable.
+        self.devices.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut devices = self.limits.lock();
+        if let Some(state) = devices.get_mut(&self.device) {
+            match self.kind {
+                SlotKind::Connection => state.connections = state.connections.saturating_sub(1),
+                SlotKind::Upload => state.uploads = state.uploads.saturating_sub(1),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> DeviceLimits {
+        DeviceLimits::new(DeviceLimitSettings {
+            connections_max: 2,
+            uploads_max: 1,
+            requests_per_second: 10.0,
+            request_burst: 3.0,
+        })
+    }
+
+    #[test]
+    fn slots_are_counted_per_device_and_released() {
+        let limits = limits();
+        let a = limits.connection("d1").unwrap();
+        let _b = limits.connection("d1").unwrap();
+        assert!(limits.connection("d1").is_none());
+        assert!(
+            limits.connection("d2").is_some(),
+            "another device is not affected"
+        );
+        drop(a);
+        assert!(limits.connection("d1").is_some());
+        let upload = limits.upload("d1").unwrap();
+        assert!(limits.upload("d1").is_none());
+        drop(upload);
+        assert!(limits.upload("d1").is_some());
+    }
+
+    #[test]
+    fn the_bucket_allows_a_burst_then_says_when() {
+        let limits = limits();
+        for _ in 0..3 {
+            assert!(limits.request("d1").is_ok());
+        }
+        let wait_ms = limits.request("d1").unwrap_err();
+        assert!((1..=100).contains(&wait_ms), "{wait_ms}");
+        assert!(limits.request("d2").is_ok());
+    }
+}
