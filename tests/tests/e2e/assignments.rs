@@ -464,3 +464,19 @@ async fn cursors_and_states_survive_a_restart() {
     terminal.en_route(&a_id).await.unwrap();
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_watches_every_team_live() {
+    let server = TestServer::start().await;
+    let dispatcher = supervisor(&server).await;
+    let mut watch = dispatcher.assignments();
+    let a = dispatcher.create_assignment(&assignment_for("officer-01")).await.unwrap();
+    let b = dispatcher.create_assignment(&assignment_for("officer-05")).await.unwrap();
+    let (a_id, b_id) = (a.assignment.unwrap().id, b.assignment.unwrap().id);
+    let terminal = connect(server.addr(), "device-002", "officer-05").await.unwrap();
+    terminal.accept_assignment(&b_id).await.unwrap();
+    let seen = events_until(&mut watch, |e| id_of(e) == b_id && kind(e) == Kind::Accepted).await;
+    assert!(seen.iter().any(|e| id_of(e) == a_id && kind(e) == Kind::Created));
+    assert!(seen.iter().any(|e| id_of(e) == b_id && kind(e) == Kind::Created));
+    assert!(seen.windows(2).all(|w| w[0].seq < w[1].seq));
+}
