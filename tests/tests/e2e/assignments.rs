@@ -470,8 +470,14 @@ async fn a_supervisor_watches_every_team_live() {
     let server = TestServer::start().await;
     let dispatcher = supervisor(&server).await;
     let mut watch = dispatcher.assignments();
-    let a = dispatcher.create_assignment(&assignment_for("officer-01")).await.unwrap();
-    let b = dispatcher.create_assignment(&assignment_for("officer-05")).await.unwrap();
+    let a = dispatcher
+        .create_assignment(&assignment_for("officer-01"))
+        .await
+        .unwrap();
+    let b = dispatcher
+        .create_assignment(&assignment_for("officer-05"))
+        .await
+        .unwrap();
     let (a_id, b_id) = (a.assignment.unwrap().id, b.assignment.unwrap().id);
     let terminal = connect(server.addr(), "device-002", "officer-05").await.unwrap();
     terminal.accept_assignment(&b_id).await.unwrap();
