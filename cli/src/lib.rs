@@ -4,6 +4,8 @@
 //! - [`photos`]: real JPEG and PNG files with EXIF, as cameras write them.
 //! - [`sim`]: the terminal fleet simulator behind `fieldlink sim`.
 #![forbid(unsafe_code)]
+// No panics on what a peer, a file or a user sent (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod photos;
 pub mod sim;

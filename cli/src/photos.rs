@@ -29,6 +29,8 @@ pub fn jpeg(width: u32, height: u32, seed: u64) -> Vec<u8> {
         ])
     });
     let mut out = Vec::new();
+    // Encoding an in-memory RGB image into a Vec cannot fail.
+    #[allow(clippy::expect_used)]
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 92)
         .encode_image(&image)
         .expect("encode JPEG");
@@ -39,6 +41,8 @@ pub fn jpeg(width: u32, height: u32, seed: u64) -> Vec<u8> {
 pub fn png(width: u32, height: u32) -> Vec<u8> {
     let image = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([x as u8, y as u8, 7]));
     let mut out = Vec::new();
+    // Encoding an in-memory RGB image into a Vec cannot fail.
+    #[allow(clippy::expect_used)]
     image
         .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
         .expect("encode PNG");

@@ -62,6 +62,7 @@ pub fn encode(message: &impl prost::Message) -> Vec<u8> {
     let body_len = message.encoded_len();
     let mut out = Vec::with_capacity(body_len + VARINT_BYTES_MAX);
     // Writing into a Vec cannot run out of capacity.
+    #[allow(clippy::expect_used)]
     message
         .encode_length_delimited(&mut out)
         .expect("Vec<u8> grows as needed");

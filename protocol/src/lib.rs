@@ -11,6 +11,8 @@
 //!
 //! The full contract, field by field, is `docs/protocol.md` in the repository.
 #![forbid(unsafe_code)]
+// No panics on what a peer, a file or a user sent (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod assignment;
 pub mod envelope;

@@ -55,6 +55,7 @@ impl Catalogue {
     /// The demo catalogue for `--dev`.
     pub fn demo() -> Self {
         // The demo file is part of this crate and checked by a unit test.
+        #[allow(clippy::expect_used)]
         Self::from_json(DEMO_CATALOGUE_JSON).expect("the built-in demo catalogue is valid")
     }
 

@@ -13,6 +13,8 @@
 //! - [`evidence`]: where photos are stored (content-addressed) and how they are checked.
 //! - [`error`]: the one mapping from failures to wire statuses.
 #![forbid(unsafe_code)]
+// No panics on what a peer, a file or a user sent (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod auth;
 pub mod catalogue;
