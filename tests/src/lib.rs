@@ -3,6 +3,8 @@
 //! clients to it.
 #![forbid(unsafe_code)]
 
+pub mod impairment;
+
 /// Real JPEG and PNG files with EXIF (shared with the simulator).
 pub use fieldlink_cli::photos;
 

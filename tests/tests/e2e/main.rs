@@ -5,6 +5,7 @@ mod assignments;
 mod bad_input;
 mod framing;
 mod handshake;
+mod impairment;
 mod inspections;
 mod limits;
 mod offline;
