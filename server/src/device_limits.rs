@@ -66,6 +66,11 @@ impl DeviceLimits {
         self.take(device, SlotKind::Upload)
     }
 
+    /// Uploads a device is running now.
+    pub fn uploads(&self, device: &str) -> usize {
+        self.lock().get(device).map(|state| state.uploads).unwrap_or(0)
+    }
+
     /// Takes one request token; `Err(ms)` says how long until one is free.
     pub fn request(&self, device: &str) -> Result<(), u64> {
         let mut devices = self.lock();

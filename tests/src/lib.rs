@@ -31,6 +31,8 @@ pub fn dev_config(data_dir: &Path) -> Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         data_dir: data_dir.to_path_buf(),
         tls: Some(fieldlink_server::tls::TlsFiles::dev(&certs_dir())),
+        // Every test terminal shares one of three device certificates.
+        connections_per_device_max: 128,
         ..Config::default()
     }
 }

@@ -72,6 +72,7 @@ pub async fn upload(
         .ok_or(ServiceError::UploadLimit {
             limit: state.config.concurrent_uploads_per_device_max,
         })?;
+    tracing::debug!(device = %session.device_id, evidence = %header_checked.evidence_id, "upload started");
     let slot = state
         .evidence
         .slots

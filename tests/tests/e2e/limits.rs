@@ -91,19 +91,21 @@ async fn a_device_may_run_only_so_many_uploads_at_once() {
     let (mut first, _first_recv) = connection.open_bi().await.unwrap();
     first.write_all(&header(&jpeg)).await.unwrap();
     first.write_all(&jpeg[..100]).await.unwrap();
-    // Until the server has taken the first one's slot, a second may pass.
-    let mut refusal = None;
-    for _ in 0..100 {
-        let mut second = header(&jpeg);
-        second.extend_from_slice(&jpeg);
-        if let Some(pb::response::Result::Error(status)) =
-            raw_request(&connection, &second, true).await.result
-        {
-            refusal = Some(status);
+    // Wait until the server runs the first upload.
+    let limits = &server.server.state().device_limits;
+    for _ in 0..600 {
+        if limits.uploads("device-001") == 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert_eq!(limits.uploads("device-001"), 1, "the first upload runs");
+    let mut second = header(&jpeg);
+    second.extend_from_slice(&jpeg);
+    let refusal = match raw_request(&connection, &second, true).await.result {
+        Some(pb::response::Result::Error(status)) => Some(status),
+        _ => None,
+    };
     let status = refusal.expect("a second concurrent upload was refused");
     assert_eq!(
         (status.code_or_unknown(), status.reason.as_str()),
