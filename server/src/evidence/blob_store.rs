@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 pub struct BlobStore {
     root: PathBuf,
     temp: PathBuf,
+    faults: super::faults::Faults,
 }
 
 impl BlobStore {
@@ -25,7 +26,14 @@ impl BlobStore {
         Ok(Self {
             root: root.to_path_buf(),
             temp,
+            faults: super::faults::Faults::default(),
         })
+    }
+
+    /// The same store with injected faults (tests).
+    pub fn with_faults(mut self, faults: super::faults::Faults) -> Self {
+        self.faults = faults;
+        self
     }
 
     /// Where the blob with `sha256` lives (whether or not it exists).
@@ -43,14 +51,20 @@ impl BlobStore {
     /// store, then fsyncs the directory. If the blob exists already (the same
     /// bytes under another evidence id), the file is removed instead.
     pub fn adopt(&self, file: &Path, sha256: &[u8; 32]) -> io::Result<()> {
+        use super::faults::FaultPoint;
         let target = self.path_of(sha256);
+        let dir = target.parent().unwrap_or(&self.root).to_path_buf();
         if target.is_file() {
             fs::remove_file(file)?;
-            return Ok(());
+            // An earlier rename may not have been made durable (its directory
+            // fsync failed): make sure of it before anything is acknowledged.
+            self.faults.check(FaultPoint::DirectoryFsync)?;
+            return sync_dir(&dir);
         }
-        let dir = target.parent().unwrap_or(&self.root).to_path_buf();
         fs::create_dir_all(&dir)?;
+        self.faults.check(FaultPoint::Rename)?;
         fs::rename(file, &target)?;
+        self.faults.check(FaultPoint::DirectoryFsync)?;
         sync_dir(&dir)?;
         // The shard directory may be new: make its entry durable too.
         sync_dir(&self.root)

@@ -11,6 +11,7 @@
 
 pub mod blob_store;
 pub mod exif_check;
+pub mod faults;
 pub mod image_check;
 pub mod janitor;
 pub mod partial;
@@ -30,16 +31,20 @@ pub struct Evidence {
     pub slots: upload_slots::UploadSlots,
     /// Bounds how many images are decoded at once (each may take hundreds of MiB).
     pub decode_permits: Arc<tokio::sync::Semaphore>,
+    /// Injected faults (tests only).
+    pub faults: faults::Faults,
 }
 
 impl Evidence {
     /// Opens (creating) the store under `root`.
     pub fn open(root: &Path, image_decodes_max: usize) -> std::io::Result<Self> {
+        let faults = faults::Faults::default();
         Ok(Self {
-            blobs: blob_store::BlobStore::open(&root.join("blobs"))?,
+            blobs: blob_store::BlobStore::open(&root.join("blobs"))?.with_faults(faults.clone()),
             partials: partial::PartialFiles::open(&root.join("partial"))?,
             slots: upload_slots::UploadSlots::default(),
             decode_permits: Arc::new(tokio::sync::Semaphore::new(image_decodes_max.max(1))),
+            faults,
         })
     }
 }

@@ -96,10 +96,14 @@ impl UploadWriter {
     /// Opens `path` for an upload continuing at `offset`: the file is cut to
     /// `offset` bytes (anything past the last checkpoint is not trusted) and
     /// those bytes are hashed again, so the final digests cover the whole photo.
-    pub async fn start(path: PathBuf, offset: u64) -> Result<Self, WriterError> {
+    pub async fn start(
+        path: PathBuf,
+        offset: u64,
+        faults: super::faults::Faults,
+    ) -> Result<Self, WriterError> {
         let (commands, receiver) = mpsc::channel(16);
         let (ready, opened) = oneshot::channel();
-        tokio::task::spawn_blocking(move || run(path, offset, receiver, ready));
+        tokio::task::spawn_blocking(move || run(path, offset, receiver, ready, faults));
         opened.await.map_err(|_| WriterError::Stopped)??;
         Ok(Self { commands })
     }
@@ -138,7 +142,9 @@ fn run(
     offset: u64,
     mut commands: mpsc::Receiver<Command>,
     ready: oneshot::Sender<io::Result<()>>,
+    faults: super::faults::Faults,
 ) {
+    use super::faults::FaultPoint;
     let mut sha256 = Sha256::new();
     let mut sm3 = Sm3::new();
     let opened = (|| -> io::Result<File> {
@@ -187,7 +193,10 @@ fn run(
                 if failed.is_some() {
                     continue;
                 }
-                match file.write_all(&bytes) {
+                match faults
+                    .check(FaultPoint::Write)
+                    .and_then(|()| file.write_all(&bytes))
+                {
                     Ok(()) => {
                         sha256.update(&bytes);
                         sm3.update(&bytes);
@@ -198,20 +207,31 @@ fn run(
             }
             Command::Checkpoint(respond) => {
                 // An fsync error fails the write: never retried and then trusted.
+                // An fsync error fails this writer for good: a later fsync
+                // may "succeed" without the lost data, so it is never trusted.
                 let result = match failed {
                     Some(kind) => Err(io::Error::from(kind)),
-                    None => file.sync_data().map(|()| written),
+                    None => faults
+                        .check(FaultPoint::Fsync)
+                        .and_then(|()| file.sync_data())
+                        .map(|()| written),
                 };
+                if let Err(error) = &result {
+                    failed = Some(error.kind());
+                }
                 let _ = respond.send(result);
             }
             Command::Finish(respond) => {
                 let result = match failed {
                     Some(kind) => Err(io::Error::from(kind)),
-                    None => file.sync_all().map(|()| Digests {
-                        sha256: sha256.clone().finalize().into(),
-                        sm3: sm3.clone().finalize().into(),
-                        size_bytes: written,
-                    }),
+                    None => faults
+                        .check(FaultPoint::Fsync)
+                        .and_then(|()| file.sync_all())
+                        .map(|()| Digests {
+                            sha256: sha256.clone().finalize().into(),
+                            sm3: sm3.clone().finalize().into(),
+                            size_bytes: written,
+                        }),
                 };
                 let _ = respond.send(result);
                 return;
@@ -230,7 +250,9 @@ mod tests {
         let path = dir.path().join("x.part");
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
 
-        let writer = UploadWriter::start(path.clone(), 0).await.unwrap();
+        let writer = UploadWriter::start(path.clone(), 0, Default::default())
+            .await
+            .unwrap();
         writer
             .write(bytes::Bytes::copy_from_slice(&data[..40_000]))
             .await
@@ -241,7 +263,9 @@ mod tests {
         drop(writer);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
 
-        let writer = UploadWriter::start(path.clone(), 40_000).await.unwrap();
+        let writer = UploadWriter::start(path.clone(), 40_000, Default::default())
+            .await
+            .unwrap();
         writer
             .write(bytes::Bytes::copy_from_slice(&data[40_000..]))
             .await
@@ -258,7 +282,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("y.part");
         std::fs::write(&path, b"abc").unwrap();
-        assert!(UploadWriter::start(path, 10).await.is_err());
+        assert!(UploadWriter::start(path, 10, Default::default()).await.is_err());
     }
 
     #[test]

@@ -33,6 +33,14 @@ pub async fn answer_resend(
 
 /// Commits a checked item through the group committer.
 pub async fn commit(state: &AppState, item: NewItem) -> Result<pb::Receipt, ServiceError> {
+    if let Err(error) = state
+        .evidence
+        .faults
+        .check(crate::evidence::faults::FaultPoint::Commit)
+    {
+        tracing::error!(%error, "commit failed; nothing stored");
+        return Err(ServiceError::StorageUnavailable);
+    }
     match state.committer.commit(item).await? {
         CommitOutcome::Stored(receipt) => Ok(wire_receipt(receipt, false)),
         CommitOutcome::Replayed(receipt) => Ok(wire_receipt(receipt, true)),

@@ -83,7 +83,7 @@ pub async fn upload(
         .evidence
         .partials
         .path_of(&session.device_id, header_checked.evidence_id);
-    let writer = match UploadWriter::start(path.clone(), offset).await {
+    let writer = match UploadWriter::start(path.clone(), offset, state.evidence.faults.clone()).await {
         Ok(writer) => writer,
         Err(error) => {
             // The partial file does not hold what its row says (lost, cut):
@@ -200,7 +200,16 @@ pub async fn upload(
         body: header_bytes.to_vec(),
         index: ItemIndex::Photo(index.clone()),
     };
-    let outcome = state.committer.commit(item).await;
+    let outcome = match state
+        .evidence
+        .faults
+        .check(crate::evidence::faults::FaultPoint::Commit)
+    {
+        Ok(()) => state.committer.commit(item).await,
+        Err(error) => Err(crate::storage::group_commit::CommitError::Storage(
+            error.to_string(),
+        )),
+    };
     // The upload is over whatever the outcome: its bytes moved into the
     // store. If the commit failed, the blob is unreferenced (collected later,
     // or reused by the retry) and the retry starts from 0.

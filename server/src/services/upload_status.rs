@@ -34,7 +34,15 @@ pub async fn query(
         .partial_upload(&session.device_id, evidence_id)
         .await?
     {
-        status.durable_offset = partial.durable_offset;
+        // Promise only what the partial file really holds (a failure after
+        // the rename into the store leaves the row without its file).
+        let path = state.evidence.partials.path_of(&session.device_id, evidence_id);
+        let file_bytes = tokio::fs::metadata(&path).await.map(|m| m.len()).unwrap_or(0);
+        status.durable_offset = if file_bytes >= partial.durable_offset {
+            partial.durable_offset
+        } else {
+            0
+        };
     }
     Ok(status)
 }

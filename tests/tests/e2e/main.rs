@@ -3,6 +3,7 @@
 
 mod assignments;
 mod bad_input;
+mod faults;
 mod framing;
 mod handshake;
 mod impairment;
