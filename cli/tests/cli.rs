@@ -13,15 +13,7 @@ fn fieldlink(server: std::net::SocketAddr, args: &[&str]) -> std::process::Outpu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn example_then_submit_prints_a_receipt_and_refusals_exit_non_zero() {
     let data = tempfile::tempdir().unwrap();
-    let certs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs-dev");
-    let config = fieldlink_server::Config {
-        dev: true,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data.path().to_path_buf(),
-        tls: Some(fieldlink_server::tls::TlsFiles::dev(&certs)),
-        ..Default::default()
-    };
-    let server = fieldlink_server::start(config).await.unwrap();
+    let server = dev_server(data.path()).await;
     let addr = server.local_addr();
 
     let example = tokio::task::spawn_blocking(move || fieldlink(addr, &["example", "inspection"]))
@@ -100,15 +92,7 @@ async fn example_then_submit_prints_a_receipt_and_refusals_exit_non_zero() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn photo_upload_prints_a_receipt_with_both_digests_and_flags() {
     let data = tempfile::tempdir().unwrap();
-    let certs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs-dev");
-    let config = fieldlink_server::Config {
-        dev: true,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data.path().to_path_buf(),
-        tls: Some(fieldlink_server::tls::TlsFiles::dev(&certs)),
-        ..Default::default()
-    };
-    let server = fieldlink_server::start(config).await.unwrap();
+    let server = dev_server(data.path()).await;
     let addr = server.local_addr();
     // A real JPEG without EXIF: accepted and flagged EXIF_UNREADABLE.
     let image = image::RgbImage::from_fn(120, 80, |x, y| image::Rgb([x as u8, y as u8, 9]));
@@ -157,15 +141,7 @@ async fn photo_upload_prints_a_receipt_with_both_digests_and_flags() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_and_interview_examples_submit_and_the_case_shows_them() {
     let data = tempfile::tempdir().unwrap();
-    let certs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs-dev");
-    let config = fieldlink_server::Config {
-        dev: true,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data.path().to_path_buf(),
-        tls: Some(fieldlink_server::tls::TlsFiles::dev(&certs)),
-        ..Default::default()
-    };
-    let server = fieldlink_server::start(config).await.unwrap();
+    let server = dev_server(data.path()).await;
     let addr = server.local_addr();
     let run = |args: Vec<String>| async move {
         tokio::task::spawn_blocking(move || {
@@ -234,15 +210,7 @@ async fn service_and_interview_examples_submit_and_the_case_shows_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_supervisor_dispatches_and_an_officer_watches_and_accepts_from_the_command_line() {
     let data = tempfile::tempdir().unwrap();
-    let certs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs-dev");
-    let config = fieldlink_server::Config {
-        dev: true,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data.path().to_path_buf(),
-        tls: Some(fieldlink_server::tls::TlsFiles::dev(&certs)),
-        ..Default::default()
-    };
-    let server = fieldlink_server::start(config).await.unwrap();
+    let server = dev_server(data.path()).await;
     let addr = server.local_addr();
     let run = |args: Vec<String>| async move {
         tokio::task::spawn_blocking(move || {

@@ -38,6 +38,16 @@ pub struct AppState {
     pub clock: fn() -> i64,
 }
 
+impl AppState {
+    /// What validation needs now: the server clock and the allowed skew.
+    pub fn validation_context(&self) -> fieldlink_protocol::validate::ValidationContext {
+        fieldlink_protocol::validate::ValidationContext {
+            now_ms: (self.clock)(),
+            clock_skew_ms_max: self.config.clock_skew_ms_max,
+        }
+    }
+}
+
 /// The system clock in ms since the Unix epoch.
 pub fn system_clock_ms() -> i64 {
     std::time::SystemTime::now()

@@ -3,7 +3,7 @@
 
 use fieldlink_protocol::inspection::{outcome_is_enforcement_action, Inspection};
 use fieldlink_protocol::pb;
-use fieldlink_protocol::validate::{self, ValidationContext};
+use fieldlink_protocol::validate;
 use fieldlink_protocol::FieldError;
 use sha2::{Digest, Sha256};
 
@@ -30,10 +30,7 @@ pub async fn submit(
         return Ok(receipt);
     }
 
-    let context = ValidationContext {
-        now_ms: (state.clock)(),
-        clock_skew_ms_max: state.config.clock_skew_ms_max,
-    };
+    let context = state.validation_context();
     let inspection = Inspection::parse(record, &context)?;
     check_against_directory(state, session, &inspection)?;
 

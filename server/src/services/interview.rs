@@ -2,7 +2,7 @@
 
 use fieldlink_protocol::interview::Interview;
 use fieldlink_protocol::pb;
-use fieldlink_protocol::validate::{self, ValidationContext};
+use fieldlink_protocol::validate;
 use sha2::{Digest, Sha256};
 
 use crate::error::ServiceError;
@@ -23,10 +23,7 @@ pub async fn submit(
     if let Some(receipt) = commit::answer_resend(state, item_id, &sha256).await? {
         return Ok(receipt);
     }
-    let context = ValidationContext {
-        now_ms: (state.clock)(),
-        clock_skew_ms_max: state.config.clock_skew_ms_max,
-    };
+    let context = state.validation_context();
     let interview = Interview::parse(record, &context)?;
     // Interviews are investigative acts: credentialed officers (art. 42).
     participants::check(

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use fieldlink_protocol::pb;
 use fieldlink_protocol::photo::PhotoHeader;
-use fieldlink_protocol::validate::{self, ValidationContext};
+use fieldlink_protocol::validate;
 use image::DynamicImage;
 use uuid::Uuid;
 
@@ -59,10 +59,7 @@ pub async fn upload(
                 .unwrap_or_default(),
         });
     }
-    let context = ValidationContext {
-        now_ms: (state.clock)(),
-        clock_skew_ms_max: state.config.clock_skew_ms_max,
-    };
+    let context = state.validation_context();
     let header_checked = PhotoHeader::parse(header, &context, state.config.photo_bytes_max)?;
     check_record_link(state, session, header_checked.record_id).await?;
 

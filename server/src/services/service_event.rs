@@ -5,7 +5,7 @@
 
 use fieldlink_protocol::pb::{self, ServiceEventKind};
 use fieldlink_protocol::service::ServiceEvent;
-use fieldlink_protocol::validate::{self, ValidationContext};
+use fieldlink_protocol::validate;
 use fieldlink_protocol::FieldError;
 use sha2::{Digest, Sha256};
 
@@ -27,10 +27,7 @@ pub async fn submit(
     if let Some(receipt) = commit::answer_resend(state, item_id, &sha256).await? {
         return Ok(receipt);
     }
-    let context = ValidationContext {
-        now_ms: (state.clock)(),
-        clock_skew_ms_max: state.config.clock_skew_ms_max,
-    };
+    let context = state.validation_context();
     let event = ServiceEvent::parse(event, &context)?;
     // Only the serving officers may report on a service; anyone else is told
     // the same as for a service that does not exist.
