@@ -601,8 +601,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     args.cert = Some(dev_certs_dir().join(format!("{device}.pem")));
                     args.key = Some(dev_certs_dir().join(format!("{device}.key")));
                 }
-                // Validated above: the same settings for another officer.
-                client_config(&args, false).expect("valid connection settings")
+                client_config(&args, false).map_err(|error| match error {
+                    CliError::Client(error) => error,
+                    CliError::Usage(message) => fieldlink_client::Error::Config(message),
+                })
             })
             .await;
             println!(

@@ -92,8 +92,12 @@ struct Counters {
 }
 
 /// Runs the fleet; `client_config(officer, device)` builds each terminal's
-/// connection settings. Prints progress to stderr every 5 s.
-pub async fn run(config: SimConfig, client_config: impl Fn(&str, &str) -> ClientConfig) -> SimSummary {
+/// connection settings (a terminal whose settings fail is counted as an
+/// error and not started). Prints progress to stderr every 5 s.
+pub async fn run(
+    config: SimConfig,
+    client_config: impl Fn(&str, &str) -> Result<ClientConfig, fieldlink_client::Error>,
+) -> SimSummary {
     let started = Instant::now();
     let deadline = started + config.duration;
     let counters = Arc::new(Counters::default());
@@ -101,7 +105,14 @@ pub async fn run(config: SimConfig, client_config: impl Fn(&str, &str) -> Client
     for index in 0..config.terminals {
         let officer = config.officers[index % config.officers.len()].clone();
         let device = config.devices[index % config.devices.len()].clone();
-        let mut client_settings = client_config(&officer, &device);
+        let mut client_settings = match client_config(&officer, &device) {
+            Ok(settings) => settings,
+            Err(error) => {
+                eprintln!("sim: terminal {index}: {error}");
+                counters.errors.fetch_add(1, Relaxed);
+                continue;
+            }
+        };
         client_settings.simulated_send_loss = config.loss;
         let counters = counters.clone();
         let config = config.clone();
@@ -109,12 +120,22 @@ pub async fn run(config: SimConfig, client_config: impl Fn(&str, &str) -> Client
             terminal(index, officer, client_settings, config, deadline, counters).await;
         }));
     }
-    if let Some(supervisor) = &config.supervisor {
-        let settings = client_config(supervisor, &config.devices[0]);
-        let (counters, config) = (counters.clone(), config.clone());
-        tasks.push(tokio::spawn(async move {
-            dispatcher(settings, config, deadline, counters).await
-        }));
+    let dispatcher_settings = config
+        .supervisor
+        .as_deref()
+        .map(|supervisor| client_config(supervisor, &config.devices[0]));
+    match dispatcher_settings {
+        None => {}
+        Some(Err(error)) => {
+            eprintln!("sim: dispatcher: {error}");
+            counters.errors.fetch_add(1, Relaxed);
+        }
+        Some(Ok(settings)) => {
+            let (counters, config) = (counters.clone(), config.clone());
+            tasks.push(tokio::spawn(async move {
+                dispatcher(settings, config, deadline, counters).await
+            }));
+        }
     }
     let progress = {
         let counters = counters.clone();

@@ -104,34 +104,22 @@ impl Client {
     /// same bytes, so the receipt (and its SHA-256) is that of the first
     /// stored copy (`replayed` is then true).
     pub async fn submit_inspection(&self, record: &pb::InspectionRecord) -> Result<pb::Receipt, Error> {
-        let request = pb::Request {
-            body: Some(Body::SubmitInspection(record.clone())),
-        };
-        self.send_with_retry(&frame::encode(&request)).await
+        self.submit(Body::SubmitInspection(record.clone())).await
     }
 
     /// Stores an electronic-service confirmation (电子送达); returns its receipt.
     pub async fn submit_service(&self, service: &pb::ServiceConfirmation) -> Result<pb::Receipt, Error> {
-        let request = pb::Request {
-            body: Some(Body::SubmitService(service.clone())),
-        };
-        self.send_with_retry(&frame::encode(&request)).await
+        self.submit(Body::SubmitService(service.clone())).await
     }
 
     /// Appends an event (delivered, confirmed) to a stored service; returns its receipt.
     pub async fn submit_service_event(&self, event: &pb::ServiceEvent) -> Result<pb::Receipt, Error> {
-        let request = pb::Request {
-            body: Some(Body::SubmitServiceEvent(event.clone())),
-        };
-        self.send_with_retry(&frame::encode(&request)).await
+        self.submit(Body::SubmitServiceEvent(event.clone())).await
     }
 
     /// Stores remote-interview metadata (远程询问); returns its receipt.
     pub async fn submit_interview(&self, interview: &pb::InterviewRecord) -> Result<pb::Receipt, Error> {
-        let request = pb::Request {
-            body: Some(Body::SubmitInterview(interview.clone())),
-        };
-        self.send_with_retry(&frame::encode(&request)).await
+        self.submit(Body::SubmitInterview(interview.clone())).await
     }
 
     /// Every item of a case the signed-in officer may see, in time order.
@@ -385,6 +373,13 @@ impl Client {
     pub async fn close(self) {
         self.disconnect().await;
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+    }
+
+    /// Sends an item request (encoded once, so retries send the same bytes)
+    /// and expects a receipt.
+    async fn submit(&self, body: Body) -> Result<pb::Receipt, Error> {
+        let request = pb::Request { body: Some(body) };
+        self.send_with_retry(&frame::encode(&request)).await
     }
 
     async fn send_with_retry(&self, request_frame: &[u8]) -> Result<pb::Receipt, Error> {

@@ -3,9 +3,7 @@
 
 use fieldlink_protocol::inspection::{outcome_is_enforcement_action, Inspection};
 use fieldlink_protocol::pb;
-use fieldlink_protocol::validate;
 use fieldlink_protocol::FieldError;
-use sha2::{Digest, Sha256};
 
 use crate::error::ServiceError;
 use crate::services::{commit, participants};
@@ -22,13 +20,10 @@ pub async fn submit(
     record: pb::InspectionRecord,
     body_bytes: &[u8],
 ) -> Result<pb::Receipt, ServiceError> {
-    let sha256: [u8; 32] = Sha256::digest(body_bytes).into();
-    // A resend is answered from storage before any rule is checked again: the
-    // rules (clock, directory) may have moved since the original was accepted.
-    let item_id = validate::item_id("id", &record.id)?;
-    if let Some(receipt) = commit::answer_resend(state, item_id, &sha256).await? {
-        return Ok(receipt);
-    }
+    let sha256 = match commit::arrive(state, &record.id, body_bytes).await? {
+        commit::Arrival::Resend(receipt) => return Ok(receipt),
+        commit::Arrival::New { sha256 } => sha256,
+    };
 
     let context = state.validation_context();
     let inspection = Inspection::parse(record, &context)?;

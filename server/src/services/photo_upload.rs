@@ -14,6 +14,7 @@ use fieldlink_protocol::pb;
 use fieldlink_protocol::photo::PhotoHeader;
 use fieldlink_protocol::validate;
 use image::DynamicImage;
+use sha2::Digest;
 use uuid::Uuid;
 
 use crate::error::ServiceError;
@@ -48,15 +49,10 @@ pub async fn upload(
     if let Some(stored) = state.storage.photo(evidence_id).await? {
         return replay_or_conflict(stored, &header.sha256).map(|receipt| (receipt, None));
     }
-    if state.storage.item(evidence_id).await?.is_some() {
+    if let Some(other) = state.storage.item(evidence_id).await? {
         // The id names an item of another kind.
         return Err(ServiceError::Conflict {
-            existing_seq: state
-                .storage
-                .item(evidence_id)
-                .await?
-                .map(|item| item.receipt.server_seq)
-                .unwrap_or_default(),
+            existing_seq: other.receipt.server_seq,
         });
     }
     let context = state.validation_context();
@@ -243,8 +239,7 @@ pub async fn make_thumbnail(state: AppState, job: ThumbnailJob) {
             return;
         }
     };
-    let sha256: [u8; 32] =
-        sha2::Digest::finalize(sha2::Digest::chain_update(sha2::Sha256::default(), &jpeg)).into();
+    let sha256: [u8; 32] = sha2::Sha256::digest(&jpeg).into();
     let blobs = state.evidence.blobs.clone();
     let stored = tokio::task::spawn_blocking(move || blobs.put(&jpeg, &sha256)).await;
     if !matches!(stored, Ok(Ok(()))) {

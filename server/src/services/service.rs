@@ -2,8 +2,6 @@
 
 use fieldlink_protocol::pb;
 use fieldlink_protocol::service::Service;
-use fieldlink_protocol::validate;
-use sha2::{Digest, Sha256};
 
 use crate::error::ServiceError;
 use crate::services::{commit, participants};
@@ -18,11 +16,10 @@ pub async fn submit(
     service: pb::ServiceConfirmation,
     body_bytes: &[u8],
 ) -> Result<pb::Receipt, ServiceError> {
-    let sha256: [u8; 32] = Sha256::digest(body_bytes).into();
-    let item_id = validate::item_id("id", &service.id)?;
-    if let Some(receipt) = commit::answer_resend(state, item_id, &sha256).await? {
-        return Ok(receipt);
-    }
+    let sha256 = match commit::arrive(state, &service.id, body_bytes).await? {
+        commit::Arrival::Resend(receipt) => return Ok(receipt),
+        commit::Arrival::New { sha256 } => sha256,
+    };
     let context = state.validation_context();
     let service = Service::parse(service, &context)?;
     participants::check(state, session, "officer_ids", &service.officer_ids, false)?;

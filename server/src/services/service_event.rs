@@ -5,9 +5,7 @@
 
 use fieldlink_protocol::pb::{self, ServiceEventKind};
 use fieldlink_protocol::service::ServiceEvent;
-use fieldlink_protocol::validate;
 use fieldlink_protocol::FieldError;
-use sha2::{Digest, Sha256};
 
 use crate::error::ServiceError;
 use crate::services::commit;
@@ -22,11 +20,10 @@ pub async fn submit(
     event: pb::ServiceEvent,
     body_bytes: &[u8],
 ) -> Result<pb::Receipt, ServiceError> {
-    let sha256: [u8; 32] = Sha256::digest(body_bytes).into();
-    let item_id = validate::item_id("id", &event.id)?;
-    if let Some(receipt) = commit::answer_resend(state, item_id, &sha256).await? {
-        return Ok(receipt);
-    }
+    let sha256 = match commit::arrive(state, &event.id, body_bytes).await? {
+        commit::Arrival::Resend(receipt) => return Ok(receipt),
+        commit::Arrival::New { sha256 } => sha256,
+    };
     let context = state.validation_context();
     let event = ServiceEvent::parse(event, &context)?;
     // Only the serving officers may report on a service; anyone else is told
