@@ -50,6 +50,11 @@ pub mod close_code {
     pub const SESSION_REFUSED: u32 = 2;
     /// The peer broke the protocol (e.g. no hello in time).
     pub const PROTOCOL_VIOLATION: u32 = 3;
+    /// The device's certificate was revoked while connected; do not reconnect.
+    pub const REVOKED: u32 = 4;
+    /// The connection abandoned too many request streams (opened, then reset
+    /// or stopped before the request was read); reconnect and slow down.
+    pub const TOO_MANY_ABANDONED_STREAMS: u32 = 5;
 }
 
 /// QUIC stream error codes used with `STOP_SENDING` / `RESET_STREAM`.

@@ -44,6 +44,12 @@ pub struct Config {
     pub request_timeout_ms: u64,
     /// Handshakes in progress at once; more are refused.
     pub pending_handshakes_max: u32,
+    /// Above this many pending handshakes, clients must validate their
+    /// address with a QUIC Retry first (0: always).
+    pub handshake_retry_above: u32,
+    /// Request streams a connection may abandon (reset or stop before its
+    /// request was read) per minute; past this the connection is closed.
+    pub abandoned_streams_per_minute_max: u32,
     /// UDP socket send and receive buffer, bytes.
     pub udp_buffer_bytes: usize,
     /// QUIC receive window per stream, bytes.
@@ -111,6 +117,8 @@ impl Default for Config {
             hello_timeout_ms: 10_000,
             request_timeout_ms: 30_000,
             pending_handshakes_max: 1_024,
+            handshake_retry_above: 64,
+            abandoned_streams_per_minute_max: 600,
             udp_buffer_bytes: 4 * 1024 * 1024,
             stream_receive_window_bytes: 2 * 1024 * 1024,
             connection_receive_window_bytes: 8 * 1024 * 1024,
@@ -214,6 +222,12 @@ impl Config {
         }
         if self.idle_timeout_ms == 0 || self.hello_timeout_ms == 0 || self.request_timeout_ms == 0 {
             return invalid("idle_timeout_ms", "timeouts must be positive");
+        }
+        if self.pending_handshakes_max == 0 {
+            return invalid("pending_handshakes_max", "must be positive");
+        }
+        if self.abandoned_streams_per_minute_max == 0 {
+            return invalid("abandoned_streams_per_minute_max", "must be positive");
         }
         if self.upload_checkpoint_bytes < 4096 {
             return invalid("upload_checkpoint_bytes", "must be at least 4096");

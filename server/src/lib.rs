@@ -24,6 +24,7 @@ pub mod device_limits;
 pub mod directory;
 pub mod error;
 pub mod evidence;
+pub mod handshake_gate;
 pub mod push;
 pub mod request;
 pub mod revocation;
@@ -32,6 +33,7 @@ pub mod services;
 pub mod session;
 pub mod state;
 pub mod storage;
+pub mod stream_churn;
 pub mod tls;
 pub mod transport;
 

@@ -107,6 +107,12 @@ struct ServeArgs {
     /// Handshakes in progress at once [default: 1024].
     #[arg(long)]
     pending_handshakes_max: Option<u32>,
+    /// Above this many pending handshakes, unvalidated clients get a QUIC Retry first (0: always) [default: 64].
+    #[arg(long)]
+    handshake_retry_above: Option<u32>,
+    /// Request streams a connection may abandon per minute before it is closed [default: 600].
+    #[arg(long)]
+    abandoned_streams_per_minute_max: Option<u32>,
     /// UDP socket send and receive buffer in bytes [default: 4194304].
     #[arg(long)]
     udp_buffer_bytes: Option<usize>,
@@ -203,6 +209,8 @@ impl ServeArgs {
             hello_timeout_ms,
             request_timeout_ms,
             pending_handshakes_max,
+            handshake_retry_above,
+            abandoned_streams_per_minute_max,
             udp_buffer_bytes,
             stream_receive_window_bytes,
             connection_receive_window_bytes,

@@ -12,13 +12,23 @@ use crate::services::{self, photo_upload::ThumbnailJob};
 use crate::session::Session;
 use crate::state::AppState;
 
+/// How a request stream ended, for the connection's bookkeeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A request was read and answered (or refused with an answer).
+    Served,
+    /// The peer reset or stopped the stream (or the connection went away)
+    /// before its request was read.
+    Abandoned,
+}
+
 /// Serves one client-opened bidirectional stream.
 pub async fn serve_stream(
     state: &AppState,
     session: &Session,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
-) {
+) -> Outcome {
     let deadline = Duration::from_millis(state.config.request_timeout_ms);
     let mut thumbnail = None;
     if let Err(wait_ms) = state.device_limits.request(&session.device_id) {
@@ -33,7 +43,7 @@ pub async fn serve_stream(
         if write_frame(&mut send, &response).await.is_ok() {
             let _ = send.finish();
         }
-        return;
+        return Outcome::Served;
     }
     let result =
         match tokio::time::timeout(deadline, read_frame(&mut recv, state.config.frame_bytes_max)).await {
@@ -41,7 +51,7 @@ pub async fn serve_stream(
             Ok(Err(ReadFrameError::Io(error))) => {
                 // The stream or connection is gone; nobody to answer.
                 tracing::debug!(device = %session.device_id, %error, "request stream failed");
-                return;
+                return Outcome::Abandoned;
             }
             Ok(Err(ReadFrameError::Frame(error))) => Err(ServiceError::Frame(error)),
             Ok(Ok(frame)) => {
@@ -49,14 +59,14 @@ pub async fn serve_stream(
                 if let Ok(request) = parse_request(&frame) {
                     if let Body::SubscribeAssignments(subscribe) = request.body {
                         services::assignment_feed::serve(state, session, subscribe, send, recv).await;
-                        return;
+                        return Outcome::Served;
                     }
                 }
                 dispatch(state, session, &frame, &mut recv, &mut thumbnail).await
             }
         };
     if matches!(result, Err(ServiceError::StreamLost)) {
-        return;
+        return Outcome::Abandoned;
     }
     if result.is_err() {
         // Tell the peer to stop sending what we will not read (a no-op when
@@ -80,6 +90,7 @@ pub async fn serve_stream(
         // Off the acknowledgement path: the receipt is already on its way.
         services::photo_upload::make_thumbnail(state.clone(), job).await;
     }
+    Outcome::Served
 }
 
 async fn dispatch(

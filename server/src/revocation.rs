@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 use crate::state::AppState;
 
 /// QUIC application close code: the device's certificate was revoked.
-pub const CLOSE_REVOKED: u32 = 4;
+pub const CLOSE_REVOKED: u32 = fieldlink_protocol::close_code::REVOKED;
 
 /// Why a revocation failed.
 #[derive(Debug, thiserror::Error)]

@@ -18,6 +18,7 @@ use crate::catalogue::{Catalogue, CatalogueError};
 use crate::config::{Config, ConfigError};
 use crate::directory::{Directory, DirectoryFile};
 use crate::evidence::Evidence;
+use crate::handshake_gate::Admission;
 use crate::session;
 use crate::state::{system_clock_ms, AppState};
 use crate::storage::group_commit::{CommitStats, GroupCommitter};
@@ -162,6 +163,10 @@ pub async fn start_with_clock(config: Config, clock: fn() -> i64) -> Result<Runn
         requests_per_second: config.requests_per_second_per_device,
         request_burst: config.request_burst_per_device,
     });
+    let handshakes = crate::handshake_gate::HandshakeGate::new(
+        config.pending_handshakes_max,
+        config.handshake_retry_above,
+    );
     let state = AppState {
         config: Arc::new(config),
         storage,
@@ -173,7 +178,7 @@ pub async fn start_with_clock(config: Config, clock: fn() -> i64) -> Result<Runn
         push: crate::push::PushHub::default(),
         live: crate::revocation::LiveConnections::default(),
         device_limits,
-
+        handshakes,
         shutdown: shutdown.clone(),
         clock,
     };
@@ -238,12 +243,29 @@ async fn accept_loop(
         tokio::select! {
             incoming = endpoint.accept() => match incoming {
                 Some(incoming) => {
-                    connections.spawn(session::serve_connection(
-                        state.clone(),
-                        incoming,
-                        shutdown.clone(),
-                        requests.clone(),
-                    ));
+                    let admission = state
+                        .handshakes
+                        .admit(incoming.remote_address_validated(), incoming.may_retry());
+                    match admission {
+                        Admission::Proceed(permit) => {
+                            connections.spawn(session::serve_connection(
+                                state.clone(),
+                                incoming,
+                                permit,
+                                shutdown.clone(),
+                                requests.clone(),
+                            ));
+                        }
+                        Admission::Retry => {
+                            if incoming.retry().is_err() {
+                                tracing::debug!("retry refused by quinn");
+                            }
+                        }
+                        Admission::Refuse => {
+                            tracing::info!(remote = %incoming.remote_address(), "handshake refused: too many pending");
+                            incoming.refuse();
+                        }
+                    }
                 }
                 None => break,
             },

@@ -1,6 +1,7 @@
 //! One terminal connection: the handshake's device identity, the hello on
 //! the first stream, then one task per request stream.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use fieldlink_protocol::io::{read_frame, write_frame};
@@ -14,9 +15,10 @@ use tokio_util::task::TaskTracker;
 use crate::auth;
 use crate::directory::Officer;
 use crate::error::ServiceError;
-use crate::request;
+use crate::request::{self, Outcome};
 use crate::state::AppState;
 use crate::storage::SessionToken;
+use crate::stream_churn::StreamChurn;
 
 /// An open session: who is on the other end.
 #[derive(Debug, Clone)]
@@ -31,11 +33,15 @@ pub struct Session {
 pub async fn serve_connection(
     state: AppState,
     incoming: quinn::Incoming,
+    handshake_permit: tokio::sync::OwnedSemaphorePermit,
     shutdown: CancellationToken,
     requests: TaskTracker,
 ) {
     let remote = incoming.remote_address();
-    let connection = match incoming.await {
+    let handshake = incoming.await;
+    // The handshake is over either way: its slot frees for the next one.
+    drop(handshake_permit);
+    let connection = match handshake {
         Ok(connection) => connection,
         Err(error) => {
             // Refused handshakes land here: no certificate, unknown CA, revoked.
@@ -78,13 +84,25 @@ pub async fn serve_connection(
     };
     tracing::info!(%remote, device = %session.device_id, officer = %session.officer.id, "session open");
 
+    let churn = Arc::new(StreamChurn::new(state.config.abandoned_streams_per_minute_max));
     loop {
         tokio::select! {
             accepted = connection.accept_bi() => match accepted {
                 Ok((send, recv)) => {
                     let state = state.clone();
                     let session = session.clone();
-                    requests.spawn(async move { request::serve_stream(&state, &session, send, recv).await });
+                    let (churn, connection) = (churn.clone(), connection.clone());
+                    requests.spawn(async move {
+                        if request::serve_stream(&state, &session, send, recv).await == Outcome::Abandoned
+                            && churn.abandoned()
+                        {
+                            tracing::warn!(device = %session.device_id, "too many abandoned streams: closing");
+                            connection.close(
+                                close_code::TOO_MANY_ABANDONED_STREAMS.into(),
+                                b"too many abandoned streams",
+                            );
+                        }
+                    });
                 }
                 Err(error) => {
                     tracing::debug!(device = %session.device_id, %error, "connection ended");

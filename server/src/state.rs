@@ -30,6 +30,8 @@ pub struct AppState {
     pub push: crate::push::PushHub,
     /// Per-device connection, upload and request-rate limits.
     pub device_limits: crate::device_limits::DeviceLimits,
+    /// Admission of new handshakes (cap and Retry).
+    pub handshakes: crate::handshake_gate::HandshakeGate,
     /// Live connections, for closing those of revoked devices.
     pub live: crate::revocation::LiveConnections,
     /// Fires when the server begins shutting down (long-lived streams end).

@@ -62,6 +62,8 @@ pub fn server_config(crypto: rustls::ServerConfig, config: &Config) -> Result<qu
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(crypto).map_err(|e| e.to_string())?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     server.transport_config(Arc::new(transport_config(config)));
+    // Incoming handshakes not yet admitted by the accept loop; the
+    // handshake gate caps those in progress.
     server.max_incoming(config.pending_handshakes_max as usize);
     Ok(server)
 }

@@ -28,6 +28,9 @@ pub struct Conditions {
     pub corrupt: f64,
     /// Drop everything while set.
     pub blackhole: bool,
+    /// Drop everything from the server while set (one-way: the server hears
+    /// the client, the client never hears back — a stalled handshake).
+    pub server_silenced: bool,
 }
 
 struct Shared {
@@ -135,7 +138,7 @@ async fn forward_from_clients(front: Arc<UdpSocket>, server: SocketAddr, shared:
                 upstream
             }
         };
-        impair_and_send(&shared, buffer[..length].to_vec(), move |datagram| {
+        impair_and_send(&shared, false, buffer[..length].to_vec(), move |datagram| {
             let upstream = upstream.clone();
             async move {
                 let _ = upstream.send(&datagram).await;
@@ -161,7 +164,7 @@ async fn new_upstream(
             tokio::time::timeout(Duration::from_secs(120), reader.recv(&mut buffer)).await
         {
             let front = front.clone();
-            impair_and_send(&shared, buffer[..length].to_vec(), move |datagram| {
+            impair_and_send(&shared, true, buffer[..length].to_vec(), move |datagram| {
                 let front = front.clone();
                 async move {
                     let _ = front.send_to(&datagram, client).await;
@@ -172,7 +175,7 @@ async fn new_upstream(
     upstream
 }
 
-fn impair_and_send<F, Fut>(shared: &Arc<Mutex<Shared>>, mut datagram: Vec<u8>, send: F)
+fn impair_and_send<F, Fut>(shared: &Arc<Mutex<Shared>>, from_server: bool, mut datagram: Vec<u8>, send: F)
 where
     F: Fn(Vec<u8>) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send,
@@ -180,7 +183,7 @@ where
     let (drop_it, duplicate, delay) = {
         let mut state = shared.lock().expect("proxy state");
         let c = state.conditions;
-        if c.blackhole || state.rng.gen::<f64>() < c.loss {
+        if c.blackhole || (from_server && c.server_silenced) || state.rng.gen::<f64>() < c.loss {
             state.counts[0] += 1;
             (true, false, None)
         } else {

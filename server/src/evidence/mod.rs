@@ -6,6 +6,8 @@
 //! - [`image_check`]: magic bytes, decoding under limits, trailing bytes.
 //! - [`exif_check`]: EXIF capture time and GPS against what the terminal declared.
 //! - [`thumbnail`]: the supervisor's thumbnail, made after the receipt.
+//! - [`upload_plan`]: where an upload stream may start (resume, fresh, refused);
+//!   [`upload_model`] checks it and the writer against a model.
 //! - [`upload_slots`]: one active stream per (device, evidence id).
 //! - [`janitor`]: discards expired partial uploads and orphan blobs.
 
@@ -16,6 +18,8 @@ pub mod image_check;
 pub mod janitor;
 pub mod partial;
 pub mod thumbnail;
+pub mod upload_model;
+pub mod upload_plan;
 pub mod upload_slots;
 
 use std::path::Path;

@@ -79,6 +79,7 @@ enum Command {
 /// Feeds a partial file from the network; owns it on a blocking thread.
 pub struct UploadWriter {
     commands: mpsc::Sender<Command>,
+    thread: tokio::task::JoinHandle<()>,
 }
 
 /// Why the writer failed.
@@ -103,9 +104,9 @@ impl UploadWriter {
     ) -> Result<Self, WriterError> {
         let (commands, receiver) = mpsc::channel(16);
         let (ready, opened) = oneshot::channel();
-        tokio::task::spawn_blocking(move || run(path, offset, receiver, ready, faults));
+        let thread = tokio::task::spawn_blocking(move || run(path, offset, receiver, ready, faults));
         opened.await.map_err(|_| WriterError::Stopped)??;
-        Ok(Self { commands })
+        Ok(Self { commands, thread })
     }
 
     /// Appends bytes (waits when the writer is behind: backpressure on the stream).
@@ -124,6 +125,15 @@ impl UploadWriter {
             .await
             .map_err(|_| WriterError::Stopped)?;
         Ok(done.await.map_err(|_| WriterError::Stopped)??)
+    }
+
+    /// Stops without an fsync and waits until queued writes are done, so no
+    /// byte of this writer lands after it returns (what a crash leaves is
+    /// then on disk, with or without those bytes).
+    pub async fn abandon(self) {
+        let Self { commands, thread } = self;
+        drop(commands);
+        let _ = thread.await;
     }
 
     /// fsyncs and returns the digests of the whole file.

@@ -21,6 +21,7 @@ use crate::error::ServiceError;
 use crate::evidence::exif_check::{self, Tolerances};
 use crate::evidence::image_check;
 use crate::evidence::partial::UploadWriter;
+use crate::evidence::upload_plan::{plan_start, Declared, Held, Start};
 use crate::services::inspection::wire_receipt;
 use crate::session::Session;
 use crate::state::AppState;
@@ -301,22 +302,29 @@ async fn start_or_resume(
         .storage
         .partial_upload(&session.device_id, header.evidence_id)
         .await?;
-    let same_photo = existing
-        .as_ref()
-        .is_some_and(|p| p.header_sha256 == header.sha256 && p.size_bytes == header.size_bytes);
-    match (&existing, header.offset) {
-        (Some(partial), offset) if same_photo && offset == partial.durable_offset => Ok(offset),
-        (_, 0) => {
-            // A fresh upload (or a deliberate restart from 0).
-            let held = state.storage.partial_bytes_for_device(&session.device_id).await?
-                - existing.as_ref().map(|p| p.size_bytes).unwrap_or(0);
-            let limit = state.config.partial_bytes_per_device_max;
-            if held + header.size_bytes > limit {
-                return Err(ServiceError::PartialQuota {
-                    held_bytes: held + header.size_bytes,
-                    limit_bytes: limit,
-                });
-            }
+    let held_bytes = match header.offset {
+        // Only a fresh start needs the device's quota.
+        0 => state.storage.partial_bytes_for_device(&session.device_id).await?,
+        _ => 0,
+    };
+    let held = existing.as_ref().map(|p| Held {
+        header_sha256: p.header_sha256,
+        size_bytes: p.size_bytes,
+        durable_offset: p.durable_offset,
+    });
+    let declared = Declared {
+        sha256: header.sha256,
+        size_bytes: header.size_bytes,
+        offset: header.offset,
+    };
+    match plan_start(
+        held,
+        declared,
+        held_bytes,
+        state.config.partial_bytes_per_device_max,
+    ) {
+        Start::Resume(offset) => Ok(offset),
+        Start::Fresh => {
             let now_ms = (state.clock)();
             state
                 .storage
@@ -333,15 +341,14 @@ async fn start_or_resume(
                 .await?;
             Ok(0)
         }
-        // The same answer for an unknown id, another device's id, and a
-        // different photo: what this device holds (no existence oracle).
-        (partial, _) => Err(ServiceError::OffsetMismatch {
-            durable_offset: partial
-                .as_ref()
-                .filter(|_| same_photo)
-                .map(|p| p.durable_offset)
-                .unwrap_or(0),
+        Start::OverQuota {
+            held_bytes,
+            limit_bytes,
+        } => Err(ServiceError::PartialQuota {
+            held_bytes,
+            limit_bytes,
         }),
+        Start::OffsetMismatch { durable_offset } => Err(ServiceError::OffsetMismatch { durable_offset }),
     }
 }
 

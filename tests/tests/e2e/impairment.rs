@@ -115,7 +115,7 @@ async fn five_percent_loss_with_reordering_duplication_and_corruption_loses_noth
             reorder: 0.05,
             reorder_delay: Duration::from_millis(20),
             corrupt: 0.005,
-            blackhole: false,
+            ..Default::default()
         },
         42,
     )

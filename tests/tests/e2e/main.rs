@@ -14,3 +14,4 @@ mod photos;
 mod restart;
 mod revocation;
 mod service_interview;
+mod transport;
