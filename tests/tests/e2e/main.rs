@@ -2,6 +2,7 @@
 //! certificates and a real SQLite file. One test binary (ripgrep's model).
 
 mod assignments;
+mod authorization;
 mod bad_input;
 mod faults;
 mod framing;
