@@ -20,6 +20,11 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Directory for the database and evidence.
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL (`postgres://user@host:5432/db`) for several nodes
+    /// sharing one database; without it, SQLite in `data_dir`.
+    pub database: Option<String>,
+    /// Connections to PostgreSQL per node.
+    pub database_connections_max: u32,
     /// TLS files; with `dev` and none given, the certs-dev set.
     pub tls: Option<TlsFiles>,
     /// The enforcement-matters catalogue (JSON). Required without `dev`.
@@ -105,6 +110,8 @@ impl Default for Config {
             dev: false,
             listen: SocketAddr::from(([127, 0, 0, 1], 4433)),
             data_dir: PathBuf::from("./fieldlink-data"),
+            database: None,
+            database_connections_max: 16,
             tls: None,
             catalogue: None,
             directory: None,
@@ -222,6 +229,14 @@ impl Config {
         }
         if self.idle_timeout_ms == 0 || self.hello_timeout_ms == 0 || self.request_timeout_ms == 0 {
             return invalid("idle_timeout_ms", "timeouts must be positive");
+        }
+        if let Some(url) = &self.database {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return invalid("database", "must be a postgres:// URL (leave it out for SQLite)");
+            }
+        }
+        if self.database_connections_max == 0 {
+            return invalid("database_connections_max", "must be positive");
         }
         if self.pending_handshakes_max == 0 {
             return invalid("pending_handshakes_max", "must be positive");

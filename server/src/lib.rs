@@ -26,6 +26,7 @@ pub mod error;
 pub mod evidence;
 pub mod handshake_gate;
 pub mod push;
+pub mod relay;
 pub mod request;
 pub mod revocation;
 pub mod server;

@@ -62,6 +62,12 @@ struct ServeArgs {
     /// Directory for the database and evidence [default: ./fieldlink-data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// PostgreSQL URL for several nodes sharing one database (postgres://user@host:5432/db) [default: SQLite in the data dir].
+    #[arg(long)]
+    database: Option<String>,
+    /// Connections to PostgreSQL per node [default: 16].
+    #[arg(long)]
+    database_connections_max: Option<u32>,
     /// Agency CA certificate (PEM) that issues device certificates.
     #[arg(long)]
     ca: Option<PathBuf>,
@@ -201,6 +207,7 @@ impl ServeArgs {
         set!(
             listen,
             data_dir,
+            database_connections_max,
             frame_bytes_max,
             photo_bytes_max,
             clock_skew_ms_max,
@@ -235,6 +242,9 @@ impl ServeArgs {
             requests_per_second_per_device,
             request_burst_per_device
         );
+        if self.database.is_some() {
+            config.database = self.database;
+        }
         if self.catalogue.is_some() {
             config.catalogue = self.catalogue;
         }

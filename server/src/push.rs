@@ -27,6 +27,10 @@ pub struct Published {
 #[derive(Clone)]
 pub struct PushHub {
     sender: broadcast::Sender<Arc<Published>>,
+    /// Events arrive only through [`crate::relay`] (several nodes share the
+    /// database): the committing service does not publish, so every node
+    /// publishes every event once, in seq order.
+    relayed: bool,
 }
 
 impl Default for PushHub {
@@ -39,11 +43,30 @@ impl PushHub {
     /// A hub keeping `buffer_events` events for subscribers.
     pub fn new(buffer_events: usize) -> Self {
         let (sender, _) = broadcast::channel(buffer_events.max(1));
-        Self { sender }
+        Self {
+            sender,
+            relayed: false,
+        }
     }
 
-    /// Publishes a committed event (no-op when nobody listens).
+    /// A hub fed by the cross-node relay only.
+    pub fn relayed(buffer_events: usize) -> Self {
+        Self {
+            relayed: true,
+            ..Self::new(buffer_events)
+        }
+    }
+
+    /// Publishes an event the caller just committed (no-op when nobody
+    /// listens, or when the relay publishes instead).
     pub fn publish(&self, published: Published) {
+        if !self.relayed {
+            let _ = self.sender.send(Arc::new(published));
+        }
+    }
+
+    /// Publishes an event the relay read from the shared database.
+    pub fn relay(&self, published: Published) {
         let _ = self.sender.send(Arc::new(published));
     }
 

@@ -22,6 +22,7 @@ use crate::handshake_gate::Admission;
 use crate::session;
 use crate::state::{system_clock_ms, AppState};
 use crate::storage::group_commit::{CommitStats, GroupCommitter};
+use crate::storage::postgres::PgStorage;
 use crate::storage::sqlite::SqliteStorage;
 use crate::storage::{Storage, StorageError};
 use crate::{tls, transport};
@@ -113,8 +114,18 @@ pub async fn start_with_clock(config: Config, clock: fn() -> i64) -> Result<Runn
         addr: config.listen,
         detail: format!("cannot create data dir {}: {e}", config.data_dir.display()),
     })?;
-    let storage = SqliteStorage::open(&config.data_dir.join("fieldlink.sqlite")).await?;
-    let storage: Arc<dyn Storage> = Arc::new(storage);
+    // SQLite in the data directory, or a PostgreSQL database shared by
+    // several nodes (whose pushes then travel through the relay).
+    let (storage, relay_url): (Arc<dyn Storage>, Option<String>) = match &config.database {
+        None => (
+            Arc::new(SqliteStorage::open(&config.data_dir.join("fieldlink.sqlite")).await?),
+            None,
+        ),
+        Some(url) => {
+            let storage = PgStorage::open(url, config.database_connections_max).await?;
+            (Arc::new(storage), Some(url.clone()))
+        }
+    };
     let evidence =
         Evidence::open(&config.data_dir.join("evidence"), config.image_decodes_max).map_err(|e| {
             ServerError::Listen {
@@ -175,7 +186,10 @@ pub async fn start_with_clock(config: Config, clock: fn() -> i64) -> Result<Runn
         directory: Arc::new(directory),
         catalogue: Arc::new(catalogue),
         evidence: Arc::new(evidence),
-        push: crate::push::PushHub::default(),
+        push: match relay_url {
+            None => crate::push::PushHub::default(),
+            Some(_) => crate::push::PushHub::relayed(crate::push::PUSH_BUFFER_EVENTS),
+        },
         live: crate::revocation::LiveConnections::default(),
         device_limits,
         handshakes,
@@ -183,6 +197,10 @@ pub async fn start_with_clock(config: Config, clock: fn() -> i64) -> Result<Runn
         clock,
     };
     tokio::spawn(crate::evidence::janitor::run(state.clone(), shutdown.clone()));
+    if let Some(url) = relay_url {
+        let after = state.storage.latest_assignment_seq().await?;
+        tokio::spawn(crate::relay::run(state.clone(), url, after, shutdown.clone()));
+    }
     if let Some(crl) = tls_files.crl.clone() {
         tokio::spawn(crate::revocation::watch_crl(state.clone(), endpoint.clone(), crl));
     }

@@ -6,8 +6,14 @@
 //! milliseconds here, so a transaction per record would cap the server at a
 //! few hundred records a second.
 
+mod convert;
 pub mod group_commit;
+mod migrations;
+pub mod postgres;
+pub mod scratch_pg;
 pub mod sqlite;
+#[cfg(test)]
+mod suite;
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -437,6 +443,14 @@ pub trait Storage: Send + Sync + 'static {
 
     /// The seq of the newest assignment event (0 if none).
     async fn latest_assignment_seq(&self) -> Result<u64, StorageError>;
+
+    /// Events after `after_seq` in seq order, each with its audience: what a
+    /// node relays to its live feeds when another node committed them.
+    async fn events_with_audience(
+        &self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<(fieldlink_protocol::pb::AssignmentEvent, Vec<String>)>, StorageError>;
 
     /// Remembers which device presented a certificate serial (hex).
     async fn note_device_certificate(

@@ -1,18 +1,18 @@
 //! The embedded SQLite backend: WAL, `synchronous=FULL` (asserted at start),
 //! embedded numbered migrations, runtime queries.
 
-use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_core_shim::BoxFuture;
-use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
+use super::convert::{apply_service_event, assignment_event, flags_text, parse_flags, to_i64, to_u64};
+use super::migrations::EmbeddedMigrations;
 use super::{
     AssignmentCommit, AssignmentFilter, CaseItemRow, CommitOutcome, ItemIndex, NewAssignmentEvent, NewItem,
     PartialUpload, PhotoIndex, RecordLinks, RecordedEvent, ServiceHistory, SessionToken, Storage,
@@ -76,7 +76,7 @@ impl SqliteStorage {
             .await?;
         let storage = Self { pool };
         storage.check_durability().await?;
-        Migrator::new(EmbeddedMigrations)
+        Migrator::new(EmbeddedMigrations(MIGRATIONS))
             .await?
             .run(&storage.pool)
             .await?;
@@ -107,34 +107,6 @@ impl SqliteStorage {
         }
         Ok(())
     }
-}
-
-/// The embedded migrations as a sqlx migration source.
-#[derive(Debug)]
-struct EmbeddedMigrations;
-
-impl MigrationSource<'static> for EmbeddedMigrations {
-    fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
-        Box::pin(async {
-            Ok(MIGRATIONS
-                .iter()
-                .map(|(version, description, sql)| {
-                    Migration::new(
-                        *version,
-                        Cow::Borrowed(*description),
-                        MigrationType::Simple,
-                        Cow::Borrowed(*sql),
-                        false,
-                    )
-                })
-                .collect())
-        })
-    }
-}
-
-mod futures_core_shim {
-    /// A boxed future, as sqlx's `MigrationSource` wants it.
-    pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 }
 
 fn receipt_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredReceipt, StorageError> {
@@ -571,17 +543,7 @@ impl Storage for SqliteStorage {
                 .fetch_all(&self.pool)
                 .await?;
         for event in events {
-            let kind: i32 = event.try_get("kind")?;
-            let at_ms: i64 = event.try_get("at_ms")?;
-            match fieldlink_protocol::pb::ServiceEventKind::try_from(kind) {
-                Ok(fieldlink_protocol::pb::ServiceEventKind::Delivered) => {
-                    history.delivered_at_ms.get_or_insert(at_ms);
-                }
-                Ok(fieldlink_protocol::pb::ServiceEventKind::Confirmed) => {
-                    history.confirmed_at_ms.get_or_insert(at_ms);
-                }
-                _ => return Err(StorageError::Corrupt(format!("service event kind {kind}"))),
-            }
+            apply_service_event(&mut history, event.try_get("kind")?, event.try_get("at_ms")?)?;
         }
         Ok(Some(history))
     }
@@ -893,6 +855,36 @@ impl Storage for SqliteStorage {
         to_u64(seq)
     }
 
+    async fn events_with_audience(
+        &self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<(fieldlink_protocol::pb::AssignmentEvent, Vec<String>)>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT e.seq, e.event, (SELECT group_concat(a.officer_id, ',') FROM event_audience a WHERE a.seq = e.seq) \
+             AS audience FROM assignment_events e WHERE e.seq > ? ORDER BY e.seq LIMIT ?",
+        )
+        .bind(to_i64(after_seq)?)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let bytes: Vec<u8> = row.try_get("event")?;
+                let audience: Option<String> = row.try_get("audience")?;
+                Ok((
+                    assignment_event(&bytes, row.try_get("seq")?)?,
+                    audience
+                        .unwrap_or_default()
+                        .split(',')
+                        .filter(|o| !o.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                ))
+            })
+            .collect()
+    }
+
     async fn note_device_certificate(
         &self,
         device_id: &str,
@@ -974,37 +966,6 @@ fn assignment_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredAssignment
             .map_err(|e| StorageError::Corrupt(format!("assignment snapshot: {e}")))?,
         version: to_u64(row.try_get("version")?)?,
     })
-}
-
-fn to_u64(value: i64) -> Result<u64, StorageError> {
-    u64::try_from(value).map_err(|_| StorageError::Corrupt(format!("negative value {value}")))
-}
-
-fn to_i64(value: u64) -> Result<i64, StorageError> {
-    i64::try_from(value).map_err(|_| StorageError::Corrupt(format!("value {value} too large")))
-}
-
-fn flags_text(flags: &[i32]) -> String {
-    flags
-        .iter()
-        .map(|flag| {
-            fieldlink_protocol::pb::EvidenceFlag::try_from(*flag)
-                .map(|f| f.as_str_name().to_owned())
-                .unwrap_or_else(|_| flag.to_string())
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn parse_flags(text: &str) -> Result<Vec<i32>, StorageError> {
-    text.split(',')
-        .filter(|part| !part.is_empty())
-        .map(|part| {
-            fieldlink_protocol::pb::EvidenceFlag::from_str_name(part)
-                .map(|flag| flag as i32)
-                .ok_or_else(|| StorageError::Corrupt(format!("unknown flag {part}")))
-        })
-        .collect()
 }
 
 fn partial_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<PartialUpload, StorageError> {
@@ -1163,30 +1124,6 @@ async fn insert_index(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::ItemKind;
-    use sha2::{Digest, Sha256};
-
-    fn item(id: Uuid, body: &[u8]) -> NewItem {
-        NewItem {
-            item_id: id,
-            kind: ItemKind::Inspection,
-            device_id: "device-001".into(),
-            officer_id: "officer-01".into(),
-            case_id: None,
-            sha256: Sha256::digest(body).into(),
-            body: body.to_vec(),
-            index: ItemIndex::Inspection {
-                matter_code: "ZJ-001".into(),
-                outcome: 1,
-                started_at_ms: 1,
-                latitude: 0.0,
-                longitude: 0.0,
-                assignment_id: None,
-                officer_ids: vec!["officer-01".into()],
-                photo_ids: vec![],
-            },
-        }
-    }
 
     async fn open() -> (tempfile::TempDir, SqliteStorage) {
         let dir = tempfile::tempdir().unwrap();
@@ -1204,49 +1141,6 @@ mod tests {
         for (index, (version, _, _)) in MIGRATIONS.iter().enumerate() {
             assert_eq!(*version, index as i64 + 1);
         }
-    }
-
-    #[tokio::test]
-    async fn resend_replays_and_changed_bytes_conflict() {
-        let (_dir, storage) = open().await;
-        let id = Uuid::now_v7();
-        let first = storage.commit_items(&[item(id, b"a")], 10).await.unwrap();
-        let CommitOutcome::Stored(receipt) = &first[0] else {
-            panic!("{first:?}")
-        };
-        let again = storage
-            .commit_items(&[item(id, b"a"), item(id, b"b")], 20)
-            .await
-            .unwrap();
-        assert_eq!(again[0], CommitOutcome::Replayed(receipt.clone()));
-        assert_eq!(
-            again[1],
-            CommitOutcome::Conflict {
-                existing_seq: receipt.server_seq
-            }
-        );
-        assert_eq!(storage.item_count().await.unwrap(), 1);
-        assert_eq!(storage.item(id).await.unwrap().unwrap().body, b"a");
-    }
-
-    #[tokio::test]
-    async fn the_database_refuses_updates_and_deletes_of_items() {
-        let (_dir, storage) = open().await;
-        let id = Uuid::now_v7();
-        storage.commit_items(&[item(id, b"a")], 10).await.unwrap();
-        assert!(sqlx::query("UPDATE items SET body = x'00'")
-            .execute(storage.pool())
-            .await
-            .is_err());
-        assert!(sqlx::query("DELETE FROM items")
-            .execute(storage.pool())
-            .await
-            .is_err());
-        assert!(sqlx::query("DELETE FROM inspections")
-            .execute(storage.pool())
-            .await
-            .is_err());
-        assert_eq!(storage.item(id).await.unwrap().unwrap().body, b"a");
     }
 
     #[tokio::test]

@@ -1,0 +1,496 @@
+//! The storage suite: every behaviour the services rely on, run against
+//! each backend (SQLite always; PostgreSQL against a scratch database, see
+//! [`super::scratch_pg`]).
+
+use std::sync::Arc;
+
+use fieldlink_protocol::pb;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{
+    AssignmentCommit, AssignmentFilter, CommitOutcome, ItemIndex, ItemKind, NewAssignmentEvent, NewItem,
+    PartialUpload, Storage,
+};
+use crate::directory::{Officer, Role, Team};
+
+/// A backend under test and a way to run raw SQL against it.
+pub struct Backend {
+    pub storage: Arc<dyn Storage>,
+    pub raw: Raw,
+    _keep: Box<dyn std::any::Any + Send>,
+}
+
+pub enum Raw {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Raw {
+    /// Whether `sql` succeeds.
+    async fn succeeds(&self, sql: &str) -> bool {
+        match self {
+            Raw::Sqlite(pool) => sqlx::query(sql).execute(pool).await.is_ok(),
+            Raw::Postgres(pool) => sqlx::query(sql).execute(pool).await.is_ok(),
+        }
+    }
+
+    fn is_postgres(&self) -> bool {
+        matches!(self, Raw::Postgres(_))
+    }
+}
+
+pub async fn sqlite() -> Option<Backend> {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = super::sqlite::SqliteStorage::open(&dir.path().join("db.sqlite"))
+        .await
+        .unwrap();
+    Some(Backend {
+        raw: Raw::Sqlite(storage.pool().clone()),
+        storage: Arc::new(storage),
+        _keep: Box::new(dir),
+    })
+}
+
+pub async fn postgres() -> Option<Backend> {
+    let database = super::scratch_pg::ScratchDatabase::create().await?;
+    let storage = super::postgres::PgStorage::open(&database.url, 8).await.unwrap();
+    Some(Backend {
+        raw: Raw::Postgres(storage.pool().clone()),
+        storage: Arc::new(storage),
+        _keep: Box::new(database),
+    })
+}
+
+pub fn inspection(id: Uuid, body: &[u8], case_id: Option<&str>, started_at_ms: i64) -> NewItem {
+    NewItem {
+        item_id: id,
+        kind: ItemKind::Inspection,
+        device_id: "device-001".into(),
+        officer_id: "officer-01".into(),
+        case_id: case_id.map(str::to_owned),
+        sha256: Sha256::digest(body).into(),
+        body: body.to_vec(),
+        index: ItemIndex::Inspection {
+            matter_code: "ZJ-001".into(),
+            outcome: 1,
+            started_at_ms,
+            latitude: 29.8,
+            longitude: 121.5,
+            assignment_id: None,
+            officer_ids: vec!["officer-01".into()],
+            photo_ids: vec![],
+        },
+    }
+}
+
+fn assignment_event(
+    assignment_id: &str,
+    state: pb::AssignmentState,
+    audience: &[&str],
+) -> NewAssignmentEvent {
+    let event_id = Uuid::now_v7();
+    NewAssignmentEvent {
+        event_id,
+        request_sha256: Sha256::digest(event_id.as_bytes()).into(),
+        event: pb::AssignmentEvent {
+            kind: pb::AssignmentEventKind::Created as i32,
+            at_ms: 1_000,
+            assignment: Some(pb::Assignment {
+                id: assignment_id.to_owned(),
+                state: state as i32,
+                assignee: Some(pb::assignment::Assignee::TeamId("team-chengnan".into())),
+                due_at_ms: 5_000,
+                created_at_ms: 1_000,
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        audience: audience.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+pub async fn resend_replays_and_changed_bytes_conflict(b: Backend) {
+    let storage = &b.storage;
+    let id = Uuid::now_v7();
+    let first = storage
+        .commit_items(&[inspection(id, b"a", None, 1)], 10)
+        .await
+        .unwrap();
+    let CommitOutcome::Stored(receipt) = &first[0] else {
+        panic!("{first:?}")
+    };
+    let again = storage
+        .commit_items(
+            &[inspection(id, b"a", None, 1), inspection(id, b"b", None, 1)],
+            20,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again[0], CommitOutcome::Replayed(receipt.clone()));
+    assert_eq!(
+        again[1],
+        CommitOutcome::Conflict {
+            existing_seq: receipt.server_seq
+        }
+    );
+    assert_eq!(storage.item_count().await.unwrap(), 1);
+    let stored = storage.item(id).await.unwrap().unwrap();
+    assert_eq!(stored.body, b"a");
+    assert_eq!(stored.receipt, *receipt);
+}
+
+pub async fn concurrent_commits_of_one_id_store_it_once(b: Backend) {
+    let id = Uuid::now_v7();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let storage = b.storage.clone();
+        tasks.push(tokio::spawn(async move {
+            storage
+                .commit_items(&[inspection(id, b"same", None, 1)], 10)
+                .await
+        }));
+    }
+    let mut stored = 0;
+    let mut replayed = 0;
+    for task in tasks {
+        // A failed batch (e.g. a deadlock victim) stores nothing and is retried by clients.
+        if let Ok(outcomes) = task.await.unwrap() {
+            match &outcomes[0] {
+                CommitOutcome::Stored(_) => stored += 1,
+                CommitOutcome::Replayed(_) => replayed += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert_eq!(stored, 1, "stored once");
+    assert!(replayed >= 1);
+    assert_eq!(b.storage.item_count().await.unwrap(), 1);
+}
+
+pub async fn evidence_is_append_only_in_the_database(b: Backend) {
+    let id = Uuid::now_v7();
+    b.storage
+        .commit_items(&[inspection(id, b"a", None, 1)], 10)
+        .await
+        .unwrap();
+    for sql in [
+        "UPDATE items SET kind = 'x'",
+        "DELETE FROM items",
+        "DELETE FROM inspections",
+        "UPDATE inspection_officers SET officer_id = 'x'",
+    ] {
+        assert!(!b.raw.succeeds(sql).await, "{sql} was allowed");
+    }
+    if b.raw.is_postgres() {
+        assert!(
+            !b.raw.succeeds("TRUNCATE inspections CASCADE").await,
+            "TRUNCATE was allowed"
+        );
+    }
+    assert_eq!(b.storage.item(id).await.unwrap().unwrap().body, b"a");
+    // Working state is not evidence: partial uploads come and go.
+    assert!(b.raw.succeeds("DELETE FROM partial_uploads").await);
+}
+
+pub async fn the_case_view_is_in_time_order(b: Backend) {
+    let (late, early) = (Uuid::now_v7(), Uuid::now_v7());
+    b.storage
+        .commit_items(
+            &[
+                inspection(late, b"late", Some("CASE-1"), 2_000),
+                inspection(early, b"early", Some("CASE-1"), 1_000),
+            ],
+            10,
+        )
+        .await
+        .unwrap();
+    let rows = b.storage.case_items("CASE-1").await.unwrap();
+    let order: Vec<Uuid> = rows.iter().map(|r| r.receipt.item_id).collect();
+    assert_eq!(order, vec![early, late]);
+    assert_eq!(rows[0].occurred_at_ms, 1_000);
+    assert!(b.storage.case_items("CASE-NONE").await.unwrap().is_empty());
+}
+
+pub async fn assignment_events_are_version_checked_and_fed_in_order(b: Backend) {
+    let storage = &b.storage;
+    let id = Uuid::now_v7().to_string();
+    let created = assignment_event(
+        &id,
+        pb::AssignmentState::Dispatched,
+        &["officer-01", "officer-02"],
+    );
+    let AssignmentCommit::Committed { seq: first } =
+        storage.commit_assignment_event(None, &created).await.unwrap()
+    else {
+        panic!("not committed")
+    };
+    // Creating it again, or updating from a stale version, conflicts.
+    let again = assignment_event(&id, pb::AssignmentState::Dispatched, &[]);
+    assert_eq!(
+        storage.commit_assignment_event(None, &again).await.unwrap(),
+        AssignmentCommit::VersionConflict
+    );
+    let stale = assignment_event(&id, pb::AssignmentState::Accepted, &["officer-01"]);
+    assert_eq!(
+        storage
+            .commit_assignment_event(Some(first + 100), &stale)
+            .await
+            .unwrap(),
+        AssignmentCommit::VersionConflict
+    );
+    let AssignmentCommit::Committed { seq: second } = storage
+        .commit_assignment_event(Some(first), &stale)
+        .await
+        .unwrap()
+    else {
+        panic!("not committed")
+    };
+    assert!(second > first);
+    assert_eq!(
+        storage
+            .commit_assignment_event(Some(second), &stale)
+            .await
+            .unwrap(),
+        AssignmentCommit::DuplicateEventId
+    );
+
+    let stored = storage
+        .assignment(Uuid::parse_str(&id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.version, second);
+    assert_eq!(stored.assignment.state, pb::AssignmentState::Accepted as i32);
+    let recorded = storage
+        .assignment_event_by_id(stale.event_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(recorded.seq, second);
+
+    let for_two: Vec<u64> = storage
+        .feed_events(Some("officer-02"), 0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(for_two, vec![first]);
+    let all: Vec<u64> = storage
+        .feed_events(None, 0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(all, vec![first, second]);
+    let with_audience = storage.events_with_audience(0, 100).await.unwrap();
+    assert_eq!(
+        with_audience[0].1,
+        vec!["officer-01".to_owned(), "officer-02".to_owned()]
+    );
+    assert_eq!(with_audience[1].1, vec!["officer-01".to_owned()]);
+    assert_eq!(storage.latest_assignment_seq().await.unwrap(), second);
+    assert_eq!(storage.events_with_audience(second, 100).await.unwrap().len(), 0);
+
+    let listed = storage
+        .list_assignments(&AssignmentFilter {
+            state: Some(pb::AssignmentState::Accepted as i32),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    let overdue = storage.overdue_assignments(10_000).await.unwrap();
+    assert_eq!(overdue.len(), 1, "due at 5,000, not done, not yet marked");
+}
+
+pub async fn concurrent_updates_from_one_version_let_exactly_one_win(b: Backend) {
+    let id = Uuid::now_v7().to_string();
+    let created = assignment_event(&id, pb::AssignmentState::Dispatched, &[]);
+    let AssignmentCommit::Committed { seq } =
+        b.storage.commit_assignment_event(None, &created).await.unwrap()
+    else {
+        panic!("not committed")
+    };
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let storage = b.storage.clone();
+        let accept = assignment_event(&id, pb::AssignmentState::Accepted, &[]);
+        tasks.push(tokio::spawn(async move {
+            storage.commit_assignment_event(Some(seq), &accept).await
+        }));
+    }
+    let mut won = 0;
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            AssignmentCommit::Committed { .. } => won += 1,
+            AssignmentCommit::VersionConflict => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+}
+
+pub async fn feed_cursors_only_move_forward(b: Backend) {
+    let storage = &b.storage;
+    assert_eq!(storage.feed_cursor("officer-01", "device-001").await.unwrap(), 0);
+    storage
+        .store_feed_cursor("officer-01", "device-001", 7, 1)
+        .await
+        .unwrap();
+    storage
+        .store_feed_cursor("officer-01", "device-001", 5, 2)
+        .await
+        .unwrap();
+    assert_eq!(storage.feed_cursor("officer-01", "device-001").await.unwrap(), 7);
+    assert_eq!(storage.feed_cursor("officer-01", "device-002").await.unwrap(), 0);
+}
+
+pub async fn partial_uploads_come_and_go(b: Backend) {
+    let storage = &b.storage;
+    let id = Uuid::now_v7();
+    let upload = PartialUpload {
+        evidence_id: id,
+        device_id: "device-001".into(),
+        officer_id: "officer-01".into(),
+        header_sha256: [7; 32],
+        size_bytes: 1_000,
+        durable_offset: 0,
+        created_at_ms: 1,
+        updated_at_ms: 1,
+    };
+    storage.put_partial_upload(&upload).await.unwrap();
+    // Replacing it (a restart from 0) keeps one row.
+    storage
+        .put_partial_upload(&PartialUpload {
+            size_bytes: 2_000,
+            ..upload.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        storage.partial_bytes_for_device("device-001").await.unwrap(),
+        2_000
+    );
+    assert_eq!(storage.partial_bytes_for_device("device-002").await.unwrap(), 0);
+    storage
+        .set_partial_offset("device-001", id, 512, 50)
+        .await
+        .unwrap();
+    let held = storage.partial_upload("device-001", id).await.unwrap().unwrap();
+    assert_eq!((held.durable_offset, held.updated_at_ms), (512, 50));
+    assert!(storage.partial_upload("device-002", id).await.unwrap().is_none());
+    assert_eq!(storage.stale_partial_uploads(51).await.unwrap().len(), 1);
+    assert_eq!(storage.stale_partial_uploads(50).await.unwrap().len(), 0);
+    storage.delete_partial_upload("device-001", id).await.unwrap();
+    assert!(storage.partial_upload("device-001", id).await.unwrap().is_none());
+}
+
+pub async fn directory_tokens_and_revocations_round_trip(b: Backend) {
+    let storage = &b.storage;
+    let team = Team {
+        id: "team-x".into(),
+        name: "城南中队".into(),
+    };
+    let officer = Officer {
+        id: "officer-x".into(),
+        name: "张三".into(),
+        team_id: "team-x".into(),
+        credential_number: Some("ZJ-0001".into()),
+        role: Role::Officer,
+        password_hash: "hash".into(),
+        enrolled: true,
+    };
+    storage
+        .upsert_directory(&[team], std::slice::from_ref(&officer))
+        .await
+        .unwrap();
+    storage
+        .upsert_directory(
+            &[],
+            &[Officer {
+                enrolled: false,
+                ..officer
+            }],
+        )
+        .await
+        .unwrap();
+    let (teams, officers) = storage.load_directory().await.unwrap();
+    assert_eq!(teams.len(), 1);
+    assert!(!officers[0].enrolled);
+
+    let token = super::SessionToken {
+        officer_id: "officer-x".into(),
+        device_id: "device-001".into(),
+        expires_at_ms: 100,
+        revoked_at_ms: None,
+    };
+    storage.insert_session_token(&[1; 32], &token, 1).await.unwrap();
+    assert_eq!(storage.session_token(&[1; 32]).await.unwrap(), Some(token));
+    assert_eq!(storage.revoke_session_tokens("officer-x", 5).await.unwrap(), 1);
+    assert_eq!(
+        storage
+            .session_token(&[1; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at_ms,
+        Some(5)
+    );
+
+    storage
+        .note_device_certificate("device-009", "0a0b", 1)
+        .await
+        .unwrap();
+    storage
+        .note_device_certificate("device-009", "0a0b", 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        storage
+            .record_revocations(&["0a0b".into(), "ffff".into()], 10)
+            .await
+            .unwrap(),
+        vec!["device-009".to_owned()]
+    );
+    assert!(storage
+        .record_revocations(&["0a0b".into()], 20)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(storage.device_revoked_at("device-009").await.unwrap(), Some(10));
+    assert_eq!(storage.device_revoked_at("device-001").await.unwrap(), None);
+}
+
+/// One test per suite function, per backend.
+macro_rules! backend_suite {
+    ($backend:ident) => {
+        mod $backend {
+            macro_rules! case {
+                ($name:ident) => {
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $name() {
+                        if let Some(backend) = super::$backend().await {
+                            super::$name(backend).await;
+                        }
+                    }
+                };
+            }
+            case!(resend_replays_and_changed_bytes_conflict);
+            case!(concurrent_commits_of_one_id_store_it_once);
+            case!(evidence_is_append_only_in_the_database);
+            case!(the_case_view_is_in_time_order);
+            case!(assignment_events_are_version_checked_and_fed_in_order);
+            case!(concurrent_updates_from_one_version_let_exactly_one_win);
+            case!(feed_cursors_only_move_forward);
+            case!(partial_uploads_come_and_go);
+            case!(directory_tokens_and_revocations_round_trip);
+        }
+    };
+}
+
+backend_suite!(sqlite);
+backend_suite!(postgres);
