@@ -16,6 +16,9 @@ use fieldlink_client::{Client, ClientConfig, Credentials, Error, RetryPolicy};
 use fieldlink_protocol::pb;
 use fieldlink_server::{Config, RunningServer};
 
+/// Throwaway PostgreSQL databases (see the server's `storage::scratch_pg`).
+pub use fieldlink_server::storage::scratch_pg::ScratchDatabase;
+
 /// The demo password of every demo account.
 pub const PASSWORD: &str = fieldlink_server::directory::DEMO_PASSWORD;
 
@@ -43,6 +46,15 @@ pub struct TestServer {
     pub server: RunningServer,
     /// Its data directory (deleted on drop).
     pub data_dir: tempfile::TempDir,
+    /// Its PostgreSQL database, when the tests run against PostgreSQL
+    /// (`FIELDLINK_TEST_DATABASE=postgres`); dropped after the server.
+    pub database: Option<ScratchDatabase>,
+}
+
+/// Whether end-to-end tests run against PostgreSQL
+/// (`FIELDLINK_TEST_DATABASE=postgres`) instead of the embedded SQLite.
+pub fn postgres_requested() -> bool {
+    std::env::var("FIELDLINK_TEST_DATABASE").is_ok_and(|v| v == "postgres")
 }
 
 impl TestServer {
@@ -56,9 +68,18 @@ impl TestServer {
         init_logging();
         let data_dir = tempfile::tempdir().expect("temporary directory");
         let mut config = dev_config(data_dir.path());
+        let database = match postgres_requested() {
+            true => ScratchDatabase::create().await,
+            false => None,
+        };
+        config.database = database.as_ref().map(|d| d.url.clone());
         adjust(&mut config);
         let server = fieldlink_server::start(config).await.expect("server starts");
-        Self { server, data_dir }
+        Self {
+            server,
+            data_dir,
+            database,
+        }
     }
 
     /// The server's address.

@@ -10,6 +10,7 @@ mod handshake;
 mod impairment;
 mod inspections;
 mod limits;
+mod multinode;
 mod offline;
 mod photos;
 mod restart;

@@ -177,16 +177,22 @@ async fn a_photo_is_stored_byte_exact_with_both_digests_and_a_thumbnail_later() 
 }
 
 async fn sqlx_update_refused(server: &TestServer) -> bool {
+    const UPDATE: &str = "UPDATE photos SET flags = ''";
+    const DELETE: &str = "DELETE FROM photos";
+    if let Some(database) = &server.database {
+        let pool = sqlx::PgPool::connect(&database.url).await.unwrap();
+        let refused = sqlx::query(UPDATE).execute(&pool).await.is_err()
+            && sqlx::query(DELETE).execute(&pool).await.is_err();
+        pool.close().await;
+        return refused;
+    }
     let url = format!(
         "sqlite:{}",
         server.data_dir.path().join("fieldlink.sqlite").display()
     );
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let refused = sqlx::query("UPDATE photos SET flags = ''")
-        .execute(&pool)
-        .await
-        .is_err()
-        && sqlx::query("DELETE FROM photos").execute(&pool).await.is_err();
+    let refused = sqlx::query(UPDATE).execute(&pool).await.is_err()
+        && sqlx::query(DELETE).execute(&pool).await.is_err();
     pool.close().await;
     refused
 }

@@ -1,0 +1,234 @@
+//! Several server nodes sharing one PostgreSQL database and one evidence
+//! directory: pushes cross nodes, resends to another node get the original
+//! receipt, a team's first acceptance wins across nodes, and a terminal
+//! whose node goes away continues on another. These need PostgreSQL and
+//! skip (saying so) where none is reachable; CI requires it.
+
+use std::time::{Duration, Instant};
+
+use fieldlink_client::{Client, Error};
+use fieldlink_protocol::pb::{self, AssignmentEventKind as Kind, Code};
+use fieldlink_server::RunningServer;
+use fieldlink_tests::{
+    assignment_for, assignment_for_team, client_config, connect, dev_config, events_until, record,
+    ScratchDatabase,
+};
+
+/// `count` nodes on their own ports sharing `database` and one data directory.
+async fn nodes(database: &ScratchDatabase, shared: &std::path::Path, count: usize) -> Vec<RunningServer> {
+    fieldlink_tests::init_logging();
+    let mut nodes = Vec::new();
+    for _ in 0..count {
+        let mut config = dev_config(shared);
+        config.database = Some(database.url.clone());
+        nodes.push(fieldlink_server::start(config).await.expect("node starts"));
+    }
+    nodes
+}
+
+fn kind(event: &pb::AssignmentEvent) -> Kind {
+    Kind::try_from(event.kind).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assignment_dispatched_on_one_node_reaches_a_terminal_on_another() {
+    let Some(database) = ScratchDatabase::create().await else {
+        return;
+    };
+    let shared = tempfile::tempdir().unwrap();
+    let nodes = nodes(&database, shared.path(), 2).await;
+    let (a, b) = (nodes[0].local_addr(), nodes[1].local_addr());
+    let terminal = connect(b, "device-001", "officer-01").await.unwrap();
+    let mut feed = terminal.assignments();
+    let dispatcher = connect(a, "device-003", "supervisor-01").await.unwrap();
+    // Wait until the feed is live on node B (its first read from storage is done).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let mut latencies = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let created = dispatcher
+            .create_assignment(&assignment_for("officer-01"))
+            .await
+            .unwrap();
+        let id = created.assignment.unwrap().id;
+        let event = events_until(&mut feed, |e| e.assignment.as_ref().is_some_and(|a| a.id == id))
+            .await
+            .pop()
+            .unwrap();
+        latencies.push(started.elapsed());
+        assert_eq!(kind(&event), Kind::Created);
+    }
+    // Figures for the reader; timing is never asserted.
+    eprintln!("cross-node dispatch → terminal latencies: {latencies:?}");
+
+    // The terminal's acceptance on B shows on A.
+    let id = dispatcher
+        .create_assignment(&assignment_for("officer-01"))
+        .await
+        .unwrap()
+        .assignment
+        .unwrap()
+        .id;
+    terminal.accept_assignment(&id).await.unwrap();
+    let listed = dispatcher
+        .list_assignments(&pb::ListAssignments {
+            state: pb::AssignmentState::Accepted as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(listed.assignments.iter().any(|x| x.id == id));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_to_another_node_gets_the_original_receipt() {
+    let Some(database) = ScratchDatabase::create().await else {
+        return;
+    };
+    let shared = tempfile::tempdir().unwrap();
+    let nodes = nodes(&database, shared.path(), 2).await;
+    let on_a = connect(nodes[0].local_addr(), "device-001", "officer-01")
+        .await
+        .unwrap();
+    let on_b = connect(nodes[1].local_addr(), "device-001", "officer-01")
+        .await
+        .unwrap();
+    let item = record("officer-01");
+    let first = on_a.submit_inspection(&item).await.unwrap();
+    let again = on_b.submit_inspection(&item).await.unwrap();
+    assert_eq!(again.server_seq, first.server_seq);
+    assert_eq!(again.sha256, first.sha256);
+    assert!(again.replayed);
+    // Other bytes under the same id: a conflict naming the original.
+    let mut changed = item.clone();
+    changed.findings = "改过的 changed".into();
+    match on_b.submit_inspection(&changed).await {
+        Err(Error::Rejected(status)) => {
+            assert_eq!(status.code_or_unknown(), Code::AlreadyExists);
+            assert_eq!(status.conflicting_seq, first.server_seq);
+        }
+        other => panic!("expected ALREADY_EXISTS, got {other:?}"),
+    }
+    assert_eq!(nodes[1].state().storage.item_count().await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teams_first_acceptance_wins_across_nodes() {
+    let Some(database) = ScratchDatabase::create().await else {
+        return;
+    };
+    let shared = tempfile::tempdir().unwrap();
+    let nodes = nodes(&database, shared.path(), 2).await;
+    let dispatcher = connect(nodes[0].local_addr(), "device-003", "supervisor-01")
+        .await
+        .unwrap();
+    // Officers 01–04 of 城南中队, alternately on node A and node B.
+    let mut members: Vec<(String, Client)> = Vec::new();
+    for (index, device) in ["device-001", "device-002", "device-001", "device-002"]
+        .iter()
+        .enumerate()
+    {
+        let officer = format!("officer-0{}", index + 1);
+        let node = nodes[index % 2].local_addr();
+        members.push((officer.clone(), connect(node, device, &officer).await.unwrap()));
+    }
+    let mut feeds: Vec<_> = members.iter().map(|(_, c)| c.assignments()).collect();
+    let id = dispatcher
+        .create_assignment(&assignment_for_team("team-chengnan"))
+        .await
+        .unwrap()
+        .assignment
+        .unwrap()
+        .id;
+    for feed in &mut feeds {
+        events_until(feed, |e| e.assignment.as_ref().is_some_and(|a| a.id == id)).await;
+    }
+    let attempts: Vec<_> = members
+        .iter()
+        .map(|(officer, client)| {
+            let (officer, client, id) = (officer.clone(), client.clone(), id.clone());
+            tokio::spawn(async move { (officer, client.accept_assignment(&id).await) })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for attempt in attempts {
+        let (officer, result) = attempt.await.unwrap();
+        match result {
+            Ok(_) => winners.push(officer),
+            Err(Error::Rejected(status)) => assert_eq!(status.code_or_unknown(), Code::FailedPrecondition),
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one acceptance wins: {winners:?}");
+    // Every member, on either node, is told who took it.
+    for feed in &mut feeds {
+        let told = events_until(feed, |e| kind(e) == Kind::Accepted)
+            .await
+            .pop()
+            .unwrap();
+        assert_eq!(told.assignment.unwrap().accepted_by, winners[0]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_node_stops_its_terminals_continue_on_another_and_nothing_acknowledged_is_lost() {
+    let Some(database) = ScratchDatabase::create().await else {
+        return;
+    };
+    let shared = tempfile::tempdir().unwrap();
+    let mut nodes = nodes(&database, shared.path(), 2).await;
+    let (a, b) = (nodes[0].local_addr(), nodes[1].local_addr());
+    // Terminals know both addresses: A first, then B.
+    let mut terminals = Vec::new();
+    for (device, officer) in [("device-001", "officer-01"), ("device-002", "officer-02")] {
+        let mut config = client_config(a, device, officer);
+        config.fallback_addrs = vec![b];
+        terminals.push((officer, Client::connect(config).await.unwrap()));
+    }
+    let mut receipts = Vec::new();
+    let mut load = Vec::new();
+    for (officer, client) in &terminals {
+        let (officer, client) = (*officer, client.clone());
+        load.push(tokio::spawn(async move {
+            let mut held = Vec::new();
+            // Bounded: 40 records each.
+            for _ in 0..40 {
+                let item = record(officer);
+                let receipt = client
+                    .submit_inspection(&item)
+                    .await
+                    .expect("every record is acknowledged");
+                held.push((item.id, receipt));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            held
+        }));
+    }
+    // Node A goes away mid-load.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stopped = nodes.remove(0);
+    stopped.shutdown().await;
+    for task in load {
+        receipts.extend(task.await.unwrap());
+    }
+    assert_eq!(receipts.len(), 80);
+    let storage = &nodes[0].state().storage;
+    for (id, receipt) in &receipts {
+        let stored = storage
+            .item(uuid::Uuid::parse_str(id).unwrap())
+            .await
+            .unwrap()
+            .expect("an acknowledged record is stored");
+        assert_eq!(stored.receipt.server_seq, receipt.server_seq);
+        assert_eq!(&stored.receipt.sha256[..], &receipt.sha256[..]);
+    }
+    assert_eq!(storage.item_count().await.unwrap(), 80, "no duplicates");
+    for (_, client) in &terminals {
+        assert_eq!(
+            client.connected_addr().await,
+            Some(b),
+            "the terminal moved to node B"
+        );
+    }
+}
