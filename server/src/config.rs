@@ -25,6 +25,13 @@ pub struct Config {
     pub database: Option<String>,
     /// Connections to PostgreSQL per node.
     pub database_connections_max: u32,
+    /// Keep photo blobs in this S3-compatible bucket instead of `data_dir`
+    /// (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+    pub evidence_s3_bucket: Option<String>,
+    /// The object store's endpoint URL (MinIO, Ceph, a cloud's S3 API); none for AWS.
+    pub evidence_s3_endpoint: Option<String>,
+    /// The object store's region.
+    pub evidence_s3_region: String,
     /// TLS files; with `dev` and none given, the certs-dev set.
     pub tls: Option<TlsFiles>,
     /// The enforcement-matters catalogue (JSON). Required without `dev`.
@@ -112,6 +119,9 @@ impl Default for Config {
             data_dir: PathBuf::from("./fieldlink-data"),
             database: None,
             database_connections_max: 16,
+            evidence_s3_bucket: None,
+            evidence_s3_endpoint: None,
+            evidence_s3_region: "us-east-1".into(),
             tls: None,
             catalogue: None,
             directory: None,
@@ -195,6 +205,15 @@ impl Config {
         })
     }
 
+    /// The object store for blobs, when one is configured.
+    pub fn evidence_s3(&self) -> Option<crate::evidence::object_blobs::S3Location> {
+        Some(crate::evidence::object_blobs::S3Location {
+            bucket: self.evidence_s3_bucket.clone()?,
+            endpoint: self.evidence_s3_endpoint.clone(),
+            region: self.evidence_s3_region.clone(),
+        })
+    }
+
     /// The TLS files in force: the configured ones, or certs-dev with `dev`.
     pub fn tls_files(&self) -> Result<TlsFiles, ConfigError> {
         match (&self.tls, self.dev) {
@@ -234,6 +253,9 @@ impl Config {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
                 return invalid("database", "must be a postgres:// URL (leave it out for SQLite)");
             }
+        }
+        if self.evidence_s3_bucket.is_none() && self.evidence_s3_endpoint.is_some() {
+            return invalid("evidence_s3_endpoint", "needs evidence_s3_bucket");
         }
         if self.database_connections_max == 0 {
             return invalid("database_connections_max", "must be positive");

@@ -68,6 +68,15 @@ struct ServeArgs {
     /// Connections to PostgreSQL per node [default: 16].
     #[arg(long)]
     database_connections_max: Option<u32>,
+    /// S3-compatible bucket for photo blobs (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) [default: the data dir].
+    #[arg(long)]
+    evidence_s3_bucket: Option<String>,
+    /// Endpoint URL of the S3-compatible store (MinIO, Ceph, …) [default: AWS].
+    #[arg(long)]
+    evidence_s3_endpoint: Option<String>,
+    /// Region of the S3-compatible store [default: us-east-1].
+    #[arg(long)]
+    evidence_s3_region: Option<String>,
     /// Agency CA certificate (PEM) that issues device certificates.
     #[arg(long)]
     ca: Option<PathBuf>,
@@ -208,6 +217,7 @@ impl ServeArgs {
             listen,
             data_dir,
             database_connections_max,
+            evidence_s3_region,
             frame_bytes_max,
             photo_bytes_max,
             clock_skew_ms_max,
@@ -244,6 +254,12 @@ impl ServeArgs {
         );
         if self.database.is_some() {
             config.database = self.database;
+        }
+        if self.evidence_s3_bucket.is_some() {
+            config.evidence_s3_bucket = self.evidence_s3_bucket;
+        }
+        if self.evidence_s3_endpoint.is_some() {
+            config.evidence_s3_endpoint = self.evidence_s3_endpoint;
         }
         if self.catalogue.is_some() {
             config.catalogue = self.catalogue;

@@ -126,13 +126,15 @@ pub async fn start_with_clock(config: Config, clock: fn() -> i64) -> Result<Runn
             (Arc::new(storage), Some(url.clone()))
         }
     };
-    let evidence =
-        Evidence::open(&config.data_dir.join("evidence"), config.image_decodes_max).map_err(|e| {
-            ServerError::Listen {
-                addr: config.listen,
-                detail: format!("cannot open the evidence store: {e}"),
-            }
-        })?;
+    let evidence = Evidence::open(
+        &config.data_dir.join("evidence"),
+        config.image_decodes_max,
+        config.evidence_s3().as_ref(),
+    )
+    .map_err(|e| ServerError::Listen {
+        addr: config.listen,
+        detail: format!("cannot open the evidence store: {e}"),
+    })?;
     let directory = load_directory(&config, storage.as_ref()).await?;
 
     let server_config = transport::server_config(crypto, &config).map_err(|detail| ServerError::Listen {

@@ -1,4 +1,6 @@
-//! The content-addressed filesystem store.
+//! The content-addressed store: on the filesystem, or (an option for several
+//! nodes without a shared file system) in an S3-compatible object store
+//! ([`super::object_blobs`]).
 //!
 //! A blob's path is derived from its SHA-256 only (`ab/abcdef…`): nothing a
 //! client sends ever becomes part of a path. Writes go to a temporary file,
@@ -10,12 +12,14 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-/// The store rooted at one directory.
+/// The store rooted at one directory, or (with [`BlobStore::in_object_store`])
+/// in an S3-compatible object store with the directory for temporary files.
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     root: PathBuf,
     temp: PathBuf,
     faults: super::faults::Faults,
+    remote: Option<super::object_blobs::ObjectBlobs>,
 }
 
 impl BlobStore {
@@ -27,7 +31,19 @@ impl BlobStore {
             root: root.to_path_buf(),
             temp,
             faults: super::faults::Faults::default(),
+            remote: None,
         })
+    }
+
+    /// The same store keeping blobs in an object store instead.
+    pub fn in_object_store(mut self, remote: super::object_blobs::ObjectBlobs) -> Self {
+        self.remote = Some(remote);
+        self
+    }
+
+    /// Whether blobs live in an object store (their `path_of` is then unused).
+    pub fn is_remote(&self) -> bool {
+        self.remote.is_some()
     }
 
     /// The same store with injected faults (tests).
@@ -43,8 +59,11 @@ impl BlobStore {
     }
 
     /// Whether the blob exists.
-    pub fn contains(&self, sha256: &[u8; 32]) -> bool {
-        self.path_of(sha256).is_file()
+    pub fn contains(&self, sha256: &[u8; 32]) -> io::Result<bool> {
+        match &self.remote {
+            Some(remote) => remote.contains(sha256),
+            None => Ok(self.path_of(sha256).is_file()),
+        }
     }
 
     /// Moves an already fsync'd file whose content hashes to `sha256` into the
@@ -52,6 +71,14 @@ impl BlobStore {
     /// bytes under another evidence id), the file is removed instead.
     pub fn adopt(&self, file: &Path, sha256: &[u8; 32]) -> io::Result<()> {
         use super::faults::FaultPoint;
+        if let Some(remote) = &self.remote {
+            // PUT returns once the object store holds the whole object; only
+            // then is the local copy let go.
+            if !remote.contains(sha256)? {
+                remote.put(fs::read(file)?, sha256)?;
+            }
+            return fs::remove_file(file);
+        }
         let target = self.path_of(sha256);
         let dir = target.parent().unwrap_or(&self.root).to_path_buf();
         if target.is_file() {
@@ -72,7 +99,10 @@ impl BlobStore {
 
     /// Stores `bytes` (whose SHA-256 is `sha256`): temp file, fsync, rename, fsync dir.
     pub fn put(&self, bytes: &[u8], sha256: &[u8; 32]) -> io::Result<()> {
-        if self.contains(sha256) {
+        if let Some(remote) = &self.remote {
+            return remote.put(bytes.to_vec(), sha256);
+        }
+        if self.contains(sha256)? {
             return Ok(());
         }
         let temp = self
@@ -87,11 +117,17 @@ impl BlobStore {
 
     /// Reads a blob.
     pub fn read(&self, sha256: &[u8; 32]) -> io::Result<Vec<u8>> {
-        fs::read(self.path_of(sha256))
+        match &self.remote {
+            Some(remote) => remote.read(sha256),
+            None => fs::read(self.path_of(sha256)),
+        }
     }
 
     /// Every blob in the store with its age, for the janitor.
     pub fn list(&self) -> io::Result<Vec<([u8; 32], std::time::Duration)>> {
+        if let Some(remote) = &self.remote {
+            return remote.list();
+        }
         let mut blobs = Vec::new();
         for shard in fs::read_dir(&self.root)? {
             let shard = shard?;
@@ -117,7 +153,10 @@ impl BlobStore {
 
     /// Removes a blob (only the janitor, only for blobs no evidence references).
     pub fn remove(&self, sha256: &[u8; 32]) -> io::Result<()> {
-        fs::remove_file(self.path_of(sha256))
+        match &self.remote {
+            Some(remote) => remote.remove(sha256),
+            None => fs::remove_file(self.path_of(sha256)),
+        }
     }
 }
 

@@ -54,7 +54,8 @@ pub async fn sweep(state: &AppState) -> Sweep {
                 continue;
             }
             if let Ok(false) = state.storage.blob_is_referenced(&sha256).await {
-                if state.evidence.blobs.remove(&sha256).is_ok() {
+                let blobs = state.evidence.blobs.clone();
+                if let Ok(Ok(())) = tokio::task::spawn_blocking(move || blobs.remove(&sha256)).await {
                     sweep.orphan_blobs += 1;
                 }
             }

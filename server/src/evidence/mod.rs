@@ -16,6 +16,7 @@ pub mod exif_check;
 pub mod faults;
 pub mod image_check;
 pub mod janitor;
+pub mod object_blobs;
 pub mod partial;
 pub mod thumbnail;
 pub mod upload_model;
@@ -40,11 +41,20 @@ pub struct Evidence {
 }
 
 impl Evidence {
-    /// Opens (creating) the store under `root`.
-    pub fn open(root: &Path, image_decodes_max: usize) -> std::io::Result<Self> {
+    /// Opens (creating) the store under `root`; with `s3`, blobs go to that
+    /// object store and `root` keeps partial uploads and temporary files.
+    pub fn open(
+        root: &Path,
+        image_decodes_max: usize,
+        s3: Option<&object_blobs::S3Location>,
+    ) -> std::io::Result<Self> {
         let faults = faults::Faults::default();
+        let mut blobs = blob_store::BlobStore::open(&root.join("blobs"))?.with_faults(faults.clone());
+        if let Some(location) = s3 {
+            blobs = blobs.in_object_store(object_blobs::ObjectBlobs::open(location)?);
+        }
         Ok(Self {
-            blobs: blob_store::BlobStore::open(&root.join("blobs"))?.with_faults(faults.clone()),
+            blobs,
             partials: partial::PartialFiles::open(&root.join("partial"))?,
             slots: upload_slots::UploadSlots::default(),
             decode_permits: Arc::new(tokio::sync::Semaphore::new(image_decodes_max.max(1))),

@@ -11,6 +11,7 @@ mod impairment;
 mod inspections;
 mod limits;
 mod multinode;
+mod object_store;
 mod offline;
 mod photos;
 mod restart;
