@@ -20,6 +20,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Directory for the database and evidence.
     pub data_dir: PathBuf,
+    /// The supervisor console's HTTP address (plain HTTP only on loopback with
+    /// `dev`; `serve --dev` defaults it to 127.0.0.1:8080). None: no console.
+    pub http: Option<SocketAddr>,
     /// A PostgreSQL URL (`postgres://user@host:5432/db`) for several nodes
     /// sharing one database; without it, SQLite in `data_dir`.
     pub database: Option<String>,
@@ -117,6 +120,7 @@ impl Default for Config {
             dev: false,
             listen: SocketAddr::from(([127, 0, 0, 1], 4433)),
             data_dir: PathBuf::from("./fieldlink-data"),
+            http: None,
             database: None,
             database_connections_max: 16,
             evidence_s3_bucket: None,

@@ -214,6 +214,13 @@ impl Directory {
         members
     }
 
+    /// Everyone, ordered by id.
+    pub fn officers(&self) -> Vec<&Officer> {
+        let mut officers: Vec<&Officer> = self.officers.values().collect();
+        officers.sort_by(|a, b| a.id.cmp(&b.id));
+        officers
+    }
+
     /// The team with `id`.
     pub fn team(&self, id: &str) -> Option<&Team> {
         self.teams.get(id)

@@ -62,6 +62,9 @@ struct ServeArgs {
     /// Directory for the database and evidence [default: ./fieldlink-data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// The supervisor console's HTTP address [default with --dev: 127.0.0.1:8080; otherwise none].
+    #[arg(long)]
+    http: Option<SocketAddr>,
     /// PostgreSQL URL for several nodes sharing one database (postgres://user@host:5432/db) [default: SQLite in the data dir].
     #[arg(long)]
     database: Option<String>,
@@ -254,6 +257,11 @@ impl ServeArgs {
         );
         if self.database.is_some() {
             config.database = self.database;
+        }
+        if self.http.is_some() {
+            config.http = self.http;
+        } else if config.dev && config.http.is_none() {
+            config.http = Some(SocketAddr::from(([127, 0, 0, 1], 8080)));
         }
         if self.evidence_s3_bucket.is_some() {
             config.evidence_s3_bucket = self.evidence_s3_bucket;

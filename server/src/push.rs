@@ -65,6 +65,11 @@ impl PushHub {
         }
     }
 
+    /// Whether events come through the relay.
+    pub fn is_relayed(&self) -> bool {
+        self.relayed
+    }
+
     /// Publishes an event the relay read from the shared database.
     pub fn relay(&self, published: Published) {
         let _ = self.sender.send(Arc::new(published));

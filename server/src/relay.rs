@@ -82,6 +82,7 @@ async fn relay_after(state: &AppState, mut last: u64) -> u64 {
         let full = events.len() == BATCH_EVENTS as usize;
         for (event, audience) in events {
             last = last.max(event.seq);
+            state.metrics.pushed(event.at_ms, (state.clock)());
             state.push.relay(Published { event, audience });
         }
         if !full {

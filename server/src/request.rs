@@ -45,6 +45,7 @@ pub async fn serve_stream(
         }
         return Outcome::Served;
     }
+    let mut kind = "unparsed";
     let result =
         match tokio::time::timeout(deadline, read_frame(&mut recv, state.config.frame_bytes_max)).await {
             Err(_) => Err(ServiceError::Timeout),
@@ -54,17 +55,27 @@ pub async fn serve_stream(
                 return Outcome::Abandoned;
             }
             Ok(Err(ReadFrameError::Frame(error))) => Err(ServiceError::Frame(error)),
-            Ok(Ok(frame)) => {
-                // The feed keeps its stream: it is served to the end here.
-                if let Ok(request) = parse_request(&frame) {
+            Ok(Ok(frame)) => match parse_request(&frame) {
+                Err(error) => Err(error.into()),
+                Ok(request) => {
+                    kind = body_kind(&request.body);
+                    // The feed keeps its stream: it is served to the end here.
                     if let Body::SubscribeAssignments(subscribe) = request.body {
+                        state.metrics.request(kind, "ok".into());
                         services::assignment_feed::serve(state, session, subscribe, send, recv).await;
                         return Outcome::Served;
                     }
+                    dispatch(state, session, request, &mut recv, &mut thumbnail).await
                 }
-                dispatch(state, session, &frame, &mut recv, &mut thumbnail).await
-            }
+            },
         };
+    state.metrics.request(
+        kind,
+        match &result {
+            Ok(_) => "ok".into(),
+            Err(error) => error.to_status().reason.into(),
+        },
+    );
     if matches!(result, Err(ServiceError::StreamLost)) {
         return Outcome::Abandoned;
     }
@@ -93,14 +104,33 @@ pub async fn serve_stream(
     Outcome::Served
 }
 
+/// The request kind, as metrics name it.
+fn body_kind(body: &Body) -> &'static str {
+    match body {
+        Body::SubmitInspection(_) => "submit_inspection",
+        Body::UploadPhoto(_) => "upload_photo",
+        Body::UploadStatus(_) => "upload_status",
+        Body::RecordPhotos(_) => "record_photos",
+        Body::SubmitService(_) => "submit_service",
+        Body::SubmitServiceEvent(_) => "submit_service_event",
+        Body::SubmitInterview(_) => "submit_interview",
+        Body::CaseItems(_) => "case_items",
+        Body::CreateAssignment(_) => "create_assignment",
+        Body::UpdateAssignment(_) => "update_assignment",
+        Body::CancelAssignment(_) => "cancel_assignment",
+        Body::ReassignAssignment(_) => "reassign_assignment",
+        Body::ListAssignments(_) => "list_assignments",
+        Body::SubscribeAssignments(_) => "subscribe_assignments",
+    }
+}
+
 async fn dispatch(
     state: &AppState,
     session: &Session,
-    frame: &[u8],
+    request: fieldlink_protocol::envelope::ParsedRequest<'_>,
     recv: &mut quinn::RecvStream,
     thumbnail: &mut Option<ThumbnailJob>,
 ) -> Result<response::Result, ServiceError> {
-    let request = parse_request(frame)?;
     match request.body {
         Body::SubmitInspection(record) => {
             services::inspection::submit(state, session, record, request.body_bytes)

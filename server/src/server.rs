@@ -58,6 +58,7 @@ pub enum ServerError {
 /// A server that is accepting connections.
 pub struct RunningServer {
     local_addr: SocketAddr,
+    console_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
     state: AppState,
@@ -67,6 +68,11 @@ impl RunningServer {
     /// The bound UDP address (with the real port when 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The console's HTTP address, when it serves one.
+    pub fn console_addr(&self) -> Option<SocketAddr> {
+        self.console_addr
     }
 
     /// The shared state, for tests and tools that inspect storage.
@@ -195,6 +201,8 @@ pub async fn start_with_clock(config: Config, clock: fn() -> i64) -> Result<Runn
         live: crate::revocation::LiveConnections::default(),
         device_limits,
         handshakes,
+        presence: crate::presence::Presence::default(),
+        metrics: Arc::default(),
         shutdown: shutdown.clone(),
         clock,
     };
@@ -210,10 +218,26 @@ pub async fn start_with_clock(config: Config, clock: fn() -> i64) -> Result<Runn
         state.clone(),
         shutdown.clone(),
     ));
+    let console_addr = match state.config.http {
+        None => None,
+        Some(addr) => {
+            let listener = crate::console::bind(addr, state.config.dev)
+                .await
+                .map_err(|detail| ServerError::Listen { addr, detail })?;
+            let bound = listener.local_addr().map_err(|e| ServerError::Listen {
+                addr,
+                detail: e.to_string(),
+            })?;
+            tokio::spawn(crate::console::serve(state.clone(), listener, shutdown.clone()));
+            tracing::info!(%bound, "console listening");
+            Some(bound)
+        }
+    };
     let task = tokio::spawn(accept_loop(endpoint, state.clone(), shutdown.clone(), writer));
     tracing::info!(%local_addr, "listening");
     Ok(RunningServer {
         local_addr,
+        console_addr,
         shutdown,
         task,
         state,
@@ -223,7 +247,14 @@ pub async fn start_with_clock(config: Config, clock: fn() -> i64) -> Result<Runn
 /// Starts the server and serves until `signal` completes, then shuts down gracefully.
 pub async fn run(config: Config, signal: impl std::future::Future<Output = ()>) -> Result<(), ServerError> {
     let server = start(config).await?;
-    println!("fieldlink-server listening on {}", server.local_addr());
+    // One write: tests read the first line and may close the pipe after it.
+    let console = server
+        .console_addr()
+        .map(|addr| format!("supervisor console (指挥台) on http://{addr}/\n"))
+        .unwrap_or_default();
+    print!("fieldlink-server listening on {}\n{console}", server.local_addr());
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
     signal.await;
     tracing::info!("shutting down");
     server.shutdown().await;

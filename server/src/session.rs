@@ -83,6 +83,19 @@ pub async fn serve_connection(
         () = shutdown.cancelled() => return,
     };
     tracing::info!(%remote, device = %session.device_id, officer = %session.officer.id, "session open");
+    state.presence.opened(&session.officer.id, (state.clock)());
+    {
+        let (presence, watched, officer, clock) = (
+            state.presence.clone(),
+            connection.clone(),
+            session.officer.id.clone(),
+            state.clock,
+        );
+        tokio::spawn(async move {
+            watched.closed().await;
+            presence.closed(&officer, clock());
+        });
+    }
 
     let churn = Arc::new(StreamChurn::new(state.config.abandoned_streams_per_minute_max));
     loop {

@@ -30,6 +30,10 @@ pub struct AppState {
     pub push: crate::push::PushHub,
     /// Per-device connection, upload and request-rate limits.
     pub device_limits: crate::device_limits::DeviceLimits,
+    /// Officers online now (for the console).
+    pub presence: crate::presence::Presence,
+    /// Request and upload counters (for /metrics).
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Admission of new handshakes (cap and Retry).
     pub handshakes: crate::handshake_gate::HandshakeGate,
     /// Live connections, for closing those of revoked devices.

@@ -559,6 +559,9 @@ fn publish(state: &AppState, new: NewAssignmentEvent, seq: u64) -> pb::Assignmen
         },
         false,
     );
+    if !state.push.is_relayed() {
+        state.metrics.pushed(event.at_ms, (state.clock)());
+    }
     state.push.publish(Published {
         event,
         audience: new.audience,

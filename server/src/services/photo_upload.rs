@@ -380,6 +380,10 @@ async fn receive(
         };
         let length = chunk.bytes.len() as u64;
         received += length;
+        state
+            .metrics
+            .upload_bytes
+            .fetch_add(length, std::sync::atomic::Ordering::Relaxed);
         if received > header.size_bytes {
             let _ = recv.stop(fieldlink_protocol::stream_code::FRAME_REFUSED.into());
             return Err(ServiceError::SizeMismatch {

@@ -44,6 +44,8 @@ pub struct CommitStats {
     pub items: std::sync::atomic::AtomicU64,
     /// The largest batch so far.
     pub largest_batch_items: std::sync::atomic::AtomicU64,
+    /// Time spent committing, µs.
+    pub commit_micros_total: std::sync::atomic::AtomicU64,
 }
 
 impl GroupCommitter {
@@ -84,7 +86,11 @@ async fn run_writer(
     while receiver.recv_many(&mut jobs, batch_items_max).await > 0 {
         let (items, responders): (Vec<NewItem>, Vec<_>) =
             jobs.drain(..).map(|job| (job.item, job.respond)).unzip();
+        let started = std::time::Instant::now();
         let result = storage.commit_items(&items, clock()).await;
+        stats
+            .commit_micros_total
+            .fetch_add(started.elapsed().as_micros() as u64, Relaxed);
         stats.batches.fetch_add(1, Relaxed);
         stats.items.fetch_add(items.len() as u64, Relaxed);
         stats.largest_batch_items.fetch_max(items.len() as u64, Relaxed);

@@ -259,6 +259,21 @@ pub enum CommitOutcome {
     },
 }
 
+/// An item without its body (for lists).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemSummary {
+    /// Its receipt.
+    pub receipt: StoredReceipt,
+    /// Its kind (`inspection`, `photo`, …).
+    pub kind: String,
+    /// The submitting device.
+    pub device_id: String,
+    /// The submitting officer.
+    pub officer_id: String,
+    /// Its case, if any.
+    pub case_id: Option<String>,
+}
+
 /// A stored item, as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredItem {
@@ -443,6 +458,23 @@ pub trait Storage: Send + Sync + 'static {
 
     /// The seq of the newest assignment event (0 if none).
     async fn latest_assignment_seq(&self) -> Result<u64, StorageError>;
+
+    /// The most recent items (newest first), before `before_seq` when given.
+    async fn recent_items(
+        &self,
+        before_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<ItemSummary>, StorageError>;
+
+    /// One assignment's events, oldest first.
+    async fn assignment_history(
+        &self,
+        assignment_id: Uuid,
+    ) -> Result<Vec<fieldlink_protocol::pb::AssignmentEvent>, StorageError>;
+
+    /// Each officer's last known position: from their latest inspection
+    /// record (officer id, latitude, longitude, when).
+    async fn last_positions(&self) -> Result<Vec<(String, f64, f64, i64)>, StorageError>;
 
     /// Events after `after_seq` in seq order, each with its audience: what a
     /// node relays to its live feeds when another node committed them.

@@ -32,9 +32,9 @@ use super::convert::{
 };
 use super::migrations::EmbeddedMigrations;
 use super::{
-    AssignmentCommit, AssignmentFilter, CaseItemRow, CommitOutcome, ItemIndex, NewAssignmentEvent, NewItem,
-    PartialUpload, PhotoIndex, RecordLinks, RecordedEvent, ServiceHistory, SessionToken, Storage,
-    StorageError, StoredAssignment, StoredItem, StoredPhoto, StoredReceipt,
+    AssignmentCommit, AssignmentFilter, CaseItemRow, CommitOutcome, ItemIndex, ItemSummary,
+    NewAssignmentEvent, NewItem, PartialUpload, PhotoIndex, RecordLinks, RecordedEvent, ServiceHistory,
+    SessionToken, Storage, StorageError, StoredAssignment, StoredItem, StoredPhoto, StoredReceipt,
 };
 use crate::directory::{Officer, Role, Team};
 
@@ -877,6 +877,73 @@ impl Storage for PgStorage {
             .fetch_one(&self.pool)
             .await?;
         to_u64(seq)
+    }
+
+    async fn recent_items(
+        &self,
+        before_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<ItemSummary>, StorageError> {
+        let before = match before_seq {
+            Some(seq) => to_i64(seq)?,
+            None => i64::MAX,
+        };
+        sqlx::query(
+            "SELECT seq, item_id, received_at_ms, sha256, kind, device_id, officer_id, case_id FROM items \
+             WHERE seq < $1 ORDER BY seq DESC LIMIT $2",
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(ItemSummary {
+                receipt: receipt_from_row(row)?,
+                kind: row.try_get("kind")?,
+                device_id: row.try_get("device_id")?,
+                officer_id: row.try_get("officer_id")?,
+                case_id: row.try_get("case_id")?,
+            })
+        })
+        .collect()
+    }
+
+    async fn assignment_history(
+        &self,
+        assignment_id: Uuid,
+    ) -> Result<Vec<fieldlink_protocol::pb::AssignmentEvent>, StorageError> {
+        sqlx::query("SELECT seq, event FROM assignment_events WHERE assignment_id = $1 ORDER BY seq")
+            .bind(assignment_id.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let bytes: Vec<u8> = row.try_get("event")?;
+                assignment_event(&bytes, row.try_get("seq")?)
+            })
+            .collect()
+    }
+
+    async fn last_positions(&self) -> Result<Vec<(String, f64, f64, i64)>, StorageError> {
+        sqlx::query(
+            "SELECT i.officer_id, n.latitude, n.longitude, n.started_at_ms FROM items i \
+             JOIN inspections n ON n.item_id = i.item_id \
+             WHERE i.seq IN (SELECT MAX(seq) FROM items WHERE kind = 'inspection' GROUP BY officer_id) \
+             ORDER BY i.officer_id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get("officer_id")?,
+                row.try_get("latitude")?,
+                row.try_get("longitude")?,
+                row.try_get("started_at_ms")?,
+            ))
+        })
+        .collect()
     }
 
     async fn events_with_audience(

@@ -23,7 +23,15 @@ pub fn certs_dir() -> PathBuf {
 /// Starts `fieldlink-server serve --dev` on `addr` storing in `data`, plus `extra` flags; returns once it listens.
 pub fn spawn(data: &Path, addr: SocketAddr, extra: &[&str]) -> Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fieldlink-server"))
-        .args(["serve", "--dev", "--listen", &addr.to_string(), "--data-dir"])
+        .args([
+            "serve",
+            "--dev",
+            "--http",
+            "127.0.0.1:0",
+            "--listen",
+            &addr.to_string(),
+            "--data-dir",
+        ])
         .arg(data)
         .args(["--upload-checkpoint-bytes", "65536"])
         .args(extra)

@@ -1,0 +1,577 @@
+//! The console's JSON routes. Bodies and answers of assignment routes use
+//! the protocol's messages in the proto3 JSON mapping (lowerCamelCase names,
+//! 64-bit integers as strings), so integrators share one vocabulary with the
+//! terminal protocol; errors are `{code, reason, message, field, …}` with the
+//! protocol's codes and reasons.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use fieldlink_protocol::pb::{self, Code};
+use prost::Message;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::{service_session, supervisor, ApiError, ConsoleState, OPENAPI, PAGE};
+use crate::directory::Role;
+use crate::services;
+
+/// Largest JSON body the API reads.
+const BODY_BYTES_MAX: usize = 64 * 1024;
+
+/// Every route.
+pub fn router(state: ConsoleState) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/session", post(sign_in).get(whoami).delete(sign_out))
+        .route("/api/assignments", get(list_assignments).post(create_assignment))
+        .route("/api/assignments/{id}", get(one_assignment))
+        .route("/api/assignments/{id}/cancel", post(cancel_assignment))
+        .route("/api/assignments/{id}/reassign", post(reassign_assignment))
+        .route("/api/officers", get(officers))
+        .route("/api/evidence", get(recent_evidence))
+        .route("/api/items/{id}", get(one_item))
+        .route("/api/cases/{id}", get(case))
+        .route("/api/photos/{id}/original", get(photo_original))
+        .route("/api/photos/{id}/thumbnail", get(photo_thumbnail))
+        .route("/api/events", get(super::events::stream))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .with_state(state)
+}
+
+async fn page() -> Response {
+    (
+        [
+            (header::CONTENT_SECURITY_POLICY, "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+        ],
+        Html(PAGE),
+    )
+        .into_response()
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(Code::NotFound, "NOT_FOUND", "no such route")
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::invalid("body", &format!("not the expected JSON: {e}")))
+}
+
+fn uuid_param(field: &str, text: &str) -> Result<Uuid, ApiError> {
+    fieldlink_protocol::validate::item_id(field, text)
+        .map_err(|e| ApiError::from(crate::error::ServiceError::from(e)))
+}
+
+#[derive(Deserialize)]
+struct SignIn {
+    officer_id: String,
+    password: String,
+}
+
+async fn sign_in(State(state): State<ConsoleState>, body: Bytes) -> Result<Response, ApiError> {
+    let form: SignIn = json_body(&body)?;
+    if form.officer_id.len() > 64 || form.password.len() > fieldlink_protocol::limits::PASSWORD_BYTES_MAX {
+        return Err(ApiError::unauthenticated());
+    }
+    let officer = state.app.directory.enrolled_officer(&form.officer_id).cloned();
+    let hash = officer
+        .as_ref()
+        .map(|o| o.password_hash.clone())
+        .unwrap_or_else(|| crate::auth::decoy_hash().to_owned());
+    let password = form.password;
+    let verified = tokio::task::spawn_blocking(move || crate::auth::verify_password(&password, &hash))
+        .await
+        .unwrap_or(false);
+    let officer = officer
+        .filter(|_| verified)
+        .ok_or_else(ApiError::unauthenticated)?;
+    if officer.role != Role::Supervisor {
+        return Err(ApiError::forbidden(
+            "the console is for supervisors; officers use their terminals",
+        ));
+    }
+    let ttl_ms = state.app.config.session_token_ttl_ms;
+    let (id, session) = state.sessions.open(officer, (state.app.clock)(), ttl_ms);
+    let cookie = super::sessions::set_cookie(&id, ttl_ms / 1000, state.secure_cookies);
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        Json(json!({
+            "officer_id": session.officer.id,
+            "name": session.officer.name,
+            "csrf_token": session.csrf_token,
+            "expires_at_ms": session.expires_at_ms,
+        })),
+    )
+        .into_response())
+}
+
+async fn whoami(State(state): State<ConsoleState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let session = supervisor(&state, &headers, false)?;
+    Ok(Json(json!({
+        "officer_id": session.officer.id,
+        "name": session.officer.name,
+        "csrf_token": session.csrf_token,
+        "expires_at_ms": session.expires_at_ms,
+    })))
+}
+
+async fn sign_out(State(state): State<ConsoleState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    supervisor(&state, &headers, true)?;
+    if let Some(id) = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(super::sessions::cookie_value)
+    {
+        state.sessions.close(id);
+    }
+    let cookie = super::sessions::set_cookie("", 0, state.secure_cookies);
+    Ok(([(header::SET_COOKIE, cookie)], StatusCode::NO_CONTENT).into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct AssignmentQuery {
+    state: Option<String>,
+    team: Option<String>,
+    officer: Option<String>,
+    overdue: Option<bool>,
+    limit: Option<u32>,
+    after: Option<String>,
+}
+
+async fn list_assignments(
+    State(state): State<ConsoleState>,
+    headers: HeaderMap,
+    query: Result<Query<AssignmentQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<pb::AssignmentList>, ApiError> {
+    let session = supervisor(&state, &headers, false)?;
+    let Query(query) = query.map_err(|e| ApiError::invalid("query", &e.body_text()))?;
+    let wanted_state = match query.state.as_deref() {
+        None | Some("") => 0,
+        Some(name) => pb::AssignmentState::from_str_name(name)
+            .or_else(|| {
+                pb::AssignmentState::from_str_name(&format!("ASSIGNMENT_STATE_{}", name.to_uppercase()))
+            })
+            .ok_or_else(|| ApiError::invalid("state", "not an assignment state"))?
+            as i32,
+    };
+    let request = pb::ListAssignments {
+        state: wanted_state,
+        team_id: query.team.unwrap_or_default(),
+        officer_id: query.officer.unwrap_or_default(),
+        overdue_only: query.overdue.unwrap_or(false),
+        limit: query.limit.unwrap_or(100),
+        after: query.after.unwrap_or_default(),
+    };
+    Ok(Json(
+        services::assignment::list(&state.app, &service_session(&session), request).await?,
+    ))
+}
+
+async fn create_assignment(
+    State(state): State<ConsoleState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<pb::AssignmentResult>, ApiError> {
+    let session = supervisor(&state, &headers, true)?;
+    let assignment: pb::Assignment = json_body(&body)?;
+    let request = pb::CreateAssignment {
+        assignment: Some(assignment),
+    };
+    let bytes = request.encode_to_vec();
+    Ok(Json(
+        services::assignment::create(&state.app, &service_session(&session), request, &bytes).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct Cancel {
+    update_id: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn cancel_assignment(
+    State(state): State<ConsoleState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<pb::AssignmentResult>, ApiError> {
+    let session = supervisor(&state, &headers, true)?;
+    let form: Cancel = json_body(&body)?;
+    let request = pb::CancelAssignment {
+        update_id: form.update_id,
+        assignment_id: id,
+        reason: form.reason,
+    };
+    let bytes = request.encode_to_vec();
+    Ok(Json(
+        services::assignment::cancel(&state.app, &service_session(&session), request, &bytes).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct Reassign {
+    update_id: String,
+    officer_id: Option<String>,
+    team_id: Option<String>,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn reassign_assignment(
+    State(state): State<ConsoleState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<pb::AssignmentResult>, ApiError> {
+    use pb::reassign_assignment::Assignee;
+    let session = supervisor(&state, &headers, true)?;
+    let form: Reassign = json_body(&body)?;
+    let assignee = match (form.officer_id, form.team_id) {
+        (Some(officer), None) => Assignee::OfficerId(officer),
+        (None, Some(team)) => Assignee::TeamId(team),
+        _ => {
+            return Err(ApiError::invalid(
+                "officer_id",
+                "give exactly one of officer_id and team_id",
+            ))
+        }
+    };
+    let request = pb::ReassignAssignment {
+        update_id: form.update_id,
+        assignment_id: id,
+        assignee: Some(assignee),
+        reason: form.reason,
+    };
+    let bytes = request.encode_to_vec();
+    Ok(Json(
+        services::assignment::reassign(&state.app, &service_session(&session), request, &bytes).await?,
+    ))
+}
+
+async fn one_assignment(
+    State(state): State<ConsoleState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    supervisor(&state, &headers, false)?;
+    let id = uuid_param("assignment_id", &id)?;
+    let stored = state
+        .app
+        .storage
+        .assignment(id)
+        .await?
+        .ok_or_else(|| ApiError::new(Code::NotFound, "NOT_FOUND", "no such assignment"))?;
+    let events = state.app.storage.assignment_history(id).await?;
+    Ok(Json(json!({ "assignment": stored.assignment, "events": events })))
+}
+
+async fn officers(State(state): State<ConsoleState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    supervisor(&state, &headers, false)?;
+    let presence = state.app.presence.snapshot();
+    let positions: HashMap<String, (f64, f64, i64)> = state
+        .app
+        .storage
+        .last_positions()
+        .await?
+        .into_iter()
+        .map(|(officer, latitude, longitude, at_ms)| (officer, (latitude, longitude, at_ms)))
+        .collect();
+    let list: Vec<Value> = state
+        .app
+        .directory
+        .officers()
+        .iter()
+        .filter(|o| o.enrolled)
+        .map(|o| {
+            let seen = presence.get(&o.id);
+            json!({
+                "officer_id": o.id,
+                "name": o.name,
+                "team_id": o.team_id,
+                "team_name": state.app.directory.team(&o.team_id).map(|t| t.name.clone()),
+                "role": o.role.as_str(),
+                "online": seen.is_some_and(|p| p.sessions > 0),
+                "last_seen_ms": seen.map(|p| p.last_seen_ms),
+                "last_position": positions.get(&o.id).map(|(latitude, longitude, at_ms)| json!({
+                    "latitude": latitude, "longitude": longitude, "at_ms": at_ms,
+                })),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "officers": list })))
+}
+
+#[derive(Deserialize, Default)]
+struct EvidenceQuery {
+    before: Option<u64>,
+    limit: Option<u32>,
+}
+
+/// Recent items, newest first, with photo flags and thumbnail links.
+pub(super) async fn evidence_summaries(
+    state: &ConsoleState,
+    before: Option<u64>,
+    limit: u32,
+) -> Result<Vec<Value>, ApiError> {
+    let items = state.app.storage.recent_items(before, limit).await?;
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let mut value = json!({
+            "item_id": item.receipt.item_id.to_string(),
+            "kind": item.kind,
+            "server_seq": item.receipt.server_seq,
+            "received_at_ms": item.receipt.received_at_ms,
+            "sha256": hex::encode(item.receipt.sha256),
+            "device_id": item.device_id,
+            "officer_id": item.officer_id,
+            "case_id": item.case_id,
+        });
+        if item.kind == "photo" {
+            if let Some(photo) = state.app.storage.photo(item.receipt.item_id).await? {
+                let flags: Vec<&str> = photo
+                    .index
+                    .flags
+                    .iter()
+                    .filter_map(|f| pb::EvidenceFlag::try_from(*f).ok().map(|f| f.as_str_name()))
+                    .collect();
+                value["photo"] = json!({
+                    "record_id": photo.index.record_id,
+                    "size_bytes": photo.index.size_bytes,
+                    "width": photo.index.width,
+                    "height": photo.index.height,
+                    "flags": flags,
+                    "thumbnail": state.app.storage.thumbnail(item.receipt.item_id).await?.is_some(),
+                });
+            }
+        }
+        out.push(value);
+    }
+    Ok(out)
+}
+
+async fn recent_evidence(
+    State(state): State<ConsoleState>,
+    headers: HeaderMap,
+    query: Result<Query<EvidenceQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    supervisor(&state, &headers, false)?;
+    let Query(query) = query.map_err(|e| ApiError::invalid("query", &e.body_text()))?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be 1 to 200"));
+    }
+    Ok(Json(
+        json!({ "items": evidence_summaries(&state, query.before, limit).await? }),
+    ))
+}
+
+async fn one_item(
+    State(state): State<ConsoleState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    supervisor(&state, &headers, false)?;
+    let id = uuid_param("item_id", &id)?;
+    let item = state
+        .app
+        .storage
+        .item(id)
+        .await?
+        .ok_or_else(|| ApiError::new(Code::NotFound, "NOT_FOUND", "no such item"))?;
+    let body = decode_body(&item.kind, &item.body);
+    let mut value = json!({
+        "item_id": id.to_string(),
+        "kind": item.kind,
+        "receipt": {
+            "server_seq": item.receipt.server_seq,
+            "received_at_ms": item.receipt.received_at_ms,
+            "sha256": hex::encode(item.receipt.sha256),
+        },
+        "device_id": item.device_id,
+        "officer_id": item.officer_id,
+        "case_id": item.case_id,
+        "body": body,
+        "body_bytes": item.body.len(),
+    });
+    if let Some(photo) = state.app.storage.photo(id).await? {
+        value["photo"] = json!({
+            "sha256": hex::encode(photo.receipt.sha256),
+            "sm3": hex::encode(photo.index.sm3),
+            "size_bytes": photo.index.size_bytes,
+            "content_type": photo.index.content_type,
+            "width": photo.index.width,
+            "height": photo.index.height,
+            "captured_at_ms": photo.index.captured_at_ms,
+            "exif_time_ms": photo.index.exif_time_ms,
+            "flags": photo.index.flags.iter().filter_map(|f| pb::EvidenceFlag::try_from(*f).ok().map(|f| f.as_str_name())).collect::<Vec<_>>(),
+        });
+    }
+    Ok(Json(value))
+}
+
+/// The stored item bytes as proto3 JSON, by kind.
+fn decode_body(kind: &str, bytes: &[u8]) -> Value {
+    fn as_json<M: Message + Default + serde::Serialize>(bytes: &[u8]) -> Value {
+        M::decode(bytes)
+            .ok()
+            .and_then(|m| serde_json::to_value(m).ok())
+            .unwrap_or(Value::Null)
+    }
+    match kind {
+        "inspection" => as_json::<pb::InspectionRecord>(bytes),
+        "photo" => as_json::<pb::PhotoHeader>(bytes),
+        "service" => as_json::<pb::ServiceConfirmation>(bytes),
+        "service_event" => as_json::<pb::ServiceEvent>(bytes),
+        "interview" => as_json::<pb::InterviewRecord>(bytes),
+        _ => Value::Null,
+    }
+}
+
+async fn case(
+    State(state): State<ConsoleState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<pb::CaseItems>, ApiError> {
+    let session = supervisor(&state, &headers, false)?;
+    let query = pb::CaseItemsQuery { case_id: id };
+    Ok(Json(
+        services::case_view::query(&state.app, &service_session(&session), query).await?,
+    ))
+}
+
+async fn photo_bytes(state: &ConsoleState, id: &str, thumbnail: bool) -> Result<Response, ApiError> {
+    let id = uuid_param("evidence_id", id)?;
+    let photo = state
+        .app
+        .storage
+        .photo(id)
+        .await?
+        .ok_or_else(|| ApiError::new(Code::NotFound, "NOT_FOUND", "no such photo"))?;
+    let (sha256, content_type) = if thumbnail {
+        let sha = state
+            .app
+            .storage
+            .thumbnail(id)
+            .await?
+            .ok_or_else(|| ApiError::new(Code::NotFound, "NOT_FOUND", "no thumbnail yet"))?;
+        (sha, "image/jpeg".to_owned())
+    } else {
+        (photo.receipt.sha256, photo.index.content_type.clone())
+    };
+    let blobs = state.app.evidence.blobs.clone();
+    let bytes = tokio::task::spawn_blocking(move || blobs.read(&sha256))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                Code::Unavailable,
+                "STORAGE_UNAVAILABLE",
+                "evidence store unavailable",
+            )
+        })?
+        .map_err(|_| {
+            ApiError::new(
+                Code::Unavailable,
+                "STORAGE_UNAVAILABLE",
+                "evidence store unavailable",
+            )
+        })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type),
+            (
+                header::CACHE_CONTROL,
+                "private, max-age=86400, immutable".to_owned(),
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+async fn photo_original(
+    State(state): State<ConsoleState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    supervisor(&state, &headers, false)?;
+    photo_bytes(&state, &id, false).await
+}
+
+async fn photo_thumbnail(
+    State(state): State<ConsoleState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    supervisor(&state, &headers, false)?;
+    photo_bytes(&state, &id, true).await
+}
+
+/// Health, readiness and metrics answer only loopback peers.
+fn loopback_only(peer: SocketAddr) -> Result<(), ApiError> {
+    if peer.ip().is_loopback() {
+        Ok(())
+    } else {
+        Err(ApiError::new(Code::NotFound, "NOT_FOUND", "no such route"))
+    }
+}
+
+async fn healthz(ConnectInfo(peer): ConnectInfo<SocketAddr>) -> Result<&'static str, ApiError> {
+    loopback_only(peer)?;
+    Ok("ok\n")
+}
+
+async fn readyz(
+    State(state): State<ConsoleState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Result<&'static str, ApiError> {
+    loopback_only(peer)?;
+    // Ready when the database answers and the server is not shutting down.
+    if state.app.shutdown.is_cancelled() {
+        return Err(ApiError::new(Code::Unavailable, "SHUTTING_DOWN", "shutting down"));
+    }
+    state.app.storage.latest_assignment_seq().await?;
+    Ok("ready\n")
+}
+
+async fn metrics(
+    State(state): State<ConsoleState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Result<Response, ApiError> {
+    use std::sync::atomic::Ordering::Relaxed;
+    loopback_only(peer)?;
+    let app = &state.app;
+    let stats = &app.commit_stats;
+    let text = crate::metrics::render(&crate::metrics::Snapshot {
+        metrics: &app.metrics,
+        connections: app.live.len() as u64,
+        sessions: app.presence.sessions(),
+        handshakes_pending: u64::from(app.handshakes.pending()),
+        commits: (
+            stats.batches.load(Relaxed),
+            stats.items.load(Relaxed),
+            stats.largest_batch_items.load(Relaxed),
+            stats.commit_micros_total.load(Relaxed),
+        ),
+    });
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}

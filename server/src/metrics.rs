@@ -1,0 +1,169 @@
+//! Counters for `/metrics` (Prometheus text format): requests by kind and
+//! result, upload bytes, push lag. Connection, session and commit figures
+//! come from their owners when rendered.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// The counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(&'static str, Cow<'static, str>), u64>>,
+    /// Photo bytes received on upload streams.
+    pub upload_bytes: AtomicU64,
+    /// Assignment events published to live feeds.
+    pub push_events: AtomicU64,
+    /// Sum of (publish time − commit time) of those events, ms.
+    pub push_lag_ms_total: AtomicU64,
+    /// The largest such lag, ms.
+    pub push_lag_ms_max: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts one request of `kind` that ended with `result` ("ok" or a status reason).
+    pub fn request(&self, kind: &'static str, result: Cow<'static, str>) {
+        let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        *requests.entry((kind, result)).or_default() += 1;
+    }
+
+    /// Counts one published event committed at `committed_at_ms`.
+    pub fn pushed(&self, committed_at_ms: i64, now_ms: i64) {
+        let lag = u64::try_from(now_ms.saturating_sub(committed_at_ms)).unwrap_or(0);
+        self.push_events.fetch_add(1, Ordering::Relaxed);
+        self.push_lag_ms_total.fetch_add(lag, Ordering::Relaxed);
+        self.push_lag_ms_max.fetch_max(lag, Ordering::Relaxed);
+    }
+
+    /// Requests counted so far, by (kind, result).
+    pub fn requests(&self) -> BTreeMap<(&'static str, Cow<'static, str>), u64> {
+        self.requests.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Everything `/metrics` shows, gathered by the caller.
+pub struct Snapshot<'a> {
+    /// The counters.
+    pub metrics: &'a Metrics,
+    /// QUIC connections open.
+    pub connections: u64,
+    /// Officer sessions open.
+    pub sessions: u64,
+    /// Handshakes in progress.
+    pub handshakes_pending: u64,
+    /// Group commit: transactions, items, the largest batch, total commit time (µs).
+    pub commits: (u64, u64, u64, u64),
+}
+
+/// Renders the Prometheus text exposition format.
+pub fn render(s: &Snapshot<'_>) -> String {
+    let mut out = String::new();
+    let mut gauge = |name: &str, help: &str, kind: &str, value: u64| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+    };
+    gauge(
+        "fieldlink_connections",
+        "QUIC connections open.",
+        "gauge",
+        s.connections,
+    );
+    gauge(
+        "fieldlink_sessions",
+        "Officer sessions open.",
+        "gauge",
+        s.sessions,
+    );
+    gauge(
+        "fieldlink_handshakes_pending",
+        "Handshakes in progress.",
+        "gauge",
+        s.handshakes_pending,
+    );
+    gauge(
+        "fieldlink_commit_batches_total",
+        "Group-commit transactions.",
+        "counter",
+        s.commits.0,
+    );
+    gauge(
+        "fieldlink_commit_items_total",
+        "Items committed.",
+        "counter",
+        s.commits.1,
+    );
+    gauge(
+        "fieldlink_commit_batch_items_max",
+        "The largest batch so far.",
+        "gauge",
+        s.commits.2,
+    );
+    gauge(
+        "fieldlink_commit_duration_microseconds_total",
+        "Time spent in group commits.",
+        "counter",
+        s.commits.3,
+    );
+    let m = s.metrics;
+    gauge(
+        "fieldlink_upload_bytes_total",
+        "Photo bytes received.",
+        "counter",
+        m.upload_bytes.load(Ordering::Relaxed),
+    );
+    gauge(
+        "fieldlink_push_events_total",
+        "Assignment events pushed to live feeds.",
+        "counter",
+        m.push_events.load(Ordering::Relaxed),
+    );
+    gauge(
+        "fieldlink_push_lag_milliseconds_total",
+        "Sum of commit-to-push lag.",
+        "counter",
+        m.push_lag_ms_total.load(Ordering::Relaxed),
+    );
+    gauge(
+        "fieldlink_push_lag_milliseconds_max",
+        "The largest commit-to-push lag.",
+        "gauge",
+        m.push_lag_ms_max.load(Ordering::Relaxed),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP fieldlink_requests_total Requests by kind and result.\n# TYPE fieldlink_requests_total counter"
+    );
+    for ((kind, result), count) in m.requests() {
+        let _ = writeln!(
+            out,
+            "fieldlink_requests_total{{kind=\"{kind}\",result=\"{result}\"}} {count}"
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_in_the_exposition_format() {
+        let metrics = Metrics::default();
+        metrics.request("submit_inspection", "ok".into());
+        metrics.request("submit_inspection", "ok".into());
+        metrics.request("upload_photo", "OFFSET_MISMATCH".to_owned().into());
+        metrics.pushed(100, 130);
+        let text = render(&Snapshot {
+            metrics: &metrics,
+            connections: 3,
+            sessions: 2,
+            handshakes_pending: 0,
+            commits: (1, 2, 2, 500),
+        });
+        assert!(text.contains("fieldlink_requests_total{kind=\"submit_inspection\",result=\"ok\"} 2"));
+        assert!(text.contains("fieldlink_requests_total{kind=\"upload_photo\",result=\"OFFSET_MISMATCH\"} 1"));
+        assert!(text.contains("fieldlink_connections 3\n"));
+        assert!(text.contains("fieldlink_push_lag_milliseconds_max 30\n"));
+    }
+}

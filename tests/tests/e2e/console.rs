@@ -1,0 +1,567 @@
+//! The supervisor console's HTTP API end to end: every route refuses the
+//! unauthenticated, officers cannot sign in, state changes need the CSRF
+//! token and a same-site origin, bad input gets the protocol's typed errors,
+//! and the happy paths work — including live server-sent events resumable
+//! with Last-Event-ID, and evidence uploaded by a real terminal.
+
+use std::time::Duration;
+
+use fieldlink_client::PhotoUpload;
+use fieldlink_tests::{connect, photos, record, TestServer};
+use serde_json::{json, Value};
+
+/// A tiny client for the console: base URL, the session cookie, CSRF token.
+struct Console {
+    base: String,
+    http: reqwest::Client,
+    cookie: String,
+    csrf: String,
+}
+
+fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+async fn start() -> (TestServer, String) {
+    let server = TestServer::start_with(|config| config.http = Some("127.0.0.1:0".parse().unwrap())).await;
+    let base = format!(
+        "http://{}",
+        server.server.console_addr().expect("the console listens")
+    );
+    (server, base)
+}
+
+/// (HTTP status, JSON body or Null).
+async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn sign_in(base: &str, officer: &str) -> Result<Console, (u16, Value)> {
+    let http = http();
+    let response = http
+        .post(format!("{base}/api/session"))
+        .json_body(&json!({ "officer_id": officer, "password": fieldlink_tests::PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap_or(Value::Null);
+    if status != 200 {
+        return Err((status, body));
+    }
+    let cookie = cookie.expect("a session cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    Ok(Console {
+        base: base.to_owned(),
+        http,
+        cookie: cookie.split(';').next().unwrap().to_owned(),
+        csrf: body["csrf_token"].as_str().unwrap().to_owned(),
+    })
+}
+
+/// JSON bodies without reqwest's `json` feature.
+trait JsonBody {
+    fn json_body(self, value: &Value) -> Self;
+}
+
+impl JsonBody for reqwest::RequestBuilder {
+    fn json_body(self, value: &Value) -> Self {
+        self.header("content-type", "application/json")
+            .body(value.to_string())
+    }
+}
+
+impl Console {
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+    }
+
+    fn post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("x-csrf-token", &self.csrf)
+            .json_body(body)
+    }
+}
+
+fn uuid7() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+fn new_assignment(officer: &str) -> Value {
+    json!({
+        "id": uuid7(),
+        "title": "巡查城南路占道经营 Patrol Chengnan Road",
+        "matterCode": "ZJ-001",
+        "area": "城南路沿线",
+        "priority": "PRIORITY_URGENT",
+        "officerId": officer,
+        "place": { "latitude": 29.8683, "longitude": 121.544, "address": "城南路 12 号" },
+    })
+}
+
+/// Every route, for the authentication checks.
+fn routes() -> Vec<(&'static str, String)> {
+    let id = uuid7();
+    vec![
+        ("GET", "/api/session".into()),
+        ("DELETE", "/api/session".into()),
+        ("GET", "/api/assignments".into()),
+        ("POST", "/api/assignments".into()),
+        ("GET", format!("/api/assignments/{id}")),
+        ("POST", format!("/api/assignments/{id}/cancel")),
+        ("POST", format!("/api/assignments/{id}/reassign")),
+        ("GET", "/api/officers".into()),
+        ("GET", "/api/evidence".into()),
+        ("GET", format!("/api/items/{id}")),
+        ("GET", "/api/cases/CASE-1".into()),
+        ("GET", format!("/api/photos/{id}/original")),
+        ("GET", format!("/api/photos/{id}/thumbnail")),
+        ("GET", "/api/events".into()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_refuses_the_unauthenticated_and_officers_cannot_sign_in() {
+    let (_server, base) = start().await;
+    let http = http();
+    for (method, path) in routes() {
+        for cookie in [None, Some("fieldlink_console=forged")] {
+            let mut request = http.request(method.parse().unwrap(), format!("{base}{path}"));
+            if let Some(cookie) = cookie {
+                request = request.header("cookie", cookie);
+            }
+            let (status, body) = send(request.json_body(&json!({}))).await;
+            assert_eq!(status, 401, "{method} {path} with {cookie:?}: {body}");
+            assert_eq!(body["code"], "UNAUTHENTICATED", "{method} {path}");
+        }
+    }
+    // Officers use their terminals: the console refuses them.
+    match sign_in(&base, "officer-01").await {
+        Err((status, body)) => {
+            assert_eq!(status, 403);
+            assert_eq!(body["reason"], "NOT_PERMITTED");
+        }
+        Ok(_) => panic!("an officer signed in to the console"),
+    }
+    // A wrong password and an unknown id get the same answer.
+    let wrong = send(
+        http.post(format!("{base}/api/session"))
+            .json_body(&json!({"officer_id": "supervisor-01", "password": "nope"})),
+    )
+    .await;
+    let unknown = send(
+        http.post(format!("{base}/api/session"))
+            .json_body(&json!({"officer_id": "nobody", "password": "nope"})),
+    )
+    .await;
+    assert_eq!(wrong.0, 401);
+    assert_eq!(wrong, unknown);
+    let malformed = send(http.post(format!("{base}/api/session")).body("{not json")).await;
+    assert_eq!(
+        (malformed.0, malformed.1["code"].as_str()),
+        (400, Some("INVALID_ARGUMENT"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_changes_need_the_csrf_token_and_a_same_site_origin() {
+    let (server, base) = start().await;
+    let console = sign_in(&base, "supervisor-01").await.unwrap();
+    let url = format!("{base}/api/assignments");
+    let body = new_assignment("officer-01");
+    // No token.
+    let (status, error) = send(
+        console
+            .http
+            .post(&url)
+            .header("cookie", &console.cookie)
+            .json_body(&body),
+    )
+    .await;
+    assert_eq!((status, error["reason"].as_str()), (403, Some("NOT_PERMITTED")));
+    // Another site's page, even with the token.
+    let (status, _) = send(
+        console
+            .post("/api/assignments", &body)
+            .header("origin", "https://evil.example"),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        server
+            .server
+            .state()
+            .storage
+            .latest_assignment_seq()
+            .await
+            .unwrap(),
+        0,
+        "nothing dispatched"
+    );
+    // The same request from the console's own origin is served.
+    let origin = base.clone();
+    let (status, result) = send(console.post("/api/assignments", &body).header("origin", origin)).await;
+    assert_eq!(status, 200, "{result}");
+    // Signing out ends the session.
+    let (status, _) = send(
+        console
+            .http
+            .delete(format!("{base}/api/session"))
+            .header("cookie", &console.cookie)
+            .header("x-csrf-token", &console.csrf),
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(send(console.get("/api/officers")).await.0, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_the_protocols_typed_errors() {
+    let (_server, base) = start().await;
+    let console = sign_in(&base, "supervisor-01").await.unwrap();
+    let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str, &str)> = vec![
+        ("malformed JSON", console.post("/api/assignments", &json!(null)).body("{"), 400, "INVALID_ARGUMENT", "body"),
+        ("an id that is not a UUIDv7", console.post("/api/assignments", &json!({"id": "x", "title": "t", "matterCode": "ZJ-001", "area": "a", "officerId": "officer-01"})), 400, "INVALID_ARGUMENT", "assignment.id"),
+        ("an unknown matter code", console.post("/api/assignments", &json!({"id": uuid7(), "title": "t", "matterCode": "NOPE-9", "area": "a", "priority": "PRIORITY_NORMAL", "officerId": "officer-01"})), 400, "INVALID_ARGUMENT", "assignment.matter_code"),
+        ("an unknown officer", console.post("/api/assignments", &json!({"id": uuid7(), "title": "t", "matterCode": "ZJ-001", "area": "a", "priority": "PRIORITY_NORMAL", "officerId": "officer-99"})), 400, "INVALID_ARGUMENT", ""),
+        ("a bad item id", console.get("/api/items/not-a-uuid"), 400, "INVALID_ARGUMENT", "item_id"),
+        ("an unknown item", console.get(&format!("/api/items/{}", uuid7())), 404, "NOT_FOUND", ""),
+        ("an unknown assignment", console.get(&format!("/api/assignments/{}", uuid7())), 404, "NOT_FOUND", ""),
+        ("cancelling an unknown assignment", console.post(&format!("/api/assignments/{}/cancel", uuid7()), &json!({"update_id": uuid7()})), 404, "NOT_FOUND", ""),
+        ("reassigning to both an officer and a team", console.post(&format!("/api/assignments/{}/reassign", uuid7()), &json!({"update_id": uuid7(), "officer_id": "officer-01", "team_id": "team-chengnan"})), 400, "INVALID_ARGUMENT", "officer_id"),
+        ("an evidence page too large", console.get("/api/evidence?limit=1000"), 400, "INVALID_ARGUMENT", "limit"),
+        ("an unknown state filter", console.get("/api/assignments?state=SLEEPING"), 400, "INVALID_ARGUMENT", "state"),
+        ("a bad case id", console.get(&format!("/api/cases/{}", "x".repeat(100))), 400, "INVALID_ARGUMENT", "case_id"),
+        ("an unknown photo", console.get(&format!("/api/photos/{}/original", uuid7())), 404, "NOT_FOUND", ""),
+        ("an unknown route", console.get("/api/nothing-here"), 404, "NOT_FOUND", ""),
+        ("a body over 64 KiB", console.post("/api/assignments", &json!({"title": "x".repeat(70_000)})), 413, "", ""),
+    ];
+    for (name, request, status, code, field) in cases {
+        let (got, body) = send(request).await;
+        assert_eq!(got, status, "{name}: {body}");
+        if !code.is_empty() {
+            assert_eq!(body["code"], code, "{name}: {body}");
+            assert!(
+                !body["message"].as_str().unwrap_or("").is_empty(),
+                "{name}: {body}"
+            );
+        }
+        if !field.is_empty() {
+            assert_eq!(body["field"], field, "{name}: {body}");
+        }
+        // No internal detail leaks.
+        let text = body.to_string();
+        assert!(
+            !text.contains("sqlx") && !text.contains("panicked") && !text.contains("/src/"),
+            "{name}: {text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_dispatches_and_watches_assignments_officers_and_evidence() {
+    let (server, base) = start().await;
+    let console = sign_in(&base, "supervisor-01").await.unwrap();
+    let (status, me) = send(console.get("/api/session")).await;
+    assert_eq!((status, me["officer_id"].as_str()), (200, Some("supervisor-01")));
+
+    // A terminal is online and submits a record and a photo.
+    let terminal = connect(server.addr(), "device-001", "officer-01").await.unwrap();
+    let mut item = record("officer-01");
+    item.case_id = "CASE-CONSOLE-1".into();
+    terminal.submit_inspection(&item).await.unwrap();
+    let jpeg = photos::jpeg(320, 240, 3);
+    let photo = PhotoUpload::new(
+        &item.id,
+        "image/jpeg",
+        fieldlink_client::now_ms() - 60_000,
+        jpeg.clone(),
+    )
+    .in_case("CASE-CONSOLE-1");
+    let receipt = terminal.upload_photo(&photo, |_| {}).await.unwrap();
+
+    // Officers with presence and last position.
+    let (_, officers) = send(console.get("/api/officers")).await;
+    let me = officers["officers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["officer_id"] == "officer-01")
+        .unwrap()
+        .clone();
+    assert_eq!(me["online"], true);
+    assert!(me["last_position"]["latitude"].as_f64().is_some(), "{me}");
+
+    // Dispatch; the terminal's feed gets it; the board lists it.
+    let body = new_assignment("officer-01");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let (status, result) = send(console.post("/api/assignments", &body)).await;
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["assignment"]["state"], "ASSIGNMENT_STATE_DISPATCHED");
+    // A resend of the same request gets the same answer.
+    let (_, again) = send(console.post("/api/assignments", &body)).await;
+    assert_eq!(again["receipt"]["serverSeq"], result["receipt"]["serverSeq"]);
+    assert_eq!(again["receipt"]["replayed"], true);
+    let mut feed = terminal.assignments();
+    fieldlink_tests::events_until(&mut feed, |e| e.assignment.as_ref().is_some_and(|a| a.id == id)).await;
+    terminal.accept_assignment(&id).await.unwrap();
+    let (_, list) = send(console.get("/api/assignments?state=ACCEPTED")).await;
+    assert!(
+        list["assignments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == id.as_str()),
+        "{list}"
+    );
+    let (_, one) = send(console.get(&format!("/api/assignments/{id}"))).await;
+    let kinds: Vec<&str> = one["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"ASSIGNMENT_EVENT_KIND_CREATED") && kinds.contains(&"ASSIGNMENT_EVENT_KIND_ACCEPTED"),
+        "{kinds:?}"
+    );
+
+    // Reassign a second one, then cancel it.
+    let other = new_assignment("officer-02");
+    let other_id = other["id"].as_str().unwrap().to_owned();
+    assert_eq!(send(console.post("/api/assignments", &other)).await.0, 200);
+    let (status, moved) = send(console.post(
+        &format!("/api/assignments/{other_id}/reassign"),
+        &json!({"update_id": uuid7(), "team_id": "team-chengnan", "reason": "改派 reassigned"}),
+    ))
+    .await;
+    assert_eq!(status, 200, "{moved}");
+    assert_eq!(moved["assignment"]["teamId"], "team-chengnan");
+    let (status, cancelled) = send(console.post(
+        &format!("/api/assignments/{other_id}/cancel"),
+        &json!({"update_id": uuid7(), "reason": "撤销 cancelled"}),
+    ))
+    .await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["assignment"]["state"], "ASSIGNMENT_STATE_CANCELLED");
+
+    // Evidence: the photo with its flags and thumbnail; the item with its receipt.
+    let photo_id = photo.evidence_id().to_owned();
+    let mut listed = Value::Null;
+    for _ in 0..600 {
+        let (_, evidence) = send(console.get("/api/evidence?limit=10")).await;
+        listed = evidence["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["item_id"] == photo_id.as_str())
+            .cloned()
+            .unwrap_or(Value::Null);
+        if listed["photo"]["thumbnail"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(listed["kind"], "photo", "{listed}");
+    assert_eq!(listed["photo"]["thumbnail"], true, "{listed}");
+    let (_, one) = send(console.get(&format!("/api/items/{photo_id}"))).await;
+    assert_eq!(one["receipt"]["sha256"], hex::encode(&receipt.sha256));
+    assert_eq!(one["receipt"]["server_seq"], receipt.server_seq);
+    assert_eq!(one["photo"]["sm3"].as_str().unwrap().len(), 64);
+    let (_, record_item) = send(console.get(&format!("/api/items/{}", item.id))).await;
+    assert_eq!(record_item["body"]["id"], item.id.as_str());
+
+    // The original bytes and the thumbnail.
+    let original = console
+        .get(&format!("/api/photos/{photo_id}/original"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(original.headers()["content-type"], "image/jpeg");
+    assert_eq!(original.bytes().await.unwrap().as_ref(), &jpeg[..]);
+    let thumbnail = console
+        .get(&format!("/api/photos/{photo_id}/thumbnail"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(thumbnail.status().as_u16(), 200);
+    assert_eq!(&thumbnail.bytes().await.unwrap()[..2], &[0xFF, 0xD8]);
+
+    // The case view.
+    let (_, case) = send(console.get("/api/cases/CASE-CONSOLE-1")).await;
+    assert_eq!(case["items"].as_array().unwrap().len(), 2, "{case}");
+
+    // Health and metrics from loopback, without a session.
+    let plain = http();
+    assert_eq!(
+        plain
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(
+        plain
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    let metrics = plain
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("fieldlink_requests_total{kind=\"submit_inspection\",result=\"ok\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("fieldlink_sessions 1"), "{metrics}");
+    // The page and the OpenAPI document.
+    let page = plain
+        .get(format!("{base}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("综合执法指挥台"));
+    let openapi: Value = serde_json::from_str(
+        &plain
+            .get(format!("{base}/api/openapi.json"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    for (_, path) in routes() {
+        let template = path
+            .split('/')
+            .map(|part| {
+                if uuid::Uuid::parse_str(part).is_ok() || part == "CASE-1" {
+                    "{id}"
+                } else {
+                    part
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        assert!(
+            openapi["paths"][&template].is_object(),
+            "{template} is not in the OpenAPI document"
+        );
+    }
+}
+
+/// Reads server-sent events until one named `name` whose data satisfies `until`.
+async fn next_sse(
+    response: &mut reqwest::Response,
+    buffer: &mut String,
+    name: &str,
+    until: impl Fn(&Value) -> bool,
+) -> (String, Value) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let field = |key: &str| {
+                block
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&format!("{key}:")).map(|v| v.trim().to_owned()))
+            };
+            if field("event").as_deref() == Some(name) {
+                let data: Value = serde_json::from_str(&field("data").unwrap_or_default()).unwrap();
+                if until(&data) {
+                    return (field("id").unwrap_or_default(), data);
+                }
+            }
+        }
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .expect("an event in time")
+            .unwrap()
+            .expect("the stream is open");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_events_arrive_and_resume_with_last_event_id() {
+    let (server, base) = start().await;
+    let console = sign_in(&base, "supervisor-01").await.unwrap();
+    let mut stream = console.get("/api/events").send().await.unwrap();
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let mut buffer = String::new();
+
+    // A terminal comes online: presence.
+    let terminal = connect(server.addr(), "device-002", "officer-02").await.unwrap();
+    next_sse(&mut stream, &mut buffer, "presence", |d| {
+        d["online"]
+            .as_array()
+            .is_some_and(|o| o.iter().any(|x| x == "officer-02"))
+    })
+    .await;
+    // A dispatch: an assignment event.
+    let first = new_assignment("officer-02");
+    send(console.post("/api/assignments", &first)).await;
+    let (first_id, _) = next_sse(&mut stream, &mut buffer, "assignment", |d| {
+        d["assignment"]["id"] == first["id"]
+    })
+    .await;
+    // New evidence from the terminal.
+    let item = record("officer-02");
+    terminal.submit_inspection(&item).await.unwrap();
+    next_sse(&mut stream, &mut buffer, "evidence", |d| {
+        d["item_id"] == item.id.as_str()
+    })
+    .await;
+    drop(stream);
+
+    // While the console is away, another dispatch; resuming from the first
+    // event's id delivers it (and not the first again).
+    let second = new_assignment("officer-02");
+    send(console.post("/api/assignments", &second)).await;
+    let mut resumed = console
+        .get("/api/events")
+        .header("last-event-id", &first_id)
+        .send()
+        .await
+        .unwrap();
+    let mut buffer = String::new();
+    let (_, event) = next_sse(&mut resumed, &mut buffer, "assignment", |_| true).await;
+    assert_eq!(
+        event["assignment"]["id"], second["id"],
+        "the first event after the resume point"
+    );
+}
