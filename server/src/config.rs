@@ -23,6 +23,8 @@ pub struct Config {
     /// The supervisor console's HTTP address (plain HTTP only on loopback with
     /// `dev`; `serve --dev` defaults it to 127.0.0.1:8080). None: no console.
     pub http: Option<SocketAddr>,
+    /// The supervisor console over HTTPS (TLS 1.3, the server certificate).
+    pub https: Option<SocketAddr>,
     /// A PostgreSQL URL (`postgres://user@host:5432/db`) for several nodes
     /// sharing one database; without it, SQLite in `data_dir`.
     pub database: Option<String>,
@@ -121,6 +123,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 4433)),
             data_dir: PathBuf::from("./fieldlink-data"),
             http: None,
+            https: None,
             database: None,
             database_connections_max: 16,
             evidence_s3_bucket: None,

@@ -65,6 +65,9 @@ struct ServeArgs {
     /// The supervisor console's HTTP address [default with --dev: 127.0.0.1:8080; otherwise none].
     #[arg(long)]
     http: Option<SocketAddr>,
+    /// The supervisor console over HTTPS with the server certificate (any address) [default: none].
+    #[arg(long)]
+    https: Option<SocketAddr>,
     /// PostgreSQL URL for several nodes sharing one database (postgres://user@host:5432/db) [default: SQLite in the data dir].
     #[arg(long)]
     database: Option<String>,
@@ -258,9 +261,12 @@ impl ServeArgs {
         if self.database.is_some() {
             config.database = self.database;
         }
+        if self.https.is_some() {
+            config.https = self.https;
+        }
         if self.http.is_some() {
             config.http = self.http;
-        } else if config.dev && config.http.is_none() {
+        } else if config.dev && config.http.is_none() && config.https.is_none() {
             config.http = Some(SocketAddr::from(([127, 0, 0, 1], 8080)));
         }
         if self.evidence_s3_bucket.is_some() {

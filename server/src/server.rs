@@ -59,6 +59,7 @@ pub enum ServerError {
 pub struct RunningServer {
     local_addr: SocketAddr,
     console_addr: Option<SocketAddr>,
+    console_https_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
     state: AppState,
@@ -73,6 +74,11 @@ impl RunningServer {
     /// The console's HTTP address, when it serves one.
     pub fn console_addr(&self) -> Option<SocketAddr> {
         self.console_addr
+    }
+
+    /// The console's HTTPS address, when it serves one.
+    pub fn console_https_addr(&self) -> Option<SocketAddr> {
+        self.console_https_addr
     }
 
     /// The shared state, for tests and tools that inspect storage.
@@ -233,11 +239,31 @@ pub async fn start_with_clock(config: Config, clock: fn() -> i64) -> Result<Runn
             Some(bound)
         }
     };
+    let console_https_addr = match state.config.https {
+        None => None,
+        Some(addr) => {
+            let listen_error = |detail: String| ServerError::Listen { addr, detail };
+            let tls = tls::console_config(&tls_files).map_err(|e| listen_error(e.to_string()))?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| listen_error(e.to_string()))?;
+            let bound = listener.local_addr().map_err(|e| listen_error(e.to_string()))?;
+            tokio::spawn(crate::console::serve_tls(
+                state.clone(),
+                listener,
+                tls,
+                shutdown.clone(),
+            ));
+            tracing::info!(%bound, "console listening (HTTPS)");
+            Some(bound)
+        }
+    };
     let task = tokio::spawn(accept_loop(endpoint, state.clone(), shutdown.clone(), writer));
     tracing::info!(%local_addr, "listening");
     Ok(RunningServer {
         local_addr,
         console_addr,
+        console_https_addr,
         shutdown,
         task,
         state,
@@ -251,7 +277,13 @@ pub async fn run(config: Config, signal: impl std::future::Future<Output = ()>) 
     let console = server
         .console_addr()
         .map(|addr| format!("supervisor console (指挥台) on http://{addr}/\n"))
-        .unwrap_or_default();
+        .into_iter()
+        .chain(
+            server
+                .console_https_addr()
+                .map(|addr| format!("supervisor console (指挥台) on https://{addr}/\n")),
+        )
+        .collect::<String>();
     print!("fieldlink-server listening on {}\n{console}", server.local_addr());
     use std::io::Write as _;
     let _ = std::io::stdout().flush();

@@ -99,6 +99,23 @@ pub fn server_config(files: &TlsFiles, allow_development_ca: bool) -> Result<rus
     Ok(config)
 }
 
+/// Builds the rustls configuration of the console's HTTPS listener: the
+/// server certificate, TLS 1.3 only, no client certificates (browsers), ALPN
+/// http/1.1.
+pub fn console_config(files: &TlsFiles) -> Result<rustls::ServerConfig, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let chain = read_certs(&files.cert)?;
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| file_error(&files.key, e))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsError::Config(format!("server certificate: {e}")))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
 /// Why a peer certificate does not name a device.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {

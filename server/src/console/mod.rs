@@ -60,6 +60,60 @@ pub async fn bind(addr: SocketAddr, dev: bool) -> Result<tokio::net::TcpListener
         .map_err(|e| format!("cannot listen on {addr}: {e}"))
 }
 
+/// Serves the console over HTTPS on `listener` until `shutdown`: each TCP
+/// connection is a TLS 1.3 session with the server certificate, then HTTP/1.1.
+pub async fn serve_tls(
+    app: AppState,
+    listener: tokio::net::TcpListener,
+    tls: rustls::ServerConfig,
+    shutdown: CancellationToken,
+) {
+    use tower::ServiceExt;
+    let state = ConsoleState {
+        app,
+        sessions: sessions::ConsoleSessions::default(),
+        secure_cookies: true,
+    };
+    let router = api::router(state);
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(tls));
+    let connections = tokio_util::task::TaskTracker::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "console accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        let (acceptor, router, shutdown) = (acceptor.clone(), router.clone(), shutdown.clone());
+        connections.spawn(async move {
+            // A TLS handshake that stalls is dropped.
+            let Ok(Ok(tls)) =
+                tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await
+            else {
+                return;
+            };
+            let service =
+                hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                    router.clone().oneshot(request.map(axum::body::Body::new))
+                });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(tls), service);
+            tokio::select! {
+                _ = connection => {}
+                () = shutdown.cancelled() => {}
+            }
+        });
+    }
+    connections.close();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), connections.wait()).await;
+}
+
 /// Serves the console on `listener` until `shutdown`.
 pub async fn serve(app: AppState, listener: tokio::net::TcpListener, shutdown: CancellationToken) {
     let state = ConsoleState {
@@ -98,7 +152,9 @@ impl From<crate::storage::StorageError> for ApiError {
 impl ApiError {
     /// A refusal with this code, reason and message.
     pub fn new(code: Code, reason: &str, message: &str) -> Self {
-        ApiError(Box::new(fieldlink_protocol::status::status(code, reason, message)))
+        ApiError(Box::new(fieldlink_protocol::status::status(
+            code, reason, message,
+        )))
     }
 
     /// Not signed in (or the session ended).

@@ -565,3 +565,43 @@ async fn live_events_arrive_and_resume_with_last_event_id() {
         "the first event after the resume point"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_is_served_over_https_with_the_server_certificate() {
+    let server = TestServer::start_with(|config| config.https = Some("127.0.0.1:0".parse().unwrap())).await;
+    let addr = server
+        .server
+        .console_https_addr()
+        .expect("the HTTPS console listens");
+    assert!(server.server.console_addr().is_none());
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let ca = std::fs::read(fieldlink_tests::certs_dir().join("ca.pem")).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+        .resolve("localhost", addr)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let base = format!("https://localhost:{}", addr.port());
+    let response = client
+        .post(format!("{base}/api/session"))
+        .json_body(&json!({ "officer_id": "supervisor-01", "password": fieldlink_tests::PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.contains("Secure"), "{cookie}");
+    let page = client
+        .get(format!("{base}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("综合执法指挥台"));
+    // Plain HTTP on that port is not served.
+    let plain = http().get(format!("http://{addr}/")).send().await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success());
+}

@@ -4,6 +4,7 @@
 mod assignments;
 mod authorization;
 mod bad_input;
+mod browser;
 mod console;
 mod faults;
 mod framing;

@@ -1,0 +1,73 @@
+// Drives the supervisor console in Debian's headless Chromium with
+// playwright-core (no browser download). Started by tests/tests/e2e/browser.rs,
+// which plays the terminal: it prints progress lines the test waits on.
+//   CONSOLE_URL  the console's base URL
+//   SCREENSHOT   where to save the screenshot (PNG)
+//   CHROMIUM     the browser (default /usr/bin/chromium)
+import { chromium } from "playwright-core";
+
+const base = process.env.CONSOLE_URL;
+const screenshot = process.env.SCREENSHOT;
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  // As the machine kind's probe runs it: no sandbox as root, and no
+  // background networking (this machine's network is closed).
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1440, height: 900 }, locale: "zh-CN" });
+  page.setDefaultTimeout(90_000);
+  await page.goto(base);
+
+  // Sign in (the page is Chinese first).
+  if ((await page.textContent("#signin-submit")).trim() !== "登录") throw new Error("not zh-CN by default");
+  await page.fill("#signin-id", "supervisor-01");
+  await page.fill("#signin-password", "demo-password");
+  await page.click("#signin-submit");
+  await page.waitForSelector("#app:not(.hidden)");
+  console.log("SIGNED_IN");
+
+  // Dispatch an urgent assignment to officer-01.
+  await page.click("#tab-dispatch");
+  await page.selectOption("#d-kind", "officer");
+  await page.selectOption("#d-assignee", "officer-01");
+  await page.fill("#d-title", "核查城南路占道经营 Check street vending on Chengnan Road");
+  await page.fill("#d-matter", "ZJ-001");
+  await page.selectOption("#d-priority", "PRIORITY_URGENT");
+  await page.fill("#d-address", "城南路 12 号");
+  await page.fill("#d-lat", "29.8683");
+  await page.fill("#d-lon", "121.5440");
+  await page.fill("#d-instructions", "核查占道堆放情况并拍照取证。");
+  await page.click("#d-submit");
+  await page.waitForFunction(() => document.querySelector("#d-result").textContent.includes("·"));
+  const id = (await page.textContent("#d-result")).split("·")[1].trim();
+  console.log("DISPATCHED " + id);
+
+  // The terminal accepts it: the board changes live, without a reload.
+  await page.click("#tab-board");
+  await page.waitForSelector(`.column[data-state="ASSIGNMENT_STATE_ACCEPTED"] .card[data-id="${id}"]`);
+  console.log("ACCEPTED_SEEN");
+
+  // The terminal uploads a photo: its thumbnail appears in the evidence feed.
+  await page.click("#tab-evidence");
+  await page.waitForFunction(() => {
+    const img = document.querySelector('.evidence-item[data-kind="photo"] img');
+    return img && img.complete && img.naturalWidth > 0 && img.style.visibility !== "hidden";
+  });
+  console.log("THUMBNAIL_SEEN");
+
+  // The officer list shows the terminal online; the map draws locally.
+  await page.click("#tab-officers");
+  await page.waitForSelector('tr[data-officer="officer-01"] .dot.on');
+  await page.click("#tab-board");
+  await page.screenshot({ path: screenshot, fullPage: true });
+  await page.click("#tab-map");
+  await page.waitForSelector("#map-svg circle");
+  // English beside Chinese.
+  await page.click("#lang");
+  if ((await page.textContent("#tab-board")).trim() !== "Board") throw new Error("no English switch");
+  console.log("DONE");
+} finally {
+  await browser.close();
+}

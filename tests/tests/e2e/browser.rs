@@ -1,0 +1,102 @@
+//! The console in a real browser: headless Chromium (Debian's `chromium`,
+//! driven by playwright-core from tests/browser/) signs in, dispatches an
+//! assignment, watches an SDK terminal accept it — the board changes live,
+//! without a reload — and sees the terminal's photo thumbnail appear in the
+//! evidence feed. The screenshot is saved as a test artifact
+//! (target/test-artifacts/console.png).
+//!
+//! Needs `/usr/bin/chromium` and `npm ci` in tests/browser (`.ci/run` does
+//! both); skips with the reason printed otherwise, unless
+//! FIELDLINK_REQUIRE_BROWSER=1 (CI), when that is a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use fieldlink_client::PhotoUpload;
+use fieldlink_tests::{connect, events_until, photos, record, TestServer};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("browser")
+}
+
+/// Why the browser test cannot run here, if it cannot.
+fn missing() -> Option<String> {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !Path::new(&chromium).exists() {
+        return Some(format!("no browser at {chromium} (apt-get install chromium)"));
+    }
+    if !browser_dir().join("node_modules/playwright-core").exists() {
+        return Some("playwright-core is not installed (cd tests/browser && npm ci)".into());
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_dispatches_in_the_browser_and_watches_the_terminal_live() {
+    if let Some(reason) = missing() {
+        if std::env::var("FIELDLINK_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
+            panic!("the browser test is required (FIELDLINK_REQUIRE_BROWSER=1): {reason}");
+        }
+        eprintln!("SKIPPED: {reason}");
+        return;
+    }
+    let server = TestServer::start_with(|config| config.http = Some("127.0.0.1:0".parse().unwrap())).await;
+    let console = format!("http://{}", server.server.console_addr().unwrap());
+    let terminal = connect(server.addr(), "device-001", "officer-01").await.unwrap();
+    let mut feed = terminal.assignments();
+
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let screenshot = artifacts.join("console.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let mut browser = tokio::process::Command::new("node")
+        .arg("console.mjs")
+        .current_dir(browser_dir())
+        .env("CONSOLE_URL", &console)
+        .env("SCREENSHOT", &screenshot)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let mut lines = BufReader::new(browser.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let run = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            eprintln!("browser: {line}");
+            if let Some(id) = line.strip_prefix("DISPATCHED ") {
+                // The terminal gets it and accepts.
+                let id = id.trim().to_owned();
+                events_until(&mut feed, |e| e.assignment.as_ref().is_some_and(|a| a.id == id)).await;
+                terminal.accept_assignment(&id).await.unwrap();
+                // Then it reports from the site with a photo.
+                let item = record("officer-01");
+                terminal.submit_inspection(&item).await.unwrap();
+                let photo = PhotoUpload::new(
+                    &item.id,
+                    "image/jpeg",
+                    fieldlink_client::now_ms() - 60_000,
+                    photos::jpeg(640, 480, 11),
+                );
+                terminal.upload_photo(&photo, |_| {}).await.unwrap();
+            }
+            seen.push(line);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(240), run)
+        .await
+        .expect("the browser run finishes in time");
+    let status = tokio::time::timeout(Duration::from_secs(30), browser.wait())
+        .await
+        .expect("node exits")
+        .unwrap();
+    assert!(status.success(), "the browser script failed after {seen:?}");
+    for step in ["SIGNED_IN", "ACCEPTED_SEEN", "THUMBNAIL_SEEN", "DONE"] {
+        assert!(seen.iter().any(|l| l == step), "{step} missing from {seen:?}");
+    }
+    let png = std::fs::read(&screenshot).expect("a screenshot");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    eprintln!("screenshot: {}", screenshot.display());
+}
