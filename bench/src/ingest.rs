@@ -32,15 +32,25 @@ pub struct Plan {
     pub window: Duration,
 }
 
-struct Run {
-    acks_per_s: f64,
-    p50_ms: f64,
-    p99_ms: f64,
+/// One measurement of a fleet.
+pub struct Run {
+    /// Acknowledged records per second.
+    pub acks_per_s: f64,
+    /// Ack latency p50, ms.
+    pub p50_ms: f64,
+    /// Ack latency p99, ms.
+    pub p99_ms: f64,
 }
 
 /// Starts a server tuned for a fleet that shares three certificates.
 pub async fn bench_server() -> TestServer {
-    TestServer::start_with(|config| {
+    bench_server_on(None).await
+}
+
+/// The same, storing in PostgreSQL at `database` when given.
+pub async fn bench_server_on(database: Option<String>) -> TestServer {
+    TestServer::start_with(move |config| {
+        config.database = database;
         // Thousands of simulated terminals share the 3 dev device
         // certificates; per-device limits would measure themselves.
         config.connections_per_device_max = 8_192;
@@ -75,7 +85,8 @@ pub async fn fleet(server: &TestServer, count: usize) -> Result<Vec<(Client, &'s
     Ok(terminals)
 }
 
-async fn run_terminals(terminals: &[(Client, &'static str)], window: Duration) -> Result<Run, String> {
+/// Every terminal submits records one after another for `window`.
+pub async fn run_terminals(terminals: &[(Client, &'static str)], window: Duration) -> Result<Run, String> {
     let deadline = Instant::now() + window;
     let started = Instant::now();
     let mut tasks = Vec::new();

@@ -14,6 +14,7 @@
 mod baselines;
 mod ingest;
 mod photo;
+mod postgres;
 mod report;
 mod stats;
 
@@ -29,7 +30,7 @@ struct Args {
     /// Short rounds (under a minute in all on a 2-core machine).
     #[arg(long)]
     quick: bool,
-    /// Run one scenario only: ingest or photo.
+    /// Run one scenario only: ingest, photo or postgres.
     #[arg(long)]
     only: Option<String>,
     /// Write every figure as JSON to this file.
@@ -37,7 +38,7 @@ struct Args {
     json: Option<PathBuf>,
 }
 
-const SCENARIOS: [&str; 2] = ["ingest", "photo"];
+const SCENARIOS: [&str; 3] = ["ingest", "photo", "postgres"];
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
@@ -97,6 +98,19 @@ async fn run(args: &Args) -> Result<(), String> {
         };
         eprintln!("photo: {} rounds", plan.rounds);
         figures.extend(photo::run(&plan).await?);
+    }
+    if wanted("postgres") {
+        let plan = postgres::Plan {
+            terminals: 256,
+            rounds: if args.quick { 2 } else { 3 },
+            window: if args.quick {
+                Duration::from_millis(1_500)
+            } else {
+                Duration::from_secs(5)
+            },
+        };
+        eprintln!("postgres: {} terminals, {} rounds", plan.terminals, plan.rounds);
+        figures.extend(postgres::run(&plan).await?);
     }
     report::print_table(&figures);
     if let Some(path) = &args.json {

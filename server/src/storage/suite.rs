@@ -465,6 +465,52 @@ pub async fn directory_tokens_and_revocations_round_trip(b: Backend) {
     assert_eq!(storage.device_revoked_at("device-001").await.unwrap(), None);
 }
 
+pub async fn console_lists_recent_items_histories_and_positions(b: Backend) {
+    let storage = &b.storage;
+    let ids: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    for (index, id) in ids.iter().enumerate() {
+        storage
+            .commit_items(&[inspection(*id, &[index as u8], None, 1_000 + index as i64)], 10)
+            .await
+            .unwrap();
+    }
+    let recent = storage.recent_items(None, 2).await.unwrap();
+    assert_eq!(
+        recent.iter().map(|i| i.receipt.item_id).collect::<Vec<_>>(),
+        vec![ids[2], ids[1]]
+    );
+    let older = storage
+        .recent_items(Some(recent[1].receipt.server_seq), 10)
+        .await
+        .unwrap();
+    assert_eq!(older.len(), 1);
+    assert_eq!(older[0].receipt.item_id, ids[0]);
+    assert_eq!(older[0].kind, "inspection");
+    // The latest record's place is the officer's last position.
+    let positions = storage.last_positions().await.unwrap();
+    assert_eq!(positions, vec![("officer-01".to_owned(), 29.8, 121.5, 1_002)]);
+
+    let id = Uuid::now_v7();
+    let created = assignment_event(&id.to_string(), pb::AssignmentState::Dispatched, &[]);
+    let AssignmentCommit::Committed { seq } = storage.commit_assignment_event(None, &created).await.unwrap()
+    else {
+        panic!("not committed")
+    };
+    let accepted = assignment_event(&id.to_string(), pb::AssignmentState::Accepted, &[]);
+    storage
+        .commit_assignment_event(Some(seq), &accepted)
+        .await
+        .unwrap();
+    let history = storage.assignment_history(id).await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert!(history[0].seq < history[1].seq);
+    assert!(storage
+        .assignment_history(Uuid::now_v7())
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 /// One test per suite function, per backend.
 macro_rules! backend_suite {
     ($backend:ident) => {
@@ -488,6 +534,7 @@ macro_rules! backend_suite {
             case!(feed_cursors_only_move_forward);
             case!(partial_uploads_come_and_go);
             case!(directory_tokens_and_revocations_round_trip);
+            case!(console_lists_recent_items_histories_and_positions);
         }
     };
 }
