@@ -147,50 +147,74 @@ const PARTIAL_COLUMNS: &str =
 #[async_trait]
 impl Storage for PgStorage {
     async fn commit_items(&self, items: &[NewItem], now_ms: i64) -> Result<Vec<CommitOutcome>, StorageError> {
+        // One statement per table for the whole batch (each statement is a
+        // round trip to the database): the items, then the index rows.
         let mut tx = self.pool.begin().await?;
-        let mut outcomes = Vec::with_capacity(items.len());
-        for item in items {
-            let item_id = item.item_id.to_string();
-            // Waits for a concurrent insert of the same id (another node) to
-            // finish, then does nothing if it committed.
-            let seq: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO items (item_id, kind, device_id, officer_id, case_id, received_at_ms, sha256, body) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (item_id) DO NOTHING RETURNING seq",
-            )
-            .bind(&item_id)
-            .bind(item.kind.as_str())
-            .bind(&item.device_id)
-            .bind(&item.officer_id)
-            .bind(&item.case_id)
-            .bind(now_ms)
-            .bind(&item.sha256[..])
-            .bind(&item.body)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(seq) = seq else {
-                let row =
-                    sqlx::query("SELECT seq, item_id, received_at_ms, sha256 FROM items WHERE item_id = $1")
-                        .bind(&item_id)
-                        .fetch_one(&mut *tx)
-                        .await?;
+        let ids: Vec<String> = items.iter().map(|i| i.item_id.to_string()).collect();
+        // ON CONFLICT DO NOTHING waits for a concurrent insert of the same id
+        // (another node) to finish, then skips it; a second copy of an id in
+        // this batch is skipped too.
+        let inserted: Vec<(String, i64)> = sqlx::query_as(
+            "INSERT INTO items (item_id, kind, device_id, officer_id, case_id, received_at_ms, sha256, body) \
+             SELECT id, kind, device, officer, case_id, $6, sha256, body \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $7::bytea[], $8::bytea[]) \
+               AS t(id, kind, device, officer, case_id, sha256, body) \
+             ON CONFLICT (item_id) DO NOTHING RETURNING item_id, seq",
+        )
+        .bind(&ids)
+        .bind(items.iter().map(|i| i.kind.as_str()).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.device_id.as_str()).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.officer_id.as_str()).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.case_id.as_deref()).collect::<Vec<_>>())
+        .bind(now_ms)
+        .bind(items.iter().map(|i| i.sha256.to_vec()).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.body.as_slice()).collect::<Vec<_>>())
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut new_seqs: std::collections::HashMap<String, i64> = inserted.into_iter().collect();
+        // Everything not inserted just now is a resend or a conflict.
+        let others: Vec<&String> = ids.iter().filter(|id| !new_seqs.contains_key(*id)).collect();
+        let mut existing = std::collections::HashMap::new();
+        if !others.is_empty() {
+            let rows =
+                sqlx::query("SELECT seq, item_id, received_at_ms, sha256 FROM items WHERE item_id = ANY($1)")
+                    .bind(&others)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            for row in rows {
                 let receipt = receipt_from_row(&row)?;
-                outcomes.push(if receipt.sha256 == item.sha256 {
-                    CommitOutcome::Replayed(receipt)
-                } else {
-                    CommitOutcome::Conflict {
-                        existing_seq: receipt.server_seq,
-                    }
-                });
-                continue;
-            };
-            insert_index(&mut tx, &item_id, &item.index).await?;
-            outcomes.push(CommitOutcome::Stored(StoredReceipt {
-                item_id: item.item_id,
-                server_seq: to_u64(seq)?,
-                received_at_ms: now_ms,
-                sha256: item.sha256,
-            }));
+                existing.insert(receipt.item_id, receipt);
+            }
         }
+        let mut outcomes = Vec::with_capacity(items.len());
+        let mut stored = Vec::new();
+        for (item, id) in items.iter().zip(&ids) {
+            // The first copy of an id inserted in this batch is stored; later
+            // copies compare against it.
+            if let Some(seq) = new_seqs.remove(id) {
+                let receipt = StoredReceipt {
+                    item_id: item.item_id,
+                    server_seq: to_u64(seq)?,
+                    received_at_ms: now_ms,
+                    sha256: item.sha256,
+                };
+                existing.insert(item.item_id, receipt.clone());
+                outcomes.push(CommitOutcome::Stored(receipt));
+                stored.push(item);
+                continue;
+            }
+            let receipt = existing
+                .get(&item.item_id)
+                .ok_or_else(|| StorageError::Corrupt(format!("item {id} neither inserted nor found")))?;
+            outcomes.push(if receipt.sha256 == item.sha256 {
+                CommitOutcome::Replayed(receipt.clone())
+            } else {
+                CommitOutcome::Conflict {
+                    existing_seq: receipt.server_seq,
+                }
+            });
+        }
+        insert_indexes(&mut tx, &stored).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
@@ -1045,6 +1069,88 @@ async fn insert_officers(
             .bind(officer_id)
             .execute(&mut **tx)
             .await?;
+    }
+    Ok(())
+}
+
+/// The index rows of newly stored items: inspection records (the bulk) with
+/// one statement per table; the rarer kinds one by one.
+async fn insert_indexes(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    items: &[&NewItem],
+) -> Result<(), StorageError> {
+    let mut inspections = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    let (mut officer_rows, mut photo_rows) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
+    for item in items {
+        let id = item.item_id.to_string();
+        match &item.index {
+            ItemIndex::Inspection {
+                matter_code,
+                outcome,
+                started_at_ms,
+                latitude,
+                longitude,
+                assignment_id,
+                officer_ids,
+                photo_ids,
+            } => {
+                for officer in officer_ids {
+                    officer_rows.0.push(id.clone());
+                    officer_rows.1.push(officer.clone());
+                }
+                for photo in photo_ids {
+                    photo_rows.0.push(id.clone());
+                    photo_rows.1.push(photo.clone());
+                }
+                inspections.0.push(id);
+                inspections.1.push(matter_code.clone());
+                inspections.2.push(*outcome);
+                inspections.3.push(*started_at_ms);
+                inspections.4.push(*latitude);
+                inspections.5.push(*longitude);
+                inspections.6.push(assignment_id.clone());
+            }
+            other => insert_index(tx, &id, other).await?,
+        }
+    }
+    if !inspections.0.is_empty() {
+        sqlx::query(
+            "INSERT INTO inspections (item_id, matter_code, outcome, started_at_ms, latitude, longitude, assignment_id) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int4[], $4::int8[], $5::float8[], $6::float8[], $7::text[])",
+        )
+        .bind(&inspections.0)
+        .bind(&inspections.1)
+        .bind(&inspections.2)
+        .bind(&inspections.3)
+        .bind(&inspections.4)
+        .bind(&inspections.5)
+        .bind(&inspections.6)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !officer_rows.0.is_empty() {
+        sqlx::query("INSERT INTO inspection_officers (item_id, officer_id) SELECT * FROM UNNEST($1::text[], $2::text[])")
+            .bind(&officer_rows.0)
+            .bind(&officer_rows.1)
+            .execute(&mut **tx)
+            .await?;
+    }
+    if !photo_rows.0.is_empty() {
+        sqlx::query(
+            "INSERT INTO inspection_photos (item_id, photo_id) SELECT * FROM UNNEST($1::text[], $2::text[])",
+        )
+        .bind(&photo_rows.0)
+        .bind(&photo_rows.1)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }
