@@ -1,5 +1,9 @@
 //! Who is online: officers with a session open on some terminal, and when
-//! each was last seen (for the supervisor console). In memory, per node.
+//! each was last seen (for the supervisor console). Each node counts its own
+//! sessions in memory; when several nodes share a PostgreSQL database, each
+//! also writes its counts there every [`SHARE_INTERVAL`] and the console
+//! reads the sum over nodes (rows a stopped node left behind stop counting
+//! after [`STALE_AFTER_MS`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -44,6 +48,66 @@ impl Presence {
     /// Sessions open now, in all.
     pub fn sessions(&self) -> u64 {
         self.snapshot().values().map(|p| u64::from(p.sessions)).sum()
+    }
+}
+
+/// How often a node writes its presence to a shared database.
+pub const SHARE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+/// Presence rows older than this are a stopped node's: not online.
+pub const STALE_AFTER_MS: i64 = 10_000;
+
+/// Writes this node's presence to the shared database until `shutdown`.
+pub async fn share(
+    state: crate::state::AppState,
+    node_id: String,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut tick = tokio::time::interval(SHARE_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        let rows: Vec<(String, u32, i64)> = state
+            .presence
+            .snapshot()
+            .into_iter()
+            .map(|(officer, p)| (officer, p.sessions, p.last_seen_ms))
+            .collect();
+        if let Err(error) = state
+            .storage
+            .record_presence(&node_id, &rows, (state.clock)())
+            .await
+        {
+            tracing::warn!(%error, "could not share presence");
+        }
+    }
+}
+
+/// Everyone's presence as the console shows it: across nodes when they
+/// share a database, else this node's.
+pub async fn current(state: &crate::state::AppState) -> HashMap<String, OfficerPresence> {
+    if !state.push.is_relayed() {
+        return state.presence.snapshot();
+    }
+    let fresh_after = (state.clock)() - STALE_AFTER_MS;
+    match state.storage.presence(fresh_after).await {
+        Ok(rows) => rows
+            .into_iter()
+            .map(|(officer, sessions, last_seen_ms)| {
+                (
+                    officer,
+                    OfficerPresence {
+                        sessions,
+                        last_seen_ms,
+                    },
+                )
+            })
+            .collect(),
+        Err(error) => {
+            tracing::warn!(%error, "shared presence unavailable; showing this node's");
+            state.presence.snapshot()
+        }
     }
 }
 

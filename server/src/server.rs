@@ -216,6 +216,8 @@ pub async fn start_with_clock(config: Config, clock: fn() -> i64) -> Result<Runn
     if let Some(url) = relay_url {
         let after = state.storage.latest_assignment_seq().await?;
         tokio::spawn(crate::relay::run(state.clone(), url, after, shutdown.clone()));
+        let node_id = uuid::Uuid::now_v7().to_string();
+        tokio::spawn(crate::presence::share(state.clone(), node_id, shutdown.clone()));
     }
     if let Some(crl) = tls_files.crl.clone() {
         tokio::spawn(crate::revocation::watch_crl(state.clone(), endpoint.clone(), crl));

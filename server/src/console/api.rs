@@ -286,7 +286,7 @@ async fn one_assignment(
 
 async fn officers(State(state): State<ConsoleState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     supervisor(&state, &headers, false)?;
-    let presence = state.app.presence.snapshot();
+    let presence = crate::presence::current(&state.app).await;
     let positions: HashMap<String, (f64, f64, i64)> = state
         .app
         .storage

@@ -132,10 +132,8 @@ async fn produce(
                     }
                 }
                 let online: Vec<String> = {
-                    let mut online: Vec<String> = state
-                        .app
-                        .presence
-                        .snapshot()
+                    let mut online: Vec<String> = crate::presence::current(&state.app)
+                        .await
                         .into_iter()
                         .filter(|(_, p)| p.sessions > 0)
                         .map(|(officer, _)| officer)

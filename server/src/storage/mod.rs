@@ -476,6 +476,18 @@ pub trait Storage: Send + Sync + 'static {
     /// record (officer id, latitude, longitude, when).
     async fn last_positions(&self) -> Result<Vec<(String, f64, f64, i64)>, StorageError>;
 
+    /// Replaces this node's presence rows: (officer, sessions, last seen ms).
+    async fn record_presence(
+        &self,
+        node_id: &str,
+        officers: &[(String, u32, i64)],
+        now_ms: i64,
+    ) -> Result<(), StorageError>;
+
+    /// Everyone's presence across nodes: sessions counted from rows refreshed
+    /// at or after `fresh_after_ms`, last seen from all rows.
+    async fn presence(&self, fresh_after_ms: i64) -> Result<Vec<(String, u32, i64)>, StorageError>;
+
     /// Events after `after_seq` in seq order, each with its audience: what a
     /// node relays to its live feeds when another node committed them.
     async fn events_with_audience(

@@ -47,6 +47,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "devices",
         include_str!("../../migrations/sqlite/0005_devices.sql"),
     ),
+    (
+        6,
+        "presence",
+        include_str!("../../migrations/sqlite/0006_presence.sql"),
+    ),
 ];
 
 /// `PRAGMA synchronous` value of FULL.
@@ -917,6 +922,51 @@ impl Storage for SqliteStorage {
                 row.try_get("latitude")?,
                 row.try_get("longitude")?,
                 row.try_get("started_at_ms")?,
+            ))
+        })
+        .collect()
+    }
+
+    async fn record_presence(
+        &self,
+        node_id: &str,
+        officers: &[(String, u32, i64)],
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin().await?;
+        for (officer, sessions, last_seen_ms) in officers {
+            sqlx::query(
+                "INSERT INTO presence (node_id, officer_id, sessions, last_seen_ms, updated_at_ms) \
+                 VALUES (?, ?, ?, ?, ?) ON CONFLICT(node_id, officer_id) DO UPDATE SET sessions = excluded.sessions, last_seen_ms = excluded.last_seen_ms, updated_at_ms = excluded.updated_at_ms",
+            )
+            .bind(node_id)
+            .bind(officer)
+            .bind(i64::from(*sessions))
+            .bind(last_seen_ms)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn presence(&self, fresh_after_ms: i64) -> Result<Vec<(String, u32, i64)>, StorageError> {
+        sqlx::query(
+            "SELECT officer_id, \
+             CAST(SUM(CASE WHEN updated_at_ms >= ? THEN sessions ELSE 0 END) AS BIGINT) AS sessions, \
+             MAX(last_seen_ms) AS last_seen_ms FROM presence GROUP BY officer_id ORDER BY officer_id",
+        )
+        .bind(fresh_after_ms)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            let sessions: i64 = row.try_get("sessions")?;
+            Ok((
+                row.try_get("officer_id")?,
+                u32::try_from(sessions.max(0)).unwrap_or(u32::MAX),
+                row.try_get("last_seen_ms")?,
             ))
         })
         .collect()

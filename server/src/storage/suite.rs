@@ -511,6 +511,40 @@ pub async fn console_lists_recent_items_histories_and_positions(b: Backend) {
         .is_empty());
 }
 
+pub async fn presence_is_summed_over_fresh_nodes(b: Backend) {
+    let storage = &b.storage;
+    storage
+        .record_presence(
+            "node-a",
+            &[("officer-01".into(), 1, 100), ("officer-02".into(), 0, 90)],
+            1_000,
+        )
+        .await
+        .unwrap();
+    storage
+        .record_presence("node-b", &[("officer-01".into(), 2, 150)], 5_000)
+        .await
+        .unwrap();
+    // Both fresh: sessions add up, last seen is the latest.
+    let all = storage.presence(0).await.unwrap();
+    assert_eq!(
+        all,
+        vec![("officer-01".into(), 3, 150), ("officer-02".into(), 0, 90)]
+    );
+    // Node A stopped writing: its sessions no longer count.
+    let fresh = storage.presence(2_000).await.unwrap();
+    assert_eq!(fresh[0], ("officer-01".into(), 2, 150));
+    // A node's later write replaces its rows.
+    storage
+        .record_presence("node-b", &[("officer-01".into(), 0, 6_000)], 6_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        storage.presence(2_000).await.unwrap()[0],
+        ("officer-01".into(), 0, 6_000)
+    );
+}
+
 /// One test per suite function, per backend.
 macro_rules! backend_suite {
     ($backend:ident) => {
@@ -535,6 +569,7 @@ macro_rules! backend_suite {
             case!(partial_uploads_come_and_go);
             case!(directory_tokens_and_revocations_round_trip);
             case!(console_lists_recent_items_histories_and_positions);
+            case!(presence_is_summed_over_fresh_nodes);
         }
     };
 }

@@ -21,6 +21,7 @@ async fn nodes(database: &ScratchDatabase, shared: &std::path::Path, count: usiz
     for _ in 0..count {
         let mut config = dev_config(shared);
         config.database = Some(database.url.clone());
+        config.http = Some("127.0.0.1:0".parse().unwrap());
         nodes.push(fieldlink_server::start(config).await.expect("node starts"));
     }
     nodes
@@ -231,4 +232,63 @@ async fn when_a_node_stops_its_terminals_continue_on_another_and_nothing_acknowl
             "the terminal moved to node B"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_on_any_node_sees_officers_online_on_every_node() {
+    let Some(database) = ScratchDatabase::create().await else {
+        return;
+    };
+    let shared = tempfile::tempdir().unwrap();
+    let nodes = nodes(&database, shared.path(), 2).await;
+    // An officer is online at node B only.
+    let _terminal = connect(nodes[1].local_addr(), "device-002", "officer-02")
+        .await
+        .unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let console_a = format!("http://{}", nodes[0].console_addr().unwrap());
+    let signed_in = http
+        .post(format!("{console_a}/api/session"))
+        .header("content-type", "application/json")
+        .body(r#"{"officer_id":"supervisor-01","password":"demo-password"}"#)
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    // Node B shares its presence every 2 s; node A's console shows it.
+    let mut online = false;
+    for _ in 0..300 {
+        let officers: serde_json::Value = serde_json::from_str(
+            &http
+                .get(format!("{console_a}/api/officers"))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        online = officers["officers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["officer_id"] == "officer-02" && o["online"] == true);
+        if online {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        online,
+        "officer-02 (on node B) is not shown online on node A's console"
+    );
 }
