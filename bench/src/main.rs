@@ -12,6 +12,7 @@
 //! where the issue sets a goal, a ratio to a baseline measured alongside.
 
 mod baselines;
+mod connections;
 mod ingest;
 mod photo;
 mod postgres;
@@ -30,18 +31,30 @@ struct Args {
     /// Short rounds (under a minute in all on a 2-core machine).
     #[arg(long)]
     quick: bool,
-    /// Run one scenario only: ingest, photo or postgres.
+    /// Run one scenario only: ingest, photo, conns or postgres.
     #[arg(long)]
     only: Option<String>,
     /// Write every figure as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Internal: run a child server (`server` or `raw`) storing in DIR.
+    #[arg(long, num_args = 2, value_names = ["KIND", "DIR"], hide = true)]
+    child: Option<Vec<String>>,
 }
 
-const SCENARIOS: [&str; 3] = ["ingest", "photo", "postgres"];
+const SCENARIOS: [&str; 4] = ["ingest", "photo", "conns", "postgres"];
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    if let Some(child) = &args.child {
+        return match connections::child(&child[0], std::path::Path::new(&child[1])) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("child: {error}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(only) = &args.only {
         if !SCENARIOS.contains(&only.as_str()) {
             eprintln!("unknown scenario {only}; one of: {}", SCENARIOS.join(", "));
@@ -98,6 +111,18 @@ async fn run(args: &Args) -> Result<(), String> {
         };
         eprintln!("photo: {} rounds", plan.rounds);
         figures.extend(photo::run(&plan).await?);
+    }
+    if wanted("conns") {
+        let plan = connections::Plan {
+            terminals: if args.quick { vec![200] } else { vec![1_000, 5_000] },
+            window: if args.quick {
+                Duration::from_secs(2)
+            } else {
+                Duration::from_secs(5)
+            },
+        };
+        eprintln!("conns: {:?} idle terminals", plan.terminals);
+        figures.extend(connections::run(&plan).await?);
     }
     if wanted("postgres") {
         let plan = postgres::Plan {

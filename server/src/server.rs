@@ -275,7 +275,8 @@ pub async fn start_with_clock(config: Config, clock: fn() -> i64) -> Result<Runn
 /// Starts the server and serves until `signal` completes, then shuts down gracefully.
 pub async fn run(config: Config, signal: impl std::future::Future<Output = ()>) -> Result<(), ServerError> {
     let server = start(config).await?;
-    // One write: tests read the first line and may close the pipe after it.
+    // Whoever started us may read the first line and close the pipe: a
+    // failed write to stdout is not an error (print! would panic on it).
     let console = server
         .console_addr()
         .map(|addr| format!("supervisor console (指挥台) on http://{addr}/\n"))
@@ -286,9 +287,16 @@ pub async fn run(config: Config, signal: impl std::future::Future<Output = ()>) 
                 .map(|addr| format!("supervisor console (指挥台) on https://{addr}/\n")),
         )
         .collect::<String>();
-    print!("fieldlink-server listening on {}\n{console}", server.local_addr());
-    use std::io::Write as _;
-    let _ = std::io::stdout().flush();
+    {
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        let _ = write!(
+            stdout,
+            "fieldlink-server listening on {}\n{console}",
+            server.local_addr()
+        );
+        let _ = stdout.flush();
+    }
     signal.await;
     tracing::info!("shutting down");
     server.shutdown().await;
