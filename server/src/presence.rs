@@ -57,11 +57,8 @@ pub const SHARE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2
 pub const STALE_AFTER_MS: i64 = 10_000;
 
 /// Writes this node's presence to the shared database until `shutdown`.
-pub async fn share(
-    state: crate::state::AppState,
-    node_id: String,
-    shutdown: tokio_util::sync::CancellationToken,
-) {
+pub async fn share(state: crate::state::AppState, shutdown: tokio_util::sync::CancellationToken) {
+    let node_id = state.node_id.clone();
     let mut tick = tokio::time::interval(SHARE_INTERVAL);
     loop {
         tokio::select! {
@@ -84,31 +81,25 @@ pub async fn share(
     }
 }
 
-/// Everyone's presence as the console shows it: across nodes when they
-/// share a database, else this node's.
+/// Everyone's presence as the console shows it: this node's live counts
+/// plus, when nodes share a database, what the other nodes last wrote.
 pub async fn current(state: &crate::state::AppState) -> HashMap<String, OfficerPresence> {
+    let mut everyone = state.presence.snapshot();
     if !state.push.is_relayed() {
-        return state.presence.snapshot();
+        return everyone;
     }
     let fresh_after = (state.clock)() - STALE_AFTER_MS;
-    match state.storage.presence(fresh_after).await {
-        Ok(rows) => rows
-            .into_iter()
-            .map(|(officer, sessions, last_seen_ms)| {
-                (
-                    officer,
-                    OfficerPresence {
-                        sessions,
-                        last_seen_ms,
-                    },
-                )
-            })
-            .collect(),
-        Err(error) => {
-            tracing::warn!(%error, "shared presence unavailable; showing this node's");
-            state.presence.snapshot()
+    match state.storage.presence(&state.node_id, fresh_after).await {
+        Ok(rows) => {
+            for (officer, sessions, last_seen_ms) in rows {
+                let entry = everyone.entry(officer).or_default();
+                entry.sessions += sessions;
+                entry.last_seen_ms = entry.last_seen_ms.max(last_seen_ms);
+            }
         }
+        Err(error) => tracing::warn!(%error, "shared presence unavailable; showing this node's"),
     }
+    everyone
 }
 
 #[cfg(test)]

@@ -207,6 +207,7 @@ pub async fn start_with_clock(config: Config, clock: fn() -> i64) -> Result<Runn
         live: crate::revocation::LiveConnections::default(),
         device_limits,
         handshakes,
+        node_id: uuid::Uuid::now_v7().to_string(),
         presence: crate::presence::Presence::default(),
         metrics: Arc::default(),
         shutdown: shutdown.clone(),
@@ -216,8 +217,7 @@ pub async fn start_with_clock(config: Config, clock: fn() -> i64) -> Result<Runn
     if let Some(url) = relay_url {
         let after = state.storage.latest_assignment_seq().await?;
         tokio::spawn(crate::relay::run(state.clone(), url, after, shutdown.clone()));
-        let node_id = uuid::Uuid::now_v7().to_string();
-        tokio::spawn(crate::presence::share(state.clone(), node_id, shutdown.clone()));
+        tokio::spawn(crate::presence::share(state.clone(), shutdown.clone()));
     }
     if let Some(crl) = tls_files.crl.clone() {
         tokio::spawn(crate::revocation::watch_crl(state.clone(), endpoint.clone(), crl));

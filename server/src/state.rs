@@ -30,6 +30,8 @@ pub struct AppState {
     pub push: crate::push::PushHub,
     /// Per-device connection, upload and request-rate limits.
     pub device_limits: crate::device_limits::DeviceLimits,
+    /// This node's id (random per start), for state several nodes share.
+    pub node_id: String,
     /// Officers online now (for the console).
     pub presence: crate::presence::Presence,
     /// Request and upload counters (for /metrics).

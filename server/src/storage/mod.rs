@@ -484,9 +484,14 @@ pub trait Storage: Send + Sync + 'static {
         now_ms: i64,
     ) -> Result<(), StorageError>;
 
-    /// Everyone's presence across nodes: sessions counted from rows refreshed
-    /// at or after `fresh_after_ms`, last seen from all rows.
-    async fn presence(&self, fresh_after_ms: i64) -> Result<Vec<(String, u32, i64)>, StorageError>;
+    /// Everyone's presence on other nodes than `except_node`: sessions
+    /// counted from rows refreshed at or after `fresh_after_ms`, last seen
+    /// from all rows.
+    async fn presence(
+        &self,
+        except_node: &str,
+        fresh_after_ms: i64,
+    ) -> Result<Vec<(String, u32, i64)>, StorageError>;
 
     /// Events after `after_seq` in seq order, each with its audience: what a
     /// node relays to its live feeds when another node committed them.

@@ -951,13 +951,18 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
-    async fn presence(&self, fresh_after_ms: i64) -> Result<Vec<(String, u32, i64)>, StorageError> {
+    async fn presence(
+        &self,
+        except_node: &str,
+        fresh_after_ms: i64,
+    ) -> Result<Vec<(String, u32, i64)>, StorageError> {
         sqlx::query(
             "SELECT officer_id, \
              CAST(SUM(CASE WHEN updated_at_ms >= ? THEN sessions ELSE 0 END) AS BIGINT) AS sessions, \
-             MAX(last_seen_ms) AS last_seen_ms FROM presence GROUP BY officer_id ORDER BY officer_id",
+             MAX(last_seen_ms) AS last_seen_ms FROM presence WHERE node_id <> ? GROUP BY officer_id ORDER BY officer_id",
         )
         .bind(fresh_after_ms)
+        .bind(except_node)
         .fetch_all(&self.pool)
         .await?
         .iter()

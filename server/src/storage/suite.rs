@@ -526,13 +526,13 @@ pub async fn presence_is_summed_over_fresh_nodes(b: Backend) {
         .await
         .unwrap();
     // Both fresh: sessions add up, last seen is the latest.
-    let all = storage.presence(0).await.unwrap();
+    let all = storage.presence("node-z", 0).await.unwrap();
     assert_eq!(
         all,
         vec![("officer-01".into(), 3, 150), ("officer-02".into(), 0, 90)]
     );
     // Node A stopped writing: its sessions no longer count.
-    let fresh = storage.presence(2_000).await.unwrap();
+    let fresh = storage.presence("node-z", 2_000).await.unwrap();
     assert_eq!(fresh[0], ("officer-01".into(), 2, 150));
     // A node's later write replaces its rows.
     storage
