@@ -540,8 +540,13 @@ pub async fn presence_is_summed_over_fresh_nodes(b: Backend) {
         .await
         .unwrap();
     assert_eq!(
-        storage.presence(2_000).await.unwrap()[0],
+        storage.presence("node-z", 2_000).await.unwrap()[0],
         ("officer-01".into(), 0, 6_000)
+    );
+    // A node leaves its own rows out (it adds its live counts itself).
+    assert_eq!(
+        storage.presence("node-b", 0).await.unwrap()[0],
+        ("officer-01".into(), 1, 100)
     );
 }
 
