@@ -326,13 +326,11 @@ struct EvidenceQuery {
     limit: Option<u32>,
 }
 
-/// Recent items, newest first, with photo flags and thumbnail links.
+/// JSON summaries of `items` (in their order), with photo flags and whether a thumbnail exists.
 pub(super) async fn evidence_summaries(
     state: &ConsoleState,
-    before: Option<u64>,
-    limit: u32,
+    items: Vec<crate::storage::ItemSummary>,
 ) -> Result<Vec<Value>, ApiError> {
-    let items = state.app.storage.recent_items(before, limit).await?;
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         let mut value = json!({
@@ -347,18 +345,12 @@ pub(super) async fn evidence_summaries(
         });
         if item.kind == "photo" {
             if let Some(photo) = state.app.storage.photo(item.receipt.item_id).await? {
-                let flags: Vec<&str> = photo
-                    .index
-                    .flags
-                    .iter()
-                    .filter_map(|f| pb::EvidenceFlag::try_from(*f).ok().map(|f| f.as_str_name()))
-                    .collect();
                 value["photo"] = json!({
                     "record_id": photo.index.record_id,
                     "size_bytes": photo.index.size_bytes,
                     "width": photo.index.width,
                     "height": photo.index.height,
-                    "flags": flags,
+                    "flags": flag_names(&photo.index.flags),
                     "thumbnail": state.app.storage.thumbnail(item.receipt.item_id).await?.is_some(),
                 });
             }
@@ -379,9 +371,8 @@ async fn recent_evidence(
     if !(1..=200).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be 1 to 200"));
     }
-    Ok(Json(
-        json!({ "items": evidence_summaries(&state, query.before, limit).await? }),
-    ))
+    let items = state.app.storage.recent_items(query.before, limit).await?;
+    Ok(Json(json!({ "items": evidence_summaries(&state, items).await? })))
 }
 
 async fn one_item(
@@ -422,10 +413,18 @@ async fn one_item(
             "height": photo.index.height,
             "captured_at_ms": photo.index.captured_at_ms,
             "exif_time_ms": photo.index.exif_time_ms,
-            "flags": photo.index.flags.iter().filter_map(|f| pb::EvidenceFlag::try_from(*f).ok().map(|f| f.as_str_name())).collect::<Vec<_>>(),
+            "flags": flag_names(&photo.index.flags),
         });
     }
     Ok(Json(value))
+}
+
+/// Evidence flags by name (`EVIDENCE_FLAG_…`).
+fn flag_names(flags: &[i32]) -> Vec<&'static str> {
+    flags
+        .iter()
+        .filter_map(|f| pb::EvidenceFlag::try_from(*f).ok().map(|f| f.as_str_name()))
+        .collect()
 }
 
 /// The stored item bytes as proto3 JSON, by kind.

@@ -118,13 +118,13 @@ async fn produce(
                 Err(broadcast::error::RecvError::Closed) => return,
             },
             _ = tick.tick() => {
-                // New evidence, oldest first.
-                if let Ok(mut recent) = super::api::evidence_summaries(&state, None, 200).await {
-                    recent.reverse();
-                    for item in recent {
-                        let seq = item["server_seq"].as_u64().unwrap_or(0);
-                        if seq > items {
-                            items = seq;
+                // New evidence, oldest first; only new items are looked up further.
+                if let Ok(recent) = state.app.storage.recent_items(None, 200).await {
+                    let mut new: Vec<_> = recent.into_iter().filter(|i| i.receipt.server_seq > items).collect();
+                    new.reverse();
+                    if let Ok(summaries) = super::api::evidence_summaries(&state, new).await {
+                        for item in summaries {
+                            items = items.max(item["server_seq"].as_u64().unwrap_or(0));
                             if !send(&sender, "evidence", &item, assignments, items).await {
                                 return;
                             }
