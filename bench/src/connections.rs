@@ -70,52 +70,29 @@ pub fn child(kind: &str, data_dir: &Path) -> Result<(), String> {
     })
 }
 
-/// A quinn endpoint with the server's TLS and transport settings, holding
-/// every connection and doing nothing else.
+/// The raw quinn baseline (see `raw_quic`): holds every connection, nothing else.
 async fn raw_quinn(
     config: fieldlink_server::Config,
     until: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
-    let files = config.tls_files().map_err(|e| e.to_string())?;
-    let tls = fieldlink_server::tls::server_config(&files, true).map_err(|e| e.to_string())?;
-    let server = fieldlink_server::transport::server_config(tls, &config)?;
-    let socket = fieldlink_server::transport::bind_udp(config.listen, config.udp_buffer_bytes)
-        .map_err(|e| e.to_string())?;
-    let endpoint = quinn::Endpoint::new(
-        quinn::EndpointConfig::default(),
-        Some(server),
-        socket,
-        std::sync::Arc::new(quinn::TokioRuntime),
-    )
-    .map_err(|e| e.to_string())?;
-    println!(
-        "raw quinn listening on {}",
-        endpoint.local_addr().map_err(|e| e.to_string())?
-    );
-    let accept = async {
-        while let Some(incoming) = endpoint.accept().await {
-            tokio::spawn(async move {
-                if let Ok(connection) = incoming.await {
-                    connection.closed().await;
-                }
-            });
-        }
-    };
-    tokio::select! {
-        () = accept => {}
-        () = until => {}
-    }
+    let server = crate::raw_quic::RawServer::start(&config, crate::raw_quic::Mode::Feed)?;
+    println!("raw quinn listening on {}", server.addr()?);
+    until.await;
     Ok(())
 }
 
-struct ChildServer {
+/// A server in a child process (this binary with `--child KIND DIR`), so
+/// that its resident memory is its own.
+pub struct ChildServer {
     child: Child,
-    addr: SocketAddr,
+    /// Where it listens.
+    pub addr: SocketAddr,
     _dir: tempfile::TempDir,
 }
 
 impl ChildServer {
-    fn start(kind: &str) -> Result<Self, String> {
+    /// Starts `server` (ours) or `raw` (raw quinn holding connections).
+    pub fn start(kind: &str) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let mut child = Command::new(exe)
@@ -146,7 +123,7 @@ impl ChildServer {
     }
 
     /// Resident memory, KiB.
-    fn rss_kib(&self) -> Result<f64, String> {
+    pub fn rss_kib(&self) -> Result<f64, String> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .map_err(|e| e.to_string())?;
         status
@@ -213,7 +190,11 @@ async fn hold(
     Ok(held)
 }
 
-/// Completed handshakes per second over `window`, 8 at a time; with `full`,
+/// Handshakes in progress at once: a fleet reconnecting after an outage.
+pub const HANDSHAKES_AT_ONCE: usize = 32;
+
+/// Completed handshakes per second over `window`, [`HANDSHAKES_AT_ONCE`]
+/// at a time; with `full`,
 /// each also signs in and gets its first record acknowledged.
 async fn handshake_rate(
     endpoint: &quinn::Endpoint,
@@ -224,7 +205,7 @@ async fn handshake_rate(
     let started = Instant::now();
     let deadline = started + window;
     let mut tasks = Vec::new();
-    for worker in 0..8 {
+    for worker in 0..HANDSHAKES_AT_ONCE {
         let (endpoint, config) = (endpoint.clone(), configs[worker % configs.len()].clone());
         tasks.push(tokio::spawn(async move {
             let quic = fieldlink_client::raw::quic_client_config(&config).map_err(|e| e.to_string())?;
@@ -310,7 +291,7 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
             figures.push(
                 Figure::plain(
                     "conns",
-                    "handshakes/s (connect, sign in, first record, ack)",
+                    &format!("handshakes/s, {HANDSHAKES_AT_ONCE} at once (connect, sign in, record, ack)"),
                     full,
                     "/s",
                 )

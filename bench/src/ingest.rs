@@ -51,21 +51,33 @@ pub async fn bench_server() -> TestServer {
 pub async fn bench_server_on(database: Option<String>) -> TestServer {
     TestServer::start_with(move |config| {
         config.database = database;
-        // Thousands of simulated terminals share the 3 dev device
-        // certificates; per-device limits would measure themselves.
-        config.connections_per_device_max = 8_192;
-        config.requests_per_second_per_device = 1e9;
-        config.request_burst_per_device = 1e9;
+        tune_for_fleet(config);
     })
     .await
+}
+
+/// Thousands of simulated terminals share the 3 dev device certificates:
+/// per-device limits would measure themselves.
+pub fn tune_for_fleet(config: &mut fieldlink_server::Config) {
+    config.connections_per_device_max = 100_000;
+    config.requests_per_second_per_device = 1e9;
+    config.request_burst_per_device = 1e9;
 }
 
 /// Connects `count` terminals, signing in once per device and reusing
 /// that session token (argon2 per terminal would measure argon2).
 pub async fn fleet(server: &TestServer, count: usize) -> Result<Vec<(Client, &'static str)>, String> {
+    fleet_at(server.addr(), count).await
+}
+
+/// The same for a server at `addr`.
+pub async fn fleet_at(
+    addr: std::net::SocketAddr,
+    count: usize,
+) -> Result<Vec<(Client, &'static str)>, String> {
     let mut tokens = Vec::new();
     for (device, officer) in SEATS {
-        let first = connect(server.addr(), device, officer)
+        let first = connect(addr, device, officer)
             .await
             .map_err(|e| format!("sign in {officer}: {e}"))?;
         let welcome = first.welcome().await.ok_or("no welcome")?;
@@ -75,7 +87,7 @@ pub async fn fleet(server: &TestServer, count: usize) -> Result<Vec<(Client, &'s
     let mut terminals = Vec::with_capacity(count);
     for index in 0..count {
         let (device, officer, token) = &tokens[index % tokens.len()];
-        let mut config = client_config(server.addr(), device, officer);
+        let mut config = client_config(addr, device, officer);
         config.credentials = Credentials::Token(token.clone());
         let client = Client::connect(config)
             .await

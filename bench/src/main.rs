@@ -12,11 +12,18 @@
 //! where the issue sets a goal, a ratio to a baseline measured alongside.
 
 mod baselines;
+mod ceiling;
 mod connections;
+mod fleet_directory;
+mod growth;
 mod ingest;
+mod mqtt;
 mod photo;
 mod postgres;
+mod push;
+mod raw_quic;
 mod report;
+mod sink;
 mod stats;
 
 use std::path::PathBuf;
@@ -31,7 +38,7 @@ struct Args {
     /// Short rounds (under a minute in all on a 2-core machine).
     #[arg(long)]
     quick: bool,
-    /// Run one scenario only: ingest, photo, conns or postgres.
+    /// Run one scenario only: ingest, photo, push, conns, growth or postgres.
     #[arg(long)]
     only: Option<String>,
     /// Write every figure as JSON to this file.
@@ -42,7 +49,7 @@ struct Args {
     child: Option<Vec<String>>,
 }
 
-const SCENARIOS: [&str; 4] = ["ingest", "photo", "conns", "postgres"];
+const SCENARIOS: [&str; 6] = ["ingest", "photo", "push", "conns", "growth", "postgres"];
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
@@ -79,44 +86,70 @@ fn main() -> std::process::ExitCode {
 
 async fn run(args: &Args) -> Result<(), String> {
     let wanted = |name: &str| args.only.as_deref().is_none_or(|only| only == name);
+    let quick = args.quick;
+    let started = std::time::Instant::now();
     let mut figures = Vec::new();
     if wanted("ingest") {
-        let plan = if args.quick {
-            ingest::Plan {
-                terminals: vec![1, 16, 256],
-                rounds: 2,
-                window: Duration::from_millis(1_500),
-            }
-        } else {
-            ingest::Plan {
-                terminals: vec![1, 16, 256, 1_024],
-                rounds: 3,
-                window: Duration::from_secs(5),
-            }
+        let plan = ingest::Plan {
+            terminals: if quick {
+                vec![1, 16, 256]
+            } else {
+                vec![1, 16, 256, 1_024]
+            },
+            rounds: if quick { 2 } else { 3 },
+            window: if quick {
+                Duration::from_secs(1)
+            } else {
+                Duration::from_secs(5)
+            },
         };
         eprintln!("ingest: {:?} terminals, {} rounds", plan.terminals, plan.rounds);
         figures.extend(ingest::run(&plan).await?);
+        let plan = ceiling::Plan {
+            rounds: if quick { 2 } else { 3 },
+            window: if quick {
+                Duration::from_secs(1)
+            } else {
+                Duration::from_secs(5)
+            },
+        };
+        eprintln!(
+            "ingest: in-memory sink vs raw quinn, {} in flight",
+            ceiling::IN_FLIGHT
+        );
+        figures.extend(ceiling::run(&plan).await?);
     }
     if wanted("photo") {
-        let plan = if args.quick {
-            photo::Plan {
-                rounds: 2,
-                photos_per_uploader: 1,
-            }
-        } else {
-            photo::Plan {
-                rounds: 3,
-                photos_per_uploader: 3,
-            }
+        let plan = photo::Plan {
+            rounds: if quick { 2 } else { 3 },
+            photos_per_uploader: if quick { 1 } else { 3 },
         };
         eprintln!("photo: {} rounds", plan.rounds);
         figures.extend(photo::run(&plan).await?);
     }
+    if wanted("push") {
+        let plan = push::Plan {
+            broadcast_to: if quick { vec![250] } else { vec![1_000, 5_000] },
+            each_to: if quick { 250 } else { 1_000 },
+            rounds: if quick { 2 } else { 5 },
+        };
+        eprintln!(
+            "push: broadcast to {:?}, one each to {}; Mosquitto at {}",
+            plan.broadcast_to,
+            plan.each_to,
+            push::MOSQUITTO
+        );
+        figures.extend(push::run(&plan).await?);
+    }
     if wanted("conns") {
         let plan = connections::Plan {
-            terminals: if args.quick { vec![200] } else { vec![1_000, 5_000] },
-            window: if args.quick {
-                Duration::from_secs(2)
+            terminals: if quick {
+                vec![200]
+            } else {
+                vec![1_000, 5_000, 10_000]
+            },
+            window: if quick {
+                Duration::from_secs(1)
             } else {
                 Duration::from_secs(5)
             },
@@ -124,12 +157,29 @@ async fn run(args: &Args) -> Result<(), String> {
         eprintln!("conns: {:?} idle terminals", plan.terminals);
         figures.extend(connections::run(&plan).await?);
     }
+    if wanted("growth") {
+        let plan = growth::Plan {
+            terminals: if quick {
+                vec![1, 16, 256]
+            } else {
+                vec![1, 4, 16, 64, 256, 1_024]
+            },
+            window: if quick {
+                Duration::from_millis(500)
+            } else {
+                Duration::from_secs(3)
+            },
+            pushes: if quick { 2 } else { 5 },
+        };
+        eprintln!("growth: {:?} terminals", plan.terminals);
+        figures.extend(growth::run(&plan).await?);
+    }
     if wanted("postgres") {
         let plan = postgres::Plan {
             terminals: 256,
-            rounds: if args.quick { 2 } else { 3 },
-            window: if args.quick {
-                Duration::from_millis(1_500)
+            rounds: if quick { 2 } else { 3 },
+            window: if quick {
+                Duration::from_secs(1)
             } else {
                 Duration::from_secs(5)
             },
@@ -138,6 +188,7 @@ async fn run(args: &Args) -> Result<(), String> {
         figures.extend(postgres::run(&plan).await?);
     }
     report::print_table(&figures);
+    eprintln!("finished in {:.0} s", started.elapsed().as_secs_f64());
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&figures).map_err(|e| e.to_string())?;
         std::fs::write(path, json).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -1,8 +1,11 @@
 //! Scenario 2, photo ingest: MB/s (10^6 bytes) of 4 MiB JPEG uploads, one at
 //! a time and 8 at once, digests (SHA-256 and SM3) and fsync included,
-//! beside the same run's SHA-256 and SM3 hashing rates, which bound it: the
-//! server hashes every byte with both.
+//! beside, in the same rounds, a raw quinn transfer of the same bytes over
+//! the same TLS, transport settings and socket buffers (one stream per
+//! photo, read to its end, a receipt-sized answer), and the SHA-256 and SM3
+//! hashing rates, which bound it: the server hashes every byte with both.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fieldlink_client::PhotoUpload;
@@ -10,6 +13,7 @@ use fieldlink_tests::{photos, record};
 
 use crate::baselines;
 use crate::ingest::{bench_server, fleet};
+use crate::raw_quic::{self, Mode, RawServer};
 use crate::report::Figure;
 use crate::stats::median;
 
@@ -23,10 +27,50 @@ pub struct Plan {
     pub photos_per_uploader: usize,
 }
 
+/// MB/s of `bodies` sent over raw quinn, `uploaders` connections at once,
+/// each sending its share one photo after another.
+async fn raw_transfer_mb_per_s(
+    connections: &[quinn::Connection],
+    uploaders: usize,
+    bodies: &[Vec<u8>],
+) -> Result<f64, String> {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (index, connection) in connections.iter().take(uploaders).enumerate() {
+        let connection = connection.clone();
+        let mine: Vec<Vec<u8>> = bodies.iter().skip(index).step_by(uploaders).cloned().collect();
+        tasks.push(tokio::spawn(async move {
+            for body in &mine {
+                raw_quic::request(&connection, body).await?;
+            }
+            Ok::<_, String>(mine.iter().map(Vec::len).sum::<usize>())
+        }));
+    }
+    let mut bytes = 0;
+    for task in tasks {
+        bytes += task.await.map_err(|e| e.to_string())??;
+    }
+    Ok(bytes as f64 / 1e6 / started.elapsed().as_secs_f64())
+}
+
 /// Runs scenario 2.
 pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
     let server = bench_server().await;
     let terminals = fleet(&server, 8).await?;
+    let raw_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let raw = RawServer::start(
+        &fieldlink_tests::dev_config(raw_dir.path()),
+        Mode::Answer(Arc::new(vec![0u8; 120])),
+    )?;
+    let mut raw_connections = Vec::new();
+    let mut raw_endpoints = Vec::new();
+    for device in ["device-001", "device-002", "device-003"].iter().cycle().take(8) {
+        let config = fieldlink_tests::client_config(raw.addr()?, device, "officer-01");
+        let quic = fieldlink_client::raw::quic_client_config(&config).map_err(|e| e.to_string())?;
+        let (endpoint, connection) = raw_quic::connect(&config, &quic).await?;
+        raw_endpoints.push(endpoint);
+        raw_connections.push(connection);
+    }
     // Distinct photos (the store is content-addressed: equal bytes would
     // be stored once). Each is a valid JPEG padded to 4 MiB.
     let photo_count = 8 * plan.photos_per_uploader;
@@ -38,6 +82,8 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
     let mut sm3_rates = Vec::new();
     let mut single = Vec::new();
     let mut eight = Vec::new();
+    let mut raw_single = Vec::new();
+    let mut raw_eight = Vec::new();
     let mut next_body = 0usize;
     for _ in 0..plan.rounds {
         let (sha256, sm3) = baselines::hashing_mb_per_s(&bodies[0]);
@@ -83,6 +129,10 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
         }
         // Let the thumbnails made after the receipts finish between rounds.
         tokio::time::sleep(Duration::from_millis(200)).await;
+        let per_round = &bodies[..8 * plan.photos_per_uploader];
+        raw_single
+            .push(raw_transfer_mb_per_s(&raw_connections, 1, &per_round[..plan.photos_per_uploader]).await?);
+        raw_eight.push(raw_transfer_mb_per_s(&raw_connections, 8, per_round).await?);
     }
     let sha256 = median(&sha256_rates);
     let sm3 = median(&sm3_rates);
@@ -93,9 +143,20 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
         Figure::plain("photo", "SM3 hashing, one core", sm3, "MB/s"),
         Figure::plain("photo", "4 MiB uploads, 1 at a time", median(&single), "MB/s")
             .against("SHA-256 + SM3 on one core", both),
+        Figure::plain("photo", "4 MiB uploads, 1 at a time", median(&single), "MB/s")
+            .against("raw quinn transfer, 1 at a time", median(&raw_single)),
         Figure::plain("photo", "4 MiB uploads, 8 at once", median(&eight), "MB/s")
             .against("SHA-256 + SM3 on one core", both),
+        Figure::plain("photo", "4 MiB uploads, 8 at once", median(&eight), "MB/s")
+            .against("raw quinn transfer, 8 at once", median(&raw_eight))
+            .goal(
+                ">= 0.55 x raw quinn (SHA-256 and SM3)",
+                median(&eight) / median(&raw_eight) >= 0.55,
+            ),
     ];
+    for connection in raw_connections {
+        connection.close(0u32.into(), b"done");
+    }
     for (client, _) in terminals {
         client.close().await;
     }

@@ -21,6 +21,7 @@ pub mod catalogue;
 pub mod certs;
 pub mod config;
 pub mod console;
+pub mod delivery_marks;
 pub mod device_limits;
 pub mod directory;
 pub mod error;

@@ -167,6 +167,9 @@ type ConnectionMap = HashMap<usize, (quinn::Connection, String, Vec<u8>)>;
 #[derive(Default, Clone)]
 pub struct LiveConnections {
     connections: Arc<Mutex<ConnectionMap>>,
+    /// Certificate serials this node has recorded in storage (a device
+    /// reconnecting does not write its serial again).
+    serials_noted: Arc<Mutex<HashSet<Vec<u8>>>>,
 }
 
 impl LiveConnections {
@@ -176,6 +179,22 @@ impl LiveConnections {
             connection.stable_id(),
             (connection.clone(), device_id.to_owned(), serial),
         );
+    }
+
+    /// Whether `serial` is new to this node (then it is remembered).
+    pub fn first_sighting(&self, serial: &[u8]) -> bool {
+        self.serials_noted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(serial.to_vec())
+    }
+
+    /// Forgets a sighting whose recording failed, so the next connection tries again.
+    pub fn forget_sighting(&self, serial: &[u8]) {
+        self.serials_noted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(serial);
     }
 
     /// Forgets a connection that ended.

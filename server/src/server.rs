@@ -114,6 +114,17 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
 
 /// Starts the server with an injected clock (tests).
 pub async fn start_with_clock(config: Config, clock: fn() -> i64) -> Result<RunningServer, ServerError> {
+    start_wrapped(config, clock, |storage| storage).await
+}
+
+/// Starts the server storing through `wrap(storage)`, where `storage` is
+/// what the configuration names: a harness can put a layer between the
+/// services and the database (the benchmarks' in-memory commit sink).
+pub async fn start_wrapped(
+    config: Config,
+    clock: fn() -> i64,
+    wrap: impl FnOnce(Arc<dyn Storage>) -> Arc<dyn Storage>,
+) -> Result<RunningServer, ServerError> {
     config.check()?;
     let tls_files = config.tls_files()?;
     let crypto = tls::server_config(&tls_files, config.dev)?;
@@ -138,6 +149,7 @@ pub async fn start_with_clock(config: Config, clock: fn() -> i64) -> Result<Runn
             (Arc::new(storage), Some(url.clone()))
         }
     };
+    let storage = wrap(storage);
     let evidence = Evidence::open(
         &config.data_dir.join("evidence"),
         config.image_decodes_max,
@@ -194,6 +206,8 @@ pub async fn start_with_clock(config: Config, clock: fn() -> i64) -> Result<Runn
     );
     let state = AppState {
         config: Arc::new(config),
+        cursors: crate::storage::cursor_commit::CursorCommitter::start(storage.clone(), clock),
+        delivery_marks: crate::delivery_marks::DeliveryMarks::default(),
         storage,
         committer,
         commit_stats,

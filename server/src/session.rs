@@ -49,30 +49,43 @@ pub async fn serve_connection(
             return;
         }
     };
-    let device_id = match device_id(&connection) {
-        Ok((id, serial)) => {
-            state.live.insert(&connection, &id, serial.clone());
-            let (live, watched) = (state.live.clone(), connection.clone());
-            tokio::spawn(async move {
-                watched.closed().await;
-                live.remove(&watched);
-            });
-            let _ = state
-                .storage
-                .note_device_certificate(&id, &hex::encode(&serial), (state.clock)())
-                .await;
-            id
-        }
+    let (device_id, serial) = match device_id(&connection) {
+        Ok(identity) => identity,
         Err(error) => {
             tracing::warn!(%remote, %error, "certificate names no device");
             connection.close(close_code::SESSION_REFUSED.into(), b"certificate names no device");
             return;
         }
     };
+    // Everything the connection holds while it lives, given back when this
+    // function returns (the connection has closed, or the server is stopping
+    // and closes it): no watcher task per connection.
+    let mut held = Held {
+        state: state.clone(),
+        connection: connection.clone(),
+        officer: None,
+        _slot: None,
+    };
+    state.live.insert(&connection, &device_id, serial.clone());
+    if state.live.first_sighting(&serial) {
+        let noted = state
+            .storage
+            .note_device_certificate(&device_id, &hex::encode(&serial), (state.clock)())
+            .await;
+        if noted.is_err() {
+            state.live.forget_sighting(&serial);
+        }
+    }
     let hello_timeout = Duration::from_millis(state.config.hello_timeout_ms);
-    let session = tokio::select! {
-        opened = tokio::time::timeout(hello_timeout, open_session(&state, &connection, &device_id)) => match opened {
-            Ok(Some(session)) => session,
+    // Boxed: the hello's state (sign-in and all) is freed once it is over,
+    // instead of sizing this long-lived future for it.
+    let opening = Box::pin(tokio::time::timeout(
+        hello_timeout,
+        open_session(&state, &connection, &device_id),
+    ));
+    let (session, slot) = tokio::select! {
+        opened = opening => match opened {
+            Ok(Some(opened)) => opened,
             Ok(None) => return,
             Err(_) => {
                 tracing::info!(%remote, device = %device_id, "no hello in time");
@@ -84,18 +97,9 @@ pub async fn serve_connection(
     };
     tracing::info!(%remote, device = %session.device_id, officer = %session.officer.id, "session open");
     state.presence.opened(&session.officer.id, (state.clock)());
-    {
-        let (presence, watched, officer, clock) = (
-            state.presence.clone(),
-            connection.clone(),
-            session.officer.id.clone(),
-            state.clock,
-        );
-        tokio::spawn(async move {
-            watched.closed().await;
-            presence.closed(&officer, clock());
-        });
-    }
+    held.officer = Some(session.officer.id.clone());
+    // The device's connection slot is held while the connection lives.
+    held._slot = slot;
 
     let churn = Arc::new(StreamChurn::new(state.config.abandoned_streams_per_minute_max));
     loop {
@@ -127,9 +131,33 @@ pub async fn serve_connection(
     }
 }
 
+/// What a connection holds while it lives.
+struct Held {
+    state: AppState,
+    connection: quinn::Connection,
+    /// The signed-in officer, once the session is open (presence).
+    officer: Option<String>,
+    /// The device's connection slot.
+    _slot: Option<crate::device_limits::Slot>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.state.live.remove(&self.connection);
+        if let Some(officer) = &self.officer {
+            self.state.presence.closed(officer, (self.state.clock)());
+        }
+    }
+}
+
 /// Reads the hello, signs the officer in and answers. `None` when refused
-/// (the connection is then closed after the refusal is delivered).
-async fn open_session(state: &AppState, connection: &quinn::Connection, device_id: &str) -> Option<Session> {
+/// (the connection is then closed after the refusal is delivered); else the
+/// session and the device's connection slot it holds.
+async fn open_session(
+    state: &AppState,
+    connection: &quinn::Connection,
+    device_id: &str,
+) -> Option<(Session, Option<crate::device_limits::Slot>)> {
     let (mut send, mut recv) = connection.accept_bi().await.ok()?;
     let slot = state.device_limits.connection(device_id);
     let result = match read_frame(&mut recv, limits::HELLO_FRAME_BYTES_MAX).await {
@@ -159,20 +187,15 @@ async fn open_session(state: &AppState, connection: &quinn::Connection, device_i
     if write_frame(&mut send, &response).await.is_err() || send.finish().is_err() {
         return None;
     }
-    if session.is_some() {
-        // The device's connection slot is held while the connection lives.
-        let watched = connection.clone();
-        tokio::spawn(async move {
-            let _slot = slot;
-            watched.closed().await;
-        });
+    match session {
+        Some(session) => Some((session, slot)),
+        None => {
+            // Let the refusal reach the terminal before closing.
+            let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
+            connection.close(close_code::SESSION_REFUSED.into(), b"session refused");
+            None
+        }
     }
-    if session.is_none() {
-        // Let the refusal reach the terminal before closing.
-        let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
-        connection.close(close_code::SESSION_REFUSED.into(), b"session refused");
-    }
-    session
 }
 
 async fn sign_in(

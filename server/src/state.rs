@@ -20,6 +20,10 @@ pub struct AppState {
     pub committer: GroupCommitter,
     /// Commit counters.
     pub commit_stats: Arc<CommitStats>,
+    /// The group-commit writer of feed cursors.
+    pub cursors: crate::storage::cursor_commit::CursorCommitter,
+    /// Assignments whose delivery this node has marked.
+    pub delivery_marks: crate::delivery_marks::DeliveryMarks,
     /// The agency directory.
     pub directory: Arc<Directory>,
     /// The enforcement-matters catalogue.

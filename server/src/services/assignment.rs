@@ -324,8 +324,13 @@ pub async fn list(
 }
 
 /// A terminal of the assignee acknowledged the assignment in its feed:
-/// DISPATCHED becomes DELIVERED. Anything else is left as it is.
-pub async fn mark_delivered(state: &AppState, session: &Session, assignment_id: Uuid) {
+/// DISPATCHED becomes DELIVERED. Anything else is left as it is. The first
+/// acknowledgement on this node does the marking; the team's other
+/// terminals' find it claimed and do nothing (see [`crate::delivery_marks`]).
+pub async fn mark_delivered(state: &AppState, session: &Session, assignment_id: Uuid, dispatched_seq: u64) {
+    if !state.delivery_marks.claim((assignment_id, dispatched_seq)) {
+        return;
+    }
     let result = change(
         state,
         Uuid::now_v7(),
@@ -352,8 +357,13 @@ pub async fn mark_delivered(state: &AppState, session: &Session, assignment_id: 
         },
     )
     .await;
-    if let Err(error) = result {
-        tracing::debug!(%assignment_id, %error, "delivery not marked");
+    match result {
+        Ok(_) | Err(ServiceError::FailedPrecondition { .. }) => {}
+        Err(error) => {
+            // Storage trouble, say: a later acknowledgement may try again.
+            state.delivery_marks.release((assignment_id, dispatched_seq));
+            tracing::debug!(%assignment_id, %error, "delivery not marked");
+        }
     }
 }
 

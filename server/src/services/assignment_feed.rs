@@ -10,7 +10,8 @@
 //! subscriber catches up from storage, so nothing is lost and nothing is
 //! sent twice.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use fieldlink_protocol::io::{read_frame, write_frame};
 use fieldlink_protocol::pb::{self, feed_frame, AssignmentEventKind as Kind, AssignmentState as State};
@@ -24,6 +25,7 @@ use crate::push::Published;
 use crate::services::assignment;
 use crate::session::Session;
 use crate::state::AppState;
+use crate::storage::FeedCursor;
 
 /// Events read from storage per query while catching up.
 const CATCH_UP_BATCH_EVENTS: u32 = 256;
@@ -50,15 +52,25 @@ pub async fn serve(
 
 struct Feed<'a> {
     state: &'a AppState,
-    session: &'a Session,
     /// `None` for supervisors: every event.
     officer: Option<String>,
     /// The last event sent.
     cursor: u64,
     /// The highest seq known to be covered (sent, or not for this officer).
     covered: u64,
-    /// Assignments sent while DISPATCHED, awaiting this terminal's ack.
-    awaiting_delivery: Vec<(u64, Uuid)>,
+    /// What the acknowledging side needs to know of what was sent.
+    sent: &'a Sent,
+}
+
+/// Shared by the forwarding and the acknowledging halves of a feed, which
+/// run side by side: acknowledgements (a durable cursor write, a delivery
+/// mark) never hold up the next event.
+#[derive(Default)]
+struct Sent {
+    /// The seq of the last event sent: a terminal cannot acknowledge beyond it.
+    cursor: AtomicU64,
+    /// Assignments sent while DISPATCHED, awaiting this terminal's ack: (seq, id).
+    awaiting_delivery: Mutex<Vec<(u64, Uuid)>>,
 }
 
 async fn run(
@@ -78,13 +90,16 @@ async fn run(
         }
         given => given,
     };
+    let sent = Sent {
+        cursor: AtomicU64::new(cursor),
+        ..Sent::default()
+    };
     let mut feed = Feed {
         state,
-        session,
         officer: (!supervisor).then(|| session.officer.id.clone()),
         cursor,
         covered: cursor,
-        awaiting_delivery: Vec::new(),
+        sent: &sent,
     };
     // Listen before reading the backlog, so nothing committed in between is missed.
     let mut live = state.push.subscribe();
@@ -100,27 +115,22 @@ async fn run(
             }
         }
     });
-    let result = loop {
-        tokio::select! {
-            received = live.recv() => match received {
-                Ok(published) => {
-                    if let Err(error) = feed.on_published(send, &published).await {
-                        break Err(error);
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    if let Err(error) = feed.catch_up(send).await {
-                        break Err(error);
-                    }
-                }
-                Err(broadcast::error::RecvError::Closed) => break Err(ServiceError::ShuttingDown),
-            },
-            ack = ack_receiver.recv() => match ack {
-                Some(ack) => feed.on_ack(ack).await,
-                None => break Ok(()),
-            },
-            () = state.shutdown.cancelled() => break Err(ServiceError::ShuttingDown),
+    let forwarding = async {
+        loop {
+            tokio::select! {
+                received = live.recv() => match received {
+                    Ok(published) => feed.on_published(send, &published).await?,
+                    Err(broadcast::error::RecvError::Lagged(_)) => feed.catch_up(send).await?,
+                    Err(broadcast::error::RecvError::Closed) => return Err(ServiceError::ShuttingDown),
+                },
+                () = state.shutdown.cancelled() => return Err(ServiceError::ShuttingDown),
+            }
         }
+    };
+    let result = tokio::select! {
+        result = forwarding => result,
+        // The terminal closed its side: the feed ends.
+        () = acknowledge(state, session, &sent, &mut ack_receiver) => Ok(()),
     };
     reader.abort();
     result
@@ -193,31 +203,46 @@ impl Feed<'_> {
                 .as_ref()
                 .and_then(|a| Uuid::parse_str(&a.id).ok())
             {
-                self.awaiting_delivery.push((seq, id));
+                if let Ok(mut awaiting) = self.sent.awaiting_delivery.lock() {
+                    awaiting.push((seq, id));
+                }
             }
         }
+        self.sent.cursor.store(seq, Ordering::Relaxed);
         write(send, feed_frame::Body::Event(event)).await?;
         self.cursor = seq;
         Ok(())
     }
+}
 
-    async fn on_ack(&mut self, ack: u64) {
+/// Takes the terminal's acknowledgements until it closes its side: stores
+/// each cursor durably (in a transaction shared with other feeds' cursors)
+/// and marks what it acknowledged DELIVERED.
+async fn acknowledge(state: &AppState, session: &Session, sent: &Sent, acks: &mut mpsc::Receiver<u64>) {
+    while let Some(ack) = acks.recv().await {
         // A terminal cannot acknowledge what it was not sent.
-        let ack = ack.min(self.cursor);
-        let now_ms = (self.state.clock)();
-        if let Err(error) = self
-            .state
-            .storage
-            .store_feed_cursor(&self.session.officer.id, &self.session.device_id, ack, now_ms)
-            .await
-        {
+        let ack = ack.min(sent.cursor.load(Ordering::Relaxed));
+        let stored = state
+            .cursors
+            .store(FeedCursor {
+                officer_id: session.officer.id.clone(),
+                device_id: session.device_id.clone(),
+                cursor: ack,
+            })
+            .await;
+        if let Err(error) = stored {
             tracing::warn!(%error, "feed cursor not stored");
         }
-        let (delivered, waiting): (Vec<_>, Vec<_>) =
-            self.awaiting_delivery.drain(..).partition(|(seq, _)| *seq <= ack);
-        self.awaiting_delivery = waiting;
-        for (_, assignment_id) in delivered {
-            assignment::mark_delivered(self.state, self.session, assignment_id).await;
+        let delivered: Vec<(u64, Uuid)> = match sent.awaiting_delivery.lock() {
+            Ok(mut awaiting) => {
+                let (delivered, waiting) = awaiting.drain(..).partition(|(seq, _)| *seq <= ack);
+                *awaiting = waiting;
+                delivered
+            }
+            Err(_) => Vec::new(),
+        };
+        for (seq, assignment_id) in delivered {
+            assignment::mark_delivered(state, session, assignment_id, seq).await;
         }
     }
 }

@@ -1,5 +1,5 @@
-//! What every item kind does with a checked item: answer a resend from
-//! storage, or commit it and answer with the receipt.
+//! What every item kind does with a checked item: commit it and answer with
+//! the receipt, or answer a resend from storage.
 
 use fieldlink_protocol::pb;
 use sha2::Digest;
@@ -10,28 +10,34 @@ use crate::services::inspection::wire_receipt;
 use crate::state::AppState;
 use crate::storage::{CommitOutcome, NewItem};
 
-/// What arrived: a resend (answered with the original receipt, or refused as
-/// a conflict) or a new item with the SHA-256 of its bytes as received.
-pub enum Arrival {
-    /// The item is stored already with these bytes: its original receipt.
-    Resend(pb::Receipt),
-    /// Not stored yet: check it and commit it.
-    New {
-        /// SHA-256 of the item's bytes as received.
-        sha256: [u8; 32],
-    },
+/// The id and the SHA-256 of an item's bytes as received. `id` is the
+/// item's id field as sent.
+pub fn arrive(id: &str, body_bytes: &[u8]) -> Result<(Uuid, [u8; 32]), ServiceError> {
+    let item_id = fieldlink_protocol::validate::item_id("id", id)?;
+    Ok((item_id, sha2::Sha256::digest(body_bytes).into()))
 }
 
-/// Hashes an item's bytes and answers a resend from storage before any rule
-/// is checked again: the rules (clock, directory) may have moved since the
-/// original was accepted. `id` is the item's id field as sent.
-pub async fn arrive(state: &AppState, id: &str, body_bytes: &[u8]) -> Result<Arrival, ServiceError> {
-    let sha256: [u8; 32] = sha2::Sha256::digest(body_bytes).into();
-    let item_id = fieldlink_protocol::validate::item_id("id", id)?;
-    Ok(match answer_resend(state, item_id, &sha256).await? {
-        Some(receipt) => Arrival::Resend(receipt),
-        None => Arrival::New { sha256 },
-    })
+/// Commits an item that passed its kind's checks; answers a refused one as
+/// a resend when `item_id` is stored already.
+///
+/// A new item costs no storage read before its commit (the commit itself
+/// tells a resend of the same bytes, `Replayed`, and a conflict). A resend
+/// that the rules refuse now — they may have moved since the original was
+/// accepted: the clock, the directory, a service already delivered by that
+/// very event — still gets the original receipt, or the conflict.
+pub async fn commit_checked(
+    state: &AppState,
+    item_id: Uuid,
+    sha256: &[u8; 32],
+    checked: Result<NewItem, ServiceError>,
+) -> Result<pb::Receipt, ServiceError> {
+    match checked {
+        Ok(item) => commit(state, item).await,
+        Err(refusal) => match answer_resend(state, item_id, sha256).await? {
+            Some(receipt) => Ok(receipt),
+            None => Err(refusal),
+        },
+    }
 }
 
 /// The answer to a resend, if `item_id` is stored: the original receipt for

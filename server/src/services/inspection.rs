@@ -20,16 +20,23 @@ pub async fn submit(
     record: pb::InspectionRecord,
     body_bytes: &[u8],
 ) -> Result<pb::Receipt, ServiceError> {
-    let sha256 = match commit::arrive(state, &record.id, body_bytes).await? {
-        commit::Arrival::Resend(receipt) => return Ok(receipt),
-        commit::Arrival::New { sha256 } => sha256,
-    };
+    let (item_id, sha256) = commit::arrive(&record.id, body_bytes)?;
+    let checked = check(state, session, record, sha256, body_bytes);
+    commit::commit_checked(state, item_id, &sha256, checked).await
+}
 
+/// The record checked and ready to commit.
+fn check(
+    state: &AppState,
+    session: &Session,
+    record: pb::InspectionRecord,
+    sha256: [u8; 32],
+    body_bytes: &[u8],
+) -> Result<NewItem, ServiceError> {
     let context = state.validation_context();
     let inspection = Inspection::parse(record, &context)?;
     check_against_directory(state, session, &inspection)?;
-
-    let item = NewItem {
+    Ok(NewItem {
         item_id: inspection.id,
         kind: ItemKind::Inspection,
         device_id: session.device_id.clone(),
@@ -47,8 +54,7 @@ pub async fn submit(
             officer_ids: inspection.officer_ids,
             photo_ids: inspection.photo_ids.iter().map(|id| id.to_string()).collect(),
         },
-    };
-    commit::commit(state, item).await
+    })
 }
 
 /// The rules that need the catalogue and the directory.

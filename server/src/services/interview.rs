@@ -16,10 +16,19 @@ pub async fn submit(
     record: pb::InterviewRecord,
     body_bytes: &[u8],
 ) -> Result<pb::Receipt, ServiceError> {
-    let sha256 = match commit::arrive(state, &record.id, body_bytes).await? {
-        commit::Arrival::Resend(receipt) => return Ok(receipt),
-        commit::Arrival::New { sha256 } => sha256,
-    };
+    let (item_id, sha256) = commit::arrive(&record.id, body_bytes)?;
+    let checked = check(state, session, record, sha256, body_bytes);
+    commit::commit_checked(state, item_id, &sha256, checked).await
+}
+
+/// The record checked and ready to commit.
+fn check(
+    state: &AppState,
+    session: &Session,
+    record: pb::InterviewRecord,
+    sha256: [u8; 32],
+    body_bytes: &[u8],
+) -> Result<NewItem, ServiceError> {
     let context = state.validation_context();
     let interview = Interview::parse(record, &context)?;
     // Interviews are investigative acts: credentialed officers (art. 42).
@@ -30,22 +39,18 @@ pub async fn submit(
         &interview.interviewer_ids,
         true,
     )?;
-    commit::commit(
-        state,
-        NewItem {
-            item_id: interview.id,
-            kind: ItemKind::Interview,
-            device_id: session.device_id.clone(),
-            officer_id: session.officer.id.clone(),
-            case_id: Some(interview.case_id),
-            sha256,
-            body: body_bytes.to_vec(),
-            index: ItemIndex::Interview {
-                started_at_ms: interview.started_at_ms,
-                ended_at_ms: interview.ended_at_ms,
-                interviewer_ids: interview.interviewer_ids,
-            },
+    Ok(NewItem {
+        item_id: interview.id,
+        kind: ItemKind::Interview,
+        device_id: session.device_id.clone(),
+        officer_id: session.officer.id.clone(),
+        case_id: Some(interview.case_id),
+        sha256,
+        body: body_bytes.to_vec(),
+        index: ItemIndex::Interview {
+            started_at_ms: interview.started_at_ms,
+            ended_at_ms: interview.ended_at_ms,
+            interviewer_ids: interview.interviewer_ids,
         },
-    )
-    .await
+    })
 }

@@ -16,36 +16,41 @@ pub async fn submit(
     service: pb::ServiceConfirmation,
     body_bytes: &[u8],
 ) -> Result<pb::Receipt, ServiceError> {
-    let sha256 = match commit::arrive(state, &service.id, body_bytes).await? {
-        commit::Arrival::Resend(receipt) => return Ok(receipt),
-        commit::Arrival::New { sha256 } => sha256,
-    };
+    let (item_id, sha256) = commit::arrive(&service.id, body_bytes)?;
+    let checked = check(state, session, service, sha256, body_bytes);
+    commit::commit_checked(state, item_id, &sha256, checked).await
+}
+
+/// The confirmation checked and ready to commit.
+fn check(
+    state: &AppState,
+    session: &Session,
+    service: pb::ServiceConfirmation,
+    sha256: [u8; 32],
+    body_bytes: &[u8],
+) -> Result<NewItem, ServiceError> {
     let context = state.validation_context();
     let service = Service::parse(service, &context)?;
     participants::check(state, session, "officer_ids", &service.officer_ids, false)?;
-    commit::commit(
-        state,
-        NewItem {
-            item_id: service.id,
-            kind: ItemKind::Service,
-            device_id: session.device_id.clone(),
-            officer_id: session.officer.id.clone(),
-            case_id: Some(service.case_id),
-            sha256,
-            body: body_bytes.to_vec(),
-            index: ItemIndex::Service {
-                document_type: service.document_type as i32,
-                document_number: service.document_number,
-                document_sha256: service.document_sha256,
-                channel: service.channel as i32,
-                sent_at_ms: service.sent_at_ms,
-                delivered_at_ms: service.delivered_at_ms,
-                confirmed_at_ms: service.confirmed_at_ms,
-                officer_ids: service.officer_ids,
-            },
+    Ok(NewItem {
+        item_id: service.id,
+        kind: ItemKind::Service,
+        device_id: session.device_id.clone(),
+        officer_id: session.officer.id.clone(),
+        case_id: Some(service.case_id),
+        sha256,
+        body: body_bytes.to_vec(),
+        index: ItemIndex::Service {
+            document_type: service.document_type as i32,
+            document_number: service.document_number,
+            document_sha256: service.document_sha256,
+            channel: service.channel as i32,
+            sent_at_ms: service.sent_at_ms,
+            delivered_at_ms: service.delivered_at_ms,
+            confirmed_at_ms: service.confirmed_at_ms,
+            officer_ids: service.officer_ids,
         },
-    )
-    .await
+    })
 }
 
 /// The state derived from a service's history.

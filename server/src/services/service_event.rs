@@ -20,10 +20,19 @@ pub async fn submit(
     event: pb::ServiceEvent,
     body_bytes: &[u8],
 ) -> Result<pb::Receipt, ServiceError> {
-    let sha256 = match commit::arrive(state, &event.id, body_bytes).await? {
-        commit::Arrival::Resend(receipt) => return Ok(receipt),
-        commit::Arrival::New { sha256 } => sha256,
-    };
+    let (item_id, sha256) = commit::arrive(&event.id, body_bytes)?;
+    let checked = check(state, session, event, sha256, body_bytes).await;
+    commit::commit_checked(state, item_id, &sha256, checked).await
+}
+
+/// The event checked against its service's history and ready to commit.
+async fn check(
+    state: &AppState,
+    session: &Session,
+    event: pb::ServiceEvent,
+    sha256: [u8; 32],
+    body_bytes: &[u8],
+) -> Result<NewItem, ServiceError> {
     let context = state.validation_context();
     let event = ServiceEvent::parse(event, &context)?;
     // Only the serving officers may report on a service; anyone else is told
@@ -65,24 +74,20 @@ pub async fn submit(
         .item(event.service_id)
         .await?
         .and_then(|item| item.case_id);
-    commit::commit(
-        state,
-        NewItem {
-            item_id: event.id,
-            kind: ItemKind::ServiceEvent,
-            device_id: session.device_id.clone(),
-            officer_id: session.officer.id.clone(),
-            case_id: service_case,
-            sha256,
-            body: body_bytes.to_vec(),
-            index: ItemIndex::ServiceEvent {
-                service_id: event.service_id.to_string(),
-                kind: event.kind as i32,
-                at_ms: event.at_ms,
-            },
+    Ok(NewItem {
+        item_id: event.id,
+        kind: ItemKind::ServiceEvent,
+        device_id: session.device_id.clone(),
+        officer_id: session.officer.id.clone(),
+        case_id: service_case,
+        sha256,
+        body: body_bytes.to_vec(),
+        index: ItemIndex::ServiceEvent {
+            service_id: event.service_id.to_string(),
+            kind: event.kind as i32,
+            at_ms: event.at_ms,
         },
-    )
-    .await
+    })
 }
 
 fn already(what: &str, at_ms: i64) -> ServiceError {

@@ -7,6 +7,7 @@
 //! few hundred records a second.
 
 mod convert;
+pub mod cursor_commit;
 pub mod group_commit;
 mod migrations;
 pub mod postgres;
@@ -304,6 +305,17 @@ pub struct SessionToken {
     pub revoked_at_ms: Option<i64>,
 }
 
+/// A feed cursor a terminal acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedCursor {
+    /// The signed-in officer.
+    pub officer_id: String,
+    /// The terminal's device.
+    pub device_id: String,
+    /// The seq of the last event the terminal's app took.
+    pub cursor: u64,
+}
+
 /// Why storage failed. Shown to terminals only as UNAVAILABLE, never in detail.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -438,14 +450,9 @@ pub trait Storage: Send + Sync + 'static {
     /// The cursor an officer's terminal on a device acknowledged (0 if none).
     async fn feed_cursor(&self, officer_id: &str, device_id: &str) -> Result<u64, StorageError>;
 
-    /// Stores an acknowledged cursor (never moving it backwards).
-    async fn store_feed_cursor(
-        &self,
-        officer_id: &str,
-        device_id: &str,
-        cursor: u64,
-        now_ms: i64,
-    ) -> Result<(), StorageError>;
+    /// Stores acknowledged cursors in one durable transaction, never moving
+    /// one backwards (the same officer and device may appear more than once).
+    async fn store_feed_cursors(&self, cursors: &[FeedCursor], now_ms: i64) -> Result<(), StorageError>;
 
     /// Assignments matching a filter, newest first.
     async fn list_assignments(

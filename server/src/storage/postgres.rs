@@ -32,7 +32,7 @@ use super::convert::{
 };
 use super::migrations::EmbeddedMigrations;
 use super::{
-    AssignmentCommit, AssignmentFilter, CaseItemRow, CommitOutcome, ItemIndex, ItemSummary,
+    AssignmentCommit, AssignmentFilter, CaseItemRow, CommitOutcome, FeedCursor, ItemIndex, ItemSummary,
     NewAssignmentEvent, NewItem, PartialUpload, PhotoIndex, RecordLinks, RecordedEvent, ServiceHistory,
     SessionToken, Storage, StorageError, StoredAssignment, StoredItem, StoredPhoto, StoredReceipt,
 };
@@ -752,15 +752,15 @@ impl Storage for PgStorage {
             .bind(&assignment_id)
             .execute(&mut *tx)
             .await?;
-        for officer in &new.audience {
-            sqlx::query(
-                "INSERT INTO event_audience (seq, officer_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            )
-            .bind(seq)
-            .bind(officer)
-            .execute(&mut *tx)
-            .await?;
-        }
+        // One statement for the whole audience (a team may be thousands).
+        sqlx::query(
+            "INSERT INTO event_audience (seq, officer_id) SELECT $1, officer FROM UNNEST($2::text[]) AS officer \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(seq)
+        .bind(&new.audience)
+        .execute(&mut *tx)
+        .await?;
         // Delivered to every listening node when (and only if) this commits.
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(ASSIGNMENT_CHANNEL)
@@ -815,21 +815,28 @@ impl Storage for PgStorage {
         to_u64(cursor.unwrap_or(0))
     }
 
-    async fn store_feed_cursor(
-        &self,
-        officer_id: &str,
-        device_id: &str,
-        cursor: u64,
-        now_ms: i64,
-    ) -> Result<(), StorageError> {
+    async fn store_feed_cursors(&self, cursors: &[FeedCursor], now_ms: i64) -> Result<(), StorageError> {
+        // One statement may not update a row twice: the largest cursor per key.
+        let mut largest: std::collections::BTreeMap<(&str, &str), u64> = std::collections::BTreeMap::new();
+        for c in cursors {
+            let entry = largest.entry((&c.officer_id, &c.device_id)).or_default();
+            *entry = (*entry).max(c.cursor);
+        }
+        let (mut officers, mut devices, mut values) = (Vec::new(), Vec::new(), Vec::new());
+        for ((officer, device), cursor) in largest {
+            officers.push(officer);
+            devices.push(device);
+            values.push(to_i64(cursor)?);
+        }
         sqlx::query(
-            "INSERT INTO feed_cursors (officer_id, device_id, cursor, updated_at_ms) VALUES ($1, $2, $3, $4) \
+            "INSERT INTO feed_cursors (officer_id, device_id, cursor, updated_at_ms) \
+             SELECT o, d, c, $4 FROM UNNEST($1::text[], $2::text[], $3::int8[]) AS t(o, d, c) \
              ON CONFLICT (officer_id, device_id) DO UPDATE SET \
              cursor = GREATEST(feed_cursors.cursor, excluded.cursor), updated_at_ms = excluded.updated_at_ms",
         )
-        .bind(officer_id)
-        .bind(device_id)
-        .bind(to_i64(cursor)?)
+        .bind(&officers)
+        .bind(&devices)
+        .bind(&values)
         .bind(now_ms)
         .execute(&self.pool)
         .await?;

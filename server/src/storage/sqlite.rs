@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::convert::{apply_service_event, assignment_event, flags_text, parse_flags, to_i64, to_u64};
 use super::migrations::EmbeddedMigrations;
 use super::{
-    AssignmentCommit, AssignmentFilter, CaseItemRow, CommitOutcome, ItemIndex, ItemSummary,
+    AssignmentCommit, AssignmentFilter, CaseItemRow, CommitOutcome, FeedCursor, ItemIndex, ItemSummary,
     NewAssignmentEvent, NewItem, PartialUpload, PhotoIndex, RecordLinks, RecordedEvent, ServiceHistory,
     SessionToken, Storage, StorageError, StoredAssignment, StoredItem, StoredPhoto, StoredReceipt,
 };
@@ -56,6 +56,9 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 
 /// `PRAGMA synchronous` value of FULL.
 const SYNCHRONOUS_FULL: i64 = 2;
+/// Rows in one multi-row statement: SQLite allows 32,766 bound parameters,
+/// and the widest batched row here binds 8.
+const ROWS_PER_STATEMENT_MAX: usize = 500;
 
 /// The SQLite storage.
 #[derive(Debug, Clone)]
@@ -135,47 +138,88 @@ impl Storage for SqliteStorage {
         // reads first can fail with SQLITE_BUSY at its first write without
         // waiting (WAL snapshot upgrade), whatever the busy timeout.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut outcomes = Vec::with_capacity(items.len());
-        for item in items {
-            let item_id = item.item_id.to_string();
-            let existing =
-                sqlx::query("SELECT seq, item_id, received_at_ms, sha256 FROM items WHERE item_id = ?")
-                    .bind(&item_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if let Some(row) = existing {
+        // A batch costs a few multi-row statements, not several per item:
+        // one lookup of what is stored already, one insert of the new items,
+        // and one per inspection index table.
+        let ids: Vec<String> = items.iter().map(|item| item.item_id.to_string()).collect();
+        let mut known: std::collections::HashMap<String, StoredReceipt> = std::collections::HashMap::new();
+        for chunk in ids.chunks(ROWS_PER_STATEMENT_MAX) {
+            let mut lookup = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "SELECT seq, item_id, received_at_ms, sha256 FROM items WHERE item_id IN (",
+            );
+            let mut separated = lookup.separated(", ");
+            for id in chunk {
+                separated.push_bind(id);
+            }
+            lookup.push(")");
+            for row in lookup.build().fetch_all(&mut *tx).await? {
                 let receipt = receipt_from_row(&row)?;
-                outcomes.push(if receipt.sha256 == item.sha256 {
+                known.insert(receipt.item_id.to_string(), receipt);
+            }
+        }
+        // The first of each id not stored yet is new; a later copy in the same
+        // batch is a resend of it.
+        let mut fresh: Vec<usize> = Vec::new();
+        let mut claimed = std::collections::HashSet::new();
+        for (index, id) in ids.iter().enumerate() {
+            if !known.contains_key(id) && claimed.insert(id.as_str()) {
+                fresh.push(index);
+            }
+        }
+        for chunk in fresh.chunks(ROWS_PER_STATEMENT_MAX) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO items (item_id, kind, device_id, officer_id, case_id, received_at_ms, sha256, body) ",
+            );
+            insert.push_values(chunk, |mut row, &index| {
+                let item = &items[index];
+                row.push_bind(&ids[index])
+                    .push_bind(item.kind.as_str())
+                    .push_bind(&item.device_id)
+                    .push_bind(&item.officer_id)
+                    .push_bind(&item.case_id)
+                    .push_bind(now_ms)
+                    .push_bind(&item.sha256[..])
+                    .push_bind(&item.body);
+            });
+            insert.push(" RETURNING seq, item_id, received_at_ms, sha256");
+            for row in insert.build().fetch_all(&mut *tx).await? {
+                let receipt = receipt_from_row(&row)?;
+                known.insert(receipt.item_id.to_string(), receipt);
+            }
+        }
+        insert_inspection_indexes(
+            &mut tx,
+            fresh
+                .iter()
+                .map(|&index| (ids[index].as_str(), &items[index].index)),
+        )
+        .await?;
+        for &index in &fresh {
+            if !matches!(items[index].index, ItemIndex::Inspection { .. }) {
+                insert_index(&mut tx, &ids[index], &items[index].index).await?;
+            }
+        }
+        let fresh: std::collections::HashSet<usize> = fresh.into_iter().collect();
+        let outcomes = items
+            .iter()
+            .zip(&ids)
+            .enumerate()
+            .map(|(index, (item, id))| {
+                let receipt = known
+                    .get(id)
+                    .cloned()
+                    .ok_or_else(|| StorageError::Corrupt(format!("item {id} neither stored nor inserted")))?;
+                Ok(if fresh.contains(&index) {
+                    CommitOutcome::Stored(receipt)
+                } else if receipt.sha256 == item.sha256 {
                     CommitOutcome::Replayed(receipt)
                 } else {
                     CommitOutcome::Conflict {
                         existing_seq: receipt.server_seq,
                     }
-                });
-                continue;
-            }
-            let seq: i64 = sqlx::query_scalar(
-                "INSERT INTO items (item_id, kind, device_id, officer_id, case_id, received_at_ms, sha256, body) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
-            )
-            .bind(&item_id)
-            .bind(item.kind.as_str())
-            .bind(&item.device_id)
-            .bind(&item.officer_id)
-            .bind(&item.case_id)
-            .bind(now_ms)
-            .bind(&item.sha256[..])
-            .bind(&item.body)
-            .fetch_one(&mut *tx)
-            .await?;
-            insert_index(&mut tx, &item_id, &item.index).await?;
-            outcomes.push(CommitOutcome::Stored(StoredReceipt {
-                item_id: item.item_id,
-                server_seq: u64::try_from(seq).map_err(|_| StorageError::Corrupt("negative seq".into()))?,
-                received_at_ms: now_ms,
-                sha256: item.sha256,
-            }));
-        }
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
         tx.commit().await?;
         Ok(outcomes)
     }
@@ -708,12 +752,15 @@ impl Storage for SqliteStorage {
             .bind(&assignment_id)
             .execute(&mut *tx)
             .await?;
-        for officer in &new.audience {
-            sqlx::query("INSERT OR IGNORE INTO event_audience (seq, officer_id) VALUES (?, ?)")
-                .bind(seq)
-                .bind(officer)
-                .execute(&mut *tx)
-                .await?;
+        // Multi-row statements for the audience (a team may be thousands).
+        for officers in new.audience.chunks(ROWS_PER_STATEMENT_MAX) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT OR IGNORE INTO event_audience (seq, officer_id) ",
+            );
+            insert.push_values(officers, |mut row, officer| {
+                row.push_bind(seq).push_bind(officer);
+            });
+            insert.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(AssignmentCommit::Committed { seq: to_u64(seq)? })
@@ -766,24 +813,30 @@ impl Storage for SqliteStorage {
         to_u64(cursor.unwrap_or(0))
     }
 
-    async fn store_feed_cursor(
-        &self,
-        officer_id: &str,
-        device_id: &str,
-        cursor: u64,
-        now_ms: i64,
-    ) -> Result<(), StorageError> {
-        sqlx::query(
-            "INSERT INTO feed_cursors (officer_id, device_id, cursor, updated_at_ms) VALUES (?, ?, ?, ?) \
-             ON CONFLICT(officer_id, device_id) DO UPDATE SET cursor = MAX(cursor, excluded.cursor), \
-             updated_at_ms = excluded.updated_at_ms",
-        )
-        .bind(officer_id)
-        .bind(device_id)
-        .bind(to_i64(cursor)?)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?;
+    async fn store_feed_cursors(&self, cursors: &[FeedCursor], now_ms: i64) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for chunk in cursors.chunks(ROWS_PER_STATEMENT_MAX) {
+            let rows = chunk
+                .iter()
+                .map(|c| Ok((&c.officer_id, &c.device_id, to_i64(c.cursor)?)))
+                .collect::<Result<Vec<_>, StorageError>>()?;
+            let mut upsert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO feed_cursors (officer_id, device_id, cursor, updated_at_ms) ",
+            );
+            upsert.push_values(rows, |mut row, (officer, device, cursor)| {
+                row.push_bind(officer)
+                    .push_bind(device)
+                    .push_bind(cursor)
+                    .push_bind(now_ms);
+            });
+            // Row by row: a key twice in one statement keeps the larger cursor.
+            upsert.push(
+                " ON CONFLICT(officer_id, device_id) DO UPDATE SET cursor = MAX(cursor, excluded.cursor), \
+                 updated_at_ms = excluded.updated_at_ms",
+            );
+            upsert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -1107,49 +1160,77 @@ fn partial_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<PartialUpload, Stor
     })
 }
 
+/// The index rows of every inspection record among `items`, a few
+/// multi-row statements for the whole batch.
+async fn insert_inspection_indexes<'a>(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    items: impl Iterator<Item = (&'a str, &'a ItemIndex)>,
+) -> Result<(), StorageError> {
+    let mut records = Vec::new();
+    let mut officers = Vec::new();
+    let mut photos = Vec::new();
+    for (item_id, index) in items {
+        if let ItemIndex::Inspection {
+            officer_ids,
+            photo_ids,
+            ..
+        } = index
+        {
+            records.push((item_id, index));
+            officers.extend(officer_ids.iter().map(|officer| (item_id, officer)));
+            photos.extend(photo_ids.iter().map(|photo| (item_id, photo)));
+        }
+    }
+    for chunk in records.chunks(ROWS_PER_STATEMENT_MAX) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO inspections (item_id, matter_code, outcome, started_at_ms, latitude, longitude, assignment_id) ",
+        );
+        insert.push_values(chunk, |mut row, (item_id, index)| {
+            if let ItemIndex::Inspection {
+                matter_code,
+                outcome,
+                started_at_ms,
+                latitude,
+                longitude,
+                assignment_id,
+                ..
+            } = index
+            {
+                row.push_bind(*item_id)
+                    .push_bind(matter_code)
+                    .push_bind(outcome)
+                    .push_bind(started_at_ms)
+                    .push_bind(latitude)
+                    .push_bind(longitude)
+                    .push_bind(assignment_id);
+            }
+        });
+        insert.build().execute(&mut **tx).await?;
+    }
+    for (table, column, rows) in [
+        ("inspection_officers", "officer_id", &officers),
+        ("inspection_photos", "photo_id", &photos),
+    ] {
+        for chunk in rows.chunks(ROWS_PER_STATEMENT_MAX) {
+            let mut insert =
+                sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!("INSERT INTO {table} (item_id, {column}) "));
+            insert.push_values(chunk, |mut row, (item_id, value)| {
+                row.push_bind(*item_id).push_bind(*value);
+            });
+            insert.build().execute(&mut **tx).await?;
+        }
+    }
+    Ok(())
+}
+
 async fn insert_index(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     item_id: &str,
     index: &ItemIndex,
 ) -> Result<(), StorageError> {
     match index {
-        ItemIndex::Inspection {
-            matter_code,
-            outcome,
-            started_at_ms,
-            latitude,
-            longitude,
-            assignment_id,
-            officer_ids,
-            photo_ids,
-        } => {
-            sqlx::query(
-                "INSERT INTO inspections (item_id, matter_code, outcome, started_at_ms, latitude, longitude, assignment_id) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(item_id)
-            .bind(matter_code)
-            .bind(outcome)
-            .bind(started_at_ms)
-            .bind(latitude)
-            .bind(longitude)
-            .bind(assignment_id)
-            .execute(&mut **tx)
-            .await?;
-            for officer_id in officer_ids {
-                sqlx::query("INSERT INTO inspection_officers (item_id, officer_id) VALUES (?, ?)")
-                    .bind(item_id)
-                    .bind(officer_id)
-                    .execute(&mut **tx)
-                    .await?;
-            }
-            for photo_id in photo_ids {
-                sqlx::query("INSERT INTO inspection_photos (item_id, photo_id) VALUES (?, ?)")
-                    .bind(item_id)
-                    .bind(photo_id)
-                    .execute(&mut **tx)
-                    .await?;
-            }
+        ItemIndex::Inspection { .. } => {
+            insert_inspection_indexes(tx, std::iter::once((item_id, index))).await?
         }
         ItemIndex::Service {
             document_type,

@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{
-    AssignmentCommit, AssignmentFilter, CommitOutcome, ItemIndex, ItemKind, NewAssignmentEvent, NewItem,
-    PartialUpload, Storage,
+    AssignmentCommit, AssignmentFilter, CommitOutcome, FeedCursor, ItemIndex, ItemKind, NewAssignmentEvent,
+    NewItem, PartialUpload, Storage,
 };
 use crate::directory::{Officer, Role, Team};
 
@@ -336,17 +336,49 @@ pub async fn concurrent_updates_from_one_version_let_exactly_one_win(b: Backend)
 
 pub async fn feed_cursors_only_move_forward(b: Backend) {
     let storage = &b.storage;
+    let cursor = |officer: &str, device: &str, cursor: u64| FeedCursor {
+        officer_id: officer.into(),
+        device_id: device.into(),
+        cursor,
+    };
     assert_eq!(storage.feed_cursor("officer-01", "device-001").await.unwrap(), 0);
     storage
-        .store_feed_cursor("officer-01", "device-001", 7, 1)
+        .store_feed_cursors(&[cursor("officer-01", "device-001", 7)], 1)
         .await
         .unwrap();
     storage
-        .store_feed_cursor("officer-01", "device-001", 5, 2)
+        .store_feed_cursors(&[cursor("officer-01", "device-001", 5)], 2)
         .await
         .unwrap();
     assert_eq!(storage.feed_cursor("officer-01", "device-001").await.unwrap(), 7);
     assert_eq!(storage.feed_cursor("officer-01", "device-002").await.unwrap(), 0);
+    // One batch: several terminals, one of them twice (the larger wins,
+    // whichever comes first), one moving backwards (kept where it was).
+    storage
+        .store_feed_cursors(
+            &[
+                cursor("officer-02", "device-002", 12),
+                cursor("officer-01", "device-001", 3),
+                cursor("officer-02", "device-002", 9),
+                cursor("officer-03", "device-003", 4),
+            ],
+            3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(storage.feed_cursor("officer-02", "device-002").await.unwrap(), 12);
+    assert_eq!(storage.feed_cursor("officer-01", "device-001").await.unwrap(), 7);
+    assert_eq!(storage.feed_cursor("officer-03", "device-003").await.unwrap(), 4);
+    // More terminals than one statement holds.
+    let many: Vec<FeedCursor> = (0..1_200)
+        .map(|i| cursor(&format!("officer-x{i}"), "device-001", i + 1))
+        .collect();
+    storage.store_feed_cursors(&many, 4).await.unwrap();
+    assert_eq!(
+        storage.feed_cursor("officer-x1199", "device-001").await.unwrap(),
+        1_200
+    );
+    assert_eq!(storage.feed_cursor("officer-x0", "device-001").await.unwrap(), 1);
 }
 
 pub async fn partial_uploads_come_and_go(b: Backend) {

@@ -1,0 +1,280 @@
+//! The in-memory commit sink: a storage layer that acknowledges every item
+//! without writing it, so the ingest scenario can measure the transport and
+//! protocol ceiling of the server with the database taken out. Everything
+//! else (the directory, session tokens, reads) goes to the real storage
+//! underneath. Benchmarks only: nothing committed here survives anything.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use fieldlink_server::directory::{Officer, Team};
+use fieldlink_server::storage::{
+    AssignmentCommit, AssignmentFilter, CaseItemRow, CommitOutcome, FeedCursor, ItemSummary,
+    NewAssignmentEvent, NewItem, PartialUpload, RecordLinks, RecordedEvent, ServiceHistory, SessionToken,
+    Storage, StorageError, StoredAssignment, StoredItem, StoredPhoto, StoredReceipt,
+};
+use uuid::Uuid;
+
+/// Acknowledges commits in memory; delegates the rest to `inner`.
+pub struct CommitSink {
+    inner: Arc<dyn Storage>,
+    next_seq: AtomicU64,
+}
+
+impl CommitSink {
+    /// Wraps `inner`.
+    pub fn wrap(inner: Arc<dyn Storage>) -> Arc<dyn Storage> {
+        Arc::new(Self {
+            inner,
+            next_seq: AtomicU64::new(1),
+        })
+    }
+}
+
+#[async_trait]
+impl Storage for CommitSink {
+    /// Every item is "stored" with the next sequence number (the bench
+    /// sends fresh ids only, so no resend or conflict is looked for).
+    async fn commit_items(&self, items: &[NewItem], now_ms: i64) -> Result<Vec<CommitOutcome>, StorageError> {
+        Ok(items
+            .iter()
+            .map(|item| {
+                CommitOutcome::Stored(StoredReceipt {
+                    item_id: item.item_id,
+                    server_seq: self.next_seq.fetch_add(1, Ordering::Relaxed),
+                    received_at_ms: now_ms,
+                    sha256: item.sha256,
+                })
+            })
+            .collect())
+    }
+
+    async fn item(&self, item_id: Uuid) -> Result<Option<StoredItem>, StorageError> {
+        self.inner.item(item_id).await
+    }
+
+    async fn item_count(&self) -> Result<u64, StorageError> {
+        self.inner.item_count().await
+    }
+
+    async fn upsert_directory(&self, teams: &[Team], officers: &[Officer]) -> Result<(), StorageError> {
+        self.inner.upsert_directory(teams, officers).await
+    }
+
+    async fn load_directory(&self) -> Result<(Vec<Team>, Vec<Officer>), StorageError> {
+        self.inner.load_directory().await
+    }
+
+    async fn insert_session_token(
+        &self,
+        token_sha256: &[u8],
+        token: &SessionToken,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        self.inner.insert_session_token(token_sha256, token, now_ms).await
+    }
+
+    async fn session_token(&self, token_sha256: &[u8]) -> Result<Option<SessionToken>, StorageError> {
+        self.inner.session_token(token_sha256).await
+    }
+
+    async fn revoke_session_tokens(&self, officer_id: &str, now_ms: i64) -> Result<u64, StorageError> {
+        self.inner.revoke_session_tokens(officer_id, now_ms).await
+    }
+
+    async fn photo(&self, evidence_id: Uuid) -> Result<Option<StoredPhoto>, StorageError> {
+        self.inner.photo(evidence_id).await
+    }
+
+    async fn partial_upload(
+        &self,
+        device_id: &str,
+        evidence_id: Uuid,
+    ) -> Result<Option<PartialUpload>, StorageError> {
+        self.inner.partial_upload(device_id, evidence_id).await
+    }
+
+    async fn put_partial_upload(&self, upload: &PartialUpload) -> Result<(), StorageError> {
+        self.inner.put_partial_upload(upload).await
+    }
+
+    async fn set_partial_offset(
+        &self,
+        device_id: &str,
+        evidence_id: Uuid,
+        durable_offset: u64,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        self.inner
+            .set_partial_offset(device_id, evidence_id, durable_offset, now_ms)
+            .await
+    }
+
+    async fn delete_partial_upload(&self, device_id: &str, evidence_id: Uuid) -> Result<(), StorageError> {
+        self.inner.delete_partial_upload(device_id, evidence_id).await
+    }
+
+    async fn partial_bytes_for_device(&self, device_id: &str) -> Result<u64, StorageError> {
+        self.inner.partial_bytes_for_device(device_id).await
+    }
+
+    async fn stale_partial_uploads(
+        &self,
+        updated_before_ms: i64,
+    ) -> Result<Vec<PartialUpload>, StorageError> {
+        self.inner.stale_partial_uploads(updated_before_ms).await
+    }
+
+    async fn record_links(&self, record_id: Uuid) -> Result<RecordLinks, StorageError> {
+        self.inner.record_links(record_id).await
+    }
+
+    async fn insert_thumbnail(
+        &self,
+        evidence_id: Uuid,
+        sha256: &[u8; 32],
+        width: u32,
+        height: u32,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        self.inner
+            .insert_thumbnail(evidence_id, sha256, width, height, now_ms)
+            .await
+    }
+
+    async fn thumbnail(&self, evidence_id: Uuid) -> Result<Option<[u8; 32]>, StorageError> {
+        self.inner.thumbnail(evidence_id).await
+    }
+
+    async fn blob_is_referenced(&self, sha256: &[u8; 32]) -> Result<bool, StorageError> {
+        self.inner.blob_is_referenced(sha256).await
+    }
+
+    async fn service_history(&self, service_id: Uuid) -> Result<Option<ServiceHistory>, StorageError> {
+        self.inner.service_history(service_id).await
+    }
+
+    async fn case_items(&self, case_id: &str) -> Result<Vec<CaseItemRow>, StorageError> {
+        self.inner.case_items(case_id).await
+    }
+
+    async fn assignment(&self, assignment_id: Uuid) -> Result<Option<StoredAssignment>, StorageError> {
+        self.inner.assignment(assignment_id).await
+    }
+
+    async fn assignment_event_by_id(&self, event_id: Uuid) -> Result<Option<RecordedEvent>, StorageError> {
+        self.inner.assignment_event_by_id(event_id).await
+    }
+
+    async fn commit_assignment_event(
+        &self,
+        expected_version: Option<u64>,
+        event: &NewAssignmentEvent,
+    ) -> Result<AssignmentCommit, StorageError> {
+        self.inner.commit_assignment_event(expected_version, event).await
+    }
+
+    async fn feed_events(
+        &self,
+        officer_id: Option<&str>,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<fieldlink_protocol::pb::AssignmentEvent>, StorageError> {
+        self.inner.feed_events(officer_id, after_seq, limit).await
+    }
+
+    async fn feed_cursor(&self, officer_id: &str, device_id: &str) -> Result<u64, StorageError> {
+        self.inner.feed_cursor(officer_id, device_id).await
+    }
+
+    async fn store_feed_cursors(&self, cursors: &[FeedCursor], now_ms: i64) -> Result<(), StorageError> {
+        self.inner.store_feed_cursors(cursors, now_ms).await
+    }
+
+    async fn list_assignments(
+        &self,
+        filter: &AssignmentFilter,
+    ) -> Result<Vec<StoredAssignment>, StorageError> {
+        self.inner.list_assignments(filter).await
+    }
+
+    async fn overdue_assignments(&self, now_ms: i64) -> Result<Vec<StoredAssignment>, StorageError> {
+        self.inner.overdue_assignments(now_ms).await
+    }
+
+    async fn latest_assignment_seq(&self) -> Result<u64, StorageError> {
+        self.inner.latest_assignment_seq().await
+    }
+
+    async fn recent_items(
+        &self,
+        before_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<ItemSummary>, StorageError> {
+        self.inner.recent_items(before_seq, limit).await
+    }
+
+    async fn assignment_history(
+        &self,
+        assignment_id: Uuid,
+    ) -> Result<Vec<fieldlink_protocol::pb::AssignmentEvent>, StorageError> {
+        self.inner.assignment_history(assignment_id).await
+    }
+
+    async fn last_positions(&self) -> Result<Vec<(String, f64, f64, i64)>, StorageError> {
+        self.inner.last_positions().await
+    }
+
+    async fn record_presence(
+        &self,
+        node_id: &str,
+        officers: &[(String, u32, i64)],
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        self.inner.record_presence(node_id, officers, now_ms).await
+    }
+
+    async fn presence(
+        &self,
+        except_node: &str,
+        fresh_after_ms: i64,
+    ) -> Result<Vec<(String, u32, i64)>, StorageError> {
+        self.inner.presence(except_node, fresh_after_ms).await
+    }
+
+    async fn events_with_audience(
+        &self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<(fieldlink_protocol::pb::AssignmentEvent, Vec<String>)>, StorageError> {
+        self.inner.events_with_audience(after_seq, limit).await
+    }
+
+    async fn note_device_certificate(
+        &self,
+        device_id: &str,
+        serial_hex: &str,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        self.inner
+            .note_device_certificate(device_id, serial_hex, now_ms)
+            .await
+    }
+
+    async fn record_revocations(
+        &self,
+        serials_hex: &[String],
+        now_ms: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        self.inner.record_revocations(serials_hex, now_ms).await
+    }
+
+    async fn device_revoked_at(&self, device_id: &str) -> Result<Option<i64>, StorageError> {
+        self.inner.device_revoked_at(device_id).await
+    }
+
+    async fn close(&self) {
+        self.inner.close().await
+    }
+}
