@@ -6,7 +6,8 @@
 
 Needs matplotlib (`python3 -m pip install matplotlib`). Three panels share
 the x axis (terminals, log scale): acknowledged records per second, ack and
-push latency (p50/p99), and the server's resident memory per terminal.
+push latency (p50/p99), and how much the server's resident memory grew per
+terminal added since the previous size.
 A cost that grows faster than the fleet shows as a rising per-terminal line
 or a falling rate.
 """
@@ -57,7 +58,7 @@ def main():
     line(latency, "push p99", "push p99", "-s")
     latency.set_ylabel("ms")
     latency.set_yscale("log")
-    line(memory, "server KiB per terminal", "server RSS per terminal")
+    line(memory, "server KiB per added terminal", "server RSS growth per added terminal")
     memory.set_ylabel("KiB")
     memory.set_xlabel("terminals")
     memory.set_xscale("log", base=2)

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use fieldlink_protocol::{frame, pb};
 use fieldlink_tests::{client_config, dev_config, record, TestServer};
 
-use crate::ingest::{fleet, run_terminals, tune_for_fleet};
+use crate::ingest::{close_all, fleet, run_terminals, tune_for_fleet};
 use crate::raw_quic::{self, Mode, RawServer};
 use crate::report::Figure;
 use crate::sink::CommitSink;
@@ -120,9 +120,7 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
         baseline.push(raw_rate(&raw_connections, &request, plan.window).await?);
     }
     let (ours, baseline) = (median(&ours), median(&baseline));
-    for (client, _) in terminals {
-        client.close().await;
-    }
+    close_all(terminals.into_iter().map(|(client, _)| client)).await;
     for connection in raw_connections {
         connection.close(0u32.into(), b"done");
     }

@@ -16,7 +16,7 @@ use fieldlink_tests::{assignment_for_team, connect};
 use tokio::sync::mpsc;
 
 use crate::connections::ChildServer;
-use crate::ingest::{fleet_at, run_terminals};
+use crate::ingest::{close_all, fleet_at, run_terminals};
 use crate::report::Figure;
 use crate::stats::percentile;
 
@@ -42,12 +42,10 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
         .await
         .map_err(|e| format!("supervisor: {e}"))?;
     let largest = plan.terminals.iter().copied().max().unwrap_or(1);
-    // Sign in once per device before the baseline, so the token sessions
-    // and warm caches are not counted per terminal.
-    let warm = fleet_at(server.addr, 3).await?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_before = server.rss_kib()?;
-    drop(warm);
+    // Memory per terminal is the growth from the previous size to this one
+    // (the first size only gives the server's resident set: it includes
+    // what the server allocates once, on first use).
+    let mut previous: Option<(usize, f64)> = None;
 
     let (sender, mut arrivals) = mpsc::unbounded_channel::<(String, Instant)>();
     let mut terminals: Vec<(Client, &'static str)> = Vec::with_capacity(largest);
@@ -72,7 +70,7 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
         // One broadcast unmeasured: every feed is live before anything counts.
         broadcast(&supervisor, &mut arrivals, count).await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let kib_per_terminal = (server.rss_kib()? - rss_before) / count as f64;
+        let rss_kib = server.rss_kib()?;
         let ingest = run_terminals(&terminals, plan.window).await?;
         let mut push = Vec::new();
         for _ in 0..plan.pushes {
@@ -107,18 +105,30 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
         ));
         figures.push(Figure::plain(
             "growth",
-            &metric("server KiB per terminal"),
-            kib_per_terminal,
-            "KiB",
+            &metric("server RSS"),
+            rss_kib / 1024.0,
+            "MiB",
         ));
+        if let Some((before, before_kib)) = previous {
+            figures.push(Figure::plain(
+                "growth",
+                &metric("server KiB per added terminal"),
+                (rss_kib - before_kib) / (count - before) as f64,
+                "KiB",
+            ));
+        }
+        previous = Some((count, rss_kib));
     }
     for feed in feeds {
         feed.abort();
     }
-    for (client, _) in terminals {
-        client.close().await;
-    }
-    supervisor.close().await;
+    close_all(
+        terminals
+            .into_iter()
+            .map(|(client, _)| client)
+            .chain([supervisor]),
+    )
+    .await;
     Ok(figures)
 }
 

@@ -97,6 +97,11 @@ pub async fn fleet_at(
     Ok(terminals)
 }
 
+/// Closes every client at once (each waits for its connection to drain).
+pub async fn close_all(clients: impl IntoIterator<Item = Client>) {
+    futures::future::join_all(clients.into_iter().map(Client::close)).await;
+}
+
 /// Every terminal submits records one after another for `window`.
 pub async fn run_terminals(terminals: &[(Client, &'static str)], window: Duration) -> Result<Run, String> {
     let deadline = Instant::now() + window;
@@ -190,9 +195,7 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
         );
     }
     if let Ok(terminals) = Arc::try_unwrap(terminals) {
-        for (client, _) in terminals {
-            client.close().await;
-        }
+        close_all(terminals.into_iter().map(|(client, _)| client)).await;
     }
     server.server.shutdown().await;
     Ok(figures)

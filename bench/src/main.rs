@@ -84,6 +84,14 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Runs one scenario, saying how long it took.
+async fn timed<T>(name: &str, scenario: impl std::future::Future<Output = T>) -> T {
+    let started = std::time::Instant::now();
+    let result = scenario.await;
+    eprintln!("{name}: done in {:.1} s", started.elapsed().as_secs_f64());
+    result
+}
+
 async fn run(args: &Args) -> Result<(), String> {
     let wanted = |name: &str| args.only.as_deref().is_none_or(|only| only == name);
     let quick = args.quick;
@@ -104,7 +112,7 @@ async fn run(args: &Args) -> Result<(), String> {
             },
         };
         eprintln!("ingest: {:?} terminals, {} rounds", plan.terminals, plan.rounds);
-        figures.extend(ingest::run(&plan).await?);
+        figures.extend(timed("ingest", ingest::run(&plan)).await?);
         let plan = ceiling::Plan {
             rounds: if quick { 2 } else { 3 },
             window: if quick {
@@ -117,7 +125,7 @@ async fn run(args: &Args) -> Result<(), String> {
             "ingest: in-memory sink vs raw quinn, {} in flight",
             ceiling::IN_FLIGHT
         );
-        figures.extend(ceiling::run(&plan).await?);
+        figures.extend(timed("ceiling", ceiling::run(&plan)).await?);
     }
     if wanted("photo") {
         let plan = photo::Plan {
@@ -125,7 +133,7 @@ async fn run(args: &Args) -> Result<(), String> {
             photos_per_uploader: if quick { 1 } else { 3 },
         };
         eprintln!("photo: {} rounds", plan.rounds);
-        figures.extend(photo::run(&plan).await?);
+        figures.extend(timed("photo", photo::run(&plan)).await?);
     }
     if wanted("push") {
         let plan = push::Plan {
@@ -139,7 +147,7 @@ async fn run(args: &Args) -> Result<(), String> {
             plan.each_to,
             push::MOSQUITTO
         );
-        figures.extend(push::run(&plan).await?);
+        figures.extend(timed("push", push::run(&plan)).await?);
     }
     if wanted("conns") {
         let plan = connections::Plan {
@@ -155,7 +163,7 @@ async fn run(args: &Args) -> Result<(), String> {
             },
         };
         eprintln!("conns: {:?} idle terminals", plan.terminals);
-        figures.extend(connections::run(&plan).await?);
+        figures.extend(timed("connections", connections::run(&plan)).await?);
     }
     if wanted("growth") {
         let plan = growth::Plan {
@@ -172,7 +180,7 @@ async fn run(args: &Args) -> Result<(), String> {
             pushes: if quick { 2 } else { 5 },
         };
         eprintln!("growth: {:?} terminals", plan.terminals);
-        figures.extend(growth::run(&plan).await?);
+        figures.extend(timed("growth", growth::run(&plan)).await?);
     }
     if wanted("postgres") {
         let plan = postgres::Plan {
@@ -185,7 +193,7 @@ async fn run(args: &Args) -> Result<(), String> {
             },
         };
         eprintln!("postgres: {} terminals, {} rounds", plan.terminals, plan.rounds);
-        figures.extend(postgres::run(&plan).await?);
+        figures.extend(timed("postgres", postgres::run(&plan)).await?);
     }
     report::print_table(&figures);
     eprintln!("finished in {:.0} s", started.elapsed().as_secs_f64());

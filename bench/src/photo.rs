@@ -157,9 +157,7 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
     for connection in raw_connections {
         connection.close(0u32.into(), b"done");
     }
-    for (client, _) in terminals {
-        client.close().await;
-    }
+    crate::ingest::close_all(terminals.into_iter().map(|(client, _)| client)).await;
     server.server.shutdown().await;
     Ok(figures)
 }

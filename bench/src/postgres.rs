@@ -96,9 +96,7 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
         .against("PostgreSQL UNNEST batches of 100", baseline)
         .goal(">= 0.8 x multi-row insert", ours / baseline >= 0.8),
     ];
-    for (client, _) in terminals {
-        client.close().await;
-    }
+    crate::ingest::close_all(terminals.into_iter().map(|(client, _)| client)).await;
     pool.close().await;
     server.server.shutdown().await;
     drop(database);

@@ -242,9 +242,7 @@ impl Ours {
         for feed in self.feeds {
             feed.abort();
         }
-        for client in self.terminals.into_iter().chain(self.supervisors) {
-            client.close().await;
-        }
+        crate::ingest::close_all(self.terminals.into_iter().chain(self.supervisors)).await;
         self.server.server.shutdown().await;
     }
 }
