@@ -167,12 +167,11 @@ impl Storage for CommitSink {
         self.inner.assignment_event_by_id(event_id).await
     }
 
-    async fn commit_assignment_event(
+    async fn commit_assignment_events(
         &self,
-        expected_version: Option<u64>,
-        event: &NewAssignmentEvent,
-    ) -> Result<AssignmentCommit, StorageError> {
-        self.inner.commit_assignment_event(expected_version, event).await
+        events: &[(Option<u64>, NewAssignmentEvent)],
+    ) -> Result<Vec<AssignmentCommit>, StorageError> {
+        self.inner.commit_assignment_events(events).await
     }
 
     async fn feed_events(

@@ -204,8 +204,22 @@ pub async fn start_wrapped(
         config.pending_handshakes_max,
         config.handshake_retry_above,
     );
+    let push = match relay_url {
+        None => crate::push::PushHub::default(),
+        Some(_) => crate::push::PushHub::relayed(crate::push::PUSH_BUFFER_EVENTS),
+    };
+    let metrics: Arc<crate::metrics::Metrics> = Arc::default();
+    let events = crate::storage::event_commit::EventCommitter::start(
+        storage.clone(),
+        crate::storage::event_commit::Publisher {
+            push: push.clone(),
+            metrics: metrics.clone(),
+            clock,
+        },
+    );
     let state = AppState {
         config: Arc::new(config),
+        events,
         cursors: crate::storage::cursor_commit::CursorCommitter::start(storage.clone(), clock),
         delivery_marks: crate::delivery_marks::DeliveryMarks::default(),
         storage,
@@ -214,16 +228,13 @@ pub async fn start_wrapped(
         directory: Arc::new(directory),
         catalogue: Arc::new(catalogue),
         evidence: Arc::new(evidence),
-        push: match relay_url {
-            None => crate::push::PushHub::default(),
-            Some(_) => crate::push::PushHub::relayed(crate::push::PUSH_BUFFER_EVENTS),
-        },
+        push,
         live: crate::revocation::LiveConnections::default(),
         device_limits,
         handshakes,
         node_id: uuid::Uuid::now_v7().to_string(),
         presence: crate::presence::Presence::default(),
-        metrics: Arc::default(),
+        metrics,
         shutdown: shutdown.clone(),
         clock,
     };

@@ -20,6 +20,8 @@ pub struct AppState {
     pub committer: GroupCommitter,
     /// Commit counters.
     pub commit_stats: Arc<CommitStats>,
+    /// The group-commit writer of assignment events (it also publishes them).
+    pub events: crate::storage::event_commit::EventCommitter,
     /// The group-commit writer of feed cursors.
     pub cursors: crate::storage::cursor_commit::CursorCommitter,
     /// Assignments whose delivery this node has marked.

@@ -17,7 +17,6 @@ use uuid::Uuid;
 
 use crate::directory::Role;
 use crate::error::ServiceError;
-use crate::push::Published;
 use crate::services::inspection::wire_receipt;
 use crate::session::Session;
 use crate::state::AppState;
@@ -102,8 +101,8 @@ pub async fn create(
         event,
         audience,
     };
-    match state.storage.commit_assignment_event(None, &new).await? {
-        AssignmentCommit::Committed { seq } => Ok(publish(state, new, seq)),
+    match state.events.commit(None, new.clone()).await? {
+        AssignmentCommit::Committed { seq } => Ok(result_of(new, seq)),
         AssignmentCommit::VersionConflict | AssignmentCommit::DuplicateEventId => {
             // The same id arrived twice at once: answer as a resend.
             replay(state, id, &sha256)
@@ -506,12 +505,8 @@ async fn change(
             },
             audience,
         };
-        match state
-            .storage
-            .commit_assignment_event(Some(current.version), &new)
-            .await?
-        {
-            AssignmentCommit::Committed { seq } => return Ok(publish(state, new, seq)),
+        match state.events.commit(Some(current.version), new.clone()).await? {
+            AssignmentCommit::Committed { seq } => return Ok(result_of(new, seq)),
             AssignmentCommit::VersionConflict => continue,
             AssignmentCommit::DuplicateEventId => {
                 return replay(state, event_id, &request_sha256)
@@ -556,29 +551,20 @@ async fn replay(
     }))
 }
 
-fn publish(state: &AppState, new: NewAssignmentEvent, seq: u64) -> pb::AssignmentResult {
-    let mut event = new.event;
-    event.seq = seq;
-    let assignment = event.assignment.clone();
+/// The answer to a committed create or update (its writer has published it).
+fn result_of(new: NewAssignmentEvent, seq: u64) -> pb::AssignmentResult {
     let receipt = wire_receipt(
         StoredReceipt {
             item_id: new.event_id,
             server_seq: seq,
-            received_at_ms: event.at_ms,
+            received_at_ms: new.event.at_ms,
             sha256: new.request_sha256,
         },
         false,
     );
-    if !state.push.is_relayed() {
-        state.metrics.pushed(event.at_ms, (state.clock)());
-    }
-    state.push.publish(Published {
-        event,
-        audience: new.audience,
-    });
     pb::AssignmentResult {
         receipt: Some(receipt),
-        assignment,
+        assignment: new.event.assignment,
     }
 }
 

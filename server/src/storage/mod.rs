@@ -8,6 +8,7 @@
 
 mod convert;
 pub mod cursor_commit;
+pub mod event_commit;
 pub mod group_commit;
 mod migrations;
 pub mod postgres;
@@ -436,7 +437,23 @@ pub trait Storage: Send + Sync + 'static {
         &self,
         expected_version: Option<u64>,
         event: &NewAssignmentEvent,
-    ) -> Result<AssignmentCommit, StorageError>;
+    ) -> Result<AssignmentCommit, StorageError> {
+        let mut outcomes = self
+            .commit_assignment_events(&[(expected_version, event.clone())])
+            .await?;
+        outcomes
+            .pop()
+            .ok_or_else(|| StorageError::Corrupt("no outcome for an assignment event".into()))
+    }
+
+    /// The same for several events in one durable transaction, in order:
+    /// each is checked against what the ones before it wrote (a second
+    /// change of the same assignment at the same version is a conflict).
+    /// Each gets its outcome; a failure stores none of them.
+    async fn commit_assignment_events(
+        &self,
+        events: &[(Option<u64>, NewAssignmentEvent)],
+    ) -> Result<Vec<AssignmentCommit>, StorageError>;
 
     /// Events after `after_seq` for `officer_id` (every event when `None`),
     /// in seq order, at most `limit`.

@@ -657,118 +657,23 @@ impl Storage for PgStorage {
         }))
     }
 
-    async fn commit_assignment_event(
+    async fn commit_assignment_events(
         &self,
-        expected_version: Option<u64>,
-        new: &NewAssignmentEvent,
-    ) -> Result<AssignmentCommit, StorageError> {
-        use fieldlink_protocol::pb::assignment::Assignee;
-        use prost::Message;
-        let snapshot = new
-            .event
-            .assignment
-            .as_ref()
-            .ok_or_else(|| StorageError::Corrupt("an assignment event without its assignment".into()))?;
-        let assignment_id = snapshot.id.clone();
-        let (officer_id, team_id) = match &snapshot.assignee {
-            Some(Assignee::OfficerId(id)) => (Some(id.clone()), None),
-            Some(Assignee::TeamId(id)) => (None, Some(id.clone())),
-            None => (None, None),
-        };
-        let accepted_by = Some(snapshot.accepted_by.clone()).filter(|a| !a.is_empty());
+        events: &[(Option<u64>, NewAssignmentEvent)],
+    ) -> Result<Vec<AssignmentCommit>, StorageError> {
         let mut tx = self.pool.begin().await?;
-        // One assignment-event commit at a time, across every node: seq
+        // One assignment-event transaction at a time, across every node: seq
         // order is commit order (see the module comment).
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(ASSIGNMENT_LOCK)
             .execute(&mut *tx)
             .await?;
-        let taken: Option<i64> = sqlx::query_scalar("SELECT seq FROM assignment_events WHERE event_id = $1")
-            .bind(new.event_id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
-        if taken.is_some() {
-            return Ok(AssignmentCommit::DuplicateEventId);
+        let mut outcomes = Vec::with_capacity(events.len());
+        for (expected_version, new) in events {
+            outcomes.push(append_assignment_event(&mut tx, *expected_version, new).await?);
         }
-        match expected_version {
-            None => {
-                let inserted = sqlx::query(
-                    "INSERT INTO assignments (assignment_id, snapshot, state, officer_id, team_id, accepted_by, \
-                     overdue, due_at_ms, created_at_ms, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0) \
-                     ON CONFLICT (assignment_id) DO NOTHING",
-                )
-                .bind(&assignment_id)
-                .bind(snapshot.encode_to_vec())
-                .bind(snapshot.state)
-                .bind(&officer_id)
-                .bind(&team_id)
-                .bind(&accepted_by)
-                .bind(snapshot.overdue)
-                .bind(snapshot.due_at_ms)
-                .bind(snapshot.created_at_ms)
-                .execute(&mut *tx)
-                .await?;
-                if inserted.rows_affected() == 0 {
-                    return Ok(AssignmentCommit::VersionConflict);
-                }
-            }
-            Some(version) => {
-                let updated = sqlx::query(
-                    "UPDATE assignments SET snapshot = $1, state = $2, officer_id = $3, team_id = $4, \
-                     accepted_by = $5, overdue = $6, due_at_ms = $7 WHERE assignment_id = $8 AND version = $9",
-                )
-                .bind(snapshot.encode_to_vec())
-                .bind(snapshot.state)
-                .bind(&officer_id)
-                .bind(&team_id)
-                .bind(&accepted_by)
-                .bind(snapshot.overdue)
-                .bind(snapshot.due_at_ms)
-                .bind(&assignment_id)
-                .bind(to_i64(version)?)
-                .execute(&mut *tx)
-                .await?;
-                if updated.rows_affected() == 0 {
-                    return Ok(AssignmentCommit::VersionConflict);
-                }
-            }
-        }
-        let mut event = new.event.clone();
-        event.seq = 0;
-        let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO assignment_events (event_id, request_sha256, assignment_id, kind, event, at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
-        )
-        .bind(new.event_id.to_string())
-        .bind(&new.request_sha256[..])
-        .bind(&assignment_id)
-        .bind(event.kind)
-        .bind(event.encode_to_vec())
-        .bind(event.at_ms)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE assignments SET version = $1 WHERE assignment_id = $2")
-            .bind(seq)
-            .bind(&assignment_id)
-            .execute(&mut *tx)
-            .await?;
-        // One statement for the whole audience (a team may be thousands).
-        sqlx::query(
-            "INSERT INTO event_audience (seq, officer_id) SELECT $1, officer FROM UNNEST($2::text[]) AS officer \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(seq)
-        .bind(&new.audience)
-        .execute(&mut *tx)
-        .await?;
-        // Delivered to every listening node when (and only if) this commits.
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(ASSIGNMENT_CHANNEL)
-            .bind(seq.to_string())
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
-        Ok(AssignmentCommit::Committed { seq: to_u64(seq)? })
+        Ok(outcomes)
     }
 
     async fn feed_events(
@@ -1347,6 +1252,114 @@ async fn insert_index(
         }
     }
     Ok(())
+}
+
+/// Checks and appends one assignment event inside `tx`; a conflict or a
+/// taken event id returns before anything is written.
+async fn append_assignment_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    expected_version: Option<u64>,
+    new: &NewAssignmentEvent,
+) -> Result<AssignmentCommit, StorageError> {
+    use fieldlink_protocol::pb::assignment::Assignee;
+    use prost::Message;
+    let snapshot = new
+        .event
+        .assignment
+        .as_ref()
+        .ok_or_else(|| StorageError::Corrupt("an assignment event without its assignment".into()))?;
+    let assignment_id = snapshot.id.clone();
+    let (officer_id, team_id) = match &snapshot.assignee {
+        Some(Assignee::OfficerId(id)) => (Some(id.clone()), None),
+        Some(Assignee::TeamId(id)) => (None, Some(id.clone())),
+        None => (None, None),
+    };
+    let accepted_by = Some(snapshot.accepted_by.clone()).filter(|a| !a.is_empty());
+    let taken: Option<i64> = sqlx::query_scalar("SELECT seq FROM assignment_events WHERE event_id = $1")
+        .bind(new.event_id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    if taken.is_some() {
+        return Ok(AssignmentCommit::DuplicateEventId);
+    }
+    match expected_version {
+        None => {
+            let inserted = sqlx::query(
+                    "INSERT INTO assignments (assignment_id, snapshot, state, officer_id, team_id, accepted_by, \
+                     overdue, due_at_ms, created_at_ms, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0) \
+                     ON CONFLICT (assignment_id) DO NOTHING",
+                )
+                .bind(&assignment_id)
+                .bind(snapshot.encode_to_vec())
+                .bind(snapshot.state)
+                .bind(&officer_id)
+                .bind(&team_id)
+                .bind(&accepted_by)
+                .bind(snapshot.overdue)
+                .bind(snapshot.due_at_ms)
+                .bind(snapshot.created_at_ms)
+                .execute(&mut **tx)
+                .await?;
+            if inserted.rows_affected() == 0 {
+                return Ok(AssignmentCommit::VersionConflict);
+            }
+        }
+        Some(version) => {
+            let updated = sqlx::query(
+                    "UPDATE assignments SET snapshot = $1, state = $2, officer_id = $3, team_id = $4, \
+                     accepted_by = $5, overdue = $6, due_at_ms = $7 WHERE assignment_id = $8 AND version = $9",
+                )
+                .bind(snapshot.encode_to_vec())
+                .bind(snapshot.state)
+                .bind(&officer_id)
+                .bind(&team_id)
+                .bind(&accepted_by)
+                .bind(snapshot.overdue)
+                .bind(snapshot.due_at_ms)
+                .bind(&assignment_id)
+                .bind(to_i64(version)?)
+                .execute(&mut **tx)
+                .await?;
+            if updated.rows_affected() == 0 {
+                return Ok(AssignmentCommit::VersionConflict);
+            }
+        }
+    }
+    let mut event = new.event.clone();
+    event.seq = 0;
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO assignment_events (event_id, request_sha256, assignment_id, kind, event, at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+    )
+    .bind(new.event_id.to_string())
+    .bind(&new.request_sha256[..])
+    .bind(&assignment_id)
+    .bind(event.kind)
+    .bind(event.encode_to_vec())
+    .bind(event.at_ms)
+    .fetch_one(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE assignments SET version = $1 WHERE assignment_id = $2")
+        .bind(seq)
+        .bind(&assignment_id)
+        .execute(&mut **tx)
+        .await?;
+    // One statement for the whole audience (a team may be thousands).
+    sqlx::query(
+        "INSERT INTO event_audience (seq, officer_id) SELECT $1, officer FROM UNNEST($2::text[]) AS officer \
+             ON CONFLICT DO NOTHING",
+    )
+    .bind(seq)
+    .bind(&new.audience)
+    .execute(&mut **tx)
+    .await?;
+    // Delivered to every listening node when (and only if) this commits.
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(ASSIGNMENT_CHANNEL)
+        .bind(seq.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(AssignmentCommit::Committed { seq: to_u64(seq)? })
 }
 
 #[cfg(test)]

@@ -658,112 +658,18 @@ impl Storage for SqliteStorage {
         }))
     }
 
-    async fn commit_assignment_event(
+    async fn commit_assignment_events(
         &self,
-        expected_version: Option<u64>,
-        new: &NewAssignmentEvent,
-    ) -> Result<AssignmentCommit, StorageError> {
-        use fieldlink_protocol::pb::assignment::Assignee;
-        use prost::Message;
-        let snapshot = new
-            .event
-            .assignment
-            .as_ref()
-            .ok_or_else(|| StorageError::Corrupt("an assignment event without its assignment".into()))?;
-        let assignment_id = snapshot.id.clone();
-        let (officer_id, team_id) = match &snapshot.assignee {
-            Some(Assignee::OfficerId(id)) => (Some(id.clone()), None),
-            Some(Assignee::TeamId(id)) => (None, Some(id.clone())),
-            None => (None, None),
-        };
-        let accepted_by = Some(snapshot.accepted_by.clone()).filter(|a| !a.is_empty());
+        events: &[(Option<u64>, NewAssignmentEvent)],
+    ) -> Result<Vec<AssignmentCommit>, StorageError> {
         // See the note on commit_items: take the write lock up front.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let taken: Option<i64> = sqlx::query_scalar("SELECT seq FROM assignment_events WHERE event_id = ?")
-            .bind(new.event_id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
-        if taken.is_some() {
-            return Ok(AssignmentCommit::DuplicateEventId);
-        }
-        match expected_version {
-            None => {
-                let exists: Option<i64> =
-                    sqlx::query_scalar("SELECT version FROM assignments WHERE assignment_id = ?")
-                        .bind(&assignment_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if exists.is_some() {
-                    return Ok(AssignmentCommit::VersionConflict);
-                }
-                sqlx::query(
-                    "INSERT INTO assignments (assignment_id, snapshot, state, officer_id, team_id, accepted_by, overdue, \
-                     due_at_ms, created_at_ms, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
-                )
-                .bind(&assignment_id)
-                .bind(snapshot.encode_to_vec())
-                .bind(snapshot.state)
-                .bind(&officer_id)
-                .bind(&team_id)
-                .bind(&accepted_by)
-                .bind(snapshot.overdue)
-                .bind(snapshot.due_at_ms)
-                .bind(snapshot.created_at_ms)
-                .execute(&mut *tx)
-                .await?;
-            }
-            Some(version) => {
-                let updated = sqlx::query(
-                    "UPDATE assignments SET snapshot = ?, state = ?, officer_id = ?, team_id = ?, accepted_by = ?, \
-                     overdue = ?, due_at_ms = ? WHERE assignment_id = ? AND version = ?",
-                )
-                .bind(snapshot.encode_to_vec())
-                .bind(snapshot.state)
-                .bind(&officer_id)
-                .bind(&team_id)
-                .bind(&accepted_by)
-                .bind(snapshot.overdue)
-                .bind(snapshot.due_at_ms)
-                .bind(&assignment_id)
-                .bind(to_i64(version)?)
-                .execute(&mut *tx)
-                .await?;
-                if updated.rows_affected() == 0 {
-                    return Ok(AssignmentCommit::VersionConflict);
-                }
-            }
-        }
-        let mut event = new.event.clone();
-        event.seq = 0;
-        let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO assignment_events (event_id, request_sha256, assignment_id, kind, event, at_ms) \
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
-        )
-        .bind(new.event_id.to_string())
-        .bind(&new.request_sha256[..])
-        .bind(&assignment_id)
-        .bind(event.kind)
-        .bind(event.encode_to_vec())
-        .bind(event.at_ms)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE assignments SET version = ? WHERE assignment_id = ?")
-            .bind(seq)
-            .bind(&assignment_id)
-            .execute(&mut *tx)
-            .await?;
-        // Multi-row statements for the audience (a team may be thousands).
-        for officers in new.audience.chunks(ROWS_PER_STATEMENT_MAX) {
-            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT OR IGNORE INTO event_audience (seq, officer_id) ",
-            );
-            insert.push_values(officers, |mut row, officer| {
-                row.push_bind(seq).push_bind(officer);
-            });
-            insert.build().execute(&mut *tx).await?;
+        let mut outcomes = Vec::with_capacity(events.len());
+        for (expected_version, new) in events {
+            outcomes.push(append_assignment_event(&mut tx, *expected_version, new).await?);
         }
         tx.commit().await?;
-        Ok(AssignmentCommit::Committed { seq: to_u64(seq)? })
+        Ok(outcomes)
     }
 
     async fn feed_events(
@@ -1322,6 +1228,113 @@ async fn insert_index(
         }
     }
     Ok(())
+}
+
+/// Checks and appends one assignment event inside `tx`; a conflict or a
+/// taken event id returns before anything is written.
+async fn append_assignment_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    expected_version: Option<u64>,
+    new: &NewAssignmentEvent,
+) -> Result<AssignmentCommit, StorageError> {
+    use fieldlink_protocol::pb::assignment::Assignee;
+    use prost::Message;
+    let snapshot = new
+        .event
+        .assignment
+        .as_ref()
+        .ok_or_else(|| StorageError::Corrupt("an assignment event without its assignment".into()))?;
+    let assignment_id = snapshot.id.clone();
+    let (officer_id, team_id) = match &snapshot.assignee {
+        Some(Assignee::OfficerId(id)) => (Some(id.clone()), None),
+        Some(Assignee::TeamId(id)) => (None, Some(id.clone())),
+        None => (None, None),
+    };
+    let accepted_by = Some(snapshot.accepted_by.clone()).filter(|a| !a.is_empty());
+    let taken: Option<i64> = sqlx::query_scalar("SELECT seq FROM assignment_events WHERE event_id = ?")
+        .bind(new.event_id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    if taken.is_some() {
+        return Ok(AssignmentCommit::DuplicateEventId);
+    }
+    match expected_version {
+        None => {
+            let exists: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM assignments WHERE assignment_id = ?")
+                    .bind(&assignment_id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+            if exists.is_some() {
+                return Ok(AssignmentCommit::VersionConflict);
+            }
+            sqlx::query(
+                    "INSERT INTO assignments (assignment_id, snapshot, state, officer_id, team_id, accepted_by, overdue, \
+                     due_at_ms, created_at_ms, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                )
+                .bind(&assignment_id)
+                .bind(snapshot.encode_to_vec())
+                .bind(snapshot.state)
+                .bind(&officer_id)
+                .bind(&team_id)
+                .bind(&accepted_by)
+                .bind(snapshot.overdue)
+                .bind(snapshot.due_at_ms)
+                .bind(snapshot.created_at_ms)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Some(version) => {
+            let updated = sqlx::query(
+                    "UPDATE assignments SET snapshot = ?, state = ?, officer_id = ?, team_id = ?, accepted_by = ?, \
+                     overdue = ?, due_at_ms = ? WHERE assignment_id = ? AND version = ?",
+                )
+                .bind(snapshot.encode_to_vec())
+                .bind(snapshot.state)
+                .bind(&officer_id)
+                .bind(&team_id)
+                .bind(&accepted_by)
+                .bind(snapshot.overdue)
+                .bind(snapshot.due_at_ms)
+                .bind(&assignment_id)
+                .bind(to_i64(version)?)
+                .execute(&mut **tx)
+                .await?;
+            if updated.rows_affected() == 0 {
+                return Ok(AssignmentCommit::VersionConflict);
+            }
+        }
+    }
+    let mut event = new.event.clone();
+    event.seq = 0;
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO assignment_events (event_id, request_sha256, assignment_id, kind, event, at_ms) \
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
+    )
+    .bind(new.event_id.to_string())
+    .bind(&new.request_sha256[..])
+    .bind(&assignment_id)
+    .bind(event.kind)
+    .bind(event.encode_to_vec())
+    .bind(event.at_ms)
+    .fetch_one(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE assignments SET version = ? WHERE assignment_id = ?")
+        .bind(seq)
+        .bind(&assignment_id)
+        .execute(&mut **tx)
+        .await?;
+    // Multi-row statements for the audience (a team may be thousands).
+    for officers in new.audience.chunks(ROWS_PER_STATEMENT_MAX) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT OR IGNORE INTO event_audience (seq, officer_id) ",
+        );
+        insert.push_values(officers, |mut row, officer| {
+            row.push_bind(seq).push_bind(officer);
+        });
+        insert.build().execute(&mut **tx).await?;
+    }
+    Ok(AssignmentCommit::Committed { seq: to_u64(seq)? })
 }
 
 #[cfg(test)]

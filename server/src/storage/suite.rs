@@ -583,6 +583,57 @@ pub async fn presence_is_summed_over_fresh_nodes(b: Backend) {
 }
 
 /// One test per suite function, per backend.
+pub async fn a_batch_of_events_is_checked_in_order_in_one_transaction(b: Backend) {
+    let (first, second) = (Uuid::now_v7().to_string(), Uuid::now_v7().to_string());
+    let created = assignment_event(&first, pb::AssignmentState::Dispatched, &["officer-01"]);
+    let resent = created.clone();
+    let other = assignment_event(&second, pb::AssignmentState::Dispatched, &["officer-02"]);
+    let outcomes = b
+        .storage
+        .commit_assignment_events(&[(None, created), (None, resent), (None, other)])
+        .await
+        .unwrap();
+    let [AssignmentCommit::Committed { seq: one }, AssignmentCommit::DuplicateEventId, AssignmentCommit::Committed { seq: two }] =
+        outcomes[..]
+    else {
+        panic!("{outcomes:?}")
+    };
+    assert!(two > one, "seq follows the batch's order");
+    // Two changes of one assignment from the same version in one batch:
+    // the second sees the first's write and conflicts.
+    let accepted = assignment_event(&first, pb::AssignmentState::Accepted, &["officer-01"]);
+    let rejected = assignment_event(&first, pb::AssignmentState::Rejected, &["officer-01"]);
+    let outcomes = b
+        .storage
+        .commit_assignment_events(&[(Some(one), accepted), (Some(one), rejected)])
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcomes[0], AssignmentCommit::Committed { .. }),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[1], AssignmentCommit::VersionConflict);
+    let stored = b
+        .storage
+        .assignment(Uuid::parse_str(&first).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.assignment.state, pb::AssignmentState::Accepted as i32);
+    // Every committed event is in the feed of its audience, in seq order.
+    let fed = b.storage.feed_events(Some("officer-01"), 0, 10).await.unwrap();
+    assert_eq!(fed.len(), 2);
+    assert!(fed[0].seq < fed[1].seq);
+    assert_eq!(
+        b.storage
+            .feed_events(Some("officer-02"), 0, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
 macro_rules! backend_suite {
     ($backend:ident) => {
         mod $backend {
@@ -602,6 +653,7 @@ macro_rules! backend_suite {
             case!(the_case_view_is_in_time_order);
             case!(assignment_events_are_version_checked_and_fed_in_order);
             case!(concurrent_updates_from_one_version_let_exactly_one_win);
+            case!(a_batch_of_events_is_checked_in_order_in_one_transaction);
             case!(feed_cursors_only_move_forward);
             case!(partial_uploads_come_and_go);
             case!(directory_tokens_and_revocations_round_trip);
