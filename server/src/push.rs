@@ -19,8 +19,24 @@ pub const PUSH_BUFFER_EVENTS: usize = 4096;
 pub struct Published {
     /// The event (with its seq).
     pub event: pb::AssignmentEvent,
-    /// Officers whose feed it belongs to (supervisors see every event).
-    pub audience: Vec<String>,
+    /// Officers whose feed it belongs to (supervisors see every event),
+    /// sorted: every feed asks, and a team may be thousands.
+    audience: Vec<String>,
+}
+
+impl Published {
+    /// An event for `audience`.
+    pub fn new(event: pb::AssignmentEvent, mut audience: Vec<String>) -> Self {
+        audience.sort_unstable();
+        Self { event, audience }
+    }
+
+    /// Whether `officer` is in the audience.
+    pub fn is_for(&self, officer: &str) -> bool {
+        self.audience
+            .binary_search_by(|member| member.as_str().cmp(officer))
+            .is_ok()
+    }
 }
 
 /// The publisher.
@@ -79,5 +95,26 @@ impl PushHub {
     /// nothing committed in between is missed.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
         self.sender.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_audience_is_looked_up_whatever_order_it_came_in() {
+        let audience = vec![
+            "officer-03".to_owned(),
+            "officer-01".to_owned(),
+            "officer-02".to_owned(),
+        ];
+        let published = Published::new(pb::AssignmentEvent::default(), audience);
+        for officer in ["officer-01", "officer-02", "officer-03"] {
+            assert!(published.is_for(officer), "{officer}");
+        }
+        assert!(!published.is_for("officer-04"));
+        assert!(!published.is_for(""));
+        assert!(!Published::new(pb::AssignmentEvent::default(), Vec::new()).is_for("officer-01"));
     }
 }

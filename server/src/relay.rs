@@ -83,7 +83,7 @@ async fn relay_after(state: &AppState, mut last: u64) -> u64 {
         for (event, audience) in events {
             last = last.max(event.seq);
             state.metrics.pushed(event.at_ms, (state.clock)());
-            state.push.relay(Published { event, audience });
+            state.push.relay(Published::new(event, audience));
         }
         if !full {
             break;

@@ -174,7 +174,7 @@ impl Feed<'_> {
         self.covered = seq;
         let visible = match &self.officer {
             None => true,
-            Some(officer) => published.audience.iter().any(|member| member == officer),
+            Some(officer) => published.is_for(officer),
         };
         if visible && seq > self.cursor {
             self.send_event(send, published.event.clone()).await?;

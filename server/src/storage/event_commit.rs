@@ -90,10 +90,7 @@ async fn run_writer(storage: Arc<dyn Storage>, mut receiver: mpsc::Receiver<Job>
                         if !publisher.push.is_relayed() {
                             publisher.metrics.pushed(event.at_ms, (publisher.clock)());
                         }
-                        publisher.push.publish(Published {
-                            event,
-                            audience: job.event.audience,
-                        });
+                        publisher.push.publish(Published::new(event, job.event.audience));
                     }
                     let _ = job.respond.send(Ok(outcome));
                 }
