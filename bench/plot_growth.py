@@ -60,6 +60,7 @@ def main():
     latency.set_yscale("log")
     line(memory, "server KiB per added terminal", "server RSS growth per added terminal")
     memory.set_ylabel("KiB")
+    memory.set_yscale("log")
     memory.set_xlabel("terminals")
     memory.set_xscale("log", base=2)
     for axis in (rate, latency, memory):

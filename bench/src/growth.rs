@@ -44,7 +44,8 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
     let largest = plan.terminals.iter().copied().max().unwrap_or(1);
     // Memory per terminal is the growth from the previous size to this one
     // (the first size only gives the server's resident set: it includes
-    // what the server allocates once, on first use).
+    // what the server allocates once, on first use), measured after each
+    // size's records and pushes.
     let mut previous: Option<(usize, f64)> = None;
 
     let (sender, mut arrivals) = mpsc::unbounded_channel::<(String, Instant)>();
@@ -69,13 +70,15 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
         }
         // One broadcast unmeasured: every feed is live before anything counts.
         broadcast(&supervisor, &mut arrivals, count).await?;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let rss_kib = server.rss_kib()?;
         let ingest = run_terminals(&terminals, plan.window).await?;
         let mut push = Vec::new();
         for _ in 0..plan.pushes {
             push.extend(broadcast(&supervisor, &mut arrivals, count).await?);
         }
+        // After this size's work, so what the work allocates once (caches,
+        // batch buffers) is in every size's figure, not in the next size's.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let rss_kib = server.rss_kib()?;
         let metric = |what: &str| format!("{count} terminals: {what}");
         figures.push(Figure::plain(
             "growth",

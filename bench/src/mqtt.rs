@@ -251,4 +251,34 @@ mod tests {
         let subscribe = subscribe_packet(1, "t");
         assert_eq!(subscribe, [0x82, 6, 0, 1, 0, 1, b't', 1]);
     }
+
+    /// The client against the real broker (the push baseline depends on
+    /// it): skipped, saying so, where no broker listens.
+    #[tokio::test]
+    async fn a_qos1_message_reaches_a_subscriber_through_the_broker() {
+        let broker: SocketAddr = crate::push::MOSQUITTO.parse().unwrap();
+        if TcpStream::connect(broker).await.is_err() {
+            println!("SKIPPED: no MQTT broker at {broker}");
+            return;
+        }
+        let run = uuid::Uuid::now_v7().simple().to_string();
+        let topic = format!("fieldlink-bench-test/{run}");
+        let mut subscriber = Connection::open(broker, &format!("{run}-s")).await.unwrap();
+        subscriber.subscribe(&topic).await.unwrap();
+        let mut publisher = Connection::open(broker, &format!("{run}-p")).await.unwrap();
+        publisher
+            .send(&publish_packet(42, &topic, b"hello"))
+            .await
+            .unwrap();
+        let received = tokio::time::timeout(std::time::Duration::from_secs(30), subscriber.next_publish())
+            .await
+            .expect("delivered in time")
+            .unwrap();
+        assert_eq!(received, (topic, b"hello".to_vec()));
+        let acked = tokio::time::timeout(std::time::Duration::from_secs(30), publisher.next())
+            .await
+            .expect("acknowledged in time")
+            .unwrap();
+        assert_eq!(acked, Packet::PubAck(42));
+    }
 }

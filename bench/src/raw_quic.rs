@@ -167,3 +167,59 @@ pub async fn connect(
         .map_err(|e| e.to_string())?;
     Ok((endpoint, connection))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn terminal(addr: SocketAddr) -> (fieldlink_client::ClientConfig, quinn::ClientConfig) {
+        let config = fieldlink_tests::client_config(addr, "device-001", "officer-01");
+        let quic = fieldlink_client::raw::quic_client_config(&config).unwrap();
+        (config, quic)
+    }
+
+    #[tokio::test]
+    async fn a_raw_server_answers_after_reading_the_whole_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = RawServer::start(
+            &fieldlink_tests::dev_config(dir.path()),
+            Mode::Answer(Arc::new(b"receipt".to_vec())),
+        )
+        .unwrap();
+        let (config, quic) = terminal(server.addr().unwrap());
+        let (_endpoint, connection) = connect(&config, &quic).await.unwrap();
+        let (mut send, mut recv) = connection.open_bi().await.unwrap();
+        send.write_all(&vec![7u8; 300_000]).await.unwrap();
+        send.finish().unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(30), recv.read_to_end(1024))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(answer, b"receipt");
+    }
+
+    #[tokio::test]
+    async fn a_raw_server_writes_each_push_on_every_feed() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = RawServer::start(&fieldlink_tests::dev_config(dir.path()), Mode::Feed).unwrap();
+        let (config, quic) = terminal(server.addr().unwrap());
+        let mut feeds = Vec::new();
+        for _ in 0..3 {
+            let (endpoint, connection) = connect(&config, &quic).await.unwrap();
+            let (send, recv) = open_feed(&connection).await.unwrap();
+            feeds.push((endpoint, connection, send, recv));
+        }
+        for message in [b"first", b"again"] {
+            server.push(message.to_vec());
+            for (_, _, _, recv) in &mut feeds {
+                let mut buffer = [0u8; 5];
+                tokio::time::timeout(Duration::from_secs(30), next_push(recv, &mut buffer))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(&buffer, message);
+            }
+        }
+    }
+}
