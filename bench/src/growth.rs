@@ -80,38 +80,17 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let rss_kib = server.rss_kib()?;
         let metric = |what: &str| format!("{count} terminals: {what}");
-        figures.push(Figure::plain(
-            "growth",
-            &metric("acks/s"),
-            ingest.acks_per_s,
-            "/s",
-        ));
-        figures.push(Figure::plain("growth", &metric("ack p50"), ingest.p50_ms, "ms"));
-        figures.push(Figure::plain("growth", &metric("ack p99"), ingest.p99_ms, "ms"));
-        figures.push(Figure::plain(
-            "growth",
-            &metric("push p50"),
-            percentile(&mut push, 50.0),
-            "ms",
-        ));
-        figures.push(Figure::plain(
-            "growth",
-            &metric("push p99"),
-            percentile(&mut push, 99.0),
-            "ms",
-        ));
-        figures.push(Figure::plain(
-            "growth",
-            &metric("push max"),
-            percentile(&mut push, 100.0),
-            "ms",
-        ));
-        figures.push(Figure::plain(
-            "growth",
-            &metric("server RSS"),
-            rss_kib / 1024.0,
-            "MiB",
-        ));
+        for (what, value, unit) in [
+            ("acks/s", ingest.acks_per_s, "/s"),
+            ("ack p50", ingest.p50_ms, "ms"),
+            ("ack p99", ingest.p99_ms, "ms"),
+            ("push p50", percentile(&mut push, 50.0), "ms"),
+            ("push p99", percentile(&mut push, 99.0), "ms"),
+            ("push max", percentile(&mut push, 100.0), "ms"),
+            ("server RSS", rss_kib / 1024.0, "MiB"),
+        ] {
+            figures.push(Figure::plain("growth", &metric(what), value, unit));
+        }
         if let Some((before, before_kib)) = previous {
             figures.push(Figure::plain(
                 "growth",
