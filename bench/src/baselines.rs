@@ -76,6 +76,22 @@ pub async fn sqlite_batched_rows_per_s(
     Ok(rate)
 }
 
+/// MB/s of writing each of `bodies` to a new file in `dir` and fsyncing it,
+/// one after another: what keeping a photo durably costs this disk.
+pub fn durable_write_mb_per_s(dir: &Path, bodies: &[Vec<u8>]) -> std::io::Result<f64> {
+    let start = Instant::now();
+    let mut bytes = 0usize;
+    for (index, body) in bodies.iter().enumerate() {
+        let path = dir.join(format!("durable-probe-{index}"));
+        let mut file = std::fs::File::create(&path)?;
+        file.write_all(body)?;
+        file.sync_all()?;
+        bytes += body.len();
+        std::fs::remove_file(&path)?;
+    }
+    Ok(bytes as f64 / 1e6 / start.elapsed().as_secs_f64())
+}
+
 /// SHA-256 and SM3 hashing rates, MB/s (10^6 bytes), over `bytes`.
 pub fn hashing_mb_per_s(bytes: &[u8]) -> (f64, f64) {
     let rate = |f: &dyn Fn(&[u8])| {
