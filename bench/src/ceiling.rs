@@ -86,11 +86,7 @@ async fn raw_rate(
             Ok::<_, String>(done)
         }));
     }
-    let mut total = 0;
-    for task in tasks {
-        total += task.await.map_err(|e| e.to_string())??;
-    }
-    Ok(total as f64 / started.elapsed().as_secs_f64())
+    crate::stats::per_second(tasks, started).await
 }
 
 /// Runs it.

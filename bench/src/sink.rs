@@ -169,7 +169,7 @@ impl Storage for CommitSink {
 
     async fn commit_assignment_events(
         &self,
-        events: &[(Option<u64>, NewAssignmentEvent)],
+        events: &[(Option<u64>, &NewAssignmentEvent)],
     ) -> Result<Vec<AssignmentCommit>, StorageError> {
         self.inner.commit_assignment_events(events).await
     }

@@ -10,6 +10,19 @@ pub fn percentile(samples: &mut [f64], p: f64) -> f64 {
     samples[rank.clamp(1, samples.len()) - 1]
 }
 
+/// Operations per second since `started`: the sum of what every worker
+/// task counted.
+pub async fn per_second(
+    tasks: Vec<tokio::task::JoinHandle<Result<u64, String>>>,
+    started: std::time::Instant,
+) -> Result<f64, String> {
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.map_err(|e| e.to_string())??;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
+}
+
 /// The median of `values`.
 pub fn median(values: &[f64]) -> f64 {
     let mut values = values.to_vec();

@@ -101,8 +101,10 @@ pub async fn create(
         event,
         audience,
     };
-    match state.events.commit(None, new.clone()).await? {
-        AssignmentCommit::Committed { seq } => Ok(result_of(new, seq)),
+    // The writer takes the event (and its audience) to publish it.
+    let answer = new.event.clone();
+    match state.events.commit(None, new).await? {
+        AssignmentCommit::Committed { seq } => Ok(result_of(id, sha256, answer, seq)),
         AssignmentCommit::VersionConflict | AssignmentCommit::DuplicateEventId => {
             // The same id arrived twice at once: answer as a resend.
             replay(state, id, &sha256)
@@ -505,8 +507,11 @@ async fn change(
             },
             audience,
         };
-        match state.events.commit(Some(current.version), new.clone()).await? {
-            AssignmentCommit::Committed { seq } => return Ok(result_of(new, seq)),
+        let answer = new.event.clone();
+        match state.events.commit(Some(current.version), new).await? {
+            AssignmentCommit::Committed { seq } => {
+                return Ok(result_of(event_id, request_sha256, answer, seq))
+            }
             AssignmentCommit::VersionConflict => continue,
             AssignmentCommit::DuplicateEventId => {
                 return replay(state, event_id, &request_sha256)
@@ -552,19 +557,24 @@ async fn replay(
 }
 
 /// The answer to a committed create or update (its writer has published it).
-fn result_of(new: NewAssignmentEvent, seq: u64) -> pb::AssignmentResult {
+fn result_of(
+    event_id: Uuid,
+    request_sha256: [u8; 32],
+    event: pb::AssignmentEvent,
+    seq: u64,
+) -> pb::AssignmentResult {
     let receipt = wire_receipt(
         StoredReceipt {
-            item_id: new.event_id,
+            item_id: event_id,
             server_seq: seq,
-            received_at_ms: new.event.at_ms,
-            sha256: new.request_sha256,
+            received_at_ms: event.at_ms,
+            sha256: request_sha256,
         },
         false,
     );
     pb::AssignmentResult {
         receipt: Some(receipt),
-        assignment: new.event.assignment,
+        assignment: event.assignment,
     }
 }
 

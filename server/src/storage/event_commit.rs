@@ -77,11 +77,13 @@ impl EventCommitter {
 async fn run_writer(storage: Arc<dyn Storage>, mut receiver: mpsc::Receiver<Job>, publisher: Publisher) {
     let mut jobs = Vec::with_capacity(BATCH_EVENTS_MAX);
     while receiver.recv_many(&mut jobs, BATCH_EVENTS_MAX).await > 0 {
-        let events: Vec<(Option<u64>, NewAssignmentEvent)> = jobs
+        let events: Vec<(Option<u64>, &NewAssignmentEvent)> = jobs
             .iter()
-            .map(|job| (job.expected_version, job.event.clone()))
+            .map(|job| (job.expected_version, &job.event))
             .collect();
-        match storage.commit_assignment_events(&events).await {
+        let committed = storage.commit_assignment_events(&events).await;
+        drop(events);
+        match committed {
             Ok(outcomes) => {
                 for (job, outcome) in jobs.drain(..).zip(outcomes) {
                     if let AssignmentCommit::Committed { seq } = outcome {

@@ -439,7 +439,7 @@ pub trait Storage: Send + Sync + 'static {
         event: &NewAssignmentEvent,
     ) -> Result<AssignmentCommit, StorageError> {
         let mut outcomes = self
-            .commit_assignment_events(&[(expected_version, event.clone())])
+            .commit_assignment_events(&[(expected_version, event)])
             .await?;
         outcomes
             .pop()
@@ -452,7 +452,7 @@ pub trait Storage: Send + Sync + 'static {
     /// Each gets its outcome; a failure stores none of them.
     async fn commit_assignment_events(
         &self,
-        events: &[(Option<u64>, NewAssignmentEvent)],
+        events: &[(Option<u64>, &NewAssignmentEvent)],
     ) -> Result<Vec<AssignmentCommit>, StorageError>;
 
     /// Events after `after_seq` for `officer_id` (every event when `None`),

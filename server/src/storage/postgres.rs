@@ -659,7 +659,7 @@ impl Storage for PgStorage {
 
     async fn commit_assignment_events(
         &self,
-        events: &[(Option<u64>, NewAssignmentEvent)],
+        events: &[(Option<u64>, &NewAssignmentEvent)],
     ) -> Result<Vec<AssignmentCommit>, StorageError> {
         let mut tx = self.pool.begin().await?;
         // One assignment-event transaction at a time, across every node: seq

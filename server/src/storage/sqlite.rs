@@ -660,7 +660,7 @@ impl Storage for SqliteStorage {
 
     async fn commit_assignment_events(
         &self,
-        events: &[(Option<u64>, NewAssignmentEvent)],
+        events: &[(Option<u64>, &NewAssignmentEvent)],
     ) -> Result<Vec<AssignmentCommit>, StorageError> {
         // See the note on commit_items: take the write lock up front.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -1077,12 +1077,25 @@ async fn insert_inspection_indexes<'a>(
     let mut photos = Vec::new();
     for (item_id, index) in items {
         if let ItemIndex::Inspection {
+            matter_code,
+            outcome,
+            started_at_ms,
+            latitude,
+            longitude,
+            assignment_id,
             officer_ids,
             photo_ids,
-            ..
         } = index
         {
-            records.push((item_id, index));
+            records.push((
+                item_id,
+                matter_code,
+                outcome,
+                started_at_ms,
+                latitude,
+                longitude,
+                assignment_id,
+            ));
             officers.extend(officer_ids.iter().map(|officer| (item_id, officer)));
             photos.extend(photo_ids.iter().map(|photo| (item_id, photo)));
         }
@@ -1091,25 +1104,15 @@ async fn insert_inspection_indexes<'a>(
         let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "INSERT INTO inspections (item_id, matter_code, outcome, started_at_ms, latitude, longitude, assignment_id) ",
         );
-        insert.push_values(chunk, |mut row, (item_id, index)| {
-            if let ItemIndex::Inspection {
-                matter_code,
-                outcome,
-                started_at_ms,
-                latitude,
-                longitude,
-                assignment_id,
-                ..
-            } = index
-            {
-                row.push_bind(*item_id)
-                    .push_bind(matter_code)
-                    .push_bind(outcome)
-                    .push_bind(started_at_ms)
-                    .push_bind(latitude)
-                    .push_bind(longitude)
-                    .push_bind(assignment_id);
-            }
+        insert.push_values(chunk, |mut row, record| {
+            let (item_id, matter_code, outcome, started_at_ms, latitude, longitude, assignment_id) = *record;
+            row.push_bind(item_id)
+                .push_bind(matter_code)
+                .push_bind(outcome)
+                .push_bind(started_at_ms)
+                .push_bind(latitude)
+                .push_bind(longitude)
+                .push_bind(assignment_id);
         });
         insert.build().execute(&mut **tx).await?;
     }

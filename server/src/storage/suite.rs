@@ -586,11 +586,10 @@ pub async fn presence_is_summed_over_fresh_nodes(b: Backend) {
 pub async fn a_batch_of_events_is_checked_in_order_in_one_transaction(b: Backend) {
     let (first, second) = (Uuid::now_v7().to_string(), Uuid::now_v7().to_string());
     let created = assignment_event(&first, pb::AssignmentState::Dispatched, &["officer-01"]);
-    let resent = created.clone();
     let other = assignment_event(&second, pb::AssignmentState::Dispatched, &["officer-02"]);
     let outcomes = b
         .storage
-        .commit_assignment_events(&[(None, created), (None, resent), (None, other)])
+        .commit_assignment_events(&[(None, &created), (None, &created), (None, &other)])
         .await
         .unwrap();
     let [AssignmentCommit::Committed { seq: one }, AssignmentCommit::DuplicateEventId, AssignmentCommit::Committed { seq: two }] =
@@ -605,7 +604,7 @@ pub async fn a_batch_of_events_is_checked_in_order_in_one_transaction(b: Backend
     let rejected = assignment_event(&first, pb::AssignmentState::Rejected, &["officer-01"]);
     let outcomes = b
         .storage
-        .commit_assignment_events(&[(Some(one), accepted), (Some(one), rejected)])
+        .commit_assignment_events(&[(Some(one), &accepted), (Some(one), &rejected)])
         .await
         .unwrap();
     assert!(
