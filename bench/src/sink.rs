@@ -10,9 +10,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use fieldlink_server::directory::{Officer, Team};
 use fieldlink_server::storage::{
-    AssignmentCommit, AssignmentFilter, CaseItemRow, CommitOutcome, FeedCursor, ItemSummary,
-    NewAssignmentEvent, NewItem, PartialUpload, RecordLinks, RecordedEvent, ServiceHistory, SessionToken,
-    Storage, StorageError, StoredAssignment, StoredItem, StoredPhoto, StoredReceipt,
+    AssignmentCommit, AssignmentFilter, AssignmentStore, CaseItemRow, CommitOutcome, EvidenceStore,
+    FeedCursor, ItemStore, ItemSummary, NewAssignmentEvent, NewItem, PartialUpload, PeopleStore, RecordLinks,
+    RecordedEvent, ServiceHistory, SessionToken, Storage, StorageError, StoredAssignment, StoredItem,
+    StoredPhoto, StoredReceipt,
 };
 use uuid::Uuid;
 
@@ -33,7 +34,7 @@ impl CommitSink {
 }
 
 #[async_trait]
-impl Storage for CommitSink {
+impl ItemStore for CommitSink {
     /// Every item is "stored" with the next sequence number (the bench
     /// sends fresh ids only, so no resend or conflict is looked for).
     async fn commit_items(&self, items: &[NewItem], now_ms: i64) -> Result<Vec<CommitOutcome>, StorageError> {
@@ -58,31 +59,29 @@ impl Storage for CommitSink {
         self.inner.item_count().await
     }
 
-    async fn upsert_directory(&self, teams: &[Team], officers: &[Officer]) -> Result<(), StorageError> {
-        self.inner.upsert_directory(teams, officers).await
+    async fn service_history(&self, service_id: Uuid) -> Result<Option<ServiceHistory>, StorageError> {
+        self.inner.service_history(service_id).await
     }
 
-    async fn load_directory(&self) -> Result<(Vec<Team>, Vec<Officer>), StorageError> {
-        self.inner.load_directory().await
+    async fn case_items(&self, case_id: &str) -> Result<Vec<CaseItemRow>, StorageError> {
+        self.inner.case_items(case_id).await
     }
 
-    async fn insert_session_token(
+    async fn recent_items(
         &self,
-        token_sha256: &[u8],
-        token: &SessionToken,
-        now_ms: i64,
-    ) -> Result<(), StorageError> {
-        self.inner.insert_session_token(token_sha256, token, now_ms).await
+        before_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<ItemSummary>, StorageError> {
+        self.inner.recent_items(before_seq, limit).await
     }
 
-    async fn session_token(&self, token_sha256: &[u8]) -> Result<Option<SessionToken>, StorageError> {
-        self.inner.session_token(token_sha256).await
+    async fn last_positions(&self) -> Result<Vec<(String, f64, f64, i64)>, StorageError> {
+        self.inner.last_positions().await
     }
+}
 
-    async fn revoke_session_tokens(&self, officer_id: &str, now_ms: i64) -> Result<u64, StorageError> {
-        self.inner.revoke_session_tokens(officer_id, now_ms).await
-    }
-
+#[async_trait]
+impl EvidenceStore for CommitSink {
     async fn photo(&self, evidence_id: Uuid) -> Result<Option<StoredPhoto>, StorageError> {
         self.inner.photo(evidence_id).await
     }
@@ -150,15 +149,10 @@ impl Storage for CommitSink {
     async fn blob_is_referenced(&self, sha256: &[u8; 32]) -> Result<bool, StorageError> {
         self.inner.blob_is_referenced(sha256).await
     }
+}
 
-    async fn service_history(&self, service_id: Uuid) -> Result<Option<ServiceHistory>, StorageError> {
-        self.inner.service_history(service_id).await
-    }
-
-    async fn case_items(&self, case_id: &str) -> Result<Vec<CaseItemRow>, StorageError> {
-        self.inner.case_items(case_id).await
-    }
-
+#[async_trait]
+impl AssignmentStore for CommitSink {
     async fn assignment(&self, assignment_id: Uuid) -> Result<Option<StoredAssignment>, StorageError> {
         self.inner.assignment(assignment_id).await
     }
@@ -206,14 +200,6 @@ impl Storage for CommitSink {
         self.inner.latest_assignment_seq().await
     }
 
-    async fn recent_items(
-        &self,
-        before_seq: Option<u64>,
-        limit: u32,
-    ) -> Result<Vec<ItemSummary>, StorageError> {
-        self.inner.recent_items(before_seq, limit).await
-    }
-
     async fn assignment_history(
         &self,
         assignment_id: Uuid,
@@ -221,8 +207,40 @@ impl Storage for CommitSink {
         self.inner.assignment_history(assignment_id).await
     }
 
-    async fn last_positions(&self) -> Result<Vec<(String, f64, f64, i64)>, StorageError> {
-        self.inner.last_positions().await
+    async fn events_with_audience(
+        &self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<(fieldlink_protocol::pb::AssignmentEvent, Vec<String>)>, StorageError> {
+        self.inner.events_with_audience(after_seq, limit).await
+    }
+}
+
+#[async_trait]
+impl PeopleStore for CommitSink {
+    async fn upsert_directory(&self, teams: &[Team], officers: &[Officer]) -> Result<(), StorageError> {
+        self.inner.upsert_directory(teams, officers).await
+    }
+
+    async fn load_directory(&self) -> Result<(Vec<Team>, Vec<Officer>), StorageError> {
+        self.inner.load_directory().await
+    }
+
+    async fn insert_session_token(
+        &self,
+        token_sha256: &[u8],
+        token: &SessionToken,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        self.inner.insert_session_token(token_sha256, token, now_ms).await
+    }
+
+    async fn session_token(&self, token_sha256: &[u8]) -> Result<Option<SessionToken>, StorageError> {
+        self.inner.session_token(token_sha256).await
+    }
+
+    async fn revoke_session_tokens(&self, officer_id: &str, now_ms: i64) -> Result<u64, StorageError> {
+        self.inner.revoke_session_tokens(officer_id, now_ms).await
     }
 
     async fn record_presence(
@@ -240,14 +258,6 @@ impl Storage for CommitSink {
         fresh_after_ms: i64,
     ) -> Result<Vec<(String, u32, i64)>, StorageError> {
         self.inner.presence(except_node, fresh_after_ms).await
-    }
-
-    async fn events_with_audience(
-        &self,
-        after_seq: u64,
-        limit: u32,
-    ) -> Result<Vec<(fieldlink_protocol::pb::AssignmentEvent, Vec<String>)>, StorageError> {
-        self.inner.events_with_audience(after_seq, limit).await
     }
 
     async fn note_device_certificate(
@@ -272,7 +282,10 @@ impl Storage for CommitSink {
     async fn device_revoked_at(&self, device_id: &str) -> Result<Option<i64>, StorageError> {
         self.inner.device_revoked_at(device_id).await
     }
+}
 
+#[async_trait]
+impl Storage for CommitSink {
     async fn close(&self) {
         self.inner.close().await
     }

@@ -233,6 +233,109 @@ mod tests {
     }
 
     #[test]
+    fn a_length_exactly_at_the_limit_is_accepted_and_one_more_refused() {
+        // Limits of every prefix width, including the widest u32 limit.
+        for limit in [0u32, 1, 127, 128, 16_383, 16_384, 1 << 20, u32::MAX - 1] {
+            let mut at = Vec::new();
+            prost::encoding::encode_varint(u64::from(limit), &mut at);
+            assert_eq!(
+                decode_header(&at, limit),
+                Ok(Some(FrameHeader {
+                    prefix_bytes: at.len(),
+                    body_bytes: limit
+                })),
+                "limit {limit}"
+            );
+            let mut over = Vec::new();
+            prost::encoding::encode_varint(u64::from(limit) + 1, &mut over);
+            assert_eq!(
+                decode_header(&over, limit),
+                Err(FrameError::TooLarge {
+                    announced_bytes: u64::from(limit) + 1,
+                    limit_bytes: limit
+                }),
+                "limit {limit}"
+            );
+        }
+        // u32::MAX itself: accepted at the widest limit, refused one below.
+        let mut max = Vec::new();
+        prost::encoding::encode_varint(u64::from(u32::MAX), &mut max);
+        assert_eq!(
+            decode_header(&max, u32::MAX),
+            Ok(Some(FrameHeader {
+                prefix_bytes: 5,
+                body_bytes: u32::MAX
+            }))
+        );
+    }
+
+    #[test]
+    fn a_whole_frame_at_the_limit_decodes_and_one_byte_over_is_refused() {
+        let body = vec![7u8; 300];
+        assert_eq!(decode_whole(&encode_raw(&body), 300), Ok(body.as_slice()));
+        let longer = vec![7u8; 301];
+        assert_eq!(
+            decode_whole(&encode_raw(&longer), 300),
+            Err(FrameError::TooLarge {
+                announced_bytes: 301,
+                limit_bytes: 300
+            })
+        );
+        assert_eq!(
+            decode_whole(&[encode_raw(&body), vec![0]].concat(), 300),
+            Err(FrameError::TrailingBytes { extra_bytes: 1 })
+        );
+    }
+
+    #[test]
+    fn varint_edges_decode_as_protobuf_defines_them() {
+        // Zero-length frame: one byte of prefix.
+        assert_eq!(
+            decode_header(&[0x00], 10),
+            Ok(Some(FrameHeader {
+                prefix_bytes: 1,
+                body_bytes: 0
+            }))
+        );
+        // 127 fits one byte, 128 needs two.
+        assert_eq!(
+            decode_header(&[0x7f], 1000).map(|h| h.map(|h| h.prefix_bytes)),
+            Ok(Some(1))
+        );
+        // Non-minimal encodings are valid varints (protobuf accepts them):
+        // zero padded to ten bytes is still zero.
+        let mut padded = [0x80u8; 10];
+        padded[9] = 0x00;
+        assert_eq!(
+            decode_header(&padded, 10),
+            Ok(Some(FrameHeader {
+                prefix_bytes: 10,
+                body_bytes: 0
+            }))
+        );
+        // The largest ten-byte varint (u64::MAX) is well formed but too large.
+        let mut largest = [0xffu8; 10];
+        largest[9] = 0x01;
+        assert_eq!(
+            decode_header(&largest, u32::MAX),
+            Err(FrameError::TooLarge {
+                announced_bytes: u64::MAX,
+                limit_bytes: u32::MAX
+            })
+        );
+        // Bytes after the prefix do not change the header.
+        assert_eq!(
+            decode_header(&[0x05, 0xff, 0xff], 10),
+            Ok(Some(FrameHeader {
+                prefix_bytes: 1,
+                body_bytes: 5
+            }))
+        );
+        // Nine continuation bytes: still waiting for the tenth.
+        assert_eq!(decode_header(&[0x80; 9], u32::MAX), Ok(None));
+    }
+
+    #[test]
     fn encode_checked_refuses_a_body_over_the_limit() {
         let status = pb::Status {
             message: "x".repeat(100),

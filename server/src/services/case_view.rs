@@ -6,7 +6,7 @@
 use fieldlink_protocol::pb;
 use fieldlink_protocol::validate;
 
-use crate::directory::Role;
+use crate::directory::{Officer, Role};
 use crate::error::ServiceError;
 use crate::services::service::state_of;
 use crate::session::Session;
@@ -20,14 +20,9 @@ pub async fn query(
 ) -> Result<pb::CaseItems, ServiceError> {
     let case_id = validate::case_id("case_id", &query.case_id)?;
     let rows = state.storage.case_items(&case_id).await?;
-    let supervisor = session.officer.role == Role::Supervisor;
     let mut items = Vec::with_capacity(rows.len());
     for row in rows {
-        let same_team = state
-            .directory
-            .officer(&row.officer_id)
-            .is_some_and(|officer| officer.team_id == session.officer.team_id);
-        if !supervisor && !same_team {
+        if !may_see(&session.officer, state.directory.officer(&row.officer_id)) {
             continue;
         }
         let mut item = pb::CaseItem {
@@ -49,4 +44,49 @@ pub async fn query(
         items.push(item);
     }
     Ok(pb::CaseItems { case_id, items })
+}
+
+/// Whether `viewer` may see an item sent by `sender` (`None`: the sender is
+/// no longer in this node's directory). Supervisors see everything; an
+/// officer sees their own team's items, and never an item whose sender's
+/// team cannot be told.
+fn may_see(viewer: &Officer, sender: Option<&Officer>) -> bool {
+    viewer.role == Role::Supervisor || sender.is_some_and(|sender| sender.team_id == viewer.team_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(id: &str, team: &str, role: Role) -> Officer {
+        Officer {
+            id: id.into(),
+            name: id.into(),
+            team_id: team.into(),
+            credential_number: None,
+            role,
+            password_hash: String::new(),
+            enrolled: true,
+        }
+    }
+
+    #[test]
+    fn an_item_whose_sender_left_the_directory_is_seen_by_supervisors_only() {
+        let other_team = person("officer-05", "team-chengbei", Role::Officer);
+        let supervisor = person("supervisor-01", "team-command", Role::Supervisor);
+        assert!(!may_see(&other_team, None), "shown to another team's officer");
+        assert!(may_see(&supervisor, None), "hidden from a supervisor");
+    }
+
+    #[test]
+    fn officers_see_their_own_team_and_supervisors_see_every_team() {
+        let sender = person("officer-01", "team-chengnan", Role::Officer);
+        let team_mate = person("officer-02", "team-chengnan", Role::Officer);
+        let other_team = person("officer-05", "team-chengbei", Role::Officer);
+        let supervisor = person("supervisor-01", "team-command", Role::Supervisor);
+        assert!(may_see(&sender, Some(&sender)));
+        assert!(may_see(&team_mate, Some(&sender)));
+        assert!(!may_see(&other_team, Some(&sender)));
+        assert!(may_see(&supervisor, Some(&sender)));
+    }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{FeedCursor, Storage};
+use super::{AssignmentStore, FeedCursor};
 
 /// Cursors queued before acknowledging feeds wait (backpressure).
 const QUEUE_CURSORS_MAX: usize = 16_384;
@@ -31,7 +31,7 @@ pub struct CursorCommitter {
 
 impl CursorCommitter {
     /// Starts the writer task; it ends once every clone is dropped.
-    pub fn start(storage: Arc<dyn Storage>, clock: fn() -> i64) -> Self {
+    pub fn start(storage: Arc<dyn AssignmentStore>, clock: fn() -> i64) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE_CURSORS_MAX);
         tokio::spawn(run_writer(storage, receiver, clock));
         Self { queue }
@@ -50,7 +50,11 @@ impl CursorCommitter {
     }
 }
 
-async fn run_writer(storage: Arc<dyn Storage>, mut receiver: mpsc::Receiver<Job>, clock: fn() -> i64) {
+async fn run_writer(
+    storage: Arc<dyn AssignmentStore>,
+    mut receiver: mpsc::Receiver<Job>,
+    clock: fn() -> i64,
+) {
     let mut jobs = Vec::with_capacity(BATCH_CURSORS_MAX);
     while receiver.recv_many(&mut jobs, BATCH_CURSORS_MAX).await > 0 {
         let cursors: Vec<FeedCursor> = jobs.iter().map(|job| job.cursor.clone()).collect();
@@ -75,7 +79,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_acknowledgements_share_transactions_and_all_land() {
         let dir = tempfile::tempdir().unwrap();
-        let storage: Arc<dyn Storage> =
+        let storage: Arc<dyn AssignmentStore> =
             Arc::new(SqliteStorage::open(&dir.path().join("db.sqlite")).await.unwrap());
         let committer = CursorCommitter::start(storage.clone(), || 1);
         let mut tasks = Vec::new();
@@ -101,5 +105,32 @@ mod tests {
                 .unwrap();
             assert_eq!(stored, terminal + 10);
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_acknowledgement_waits_for_its_cursor_and_a_failure_reaches_it() {
+        use crate::storage::held_store::{Ending, HeldStore};
+        let store = Arc::new(HeldStore::new(Ending::Fails));
+        let committer = CursorCommitter::start(store.clone(), || 1);
+        let stored = tokio::spawn(async move {
+            committer
+                .store(FeedCursor {
+                    officer_id: "officer-01".into(),
+                    device_id: "device-001".into(),
+                    cursor: 5,
+                })
+                .await
+        });
+        store.wait_for_writes(1).await;
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(
+            !stored.is_finished(),
+            "acknowledged before the cursor was durable"
+        );
+        store.release();
+        assert!(stored.await.unwrap().is_err());
     }
 }

@@ -9,12 +9,13 @@
 //! its service reads again). Publishing here, in the writer, keeps the live
 //! broadcast in seq order, so no feed sees a gap it must fill from storage.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedRwLockWriteGuard, RwLock};
 
 use super::group_commit::CommitError;
-use super::{AssignmentCommit, NewAssignmentEvent, Storage};
+use super::{AssignmentCommit, AssignmentStore, NewAssignmentEvent};
 use crate::metrics::Metrics;
 use crate::push::{Published, PushHub};
 
@@ -33,7 +34,14 @@ struct Job {
 #[derive(Clone)]
 pub struct EventCommitter {
     queue: mpsc::Sender<Job>,
+    /// Submissions waiting for their outcome.
+    in_flight: Arc<AtomicUsize>,
+    /// The writer reads this before each transaction; [`Self::hold`] writes it.
+    gate: Arc<RwLock<()>>,
 }
+
+/// While alive, the event writer starts no transaction (see [`EventCommitter::hold`]).
+pub struct WriterHold(#[allow(dead_code)] OwnedRwLockWriteGuard<()>);
 
 /// Where committed events go.
 pub struct Publisher {
@@ -47,10 +55,28 @@ pub struct Publisher {
 
 impl EventCommitter {
     /// Starts the writer task; it ends once every clone is dropped.
-    pub fn start(storage: Arc<dyn Storage>, publisher: Publisher) -> Self {
+    pub fn start(storage: Arc<dyn AssignmentStore>, publisher: Publisher) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE_EVENTS_MAX);
-        tokio::spawn(run_writer(storage, receiver, publisher));
-        Self { queue }
+        let gate = Arc::new(RwLock::new(()));
+        tokio::spawn(run_writer(storage, receiver, publisher, gate.clone()));
+        Self {
+            queue,
+            in_flight: Arc::default(),
+            gate,
+        }
+    }
+
+    /// Holds the writer before its next transaction until the returned
+    /// guard is dropped; submissions queue meanwhile. Tests use it to put
+    /// several changes of one assignment in flight at once (so each has
+    /// read the same version), which a loaded machine otherwise serializes.
+    pub async fn hold(&self) -> WriterHold {
+        WriterHold(self.gate.clone().write_owned().await)
+    }
+
+    /// Submissions waiting for their outcome now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
     }
 
     /// Appends `event` if the assignment is still at `expected_version`
@@ -62,6 +88,7 @@ impl EventCommitter {
         event: NewAssignmentEvent,
     ) -> Result<AssignmentCommit, CommitError> {
         let (respond, outcome) = oneshot::channel();
+        let _counted = InFlight::enter(&self.in_flight);
         self.queue
             .send(Job {
                 expected_version,
@@ -74,9 +101,31 @@ impl EventCommitter {
     }
 }
 
-async fn run_writer(storage: Arc<dyn Storage>, mut receiver: mpsc::Receiver<Job>, publisher: Publisher) {
+/// Counts a submission until it has its answer or is given up (dropped).
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn enter(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn run_writer(
+    storage: Arc<dyn AssignmentStore>,
+    mut receiver: mpsc::Receiver<Job>,
+    publisher: Publisher,
+    gate: Arc<RwLock<()>>,
+) {
     let mut jobs = Vec::with_capacity(BATCH_EVENTS_MAX);
     while receiver.recv_many(&mut jobs, BATCH_EVENTS_MAX).await > 0 {
+        let _open = gate.read().await;
         let events: Vec<(Option<u64>, &NewAssignmentEvent)> = jobs
             .iter()
             .map(|job| (job.expected_version, &job.event))
@@ -104,5 +153,85 @@ async fn run_writer(storage: Arc<dyn Storage>, mut receiver: mpsc::Receiver<Job>
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use fieldlink_protocol::pb;
+
+    use super::*;
+    use crate::storage::held_store::{Ending, HeldStore};
+
+    fn event() -> NewAssignmentEvent {
+        NewAssignmentEvent {
+            event_id: uuid::Uuid::now_v7(),
+            request_sha256: [3; 32],
+            event: pb::AssignmentEvent {
+                at_ms: 1,
+                assignment: Some(pb::Assignment {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            audience: vec!["officer-01".into()],
+        }
+    }
+
+    async fn held(
+        ending: Ending,
+    ) -> (
+        Arc<HeldStore>,
+        PushHub,
+        tokio::task::JoinHandle<Result<AssignmentCommit, CommitError>>,
+    ) {
+        let store = Arc::new(HeldStore::new(ending));
+        let push = PushHub::new(16);
+        let committer = EventCommitter::start(
+            store.clone(),
+            Publisher {
+                push: push.clone(),
+                metrics: Arc::default(),
+                clock: || 1,
+            },
+        );
+        let submit = tokio::spawn(async move { committer.commit(None, event()).await });
+        store.wait_for_writes(1).await;
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        (store, push, submit)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dispatcher_waits_for_the_commit_and_a_failure_publishes_nothing() {
+        let (store, push, submit) = held(Ending::Fails).await;
+        let mut feed = push.subscribe();
+        assert!(!submit.is_finished(), "answered before the commit ended");
+        store.release();
+        let answer = submit.await.unwrap();
+        assert!(matches!(answer, Err(CommitError::Storage(_))), "{answer:?}");
+        assert!(feed.try_recv().is_err(), "a failed event reached the feeds");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_committed_event_is_published_before_its_dispatcher_hears() {
+        let (store, push, submit) = held(Ending::Commits).await;
+        let mut feed = push.subscribe();
+        assert!(!submit.is_finished(), "answered before the commit ended");
+        assert!(feed.try_recv().is_err(), "published before the commit ended");
+        store.release();
+        assert_eq!(
+            submit.await.unwrap().unwrap(),
+            AssignmentCommit::Committed { seq: 1 }
+        );
+        let published = feed
+            .try_recv()
+            .expect("published by the time the dispatcher hears");
+        assert_eq!(published.event.seq, 1);
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{CommitOutcome, NewItem, Storage};
+use super::{CommitOutcome, ItemStore, NewItem};
 
 /// Why an item was not committed. Nothing of it was stored.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -52,7 +52,7 @@ impl GroupCommitter {
     /// Starts the writer task. It ends once every `GroupCommitter` clone is
     /// dropped and the queue is drained, so in-flight commits finish on shutdown.
     pub fn start(
-        storage: Arc<dyn Storage>,
+        storage: Arc<dyn ItemStore>,
         batch_items_max: usize,
         queue_items_max: usize,
         stats: Arc<CommitStats>,
@@ -75,7 +75,7 @@ impl GroupCommitter {
 }
 
 async fn run_writer(
-    storage: Arc<dyn Storage>,
+    storage: Arc<dyn ItemStore>,
     mut receiver: mpsc::Receiver<Job>,
     batch_items_max: usize,
     stats: Arc<CommitStats>,
@@ -108,6 +108,106 @@ async fn run_writer(
                     let _ = respond.send(Err(CommitError::Storage(error.to_string())));
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::storage::held_store::{Ending, HeldStore};
+    use crate::storage::{ItemIndex, ItemKind};
+
+    fn item() -> NewItem {
+        NewItem {
+            item_id: uuid::Uuid::now_v7(),
+            kind: ItemKind::ServiceEvent,
+            device_id: "device-001".into(),
+            officer_id: "officer-01".into(),
+            case_id: None,
+            sha256: [7; 32],
+            body: vec![1, 2, 3],
+            index: ItemIndex::ServiceEvent {
+                service_id: uuid::Uuid::now_v7().to_string(),
+                kind: 1,
+                at_ms: 1,
+            },
+        }
+    }
+
+    fn start(store: &Arc<HeldStore>) -> GroupCommitter {
+        let (committer, _writer) = GroupCommitter::start(store.clone(), 16, 64, Arc::default(), || 1);
+        committer
+    }
+
+    /// Gives a receipt sent too early every chance to arrive.
+    async fn let_others_run() {
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_submitter_waits_while_the_transaction_is_open_and_a_failure_is_never_a_receipt() {
+        let store = Arc::new(HeldStore::new(Ending::Fails));
+        let committer = start(&store);
+        let submit = tokio::spawn(async move { committer.commit(item()).await });
+        store.wait_for_writes(1).await;
+        let_others_run().await;
+        assert!(!submit.is_finished(), "answered before the commit ended");
+        store.release();
+        let answer = submit.await.unwrap();
+        assert!(matches!(answer, Err(CommitError::Storage(_))), "{answer:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_outcome_arrives_only_after_the_commit() {
+        let store = Arc::new(HeldStore::new(Ending::Commits));
+        let committer = start(&store);
+        let submitted = item();
+        let id = submitted.item_id;
+        let submit = tokio::spawn(async move { committer.commit(submitted).await });
+        store.wait_for_writes(1).await;
+        let_others_run().await;
+        assert!(!submit.is_finished(), "answered before the commit ended");
+        store.release();
+        match submit.await.unwrap() {
+            Ok(CommitOutcome::Stored(receipt)) => assert_eq!(receipt.item_id, id),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn items_queued_behind_a_failing_commit_wait_for_their_own_and_fail_with_it() {
+        let store = Arc::new(HeldStore::new(Ending::Fails));
+        let committer = start(&store);
+        let first = tokio::spawn({
+            let committer = committer.clone();
+            async move { committer.commit(item()).await }
+        });
+        store.wait_for_writes(1).await;
+        // These queue while the first transaction is held open.
+        let queued: Vec<_> = (0..5)
+            .map(|_| {
+                let committer = committer.clone();
+                tokio::spawn(async move { committer.commit(item()).await })
+            })
+            .collect();
+        let_others_run().await;
+        store.release();
+        assert!(matches!(first.await.unwrap(), Err(CommitError::Storage(_))));
+        // The queued ones are now in a transaction of their own, still held.
+        store.wait_for_writes(2).await;
+        let_others_run().await;
+        assert!(queued.iter().all(|task| !task.is_finished()));
+        for _ in 0..queued.len() {
+            store.release();
+        }
+        for task in queued {
+            assert!(matches!(task.await.unwrap(), Err(CommitError::Storage(_))));
         }
     }
 }

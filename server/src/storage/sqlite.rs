@@ -14,9 +14,10 @@ use uuid::Uuid;
 use super::convert::{apply_service_event, assignment_event, flags_text, parse_flags, to_i64, to_u64};
 use super::migrations::EmbeddedMigrations;
 use super::{
-    AssignmentCommit, AssignmentFilter, CaseItemRow, CommitOutcome, FeedCursor, ItemIndex, ItemSummary,
-    NewAssignmentEvent, NewItem, PartialUpload, PhotoIndex, RecordLinks, RecordedEvent, ServiceHistory,
-    SessionToken, Storage, StorageError, StoredAssignment, StoredItem, StoredPhoto, StoredReceipt,
+    AssignmentCommit, AssignmentFilter, AssignmentStore, CaseItemRow, CommitOutcome, EvidenceStore,
+    FeedCursor, ItemIndex, ItemStore, ItemSummary, NewAssignmentEvent, NewItem, PartialUpload, PeopleStore,
+    PhotoIndex, RecordLinks, RecordedEvent, ServiceHistory, SessionToken, Storage, StorageError,
+    StoredAssignment, StoredItem, StoredPhoto, StoredReceipt,
 };
 use crate::directory::{Officer, Role, Team};
 
@@ -132,7 +133,7 @@ fn receipt_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredReceipt, Stor
 }
 
 #[async_trait]
-impl Storage for SqliteStorage {
+impl ItemStore for SqliteStorage {
     async fn commit_items(&self, items: &[NewItem], now_ms: i64) -> Result<Vec<CommitOutcome>, StorageError> {
         // IMMEDIATE: take the write lock up front. A deferred transaction that
         // reads first can fail with SQLITE_BUSY at its first write without
@@ -250,120 +251,123 @@ impl Storage for SqliteStorage {
         Ok(count.max(0) as u64)
     }
 
-    async fn upsert_directory(&self, teams: &[Team], officers: &[Officer]) -> Result<(), StorageError> {
-        // IMMEDIATE: take the write lock up front. A deferred transaction that
-        // reads first can fail with SQLITE_BUSY at its first write without
-        // waiting (WAL snapshot upgrade), whatever the busy timeout.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        for team in teams {
-            sqlx::query("INSERT INTO teams (team_id, name) VALUES (?, ?) ON CONFLICT(team_id) DO UPDATE SET name = excluded.name")
-                .bind(&team.id)
-                .bind(&team.name)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for officer in officers {
-            sqlx::query(
-                "INSERT INTO officers (officer_id, name, team_id, credential_number, role, password_hash, enrolled) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(officer_id) DO UPDATE SET \
-                 name = excluded.name, team_id = excluded.team_id, credential_number = excluded.credential_number, \
-                 role = excluded.role, password_hash = excluded.password_hash, enrolled = excluded.enrolled",
+    async fn service_history(&self, service_id: Uuid) -> Result<Option<ServiceHistory>, StorageError> {
+        let id = service_id.to_string();
+        let Some(row) = sqlx::query(
+            "SELECT sent_at_ms, delivered_at_ms, confirmed_at_ms FROM services WHERE item_id = ?",
+        )
+        .bind(&id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let mut history = ServiceHistory {
+            officer_ids: sqlx::query_scalar(
+                "SELECT officer_id FROM item_officers WHERE item_id = ? ORDER BY officer_id",
             )
-            .bind(&officer.id)
-            .bind(&officer.name)
-            .bind(&officer.team_id)
-            .bind(&officer.credential_number)
-            .bind(officer.role.as_str())
-            .bind(&officer.password_hash)
-            .bind(officer.enrolled)
-            .execute(&mut *tx)
-            .await?;
+            .bind(&id)
+            .fetch_all(&self.pool)
+            .await?,
+            sent_at_ms: row.try_get("sent_at_ms")?,
+            delivered_at_ms: row.try_get("delivered_at_ms")?,
+            confirmed_at_ms: row.try_get("confirmed_at_ms")?,
+        };
+        let events =
+            sqlx::query("SELECT kind, at_ms FROM service_events WHERE service_id = ? ORDER BY at_ms")
+                .bind(&id)
+                .fetch_all(&self.pool)
+                .await?;
+        for event in events {
+            apply_service_event(&mut history, event.try_get("kind")?, event.try_get("at_ms")?)?;
         }
-        tx.commit().await?;
-        Ok(())
+        Ok(Some(history))
     }
 
-    async fn load_directory(&self) -> Result<(Vec<Team>, Vec<Officer>), StorageError> {
-        let teams = sqlx::query("SELECT team_id, name FROM teams ORDER BY team_id")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
+    async fn case_items(&self, case_id: &str) -> Result<Vec<CaseItemRow>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT i.seq, i.item_id, i.received_at_ms, i.sha256, i.kind, i.device_id, i.officer_id, \
+             COALESCE(n.started_at_ms, p.captured_at_ms, s.sent_at_ms, e.at_ms, v.started_at_ms, i.received_at_ms) \
+               AS occurred_at_ms \
+             FROM items i \
+             LEFT JOIN inspections n ON n.item_id = i.item_id \
+             LEFT JOIN photos p ON p.item_id = i.item_id \
+             LEFT JOIN services s ON s.item_id = i.item_id \
+             LEFT JOIN service_events e ON e.item_id = i.item_id \
+             LEFT JOIN interviews v ON v.item_id = i.item_id \
+             WHERE i.case_id = ? \
+             ORDER BY occurred_at_ms, i.seq",
+        )
+        .bind(case_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
             .map(|row| {
-                Ok(Team {
-                    id: row.try_get("team_id")?,
-                    name: row.try_get("name")?,
+                Ok(CaseItemRow {
+                    receipt: receipt_from_row(row)?,
+                    kind: row.try_get("kind")?,
+                    occurred_at_ms: row.try_get("occurred_at_ms")?,
+                    device_id: row.try_get("device_id")?,
+                    officer_id: row.try_get("officer_id")?,
                 })
             })
-            .collect::<Result<Vec<_>, StorageError>>()?;
-        let officers = sqlx::query(
-            "SELECT officer_id, name, team_id, credential_number, role, password_hash, enrolled FROM officers ORDER BY officer_id",
+            .collect()
+    }
+
+    async fn recent_items(
+        &self,
+        before_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<ItemSummary>, StorageError> {
+        let before = match before_seq {
+            Some(seq) => to_i64(seq)?,
+            None => i64::MAX,
+        };
+        sqlx::query(
+            "SELECT seq, item_id, received_at_ms, sha256, kind, device_id, officer_id, case_id FROM items \
+             WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(ItemSummary {
+                receipt: receipt_from_row(row)?,
+                kind: row.try_get("kind")?,
+                device_id: row.try_get("device_id")?,
+                officer_id: row.try_get("officer_id")?,
+                case_id: row.try_get("case_id")?,
+            })
+        })
+        .collect()
+    }
+
+    async fn last_positions(&self) -> Result<Vec<(String, f64, f64, i64)>, StorageError> {
+        sqlx::query(
+            "SELECT i.officer_id, n.latitude, n.longitude, n.started_at_ms FROM items i \
+             JOIN inspections n ON n.item_id = i.item_id \
+             WHERE i.seq IN (SELECT MAX(seq) FROM items WHERE kind = 'inspection' GROUP BY officer_id) \
+             ORDER BY i.officer_id",
         )
         .fetch_all(&self.pool)
         .await?
         .iter()
         .map(|row| {
-            let role: String = row.try_get("role")?;
-            Ok(Officer {
-                id: row.try_get("officer_id")?,
-                name: row.try_get("name")?,
-                team_id: row.try_get("team_id")?,
-                credential_number: row.try_get("credential_number")?,
-                role: Role::parse(&role).ok_or_else(|| StorageError::Corrupt(format!("role {role}")))?,
-                password_hash: row.try_get("password_hash")?,
-                enrolled: row.try_get("enrolled")?,
-            })
+            Ok((
+                row.try_get("officer_id")?,
+                row.try_get("latitude")?,
+                row.try_get("longitude")?,
+                row.try_get("started_at_ms")?,
+            ))
         })
-        .collect::<Result<Vec<_>, StorageError>>()?;
-        Ok((teams, officers))
+        .collect()
     }
+}
 
-    async fn insert_session_token(
-        &self,
-        token_sha256: &[u8],
-        token: &SessionToken,
-        now_ms: i64,
-    ) -> Result<(), StorageError> {
-        sqlx::query(
-            "INSERT INTO session_tokens (token_sha256, officer_id, device_id, created_at_ms, expires_at_ms, revoked_at_ms) \
-             VALUES (?, ?, ?, ?, ?, NULL)",
-        )
-        .bind(token_sha256)
-        .bind(&token.officer_id)
-        .bind(&token.device_id)
-        .bind(now_ms)
-        .bind(token.expires_at_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn session_token(&self, token_sha256: &[u8]) -> Result<Option<SessionToken>, StorageError> {
-        let row = sqlx::query(
-            "SELECT officer_id, device_id, expires_at_ms, revoked_at_ms FROM session_tokens WHERE token_sha256 = ?",
-        )
-        .bind(token_sha256)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(SessionToken {
-            officer_id: row.try_get("officer_id")?,
-            device_id: row.try_get("device_id")?,
-            expires_at_ms: row.try_get("expires_at_ms")?,
-            revoked_at_ms: row.try_get("revoked_at_ms")?,
-        }))
-    }
-
-    async fn revoke_session_tokens(&self, officer_id: &str, now_ms: i64) -> Result<u64, StorageError> {
-        let result = sqlx::query(
-            "UPDATE session_tokens SET revoked_at_ms = ? WHERE officer_id = ? AND revoked_at_ms IS NULL",
-        )
-        .bind(now_ms)
-        .bind(officer_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected())
-    }
-
+#[async_trait]
+impl EvidenceStore for SqliteStorage {
     async fn photo(&self, evidence_id: Uuid) -> Result<Option<StoredPhoto>, StorageError> {
         let row = sqlx::query(
             "SELECT i.seq, i.item_id, i.received_at_ms, i.sha256, i.device_id, i.officer_id, p.record_id, \
@@ -563,70 +567,10 @@ impl Storage for SqliteStorage {
         .await?;
         Ok(count > 0)
     }
+}
 
-    async fn service_history(&self, service_id: Uuid) -> Result<Option<ServiceHistory>, StorageError> {
-        let id = service_id.to_string();
-        let Some(row) = sqlx::query(
-            "SELECT sent_at_ms, delivered_at_ms, confirmed_at_ms FROM services WHERE item_id = ?",
-        )
-        .bind(&id)
-        .fetch_optional(&self.pool)
-        .await?
-        else {
-            return Ok(None);
-        };
-        let mut history = ServiceHistory {
-            officer_ids: sqlx::query_scalar(
-                "SELECT officer_id FROM item_officers WHERE item_id = ? ORDER BY officer_id",
-            )
-            .bind(&id)
-            .fetch_all(&self.pool)
-            .await?,
-            sent_at_ms: row.try_get("sent_at_ms")?,
-            delivered_at_ms: row.try_get("delivered_at_ms")?,
-            confirmed_at_ms: row.try_get("confirmed_at_ms")?,
-        };
-        let events =
-            sqlx::query("SELECT kind, at_ms FROM service_events WHERE service_id = ? ORDER BY at_ms")
-                .bind(&id)
-                .fetch_all(&self.pool)
-                .await?;
-        for event in events {
-            apply_service_event(&mut history, event.try_get("kind")?, event.try_get("at_ms")?)?;
-        }
-        Ok(Some(history))
-    }
-
-    async fn case_items(&self, case_id: &str) -> Result<Vec<CaseItemRow>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT i.seq, i.item_id, i.received_at_ms, i.sha256, i.kind, i.device_id, i.officer_id, \
-             COALESCE(n.started_at_ms, p.captured_at_ms, s.sent_at_ms, e.at_ms, v.started_at_ms, i.received_at_ms) \
-               AS occurred_at_ms \
-             FROM items i \
-             LEFT JOIN inspections n ON n.item_id = i.item_id \
-             LEFT JOIN photos p ON p.item_id = i.item_id \
-             LEFT JOIN services s ON s.item_id = i.item_id \
-             LEFT JOIN service_events e ON e.item_id = i.item_id \
-             LEFT JOIN interviews v ON v.item_id = i.item_id \
-             WHERE i.case_id = ? \
-             ORDER BY occurred_at_ms, i.seq",
-        )
-        .bind(case_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(CaseItemRow {
-                    receipt: receipt_from_row(row)?,
-                    kind: row.try_get("kind")?,
-                    occurred_at_ms: row.try_get("occurred_at_ms")?,
-                    device_id: row.try_get("device_id")?,
-                    officer_id: row.try_get("officer_id")?,
-                })
-            })
-            .collect()
-    }
-
+#[async_trait]
+impl AssignmentStore for SqliteStorage {
     async fn assignment(&self, assignment_id: Uuid) -> Result<Option<StoredAssignment>, StorageError> {
         sqlx::query("SELECT snapshot, version FROM assignments WHERE assignment_id = ?")
             .bind(assignment_id.to_string())
@@ -819,36 +763,6 @@ impl Storage for SqliteStorage {
         to_u64(seq)
     }
 
-    async fn recent_items(
-        &self,
-        before_seq: Option<u64>,
-        limit: u32,
-    ) -> Result<Vec<ItemSummary>, StorageError> {
-        let before = match before_seq {
-            Some(seq) => to_i64(seq)?,
-            None => i64::MAX,
-        };
-        sqlx::query(
-            "SELECT seq, item_id, received_at_ms, sha256, kind, device_id, officer_id, case_id FROM items \
-             WHERE seq < ? ORDER BY seq DESC LIMIT ?",
-        )
-        .bind(before)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(ItemSummary {
-                receipt: receipt_from_row(row)?,
-                kind: row.try_get("kind")?,
-                device_id: row.try_get("device_id")?,
-                officer_id: row.try_get("officer_id")?,
-                case_id: row.try_get("case_id")?,
-            })
-        })
-        .collect()
-    }
-
     async fn assignment_history(
         &self,
         assignment_id: Uuid,
@@ -865,25 +779,151 @@ impl Storage for SqliteStorage {
             .collect()
     }
 
-    async fn last_positions(&self) -> Result<Vec<(String, f64, f64, i64)>, StorageError> {
-        sqlx::query(
-            "SELECT i.officer_id, n.latitude, n.longitude, n.started_at_ms FROM items i \
-             JOIN inspections n ON n.item_id = i.item_id \
-             WHERE i.seq IN (SELECT MAX(seq) FROM items WHERE kind = 'inspection' GROUP BY officer_id) \
-             ORDER BY i.officer_id",
+    async fn events_with_audience(
+        &self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<(fieldlink_protocol::pb::AssignmentEvent, Vec<String>)>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT e.seq, e.event, (SELECT group_concat(a.officer_id, ',') FROM event_audience a WHERE a.seq = e.seq) \
+             AS audience FROM assignment_events e WHERE e.seq > ? ORDER BY e.seq LIMIT ?",
+        )
+        .bind(to_i64(after_seq)?)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let bytes: Vec<u8> = row.try_get("event")?;
+                let audience: Option<String> = row.try_get("audience")?;
+                Ok((
+                    assignment_event(&bytes, row.try_get("seq")?)?,
+                    audience
+                        .unwrap_or_default()
+                        .split(',')
+                        .filter(|o| !o.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                ))
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl PeopleStore for SqliteStorage {
+    async fn upsert_directory(&self, teams: &[Team], officers: &[Officer]) -> Result<(), StorageError> {
+        // IMMEDIATE: take the write lock up front. A deferred transaction that
+        // reads first can fail with SQLITE_BUSY at its first write without
+        // waiting (WAL snapshot upgrade), whatever the busy timeout.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for team in teams {
+            sqlx::query("INSERT INTO teams (team_id, name) VALUES (?, ?) ON CONFLICT(team_id) DO UPDATE SET name = excluded.name")
+                .bind(&team.id)
+                .bind(&team.name)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for officer in officers {
+            sqlx::query(
+                "INSERT INTO officers (officer_id, name, team_id, credential_number, role, password_hash, enrolled) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(officer_id) DO UPDATE SET \
+                 name = excluded.name, team_id = excluded.team_id, credential_number = excluded.credential_number, \
+                 role = excluded.role, password_hash = excluded.password_hash, enrolled = excluded.enrolled",
+            )
+            .bind(&officer.id)
+            .bind(&officer.name)
+            .bind(&officer.team_id)
+            .bind(&officer.credential_number)
+            .bind(officer.role.as_str())
+            .bind(&officer.password_hash)
+            .bind(officer.enrolled)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn load_directory(&self) -> Result<(Vec<Team>, Vec<Officer>), StorageError> {
+        let teams = sqlx::query("SELECT team_id, name FROM teams ORDER BY team_id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(Team {
+                    id: row.try_get("team_id")?,
+                    name: row.try_get("name")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        let officers = sqlx::query(
+            "SELECT officer_id, name, team_id, credential_number, role, password_hash, enrolled FROM officers ORDER BY officer_id",
         )
         .fetch_all(&self.pool)
         .await?
         .iter()
         .map(|row| {
-            Ok((
-                row.try_get("officer_id")?,
-                row.try_get("latitude")?,
-                row.try_get("longitude")?,
-                row.try_get("started_at_ms")?,
-            ))
+            let role: String = row.try_get("role")?;
+            Ok(Officer {
+                id: row.try_get("officer_id")?,
+                name: row.try_get("name")?,
+                team_id: row.try_get("team_id")?,
+                credential_number: row.try_get("credential_number")?,
+                role: Role::parse(&role).ok_or_else(|| StorageError::Corrupt(format!("role {role}")))?,
+                password_hash: row.try_get("password_hash")?,
+                enrolled: row.try_get("enrolled")?,
+            })
         })
-        .collect()
+        .collect::<Result<Vec<_>, StorageError>>()?;
+        Ok((teams, officers))
+    }
+
+    async fn insert_session_token(
+        &self,
+        token_sha256: &[u8],
+        token: &SessionToken,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO session_tokens (token_sha256, officer_id, device_id, created_at_ms, expires_at_ms, revoked_at_ms) \
+             VALUES (?, ?, ?, ?, ?, NULL)",
+        )
+        .bind(token_sha256)
+        .bind(&token.officer_id)
+        .bind(&token.device_id)
+        .bind(now_ms)
+        .bind(token.expires_at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn session_token(&self, token_sha256: &[u8]) -> Result<Option<SessionToken>, StorageError> {
+        let row = sqlx::query(
+            "SELECT officer_id, device_id, expires_at_ms, revoked_at_ms FROM session_tokens WHERE token_sha256 = ?",
+        )
+        .bind(token_sha256)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(SessionToken {
+            officer_id: row.try_get("officer_id")?,
+            device_id: row.try_get("device_id")?,
+            expires_at_ms: row.try_get("expires_at_ms")?,
+            revoked_at_ms: row.try_get("revoked_at_ms")?,
+        }))
+    }
+
+    async fn revoke_session_tokens(&self, officer_id: &str, now_ms: i64) -> Result<u64, StorageError> {
+        let result = sqlx::query(
+            "UPDATE session_tokens SET revoked_at_ms = ? WHERE officer_id = ? AND revoked_at_ms IS NULL",
+        )
+        .bind(now_ms)
+        .bind(officer_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
     }
 
     async fn record_presence(
@@ -934,36 +974,6 @@ impl Storage for SqliteStorage {
             ))
         })
         .collect()
-    }
-
-    async fn events_with_audience(
-        &self,
-        after_seq: u64,
-        limit: u32,
-    ) -> Result<Vec<(fieldlink_protocol::pb::AssignmentEvent, Vec<String>)>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT e.seq, e.event, (SELECT group_concat(a.officer_id, ',') FROM event_audience a WHERE a.seq = e.seq) \
-             AS audience FROM assignment_events e WHERE e.seq > ? ORDER BY e.seq LIMIT ?",
-        )
-        .bind(to_i64(after_seq)?)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let bytes: Vec<u8> = row.try_get("event")?;
-                let audience: Option<String> = row.try_get("audience")?;
-                Ok((
-                    assignment_event(&bytes, row.try_get("seq")?)?,
-                    audience
-                        .unwrap_or_default()
-                        .split(',')
-                        .filter(|o| !o.is_empty())
-                        .map(str::to_owned)
-                        .collect(),
-                ))
-            })
-            .collect()
     }
 
     async fn note_device_certificate(
@@ -1019,7 +1029,10 @@ impl Storage for SqliteStorage {
                 .await?,
         )
     }
+}
 
+#[async_trait]
+impl Storage for SqliteStorage {
     async fn close(&self) {
         self.pool.close().await;
     }

@@ -208,6 +208,20 @@ async fn ten_officers_accept_a_team_assignment_at_once_and_exactly_one_wins() {
             .unwrap();
         assert_eq!(id_of(&event), id);
     }
+    // Let the deliveries the feeds caused land first, then hold the event
+    // writer so that all ten acceptances read the same version and are in
+    // flight at once: on a loaded machine they would otherwise arrive one
+    // after another and the race would never happen.
+    let state = server.server.state();
+    let assignment_id = uuid::Uuid::parse_str(&id).unwrap();
+    for _ in 0..600 {
+        let stored = state.storage.assignment(assignment_id).await.unwrap().unwrap();
+        if stored.assignment.state == State::Delivered as i32 && state.events.in_flight() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let hold = state.events.hold().await;
     let mut attempts = Vec::new();
     for (officer, terminal, _) in &members {
         let (terminal, id, officer) = (terminal.clone(), id.clone(), officer.clone());
@@ -215,6 +229,18 @@ async fn ten_officers_accept_a_team_assignment_at_once_and_exactly_one_wins() {
             (officer, terminal.accept_assignment(&id).await)
         }));
     }
+    for _ in 0..1_200 {
+        if state.events.in_flight() >= members.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        state.events.in_flight(),
+        members.len(),
+        "all ten acceptances in flight"
+    );
+    drop(hold);
     let mut winners = Vec::new();
     for attempt in attempts {
         let (officer, result) = attempt.await.unwrap();

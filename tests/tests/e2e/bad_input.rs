@@ -187,6 +187,66 @@ async fn every_bad_input_gets_its_typed_error_and_the_server_keeps_serving() {
     };
     let mut changed = stored.clone();
     changed.findings = "edited afterwards".into();
+    // Stored items resent with bytes that today's rules refuse: a conflict,
+    // never the original receipt.
+    let mut refused_resend = stored.clone();
+    refused_resend.matter_code = "ZZ-404".into();
+    let mut stored_service = fieldlink_protocol::service::example_service("officer-01", "CASE-X", now);
+    stored_service.delivered_at_ms = 0;
+    stored_service.confirmed_at_ms = 0;
+    assert!(matches!(
+        raw_request(
+            &connection,
+            &request(Body::SubmitService(stored_service.clone())),
+            true
+        )
+        .await
+        .result,
+        Some(pb::response::Result::Receipt(_))
+    ));
+    let service_resend_refused = {
+        let mut s = stored_service.clone();
+        s.consent.as_mut().unwrap().signed_at_ms = s.sent_at_ms + 1;
+        request(Body::SubmitService(s))
+    };
+    let stored_event = pb::ServiceEvent {
+        id: uuid::Uuid::now_v7().to_string(),
+        service_id: stored_service.id.clone(),
+        kind: pb::ServiceEventKind::Delivered as i32,
+        at_ms: now - 1_000,
+        ..Default::default()
+    };
+    assert!(matches!(
+        raw_request(
+            &connection,
+            &request(Body::SubmitServiceEvent(stored_event.clone())),
+            true
+        )
+        .await
+        .result,
+        Some(pb::response::Result::Receipt(_))
+    ));
+    let event_resend_refused = request(Body::SubmitServiceEvent(pb::ServiceEvent {
+        at_ms: 1_000,
+        ..stored_event.clone()
+    }));
+    let stored_interview =
+        fieldlink_protocol::interview::example_interview(["officer-01", "officer-02"], "CASE-X", now);
+    assert!(matches!(
+        raw_request(
+            &connection,
+            &request(Body::SubmitInterview(stored_interview.clone())),
+            true
+        )
+        .await
+        .result,
+        Some(pb::response::Result::Receipt(_))
+    ));
+    let interview_resend_refused = {
+        let mut i = stored_interview.clone();
+        i.ended_at_ms = i.started_at_ms - 1;
+        request(Body::SubmitInterview(i))
+    };
 
     use Expect::*;
     let invalid = Code::InvalidArgument;
@@ -358,6 +418,30 @@ async fn every_bad_input_gets_its_typed_error_and_the_server_keeps_serving() {
         Case {
             name: "conflict: same id, other bytes",
             bytes: request(Body::SubmitInspection(changed)),
+            finish: true,
+            expect: Error(Code::AlreadyExists, Some("ID_CONFLICT"), None),
+        },
+        Case {
+            name: "conflict: stored record resent with a matter the catalogue refuses",
+            bytes: request(Body::SubmitInspection(refused_resend)),
+            finish: true,
+            expect: Error(Code::AlreadyExists, Some("ID_CONFLICT"), None),
+        },
+        Case {
+            name: "conflict: stored service resent with consent after sending",
+            bytes: service_resend_refused,
+            finish: true,
+            expect: Error(Code::AlreadyExists, Some("ID_CONFLICT"), None),
+        },
+        Case {
+            name: "conflict: stored service event resent with a time before 2000",
+            bytes: event_resend_refused,
+            finish: true,
+            expect: Error(Code::AlreadyExists, Some("ID_CONFLICT"), None),
+        },
+        Case {
+            name: "conflict: stored interview resent ending before it starts",
+            bytes: interview_resend_refused,
             finish: true,
             expect: Error(Code::AlreadyExists, Some("ID_CONFLICT"), None),
         },

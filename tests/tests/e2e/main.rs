@@ -16,6 +16,7 @@ mod multinode;
 mod object_store;
 mod offline;
 mod photos;
+mod resend_conflicts;
 mod restart;
 mod revocation;
 mod service_interview;

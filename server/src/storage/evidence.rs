@@ -1,0 +1,134 @@
+//! Photo evidence as stored: the photo rows, unfinished uploads, thumbnails.
+//! (The bytes live in the blob store, `crate::evidence`.)
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::{StorageError, StoredReceipt};
+
+/// Photos, unfinished uploads and thumbnails.
+#[async_trait]
+pub trait EvidenceStore: Send + Sync + 'static {
+    /// Reads a stored photo.
+    async fn photo(&self, evidence_id: Uuid) -> Result<Option<StoredPhoto>, StorageError>;
+
+    /// Reads a device's unfinished upload of an evidence id.
+    async fn partial_upload(
+        &self,
+        device_id: &str,
+        evidence_id: Uuid,
+    ) -> Result<Option<PartialUpload>, StorageError>;
+
+    /// Records a new unfinished upload (replacing any with the same key).
+    async fn put_partial_upload(&self, upload: &PartialUpload) -> Result<(), StorageError>;
+
+    /// Moves an unfinished upload's durable offset.
+    async fn set_partial_offset(
+        &self,
+        device_id: &str,
+        evidence_id: Uuid,
+        durable_offset: u64,
+        now_ms: i64,
+    ) -> Result<(), StorageError>;
+
+    /// Forgets an unfinished upload.
+    async fn delete_partial_upload(&self, device_id: &str, evidence_id: Uuid) -> Result<(), StorageError>;
+
+    /// Declared bytes of a device's unfinished uploads.
+    async fn partial_bytes_for_device(&self, device_id: &str) -> Result<u64, StorageError>;
+
+    /// Unfinished uploads with no progress since `updated_before_ms`.
+    async fn stale_partial_uploads(&self, updated_before_ms: i64)
+        -> Result<Vec<PartialUpload>, StorageError>;
+
+    /// How a record and photos point at each other.
+    async fn record_links(&self, record_id: Uuid) -> Result<RecordLinks, StorageError>;
+
+    /// Records a photo's thumbnail (stored in the blob store).
+    async fn insert_thumbnail(
+        &self,
+        evidence_id: Uuid,
+        sha256: &[u8; 32],
+        width: u32,
+        height: u32,
+        now_ms: i64,
+    ) -> Result<(), StorageError>;
+
+    /// A photo's thumbnail blob, if made.
+    async fn thumbnail(&self, evidence_id: Uuid) -> Result<Option<[u8; 32]>, StorageError>;
+
+    /// Whether any photo or thumbnail references the blob.
+    async fn blob_is_referenced(&self, sha256: &[u8; 32]) -> Result<bool, StorageError>;
+}
+
+/// Queryable facts of a stored photo.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhotoIndex {
+    /// The record it belongs to.
+    pub record_id: String,
+    /// Size in bytes.
+    pub size_bytes: u64,
+    /// SM3 of the bytes.
+    pub sm3: [u8; 32],
+    /// MIME type.
+    pub content_type: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Declared capture time.
+    pub captured_at_ms: i64,
+    /// Declared capture position.
+    pub position: Option<(f64, f64)>,
+    /// EXIF capture time.
+    pub exif_time_ms: Option<i64>,
+    /// EXIF position.
+    pub exif_position: Option<(f64, f64)>,
+    /// Review flags (`EvidenceFlag` values).
+    pub flags: Vec<i32>,
+}
+
+/// A stored photo, as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPhoto {
+    /// Receipt facts (sha256 = the photo's SHA-256).
+    pub receipt: StoredReceipt,
+    /// Uploading device.
+    pub device_id: String,
+    /// Uploading officer.
+    pub officer_id: String,
+    /// The photo's columns.
+    pub index: PhotoIndex,
+}
+
+/// An unfinished upload's bookkeeping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartialUpload {
+    /// Evidence id.
+    pub evidence_id: Uuid,
+    /// Uploading device.
+    pub device_id: String,
+    /// Uploading officer.
+    pub officer_id: String,
+    /// The declared SHA-256 of the whole photo.
+    pub header_sha256: [u8; 32],
+    /// The declared size.
+    pub size_bytes: u64,
+    /// Bytes held durably.
+    pub durable_offset: u64,
+    /// When the upload began.
+    pub created_at_ms: i64,
+    /// When bytes last became durable.
+    pub updated_at_ms: i64,
+}
+
+/// How a record and photos point at each other.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordLinks {
+    /// (device, officer) that stored the record, if stored.
+    pub creator: Option<(String, String)>,
+    /// Photo ids the record lists.
+    pub listed: Vec<String>,
+    /// Stored photos naming the record: (photo id, device, officer).
+    pub naming: Vec<(String, String, String)>,
+}

@@ -1,0 +1,79 @@
+//! People and devices: the directory, session tokens, presence, device
+//! certificates and revocations.
+
+use async_trait::async_trait;
+
+use super::StorageError;
+use crate::directory::{Officer, Team};
+
+/// The directory, session tokens, presence and devices.
+#[async_trait]
+pub trait PeopleStore: Send + Sync + 'static {
+    /// Inserts or updates teams and officers.
+    async fn upsert_directory(&self, teams: &[Team], officers: &[Officer]) -> Result<(), StorageError>;
+
+    /// Loads all teams and officers.
+    async fn load_directory(&self) -> Result<(Vec<Team>, Vec<Officer>), StorageError>;
+
+    /// Stores a new session token's digest.
+    async fn insert_session_token(
+        &self,
+        token_sha256: &[u8],
+        token: &SessionToken,
+        now_ms: i64,
+    ) -> Result<(), StorageError>;
+
+    /// Looks up a session token by digest.
+    async fn session_token(&self, token_sha256: &[u8]) -> Result<Option<SessionToken>, StorageError>;
+
+    /// Revokes every session token of an officer; returns how many.
+    async fn revoke_session_tokens(&self, officer_id: &str, now_ms: i64) -> Result<u64, StorageError>;
+
+    /// Replaces this node's presence rows: (officer, sessions, last seen ms).
+    async fn record_presence(
+        &self,
+        node_id: &str,
+        officers: &[(String, u32, i64)],
+        now_ms: i64,
+    ) -> Result<(), StorageError>;
+
+    /// Everyone's presence on other nodes than `except_node`: sessions
+    /// counted from rows refreshed at or after `fresh_after_ms`, last seen
+    /// from all rows.
+    async fn presence(
+        &self,
+        except_node: &str,
+        fresh_after_ms: i64,
+    ) -> Result<Vec<(String, u32, i64)>, StorageError>;
+
+    /// Remembers which device presented a certificate serial (hex).
+    async fn note_device_certificate(
+        &self,
+        device_id: &str,
+        serial_hex: &str,
+        now_ms: i64,
+    ) -> Result<(), StorageError>;
+
+    /// Records revocations of known serials; returns the devices newly revoked.
+    async fn record_revocations(
+        &self,
+        serials_hex: &[String],
+        now_ms: i64,
+    ) -> Result<Vec<String>, StorageError>;
+
+    /// When a device was first found revoked, if it was.
+    async fn device_revoked_at(&self, device_id: &str) -> Result<Option<i64>, StorageError>;
+}
+
+/// A session token's stored facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionToken {
+    /// The officer it signs in.
+    pub officer_id: String,
+    /// The device it is bound to.
+    pub device_id: String,
+    /// Expiry.
+    pub expires_at_ms: i64,
+    /// Set once revoked.
+    pub revoked_at_ms: Option<i64>,
+}

@@ -1,0 +1,126 @@
+//! A resend under a stored id whose bytes differ is a conflict, never a
+//! receipt — even when today's rules would refuse those bytes outright (the
+//! catalogue, the clock or the directory may have moved since the original
+//! was stored). A regression here would let a terminal believe an altered
+//! item was stored.
+
+use fieldlink_client::{Client, Error};
+use fieldlink_protocol::interview::example_interview;
+use fieldlink_protocol::pb::{self, Code, ServiceEventKind};
+use fieldlink_protocol::service::example_service;
+use fieldlink_tests::{connect, record, TestServer};
+use uuid::Uuid;
+
+fn now() -> i64 {
+    fieldlink_client::now_ms()
+}
+
+/// Checks that `resend` was refused as a conflict with the stored item, and
+/// that the stored bytes and the item count did not change.
+async fn assert_conflict(
+    server: &TestServer,
+    id: &str,
+    original: &pb::Receipt,
+    stored_bytes: Vec<u8>,
+    resend: Result<pb::Receipt, Error>,
+) {
+    let count = server.item_count().await;
+    let status = match resend {
+        Err(Error::Rejected(status)) => *status,
+        other => panic!("{id}: expected a conflict, got {other:?}"),
+    };
+    assert_eq!(status.code_or_unknown(), Code::AlreadyExists, "{id}: {status}");
+    assert_eq!(
+        status.reason,
+        fieldlink_protocol::status::reason::ID_CONFLICT,
+        "{id}"
+    );
+    assert_eq!(status.conflicting_seq, original.server_seq, "{id}");
+    assert!(!status.retryable, "{id}");
+    let kept = server
+        .server
+        .state()
+        .storage
+        .item(Uuid::parse_str(id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.body, stored_bytes, "{id}: the stored bytes changed");
+    assert_eq!(server.item_count().await, count, "{id}: something was stored");
+}
+
+async fn officer(server: &TestServer) -> Client {
+    connect(server.addr(), "device-001", "officer-01").await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_resent_with_a_matter_the_catalogue_refuses_is_a_conflict() {
+    let server = TestServer::start().await;
+    let client = officer(&server).await;
+    let original = record("officer-01");
+    let receipt = client.submit_inspection(&original).await.unwrap();
+    let mut altered = original.clone();
+    altered.matter_code = "ZZ-404".into();
+    let resend = client.submit_inspection(&altered).await;
+    let bytes = prost::Message::encode_to_vec(&original);
+    assert_conflict(&server, &original.id, &receipt, bytes, resend).await;
+    // Bytes that break a structural rule are a conflict too.
+    let mut altered = original.clone();
+    altered.place.as_mut().unwrap().latitude = 91.0;
+    let resend = client.submit_inspection(&altered).await;
+    let bytes = prost::Message::encode_to_vec(&original);
+    assert_conflict(&server, &original.id, &receipt, bytes, resend).await;
+    // The same bytes still get the original receipt.
+    let again = client.submit_inspection(&original).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.server_seq, receipt.server_seq);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_resent_with_consent_after_sending_is_a_conflict() {
+    let server = TestServer::start().await;
+    let client = officer(&server).await;
+    let original = example_service("officer-01", "CASE-R1", now());
+    let receipt = client.submit_service(&original).await.unwrap();
+    let mut altered = original.clone();
+    altered.consent.as_mut().unwrap().signed_at_ms = altered.sent_at_ms + 1;
+    let resend = client.submit_service(&altered).await;
+    let bytes = prost::Message::encode_to_vec(&original);
+    assert_conflict(&server, &original.id, &receipt, bytes, resend).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_event_resent_with_a_time_before_2000_is_a_conflict() {
+    let server = TestServer::start().await;
+    let client = officer(&server).await;
+    let mut service = example_service("officer-01", "CASE-R2", now());
+    service.delivered_at_ms = 0;
+    service.confirmed_at_ms = 0;
+    client.submit_service(&service).await.unwrap();
+    let original = pb::ServiceEvent {
+        id: Uuid::now_v7().to_string(),
+        service_id: service.id.clone(),
+        kind: ServiceEventKind::Delivered as i32,
+        at_ms: now() - 1_000,
+        ..Default::default()
+    };
+    let receipt = client.submit_service_event(&original).await.unwrap();
+    let mut altered = original.clone();
+    altered.at_ms = 1_000;
+    let resend = client.submit_service_event(&altered).await;
+    let bytes = prost::Message::encode_to_vec(&original);
+    assert_conflict(&server, &original.id, &receipt, bytes, resend).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interview_resent_ending_before_it_starts_is_a_conflict() {
+    let server = TestServer::start().await;
+    let client = officer(&server).await;
+    let original = example_interview(["officer-01", "officer-02"], "CASE-R3", now());
+    let receipt = client.submit_interview(&original).await.unwrap();
+    let mut altered = original.clone();
+    altered.ended_at_ms = altered.started_at_ms - 1;
+    let resend = client.submit_interview(&altered).await;
+    let bytes = prost::Message::encode_to_vec(&original);
+    assert_conflict(&server, &original.id, &receipt, bytes, resend).await;
+}
