@@ -43,6 +43,63 @@ pub mod reason {
     pub const PARTIAL_QUOTA: &str = "PARTIAL_QUOTA";
     /// The upload stream stalled.
     pub const UPLOAD_STALLED: &str = "UPLOAD_STALLED";
+    /// The signed-in officer may not do this (or the resource is not theirs).
+    pub const NOT_PERMITTED: &str = "NOT_PERMITTED";
+    /// The request did not arrive whole within the request timeout.
+    pub const REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
+    /// A newer upload of the same evidence id took over this one.
+    pub const SUPERSEDED: &str = "SUPERSEDED";
+    /// The resource is not in a state that allows this (an assignment step
+    /// out of order, a service already delivered).
+    pub const INVALID_STATE: &str = "INVALID_STATE";
+    /// The named resource does not exist (or is not visible to the caller).
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    /// Too many concurrent changes of one resource; retry shortly.
+    pub const CONTENDED: &str = "CONTENDED";
+    /// The device sent requests faster than its rate limit.
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    /// The device has as many uploads in progress as it may.
+    pub const UPLOAD_LIMIT: &str = "UPLOAD_LIMIT";
+    /// The device holds as many connections as it may.
+    pub const CONNECTION_LIMIT: &str = "CONNECTION_LIMIT";
+    /// The stream was reset or stopped before the answer could be sent.
+    pub const STREAM_LOST: &str = "STREAM_LOST";
+    /// The console request needs a signed-in supervisor.
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+
+    /// Every reason above, for documentation checks and clients that list them.
+    pub const ALL: &[&str] = &[
+        FRAME_TOO_LARGE,
+        FRAME_TRUNCATED,
+        FRAME_MALFORMED,
+        MESSAGE_MALFORMED,
+        UNKNOWN_REQUEST,
+        ID_CONFLICT,
+        UNSUPPORTED_VERSION,
+        BAD_CREDENTIALS,
+        INVALID_FIELD,
+        STORAGE_UNAVAILABLE,
+        SHUTTING_DOWN,
+        DIGEST_MISMATCH,
+        SIZE_MISMATCH,
+        OFFSET_MISMATCH,
+        CONTENT_TYPE_MISMATCH,
+        IMAGE_CORRUPT,
+        IMAGE_TOO_LARGE,
+        PARTIAL_QUOTA,
+        UPLOAD_STALLED,
+        NOT_PERMITTED,
+        REQUEST_TIMEOUT,
+        SUPERSEDED,
+        INVALID_STATE,
+        NOT_FOUND,
+        CONTENDED,
+        RATE_LIMITED,
+        UPLOAD_LIMIT,
+        CONNECTION_LIMIT,
+        STREAM_LOST,
+        UNAUTHENTICATED,
+    ];
 }
 
 /// Whether resending the same request later can help, for a code.
@@ -111,5 +168,28 @@ mod tests {
         assert_eq!(s.field, "place.latitude");
         assert_eq!(s.code_or_unknown(), Code::InvalidArgument);
         assert!(s.to_string().contains("place.latitude"));
+    }
+
+    #[test]
+    fn every_reason_is_in_the_protocol_documents_table() {
+        let doc = include_str!("../../docs/protocol.md");
+        for name in reason::ALL {
+            assert!(
+                doc.contains(&format!("`{name}`")),
+                "{name} is not documented in docs/protocol.md"
+            );
+        }
+    }
+
+    #[test]
+    fn reasons_are_distinct_and_named_as_their_values() {
+        let mut seen = std::collections::HashSet::new();
+        for name in reason::ALL {
+            assert!(seen.insert(name), "{name} twice");
+            assert!(
+                name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'),
+                "{name}"
+            );
+        }
     }
 }

@@ -168,7 +168,7 @@ impl ServiceError {
             },
             ServiceError::PermissionDenied { field, message } => pb::Status {
                 field: field.clone(),
-                ..status::status(Code::PermissionDenied, "NOT_PERMITTED", message.clone())
+                ..status::status(Code::PermissionDenied, reason::NOT_PERMITTED, message.clone())
             },
             ServiceError::Unauthenticated => status::status(
                 Code::Unauthenticated,
@@ -195,7 +195,7 @@ impl ServiceError {
                 retry_after_ms: 1_000,
                 ..status::status(Code::Unavailable, reason::SHUTTING_DOWN, self.to_string())
             },
-            ServiceError::Timeout => status::status(Code::DeadlineExceeded, "REQUEST_TIMEOUT", self.to_string()),
+            ServiceError::Timeout => status::status(Code::DeadlineExceeded, reason::REQUEST_TIMEOUT, self.to_string()),
             ServiceError::DigestMismatch => pb::Status {
                 field: "sha256".into(),
                 ..status::status(Code::InvalidArgument, reason::DIGEST_MISMATCH, self.to_string())
@@ -228,32 +228,32 @@ impl ServiceError {
             ServiceError::UploadStalled => {
                 status::status(Code::DeadlineExceeded, reason::UPLOAD_STALLED, self.to_string())
             }
-            ServiceError::Superseded => status::status(Code::Aborted, "SUPERSEDED", self.to_string()),
+            ServiceError::Superseded => status::status(Code::Aborted, reason::SUPERSEDED, self.to_string()),
             ServiceError::FailedPrecondition { field, message } => pb::Status {
                 field: field.clone(),
-                ..status::status(Code::FailedPrecondition, "INVALID_STATE", message.clone())
+                ..status::status(Code::FailedPrecondition, reason::INVALID_STATE, message.clone())
             },
             ServiceError::NotFound { field, message } => pb::Status {
                 field: field.clone(),
-                ..status::status(Code::NotFound, "NOT_FOUND", message.clone())
+                ..status::status(Code::NotFound, reason::NOT_FOUND, message.clone())
             },
             ServiceError::Contended => pb::Status {
                 retry_after_ms: 100,
-                ..status::status(Code::Aborted, "CONTENDED", self.to_string())
+                ..status::status(Code::Aborted, reason::CONTENDED, self.to_string())
             },
             ServiceError::RateLimited { retry_after_ms } => pb::Status {
                 retry_after_ms: *retry_after_ms,
-                ..status::status(Code::ResourceExhausted, "RATE_LIMITED", self.to_string())
+                ..status::status(Code::ResourceExhausted, reason::RATE_LIMITED, self.to_string())
             },
             ServiceError::UploadLimit { .. } => pb::Status {
                 retry_after_ms: 1_000,
-                ..status::status(Code::ResourceExhausted, "UPLOAD_LIMIT", self.to_string())
+                ..status::status(Code::ResourceExhausted, reason::UPLOAD_LIMIT, self.to_string())
             },
             ServiceError::ConnectionLimit { .. } => pb::Status {
                 retry_after_ms: 5_000,
-                ..status::status(Code::ResourceExhausted, "CONNECTION_LIMIT", self.to_string())
+                ..status::status(Code::ResourceExhausted, reason::CONNECTION_LIMIT, self.to_string())
             },
-            ServiceError::StreamLost => status::status(Code::Cancelled, "STREAM_LOST", self.to_string()),
+            ServiceError::StreamLost => status::status(Code::Cancelled, reason::STREAM_LOST, self.to_string()),
         }
     }
 }

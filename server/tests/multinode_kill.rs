@@ -14,7 +14,10 @@ use std::time::Duration;
 
 use common::{blobs_named_by_content, free_addr, jpeg, spawn, terminal};
 use fieldlink_client::{Client, PhotoUpload};
-use fieldlink_server::storage::scratch_pg::ScratchDatabase;
+#[path = "../src/storage/scratch_pg.rs"]
+mod scratch_pg;
+
+use scratch_pg::ScratchDatabase;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_mid_load_loses_nothing_and_its_terminals_move_on() {

@@ -14,6 +14,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use fieldlink_protocol::pb::{self, Code};
+use fieldlink_protocol::status::reason;
 use prost::Message;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -67,7 +68,7 @@ async fn openapi() -> Response {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(Code::NotFound, "NOT_FOUND", "no such route")
+    ApiError::new(Code::NotFound, reason::NOT_FOUND, "no such route")
 }
 
 fn json_body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
@@ -279,7 +280,7 @@ async fn one_assignment(
         .storage
         .assignment(id)
         .await?
-        .ok_or_else(|| ApiError::new(Code::NotFound, "NOT_FOUND", "no such assignment"))?;
+        .ok_or_else(|| ApiError::new(Code::NotFound, reason::NOT_FOUND, "no such assignment"))?;
     let events = state.app.storage.assignment_history(id).await?;
     Ok(Json(json!({ "assignment": stored.assignment, "events": events })))
 }
@@ -387,7 +388,7 @@ async fn one_item(
         .storage
         .item(id)
         .await?
-        .ok_or_else(|| ApiError::new(Code::NotFound, "NOT_FOUND", "no such item"))?;
+        .ok_or_else(|| ApiError::new(Code::NotFound, reason::NOT_FOUND, "no such item"))?;
     let body = decode_body(&item.kind, &item.body);
     let mut value = json!({
         "item_id": id.to_string(),
@@ -464,14 +465,14 @@ async fn photo_bytes(state: &ConsoleState, id: &str, thumbnail: bool) -> Result<
         .storage
         .photo(id)
         .await?
-        .ok_or_else(|| ApiError::new(Code::NotFound, "NOT_FOUND", "no such photo"))?;
+        .ok_or_else(|| ApiError::new(Code::NotFound, reason::NOT_FOUND, "no such photo"))?;
     let (sha256, content_type) = if thumbnail {
         let sha = state
             .app
             .storage
             .thumbnail(id)
             .await?
-            .ok_or_else(|| ApiError::new(Code::NotFound, "NOT_FOUND", "no thumbnail yet"))?;
+            .ok_or_else(|| ApiError::new(Code::NotFound, reason::NOT_FOUND, "no thumbnail yet"))?;
         (sha, "image/jpeg".to_owned())
     } else {
         (photo.receipt.sha256, photo.index.content_type.clone())
@@ -482,14 +483,14 @@ async fn photo_bytes(state: &ConsoleState, id: &str, thumbnail: bool) -> Result<
         .map_err(|_| {
             ApiError::new(
                 Code::Unavailable,
-                "STORAGE_UNAVAILABLE",
+                reason::STORAGE_UNAVAILABLE,
                 "evidence store unavailable",
             )
         })?
         .map_err(|_| {
             ApiError::new(
                 Code::Unavailable,
-                "STORAGE_UNAVAILABLE",
+                reason::STORAGE_UNAVAILABLE,
                 "evidence store unavailable",
             )
         })?;
@@ -530,7 +531,7 @@ fn loopback_only(peer: SocketAddr) -> Result<(), ApiError> {
     if peer.ip().is_loopback() {
         Ok(())
     } else {
-        Err(ApiError::new(Code::NotFound, "NOT_FOUND", "no such route"))
+        Err(ApiError::new(Code::NotFound, reason::NOT_FOUND, "no such route"))
     }
 }
 
@@ -546,7 +547,11 @@ async fn readyz(
     loopback_only(peer)?;
     // Ready when the database answers and the server is not shutting down.
     if state.app.shutdown.is_cancelled() {
-        return Err(ApiError::new(Code::Unavailable, "SHUTTING_DOWN", "shutting down"));
+        return Err(ApiError::new(
+            Code::Unavailable,
+            reason::SHUTTING_DOWN,
+            "shutting down",
+        ));
     }
     state.app.storage.latest_assignment_seq().await?;
     Ok("ready\n")

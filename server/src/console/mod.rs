@@ -24,6 +24,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use fieldlink_protocol::pb::{self, Code};
+use fieldlink_protocol::status::reason;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ServiceError;
@@ -161,19 +162,20 @@ impl ApiError {
     pub fn unauthenticated() -> Self {
         Self::new(
             Code::Unauthenticated,
-            "UNAUTHENTICATED",
+            reason::UNAUTHENTICATED,
             "sign in as a supervisor",
         )
     }
 
     /// Signed in, but not allowed.
     pub fn forbidden(message: &str) -> Self {
-        Self::new(Code::PermissionDenied, "NOT_PERMITTED", message)
+        Self::new(Code::PermissionDenied, reason::NOT_PERMITTED, message)
     }
 
     /// A bad request field.
     pub fn invalid(field: &str, message: &str) -> Self {
-        let mut status = fieldlink_protocol::status::status(Code::InvalidArgument, "INVALID_FIELD", message);
+        let mut status =
+            fieldlink_protocol::status::status(Code::InvalidArgument, reason::INVALID_FIELD, message);
         status.field = field.to_owned();
         ApiError(Box::new(status))
     }

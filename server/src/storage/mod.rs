@@ -24,6 +24,7 @@ mod items;
 mod migrations;
 mod people;
 pub mod postgres;
+#[cfg(any(test, feature = "test-support"))]
 pub mod scratch_pg;
 pub mod sqlite;
 #[cfg(test)]
