@@ -336,6 +336,47 @@ mod tests {
     }
 
     #[test]
+    fn encode_checked_accepts_a_body_of_exactly_the_limit() {
+        let status = pb::Status {
+            message: "x".repeat(100),
+            ..Default::default()
+        };
+        let exact = prost::Message::encoded_len(&status) as u32;
+        assert_eq!(encode_checked(&status, exact), Ok(encode(&status)));
+        assert!(matches!(
+            encode_checked(&status, exact - 1),
+            Err(FrameError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn a_cut_off_prefix_and_trailing_bytes_report_their_counts() {
+        // Two bytes of a prefix that needs three.
+        assert_eq!(
+            decode_whole(&[0x80, 0x80], 1 << 30),
+            Err(FrameError::Truncated {
+                received_bytes: 2,
+                expected_bytes: 3
+            })
+        );
+        // A body of 300 bytes (two-byte prefix) and three extra bytes.
+        let frame = [encode_raw(&[1u8; 300]), vec![9, 9, 9]].concat();
+        assert_eq!(
+            decode_whole(&frame, 1000),
+            Err(FrameError::TrailingBytes { extra_bytes: 3 })
+        );
+        // A body cut short after a two-byte prefix.
+        let cut = &encode_raw(&[1u8; 300])[..102];
+        assert_eq!(
+            decode_whole(cut, 1000),
+            Err(FrameError::Truncated {
+                received_bytes: 100,
+                expected_bytes: 300
+            })
+        );
+    }
+
+    #[test]
     fn encode_checked_refuses_a_body_over_the_limit() {
         let status = pb::Status {
             message: "x".repeat(100),

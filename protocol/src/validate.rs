@@ -261,4 +261,37 @@ mod tests {
         assert!(officer_id("o", "a b").is_err());
         assert!(officer_id("o", &"a".repeat(65)).is_err());
     }
+
+    // The tests below pin boundaries that cargo-mutants found unpinned
+    // (docs/testing.md): each fails when its comparison is off by one.
+
+    #[test]
+    fn the_first_millisecond_of_2000_is_a_valid_timestamp() {
+        assert_eq!(
+            timestamp_ms("t", limits::TIMESTAMP_MS_MIN, &CONTEXT),
+            Ok(limits::TIMESTAMP_MS_MIN)
+        );
+    }
+
+    #[test]
+    fn an_officer_id_of_exactly_the_limit_is_accepted() {
+        assert!(officer_id("o", &"a".repeat(limits::OFFICER_ID_BYTES_MAX)).is_ok());
+        assert!(officer_id("o", &"a".repeat(limits::OFFICER_ID_BYTES_MAX + 1)).is_err());
+    }
+
+    #[test]
+    fn a_list_of_exactly_the_officer_limit_is_accepted() {
+        let ids = |n: usize| (0..n).map(|i| format!("o{i}")).collect::<Vec<_>>();
+        let full = ids(limits::OFFICERS_PER_RECORD_MAX);
+        assert_eq!(officer_ids("f", &full, 1), Ok(full.clone()));
+        assert!(officer_ids("f", &ids(limits::OFFICERS_PER_RECORD_MAX + 1), 1).is_err());
+    }
+
+    #[test]
+    fn an_optional_item_id_is_parsed_when_present() {
+        let v7 = Uuid::now_v7();
+        assert_eq!(optional_item_id("f", &v7.to_string()), Ok(Some(v7)));
+        assert_eq!(optional_item_id("f", ""), Ok(None));
+        assert_eq!(optional_item_id("f", "nope").unwrap_err().field, "f");
+    }
 }
