@@ -122,10 +122,7 @@ mod tests {
                 .await
         });
         store.wait_for_writes(1).await;
-        for _ in 0..50 {
-            tokio::task::yield_now().await;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        HeldStore::let_others_run().await;
         assert!(
             !stored.is_finished(),
             "acknowledged before the cursor was durable"

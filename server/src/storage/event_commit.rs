@@ -158,7 +158,6 @@ async fn run_writer(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use fieldlink_protocol::pb;
 
@@ -200,10 +199,7 @@ mod tests {
         );
         let submit = tokio::spawn(async move { committer.commit(None, event()).await });
         store.wait_for_writes(1).await;
-        for _ in 0..50 {
-            tokio::task::yield_now().await;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        HeldStore::let_others_run().await;
         (store, push, submit)
     }
 

@@ -114,8 +114,6 @@ async fn run_writer(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
     use crate::storage::held_store::{Ending, HeldStore};
     use crate::storage::{ItemIndex, ItemKind};
@@ -142,21 +140,13 @@ mod tests {
         committer
     }
 
-    /// Gives a receipt sent too early every chance to arrive.
-    async fn let_others_run() {
-        for _ in 0..50 {
-            tokio::task::yield_now().await;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_submitter_waits_while_the_transaction_is_open_and_a_failure_is_never_a_receipt() {
         let store = Arc::new(HeldStore::new(Ending::Fails));
         let committer = start(&store);
         let submit = tokio::spawn(async move { committer.commit(item()).await });
         store.wait_for_writes(1).await;
-        let_others_run().await;
+        HeldStore::let_others_run().await;
         assert!(!submit.is_finished(), "answered before the commit ended");
         store.release();
         let answer = submit.await.unwrap();
@@ -171,7 +161,7 @@ mod tests {
         let id = submitted.item_id;
         let submit = tokio::spawn(async move { committer.commit(submitted).await });
         store.wait_for_writes(1).await;
-        let_others_run().await;
+        HeldStore::let_others_run().await;
         assert!(!submit.is_finished(), "answered before the commit ended");
         store.release();
         match submit.await.unwrap() {
@@ -196,12 +186,12 @@ mod tests {
                 tokio::spawn(async move { committer.commit(item()).await })
             })
             .collect();
-        let_others_run().await;
+        HeldStore::let_others_run().await;
         store.release();
         assert!(matches!(first.await.unwrap(), Err(CommitError::Storage(_))));
         // The queued ones are now in a transaction of their own, still held.
         store.wait_for_writes(2).await;
-        let_others_run().await;
+        HeldStore::let_others_run().await;
         assert!(queued.iter().all(|task| !task.is_finished()));
         for _ in 0..queued.len() {
             store.release();

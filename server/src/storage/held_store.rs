@@ -53,6 +53,15 @@ impl HeldStore {
         self.released.add_permits(1);
     }
 
+    /// Gives an answer sent too early every chance to arrive before the
+    /// test looks (other tasks run; no claim about how long anything takes).
+    pub async fn let_others_run() {
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
     async fn hold(&self) -> Result<(), StorageError> {
         self.entered.send_modify(|n| *n += 1);
         let permit = self.released.acquire().await.expect("never closed");
