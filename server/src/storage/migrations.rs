@@ -31,3 +31,16 @@ impl MigrationSource<'static> for EmbeddedMigrations {
         })
     }
 }
+
+impl EmbeddedMigrations {
+    /// Applies those not applied yet. Several nodes starting at once take
+    /// turns (sqlx holds a lock while migrating).
+    pub(crate) async fn apply<'a, A>(self, to: A) -> Result<(), super::StorageError>
+    where
+        A: sqlx::Acquire<'a>,
+        <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
+    {
+        sqlx::migrate::Migrator::new(self).await?.run(to).await?;
+        Ok(())
+    }
+}

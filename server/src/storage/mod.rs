@@ -20,6 +20,7 @@ mod evidence;
 pub mod group_commit;
 #[cfg(test)]
 mod held_store;
+mod inspection_rows;
 mod items;
 mod migrations;
 mod people;

@@ -633,6 +633,147 @@ pub async fn a_batch_of_events_is_checked_in_order_in_one_transaction(b: Backend
     );
 }
 
+/// One batch of every kind (with a resend and a conflicting copy inside it)
+/// indexes each; photos, thumbnails and blob references read back; a stored
+/// dimension too large for the type is reported, not narrowed.
+pub async fn a_mixed_batch_indexes_every_kind(b: Backend) {
+    let storage = &b.storage;
+    let (record, photo, service, interview) =
+        (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let mut with_photo = inspection(record, b"record", Some("CASE-M"), 1_000);
+    if let ItemIndex::Inspection {
+        officer_ids,
+        photo_ids,
+        ..
+    } = &mut with_photo.index
+    {
+        officer_ids.push("officer-02".into());
+        photo_ids.push(photo.to_string());
+    }
+    let item = |id: Uuid, kind: ItemKind, body: &[u8], index: ItemIndex| NewItem {
+        item_id: id,
+        kind,
+        device_id: "device-001".into(),
+        officer_id: "officer-01".into(),
+        case_id: Some("CASE-M".into()),
+        sha256: Sha256::digest(body).into(),
+        body: body.to_vec(),
+        index,
+    };
+    let photo_index = super::PhotoIndex {
+        record_id: record.to_string(),
+        size_bytes: 482_113,
+        sm3: [7; 32],
+        content_type: "image/jpeg".into(),
+        width: 4_000,
+        height: 3_000,
+        captured_at_ms: 900,
+        position: Some((29.86, 121.54)),
+        exif_time_ms: Some(899),
+        exif_position: None,
+        flags: vec![pb::EvidenceFlag::ExifGpsMissing as i32],
+    };
+    let batch = [
+        with_photo.clone(),
+        item(
+            photo,
+            ItemKind::Photo,
+            b"photo",
+            ItemIndex::Photo(photo_index.clone()),
+        ),
+        item(
+            service,
+            ItemKind::Service,
+            b"service",
+            ItemIndex::Service {
+                document_type: 1,
+                document_number: "城执罚〔2026〕1号".into(),
+                document_sha256: [3; 32],
+                channel: 1,
+                sent_at_ms: 1_100,
+                delivered_at_ms: None,
+                confirmed_at_ms: None,
+                officer_ids: vec!["officer-02".into(), "officer-01".into()],
+            },
+        ),
+        item(
+            interview,
+            ItemKind::Interview,
+            b"interview",
+            ItemIndex::Interview {
+                started_at_ms: 1_200,
+                ended_at_ms: 1_300,
+                interviewer_ids: vec!["officer-01".into(), "officer-03".into()],
+            },
+        ),
+        with_photo.clone(),
+        inspection(record, b"other bytes", Some("CASE-M"), 1_000),
+    ];
+    let outcomes = storage.commit_items(&batch, 10).await.unwrap();
+    let stored_seq = match &outcomes[0] {
+        CommitOutcome::Stored(receipt) => receipt.server_seq,
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        outcomes[1..4]
+            .iter()
+            .all(|o| matches!(o, CommitOutcome::Stored(_))),
+        "{outcomes:?}"
+    );
+    assert!(matches!(&outcomes[4], CommitOutcome::Replayed(r) if r.server_seq == stored_seq));
+    assert!(matches!(outcomes[5], CommitOutcome::Conflict { existing_seq } if existing_seq == stored_seq));
+    assert_eq!(storage.item_count().await.unwrap(), 4);
+
+    let links = storage.record_links(record).await.unwrap();
+    assert_eq!(links.creator, Some(("device-001".into(), "officer-01".into())));
+    assert_eq!(links.listed, vec![photo.to_string()]);
+    assert_eq!(links.naming.len(), 1);
+    let stored = storage.photo(photo).await.unwrap().unwrap();
+    assert_eq!(stored.index, photo_index);
+    let history = storage.service_history(service).await.unwrap().unwrap();
+    assert_eq!(history.officer_ids, ["officer-01", "officer-02"]);
+    let kinds: Vec<String> = storage
+        .case_items("CASE-M")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.kind)
+        .collect();
+    assert_eq!(kinds, ["photo", "inspection", "service", "interview"]);
+
+    let thumbnail: [u8; 32] = Sha256::digest(b"thumbnail").into();
+    storage
+        .insert_thumbnail(photo, &thumbnail, 320, 240, 20)
+        .await
+        .unwrap();
+    storage.insert_thumbnail(photo, &[1; 32], 1, 1, 30).await.unwrap();
+    assert_eq!(storage.thumbnail(photo).await.unwrap(), Some(thumbnail));
+    assert_eq!(storage.thumbnail(record).await.unwrap(), None);
+    assert!(storage.blob_is_referenced(&stored.receipt.sha256).await.unwrap());
+    assert!(storage.blob_is_referenced(&thumbnail).await.unwrap());
+    assert!(!storage.blob_is_referenced(&[9; 32]).await.unwrap());
+
+    // A width no u32 holds, written behind the storage's back.
+    let wide = Uuid::now_v7();
+    storage
+        .commit_items(&[inspection(wide, b"wide", None, 1)], 40)
+        .await
+        .unwrap();
+    assert!(
+        b.raw
+            .succeeds(&format!(
+                "INSERT INTO photos (item_id, record_id, size_bytes, sha256, sm3, content_type, width, height, \
+                 captured_at_ms, flags) SELECT item_id, 'r', 1, sha256, sha256, 'image/jpeg', 5000000000, 1, 1, '' \
+                 FROM items WHERE item_id = '{wide}'"
+            ))
+            .await
+    );
+    match storage.photo(wide).await {
+        Err(super::StorageError::Corrupt(detail)) => assert!(detail.contains("width"), "{detail}"),
+        other => panic!("expected a corrupt width, got {other:?}"),
+    }
+}
+
 macro_rules! backend_suite {
     ($backend:ident) => {
         mod $backend {
@@ -658,6 +799,7 @@ macro_rules! backend_suite {
             case!(directory_tokens_and_revocations_round_trip);
             case!(console_lists_recent_items_histories_and_positions);
             case!(presence_is_summed_over_fresh_nodes);
+            case!(a_mixed_batch_indexes_every_kind);
         }
     };
 }

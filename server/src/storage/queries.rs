@@ -1,0 +1,1161 @@
+// The queries both databases share, written once.
+//
+// This file is compiled twice: `sqlite.rs` and `postgres.rs` each include it
+// in a module that names its database (`Db`) and its storage type (`Store`).
+// Every instance is type-checked against that driver's concrete types, and
+// no query is written twice. (Generic sqlx code would need a score of
+// higher-ranked trait bounds on every impl; two instances need none.)
+//
+// The SQL here is what both engines accept: `$n` placeholders (SQLite binds
+// `$1` like `?1`), `ON CONFLICT … DO NOTHING/UPDATE`, `INSERT … SELECT`,
+// booleans tested bare (`WHERE NOT overdue`), BIGINT casts spelled `CAST`.
+// Each backend supplies only what really differs, as inherent functions of
+// `Store`: `begin_write` (SQLite takes the write lock up front),
+// `insert_new_items`, `insert_inspections` and `insert_audience` (multi-row
+// VALUES versus UNNEST), `lock_event_order` and `announce_event` (an
+// advisory lock and NOTIFY on PostgreSQL) and `upsert_feed_cursors`.
+//
+// rustfmt does not reach an included file: `.ci/run` checks it by name.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use sqlx::{QueryBuilder, Row, Transaction};
+use uuid::Uuid;
+
+use crate::directory::{Officer, Role, Team};
+use crate::storage::convert::{
+    apply_service_event, assignment, assignment_event, digest32, flags_text, parse_flags, to_i64, to_u64,
+    uuid,
+};
+use crate::storage::inspection_rows::InspectionRows;
+use crate::storage::{
+    AssignmentCommit, AssignmentFilter, AssignmentStore, CaseItemRow, CommitOutcome, EvidenceStore,
+    FeedCursor, ItemIndex, ItemStore, ItemSummary, NewAssignmentEvent, NewItem, PartialUpload, PeopleStore,
+    PhotoIndex, RecordLinks, RecordedEvent, ServiceHistory, SessionToken, Storage, StorageError,
+    StoredAssignment, StoredItem, StoredPhoto, StoredReceipt,
+};
+
+type DbRow = <Db as sqlx::Database>::Row;
+
+/// Ids in one `IN (…)` lookup (SQLite allows 32,766 bound parameters).
+const IDS_PER_LOOKUP_MAX: usize = 500;
+
+const PARTIAL_COLUMNS: &str =
+    "evidence_id, device_id, officer_id, header_sha256, size_bytes, durable_offset, created_at_ms, updated_at_ms";
+
+fn receipt_from_row(row: &DbRow) -> Result<StoredReceipt, StorageError> {
+    let item_id: String = row.try_get("item_id")?;
+    Ok(StoredReceipt {
+        item_id: uuid(&item_id)?,
+        server_seq: to_u64(row.try_get("seq")?)?,
+        received_at_ms: row.try_get("received_at_ms")?,
+        sha256: digest32(row.try_get("sha256")?, "sha256")?,
+    })
+}
+
+fn partial_from_row(row: &DbRow) -> Result<PartialUpload, StorageError> {
+    let evidence_id: String = row.try_get("evidence_id")?;
+    Ok(PartialUpload {
+        evidence_id: uuid(&evidence_id)?,
+        device_id: row.try_get("device_id")?,
+        officer_id: row.try_get("officer_id")?,
+        header_sha256: digest32(row.try_get("header_sha256")?, "header_sha256")?,
+        size_bytes: to_u64(row.try_get("size_bytes")?)?,
+        durable_offset: to_u64(row.try_get("durable_offset")?)?,
+        created_at_ms: row.try_get("created_at_ms")?,
+        updated_at_ms: row.try_get("updated_at_ms")?,
+    })
+}
+
+fn assignment_from_row(row: &DbRow) -> Result<StoredAssignment, StorageError> {
+    let bytes: Vec<u8> = row.try_get("snapshot")?;
+    Ok(StoredAssignment {
+        assignment: assignment(&bytes)?,
+        version: to_u64(row.try_get("version")?)?,
+    })
+}
+
+fn event_from_row(row: &DbRow) -> Result<fieldlink_protocol::pb::AssignmentEvent, StorageError> {
+    let bytes: Vec<u8> = row.try_get("event")?;
+    assignment_event(&bytes, row.try_get("seq")?)
+}
+
+#[async_trait]
+impl ItemStore for Store {
+    async fn commit_items(&self, items: &[NewItem], now_ms: i64) -> Result<Vec<CommitOutcome>, StorageError> {
+        // A batch costs a few statements, not several per item: one insert
+        // of the items, one lookup of the ids already stored, and one per
+        // inspection index table.
+        let mut tx = self.begin_write().await?;
+        let ids: Vec<String> = items.iter().map(|item| item.item_id.to_string()).collect();
+        // The insert skips an id stored already and a second copy of an id
+        // in this batch (ON CONFLICT DO NOTHING; on PostgreSQL it first waits
+        // for another node's transaction inserting the same id).
+        let mut new_seqs: HashMap<String, i64> = Store::insert_new_items(&mut tx, items, &ids, now_ms)
+            .await?
+            .into_iter()
+            .collect();
+        // Everything not inserted just now is a resend or a conflict.
+        let others: Vec<&str> = ids
+            .iter()
+            .filter(|id| !new_seqs.contains_key(*id))
+            .map(String::as_str)
+            .collect();
+        let mut existing = HashMap::new();
+        for chunk in others.chunks(IDS_PER_LOOKUP_MAX) {
+            let mut lookup = QueryBuilder::<Db>::new(
+                "SELECT seq, item_id, received_at_ms, sha256 FROM items WHERE item_id IN (",
+            );
+            let mut separated = lookup.separated(", ");
+            for id in chunk {
+                separated.push_bind(*id);
+            }
+            lookup.push(")");
+            for row in lookup.build().fetch_all(&mut *tx).await? {
+                let receipt = receipt_from_row(&row)?;
+                existing.insert(receipt.item_id, receipt);
+            }
+        }
+        let mut outcomes = Vec::with_capacity(items.len());
+        let mut stored = Vec::new();
+        for (item, id) in items.iter().zip(&ids) {
+            // The first copy of an id inserted in this batch is stored; later
+            // copies compare against it.
+            if let Some(seq) = new_seqs.remove(id) {
+                let receipt = StoredReceipt {
+                    item_id: item.item_id,
+                    server_seq: to_u64(seq)?,
+                    received_at_ms: now_ms,
+                    sha256: item.sha256,
+                };
+                existing.insert(item.item_id, receipt.clone());
+                outcomes.push(CommitOutcome::Stored(receipt));
+                stored.push(item);
+                continue;
+            }
+            let receipt = existing
+                .get(&item.item_id)
+                .ok_or_else(|| StorageError::Corrupt(format!("item {id} neither inserted nor found")))?;
+            outcomes.push(if receipt.sha256 == item.sha256 {
+                CommitOutcome::Replayed(receipt.clone())
+            } else {
+                CommitOutcome::Conflict {
+                    existing_seq: receipt.server_seq,
+                }
+            });
+        }
+        // Inspection records (the bulk) in one batch; the rarer kinds one by one.
+        let inspections = InspectionRows::of(&stored);
+        if !inspections.item_ids.is_empty() {
+            Store::insert_inspections(&mut tx, &inspections).await?;
+        }
+        for item in &stored {
+            if !matches!(item.index, ItemIndex::Inspection { .. }) {
+                insert_index(&mut tx, &item.item_id.to_string(), &item.index).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn item(&self, item_id: Uuid) -> Result<Option<StoredItem>, StorageError> {
+        let row = sqlx::query(
+            "SELECT seq, item_id, received_at_ms, sha256, kind, device_id, officer_id, case_id, body FROM items \
+             WHERE item_id = $1",
+        )
+        .bind(item_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(StoredItem {
+            receipt: receipt_from_row(&row)?,
+            kind: row.try_get("kind")?,
+            device_id: row.try_get("device_id")?,
+            officer_id: row.try_get("officer_id")?,
+            case_id: row.try_get("case_id")?,
+            body: row.try_get("body")?,
+        }))
+    }
+
+    async fn item_count(&self) -> Result<u64, StorageError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM items")
+            .fetch_one(&self.pool)
+            .await?;
+        to_u64(count)
+    }
+
+    async fn service_history(&self, service_id: Uuid) -> Result<Option<ServiceHistory>, StorageError> {
+        let id = service_id.to_string();
+        let Some(row) = sqlx::query(
+            "SELECT sent_at_ms, delivered_at_ms, confirmed_at_ms FROM services WHERE item_id = $1",
+        )
+        .bind(&id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let mut history = ServiceHistory {
+            officer_ids: sqlx::query_scalar(
+                "SELECT officer_id FROM item_officers WHERE item_id = $1 ORDER BY officer_id",
+            )
+            .bind(&id)
+            .fetch_all(&self.pool)
+            .await?,
+            sent_at_ms: row.try_get("sent_at_ms")?,
+            delivered_at_ms: row.try_get("delivered_at_ms")?,
+            confirmed_at_ms: row.try_get("confirmed_at_ms")?,
+        };
+        let events =
+            sqlx::query("SELECT kind, at_ms FROM service_events WHERE service_id = $1 ORDER BY at_ms")
+                .bind(&id)
+                .fetch_all(&self.pool)
+                .await?;
+        for event in events {
+            apply_service_event(&mut history, event.try_get("kind")?, event.try_get("at_ms")?)?;
+        }
+        Ok(Some(history))
+    }
+
+    async fn case_items(&self, case_id: &str) -> Result<Vec<CaseItemRow>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT i.seq, i.item_id, i.received_at_ms, i.sha256, i.kind, i.device_id, i.officer_id, \
+             COALESCE(n.started_at_ms, p.captured_at_ms, s.sent_at_ms, e.at_ms, v.started_at_ms, i.received_at_ms) \
+               AS occurred_at_ms \
+             FROM items i \
+             LEFT JOIN inspections n ON n.item_id = i.item_id \
+             LEFT JOIN photos p ON p.item_id = i.item_id \
+             LEFT JOIN services s ON s.item_id = i.item_id \
+             LEFT JOIN service_events e ON e.item_id = i.item_id \
+             LEFT JOIN interviews v ON v.item_id = i.item_id \
+             WHERE i.case_id = $1 \
+             ORDER BY occurred_at_ms, i.seq",
+        )
+        .bind(case_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(CaseItemRow {
+                    receipt: receipt_from_row(row)?,
+                    kind: row.try_get("kind")?,
+                    occurred_at_ms: row.try_get("occurred_at_ms")?,
+                    device_id: row.try_get("device_id")?,
+                    officer_id: row.try_get("officer_id")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn recent_items(
+        &self,
+        before_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<ItemSummary>, StorageError> {
+        let before = match before_seq {
+            Some(seq) => to_i64(seq)?,
+            None => i64::MAX,
+        };
+        sqlx::query(
+            "SELECT seq, item_id, received_at_ms, sha256, kind, device_id, officer_id, case_id FROM items \
+             WHERE seq < $1 ORDER BY seq DESC LIMIT $2",
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(ItemSummary {
+                receipt: receipt_from_row(row)?,
+                kind: row.try_get("kind")?,
+                device_id: row.try_get("device_id")?,
+                officer_id: row.try_get("officer_id")?,
+                case_id: row.try_get("case_id")?,
+            })
+        })
+        .collect()
+    }
+
+    async fn last_positions(&self) -> Result<Vec<(String, f64, f64, i64)>, StorageError> {
+        sqlx::query(
+            "SELECT i.officer_id, n.latitude, n.longitude, n.started_at_ms FROM items i \
+             JOIN inspections n ON n.item_id = i.item_id \
+             WHERE i.seq IN (SELECT MAX(seq) FROM items WHERE kind = 'inspection' GROUP BY officer_id) \
+             ORDER BY i.officer_id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get("officer_id")?,
+                row.try_get("latitude")?,
+                row.try_get("longitude")?,
+                row.try_get("started_at_ms")?,
+            ))
+        })
+        .collect()
+    }
+}
+
+#[async_trait]
+impl EvidenceStore for Store {
+    async fn photo(&self, evidence_id: Uuid) -> Result<Option<StoredPhoto>, StorageError> {
+        let row = sqlx::query(
+            "SELECT i.seq, i.item_id, i.received_at_ms, i.sha256, i.device_id, i.officer_id, p.record_id, \
+             p.size_bytes, p.sm3, p.content_type, p.width, p.height, p.captured_at_ms, p.latitude, p.longitude, \
+             p.exif_time_ms, p.exif_latitude, p.exif_longitude, p.flags \
+             FROM items i JOIN photos p ON p.item_id = i.item_id WHERE i.item_id = $1",
+        )
+        .bind(evidence_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let pair = |a: Option<f64>, b: Option<f64>| a.zip(b);
+        let flags: String = row.try_get("flags")?;
+        let dimension = |column: &str| -> Result<u32, StorageError> {
+            let value: i64 = row.try_get(column)?;
+            u32::try_from(value).map_err(|_| StorageError::Corrupt(format!("{column} {value}")))
+        };
+        Ok(Some(StoredPhoto {
+            receipt: receipt_from_row(&row)?,
+            device_id: row.try_get("device_id")?,
+            officer_id: row.try_get("officer_id")?,
+            index: PhotoIndex {
+                record_id: row.try_get("record_id")?,
+                size_bytes: to_u64(row.try_get("size_bytes")?)?,
+                sm3: digest32(row.try_get("sm3")?, "sm3")?,
+                content_type: row.try_get("content_type")?,
+                width: dimension("width")?,
+                height: dimension("height")?,
+                captured_at_ms: row.try_get("captured_at_ms")?,
+                position: pair(row.try_get("latitude")?, row.try_get("longitude")?),
+                exif_time_ms: row.try_get("exif_time_ms")?,
+                exif_position: pair(row.try_get("exif_latitude")?, row.try_get("exif_longitude")?),
+                flags: parse_flags(&flags)?,
+            },
+        }))
+    }
+
+    async fn partial_upload(
+        &self,
+        device_id: &str,
+        evidence_id: Uuid,
+    ) -> Result<Option<PartialUpload>, StorageError> {
+        let row = sqlx::query(&format!(
+            "SELECT {PARTIAL_COLUMNS} FROM partial_uploads WHERE device_id = $1 AND evidence_id = $2"
+        ))
+        .bind(device_id)
+        .bind(evidence_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(partial_from_row).transpose()
+    }
+
+    async fn put_partial_upload(&self, upload: &PartialUpload) -> Result<(), StorageError> {
+        sqlx::query(&format!(
+            "INSERT INTO partial_uploads ({PARTIAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (device_id, evidence_id) DO UPDATE SET officer_id = excluded.officer_id, \
+             header_sha256 = excluded.header_sha256, size_bytes = excluded.size_bytes, \
+             durable_offset = excluded.durable_offset, created_at_ms = excluded.created_at_ms, \
+             updated_at_ms = excluded.updated_at_ms"
+        ))
+        .bind(upload.evidence_id.to_string())
+        .bind(&upload.device_id)
+        .bind(&upload.officer_id)
+        .bind(&upload.header_sha256[..])
+        .bind(to_i64(upload.size_bytes)?)
+        .bind(to_i64(upload.durable_offset)?)
+        .bind(upload.created_at_ms)
+        .bind(upload.updated_at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_partial_offset(
+        &self,
+        device_id: &str,
+        evidence_id: Uuid,
+        durable_offset: u64,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "UPDATE partial_uploads SET durable_offset = $1, updated_at_ms = $2 \
+             WHERE device_id = $3 AND evidence_id = $4",
+        )
+        .bind(to_i64(durable_offset)?)
+        .bind(now_ms)
+        .bind(device_id)
+        .bind(evidence_id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_partial_upload(&self, device_id: &str, evidence_id: Uuid) -> Result<(), StorageError> {
+        sqlx::query("DELETE FROM partial_uploads WHERE device_id = $1 AND evidence_id = $2")
+            .bind(device_id)
+            .bind(evidence_id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn partial_bytes_for_device(&self, device_id: &str) -> Result<u64, StorageError> {
+        let total: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM partial_uploads WHERE device_id = $1",
+        )
+        .bind(device_id)
+        .fetch_one(&self.pool)
+        .await?;
+        to_u64(total)
+    }
+
+    async fn stale_partial_uploads(
+        &self,
+        updated_before_ms: i64,
+    ) -> Result<Vec<PartialUpload>, StorageError> {
+        sqlx::query(&format!(
+            "SELECT {PARTIAL_COLUMNS} FROM partial_uploads WHERE updated_at_ms < $1"
+        ))
+        .bind(updated_before_ms)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(partial_from_row)
+        .collect()
+    }
+
+    async fn record_links(&self, record_id: Uuid) -> Result<RecordLinks, StorageError> {
+        let record_id = record_id.to_string();
+        let creator =
+            sqlx::query("SELECT device_id, officer_id FROM items WHERE item_id = $1 AND kind = 'inspection'")
+                .bind(&record_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|row| -> Result<_, StorageError> {
+                    Ok((row.try_get("device_id")?, row.try_get("officer_id")?))
+                })
+                .transpose()?;
+        let listed =
+            sqlx::query_scalar("SELECT photo_id FROM inspection_photos WHERE item_id = $1 ORDER BY photo_id")
+                .bind(&record_id)
+                .fetch_all(&self.pool)
+                .await?;
+        let naming = sqlx::query(
+            "SELECT i.item_id, i.device_id, i.officer_id FROM photos p JOIN items i ON i.item_id = p.item_id \
+             WHERE p.record_id = $1 ORDER BY i.seq",
+        )
+        .bind(&record_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("item_id")?, row.try_get("device_id")?, row.try_get("officer_id")?)))
+        .collect::<Result<Vec<_>, StorageError>>()?;
+        Ok(RecordLinks {
+            creator,
+            listed,
+            naming,
+        })
+    }
+
+    async fn insert_thumbnail(
+        &self,
+        evidence_id: Uuid,
+        sha256: &[u8; 32],
+        width: u32,
+        height: u32,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO thumbnails (item_id, sha256, width, height, created_at_ms) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (item_id) DO NOTHING",
+        )
+        .bind(evidence_id.to_string())
+        .bind(&sha256[..])
+        .bind(i64::from(width))
+        .bind(i64::from(height))
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn thumbnail(&self, evidence_id: Uuid) -> Result<Option<[u8; 32]>, StorageError> {
+        let sha: Option<Vec<u8>> = sqlx::query_scalar("SELECT sha256 FROM thumbnails WHERE item_id = $1")
+            .bind(evidence_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        sha.map(|sha| digest32(sha, "thumbnail sha256")).transpose()
+    }
+
+    async fn blob_is_referenced(&self, sha256: &[u8; 32]) -> Result<bool, StorageError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM photos WHERE sha256 = $1) + (SELECT COUNT(*) FROM thumbnails WHERE sha256 = $1)",
+        )
+        .bind(&sha256[..])
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count > 0)
+    }
+}
+
+#[async_trait]
+impl AssignmentStore for Store {
+    async fn assignment(&self, assignment_id: Uuid) -> Result<Option<StoredAssignment>, StorageError> {
+        sqlx::query("SELECT snapshot, version FROM assignments WHERE assignment_id = $1")
+            .bind(assignment_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(assignment_from_row)
+            .transpose()
+    }
+
+    async fn assignment_event_by_id(&self, event_id: Uuid) -> Result<Option<RecordedEvent>, StorageError> {
+        let row = sqlx::query(
+            "SELECT seq, request_sha256, at_ms, assignment_id FROM assignment_events WHERE event_id = $1",
+        )
+        .bind(event_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let assignment_id: String = row.try_get("assignment_id")?;
+        Ok(Some(RecordedEvent {
+            seq: to_u64(row.try_get("seq")?)?,
+            request_sha256: digest32(row.try_get("request_sha256")?, "request_sha256")?,
+            at_ms: row.try_get("at_ms")?,
+            assignment_id: uuid(&assignment_id)?,
+        }))
+    }
+
+    async fn commit_assignment_events(
+        &self,
+        events: &[(Option<u64>, &NewAssignmentEvent)],
+    ) -> Result<Vec<AssignmentCommit>, StorageError> {
+        let mut tx = self.begin_write().await?;
+        // Seq order must be commit order, so that a feed reading "after seq
+        // N" never misses a lower seq committed later.
+        Store::lock_event_order(&mut tx).await?;
+        let mut outcomes = Vec::with_capacity(events.len());
+        for (expected_version, new) in events {
+            outcomes.push(append_assignment_event(&mut tx, *expected_version, new).await?);
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn feed_events(
+        &self,
+        officer_id: Option<&str>,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<fieldlink_protocol::pb::AssignmentEvent>, StorageError> {
+        let rows = match officer_id {
+            Some(officer) => {
+                sqlx::query(
+                    "SELECT e.seq, e.event FROM event_audience a JOIN assignment_events e ON e.seq = a.seq \
+                     WHERE a.officer_id = $1 AND a.seq > $2 ORDER BY a.seq LIMIT $3",
+                )
+                .bind(officer)
+                .bind(to_i64(after_seq)?)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query("SELECT seq, event FROM assignment_events WHERE seq > $1 ORDER BY seq LIMIT $2")
+                    .bind(to_i64(after_seq)?)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn feed_cursor(&self, officer_id: &str, device_id: &str) -> Result<u64, StorageError> {
+        let cursor: Option<i64> =
+            sqlx::query_scalar("SELECT cursor FROM feed_cursors WHERE officer_id = $1 AND device_id = $2")
+                .bind(officer_id)
+                .bind(device_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        to_u64(cursor.unwrap_or(0))
+    }
+
+    async fn store_feed_cursors(&self, cursors: &[FeedCursor], now_ms: i64) -> Result<(), StorageError> {
+        self.upsert_feed_cursors(cursors, now_ms).await
+    }
+
+    async fn list_assignments(
+        &self,
+        filter: &AssignmentFilter,
+    ) -> Result<Vec<StoredAssignment>, StorageError> {
+        let mut query = QueryBuilder::<Db>::new("SELECT snapshot, version FROM assignments WHERE TRUE");
+        let team_clause = |query: &mut QueryBuilder<'_, Db>, team: &(String, Vec<String>)| {
+            query.push(" AND (team_id = ").push_bind(team.0.clone());
+            for officer in &team.1 {
+                query.push(" OR officer_id = ").push_bind(officer.clone());
+                query.push(" OR accepted_by = ").push_bind(officer.clone());
+            }
+            query.push(")");
+        };
+        if let Some(team) = &filter.visible_to_team {
+            team_clause(&mut query, team);
+        }
+        if let Some(team) = &filter.team {
+            team_clause(&mut query, team);
+        }
+        if let Some(state) = filter.state {
+            query.push(" AND state = ").push_bind(state);
+        }
+        if let Some(officer) = &filter.officer_id {
+            query
+                .push(" AND (officer_id = ")
+                .push_bind(officer.clone())
+                .push(" OR accepted_by = ")
+                .push_bind(officer.clone())
+                .push(")");
+        }
+        if filter.overdue_only {
+            query.push(" AND overdue");
+        }
+        if let Some(before) = &filter.before_id {
+            query.push(" AND assignment_id < ").push_bind(before.clone());
+        }
+        query
+            .push(" ORDER BY assignment_id DESC LIMIT ")
+            .push_bind(i64::from(filter.limit));
+        query
+            .build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(assignment_from_row)
+            .collect()
+    }
+
+    async fn overdue_assignments(&self, now_ms: i64) -> Result<Vec<StoredAssignment>, StorageError> {
+        use fieldlink_protocol::pb::AssignmentState;
+        sqlx::query(
+            "SELECT snapshot, version FROM assignments WHERE NOT overdue AND due_at_ms > 0 AND due_at_ms < $1 \
+             AND state NOT IN ($2, $3, $4) ORDER BY due_at_ms LIMIT 1000",
+        )
+        .bind(now_ms)
+        .bind(AssignmentState::Completed as i32)
+        .bind(AssignmentState::Cancelled as i32)
+        .bind(AssignmentState::Rejected as i32)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(assignment_from_row)
+        .collect()
+    }
+
+    async fn latest_assignment_seq(&self) -> Result<u64, StorageError> {
+        let seq: i64 =
+            sqlx::query_scalar("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM assignment_events")
+                .fetch_one(&self.pool)
+                .await?;
+        to_u64(seq)
+    }
+
+    async fn assignment_history(
+        &self,
+        assignment_id: Uuid,
+    ) -> Result<Vec<fieldlink_protocol::pb::AssignmentEvent>, StorageError> {
+        sqlx::query("SELECT seq, event FROM assignment_events WHERE assignment_id = $1 ORDER BY seq")
+            .bind(assignment_id.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(event_from_row)
+            .collect()
+    }
+
+    async fn events_with_audience(
+        &self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<(fieldlink_protocol::pb::AssignmentEvent, Vec<String>)>, StorageError> {
+        let events =
+            sqlx::query("SELECT seq, event FROM assignment_events WHERE seq > $1 ORDER BY seq LIMIT $2")
+                .bind(to_i64(after_seq)?)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(event_from_row)
+                .collect::<Result<Vec<_>, StorageError>>()?;
+        let Some(last) = events.last() else {
+            return Ok(Vec::new());
+        };
+        // An event's audience commits with it: every event read above has
+        // all of its rows here.
+        let mut audiences: HashMap<i64, Vec<String>> = HashMap::new();
+        let rows = sqlx::query(
+            "SELECT seq, officer_id FROM event_audience WHERE seq > $1 AND seq <= $2 ORDER BY seq, officer_id",
+        )
+        .bind(to_i64(after_seq)?)
+        .bind(to_i64(last.seq)?)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            audiences
+                .entry(row.try_get("seq")?)
+                .or_default()
+                .push(row.try_get("officer_id")?);
+        }
+        events
+            .into_iter()
+            .map(|event| {
+                let audience = audiences.remove(&to_i64(event.seq)?).unwrap_or_default();
+                Ok((event, audience))
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl PeopleStore for Store {
+    async fn upsert_directory(&self, teams: &[Team], officers: &[Officer]) -> Result<(), StorageError> {
+        let mut tx = self.begin_write().await?;
+        for team in teams {
+            sqlx::query(
+                "INSERT INTO teams (team_id, name) VALUES ($1, $2) \
+                 ON CONFLICT (team_id) DO UPDATE SET name = excluded.name",
+            )
+            .bind(&team.id)
+            .bind(&team.name)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for officer in officers {
+            sqlx::query(
+                "INSERT INTO officers (officer_id, name, team_id, credential_number, role, password_hash, enrolled) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (officer_id) DO UPDATE SET \
+                 name = excluded.name, team_id = excluded.team_id, credential_number = excluded.credential_number, \
+                 role = excluded.role, password_hash = excluded.password_hash, enrolled = excluded.enrolled",
+            )
+            .bind(&officer.id)
+            .bind(&officer.name)
+            .bind(&officer.team_id)
+            .bind(&officer.credential_number)
+            .bind(officer.role.as_str())
+            .bind(&officer.password_hash)
+            .bind(officer.enrolled)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn load_directory(&self) -> Result<(Vec<Team>, Vec<Officer>), StorageError> {
+        let teams = sqlx::query("SELECT team_id, name FROM teams ORDER BY team_id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(Team {
+                    id: row.try_get("team_id")?,
+                    name: row.try_get("name")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        let officers = sqlx::query(
+            "SELECT officer_id, name, team_id, credential_number, role, password_hash, enrolled FROM officers \
+             ORDER BY officer_id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            let role: String = row.try_get("role")?;
+            Ok(Officer {
+                id: row.try_get("officer_id")?,
+                name: row.try_get("name")?,
+                team_id: row.try_get("team_id")?,
+                credential_number: row.try_get("credential_number")?,
+                role: Role::parse(&role).ok_or_else(|| StorageError::Corrupt(format!("role {role}")))?,
+                password_hash: row.try_get("password_hash")?,
+                enrolled: row.try_get("enrolled")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StorageError>>()?;
+        Ok((teams, officers))
+    }
+
+    async fn insert_session_token(
+        &self,
+        token_sha256: &[u8],
+        token: &SessionToken,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO session_tokens (token_sha256, officer_id, device_id, created_at_ms, expires_at_ms, \
+             revoked_at_ms) VALUES ($1, $2, $3, $4, $5, NULL)",
+        )
+        .bind(token_sha256)
+        .bind(&token.officer_id)
+        .bind(&token.device_id)
+        .bind(now_ms)
+        .bind(token.expires_at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn session_token(&self, token_sha256: &[u8]) -> Result<Option<SessionToken>, StorageError> {
+        let row = sqlx::query(
+            "SELECT officer_id, device_id, expires_at_ms, revoked_at_ms FROM session_tokens WHERE token_sha256 = $1",
+        )
+        .bind(token_sha256)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(SessionToken {
+            officer_id: row.try_get("officer_id")?,
+            device_id: row.try_get("device_id")?,
+            expires_at_ms: row.try_get("expires_at_ms")?,
+            revoked_at_ms: row.try_get("revoked_at_ms")?,
+        }))
+    }
+
+    async fn revoke_session_tokens(&self, officer_id: &str, now_ms: i64) -> Result<u64, StorageError> {
+        let result = sqlx::query(
+            "UPDATE session_tokens SET revoked_at_ms = $1 WHERE officer_id = $2 AND revoked_at_ms IS NULL",
+        )
+        .bind(now_ms)
+        .bind(officer_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    async fn record_presence(
+        &self,
+        node_id: &str,
+        officers: &[(String, u32, i64)],
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        let mut tx = self.begin_write().await?;
+        for (officer, sessions, last_seen_ms) in officers {
+            sqlx::query(
+                "INSERT INTO presence (node_id, officer_id, sessions, last_seen_ms, updated_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (node_id, officer_id) DO UPDATE SET \
+                 sessions = excluded.sessions, last_seen_ms = excluded.last_seen_ms, \
+                 updated_at_ms = excluded.updated_at_ms",
+            )
+            .bind(node_id)
+            .bind(officer)
+            .bind(i64::from(*sessions))
+            .bind(last_seen_ms)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn presence(
+        &self,
+        except_node: &str,
+        fresh_after_ms: i64,
+    ) -> Result<Vec<(String, u32, i64)>, StorageError> {
+        sqlx::query(
+            "SELECT officer_id, \
+             CAST(SUM(CASE WHEN updated_at_ms >= $1 THEN sessions ELSE 0 END) AS BIGINT) AS sessions, \
+             MAX(last_seen_ms) AS last_seen_ms FROM presence WHERE node_id <> $2 GROUP BY officer_id ORDER BY officer_id",
+        )
+        .bind(fresh_after_ms)
+        .bind(except_node)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            let sessions: i64 = row.try_get("sessions")?;
+            Ok((
+                row.try_get("officer_id")?,
+                u32::try_from(sessions.max(0)).unwrap_or(u32::MAX),
+                row.try_get("last_seen_ms")?,
+            ))
+        })
+        .collect()
+    }
+
+    async fn note_device_certificate(
+        &self,
+        device_id: &str,
+        serial_hex: &str,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO device_certificates (serial_hex, device_id, first_seen_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (serial_hex) DO NOTHING",
+        )
+        .bind(serial_hex)
+        .bind(device_id)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn record_revocations(
+        &self,
+        serials_hex: &[String],
+        now_ms: i64,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut newly = Vec::new();
+        let mut tx = self.begin_write().await?;
+        for serial in serials_hex {
+            let device: Option<String> =
+                sqlx::query_scalar("SELECT device_id FROM device_certificates WHERE serial_hex = $1")
+                    .bind(serial)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(device) = device else { continue };
+            let inserted = sqlx::query(
+                "INSERT INTO device_revocations (serial_hex, device_id, revoked_at_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT (serial_hex) DO NOTHING",
+            )
+            .bind(serial)
+            .bind(&device)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+            if inserted.rows_affected() > 0 {
+                newly.push(device);
+            }
+        }
+        tx.commit().await?;
+        Ok(newly)
+    }
+
+    async fn device_revoked_at(&self, device_id: &str) -> Result<Option<i64>, StorageError> {
+        Ok(
+            sqlx::query_scalar("SELECT MIN(revoked_at_ms) FROM device_revocations WHERE device_id = $1")
+                .bind(device_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}
+
+#[async_trait]
+impl Storage for Store {
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+async fn insert_officers(
+    tx: &mut Transaction<'_, Db>,
+    item_id: &str,
+    officer_ids: &[String],
+) -> Result<(), StorageError> {
+    for officer_id in officer_ids {
+        sqlx::query("INSERT INTO item_officers (item_id, officer_id) VALUES ($1, $2)")
+            .bind(item_id)
+            .bind(officer_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The index rows of one newly stored item other than an inspection record
+/// (those are batched: [`InspectionRows`]).
+async fn insert_index(
+    tx: &mut Transaction<'_, Db>,
+    item_id: &str,
+    index: &ItemIndex,
+) -> Result<(), StorageError> {
+    match index {
+        ItemIndex::Inspection { .. } => {
+            return Err(StorageError::Corrupt(
+                "inspection records are indexed in batches".into(),
+            ))
+        }
+        ItemIndex::Service {
+            document_type,
+            document_number,
+            document_sha256,
+            channel,
+            sent_at_ms,
+            delivered_at_ms,
+            confirmed_at_ms,
+            officer_ids,
+        } => {
+            sqlx::query(
+                "INSERT INTO services (item_id, case_id, document_type, document_number, document_sha256, channel, \
+                 sent_at_ms, delivered_at_ms, confirmed_at_ms) \
+                 SELECT $1, COALESCE(case_id, ''), $2, $3, $4, $5, $6, $7, $8 FROM items WHERE item_id = $1",
+            )
+            .bind(item_id)
+            .bind(document_type)
+            .bind(document_number)
+            .bind(&document_sha256[..])
+            .bind(channel)
+            .bind(sent_at_ms)
+            .bind(delivered_at_ms)
+            .bind(confirmed_at_ms)
+            .execute(&mut **tx)
+            .await?;
+            insert_officers(tx, item_id, officer_ids).await?;
+        }
+        ItemIndex::ServiceEvent {
+            service_id,
+            kind,
+            at_ms,
+        } => {
+            sqlx::query(
+                "INSERT INTO service_events (item_id, service_id, kind, at_ms) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(item_id)
+            .bind(service_id)
+            .bind(kind)
+            .bind(at_ms)
+            .execute(&mut **tx)
+            .await?;
+        }
+        ItemIndex::Interview {
+            started_at_ms,
+            ended_at_ms,
+            interviewer_ids,
+        } => {
+            sqlx::query(
+                "INSERT INTO interviews (item_id, case_id, started_at_ms, ended_at_ms) \
+                 SELECT $1, COALESCE(case_id, ''), $2, $3 FROM items WHERE item_id = $1",
+            )
+            .bind(item_id)
+            .bind(started_at_ms)
+            .bind(ended_at_ms)
+            .execute(&mut **tx)
+            .await?;
+            insert_officers(tx, item_id, interviewer_ids).await?;
+        }
+        ItemIndex::Photo(photo) => {
+            sqlx::query(
+                "INSERT INTO photos (item_id, record_id, size_bytes, sha256, sm3, content_type, width, height, \
+                 captured_at_ms, latitude, longitude, exif_time_ms, exif_latitude, exif_longitude, flags) \
+                 SELECT $1, $2, $3, sha256, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 FROM items \
+                 WHERE item_id = $1",
+            )
+            .bind(item_id)
+            .bind(&photo.record_id)
+            .bind(to_i64(photo.size_bytes)?)
+            .bind(&photo.sm3[..])
+            .bind(&photo.content_type)
+            .bind(i64::from(photo.width))
+            .bind(i64::from(photo.height))
+            .bind(photo.captured_at_ms)
+            .bind(photo.position.map(|p| p.0))
+            .bind(photo.position.map(|p| p.1))
+            .bind(photo.exif_time_ms)
+            .bind(photo.exif_position.map(|p| p.0))
+            .bind(photo.exif_position.map(|p| p.1))
+            .bind(flags_text(&photo.flags))
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks and appends one assignment event inside `tx`; a conflict or a
+/// taken event id returns before anything is written.
+async fn append_assignment_event(
+    tx: &mut Transaction<'_, Db>,
+    expected_version: Option<u64>,
+    new: &NewAssignmentEvent,
+) -> Result<AssignmentCommit, StorageError> {
+    use fieldlink_protocol::pb::assignment::Assignee;
+    use prost::Message;
+    let snapshot = new
+        .event
+        .assignment
+        .as_ref()
+        .ok_or_else(|| StorageError::Corrupt("an assignment event without its assignment".into()))?;
+    let assignment_id = snapshot.id.clone();
+    let (officer_id, team_id) = match &snapshot.assignee {
+        Some(Assignee::OfficerId(id)) => (Some(id.clone()), None),
+        Some(Assignee::TeamId(id)) => (None, Some(id.clone())),
+        None => (None, None),
+    };
+    let accepted_by = Some(snapshot.accepted_by.clone()).filter(|a| !a.is_empty());
+    let taken: Option<i64> = sqlx::query_scalar("SELECT seq FROM assignment_events WHERE event_id = $1")
+        .bind(new.event_id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    if taken.is_some() {
+        return Ok(AssignmentCommit::DuplicateEventId);
+    }
+    let written =
+        match expected_version {
+            None => sqlx::query(
+                "INSERT INTO assignments (assignment_id, snapshot, state, officer_id, team_id, accepted_by, \
+                 overdue, due_at_ms, created_at_ms, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0) \
+                 ON CONFLICT (assignment_id) DO NOTHING",
+            )
+            .bind(&assignment_id)
+            .bind(snapshot.encode_to_vec())
+            .bind(snapshot.state)
+            .bind(&officer_id)
+            .bind(&team_id)
+            .bind(&accepted_by)
+            .bind(snapshot.overdue)
+            .bind(snapshot.due_at_ms)
+            .bind(snapshot.created_at_ms)
+            .execute(&mut **tx)
+            .await?,
+            Some(version) => {
+                sqlx::query(
+                    "UPDATE assignments SET snapshot = $1, state = $2, officer_id = $3, team_id = $4, \
+                 accepted_by = $5, overdue = $6, due_at_ms = $7 WHERE assignment_id = $8 AND version = $9",
+                )
+                .bind(snapshot.encode_to_vec())
+                .bind(snapshot.state)
+                .bind(&officer_id)
+                .bind(&team_id)
+                .bind(&accepted_by)
+                .bind(snapshot.overdue)
+                .bind(snapshot.due_at_ms)
+                .bind(&assignment_id)
+                .bind(to_i64(version)?)
+                .execute(&mut **tx)
+                .await?
+            }
+        };
+    if written.rows_affected() == 0 {
+        return Ok(AssignmentCommit::VersionConflict);
+    }
+    let mut event = new.event.clone();
+    event.seq = 0;
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO assignment_events (event_id, request_sha256, assignment_id, kind, event, at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+    )
+    .bind(new.event_id.to_string())
+    .bind(&new.request_sha256[..])
+    .bind(&assignment_id)
+    .bind(event.kind)
+    .bind(event.encode_to_vec())
+    .bind(event.at_ms)
+    .fetch_one(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE assignments SET version = $1 WHERE assignment_id = $2")
+        .bind(seq)
+        .bind(&assignment_id)
+        .execute(&mut **tx)
+        .await?;
+    Store::insert_audience(tx, seq, &new.audience).await?;
+    Store::announce_event(tx, seq).await?;
+    Ok(AssignmentCommit::Committed { seq: to_u64(seq)? })
+}
