@@ -1,5 +1,6 @@
 //! One terminal connection: the handshake's device identity, the hello on
-//! the first stream, then one task per request stream.
+//! the first stream (sign-in opens the [`Session`]), then one task per
+//! request stream.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,21 +14,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth;
-use crate::directory::Officer;
 use crate::error::ServiceError;
 use crate::request::{self, Outcome};
+use crate::session::Session;
 use crate::state::AppState;
 use crate::storage::SessionToken;
 use crate::stream_churn::StreamChurn;
-
-/// An open session: who is on the other end.
-#[derive(Debug, Clone)]
-pub struct Session {
-    /// The device, from its certificate.
-    pub device_id: String,
-    /// The signed-in officer.
-    pub officer: Officer,
-}
 
 /// Serves one incoming connection until it closes or the server shuts down.
 pub async fn serve_connection(

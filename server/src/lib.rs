@@ -5,7 +5,8 @@
 //!
 //! - [`transport`] and [`tls`]: the UDP socket, QUIC settings, mutual TLS 1.3
 //!   with the agency CA and CRL; the device id comes from the certificate.
-//! - [`session`]: the hello on the first stream, officer sign-in ([`auth`]).
+//! - [`connection`]: serving one connection: the hello on the first stream,
+//!   officer sign-in ([`auth`]) opening the [`session::Session`].
 //! - [`request`]: one frame in, one response out, per stream.
 //! - [`services`]: one file per request kind: validation against the
 //!   [`catalogue`] and [`directory`], authorization, storage.
@@ -20,6 +21,7 @@ pub mod auth;
 pub mod catalogue;
 pub mod certs;
 pub mod config;
+pub mod connection;
 pub mod console;
 pub mod delivery_marks;
 pub mod device_limits;

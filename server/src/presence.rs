@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::storage::PeopleStore;
+
 /// One officer's presence.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OfficerPresence {
@@ -56,40 +58,45 @@ pub const SHARE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2
 /// Presence rows older than this are a stopped node's: not online.
 pub const STALE_AFTER_MS: i64 = 10_000;
 
-/// Writes this node's presence to the shared database until `shutdown`.
-pub async fn share(state: crate::state::AppState, shutdown: tokio_util::sync::CancellationToken) {
-    let node_id = state.node_id.clone();
+/// Writes this node's presence (`presence`, as `node_id`) to the shared
+/// database until `shutdown`.
+pub async fn share(
+    presence: Presence,
+    storage: Arc<dyn PeopleStore>,
+    node_id: String,
+    clock: fn() -> i64,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
     let mut tick = tokio::time::interval(SHARE_INTERVAL);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             () = shutdown.cancelled() => return,
         }
-        let rows: Vec<(String, u32, i64)> = state
-            .presence
+        let rows: Vec<(String, u32, i64)> = presence
             .snapshot()
             .into_iter()
             .map(|(officer, p)| (officer, p.sessions, p.last_seen_ms))
             .collect();
-        if let Err(error) = state
-            .storage
-            .record_presence(&node_id, &rows, (state.clock)())
-            .await
-        {
+        if let Err(error) = storage.record_presence(&node_id, &rows, clock()).await {
             tracing::warn!(%error, "could not share presence");
         }
     }
 }
 
 /// Everyone's presence as the console shows it: this node's live counts
-/// plus, when nodes share a database, what the other nodes last wrote.
-pub async fn current(state: &crate::state::AppState) -> HashMap<String, OfficerPresence> {
-    let mut everyone = state.presence.snapshot();
-    if !state.push.is_relayed() {
+/// plus, when nodes share a database (`shared`: it and this node's id), what
+/// the other nodes last wrote.
+pub async fn current(
+    presence: &Presence,
+    shared: Option<(&dyn PeopleStore, &str)>,
+    now_ms: i64,
+) -> HashMap<String, OfficerPresence> {
+    let mut everyone = presence.snapshot();
+    let Some((storage, node_id)) = shared else {
         return everyone;
-    }
-    let fresh_after = (state.clock)() - STALE_AFTER_MS;
-    match state.storage.presence(&state.node_id, fresh_after).await {
+    };
+    match storage.presence(node_id, now_ms - STALE_AFTER_MS).await {
         Ok(rows) => {
             for (officer, sessions, last_seen_ms) in rows {
                 let entry = everyone.entry(officer).or_default();

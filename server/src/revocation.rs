@@ -18,7 +18,8 @@ use rcgen::{
 };
 use time::OffsetDateTime;
 
-use crate::state::AppState;
+use crate::config::Config;
+use crate::storage::PeopleStore;
 
 /// QUIC application close code: the device's certificate was revoked.
 pub const CLOSE_REVOKED: u32 = fieldlink_protocol::close_code::REVOKED;
@@ -231,40 +232,57 @@ impl LiveConnections {
     }
 }
 
+/// What watching the CRL needs: the configuration (interval, TLS files,
+/// transport settings), the live connections to close, the storage to
+/// record revocations in, the clock, and when to stop.
+#[derive(Clone)]
+pub struct CrlWatch {
+    /// The configuration in force.
+    pub config: Arc<Config>,
+    /// Live connections, for closing those of revoked devices.
+    pub live: LiveConnections,
+    /// Where revocations are recorded.
+    pub storage: Arc<dyn PeopleStore>,
+    /// The server clock, ms since the Unix epoch.
+    pub clock: fn() -> i64,
+    /// Fires when the server begins shutting down.
+    pub shutdown: tokio_util::sync::CancellationToken,
+}
+
 /// Watches the CRL file every `crl_check_interval_ms`; on a change, applies
 /// it to new handshakes and to live connections. Ends at shutdown.
-pub async fn watch_crl(state: AppState, endpoint: quinn::Endpoint, crl: PathBuf) {
-    let interval = Duration::from_millis(state.config.crl_check_interval_ms);
+pub async fn watch_crl(watch: CrlWatch, endpoint: quinn::Endpoint, crl: PathBuf) {
+    let interval = Duration::from_millis(watch.config.crl_check_interval_ms);
     let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
     let mut seen: Option<SystemTime> = modified(&crl);
     loop {
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
-            () = state.shutdown.cancelled() => return,
+            () = watch.shutdown.cancelled() => return,
         }
         let now = modified(&crl);
         if now == seen {
             continue;
         }
         seen = now;
-        if let Err(error) = apply_crl(&state, &endpoint, &crl).await {
+        if let Err(error) = apply_crl(&watch, &endpoint, &crl).await {
             tracing::error!(%error, "the new CRL could not be applied; the previous one stays in force");
         }
     }
 }
 
-async fn apply_crl(state: &AppState, endpoint: &quinn::Endpoint, crl: &Path) -> Result<(), String> {
-    let files = state.config.tls_files().map_err(|e| e.to_string())?;
-    let crypto = crate::tls::server_config(&files, state.config.dev).map_err(|e| e.to_string())?;
-    let server_config = crate::transport::server_config(crypto, &state.config)?;
+async fn apply_crl(watch: &CrlWatch, endpoint: &quinn::Endpoint, crl: &Path) -> Result<(), String> {
+    let files = watch.config.tls_files().map_err(|e| e.to_string())?;
+    let crypto = crate::tls::server_config(&files, watch.config.dev).map_err(|e| e.to_string())?;
+    let server_config = crate::transport::server_config(crypto, &watch.config)?;
     let revoked = revoked_serials(crl).map_err(|e| e.to_string())?;
     // New handshakes first, then the live connections.
     endpoint.set_server_config(Some(server_config));
-    let closed = state.live.close_revoked(&revoked);
+    let closed = watch.live.close_revoked(&revoked);
     let serials: Vec<String> = revoked.iter().map(hex::encode).collect();
-    let recorded = state
+    let recorded = watch
         .storage
-        .record_revocations(&serials, (state.clock)())
+        .record_revocations(&serials, (watch.clock)())
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!(revoked = revoked.len(), closed = ?closed, newly_revoked = ?recorded, "CRL reloaded");

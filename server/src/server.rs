@@ -16,10 +16,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::catalogue::{Catalogue, CatalogueError};
 use crate::config::{Config, ConfigError};
+use crate::connection;
 use crate::directory::{Directory, DirectoryFile};
 use crate::evidence::Evidence;
 use crate::handshake_gate::Admission;
-use crate::session;
 use crate::state::{system_clock_ms, AppState};
 use crate::storage::group_commit::{CommitStats, GroupCommitter};
 use crate::storage::postgres::PgStorage;
@@ -242,10 +242,23 @@ pub async fn start_wrapped(
     if let Some(url) = relay_url {
         let after = state.storage.latest_assignment_seq().await?;
         tokio::spawn(crate::relay::run(state.clone(), url, after, shutdown.clone()));
-        tokio::spawn(crate::presence::share(state.clone(), shutdown.clone()));
+        tokio::spawn(crate::presence::share(
+            state.presence.clone(),
+            state.storage.clone(),
+            state.node_id.clone(),
+            state.clock,
+            shutdown.clone(),
+        ));
     }
     if let Some(crl) = tls_files.crl.clone() {
-        tokio::spawn(crate::revocation::watch_crl(state.clone(), endpoint.clone(), crl));
+        let watch = crate::revocation::CrlWatch {
+            config: state.config.clone(),
+            live: state.live.clone(),
+            storage: state.storage.clone(),
+            clock: state.clock,
+            shutdown: state.shutdown.clone(),
+        };
+        tokio::spawn(crate::revocation::watch_crl(watch, endpoint.clone(), crl));
     }
     tokio::spawn(crate::services::assignment::run_overdue_checks(
         state.clone(),
@@ -366,7 +379,7 @@ async fn accept_loop(
                         .admit(incoming.remote_address_validated(), incoming.may_retry());
                     match admission {
                         Admission::Proceed(permit) => {
-                            connections.spawn(session::serve_connection(
+                            connections.spawn(connection::serve_connection(
                                 state.clone(),
                                 incoming,
                                 permit,

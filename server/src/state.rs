@@ -1,13 +1,15 @@
 //! What every connection and request shares.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::catalogue::Catalogue;
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::evidence::Evidence;
+use crate::presence::OfficerPresence;
 use crate::storage::group_commit::{CommitStats, GroupCommitter};
-use crate::storage::Storage;
+use crate::storage::{PeopleStore, Storage};
 
 /// Shared server state. Cheap to clone (everything is behind `Arc`).
 #[derive(Clone)]
@@ -53,6 +55,14 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Officers online now, as the console shows them: this node's live
+    /// sessions plus, when nodes share a database, the other nodes'.
+    pub async fn online_now(&self) -> HashMap<String, OfficerPresence> {
+        let storage: &dyn PeopleStore = &*self.storage;
+        let shared = self.push.is_relayed().then_some((storage, self.node_id.as_str()));
+        crate::presence::current(&self.presence, shared, (self.clock)()).await
+    }
+
     /// What validation needs now: the server clock and the allowed skew.
     pub fn validation_context(&self) -> fieldlink_protocol::validate::ValidationContext {
         fieldlink_protocol::validate::ValidationContext {

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::views::{evidence_summaries, flag_names};
 use super::{service_session, supervisor, ApiError, ConsoleState, OPENAPI, PAGE};
 use crate::directory::Role;
 use crate::services;
@@ -287,7 +288,7 @@ async fn one_assignment(
 
 async fn officers(State(state): State<ConsoleState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     supervisor(&state, &headers, false)?;
-    let presence = crate::presence::current(&state.app).await;
+    let presence = state.app.online_now().await;
     let positions: HashMap<String, (f64, f64, i64)> = state
         .app
         .storage
@@ -325,40 +326,6 @@ async fn officers(State(state): State<ConsoleState>, headers: HeaderMap) -> Resu
 struct EvidenceQuery {
     before: Option<u64>,
     limit: Option<u32>,
-}
-
-/// JSON summaries of `items` (in their order), with photo flags and whether a thumbnail exists.
-pub(super) async fn evidence_summaries(
-    state: &ConsoleState,
-    items: Vec<crate::storage::ItemSummary>,
-) -> Result<Vec<Value>, ApiError> {
-    let mut out = Vec::with_capacity(items.len());
-    for item in items {
-        let mut value = json!({
-            "item_id": item.receipt.item_id.to_string(),
-            "kind": item.kind,
-            "server_seq": item.receipt.server_seq,
-            "received_at_ms": item.receipt.received_at_ms,
-            "sha256": hex::encode(item.receipt.sha256),
-            "device_id": item.device_id,
-            "officer_id": item.officer_id,
-            "case_id": item.case_id,
-        });
-        if item.kind == "photo" {
-            if let Some(photo) = state.app.storage.photo(item.receipt.item_id).await? {
-                value["photo"] = json!({
-                    "record_id": photo.index.record_id,
-                    "size_bytes": photo.index.size_bytes,
-                    "width": photo.index.width,
-                    "height": photo.index.height,
-                    "flags": flag_names(&photo.index.flags),
-                    "thumbnail": state.app.storage.thumbnail(item.receipt.item_id).await?.is_some(),
-                });
-            }
-        }
-        out.push(value);
-    }
-    Ok(out)
 }
 
 async fn recent_evidence(
@@ -418,14 +385,6 @@ async fn one_item(
         });
     }
     Ok(Json(value))
-}
-
-/// Evidence flags by name (`EVIDENCE_FLAG_…`).
-fn flag_names(flags: &[i32]) -> Vec<&'static str> {
-    flags
-        .iter()
-        .filter_map(|f| pb::EvidenceFlag::try_from(*f).ok().map(|f| f.as_str_name()))
-        .collect()
 }
 
 /// The stored item bytes as proto3 JSON, by kind.

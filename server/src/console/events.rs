@@ -122,7 +122,7 @@ async fn produce(
                 if let Ok(recent) = state.app.storage.recent_items(None, 200).await {
                     let mut new: Vec<_> = recent.into_iter().filter(|i| i.receipt.server_seq > items).collect();
                     new.reverse();
-                    if let Ok(summaries) = super::api::evidence_summaries(&state, new).await {
+                    if let Ok(summaries) = super::views::evidence_summaries(&state, new).await {
                         for item in summaries {
                             items = items.max(item["server_seq"].as_u64().unwrap_or(0));
                             if !send(&sender, "evidence", &item, assignments, items).await {
@@ -132,7 +132,7 @@ async fn produce(
                     }
                 }
                 let online: Vec<String> = {
-                    let mut online: Vec<String> = crate::presence::current(&state.app)
+                    let mut online: Vec<String> = state.app.online_now()
                         .await
                         .into_iter()
                         .filter(|(_, p)| p.sessions > 0)

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::directory::Role;
 use crate::error::ServiceError;
-use crate::services::inspection::wire_receipt;
+use crate::services::commit::wire_receipt;
 use crate::session::Session;
 use crate::state::AppState;
 use crate::storage::{

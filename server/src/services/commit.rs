@@ -6,9 +6,8 @@ use sha2::Digest;
 use uuid::Uuid;
 
 use crate::error::ServiceError;
-use crate::services::inspection::wire_receipt;
 use crate::state::AppState;
-use crate::storage::{CommitOutcome, NewItem};
+use crate::storage::{CommitOutcome, NewItem, StoredReceipt};
 
 /// The id and the SHA-256 of an item's bytes as received. `id` is the
 /// item's id field as sent.
@@ -76,5 +75,17 @@ pub async fn commit(state: &AppState, item: NewItem) -> Result<pb::Receipt, Serv
         CommitOutcome::Stored(receipt) => Ok(wire_receipt(receipt, false)),
         CommitOutcome::Replayed(receipt) => Ok(wire_receipt(receipt, true)),
         CommitOutcome::Conflict { existing_seq } => Err(ServiceError::Conflict { existing_seq }),
+    }
+}
+
+/// A stored receipt as sent on the wire.
+pub fn wire_receipt(receipt: StoredReceipt, replayed: bool) -> pb::Receipt {
+    pb::Receipt {
+        item_id: receipt.item_id.to_string(),
+        server_seq: receipt.server_seq,
+        received_at_ms: receipt.received_at_ms,
+        sha256: receipt.sha256.to_vec(),
+        replayed,
+        ..Default::default()
     }
 }

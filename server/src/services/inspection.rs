@@ -9,7 +9,7 @@ use crate::error::ServiceError;
 use crate::services::{commit, participants};
 use crate::session::Session;
 use crate::state::AppState;
-use crate::storage::{ItemIndex, ItemKind, NewItem, StoredReceipt};
+use crate::storage::{ItemIndex, ItemKind, NewItem};
 
 /// Stores an inspection record and returns its receipt.
 ///
@@ -80,16 +80,4 @@ fn check_against_directory(
         &inspection.officer_ids,
         outcome_is_enforcement_action(inspection.outcome),
     )
-}
-
-/// A stored receipt as sent on the wire.
-pub fn wire_receipt(receipt: StoredReceipt, replayed: bool) -> pb::Receipt {
-    pb::Receipt {
-        item_id: receipt.item_id.to_string(),
-        server_seq: receipt.server_seq,
-        received_at_ms: receipt.received_at_ms,
-        sha256: receipt.sha256.to_vec(),
-        replayed,
-        ..Default::default()
-    }
 }

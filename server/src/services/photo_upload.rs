@@ -22,7 +22,7 @@ use crate::evidence::exif_check::{self, Tolerances};
 use crate::evidence::image_check;
 use crate::evidence::partial::UploadWriter;
 use crate::evidence::upload_plan::{plan_start, Declared, Held, Start};
-use crate::services::inspection::wire_receipt;
+use crate::services::commit::wire_receipt;
 use crate::session::Session;
 use crate::state::AppState;
 use crate::storage::{CommitOutcome, ItemIndex, ItemKind, NewItem, PartialUpload, PhotoIndex, StoredPhoto};

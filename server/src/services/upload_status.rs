@@ -4,7 +4,7 @@ use fieldlink_protocol::pb;
 use fieldlink_protocol::validate;
 
 use crate::error::ServiceError;
-use crate::services::inspection::wire_receipt;
+use crate::services::commit::wire_receipt;
 use crate::services::photo_upload::photo_receipt;
 use crate::session::Session;
 use crate::state::AppState;

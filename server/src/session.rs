@@ -1,0 +1,13 @@
+//! The session a connection opened: who is on the other end. A plain value
+//! the services take; [`crate::connection`] opens it.
+
+use crate::directory::Officer;
+
+/// An open session: who is on the other end.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The device, from its certificate.
+    pub device_id: String,
+    /// The signed-in officer.
+    pub officer: Officer,
+}
