@@ -1,0 +1,133 @@
+//! `fieldlink photo …`: photo evidence.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use fieldlink_client::PhotoUpload;
+
+use super::connection::ConnectionArgs;
+use super::error::CliError;
+use super::output::{photo_receipt_json, print_line};
+
+/// What to do with a photo.
+#[derive(Debug, Subcommand)]
+pub enum PhotoCommand {
+    /// Upload a JPEG or PNG as evidence for a record; prints the receipt as one
+    /// JSON line (`id`, `sha256`, `sm3`, `size`, `flags`, …). Shows a progress
+    /// bar on a terminal; resumes by itself after a dropped connection.
+    Upload {
+        /// The photo file.
+        file: PathBuf,
+        /// The inspection record (UUIDv7) the photo belongs to.
+        #[arg(long)]
+        record: String,
+        /// Evidence id (UUIDv7) to use, e.g. to resume an earlier upload; new if absent.
+        #[arg(long)]
+        id: Option<String>,
+        /// Capture time in ms since the Unix epoch [default: the file's modification time].
+        #[arg(long)]
+        captured_at_ms: Option<i64>,
+        /// Capture latitude in degrees (with --longitude).
+        #[arg(long, requires = "longitude", allow_hyphen_values = true)]
+        latitude: Option<f64>,
+        /// Capture longitude in degrees (with --latitude).
+        #[arg(long, requires = "latitude", allow_hyphen_values = true)]
+        longitude: Option<f64>,
+        /// The case the photo belongs to.
+        #[arg(long)]
+        case: Option<String>,
+    },
+}
+
+/// Runs a photo command.
+pub async fn run(connection: &ConnectionArgs, command: PhotoCommand) -> Result<(), CliError> {
+    let PhotoCommand::Upload {
+        file,
+        record,
+        id,
+        captured_at_ms,
+        latitude,
+        longitude,
+        case,
+    } = command;
+    let bytes =
+        std::fs::read(&file).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
+    let content_type = match bytes.get(..3) {
+        Some([0xFF, 0xD8, 0xFF]) => "image/jpeg",
+        Some([0x89, b'P', b'N']) => "image/png",
+        _ => {
+            return Err(CliError::Usage(format!(
+                "{} is neither a JPEG nor a PNG",
+                file.display()
+            )))
+        }
+    };
+    let captured_at_ms = match captured_at_ms {
+        Some(ms) => ms,
+        None => modified_ms(&file).unwrap_or_else(fieldlink_client::now_ms),
+    };
+    let evidence_id = id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let mut photo = PhotoUpload::with_id(&evidence_id, &record, content_type, captured_at_ms, bytes);
+    if let (Some(latitude), Some(longitude)) = (latitude, longitude) {
+        photo = photo.at(latitude, longitude, 0.0);
+    }
+    if let Some(case) = case {
+        photo = photo.in_case(&case);
+    }
+    let client = connection.connect(false).await?;
+    let mut bar = ProgressBar::new(std::io::stderr().is_terminal());
+    let receipt = client
+        .upload_photo(&photo, |p| bar.show(p.sent_bytes, p.total_bytes))
+        .await;
+    bar.done();
+    print_line(&photo_receipt_json(&receipt?))?;
+    client.close().await;
+    Ok(())
+}
+
+fn modified_ms(file: &Path) -> Option<i64> {
+    let modified = std::fs::metadata(file).ok()?.modified().ok()?;
+    Some(modified.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as i64)
+}
+
+/// Upload progress: a bar redrawn in place on a terminal; nothing otherwise
+/// (the receipt line on stdout is the output that counts).
+struct ProgressBar {
+    terminal: bool,
+    drawn_percent: Option<u64>,
+}
+
+impl ProgressBar {
+    fn new(terminal: bool) -> Self {
+        Self {
+            terminal,
+            drawn_percent: None,
+        }
+    }
+
+    fn show(&mut self, sent_bytes: u64, total_bytes: u64) {
+        if !self.terminal || total_bytes == 0 {
+            return;
+        }
+        let percent = sent_bytes.saturating_mul(100) / total_bytes;
+        if self.drawn_percent == Some(percent) {
+            return;
+        }
+        self.drawn_percent = Some(percent);
+        let filled = (percent / 4) as usize;
+        eprint!(
+            "\r[{}{}] {percent:>3}% {:.1}/{:.1} MiB",
+            "#".repeat(filled),
+            " ".repeat(25 - filled.min(25)),
+            sent_bytes as f64 / 1_048_576.0,
+            total_bytes as f64 / 1_048_576.0
+        );
+    }
+
+    fn done(&self) {
+        if self.terminal && self.drawn_percent.is_some() {
+            eprintln!();
+        }
+    }
+}

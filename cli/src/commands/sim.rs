@@ -1,0 +1,81 @@
+//! `fieldlink sim`: a fleet of simulated terminals against a server, one
+//! JSON summary line at the end (the simulator is `fieldlink_cli::sim`).
+
+use clap::Args;
+
+use super::connection::{dev_certs_dir, ConnectionArgs, DEV_SUPERVISOR};
+use super::error::CliError;
+use super::output::print_line;
+
+/// The fleet.
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Simulated terminals.
+    #[arg(long, default_value_t = 4)]
+    terminals: usize,
+    /// How long to run, seconds.
+    #[arg(long, default_value_t = 30)]
+    duration: u64,
+    /// Seed for choices and photo contents.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Photos per inspection record.
+    #[arg(long, default_value_t = 1)]
+    photos_per_record: usize,
+    /// Share (0-1) of its own outgoing datagrams each terminal drops.
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Officers to sign in as, comma-separated [--dev: officer-01..officer-04].
+    #[arg(long, value_delimiter = ',')]
+    officers: Vec<String>,
+    /// Dispatch assignments as this supervisor [--dev: supervisor-01]; `none` to not dispatch.
+    #[arg(long)]
+    dispatcher: Option<String>,
+    /// Most assignments to dispatch.
+    #[arg(long, default_value_t = 1000)]
+    assignments_max: u64,
+}
+
+/// Runs the fleet for its duration and prints the summary.
+pub async fn run(connection: &ConnectionArgs, args: SimArgs) -> Result<(), CliError> {
+    if !(0.0..=1.0).contains(&args.loss) {
+        return Err(CliError::Usage("--loss must be between 0 and 1".into()));
+    }
+    let officers = if args.officers.is_empty() {
+        (1..=4).map(|i| format!("officer-0{i}")).collect()
+    } else {
+        args.officers
+    };
+    let supervisor = match args.dispatcher.as_deref() {
+        Some("none") => None,
+        Some(name) => Some(name.to_owned()),
+        None => connection.dev.then(|| DEV_SUPERVISOR.to_owned()),
+    };
+    // Fail early on unusable settings, before any terminal starts.
+    connection.client_config(false)?;
+    let config = fieldlink_cli::sim::SimConfig {
+        terminals: args.terminals.max(1),
+        duration: std::time::Duration::from_secs(args.duration),
+        seed: args.seed,
+        photos_per_record: args.photos_per_record,
+        loss: args.loss,
+        officers,
+        devices: vec!["device-001".into(), "device-002".into(), "device-003".into()],
+        supervisor,
+        assignments_max: args.assignments_max,
+    };
+    let summary = fieldlink_cli::sim::run(config, |officer, device| {
+        let mut args = connection.clone();
+        args.officer = Some(officer.to_owned());
+        if args.dev && args.cert.is_none() {
+            args.cert = Some(dev_certs_dir().join(format!("{device}.pem")));
+            args.key = Some(dev_certs_dir().join(format!("{device}.key")));
+        }
+        args.client_config(false).map_err(|error| match error {
+            CliError::Client(error) => error,
+            other => fieldlink_client::Error::Config(other.to_string()),
+        })
+    })
+    .await;
+    print_line(&summary)
+}
