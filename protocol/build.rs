@@ -16,6 +16,7 @@ const PROTO_FILES: &[&str] = &[
     "fieldlink/v1/interview.proto",
     "fieldlink/v1/case.proto",
     "fieldlink/v1/assignment.proto",
+    "fieldlink/v1/log.proto",
     "fieldlink/v1/request.proto",
 ];
 

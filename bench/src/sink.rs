@@ -11,9 +11,9 @@ use async_trait::async_trait;
 use fieldlink_server::directory::{Officer, Team};
 use fieldlink_server::storage::{
     AssignmentCommit, AssignmentFilter, AssignmentStore, CaseItemRow, CommitOutcome, EvidenceStore,
-    FeedCursor, ItemStore, ItemSummary, NewAssignmentEvent, NewItem, PartialUpload, PeopleStore, RecordLinks,
-    RecordedEvent, ServiceHistory, SessionToken, Storage, StorageError, StoredAssignment, StoredItem,
-    StoredPhoto, StoredReceipt,
+    FeedCursor, ItemStore, ItemSummary, LogStore, NewAssignmentEvent, NewItem, PartialUpload, PeopleStore,
+    RecordLinks, RecordedEvent, ServiceHistory, SessionToken, Storage, StorageError, StoredAssignment,
+    StoredCheckpoint, StoredItem, StoredPhoto, StoredReceipt,
 };
 use uuid::Uuid;
 
@@ -46,6 +46,7 @@ impl ItemStore for CommitSink {
                     server_seq: self.next_seq.fetch_add(1, Ordering::Relaxed),
                     received_at_ms: now_ms,
                     sha256: item.sha256,
+                    leaf: None,
                 })
             })
             .collect())
@@ -281,6 +282,41 @@ impl PeopleStore for CommitSink {
 
     async fn device_revoked_at(&self, device_id: &str) -> Result<Option<i64>, StorageError> {
         self.inner.device_revoked_at(device_id).await
+    }
+}
+
+#[async_trait]
+impl LogStore for CommitSink {
+    async fn log_size(&self) -> Result<u64, StorageError> {
+        self.inner.log_size().await
+    }
+
+    async fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, StorageError> {
+        self.inner.log_hashes(indexes).await
+    }
+
+    async fn log_leaf(&self, item_id: Uuid) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
+        self.inner.log_leaf(item_id).await
+    }
+
+    async fn log_leaves(&self, from_index: u64, limit: u32) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
+        self.inner.log_leaves(from_index, limit).await
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StorageError> {
+        self.inner.latest_checkpoint().await
+    }
+
+    async fn checkpoint_at(&self, tree_size: u64) -> Result<Option<StoredCheckpoint>, StorageError> {
+        self.inner.checkpoint_at(tree_size).await
+    }
+
+    async fn store_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<(), StorageError> {
+        self.inner.store_checkpoint(checkpoint).await
+    }
+
+    async fn append_unlogged(&self, limit: u32) -> Result<u64, StorageError> {
+        self.inner.append_unlogged(limit).await
     }
 }
 

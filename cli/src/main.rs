@@ -79,6 +79,13 @@ enum Command {
     /// Run a fleet of simulated terminals against a server and print one JSON
     /// summary line. Bounded in time; loopback servers only in tests.
     Sim(SimArgs),
+    /// Print an item's inclusion proof in the transparency log as one JSON
+    /// line, after verifying it (checkpoint signature, audit path,
+    /// consistency). Exits non-zero if anything does not verify.
+    Proof {
+        /// The item's id (a record, photo, service, event or interview).
+        item_id: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -110,5 +117,6 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Dispatch { command } => commands::dispatch::run(connection, command).await,
         Command::Outbox { db, command } => commands::outbox::run(connection, &db, command).await,
         Command::Sim(args) => commands::sim::run(connection, args).await,
+        Command::Proof { item_id } => commands::proof::run(connection, &item_id).await,
     }
 }

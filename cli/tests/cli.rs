@@ -86,6 +86,45 @@ async fn example_then_submit_prints_a_receipt_and_refusals_exit_non_zero() {
         .await
         .unwrap();
     assert_eq!(unusable.status.code(), Some(2));
+
+    // The record's inclusion proof in the transparency log, verified.
+    let id = receipt["id"].as_str().unwrap().to_owned();
+    let proof = {
+        let id = id.clone();
+        tokio::task::spawn_blocking(move || fieldlink(addr, &["proof", &id]))
+            .await
+            .unwrap()
+    };
+    assert!(
+        proof.status.success(),
+        "{}",
+        String::from_utf8_lossy(&proof.stderr)
+    );
+    let proof: serde_json::Value = serde_json::from_slice(&proof.stdout).unwrap();
+    assert_eq!(proof["verified"], true);
+    assert_eq!(proof["item_id"], receipt["id"]);
+    assert_eq!(proof["leaf_index"], receipt["leaf_index"]);
+    assert_eq!(proof["sha256"], receipt["sha256"]);
+    assert_eq!(proof["sm3"], receipt["sm3"]);
+    assert_eq!(proof["checkpoint"]["origin"], "fieldlink.local/evidence");
+    // Trusting another key: the checkpoint does not verify, exit 1.
+    let other_key = data.path().join("other.pub");
+    std::fs::write(
+        &other_key,
+        "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW\n",
+    )
+    .unwrap();
+    let other_key = other_key.to_str().unwrap().to_owned();
+    let untrusted =
+        tokio::task::spawn_blocking(move || fieldlink(addr, &["--log-key", &other_key, "proof", &id]))
+            .await
+            .unwrap();
+    assert_eq!(untrusted.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&untrusted.stderr).contains("does not verify"),
+        "{}",
+        String::from_utf8_lossy(&untrusted.stderr)
+    );
     server.shutdown().await;
 }
 

@@ -25,10 +25,12 @@ use crate::Error;
 /// Cloning is cheap and shares the connection.
 #[derive(Clone)]
 pub struct Client {
-    config: ClientConfig,
+    pub(crate) config: ClientConfig,
     quic: quinn::ClientConfig,
     endpoint: quinn::Endpoint,
     state: Arc<Mutex<State>>,
+    /// The newest log checkpoint this client verified (see `log.rs`).
+    pub(crate) log_head: Arc<Mutex<Option<fieldlink_protocol::log::Checkpoint>>>,
 }
 
 struct State {
@@ -82,6 +84,7 @@ impl Client {
                 session: None,
                 preferred_addr: 0,
             })),
+            log_head: Arc::new(Mutex::new(None)),
             config,
             quic,
             endpoint,

@@ -85,6 +85,31 @@ pub struct ClientConfig {
     /// For simulations and tests: drop this share (0.0–1.0) of outgoing UDP
     /// datagrams, as a lossy radio link would. 0 in real use.
     pub simulated_send_loss: f64,
+    /// The transparency log to trust: its verifier key and origin. Without
+    /// it, [`crate::Client::inclusion_proof`] refuses to run.
+    pub log: Option<LogTrust>,
+}
+
+/// The transparency log a terminal trusts (the server's `log-key` output
+/// and its `log_origin`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogTrust {
+    /// The log's signed-note verifier key (`name+id+base64`).
+    pub verifier_key: String,
+    /// The log's origin, the first line of its checkpoints.
+    pub origin: String,
+}
+
+impl LogTrust {
+    /// Reads the verifier key from a file (e.g. certs-dev/log.pub).
+    pub fn from_file(verifier_key: &Path, origin: &str) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(verifier_key)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", verifier_key.display())))?;
+        Ok(Self {
+            verifier_key: text.trim().to_owned(),
+            origin: origin.to_owned(),
+        })
+    }
 }
 
 impl ClientConfig {
@@ -114,6 +139,7 @@ impl ClientConfig {
             udp_buffer_bytes: 4 * 1024 * 1024,
             fallback_addrs: Vec::new(),
             simulated_send_loss: 0.0,
+            log: None,
         })
     }
 }

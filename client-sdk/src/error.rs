@@ -28,6 +28,14 @@ pub enum Error {
     /// The server broke the protocol (undecodable answer). Not retryable.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// A log proof or checkpoint did not verify (bad signature, a proof
+    /// that does not lead to the root). Not retryable.
+    #[error("the transparency log's proof does not verify: {0}")]
+    LogProof(String),
+    /// The server's log forked or shrank: a checkpoint does not extend the
+    /// newest one this client verified. Evidence of tampering; not retryable.
+    #[error("the transparency log was rewritten: {0}")]
+    LogForked(String),
 }
 
 impl Error {
@@ -36,9 +44,12 @@ impl Error {
         match self {
             Error::Connection(_) | Error::Timeout(_) => true,
             Error::Rejected(status) => status.retryable,
-            Error::Config(_) | Error::Authentication(_) | Error::SignInRefused(_) | Error::Protocol(_) => {
-                false
-            }
+            Error::Config(_)
+            | Error::Authentication(_)
+            | Error::SignInRefused(_)
+            | Error::Protocol(_)
+            | Error::LogProof(_)
+            | Error::LogForked(_) => false,
         }
     }
 

@@ -8,6 +8,7 @@ mod client;
 mod config;
 mod connection;
 mod error;
+mod log;
 mod lossy_socket;
 pub mod outbox;
 mod photo;
@@ -23,10 +24,11 @@ pub mod raw {
         client_endpoint, lossy_client_endpoint, open_raw_session, quic_client_config,
     };
 }
-pub use config::{ClientConfig, Credentials, RetryPolicy};
+pub use config::{ClientConfig, Credentials, LogTrust, RetryPolicy};
 pub use connection::SDK_VERSION;
 pub use error::Error;
 pub use fieldlink_protocol as protocol;
+pub use log::VerifiedInclusion;
 pub use photo::{PhotoUpload, UploadProgress};
 
 /// The current time in ms since the Unix epoch, as items' timestamps want it.

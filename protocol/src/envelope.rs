@@ -46,7 +46,7 @@ pub fn parse_request(frame_body: &[u8]) -> Result<ParsedRequest<'_>, EnvelopeErr
 }
 
 /// Field numbers of `Request.body`, the oneof. Keep in step with request.proto.
-const BODY_FIELD_NUMBERS: &[u32] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
+const BODY_FIELD_NUMBERS: &[u32] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
 
 /// Walks the top-level fields of a `Request` and returns the bytes of its one body field.
 fn locate_body(mut buf: &[u8]) -> Result<&[u8], EnvelopeError> {
@@ -94,6 +94,22 @@ fn skip(buf: &[u8], bytes: usize) -> Result<&[u8], EnvelopeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: log_proof and log_consistency were added to the proto but
+    /// not here, and every such request was refused as unknown.
+    #[test]
+    fn the_body_field_numbers_are_those_of_request_proto() {
+        let proto = include_str!("../proto/fieldlink/v1/request.proto");
+        let oneof = &proto[proto.find("oneof body {").unwrap()..];
+        let oneof = &oneof[..oneof.find('}').unwrap()];
+        let numbers: Vec<u32> = oneof
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("//"))
+            .filter_map(|line| line.split_once(" = "))
+            .map(|(_, number)| number.trim_end_matches(';').trim().parse().unwrap())
+            .collect();
+        assert_eq!(numbers, BODY_FIELD_NUMBERS);
+    }
 
     fn record() -> pb::InspectionRecord {
         pb::InspectionRecord {

@@ -20,6 +20,7 @@ pub mod frame;
 pub mod inspection;
 pub mod interview;
 pub mod limits;
+pub mod log;
 pub mod photo;
 pub mod service;
 pub mod status;

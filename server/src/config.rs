@@ -39,6 +39,13 @@ pub struct Config {
     pub evidence_s3_region: String,
     /// TLS files; with `dev` and none given, the certs-dev set.
     pub tls: Option<TlsFiles>,
+    /// The transparency log's signing key (a signed-note private key,
+    /// `PRIVATE+KEY+name+id+base64`, alone in the file). Required without
+    /// `dev`, which uses certs-dev/log.key; never the development key then.
+    pub log_key: Option<PathBuf>,
+    /// The log's name, the first line of every checkpoint (a schema-less
+    /// URL by convention, e.g. `zfj.example.gov.cn/fieldlink`).
+    pub log_origin: String,
     /// The enforcement-matters catalogue (JSON). Required without `dev`.
     pub catalogue: Option<PathBuf>,
     /// A directory of teams and officers (TOML) imported at start. See docs/operations.md.
@@ -130,6 +137,8 @@ impl Default for Config {
             evidence_s3_endpoint: None,
             evidence_s3_region: "us-east-1".into(),
             tls: None,
+            log_key: None,
+            log_origin: "fieldlink.local/evidence".into(),
             catalogue: None,
             directory: None,
             log_json: false,
@@ -221,6 +230,18 @@ impl Config {
         })
     }
 
+    /// The log key file in force: the configured one, or certs-dev's with `dev`.
+    pub fn log_key_file(&self) -> Result<PathBuf, ConfigError> {
+        match (&self.log_key, self.dev) {
+            (Some(path), _) => Ok(path.clone()),
+            (None, true) => Ok(dev_certs_dir().join("log.key")),
+            (None, false) => Err(ConfigError::Invalid {
+                key: "log_key",
+                detail: "the transparency log's key is required without --dev (--log-key)".into(),
+            }),
+        }
+    }
+
     /// The TLS files in force: the configured ones, or certs-dev with `dev`.
     pub fn tls_files(&self) -> Result<TlsFiles, ConfigError> {
         match (&self.tls, self.dev) {
@@ -255,6 +276,9 @@ impl Config {
         }
         if self.idle_timeout_ms == 0 || self.hello_timeout_ms == 0 || self.request_timeout_ms == 0 {
             return invalid("idle_timeout_ms", "timeouts must be positive");
+        }
+        if self.log_origin.is_empty() || self.log_origin.contains(char::is_whitespace) {
+            return invalid("log_origin", "must be a non-empty name without spaces");
         }
         if let Some(url) = &self.database {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {

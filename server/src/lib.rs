@@ -42,6 +42,7 @@ pub mod state;
 pub mod storage;
 pub mod stream_churn;
 pub mod tls;
+pub mod transparency;
 pub mod transport;
 
 pub use config::Config;

@@ -28,6 +28,18 @@ enum Command {
     },
     /// Read a password from standard input and print its argon2id hash, for directory files.
     HashPassword,
+    /// Generate the transparency log's key pair: the private key into OUT
+    /// (guard it like the TLS key; give it to `serve --log-key`), the
+    /// verifier key into OUT.pub and on stdout (give it to terminals and
+    /// verifiers).
+    LogKey {
+        /// The key's name (no spaces or '+'), e.g. the log origin's host.
+        #[arg(long)]
+        name: String,
+        /// The private key file to write (refused if it exists).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Revoke a lost or stolen device: add its certificate to the CRL. A
     /// running server applies the new CRL within a second, without a restart.
     RevokeDevice {
@@ -95,6 +107,12 @@ struct ServeArgs {
     /// Certificate revocation list (PEM) of revoked devices.
     #[arg(long)]
     crl: Option<PathBuf>,
+    /// The transparency log's signing key file. Required without --dev.
+    #[arg(long)]
+    log_key: Option<PathBuf>,
+    /// The log's name, the first line of every checkpoint [default: fieldlink.local/evidence].
+    #[arg(long)]
+    log_origin: Option<String>,
     /// Enforcement-matters catalogue (JSON). Required without --dev.
     #[arg(long)]
     catalogue: Option<PathBuf>,
@@ -224,6 +242,7 @@ impl ServeArgs {
             data_dir,
             database_connections_max,
             evidence_s3_region,
+            log_origin,
             frame_bytes_max,
             photo_bytes_max,
             clock_skew_ms_max,
@@ -278,6 +297,9 @@ impl ServeArgs {
         if self.catalogue.is_some() {
             config.catalogue = self.catalogue;
         }
+        if self.log_key.is_some() {
+            config.log_key = self.log_key;
+        }
         if self.directory.is_some() {
             config.directory = self.directory;
         }
@@ -324,6 +346,13 @@ fn main() -> ExitCode {
             }
             Err(error) => fail(&error),
         },
+        Command::LogKey { name, out } => match write_log_key(&name, &out) {
+            Ok(verifier_key) => {
+                println!("{verifier_key}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(error.as_ref()),
+        },
         Command::HashPassword => {
             let mut password = String::new();
             if let Err(error) = std::io::stdin().read_line(&mut password) {
@@ -338,6 +367,28 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Writes a new log key pair; returns the verifier key.
+fn write_log_key(name: &str, out: &std::path::Path) -> Result<String, Box<dyn std::error::Error>> {
+    use std::io::Write;
+    if name.is_empty() || name.contains(|c: char| c == '+' || c.is_whitespace()) {
+        return Err("the key name must be non-empty, without spaces or '+'".into());
+    }
+    let (private_key, verifier_key) = fieldlink_server::transparency::generate_key(name);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(out)
+        .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    writeln!(file, "{private_key}")?;
+    file.sync_all()?;
+    let public = out.with_extension("pub");
+    std::fs::write(&public, format!("{verifier_key}\n"))
+        .map_err(|e| format!("cannot write {}: {e}", public.display()))?;
+    Ok(verifier_key)
 }
 
 fn serve(args: ServeArgs) -> ExitCode {

@@ -121,6 +121,8 @@ fn body_kind(body: &Body) -> &'static str {
         Body::ReassignAssignment(_) => "reassign_assignment",
         Body::ListAssignments(_) => "list_assignments",
         Body::SubscribeAssignments(_) => "subscribe_assignments",
+        Body::LogProof(_) => "log_proof",
+        Body::LogConsistency(_) => "log_consistency",
     }
 }
 
@@ -190,6 +192,12 @@ async fn dispatch(
         Body::ListAssignments(list) => services::assignment::list(state, session, list)
             .await
             .map(response::Result::Assignments),
+        Body::LogProof(query) => services::log_proof::inclusion(state, session, query)
+            .await
+            .map(response::Result::InclusionProof),
+        Body::LogConsistency(query) => services::log_proof::consistency(state, query)
+            .await
+            .map(response::Result::ConsistencyProof),
         // Handled in serve_stream before dispatch.
         Body::SubscribeAssignments(_) => Err(ServiceError::Envelope(
             fieldlink_protocol::envelope::EnvelopeError::UnknownKind,

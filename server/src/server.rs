@@ -45,6 +45,9 @@ pub enum ServerError {
     /// Storage could not be opened.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The transparency log's key is missing or refused.
+    #[error(transparent)]
+    LogKey(#[from] crate::transparency::LogKeyError),
     /// The socket or endpoint could not be set up.
     #[error("cannot listen on {addr}: {detail}")]
     Listen {
@@ -128,6 +131,11 @@ pub async fn start_wrapped(
     config.check()?;
     let tls_files = config.tls_files()?;
     let crypto = tls::server_config(&tls_files, config.dev)?;
+    let log_signer = Arc::new(crate::transparency::LogSigner::load(
+        &config.log_key_file()?,
+        &config.log_origin,
+        config.dev,
+    )?);
     let catalogue = match &config.catalogue {
         Some(path) => Catalogue::from_file(path)?,
         None => Catalogue::demo(),
@@ -150,6 +158,15 @@ pub async fn start_wrapped(
         }
     };
     let storage = wrap(storage);
+    // Items stored before the transparency log existed get their leaves
+    // before anything new is accepted.
+    loop {
+        let appended = storage.append_unlogged(1000).await?;
+        if appended == 0 {
+            break;
+        }
+        tracing::info!(appended, "gave stored items their log leaves");
+    }
     let evidence = Evidence::open(
         &config.data_dir.join("evidence"),
         config.image_decodes_max,
@@ -227,6 +244,7 @@ pub async fn start_wrapped(
         commit_stats,
         directory: Arc::new(directory),
         catalogue: Arc::new(catalogue),
+        log_signer,
         evidence: Arc::new(evidence),
         push,
         live: crate::revocation::LiveConnections::default(),
@@ -239,6 +257,12 @@ pub async fn start_wrapped(
         clock,
     };
     tokio::spawn(crate::evidence::janitor::run(state.clone(), shutdown.clone()));
+    tokio::spawn(crate::transparency::run_signer(
+        state.storage.clone(),
+        state.log_signer.clone(),
+        state.clock,
+        shutdown.clone(),
+    ));
     if let Some(url) = relay_url {
         let after = state.storage.latest_assignment_seq().await?;
         tokio::spawn(crate::relay::run(state.clone(), url, after, shutdown.clone()));

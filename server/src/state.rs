@@ -30,6 +30,8 @@ pub struct AppState {
     pub delivery_marks: crate::delivery_marks::DeliveryMarks,
     /// The agency directory.
     pub directory: Arc<Directory>,
+    /// Signs the transparency log's checkpoints.
+    pub log_signer: Arc<crate::transparency::LogSigner>,
     /// The enforcement-matters catalogue.
     pub catalogue: Arc<Catalogue>,
     /// The evidence store (photos).

@@ -374,3 +374,45 @@ fn every_config_key_is_a_flag_and_flags_override_the_file() {
     let printed = String::from_utf8(output.stdout).unwrap();
     assert!(printed.lines().any(|l| l == "image_decodes_max = 3"), "{printed}");
 }
+
+#[test]
+fn log_key_writes_a_key_pair_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("log.key");
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_fieldlink-server"))
+            .args(["log-key", "--name", "zfj.example"])
+            .arg("--out")
+            .arg(&key)
+            .output()
+            .unwrap()
+    };
+    let output = run();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let public = std::fs::read_to_string(dir.path().join("log.pub")).unwrap();
+    assert_eq!(printed.trim(), public.trim());
+    assert!(public.starts_with("zfj.example+"));
+    let private = std::fs::read_to_string(&key).unwrap();
+    let signer = fieldlink_server::transparency::LogSigner::from_key(private.trim(), "o").unwrap();
+    assert_eq!(signer.verifier_key(), public.trim());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let again = run();
+    assert!(!again.status.success());
+    assert_eq!(
+        std::fs::read_to_string(&key).unwrap(),
+        private,
+        "the key was overwritten"
+    );
+}

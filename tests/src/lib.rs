@@ -115,6 +115,11 @@ pub fn client_config(addr: SocketAddr, device: &str, officer: &str) -> ClientCon
         },
     )
     .expect("dev certificate files");
+    // Every test terminal trusts the development log key.
+    config.log = Some(
+        fieldlink_client::LogTrust::from_file(&certs.join("log.pub"), &Config::default().log_origin)
+            .expect("certs-dev/log.pub"),
+    );
     // Generous deadlines: the test machine is loaded.
     config.connect_timeout = Duration::from_secs(30);
     config.request_timeout = Duration::from_secs(60);

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use fieldlink_client::{Client, ClientConfig, Credentials};
+use fieldlink_client::{Client, ClientConfig, Credentials, LogTrust};
 
 use super::error::CliError;
 
@@ -40,6 +40,13 @@ pub struct ConnectionArgs {
     /// Name of the environment variable holding the officer's password.
     #[arg(long, global = true, default_value = "FIELDLINK_PASSWORD")]
     pub password_env: String,
+    /// The transparency log's verifier key file (the server's `log-key`
+    /// output) [--dev: certs-dev/log.pub].
+    #[arg(long, global = true)]
+    pub log_key: Option<PathBuf>,
+    /// The transparency log's origin, the first line of its checkpoints.
+    #[arg(long, global = true, default_value = "fieldlink.local/evidence")]
+    pub log_origin: String,
     /// Development defaults: certs-dev CA, device-001, officer-01 with the demo password.
     #[arg(long, global = true)]
     pub dev: bool,
@@ -85,7 +92,7 @@ impl ConnectionArgs {
                 )))
             }
         };
-        Ok(ClientConfig::from_files(
+        let mut config = ClientConfig::from_files(
             self.server,
             &self.server_name,
             &ca,
@@ -95,7 +102,16 @@ impl ConnectionArgs {
                 officer_id: officer,
                 password,
             },
-        )?)
+        )?;
+        let log_key = match (&self.log_key, self.dev) {
+            (Some(path), _) => Some(path.clone()),
+            (None, true) => Some(dev_dir.join("log.pub")),
+            (None, false) => None,
+        };
+        if let Some(path) = log_key {
+            config.log = Some(LogTrust::from_file(&path, &self.log_origin)?);
+        }
+        Ok(config)
     }
 }
 

@@ -11,5 +11,6 @@ pub mod example;
 pub mod outbox;
 pub mod output;
 pub mod photo;
+pub mod proof;
 pub mod sim;
 pub mod submit;

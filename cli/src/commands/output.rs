@@ -32,13 +32,16 @@ pub fn read_json<T: serde::de::DeserializeOwned>(file: &Path) -> Result<T, CliEr
 }
 
 /// The receipt as one line of JSON: `id`, `server_seq`, `received_at_ms`,
-/// `sha256` (hex) and `replayed`.
+/// `sha256` and `sm3` (hex), `leaf_index` (the transparency log) and
+/// `replayed`.
 pub fn receipt_json(receipt: &pb::Receipt) -> serde_json::Value {
     serde_json::json!({
         "id": receipt.item_id,
         "server_seq": receipt.server_seq,
         "received_at_ms": receipt.received_at_ms,
         "sha256": hex::encode(&receipt.sha256),
+        "sm3": hex::encode(&receipt.sm3),
+        "leaf_index": receipt.leaf_index,
         "replayed": receipt.replayed,
     })
 }
@@ -63,6 +66,7 @@ pub fn photo_receipt_json(receipt: &pb::Receipt) -> serde_json::Value {
         "sm3": hex::encode(&receipt.sm3),
         "size": receipt.size_bytes,
         "flags": flags,
+        "leaf_index": receipt.leaf_index,
         "replayed": receipt.replayed,
     })
 }

@@ -549,6 +549,7 @@ async fn replay(
                 server_seq: recorded.seq,
                 received_at_ms: recorded.at_ms,
                 sha256: recorded.request_sha256,
+                leaf: None,
             },
             true,
         )),
@@ -569,6 +570,7 @@ fn result_of(
             server_seq: seq,
             received_at_ms: event.at_ms,
             sha256: request_sha256,
+            leaf: None,
         },
         false,
     );

@@ -7,6 +7,7 @@ pub mod case_view;
 pub mod commit;
 pub mod inspection;
 pub mod interview;
+pub mod log_proof;
 pub mod participants;
 pub mod photo_upload;
 pub mod record_photos;

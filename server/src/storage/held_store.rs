@@ -86,6 +86,7 @@ impl ItemStore for HeldStore {
                     server_seq: seq,
                     received_at_ms: now_ms,
                     sha256: item.sha256,
+                    leaf: None,
                 })
             })
             .collect())

@@ -160,6 +160,9 @@ pub struct StoredReceipt {
     pub received_at_ms: i64,
     /// SHA-256 of the stored bytes.
     pub sha256: [u8; 32],
+    /// Its leaf in the transparency log, where the query read it (commits,
+    /// resends, single-item reads).
+    pub leaf: Option<super::LeafRef>,
 }
 
 /// What committing one item did.

@@ -3,8 +3,9 @@
 //!
 //! [`Storage`] is the sum of [`ItemStore`] (items and receipts),
 //! [`EvidenceStore`] (photos, uploads, thumbnails), [`AssignmentStore`]
-//! (assignments, events, feeds) and [`PeopleStore`] (directory, tokens,
-//! presence, devices); code that needs one concern takes that trait.
+//! (assignments, events, feeds), [`PeopleStore`] (directory, tokens,
+//! presence, devices) and [`LogStore`] (the transparency log); code that
+//! needs one concern takes that trait.
 //! [`sqlite`] is the embedded default, [`postgres`] the engine for several
 //! nodes. Writes of items go through [`group_commit`], which puts concurrent
 //! submissions into one transaction: one fsync'd commit costs milliseconds
@@ -22,6 +23,8 @@ pub mod group_commit;
 mod held_store;
 mod inspection_rows;
 mod items;
+mod log;
+mod log_append;
 mod migrations;
 mod people;
 pub mod postgres;
@@ -42,6 +45,7 @@ pub use items::{
     CaseItemRow, CommitOutcome, ItemIndex, ItemKind, ItemStore, ItemSummary, NewItem, ServiceHistory,
     StoredItem, StoredReceipt,
 };
+pub use log::{LeafRef, LogStore, StoredCheckpoint};
 pub use people::{PeopleStore, SessionToken};
 
 /// Why storage failed. Shown to terminals only as UNAVAILABLE, never in detail.
@@ -64,7 +68,7 @@ pub enum StorageError {
 /// Everything the server stores, one trait per concern. Each backend
 /// implements all of them; code that needs one concern takes that trait.
 #[async_trait]
-pub trait Storage: ItemStore + EvidenceStore + AssignmentStore + PeopleStore {
+pub trait Storage: ItemStore + EvidenceStore + AssignmentStore + PeopleStore + LogStore {
     /// Closes the database (pending writes are already committed).
     async fn close(&self);
 }

@@ -44,6 +44,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "presence",
         include_str!("../../migrations/postgres/0002_presence.sql"),
     ),
+    (3, "log", include_str!("../../migrations/postgres/0003_log.sql")),
 ];
 
 /// The channel assignment-event commits are announced on.
@@ -51,6 +52,8 @@ pub const ASSIGNMENT_CHANNEL: &str = "fieldlink_assignment_events";
 
 /// Advisory lock key serializing assignment-event commits ("fl-asgn").
 const ASSIGNMENT_LOCK: i64 = 0x0066_6c2d_6173_676e;
+/// Advisory lock key serializing appends to the transparency log ("fl-tlog").
+const LOG_LOCK: i64 = 0x0066_6c2d_746c_6f67;
 
 // The queries both backends share (`queries.rs`), compiled for PostgreSQL.
 mod queries {
@@ -187,11 +190,14 @@ impl PgStorage {
     /// One assignment-event transaction at a time, across every node (a
     /// transaction-scoped advisory lock): see the module comment.
     async fn lock_event_order(tx: &mut Transaction<'_, Postgres>) -> Result<(), StorageError> {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(ASSIGNMENT_LOCK)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
+        advisory_lock(tx, ASSIGNMENT_LOCK).await
+    }
+
+    /// One log appender at a time, across every node: leaves take their
+    /// indexes in commit order. Taken after the items are inserted, so
+    /// nodes still insert concurrently.
+    async fn lock_log(tx: &mut Transaction<'_, Postgres>) -> Result<(), StorageError> {
+        advisory_lock(tx, LOG_LOCK).await
     }
 
     /// An event's audience in one statement (a team may be thousands).
@@ -248,6 +254,16 @@ impl PgStorage {
         .await?;
         Ok(())
     }
+}
+
+/// Waits for a transaction-scoped advisory lock (released by commit or
+/// rollback; the same transaction may take it again).
+async fn advisory_lock(tx: &mut Transaction<'_, Postgres>, key: i64) -> Result<(), StorageError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -29,11 +29,12 @@ use crate::storage::convert::{
     uuid,
 };
 use crate::storage::inspection_rows::InspectionRows;
+use crate::storage::log_append::{event_leaf, item_leaf, LogAppend};
 use crate::storage::{
     AssignmentCommit, AssignmentFilter, AssignmentStore, CaseItemRow, CommitOutcome, EvidenceStore,
-    FeedCursor, ItemIndex, ItemStore, ItemSummary, NewAssignmentEvent, NewItem, PartialUpload, PeopleStore,
-    PhotoIndex, RecordLinks, RecordedEvent, ServiceHistory, SessionToken, Storage, StorageError,
-    StoredAssignment, StoredItem, StoredPhoto, StoredReceipt,
+    FeedCursor, ItemIndex, ItemStore, ItemSummary, LeafRef, LogStore, NewAssignmentEvent, NewItem,
+    PartialUpload, PeopleStore, PhotoIndex, RecordLinks, RecordedEvent, ServiceHistory, SessionToken,
+    Storage, StorageError, StoredAssignment, StoredCheckpoint, StoredItem, StoredPhoto, StoredReceipt,
 };
 
 type DbRow = <Db as sqlx::Database>::Row;
@@ -51,8 +52,30 @@ fn receipt_from_row(row: &DbRow) -> Result<StoredReceipt, StorageError> {
         server_seq: to_u64(row.try_get("seq")?)?,
         received_at_ms: row.try_get("received_at_ms")?,
         sha256: digest32(row.try_get("sha256")?, "sha256")?,
+        leaf: None,
     })
 }
+
+/// A receipt from a row that also has the item's leaf joined in
+/// (`LEFT JOIN log_leaves l`: `l.leaf_index`, `l.data AS leaf_data`).
+fn receipt_with_leaf(row: &DbRow) -> Result<StoredReceipt, StorageError> {
+    let mut receipt = receipt_from_row(row)?;
+    let index: Option<i64> = row.try_get("leaf_index")?;
+    let data: Option<Vec<u8>> = row.try_get("leaf_data")?;
+    if let (Some(index), Some(data)) = (index, data) {
+        let leaf = fieldlink_protocol::log::Leaf::decode(&data)
+            .map_err(|e| StorageError::Corrupt(format!("log leaf {index}: {e}")))?;
+        receipt.leaf = Some(LeafRef {
+            index: to_u64(index)?,
+            sm3: leaf.sm3,
+        });
+    }
+    Ok(receipt)
+}
+
+/// The columns `receipt_with_leaf` reads, for `items i LEFT JOIN log_leaves l`.
+const RECEIPT_COLUMNS: &str =
+    "i.seq, i.item_id, i.received_at_ms, i.sha256, l.leaf_index, l.data AS leaf_data";
 
 fn partial_from_row(row: &DbRow) -> Result<PartialUpload, StorageError> {
     let evidence_id: String = row.try_get("evidence_id")?;
@@ -73,6 +96,15 @@ fn assignment_from_row(row: &DbRow) -> Result<StoredAssignment, StorageError> {
     Ok(StoredAssignment {
         assignment: assignment(&bytes)?,
         version: to_u64(row.try_get("version")?)?,
+    })
+}
+
+fn checkpoint_from_row(row: &DbRow) -> Result<StoredCheckpoint, StorageError> {
+    Ok(StoredCheckpoint {
+        tree_size: to_u64(row.try_get("tree_size")?)?,
+        root: digest32(row.try_get("root")?, "checkpoint root")?,
+        note: row.try_get("note")?,
+        signed_at_ms: row.try_get("signed_at_ms")?,
     })
 }
 
@@ -104,34 +136,73 @@ impl ItemStore for Store {
             .collect();
         let mut existing = HashMap::new();
         for chunk in others.chunks(IDS_PER_LOOKUP_MAX) {
-            let mut lookup = QueryBuilder::<Db>::new(
-                "SELECT seq, item_id, received_at_ms, sha256 FROM items WHERE item_id IN (",
-            );
+            let mut lookup = QueryBuilder::<Db>::new(format!(
+                "SELECT {RECEIPT_COLUMNS} FROM items i LEFT JOIN log_leaves l ON l.item_id = i.item_id \
+                 WHERE i.item_id IN ("
+            ));
             let mut separated = lookup.separated(", ");
             for id in chunk {
                 separated.push_bind(*id);
             }
             lookup.push(")");
             for row in lookup.build().fetch_all(&mut *tx).await? {
-                let receipt = receipt_from_row(&row)?;
+                let receipt = receipt_with_leaf(&row)?;
                 existing.insert(receipt.item_id, receipt);
             }
         }
-        let mut outcomes = Vec::with_capacity(items.len());
+        // The new items' leaves, in the order they were stored.
         let mut stored = Vec::new();
+        let mut leaves = Vec::new();
         for (item, id) in items.iter().zip(&ids) {
-            // The first copy of an id inserted in this batch is stored; later
-            // copies compare against it.
             if let Some(seq) = new_seqs.remove(id) {
+                let leaf = item_leaf(item, to_u64(seq)?, now_ms);
+                leaves.push((id.clone(), leaf.encode()));
                 let receipt = StoredReceipt {
                     item_id: item.item_id,
                     server_seq: to_u64(seq)?,
                     received_at_ms: now_ms,
                     sha256: item.sha256,
+                    leaf: Some(LeafRef {
+                        index: 0,
+                        sm3: leaf.sm3,
+                    }),
                 };
-                existing.insert(item.item_id, receipt.clone());
-                outcomes.push(CommitOutcome::Stored(receipt));
+                existing.insert(item.item_id, receipt);
                 stored.push(item);
+            }
+        }
+        // Inspection records (the bulk) in one batch; the rarer kinds one by one.
+        let inspections = InspectionRows::of(&stored);
+        if !inspections.item_ids.is_empty() {
+            Store::insert_inspections(&mut tx, &inspections).await?;
+        }
+        for item in &stored {
+            if !matches!(item.index, ItemIndex::Inspection { .. }) {
+                insert_index(&mut tx, &item.item_id.to_string(), &item.index).await?;
+            }
+        }
+        // Last, the leaves: on PostgreSQL appending holds the log's lock,
+        // which the commit releases right after.
+        let indexes = append_leaves(&mut tx, &leaves).await?;
+        for (item, index) in stored.iter().zip(indexes) {
+            if let Some(LeafRef { index: slot, .. }) = existing
+                .get_mut(&item.item_id)
+                .and_then(|receipt| receipt.leaf.as_mut())
+            {
+                *slot = index;
+            }
+        }
+        let mut outcomes = Vec::with_capacity(items.len());
+        let mut first_copies: std::collections::HashSet<Uuid> = stored.iter().map(|i| i.item_id).collect();
+        for (item, id) in items.iter().zip(&ids) {
+            // The first copy of an id inserted in this batch is stored; later
+            // copies compare against it.
+            if first_copies.remove(&item.item_id) {
+                let receipt = existing
+                    .get(&item.item_id)
+                    .cloned()
+                    .ok_or_else(|| StorageError::Corrupt(format!("item {id} inserted but not kept")))?;
+                outcomes.push(CommitOutcome::Stored(receipt));
                 continue;
             }
             let receipt = existing
@@ -145,31 +216,21 @@ impl ItemStore for Store {
                 }
             });
         }
-        // Inspection records (the bulk) in one batch; the rarer kinds one by one.
-        let inspections = InspectionRows::of(&stored);
-        if !inspections.item_ids.is_empty() {
-            Store::insert_inspections(&mut tx, &inspections).await?;
-        }
-        for item in &stored {
-            if !matches!(item.index, ItemIndex::Inspection { .. }) {
-                insert_index(&mut tx, &item.item_id.to_string(), &item.index).await?;
-            }
-        }
         tx.commit().await?;
         Ok(outcomes)
     }
 
     async fn item(&self, item_id: Uuid) -> Result<Option<StoredItem>, StorageError> {
-        let row = sqlx::query(
-            "SELECT seq, item_id, received_at_ms, sha256, kind, device_id, officer_id, case_id, body FROM items \
-             WHERE item_id = $1",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {RECEIPT_COLUMNS}, i.kind, i.device_id, i.officer_id, i.case_id, i.body FROM items i \
+             LEFT JOIN log_leaves l ON l.item_id = i.item_id WHERE i.item_id = $1"
+        ))
         .bind(item_id.to_string())
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(StoredItem {
-            receipt: receipt_from_row(&row)?,
+            receipt: receipt_with_leaf(&row)?,
             kind: row.try_get("kind")?,
             device_id: row.try_get("device_id")?,
             officer_id: row.try_get("officer_id")?,
@@ -306,8 +367,9 @@ impl EvidenceStore for Store {
         let row = sqlx::query(
             "SELECT i.seq, i.item_id, i.received_at_ms, i.sha256, i.device_id, i.officer_id, p.record_id, \
              p.size_bytes, p.sm3, p.content_type, p.width, p.height, p.captured_at_ms, p.latitude, p.longitude, \
-             p.exif_time_ms, p.exif_latitude, p.exif_longitude, p.flags \
-             FROM items i JOIN photos p ON p.item_id = i.item_id WHERE i.item_id = $1",
+             p.exif_time_ms, p.exif_latitude, p.exif_longitude, p.flags, l.leaf_index, l.data AS leaf_data \
+             FROM items i JOIN photos p ON p.item_id = i.item_id \
+             LEFT JOIN log_leaves l ON l.item_id = i.item_id WHERE i.item_id = $1",
         )
         .bind(evidence_id.to_string())
         .fetch_optional(&self.pool)
@@ -320,7 +382,7 @@ impl EvidenceStore for Store {
             u32::try_from(value).map_err(|_| StorageError::Corrupt(format!("{column} {value}")))
         };
         Ok(Some(StoredPhoto {
-            receipt: receipt_from_row(&row)?,
+            receipt: receipt_with_leaf(&row)?,
             device_id: row.try_get("device_id")?,
             officer_id: row.try_get("officer_id")?,
             index: PhotoIndex {
@@ -541,9 +603,15 @@ impl AssignmentStore for Store {
         // N" never misses a lower seq committed later.
         Store::lock_event_order(&mut tx).await?;
         let mut outcomes = Vec::with_capacity(events.len());
+        let mut leaves = Vec::new();
         for (expected_version, new) in events {
-            outcomes.push(append_assignment_event(&mut tx, *expected_version, new).await?);
+            let outcome = append_assignment_event(&mut tx, *expected_version, new).await?;
+            if let AssignmentCommit::Committed { seq } = outcome {
+                leaves.push((new.event_id.to_string(), event_leaf(new, seq).encode()));
+            }
+            outcomes.push(outcome);
         }
+        append_leaves(&mut tx, &leaves).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
@@ -953,6 +1021,220 @@ impl Storage for Store {
     async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+#[async_trait]
+impl LogStore for Store {
+    async fn log_size(&self) -> Result<u64, StorageError> {
+        let size: i64 =
+            sqlx::query_scalar("SELECT CAST(COALESCE(MAX(leaf_index) + 1, 0) AS BIGINT) FROM log_leaves")
+                .fetch_one(&self.pool)
+                .await?;
+        to_u64(size)
+    }
+
+    async fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, StorageError> {
+        let mut found: HashMap<i64, [u8; 32]> = HashMap::with_capacity(indexes.len());
+        for chunk in indexes.chunks(IDS_PER_LOOKUP_MAX) {
+            let mut lookup =
+                QueryBuilder::<Db>::new("SELECT stored_index, hash FROM log_hashes WHERE stored_index IN (");
+            let mut separated = lookup.separated(", ");
+            for index in chunk {
+                separated.push_bind(to_i64(*index)?);
+            }
+            lookup.push(")");
+            for row in lookup.build().fetch_all(&self.pool).await? {
+                found.insert(
+                    row.try_get("stored_index")?,
+                    digest32(row.try_get("hash")?, "log hash")?,
+                );
+            }
+        }
+        indexes
+            .iter()
+            .map(|index| {
+                found
+                    .get(&to_i64(*index)?)
+                    .copied()
+                    .ok_or_else(|| StorageError::Corrupt(format!("log hash {index} is missing")))
+            })
+            .collect()
+    }
+
+    async fn log_leaf(&self, item_id: Uuid) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
+        sqlx::query("SELECT leaf_index, data FROM log_leaves WHERE item_id = $1")
+            .bind(item_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| Ok((to_u64(row.try_get("leaf_index")?)?, row.try_get("data")?)))
+            .transpose()
+    }
+
+    async fn log_leaves(&self, from_index: u64, limit: u32) -> Result<Vec<(u64, Vec<u8>)>, StorageError> {
+        sqlx::query(
+            "SELECT leaf_index, data FROM log_leaves WHERE leaf_index >= $1 ORDER BY leaf_index LIMIT $2",
+        )
+        .bind(to_i64(from_index)?)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| Ok((to_u64(row.try_get("leaf_index")?)?, row.try_get("data")?)))
+        .collect()
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StorageError> {
+        sqlx::query(
+            "SELECT tree_size, root, note, signed_at_ms FROM log_checkpoints ORDER BY tree_size DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(checkpoint_from_row)
+        .transpose()
+    }
+
+    async fn checkpoint_at(&self, tree_size: u64) -> Result<Option<StoredCheckpoint>, StorageError> {
+        sqlx::query("SELECT tree_size, root, note, signed_at_ms FROM log_checkpoints WHERE tree_size = $1")
+            .bind(to_i64(tree_size)?)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(checkpoint_from_row)
+            .transpose()
+    }
+
+    async fn store_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO log_checkpoints (tree_size, root, note, signed_at_ms) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tree_size) DO NOTHING",
+        )
+        .bind(to_i64(checkpoint.tree_size)?)
+        .bind(&checkpoint.root[..])
+        .bind(&checkpoint.note)
+        .bind(checkpoint.signed_at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn append_unlogged(&self, limit: u32) -> Result<u64, StorageError> {
+        let mut tx = self.begin_write().await?;
+        Store::lock_log(&mut tx).await?;
+        let mut leaves = Vec::new();
+        let items = sqlx::query(
+            "SELECT i.seq, i.item_id, i.received_at_ms, i.sha256, i.kind, i.device_id, i.officer_id, i.body, \
+             p.sm3 AS photo_sm3 FROM items i LEFT JOIN photos p ON p.item_id = i.item_id \
+             LEFT JOIN log_leaves l ON l.item_id = i.item_id WHERE l.item_id IS NULL ORDER BY i.seq LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &items {
+            let receipt = receipt_from_row(row)?;
+            let kind: String = row.try_get("kind")?;
+            let body: Vec<u8> = row.try_get("body")?;
+            let photo_sm3: Option<Vec<u8>> = row.try_get("photo_sm3")?;
+            let leaf = crate::storage::log_append::stored_item_leaf(
+                &kind,
+                &receipt,
+                row.try_get("device_id")?,
+                row.try_get("officer_id")?,
+                &body,
+                photo_sm3.map(|sm3| digest32(sm3, "sm3")).transpose()?,
+            )?;
+            leaves.push((receipt.item_id.to_string(), leaf.encode()));
+        }
+        let room = i64::from(limit) - leaves.len() as i64;
+        if room > 0 {
+            let events = sqlx::query(
+                "SELECT e.seq, e.event_id, e.event FROM assignment_events e \
+                 LEFT JOIN log_leaves l ON l.item_id = e.event_id WHERE l.item_id IS NULL ORDER BY e.seq LIMIT $1",
+            )
+            .bind(room)
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in &events {
+                let bytes: Vec<u8> = row.try_get("event")?;
+                let event_id: String = row.try_get("event_id")?;
+                let leaf = crate::storage::log_append::stored_event_leaf(
+                    uuid(&event_id)?,
+                    to_u64(row.try_get("seq")?)?,
+                    &bytes,
+                )?;
+                leaves.push((event_id, leaf.encode()));
+            }
+        }
+        let appended = append_leaves(&mut tx, &leaves).await?.len() as u64;
+        tx.commit().await?;
+        Ok(appended)
+    }
+}
+
+/// Appends leaves (item id, leaf data) to the log inside `tx`, after every
+/// leaf committed before; returns their indexes. Writes each leaf and the
+/// hashes of the subtrees it completes (tlog stored hashes): reading only
+/// the O(log n) hashes of the complete subtrees left of the current size.
+async fn append_leaves(
+    tx: &mut Transaction<'_, Db>,
+    leaves: &[(String, Vec<u8>)],
+) -> Result<Vec<u64>, StorageError> {
+    if leaves.is_empty() {
+        return Ok(Vec::new());
+    }
+    // One appender at a time (PostgreSQL: across nodes), so the order of
+    // the leaves is the order of the commits.
+    Store::lock_log(tx).await?;
+    let size: i64 =
+        sqlx::query_scalar("SELECT CAST(COALESCE(MAX(leaf_index) + 1, 0) AS BIGINT) FROM log_leaves")
+            .fetch_one(&mut **tx)
+            .await?;
+    let mut append = LogAppend::new(to_u64(size)?);
+    let frontier = append.frontier_indexes();
+    if !frontier.is_empty() {
+        let mut lookup =
+            QueryBuilder::<Db>::new("SELECT stored_index, hash FROM log_hashes WHERE stored_index IN (");
+        let mut separated = lookup.separated(", ");
+        for index in &frontier {
+            separated.push_bind(to_i64(*index)?);
+        }
+        lookup.push(")");
+        for row in lookup.build().fetch_all(&mut **tx).await? {
+            append.know(
+                to_u64(row.try_get("stored_index")?)?,
+                digest32(row.try_get("hash")?, "log hash")?,
+            );
+        }
+    }
+    let mut indexes = Vec::with_capacity(leaves.len());
+    for (_, data) in leaves {
+        indexes.push(append.push(data)?);
+    }
+    let rows: Vec<(i64, &str, &[u8])> = indexes
+        .iter()
+        .zip(leaves)
+        .map(|(index, (item_id, data))| Ok((to_i64(*index)?, item_id.as_str(), data.as_slice())))
+        .collect::<Result<_, StorageError>>()?;
+    for chunk in rows.chunks(IDS_PER_LOOKUP_MAX) {
+        let mut insert = QueryBuilder::<Db>::new("INSERT INTO log_leaves (leaf_index, item_id, data) ");
+        insert.push_values(chunk, |mut row, (index, item_id, data)| {
+            row.push_bind(*index).push_bind(*item_id).push_bind(*data);
+        });
+        insert.build().execute(&mut **tx).await?;
+    }
+    let hashes = append
+        .new_hashes()
+        .iter()
+        .map(|(index, hash)| Ok((to_i64(*index)?, hash.as_slice())))
+        .collect::<Result<Vec<_>, StorageError>>()?;
+    for chunk in hashes.chunks(IDS_PER_LOOKUP_MAX) {
+        let mut insert = QueryBuilder::<Db>::new("INSERT INTO log_hashes (stored_index, hash) ");
+        insert.push_values(chunk, |mut row, (index, hash)| {
+            row.push_bind(*index).push_bind(*hash);
+        });
+        insert.build().execute(&mut **tx).await?;
+    }
+    Ok(indexes)
 }
 
 async fn insert_officers(

@@ -174,19 +174,35 @@ pub async fn evidence_is_append_only_in_the_database(b: Backend) {
         .commit_items(&[inspection(id, b"a", None, 1)], 10)
         .await
         .unwrap();
+    b.storage
+        .store_checkpoint(&super::StoredCheckpoint {
+            tree_size: 1,
+            root: [1; 32],
+            note: "n".into(),
+            signed_at_ms: 1,
+        })
+        .await
+        .unwrap();
     for sql in [
         "UPDATE items SET kind = 'x'",
         "DELETE FROM items",
         "DELETE FROM inspections",
         "UPDATE inspection_officers SET officer_id = 'x'",
+        "UPDATE log_leaves SET item_id = 'x'",
+        "DELETE FROM log_leaves",
+        "DELETE FROM log_hashes",
+        "UPDATE log_hashes SET stored_index = stored_index + 100",
+        "DELETE FROM log_checkpoints",
     ] {
         assert!(!b.raw.succeeds(sql).await, "{sql} was allowed");
     }
     if b.raw.is_postgres() {
-        assert!(
-            !b.raw.succeeds("TRUNCATE inspections CASCADE").await,
-            "TRUNCATE was allowed"
-        );
+        for table in ["inspections", "log_leaves", "log_hashes"] {
+            assert!(
+                !b.raw.succeeds(&format!("TRUNCATE {table} CASCADE")).await,
+                "TRUNCATE {table} was allowed"
+            );
+        }
     }
     assert_eq!(b.storage.item(id).await.unwrap().unwrap().body, b"a");
     // Working state is not evidence: partial uploads come and go.
@@ -774,6 +790,112 @@ pub async fn a_mixed_batch_indexes_every_kind(b: Backend) {
     }
 }
 
+/// Every commit appends its leaves in order; roots, inclusion and
+/// consistency proofs served from the stored hashes check out at the sizes
+/// that matter (1, 2, 3, 7, 8, 1,000), against RFC 9162's definition of the
+/// root computed here from the leaves themselves.
+pub async fn the_log_grows_with_every_commit_and_proves_each_leaf(b: Backend) {
+    use crate::transparency;
+    use fieldlink_protocol::log::{self, Checkpoint};
+    let storage = b.storage.as_ref();
+    fn root_of(leaves: &[Vec<u8>]) -> [u8; 32] {
+        match leaves.len() {
+            0 => Sha256::digest([]).into(),
+            1 => log::leaf_hash(&leaves[0]),
+            n => {
+                let k = n.next_power_of_two() / 2;
+                log::node_hash(&root_of(&leaves[..k]), &root_of(&leaves[k..]))
+            }
+        }
+    }
+    let head = |size: u64, root: [u8; 32]| Checkpoint {
+        origin: "t".into(),
+        size,
+        root,
+        note: String::new(),
+    };
+    assert_eq!(storage.log_size().await.unwrap(), 0);
+    assert_eq!(transparency::root_at(storage, 0).await.unwrap(), root_of(&[]));
+    let mut previous: Option<Checkpoint> = None;
+    for (batch, size) in [(1, 1), (1, 2), (1, 3), (4, 7), (1, 8), (992, 1000)] {
+        let items: Vec<NewItem> = (0..batch)
+            .map(|i| inspection(Uuid::now_v7(), format!("{size}-{i}").as_bytes(), None, 1))
+            .collect();
+        let outcomes = storage.commit_items(&items, 5).await.unwrap();
+        for (offset, outcome) in outcomes.iter().enumerate() {
+            let CommitOutcome::Stored(receipt) = outcome else {
+                panic!("{outcome:?}")
+            };
+            let leaf = receipt.leaf.expect("a stored item has a leaf");
+            assert_eq!(leaf.index, (size - batch + offset) as u64);
+        }
+        assert_eq!(storage.log_size().await.unwrap(), size as u64);
+        let leaves: Vec<Vec<u8>> = storage
+            .log_leaves(0, 2_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(_, data)| data)
+            .collect();
+        assert_eq!(leaves.len(), size);
+        let root = transparency::root_at(storage, size as u64).await.unwrap();
+        assert_eq!(root, root_of(&leaves), "root at {size}");
+        let checkpoint = head(size as u64, root);
+        for index in (0..size).filter(|i| size < 20 || i % 111 == 0 || *i == size - 1) {
+            let proof = transparency::inclusion_proof(storage, index as u64, size as u64)
+                .await
+                .unwrap();
+            let proof: Vec<Vec<u8>> = proof.iter().map(|h| h.to_vec()).collect();
+            log::verify_inclusion(&leaves[index], index as u64, &proof, &checkpoint).unwrap();
+        }
+        if let Some(older) = previous.replace(checkpoint.clone()) {
+            let proof = transparency::consistency_proof(storage, older.size, checkpoint.size)
+                .await
+                .unwrap();
+            let proof: Vec<Vec<u8>> = proof.iter().map(|h| h.to_vec()).collect();
+            log::verify_consistency(&older, &checkpoint, &proof).unwrap();
+        }
+    }
+    // A resend adds no leaf; an assignment event adds one.
+    let resent = storage
+        .commit_items(&[inspection(Uuid::now_v7(), b"x", None, 1)], 6)
+        .await
+        .unwrap();
+    let CommitOutcome::Stored(stored) = &resent[0] else {
+        panic!()
+    };
+    let again = storage
+        .commit_items(&[inspection(stored.item_id, b"x", None, 1)], 7)
+        .await
+        .unwrap();
+    assert!(matches!(&again[0], CommitOutcome::Replayed(r) if r.leaf == stored.leaf));
+    assert_eq!(storage.log_size().await.unwrap(), 1001);
+    let event = assignment_event("asg-log", pb::AssignmentState::Dispatched, &["officer-01"]);
+    storage.commit_assignment_events(&[(None, &event)]).await.unwrap();
+    let (index, data) = storage.log_leaf(event.event_id).await.unwrap().unwrap();
+    assert_eq!(index, 1001);
+    let leaf = log::Leaf::decode(&data).unwrap();
+    assert_eq!(leaf.kind, log::LeafKind::AssignmentEvent);
+    // Checkpoints keep one row per size; the newest is the largest.
+    for size in [3, 1002, 3] {
+        storage
+            .store_checkpoint(&super::StoredCheckpoint {
+                tree_size: size,
+                root: [size as u8; 32],
+                note: format!("note {size}"),
+                signed_at_ms: 1,
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        storage.latest_checkpoint().await.unwrap().unwrap().tree_size,
+        1002
+    );
+    assert_eq!(storage.checkpoint_at(3).await.unwrap().unwrap().note, "note 3");
+    assert!(storage.checkpoint_at(4).await.unwrap().is_none());
+}
+
 macro_rules! backend_suite {
     ($backend:ident) => {
         mod $backend {
@@ -800,6 +922,7 @@ macro_rules! backend_suite {
             case!(console_lists_recent_items_histories_and_positions);
             case!(presence_is_summed_over_fresh_nodes);
             case!(a_mixed_batch_indexes_every_kind);
+            case!(the_log_grows_with_every_commit_and_proves_each_leaf);
         }
     };
 }

@@ -20,4 +20,5 @@ mod resend_conflicts;
 mod restart;
 mod revocation;
 mod service_interview;
+mod transparency;
 mod transport;
