@@ -311,6 +311,14 @@ impl LogStore for CommitSink {
         self.inner.checkpoint_at(tree_size).await
     }
 
+    async fn checkpoints(&self, from_size: u64, limit: u32) -> Result<Vec<StoredCheckpoint>, StorageError> {
+        self.inner.checkpoints(from_size, limit).await
+    }
+
+    async fn unlogged_ids(&self, limit: u32) -> Result<Vec<Uuid>, StorageError> {
+        self.inner.unlogged_ids(limit).await
+    }
+
     async fn store_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<(), StorageError> {
         self.inner.store_checkpoint(checkpoint).await
     }

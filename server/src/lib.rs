@@ -17,6 +17,7 @@
 // No panics on what a peer, a file or a user sent (tests may unwrap).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod audit;
 pub mod auth;
 pub mod catalogue;
 pub mod certs;

@@ -28,6 +28,10 @@ enum Command {
     },
     /// Read a password from standard input and print its argon2id hash, for directory files.
     HashPassword,
+    /// Recompute the transparency log from the stored items and photo
+    /// originals and check it against the signed checkpoints. Prints one
+    /// JSON report; exits 1 naming every altered, missing or extra item.
+    Audit(AuditArgs),
     /// Generate the transparency log's key pair: the private key into OUT
     /// (guard it like the TLS key; give it to `serve --log-key`), the
     /// verifier key into OUT.pub and on stdout (give it to terminals and
@@ -56,6 +60,30 @@ enum Command {
         #[arg(long)]
         cert: PathBuf,
     },
+}
+
+/// Where the data to audit is, and the key to check checkpoints with.
+#[derive(Debug, Args)]
+struct AuditArgs {
+    /// The server's TOML configuration file (data_dir, database, log key).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The server's data directory (its SQLite file and evidence store).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// The PostgreSQL URL, when the nodes share one.
+    #[arg(long)]
+    database: Option<String>,
+    /// The log's verifier key file (the `.pub` from `log-key`) [default:
+    /// derived from the configured log key].
+    #[arg(long)]
+    log_pub: Option<PathBuf>,
+    /// The log's origin [default: the configured one].
+    #[arg(long)]
+    log_origin: Option<String>,
+    /// Data made by `serve --dev` (its log key is certs-dev/log.key).
+    #[arg(long)]
+    dev: bool,
 }
 
 /// Every key of the configuration file, as a flag that overrides it.
@@ -353,6 +381,7 @@ fn main() -> ExitCode {
             }
             Err(error) => fail(error.as_ref()),
         },
+        Command::Audit(args) => audit(args),
         Command::HashPassword => {
             let mut password = String::new();
             if let Err(error) = std::io::stdin().read_line(&mut password) {
@@ -389,6 +418,47 @@ fn write_log_key(name: &str, out: &std::path::Path) -> Result<String, Box<dyn st
     std::fs::write(&public, format!("{verifier_key}\n"))
         .map_err(|e| format!("cannot write {}: {e}", public.display()))?;
     Ok(verifier_key)
+}
+
+fn audit(args: AuditArgs) -> ExitCode {
+    let mut config = match &args.config {
+        Some(path) => match Config::from_file(path) {
+            Ok(config) => config,
+            Err(error) => return fail(&error),
+        },
+        None => Config::default(),
+    };
+    config.dev |= args.dev;
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+    }
+    if args.database.is_some() {
+        config.database = args.database;
+    }
+    if let Some(origin) = args.log_origin {
+        config.log_origin = origin;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&error),
+    };
+    match runtime.block_on(fieldlink_server::audit::audit_data(
+        &config,
+        args.log_pub.as_deref(),
+    )) {
+        Ok(report) => {
+            match serde_json::to_string(&report) {
+                Ok(json) => println!("{json}"),
+                Err(error) => return fail(&error),
+            }
+            if report.problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(error) => fail(&error),
+    }
 }
 
 fn serve(args: ServeArgs) -> ExitCode {

@@ -416,3 +416,61 @@ fn log_key_writes_a_key_pair_and_never_overwrites() {
         "the key was overwritten"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_reports_intact_data_as_json_and_refuses_a_missing_database() {
+    let data = tempfile::tempdir().unwrap();
+    let audit = |dir: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_fieldlink-server"))
+            .args(["audit", "--dev", "--data-dir"])
+            .arg(dir)
+            .output()
+            .unwrap()
+    };
+    let missing = audit(data.path());
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no database"));
+
+    let config = fieldlink_server::Config {
+        dev: true,
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: data.path().to_path_buf(),
+        tls: Some(fieldlink_server::tls::TlsFiles::dev(&certs_dir())),
+        ..fieldlink_server::Config::default()
+    };
+    let server = fieldlink_server::start(config).await.unwrap();
+    let mut client_config = ClientConfig::from_files(
+        server.local_addr(),
+        "localhost",
+        &certs_dir().join("ca.pem"),
+        &certs_dir().join("device-001.pem"),
+        &certs_dir().join("device-001.key"),
+        Credentials::Password {
+            officer_id: "officer-01".into(),
+            password: fieldlink_server::directory::DEMO_PASSWORD.into(),
+        },
+    )
+    .unwrap();
+    client_config.request_timeout = Duration::from_secs(60);
+    let client = Client::connect(client_config).await.unwrap();
+    client
+        .submit_inspection(&fieldlink_protocol::inspection::example_record(
+            "officer-01",
+            fieldlink_client::now_ms(),
+        ))
+        .await
+        .unwrap();
+    client.close().await;
+    server.shutdown().await;
+
+    let dir = data.path().to_path_buf();
+    let intact = tokio::task::spawn_blocking(move || audit(&dir)).await.unwrap();
+    assert!(
+        intact.status.success(),
+        "{}",
+        String::from_utf8_lossy(&intact.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&intact.stdout).unwrap();
+    assert_eq!(report["leaves"], 1);
+    assert_eq!(report["problems"], serde_json::json!([]));
+}

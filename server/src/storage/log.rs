@@ -53,6 +53,13 @@ pub trait LogStore: Send + Sync {
     /// The stored checkpoint of exactly `tree_size` leaves.
     async fn checkpoint_at(&self, tree_size: u64) -> Result<Option<StoredCheckpoint>, StorageError>;
 
+    /// Stored checkpoints of `from_size` leaves or more, smallest first.
+    async fn checkpoints(&self, from_size: u64, limit: u32) -> Result<Vec<StoredCheckpoint>, StorageError>;
+
+    /// Ids of stored items and assignment events that have no leaf (none,
+    /// unless rows were added behind the server's back), at most `limit`.
+    async fn unlogged_ids(&self, limit: u32) -> Result<Vec<Uuid>, StorageError>;
+
     /// Keeps a signed checkpoint (a second one for the same size is ignored).
     async fn store_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<(), StorageError>;
 

@@ -46,6 +46,7 @@ pub use items::{
     StoredItem, StoredReceipt,
 };
 pub use log::{LeafRef, LogStore, StoredCheckpoint};
+pub(crate) use log_append::{stored_event_leaf, stored_item_leaf};
 pub use people::{PeopleStore, SessionToken};
 
 /// Why storage failed. Shown to terminals only as UNAVAILABLE, never in detail.

@@ -1104,6 +1104,34 @@ impl LogStore for Store {
             .transpose()
     }
 
+    async fn checkpoints(&self, from_size: u64, limit: u32) -> Result<Vec<StoredCheckpoint>, StorageError> {
+        sqlx::query(
+            "SELECT tree_size, root, note, signed_at_ms FROM log_checkpoints WHERE tree_size >= $1 \
+             ORDER BY tree_size LIMIT $2",
+        )
+        .bind(to_i64(from_size)?)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(checkpoint_from_row)
+        .collect()
+    }
+
+    async fn unlogged_ids(&self, limit: u32) -> Result<Vec<Uuid>, StorageError> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM (SELECT i.item_id AS id, i.seq AS seq, 0 AS source FROM items i \
+             LEFT JOIN log_leaves l ON l.item_id = i.item_id WHERE l.item_id IS NULL \
+             UNION ALL SELECT e.event_id AS id, e.seq AS seq, 1 AS source FROM assignment_events e \
+             LEFT JOIN log_leaves l ON l.item_id = e.event_id WHERE l.item_id IS NULL) AS unlogged \
+             ORDER BY source, seq LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|id| uuid(id)).collect()
+    }
+
     async fn store_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<(), StorageError> {
         sqlx::query(
             "INSERT INTO log_checkpoints (tree_size, root, note, signed_at_ms) VALUES ($1, $2, $3, $4) \

@@ -195,3 +195,106 @@ async fn proofs_verify_after_a_restart_and_a_rewritten_log_is_a_fork() {
     assert!(!forked.is_retryable());
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_passes_intact_data_and_names_each_altered_missing_or_extra_item() {
+    if fieldlink_tests::postgres_requested() {
+        return; // The tampering below edits the SQLite file and the blob directory.
+    }
+    use fieldlink_server::audit::{audit_data, Problem};
+    let data_dir = tempfile::tempdir().unwrap();
+    let (server, client) = start_and_connect(data_dir.path()).await;
+    let mut records = Vec::new();
+    for _ in 0..3 {
+        let record = record("officer-01");
+        client.submit_inspection(&record).await.unwrap();
+        records.push(record.id);
+    }
+    let captured_at_ms = fieldlink_client::now_ms() - 60_000;
+    let jpeg = fieldlink_tests::photos::jpeg_with_exif(
+        160,
+        120,
+        7,
+        fieldlink_tests::photos::Exif {
+            captured_at_ms,
+            position: Some((29.8683, 121.5440)),
+        },
+    );
+    let photo = fieldlink_client::PhotoUpload::new(&records[0], "image/jpeg", captured_at_ms, jpeg)
+        .at(29.8683, 121.5440, 5.0);
+    let photo_receipt = client.upload_photo(&photo, |_| {}).await.unwrap();
+    let supervisor = connect(server.local_addr(), "device-002", "supervisor-01")
+        .await
+        .unwrap();
+    supervisor
+        .create_assignment(&assignment_for("officer-01"))
+        .await
+        .unwrap();
+    // A checkpoint over everything (signed on demand for the newest leaf).
+    client.inclusion_proof(&photo_receipt.item_id).await.unwrap();
+    let event_id = supervisor
+        .list_assignments(&pb::ListAssignments::default())
+        .await
+        .unwrap();
+    assert_eq!(event_id.assignments.len(), 1);
+    supervisor.close().await;
+    client.close().await;
+    server.shutdown().await;
+
+    let config = dev_config(data_dir.path());
+    let intact = audit_data(&config, None).await.unwrap();
+    assert_eq!(intact.problems, vec![], "intact data: {intact:?}");
+    assert_eq!((intact.leaves, intact.blobs), (5, 1));
+    assert!(intact.checkpoints >= 1);
+
+    // Behind the server's back: a record's bytes changed, the photo's
+    // original overwritten, and an item inserted with no leaf.
+    let db = data_dir.path().join("fieldlink.sqlite");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("DROP TRIGGER items_no_update")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE items SET body = X'0a0101' WHERE item_id = ?")
+        .bind(&records[1])
+        .execute(&pool)
+        .await
+        .unwrap();
+    let extra = uuid::Uuid::now_v7().to_string();
+    sqlx::query(
+        "INSERT INTO items (item_id, kind, device_id, officer_id, received_at_ms, sha256, body) \
+         VALUES (?, 'inspection', 'device-001', 'officer-01', 1, zeroblob(32), X'00')",
+    )
+    .bind(&extra)
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let blobs =
+        fieldlink_server::evidence::blob_store::BlobStore::open(&data_dir.path().join("evidence/blobs"))
+            .unwrap();
+    let sha: [u8; 32] = photo_receipt.sha256.clone().try_into().unwrap();
+    std::fs::write(blobs.path_of(&sha), b"not the photo").unwrap();
+
+    let found = audit_data(&config, None).await.unwrap();
+    let named = |wanted: &dyn Fn(&Problem) -> bool| found.problems.iter().filter(|p| wanted(p)).count();
+    assert_eq!(
+        named(&|p| matches!(p, Problem::AlteredItem { item_id, detail, .. }
+            if *item_id == records[1] && detail.contains("sm3"))),
+        1,
+        "{found:?}"
+    );
+    assert_eq!(
+        named(&|p| matches!(p, Problem::AlteredBlob { item_id, .. } if *item_id == photo_receipt.item_id)),
+        1,
+        "{found:?}"
+    );
+    assert_eq!(
+        named(&|p| matches!(p, Problem::UnloggedItem { item_id } if *item_id == extra)),
+        1,
+        "{found:?}"
+    );
+    assert_eq!(found.problems.len(), 3, "nothing else is blamed: {found:?}");
+}

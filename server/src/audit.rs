@@ -1,0 +1,472 @@
+//! The audit: recompute the transparency log from what is stored and compare
+//! it with what was signed (`fieldlink-server audit`).
+//!
+//! For every leaf, in order: the item (or assignment event) it names must
+//! exist and give the same leaf again (kind, seq, time, SHA-256 and SM3 of
+//! its bytes, device, officer); a photo's original must be in the blob store
+//! under its name with the same SHA-256 and SM3. The tree is rebuilt from
+//! the leaves (keeping only its right edge, so memory stays O(log n)) and
+//! every signed checkpoint must verify with the log key and match both the
+//! rebuilt root and the root served from the stored subtree hashes. Stored
+//! items without a leaf are named too. Each problem names the item.
+
+use std::collections::BTreeMap;
+
+use fieldlink_protocol::log::{self, Leaf, LeafKind};
+use prost::Message;
+use serde::Serialize;
+use sha2::Digest;
+
+use crate::evidence::blob_store::BlobStore;
+use crate::storage::{Storage, StorageError, StoredCheckpoint};
+
+/// One thing the audit found wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "problem", rename_all = "snake_case")]
+pub enum Problem {
+    /// The stored item no longer gives its leaf: it was altered.
+    AlteredItem {
+        /// The item.
+        item_id: String,
+        /// Its leaf.
+        leaf_index: u64,
+        /// Which fields differ.
+        detail: String,
+    },
+    /// The leaf names an item that is not stored.
+    MissingItem {
+        /// The item.
+        item_id: String,
+        /// Its leaf.
+        leaf_index: u64,
+    },
+    /// A stored item or assignment event has no leaf.
+    UnloggedItem {
+        /// The item.
+        item_id: String,
+    },
+    /// A leaf does not decode, or the leaves have a gap.
+    BadLeaf {
+        /// The leaf.
+        leaf_index: u64,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A photo's original is missing from the blob store.
+    MissingBlob {
+        /// The photo.
+        item_id: String,
+        /// The blob's name (SHA-256, hex).
+        sha256: String,
+    },
+    /// A photo's original does not hash to its name, or its SM3 differs.
+    AlteredBlob {
+        /// The photo.
+        item_id: String,
+        /// The blob's name (SHA-256, hex).
+        sha256: String,
+    },
+    /// A checkpoint's signature does not verify with the log key.
+    BadCheckpointSignature {
+        /// Its size.
+        tree_size: u64,
+        /// Why.
+        detail: String,
+    },
+    /// The leaves do not give the root a checkpoint signed: they were
+    /// rewritten, or leaves were removed or added, at or below this size.
+    CheckpointMismatch {
+        /// The checkpoint's size.
+        tree_size: u64,
+        /// Which root disagrees.
+        detail: String,
+    },
+}
+
+/// What the audit looked at and found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AuditReport {
+    /// Leaves checked.
+    pub leaves: u64,
+    /// Photo originals checked.
+    pub blobs: u64,
+    /// Checkpoints checked.
+    pub checkpoints: u64,
+    /// Everything wrong; empty when the evidence is intact.
+    pub problems: Vec<Problem>,
+}
+
+/// Leaves (and checkpoints) read per storage call.
+const PAGE: u32 = 1000;
+/// Most items without a leaf named in one report.
+const UNLOGGED_NAMED_MAX: u32 = 10_000;
+
+/// The right edge of a Merkle tree being built leaf by leaf: the roots of
+/// its complete subtrees, largest first, with their sizes.
+#[derive(Default)]
+struct RightEdge(Vec<(u64, [u8; 32])>);
+
+impl RightEdge {
+    fn push(&mut self, leaf_hash: [u8; 32]) {
+        let mut node = (1, leaf_hash);
+        while let Some(&(size, left)) = self.0.last() {
+            if size != node.0 {
+                break;
+            }
+            self.0.pop();
+            node = (size * 2, log::node_hash(&left, &node.1));
+        }
+        self.0.push(node);
+    }
+
+    /// RFC 9162's root of the leaves so far: the subtrees folded right to left.
+    fn root(&self) -> [u8; 32] {
+        let mut subtrees = self.0.iter().rev();
+        let Some(&(_, mut root)) = subtrees.next() else {
+            return sha2::Sha256::digest([]).into();
+        };
+        for (_, left) in subtrees {
+            root = log::node_hash(left, &root);
+        }
+        root
+    }
+}
+
+/// Audits `storage` and `blobs` against checkpoints signed by
+/// `verifier_key` for `origin`.
+pub async fn run(
+    storage: &dyn Storage,
+    blobs: &BlobStore,
+    verifier_key: &str,
+    origin: &str,
+) -> Result<AuditReport, StorageError> {
+    let mut report = AuditReport::default();
+    let checkpoints = all_checkpoints(storage).await?;
+    let mut edge = RightEdge::default();
+    let mut next_index = 0;
+    loop {
+        let page = storage.log_leaves(next_index, PAGE).await?;
+        if page.is_empty() {
+            break;
+        }
+        for (index, data) in page {
+            if index != next_index {
+                report.problems.push(Problem::BadLeaf {
+                    leaf_index: next_index,
+                    detail: format!("the next stored leaf is {index}"),
+                });
+            }
+            next_index = index + 1;
+            report.leaves += 1;
+            edge.push(log::leaf_hash(&data));
+            match Leaf::decode(&data) {
+                Ok(leaf) => check_leaf(storage, blobs, index, &leaf, &mut report).await?,
+                Err(error) => report.problems.push(Problem::BadLeaf {
+                    leaf_index: index,
+                    detail: error.to_string(),
+                }),
+            }
+            if let Some(checkpoint) = checkpoints.get(&next_index) {
+                check_checkpoint(
+                    storage,
+                    checkpoint,
+                    edge.root(),
+                    verifier_key,
+                    origin,
+                    &mut report,
+                )
+                .await?;
+            }
+        }
+    }
+    for (size, checkpoint) in checkpoints.range(next_index + 1..) {
+        report.checkpoints += 1;
+        report.problems.push(Problem::CheckpointMismatch {
+            tree_size: *size,
+            detail: format!(
+                "signed for {} leaves; {} are stored",
+                checkpoint.tree_size, next_index
+            ),
+        });
+    }
+    if let Some(empty) = checkpoints.get(&0) {
+        check_checkpoint(
+            storage,
+            empty,
+            RightEdge::default().root(),
+            verifier_key,
+            origin,
+            &mut report,
+        )
+        .await?;
+    }
+    let unlogged = storage.unlogged_ids(UNLOGGED_NAMED_MAX).await?;
+    report
+        .problems
+        .extend(unlogged.into_iter().map(|id| Problem::UnloggedItem {
+            item_id: id.to_string(),
+        }));
+    Ok(report)
+}
+
+async fn all_checkpoints(storage: &dyn Storage) -> Result<BTreeMap<u64, StoredCheckpoint>, StorageError> {
+    let mut all = BTreeMap::new();
+    let mut from = 0;
+    loop {
+        let page = storage.checkpoints(from, PAGE).await?;
+        let done = page.len() < PAGE as usize;
+        for checkpoint in page {
+            from = checkpoint.tree_size + 1;
+            all.insert(checkpoint.tree_size, checkpoint);
+        }
+        if done {
+            return Ok(all);
+        }
+    }
+}
+
+async fn check_checkpoint(
+    storage: &dyn Storage,
+    checkpoint: &StoredCheckpoint,
+    rebuilt: [u8; 32],
+    verifier_key: &str,
+    origin: &str,
+    report: &mut AuditReport,
+) -> Result<(), StorageError> {
+    report.checkpoints += 1;
+    let size = checkpoint.tree_size;
+    match log::open_checkpoint(&checkpoint.note, verifier_key, origin) {
+        Ok(opened) if opened.size == size && opened.root == checkpoint.root => {}
+        Ok(_) => report.problems.push(Problem::BadCheckpointSignature {
+            tree_size: size,
+            detail: "the signed note and the stored row disagree".into(),
+        }),
+        Err(error) => report.problems.push(Problem::BadCheckpointSignature {
+            tree_size: size,
+            detail: error.to_string(),
+        }),
+    }
+    if rebuilt != checkpoint.root {
+        report.problems.push(Problem::CheckpointMismatch {
+            tree_size: size,
+            detail: "the stored leaves give another root".into(),
+        });
+    }
+    match crate::transparency::root_at(storage, size).await {
+        Ok(served) if served == checkpoint.root => {}
+        Ok(_) => report.problems.push(Problem::CheckpointMismatch {
+            tree_size: size,
+            detail: "the stored subtree hashes give another root".into(),
+        }),
+        Err(error) => report.problems.push(Problem::CheckpointMismatch {
+            tree_size: size,
+            detail: format!("the stored subtree hashes: {error}"),
+        }),
+    }
+    Ok(())
+}
+
+/// The leaf the stored item (or event) gives now, if it is stored.
+async fn leaf_from_storage(storage: &dyn Storage, leaf: &Leaf) -> Result<Option<Leaf>, StorageError> {
+    if leaf.kind == LeafKind::AssignmentEvent {
+        let Some(recorded) = storage.assignment_event_by_id(leaf.item_id).await? else {
+            return Ok(None);
+        };
+        let history = storage.assignment_history(recorded.assignment_id).await?;
+        let Some(mut event) = history.into_iter().find(|event| event.seq == recorded.seq) else {
+            return Ok(None);
+        };
+        event.seq = 0;
+        return crate::storage::stored_event_leaf(leaf.item_id, recorded.seq, &event.encode_to_vec())
+            .map(Some);
+    }
+    let Some(item) = storage.item(leaf.item_id).await? else {
+        return Ok(None);
+    };
+    let photo_sm3 = match leaf.kind {
+        LeafKind::Photo => storage.photo(leaf.item_id).await?.map(|photo| photo.index.sm3),
+        _ => None,
+    };
+    crate::storage::stored_item_leaf(
+        &item.kind,
+        &item.receipt,
+        item.device_id,
+        item.officer_id,
+        &item.body,
+        photo_sm3,
+    )
+    .map(Some)
+}
+
+async fn check_leaf(
+    storage: &dyn Storage,
+    blobs: &BlobStore,
+    index: u64,
+    leaf: &Leaf,
+    report: &mut AuditReport,
+) -> Result<(), StorageError> {
+    let item_id = leaf.item_id.to_string();
+    let Some(now) = leaf_from_storage(storage, leaf).await? else {
+        report.problems.push(Problem::MissingItem {
+            item_id,
+            leaf_index: index,
+        });
+        return Ok(());
+    };
+    if now != *leaf {
+        report.problems.push(Problem::AlteredItem {
+            item_id: item_id.clone(),
+            leaf_index: index,
+            detail: differences(leaf, &now),
+        });
+    }
+    if leaf.kind == LeafKind::Photo {
+        report.blobs += 1;
+        let name = hex::encode(leaf.sha256);
+        match blobs.read(&leaf.sha256) {
+            Err(_) => report.problems.push(Problem::MissingBlob {
+                item_id,
+                sha256: name,
+            }),
+            Ok(bytes) => {
+                let sha256: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+                let sm3: [u8; 32] = sm3::Sm3::digest(&bytes).into();
+                if sha256 != leaf.sha256 || sm3 != leaf.sm3 {
+                    report.problems.push(Problem::AlteredBlob {
+                        item_id,
+                        sha256: name,
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn differences(logged: &Leaf, stored: &Leaf) -> String {
+    let mut fields = Vec::new();
+    if logged.kind != stored.kind {
+        fields.push("kind");
+    }
+    if logged.server_seq != stored.server_seq {
+        fields.push("server_seq");
+    }
+    if logged.received_at_ms != stored.received_at_ms {
+        fields.push("received_at_ms");
+    }
+    if logged.sha256 != stored.sha256 {
+        fields.push("sha256");
+    }
+    if logged.sm3 != stored.sm3 {
+        fields.push("sm3 (the bytes)");
+    }
+    if logged.device_id != stored.device_id {
+        fields.push("device_id");
+    }
+    if logged.officer_id != stored.officer_id {
+        fields.push("officer_id");
+    }
+    format!("differs from its leaf in: {}", fields.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_right_edge_gives_rfc_9162_roots() {
+        let leaves: Vec<Vec<u8>> = (0..20).map(|i| vec![i]).collect();
+        fn definition(leaves: &[Vec<u8>]) -> [u8; 32] {
+            match leaves.len() {
+                1 => log::leaf_hash(&leaves[0]),
+                n => {
+                    let k = n.next_power_of_two() / 2;
+                    log::node_hash(&definition(&leaves[..k]), &definition(&leaves[k..]))
+                }
+            }
+        }
+        let mut edge = RightEdge::default();
+        assert_eq!(edge.root(), <[u8; 32]>::from(sha2::Sha256::digest([])));
+        for n in 1..=leaves.len() {
+            edge.push(log::leaf_hash(&leaves[n - 1]));
+            assert_eq!(edge.root(), definition(&leaves[..n]), "size {n}");
+            assert!(edge.0.len() <= 5);
+        }
+    }
+}
+
+/// Why the audit could not run (as opposed to what it found).
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The log key (to derive the verifier key from) is unusable.
+    #[error(transparent)]
+    LogKey(#[from] crate::transparency::LogKeyError),
+    /// The verifier key file cannot be read.
+    #[error("cannot read the verifier key {path}: {error}")]
+    VerifierKey {
+        /// The file.
+        path: String,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// There is no database to audit.
+    #[error("no database at {0}")]
+    NoDatabase(String),
+    /// The database or the evidence store cannot be opened or read.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// The evidence store cannot be opened.
+    #[error("evidence store: {0}")]
+    Evidence(std::io::Error),
+}
+
+/// Audits the server data `config` names (its SQLite file or PostgreSQL
+/// database, its evidence store), against the verifier key in
+/// `verifier_key_file` or, without one, the key of `config`'s log key.
+pub async fn audit_data(
+    config: &crate::Config,
+    verifier_key_file: Option<&std::path::Path>,
+) -> Result<AuditReport, AuditError> {
+    use std::sync::Arc;
+    let verifier_key = match verifier_key_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|error| AuditError::VerifierKey {
+                path: path.display().to_string(),
+                error,
+            })?
+            .trim()
+            .to_owned(),
+        // Reading, not signing: the development key is fine here.
+        None => crate::transparency::LogSigner::load(&config.log_key_file()?, &config.log_origin, true)?
+            .verifier_key()
+            .to_owned(),
+    };
+    let storage: Arc<dyn Storage> = match &config.database {
+        None => {
+            let file = config.data_dir.join("fieldlink.sqlite");
+            if !file.exists() {
+                return Err(AuditError::NoDatabase(file.display().to_string()));
+            }
+            Arc::new(crate::storage::sqlite::SqliteStorage::open(&file).await?)
+        }
+        Some(url) => Arc::new(crate::storage::postgres::PgStorage::open(url, 2).await?),
+    };
+    let evidence = crate::evidence::Evidence::open(
+        &config.data_dir.join("evidence"),
+        1,
+        config.evidence_s3().as_ref(),
+    )
+    .map_err(AuditError::Evidence)?;
+    let report = run(
+        storage.as_ref(),
+        &evidence.blobs,
+        &verifier_key,
+        &config.log_origin,
+    )
+    .await;
+    storage.close().await;
+    Ok(report?)
+}
