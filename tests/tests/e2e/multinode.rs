@@ -292,3 +292,81 @@ async fn the_console_on_any_node_sees_officers_online_on_every_node() {
         "officer-02 (on node B) is not shown online on node A's console"
     );
 }
+
+/// Three nodes take records, photos-free, and assignment events at once: the
+/// log is one sequence (every leaf index once, no gaps), each receipt's leaf
+/// is the one its proof shows, every proof verifies against a checkpoint
+/// signed by whichever node answered, and a terminal moving between nodes
+/// sees one consistent log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_writing_at_once_keep_one_consistent_log() {
+    let Some(database) = ScratchDatabase::create().await else {
+        return;
+    };
+    let shared = tempfile::tempdir().unwrap();
+    let nodes = nodes(&database, shared.path(), 3).await;
+    let mut writers = Vec::new();
+    for (index, node) in nodes.iter().enumerate() {
+        let (addr, officer) = (node.local_addr(), format!("officer-0{}", index + 1));
+        writers.push(tokio::spawn(async move {
+            let client = connect(addr, "device-001", &officer).await.unwrap();
+            let records: Vec<_> = (0..30).map(|_| record(&officer)).collect();
+            let submitted = futures::future::join_all(records.iter().map(|r| client.submit_inspection(r)))
+                .await
+                .into_iter()
+                .map(|receipt| receipt.unwrap())
+                .collect::<Vec<_>>();
+            client.close().await;
+            submitted
+        }));
+    }
+    let dispatcher = connect(nodes[2].local_addr(), "device-003", "supervisor-01")
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        dispatcher
+            .create_assignment(&assignment_for("officer-01"))
+            .await
+            .unwrap();
+    }
+    let mut receipts = Vec::new();
+    for writer in writers {
+        receipts.extend(writer.await.unwrap());
+    }
+    let mut indexes: Vec<u64> = receipts.iter().map(|r| r.leaf_index).collect();
+    indexes.sort_unstable();
+    indexes.dedup();
+    assert_eq!(indexes.len(), 90, "every record has its own leaf");
+    let storage = &nodes[0].state().storage;
+    assert_eq!(
+        storage.log_size().await.unwrap(),
+        95,
+        "90 records and 5 events, nothing else"
+    );
+    let leaves = storage.log_leaves(0, 200).await.unwrap();
+    assert!(
+        leaves
+            .iter()
+            .enumerate()
+            .all(|(i, (index, _))| *index == i as u64),
+        "no gaps"
+    );
+
+    // One supervisor terminal asks every node in turn: one log.
+    let auditor_on = |node: usize| connect(nodes[node].local_addr(), "device-002", "supervisor-01");
+    let mut head: Option<String> = None;
+    for (turn, receipt) in receipts.iter().enumerate().step_by(7) {
+        let client = auditor_on(turn % 3).await.unwrap();
+        if let Some(note) = &head {
+            client.trust_checkpoint(note).await.unwrap();
+        }
+        let verified = client.inclusion_proof(&receipt.item_id).await.unwrap();
+        assert_eq!(verified.leaf_index, receipt.leaf_index);
+        head = Some(client.verified_checkpoint().await.unwrap().note);
+        client.close().await;
+    }
+    dispatcher.close().await;
+    for node in nodes {
+        node.shutdown().await;
+    }
+}
