@@ -21,7 +21,7 @@ use crate::services::commit::wire_receipt;
 use crate::session::Session;
 use crate::state::AppState;
 use crate::storage::{
-    AssignmentCommit, AssignmentFilter, NewAssignmentEvent, StoredAssignment, StoredReceipt,
+    AssignmentCommit, AssignmentFilter, LeafRef, NewAssignmentEvent, StoredAssignment, StoredReceipt,
 };
 
 /// Who causes a change.
@@ -104,7 +104,7 @@ pub async fn create(
     // The writer takes the event (and its audience) to publish it.
     let answer = new.event.clone();
     match state.events.commit(None, new).await? {
-        AssignmentCommit::Committed { seq } => Ok(result_of(id, sha256, answer, seq)),
+        AssignmentCommit::Committed { seq } => Ok(result_of(state, id, sha256, answer, seq).await?),
         AssignmentCommit::VersionConflict | AssignmentCommit::DuplicateEventId => {
             // The same id arrived twice at once: answer as a resend.
             replay(state, id, &sha256)
@@ -510,7 +510,7 @@ async fn change(
         let answer = new.event.clone();
         match state.events.commit(Some(current.version), new).await? {
             AssignmentCommit::Committed { seq } => {
-                return Ok(result_of(event_id, request_sha256, answer, seq))
+                return result_of(state, event_id, request_sha256, answer, seq).await
             }
             AssignmentCommit::VersionConflict => continue,
             AssignmentCommit::DuplicateEventId => {
@@ -549,7 +549,7 @@ async fn replay(
                 server_seq: recorded.seq,
                 received_at_ms: recorded.at_ms,
                 sha256: recorded.request_sha256,
-                leaf: None,
+                leaf: event_leaf(state, event_id).await?,
             },
             true,
         )),
@@ -558,26 +558,38 @@ async fn replay(
 }
 
 /// The answer to a committed create or update (its writer has published it).
-fn result_of(
+async fn result_of(
+    state: &AppState,
     event_id: Uuid,
     request_sha256: [u8; 32],
     event: pb::AssignmentEvent,
     seq: u64,
-) -> pb::AssignmentResult {
+) -> Result<pb::AssignmentResult, ServiceError> {
     let receipt = wire_receipt(
         StoredReceipt {
             item_id: event_id,
             server_seq: seq,
             received_at_ms: event.at_ms,
             sha256: request_sha256,
-            leaf: None,
+            leaf: event_leaf(state, event_id).await?,
         },
         false,
     );
-    pb::AssignmentResult {
+    Ok(pb::AssignmentResult {
         receipt: Some(receipt),
         assignment: event.assignment,
-    }
+    })
+}
+
+/// Where an assignment event sits in the transparency log (written in the
+/// event's own transaction). The receipt's `sha256` is of the request, the
+/// leaf's digests of the event as stored: the receipt carries no SM3.
+async fn event_leaf(state: &AppState, event_id: Uuid) -> Result<Option<LeafRef>, ServiceError> {
+    Ok(state
+        .storage
+        .log_leaf(event_id)
+        .await?
+        .map(|(index, _)| LeafRef { index, sm3: None }))
 }
 
 fn state_of(assignment: &pb::Assignment) -> State {

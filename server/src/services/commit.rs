@@ -86,7 +86,11 @@ pub fn wire_receipt(receipt: StoredReceipt, replayed: bool) -> pb::Receipt {
         received_at_ms: receipt.received_at_ms,
         sha256: receipt.sha256.to_vec(),
         replayed,
-        sm3: receipt.leaf.map(|leaf| leaf.sm3.to_vec()).unwrap_or_default(),
+        sm3: receipt
+            .leaf
+            .and_then(|leaf| leaf.sm3)
+            .map(|sm3| sm3.to_vec())
+            .unwrap_or_default(),
         leaf_index: receipt.leaf.map_or(0, |leaf| leaf.index),
         ..Default::default()
     }

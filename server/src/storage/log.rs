@@ -14,8 +14,10 @@ use super::StorageError;
 pub struct LeafRef {
     /// The leaf's index, 0-based.
     pub index: u64,
-    /// SM3 of the item's bytes (from the leaf).
-    pub sm3: [u8; 32],
+    /// SM3 of the same bytes as the receipt's SHA-256 (from the leaf); none
+    /// where the two are of different bytes (an assignment result's SHA-256
+    /// is of the request, its leaf's digests of the event as stored).
+    pub sm3: Option<[u8; 32]>,
 }
 
 /// A signed checkpoint as stored.

@@ -67,7 +67,7 @@ fn receipt_with_leaf(row: &DbRow) -> Result<StoredReceipt, StorageError> {
             .map_err(|e| StorageError::Corrupt(format!("log leaf {index}: {e}")))?;
         receipt.leaf = Some(LeafRef {
             index: to_u64(index)?,
-            sm3: leaf.sm3,
+            sm3: Some(leaf.sm3),
         });
     }
     Ok(receipt)
@@ -164,7 +164,7 @@ impl ItemStore for Store {
                     sha256: item.sha256,
                     leaf: Some(LeafRef {
                         index: 0,
-                        sm3: leaf.sm3,
+                        sm3: Some(leaf.sm3),
                     }),
                 };
                 existing.insert(item.item_id, receipt);

@@ -38,7 +38,12 @@ async fn every_kind_gets_a_leaf_and_its_proof_verifies_on_the_terminal() {
         .create_assignment(&assignment_for("officer-01"))
         .await
         .unwrap();
-    let event_id = dispatched.receipt.unwrap().item_id;
+    let dispatch_receipt = dispatched.receipt.unwrap();
+    assert!(
+        dispatch_receipt.sm3.is_empty(),
+        "its sha256 is of the request, not of the logged event"
+    );
+    let event_id = dispatch_receipt.item_id;
 
     // Leaves are consecutive, in commit order, one per item.
     let indexes: Vec<u64> = receipts.iter().map(|(r, _)| r.leaf_index).collect();
@@ -63,6 +68,8 @@ async fn every_kind_gets_a_leaf_and_its_proof_verifies_on_the_terminal() {
     let event = supervisor.inclusion_proof(&event_id).await.unwrap();
     assert_eq!(event.leaf.kind, LeafKind::AssignmentEvent);
     assert_eq!(event.leaf.officer_id, "supervisor-01");
+    assert_eq!(event.leaf_index, dispatch_receipt.leaf_index);
+    assert_eq!(event.leaf_index, receipts.last().unwrap().0.leaf_index + 1);
     // The terminal's head moved forward consistently.
     let head = officer.check_log().await.unwrap();
     assert!(head.size >= 7);
