@@ -17,6 +17,7 @@ mod connections;
 mod fleet_directory;
 mod growth;
 mod ingest;
+mod log;
 mod mqtt;
 mod photo;
 mod postgres;
@@ -38,7 +39,7 @@ struct Args {
     /// Short rounds (under a minute in all on a 2-core machine).
     #[arg(long)]
     quick: bool,
-    /// Run one scenario only: ingest, photo, push, conns, growth or postgres.
+    /// Run one scenario only: ingest, photo, push, conns, growth, postgres or log.
     #[arg(long)]
     only: Option<String>,
     /// Write every figure as JSON to this file.
@@ -49,7 +50,7 @@ struct Args {
     child: Option<Vec<String>>,
 }
 
-const SCENARIOS: [&str; 6] = ["ingest", "photo", "push", "conns", "growth", "postgres"];
+const SCENARIOS: [&str; 7] = ["ingest", "photo", "push", "conns", "growth", "postgres", "log"];
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
@@ -194,6 +195,16 @@ async fn run(args: &Args) -> Result<(), String> {
         };
         eprintln!("postgres: {} terminals, {} rounds", plan.terminals, plan.rounds);
         figures.extend(timed("postgres", postgres::run(&plan)).await?);
+    }
+    if wanted("log") {
+        let plan = log::Plan {
+            rounds: if quick { 2 } else { 5 },
+            batches_per_round: if quick { 20 } else { 50 },
+            leaves: if quick { 100_000 } else { 1_000_000 },
+            proofs: if quick { 200 } else { 1_000 },
+        };
+        eprintln!("log: cost on commits, proofs at {} leaves", plan.leaves);
+        figures.extend(timed("log", log::run(&plan)).await?);
     }
     report::print_table(&figures);
     eprintln!("finished in {:.0} s", started.elapsed().as_secs_f64());

@@ -9,8 +9,10 @@ CREATE TABLE log_leaves (
     data       BLOB NOT NULL
 );
 
--- The hash of every complete subtree, at its tlog "stored hash index"
--- (about two per leaf): a root or an inclusion proof reads O(log n) rows.
+-- The hash of every complete subtree of two leaves or more, at its tlog
+-- "stored hash index" (about one per leaf; a leaf's own hash is
+-- SHA-256(0x00 || data) of its row above): a root or an inclusion proof
+-- reads O(log n) rows.
 CREATE TABLE log_hashes (
     stored_index INTEGER PRIMARY KEY NOT NULL,
     hash         BLOB NOT NULL CHECK (length(hash) = 32)

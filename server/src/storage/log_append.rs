@@ -70,13 +70,17 @@ impl LogAppend {
         let start = tlog_tiles::stored_hash_index(0, index);
         for (offset, hash) in (0..).zip(hashes) {
             self.known.insert(start + offset, hash);
-            self.new.push((start + offset, hash.0));
+            // A leaf's own hash is not stored: its data is (log_leaves).
+            if offset > 0 {
+                self.new.push((start + offset, hash.0));
+            }
         }
         self.size += 1;
         Ok(index)
     }
 
-    /// The hashes to store: (stored-hash index, hash).
+    /// The hashes to store, (stored-hash index, hash): those of the complete
+    /// subtrees of two leaves or more.
     pub fn new_hashes(&self) -> &[(u64, [u8; 32])] {
         &self.new
     }
@@ -194,8 +198,19 @@ mod tests {
             }
             for (index, hash) in append.new_hashes() {
                 assert!(
+                    tlog_tiles::split_stored_hash_index(*index).0 > 0,
+                    "a leaf's own hash is stored"
+                );
+                assert!(
                     stored.insert(*index, *hash).is_none(),
                     "hash {index} written twice"
+                );
+            }
+            // A leaf's own hash comes from its data, as storage reads it.
+            for (n, leaf) in data.iter().enumerate().take(size as usize + batch) {
+                stored.insert(
+                    tlog_tiles::stored_hash_index(0, n as u64),
+                    fieldlink_protocol::log::leaf_hash(leaf),
                 );
             }
             size += batch as u64;

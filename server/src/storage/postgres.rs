@@ -67,6 +67,8 @@ mod queries {
 pub struct PgStorage {
     pool: PgPool,
     url: String,
+    /// Always true (the field the shared queries read; see SQLite's).
+    log_writes: bool,
 }
 
 impl PgStorage {
@@ -84,6 +86,7 @@ impl PgStorage {
         let storage = Self {
             pool,
             url: url.to_owned(),
+            log_writes: true,
         };
         storage.check_durability().await?;
         EmbeddedMigrations(MIGRATIONS).apply(&storage.pool).await?;

@@ -183,6 +183,9 @@ impl ItemStore for Store {
         }
         // Last, the leaves: on PostgreSQL appending holds the log's lock,
         // which the commit releases right after.
+        if !self.log_writes {
+            leaves.clear();
+        }
         let indexes = append_leaves(&mut tx, &leaves).await?;
         for (item, index) in stored.iter().zip(indexes) {
             if let Some(LeafRef { index: slot, .. }) = existing
@@ -1034,31 +1037,8 @@ impl LogStore for Store {
     }
 
     async fn log_hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, StorageError> {
-        let mut found: HashMap<i64, [u8; 32]> = HashMap::with_capacity(indexes.len());
-        for chunk in indexes.chunks(IDS_PER_LOOKUP_MAX) {
-            let mut lookup =
-                QueryBuilder::<Db>::new("SELECT stored_index, hash FROM log_hashes WHERE stored_index IN (");
-            let mut separated = lookup.separated(", ");
-            for index in chunk {
-                separated.push_bind(to_i64(*index)?);
-            }
-            lookup.push(")");
-            for row in lookup.build().fetch_all(&self.pool).await? {
-                found.insert(
-                    row.try_get("stored_index")?,
-                    digest32(row.try_get("hash")?, "log hash")?,
-                );
-            }
-        }
-        indexes
-            .iter()
-            .map(|index| {
-                found
-                    .get(&to_i64(*index)?)
-                    .copied()
-                    .ok_or_else(|| StorageError::Corrupt(format!("log hash {index} is missing")))
-            })
-            .collect()
+        let mut connection = self.pool.acquire().await?;
+        read_stored_hashes(&mut connection, indexes).await
     }
 
     async fn log_leaf(&self, item_id: Uuid) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
@@ -1199,6 +1179,60 @@ impl LogStore for Store {
     }
 }
 
+/// The stored hashes at these tlog stored-hash indexes, in order: a leaf's
+/// own hash (level 0) from its data in `log_leaves`, every larger subtree's
+/// from `log_hashes`. One that is not stored is an error.
+async fn read_stored_hashes(
+    connection: &mut <Db as sqlx::Database>::Connection,
+    indexes: &[u64],
+) -> Result<Vec<[u8; 32]>, StorageError> {
+    let mut found: HashMap<u64, [u8; 32]> = HashMap::with_capacity(indexes.len());
+    let (leaves, subtrees): (Vec<u64>, Vec<u64>) = indexes
+        .iter()
+        .partition(|index| tlog_tiles::split_stored_hash_index(**index).0 == 0);
+    for chunk in subtrees.chunks(IDS_PER_LOOKUP_MAX) {
+        let mut lookup =
+            QueryBuilder::<Db>::new("SELECT stored_index, hash FROM log_hashes WHERE stored_index IN (");
+        let mut separated = lookup.separated(", ");
+        for index in chunk {
+            separated.push_bind(to_i64(*index)?);
+        }
+        lookup.push(")");
+        for row in lookup.build().fetch_all(&mut *connection).await? {
+            found.insert(
+                to_u64(row.try_get("stored_index")?)?,
+                digest32(row.try_get("hash")?, "log hash")?,
+            );
+        }
+    }
+    for chunk in leaves.chunks(IDS_PER_LOOKUP_MAX) {
+        let mut lookup =
+            QueryBuilder::<Db>::new("SELECT leaf_index, data FROM log_leaves WHERE leaf_index IN (");
+        let mut separated = lookup.separated(", ");
+        for index in chunk {
+            separated.push_bind(to_i64(tlog_tiles::split_stored_hash_index(*index).1)?);
+        }
+        lookup.push(")");
+        for row in lookup.build().fetch_all(&mut *connection).await? {
+            let leaf_index = to_u64(row.try_get("leaf_index")?)?;
+            let data: Vec<u8> = row.try_get("data")?;
+            found.insert(
+                tlog_tiles::stored_hash_index(0, leaf_index),
+                fieldlink_protocol::log::leaf_hash(&data),
+            );
+        }
+    }
+    indexes
+        .iter()
+        .map(|index| {
+            found
+                .get(index)
+                .copied()
+                .ok_or_else(|| StorageError::Corrupt(format!("log hash {index} is missing")))
+        })
+        .collect()
+}
+
 /// Appends leaves (item id, leaf data) to the log inside `tx`, after every
 /// leaf committed before; returns their indexes. Writes each leaf and the
 /// hashes of the subtrees it completes (tlog stored hashes): reading only
@@ -1219,20 +1253,11 @@ async fn append_leaves(
             .await?;
     let mut append = LogAppend::new(to_u64(size)?);
     let frontier = append.frontier_indexes();
-    if !frontier.is_empty() {
-        let mut lookup =
-            QueryBuilder::<Db>::new("SELECT stored_index, hash FROM log_hashes WHERE stored_index IN (");
-        let mut separated = lookup.separated(", ");
-        for index in &frontier {
-            separated.push_bind(to_i64(*index)?);
-        }
-        lookup.push(")");
-        for row in lookup.build().fetch_all(&mut **tx).await? {
-            append.know(
-                to_u64(row.try_get("stored_index")?)?,
-                digest32(row.try_get("hash")?, "log hash")?,
-            );
-        }
+    for (index, hash) in frontier
+        .iter()
+        .zip(read_stored_hashes(&mut *tx, &frontier).await?)
+    {
+        append.know(*index, hash);
     }
     let mut indexes = Vec::with_capacity(leaves.len());
     for (_, data) in leaves {

@@ -68,6 +68,8 @@ const ROWS_PER_STATEMENT_MAX: usize = 500;
 #[derive(Debug, Clone)]
 pub struct SqliteStorage {
     pool: SqlitePool,
+    /// Always true outside benchmarks (see `without_log_for_benchmarks`).
+    log_writes: bool,
 }
 
 impl SqliteStorage {
@@ -86,10 +88,21 @@ impl SqliteStorage {
             .min_connections(1)
             .connect_with(options)
             .await?;
-        let storage = Self { pool };
+        let storage = Self {
+            pool,
+            log_writes: true,
+        };
         storage.check_durability().await?;
         EmbeddedMigrations(MIGRATIONS).apply(&storage.pool).await?;
         Ok(storage)
+    }
+
+    /// For the benchmark that measures what the transparency log costs:
+    /// commits that write no leaves. Never in a server (not in its build).
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn without_log_for_benchmarks(mut self) -> Self {
+        self.log_writes = false;
+        self
     }
 
     /// The pool, for tests that inspect the database directly.

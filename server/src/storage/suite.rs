@@ -170,8 +170,15 @@ pub async fn concurrent_commits_of_one_id_store_it_once(b: Backend) {
 
 pub async fn evidence_is_append_only_in_the_database(b: Backend) {
     let id = Uuid::now_v7();
+    // Two leaves: one stored subtree hash besides the leaves themselves.
     b.storage
-        .commit_items(&[inspection(id, b"a", None, 1)], 10)
+        .commit_items(
+            &[
+                inspection(id, b"a", None, 1),
+                inspection(Uuid::now_v7(), b"b", None, 1),
+            ],
+            10,
+        )
         .await
         .unwrap();
     b.storage
