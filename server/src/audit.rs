@@ -395,6 +395,55 @@ mod tests {
     }
 }
 
+/// Audits the evidence every `interval` while the server runs (a slow,
+/// steady scrub: one leaf at a time, like the `audit` command), until
+/// `shutdown`. Each problem is logged at error level and their count is the
+/// `fieldlink_evidence_problems` metric.
+pub async fn run_scrub(
+    storage: std::sync::Arc<dyn Storage>,
+    evidence: std::sync::Arc<crate::evidence::Evidence>,
+    signer: std::sync::Arc<crate::transparency::LogSigner>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    interval: std::time::Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    use std::sync::atomic::Ordering;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = shutdown.cancelled() => return,
+        }
+        let audit = run(
+            storage.as_ref(),
+            &evidence.blobs,
+            signer.verifier_key(),
+            signer.origin(),
+        );
+        let report = tokio::select! {
+            report = audit => report,
+            () = shutdown.cancelled() => return,
+        };
+        match report {
+            Ok(report) => {
+                for problem in &report.problems {
+                    tracing::error!(?problem, "the evidence scrub found a problem");
+                }
+                metrics
+                    .evidence_problems
+                    .store(report.problems.len() as u64, Ordering::Relaxed);
+                metrics.scrubs.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(
+                    leaves = report.leaves,
+                    blobs = report.blobs,
+                    problems = report.problems.len(),
+                    "evidence scrub done"
+                );
+            }
+            Err(error) => tracing::warn!(%error, "the evidence scrub could not read storage"),
+        }
+    }
+}
+
 /// Why the audit could not run (as opposed to what it found).
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {

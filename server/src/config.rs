@@ -113,6 +113,9 @@ pub struct Config {
     /// How often the CRL file is checked for changes (a revoked device is
     /// cut off within this time), ms.
     pub crl_check_interval_ms: u64,
+    /// How often the stored evidence is audited in the background (every
+    /// leaf, photo original and checkpoint; see `fieldlink-server audit`), ms.
+    pub scrub_interval_ms: u64,
     /// Connections one device may hold at once.
     pub connections_per_device_max: usize,
     /// Photo uploads one device may run at once.
@@ -171,6 +174,7 @@ impl Default for Config {
             janitor_interval_ms: 10 * 60 * 1000,
             overdue_check_interval_ms: 30_000,
             crl_check_interval_ms: 1_000,
+            scrub_interval_ms: 6 * 60 * 60 * 1000,
             connections_per_device_max: 8,
             concurrent_uploads_per_device_max: 4,
             requests_per_second_per_device: 200.0,
@@ -276,6 +280,9 @@ impl Config {
         }
         if self.idle_timeout_ms == 0 || self.hello_timeout_ms == 0 || self.request_timeout_ms == 0 {
             return invalid("idle_timeout_ms", "timeouts must be positive");
+        }
+        if self.scrub_interval_ms == 0 {
+            return invalid("scrub_interval_ms", "must be positive");
         }
         if self.log_origin.is_empty() || self.log_origin.contains(char::is_whitespace) {
             return invalid("log_origin", "must be a non-empty name without spaces");

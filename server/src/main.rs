@@ -237,6 +237,9 @@ struct ServeArgs {
     /// How often the CRL file is checked for changes, ms [default: 1000].
     #[arg(long)]
     crl_check_interval_ms: Option<u64>,
+    /// How often the stored evidence is audited in the background, ms [default: 21600000].
+    #[arg(long)]
+    scrub_interval_ms: Option<u64>,
     /// Connections one device may hold at once [default: 8].
     #[arg(long)]
     connections_per_device_max: Option<usize>,
@@ -300,6 +303,7 @@ impl ServeArgs {
             janitor_interval_ms,
             overdue_check_interval_ms,
             crl_check_interval_ms,
+            scrub_interval_ms,
             connections_per_device_max,
             concurrent_uploads_per_device_max,
             requests_per_second_per_device,

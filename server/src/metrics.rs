@@ -20,6 +20,10 @@ pub struct Metrics {
     pub push_lag_ms_total: AtomicU64,
     /// The largest such lag, ms.
     pub push_lag_ms_max: AtomicU64,
+    /// Evidence scrubs completed (see [`crate::audit::run_scrub`]).
+    pub scrubs: AtomicU64,
+    /// Problems the newest scrub found; anything but 0 needs a person.
+    pub evidence_problems: AtomicU64,
 }
 
 impl Metrics {
@@ -86,6 +90,18 @@ pub fn render(s: &Snapshot<'_>) -> String {
         "Group-commit transactions.",
         "counter",
         s.commits.0,
+    );
+    gauge(
+        "fieldlink_evidence_scrubs_total",
+        "Background audits of the stored evidence completed.",
+        "counter",
+        s.metrics.scrubs.load(Ordering::Relaxed),
+    );
+    gauge(
+        "fieldlink_evidence_problems",
+        "Altered, missing or unlogged evidence the newest scrub found (0: intact).",
+        "gauge",
+        s.metrics.evidence_problems.load(Ordering::Relaxed),
     );
     gauge(
         "fieldlink_commit_items_total",

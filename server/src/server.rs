@@ -257,6 +257,14 @@ pub async fn start_wrapped(
         clock,
     };
     tokio::spawn(crate::evidence::janitor::run(state.clone(), shutdown.clone()));
+    tokio::spawn(crate::audit::run_scrub(
+        state.storage.clone(),
+        state.evidence.clone(),
+        state.log_signer.clone(),
+        state.metrics.clone(),
+        std::time::Duration::from_millis(state.config.scrub_interval_ms),
+        shutdown.clone(),
+    ));
     tokio::spawn(crate::transparency::run_signer(
         state.storage.clone(),
         state.log_signer.clone(),

@@ -305,3 +305,44 @@ async fn the_audit_passes_intact_data_and_names_each_altered_missing_or_extra_it
     );
     assert_eq!(found.problems.len(), 3, "nothing else is blamed: {found:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_scrub_reports_a_missing_original_as_a_metric() {
+    use std::sync::atomic::Ordering;
+    let server = TestServer::start_with(|config| config.scrub_interval_ms = 100).await;
+    let client = connect(server.addr(), "device-001", "officer-01").await.unwrap();
+    let record = record("officer-01");
+    client.submit_inspection(&record).await.unwrap();
+    let captured_at_ms = fieldlink_client::now_ms() - 60_000;
+    let jpeg = fieldlink_tests::photos::jpeg_with_exif(
+        160,
+        120,
+        9,
+        fieldlink_tests::photos::Exif {
+            captured_at_ms,
+            position: Some((29.8683, 121.5440)),
+        },
+    );
+    let photo = fieldlink_client::PhotoUpload::new(&record.id, "image/jpeg", captured_at_ms, jpeg)
+        .at(29.8683, 121.5440, 5.0);
+    let receipt = client.upload_photo(&photo, |_| {}).await.unwrap();
+    let state = server.server.state();
+    let scrubs_done = |at_least: u64| async move {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while state.metrics.scrubs.load(Ordering::Relaxed) < at_least {
+            assert!(std::time::Instant::now() < deadline, "no scrub finished");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    let before = state.metrics.scrubs.load(Ordering::Relaxed);
+    scrubs_done(before + 1).await;
+    assert_eq!(state.metrics.evidence_problems.load(Ordering::Relaxed), 0);
+
+    // The original disappears from the blob store behind the server's back.
+    let sha: [u8; 32] = receipt.sha256.clone().try_into().unwrap();
+    state.evidence.blobs.remove(&sha).unwrap();
+    let after = state.metrics.scrubs.load(Ordering::Relaxed);
+    scrubs_done(after + 2).await;
+    assert_eq!(state.metrics.evidence_problems.load(Ordering::Relaxed), 1);
+    client.close().await;
+}
