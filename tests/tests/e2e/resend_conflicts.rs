@@ -124,3 +124,40 @@ async fn an_interview_resent_ending_before_it_starts_is_a_conflict() {
     let bytes = prost::Message::encode_to_vec(&original);
     assert_conflict(&server, &original.id, &receipt, bytes, resend).await;
 }
+
+/// The receipt names what was stored, field by field, and a resend of the
+/// same bytes gets that same receipt back: the id, the time, both digests
+/// of the bytes as sent, and the leaf in the transparency log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_names_the_stored_bytes_and_a_resend_gets_it_again() {
+    use prost::Message;
+    use sha2::Digest;
+    let server = TestServer::start().await;
+    let client = officer(&server).await;
+    let (first, second) = (record("officer-01"), record("officer-01"));
+    let before = now();
+    let receipt = client.submit_inspection(&first).await.unwrap();
+    let next = client.submit_inspection(&second).await.unwrap();
+    let bytes = first.encode_to_vec();
+    assert_eq!(receipt.item_id, first.id);
+    assert!((before..=now()).contains(&receipt.received_at_ms), "{receipt:?}");
+    assert_eq!(receipt.sha256, sha2::Sha256::digest(&bytes).to_vec());
+    assert_eq!(receipt.sm3, sm3::Sm3::digest(&bytes).to_vec());
+    assert_eq!(next.leaf_index, receipt.leaf_index + 1, "leaves in commit order");
+    let proof = client.inclusion_proof(&first.id).await.unwrap();
+    assert_eq!(proof.leaf_index, receipt.leaf_index);
+    let again = client.submit_inspection(&first).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(
+        (again.item_id.as_str(), again.server_seq, again.received_at_ms),
+        (
+            receipt.item_id.as_str(),
+            receipt.server_seq,
+            receipt.received_at_ms
+        )
+    );
+    assert_eq!(
+        (&again.sha256, &again.sm3, again.leaf_index),
+        (&receipt.sha256, &receipt.sm3, receipt.leaf_index)
+    );
+}
