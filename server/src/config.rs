@@ -28,6 +28,11 @@ pub struct Config {
     /// A PostgreSQL URL (`postgres://user@host:5432/db`) for several nodes
     /// sharing one database; without it, SQLite in `data_dir`.
     pub database: Option<String>,
+    /// With `database`: a URL of the role that owns the schema. Migrations
+    /// then run as it, and `database`'s role gets only the grants of
+    /// `data/postgres-runtime-grants.sql` (no UPDATE, DELETE, TRUNCATE or DDL
+    /// on evidence and the log). See docs/operations.md.
+    pub database_owner: Option<String>,
     /// Connections to PostgreSQL per node.
     pub database_connections_max: u32,
     /// Keep photo blobs in this S3-compatible bucket instead of `data_dir`
@@ -142,6 +147,7 @@ impl Default for Config {
             tls: None,
             log_key: None,
             log_origin: "fieldlink.local/evidence".into(),
+            database_owner: None,
             catalogue: None,
             directory: None,
             log_json: false,
@@ -286,6 +292,9 @@ impl Config {
         }
         if self.log_origin.is_empty() || self.log_origin.contains(char::is_whitespace) {
             return invalid("log_origin", "must be a non-empty name without spaces");
+        }
+        if self.database_owner.is_some() && self.database.is_none() {
+            return invalid("database_owner", "goes with database (PostgreSQL only)");
         }
         if let Some(url) = &self.database {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {

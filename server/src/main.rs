@@ -111,6 +111,9 @@ struct ServeArgs {
     /// PostgreSQL URL for several nodes sharing one database (postgres://user@host:5432/db) [default: SQLite in the data dir].
     #[arg(long)]
     database: Option<String>,
+    /// PostgreSQL URL of the role owning the schema: migrations run as it, and --database's role gets only the runtime grants [default: --database's role does both].
+    #[arg(long)]
+    database_owner: Option<String>,
     /// Connections to PostgreSQL per node [default: 16].
     #[arg(long)]
     database_connections_max: Option<u32>,
@@ -311,6 +314,9 @@ impl ServeArgs {
         );
         if self.database.is_some() {
             config.database = self.database;
+        }
+        if self.database_owner.is_some() {
+            config.database_owner = self.database_owner;
         }
         if self.https.is_some() {
             config.https = self.https;

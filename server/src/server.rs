@@ -153,7 +153,12 @@ pub async fn start_wrapped(
             None,
         ),
         Some(url) => {
-            let storage = PgStorage::open(url, config.database_connections_max).await?;
+            let storage = match &config.database_owner {
+                Some(owner) => {
+                    PgStorage::open_with_owner(url, owner, config.database_connections_max).await?
+                }
+                None => PgStorage::open(url, config.database_connections_max).await?,
+            };
             (Arc::new(storage), Some(url.clone()))
         }
     };

@@ -47,6 +47,9 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "log", include_str!("../../migrations/postgres/0003_log.sql")),
 ];
 
+/// What the runtime role may do when another role owns the schema.
+const RUNTIME_GRANTS: &str = include_str!("../../data/postgres-runtime-grants.sql");
+
 /// The channel assignment-event commits are announced on.
 pub const ASSIGNMENT_CHANNEL: &str = "fieldlink_assignment_events";
 
@@ -76,6 +79,43 @@ impl PgStorage {
     /// migrations (several nodes starting at once take turns: sqlx holds an
     /// advisory lock while migrating) and checks the durability settings.
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, StorageError> {
+        let storage = Self::connect(url, max_connections).await?;
+        storage.check_durability().await?;
+        EmbeddedMigrations(MIGRATIONS).apply(&storage.pool).await?;
+        Ok(storage)
+    }
+
+    /// Like [`PgStorage::open`], with least privilege: the migrations run as
+    /// `owner_url`'s role (which owns the schema), which then grants `url`'s
+    /// role only what `data/postgres-runtime-grants.sql` lists (no UPDATE,
+    /// DELETE or TRUNCATE on evidence and log tables, no DDL); the server
+    /// works as `url`'s role.
+    pub async fn open_with_owner(
+        url: &str,
+        owner_url: &str,
+        max_connections: u32,
+    ) -> Result<Self, StorageError> {
+        let runtime_role = PgConnectOptions::from_str(url)?.get_username().to_owned();
+        if runtime_role.is_empty()
+            || !runtime_role
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(StorageError::Unsafe(format!(
+                "the runtime role {runtime_role:?} must be a plain name (letters, digits, _)"
+            )));
+        }
+        let owner = Self::connect(owner_url, 1).await?;
+        EmbeddedMigrations(MIGRATIONS).apply(&owner.pool).await?;
+        let grants = RUNTIME_GRANTS.replace("fieldlink_app", &format!("\"{runtime_role}\""));
+        sqlx::raw_sql(&grants).execute(&owner.pool).await?;
+        owner.pool.close().await;
+        let storage = Self::connect(url, max_connections).await?;
+        storage.check_durability().await?;
+        Ok(storage)
+    }
+
+    async fn connect(url: &str, max_connections: u32) -> Result<Self, StorageError> {
         let options = PgConnectOptions::from_str(url)?.application_name("fieldlink-server");
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
@@ -83,14 +123,11 @@ impl PgStorage {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        let storage = Self {
+        Ok(Self {
             pool,
             url: url.to_owned(),
             log_writes: true,
-        };
-        storage.check_durability().await?;
-        EmbeddedMigrations(MIGRATIONS).apply(&storage.pool).await?;
-        Ok(storage)
+        })
     }
 
     /// The connection URL (the relay opens its own listening connection).
@@ -273,7 +310,8 @@ async fn advisory_lock(tx: &mut Transaction<'_, Postgres>, key: i64) -> Result<(
 mod tests {
     use super::*;
     use crate::storage::scratch_pg::ScratchDatabase;
-    use crate::storage::Storage;
+    use crate::storage::{ItemStore, PeopleStore, Storage};
+    use sqlx::PgPool;
 
     #[test]
     fn every_migration_file_is_embedded() {
@@ -299,6 +337,60 @@ mod tests {
         match PgStorage::open(&database.url, 2).await {
             Err(StorageError::Unsafe(detail)) => assert!(detail.contains("synchronous_commit"), "{detail}"),
             other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_runtime_role_stores_evidence_but_cannot_alter_it_or_its_triggers() {
+        let Some(database) = ScratchDatabase::create().await else {
+            return;
+        };
+        let owner = PgPool::connect(&database.url).await.unwrap();
+        let role = format!("fl_app_{}", uuid::Uuid::now_v7().simple());
+        sqlx::query(&format!("CREATE ROLE {role} LOGIN"))
+            .execute(&owner)
+            .await
+            .unwrap();
+        let (user, rest) = database.url.split_once("://").unwrap();
+        let at = rest.find('@').unwrap();
+        let runtime_url = format!("{user}://{role}{}", &rest[at..]);
+        let storage = PgStorage::open_with_owner(&runtime_url, &database.url, 2)
+            .await
+            .unwrap();
+        // What the server does works as the runtime role.
+        let id = uuid::Uuid::now_v7();
+        let item = crate::storage::suite::inspection(id, b"evidence", None, 1);
+        storage.commit_items(&[item], 1).await.unwrap();
+        assert_eq!(storage.item(id).await.unwrap().unwrap().body, b"evidence");
+        storage.revoke_session_tokens("officer-01", 2).await.unwrap();
+        // Changing evidence or its protection does not.
+        let runtime = PgPool::connect(&runtime_url).await.unwrap();
+        for sql in [
+            "DROP TRIGGER items_append_only ON items",
+            "ALTER TABLE items DISABLE TRIGGER ALL",
+            "UPDATE items SET body = 'x'",
+            "DELETE FROM log_leaves",
+            "TRUNCATE log_hashes",
+            "ALTER TABLE log_leaves DROP COLUMN data",
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (99, 'x', true, '\\x00', 0)",
+        ] {
+            let refused = sqlx::query(sql).execute(&runtime).await;
+            assert!(refused.is_err(), "the runtime role could: {sql}");
+        }
+        runtime.close().await;
+        storage.close().await;
+        // The same statements are valid: the owner may (so the refusals
+        // above are the runtime role's privileges, not typos).
+        for sql in [
+            "DROP TRIGGER items_append_only ON items",
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (99, 'x', true, '\\x00', 0)",
+        ] {
+            sqlx::query(sql).execute(&owner).await.unwrap();
+        }
+        for sql in [format!("DROP OWNED BY {role}"), format!("DROP ROLE {role}")] {
+            sqlx::query(&sql).execute(&owner).await.unwrap();
         }
     }
 
