@@ -344,28 +344,18 @@ async fn check_leaf(
 }
 
 fn differences(logged: &Leaf, stored: &Leaf) -> String {
-    let mut fields = Vec::new();
-    if logged.kind != stored.kind {
-        fields.push("kind");
-    }
-    if logged.server_seq != stored.server_seq {
-        fields.push("server_seq");
-    }
-    if logged.received_at_ms != stored.received_at_ms {
-        fields.push("received_at_ms");
-    }
-    if logged.sha256 != stored.sha256 {
-        fields.push("sha256");
-    }
-    if logged.sm3 != stored.sm3 {
-        fields.push("sm3 (the bytes)");
-    }
-    if logged.device_id != stored.device_id {
-        fields.push("device_id");
-    }
-    if logged.officer_id != stored.officer_id {
-        fields.push("officer_id");
-    }
+    let fields: Vec<&str> = [
+        ("kind", logged.kind != stored.kind),
+        ("server_seq", logged.server_seq != stored.server_seq),
+        ("received_at_ms", logged.received_at_ms != stored.received_at_ms),
+        ("sha256", logged.sha256 != stored.sha256),
+        ("sm3 (the bytes)", logged.sm3 != stored.sm3),
+        ("device_id", logged.device_id != stored.device_id),
+        ("officer_id", logged.officer_id != stored.officer_id),
+    ]
+    .into_iter()
+    .filter_map(|(name, differs)| differs.then_some(name))
+    .collect();
     format!("differs from its leaf in: {}", fields.join(", "))
 }
 

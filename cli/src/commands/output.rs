@@ -46,8 +46,8 @@ pub fn receipt_json(receipt: &pb::Receipt) -> serde_json::Value {
     })
 }
 
-/// A photo receipt as one line of JSON: the receipt's fields and `sm3`,
-/// `size` and the evidence `flags` by name.
+/// A photo receipt as one line of JSON: the receipt's fields and `size`
+/// and the evidence `flags` by name.
 pub fn photo_receipt_json(receipt: &pb::Receipt) -> serde_json::Value {
     let flags: Vec<&str> = receipt
         .flags
@@ -58,15 +58,8 @@ pub fn photo_receipt_json(receipt: &pb::Receipt) -> serde_json::Value {
                 .unwrap_or("UNKNOWN")
         })
         .collect();
-    serde_json::json!({
-        "id": receipt.item_id,
-        "server_seq": receipt.server_seq,
-        "received_at_ms": receipt.received_at_ms,
-        "sha256": hex::encode(&receipt.sha256),
-        "sm3": hex::encode(&receipt.sm3),
-        "size": receipt.size_bytes,
-        "flags": flags,
-        "leaf_index": receipt.leaf_index,
-        "replayed": receipt.replayed,
-    })
+    let mut json = receipt_json(receipt);
+    json["size"] = receipt.size_bytes.into();
+    json["flags"] = flags.into();
+    json
 }

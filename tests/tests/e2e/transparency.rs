@@ -119,6 +119,18 @@ async fn every_kind_gets_a_leaf_and_its_proof_verifies_on_the_terminal() {
     );
 }
 
+/// A real JPEG taken a minute ago here, for `record_id`.
+fn photo_of(record_id: &str, seed: u64) -> fieldlink_client::PhotoUpload {
+    let captured_at_ms = fieldlink_client::now_ms() - 60_000;
+    let exif = fieldlink_tests::photos::Exif {
+        captured_at_ms,
+        position: Some((29.8683, 121.5440)),
+    };
+    let jpeg = fieldlink_tests::photos::jpeg_with_exif(160, 120, seed, exif);
+    fieldlink_client::PhotoUpload::new(record_id, "image/jpeg", captured_at_ms, jpeg)
+        .at(29.8683, 121.5440, 5.0)
+}
+
 /// A server on `data_dir` and officer-01's terminal signed in to it.
 async fn start_and_connect(
     data_dir: &std::path::Path,
@@ -217,18 +229,7 @@ async fn the_audit_passes_intact_data_and_names_each_altered_missing_or_extra_it
         client.submit_inspection(&record).await.unwrap();
         records.push(record.id);
     }
-    let captured_at_ms = fieldlink_client::now_ms() - 60_000;
-    let jpeg = fieldlink_tests::photos::jpeg_with_exif(
-        160,
-        120,
-        7,
-        fieldlink_tests::photos::Exif {
-            captured_at_ms,
-            position: Some((29.8683, 121.5440)),
-        },
-    );
-    let photo = fieldlink_client::PhotoUpload::new(&records[0], "image/jpeg", captured_at_ms, jpeg)
-        .at(29.8683, 121.5440, 5.0);
+    let photo = photo_of(&records[0], 7);
     let photo_receipt = client.upload_photo(&photo, |_| {}).await.unwrap();
     let supervisor = connect(server.local_addr(), "device-002", "supervisor-01")
         .await
@@ -313,18 +314,7 @@ async fn the_background_scrub_reports_a_missing_original_as_a_metric() {
     let client = connect(server.addr(), "device-001", "officer-01").await.unwrap();
     let record = record("officer-01");
     client.submit_inspection(&record).await.unwrap();
-    let captured_at_ms = fieldlink_client::now_ms() - 60_000;
-    let jpeg = fieldlink_tests::photos::jpeg_with_exif(
-        160,
-        120,
-        9,
-        fieldlink_tests::photos::Exif {
-            captured_at_ms,
-            position: Some((29.8683, 121.5440)),
-        },
-    );
-    let photo = fieldlink_client::PhotoUpload::new(&record.id, "image/jpeg", captured_at_ms, jpeg)
-        .at(29.8683, 121.5440, 5.0);
+    let photo = photo_of(&record.id, 9);
     let receipt = client.upload_photo(&photo, |_| {}).await.unwrap();
     let state = server.server.state();
     let scrubs_done = |at_least: u64| async move {
