@@ -13,7 +13,7 @@ use fieldlink_server::storage::{
     AssignmentCommit, AssignmentFilter, AssignmentStore, CaseItemRow, CommitOutcome, EvidenceStore,
     FeedCursor, ItemStore, ItemSummary, LogStore, NewAssignmentEvent, NewItem, PartialUpload, PeopleStore,
     RecordLinks, RecordedEvent, ServiceHistory, SessionToken, Storage, StorageError, StoredAssignment,
-    StoredCheckpoint, StoredItem, StoredPhoto, StoredReceipt,
+    StoredCheckpoint, StoredCustody, StoredItem, StoredPhoto, StoredReceipt,
 };
 use uuid::Uuid;
 
@@ -325,6 +325,21 @@ impl LogStore for CommitSink {
 
     async fn append_unlogged(&self, limit: u32) -> Result<u64, StorageError> {
         self.inner.append_unlogged(limit).await
+    }
+
+    async fn record_custody(
+        &self,
+        event: &fieldlink_protocol::pb::CustodyEvent,
+    ) -> Result<StoredCustody, StorageError> {
+        self.inner.record_custody(event).await
+    }
+
+    async fn custody_event(&self, event_id: Uuid) -> Result<Option<StoredCustody>, StorageError> {
+        self.inner.custody_event(event_id).await
+    }
+
+    async fn item_custody(&self, item_id: Uuid, limit: u32) -> Result<Vec<StoredCustody>, StorageError> {
+        self.inner.item_custody(item_id, limit).await
     }
 }
 

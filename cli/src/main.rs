@@ -86,6 +86,13 @@ enum Command {
         /// The item's id (a record, photo, service, event or interview).
         item_id: String,
     },
+    /// Check a case export package offline (from `fieldlink-server export
+    /// case`): digests, proofs, the checkpoint's signature, the logged
+    /// export. Prints one JSON summary; exits 1 naming each failed check.
+    Verify {
+        /// The package file.
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -118,5 +125,6 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Outbox { db, command } => commands::outbox::run(connection, &db, command).await,
         Command::Sim(args) => commands::sim::run(connection, args).await,
         Command::Proof { item_id } => commands::proof::run(connection, &item_id).await,
+        Command::Verify { file } => commands::verify::run(connection, &file),
     }
 }

@@ -243,6 +243,50 @@ async fn service_and_interview_examples_submit_and_the_case_shows_them() {
     assert!(lines
         .iter()
         .any(|l| l["kind"] == "interview" && l["id"] == ids[1].as_str()));
+
+    // The case exported, then verified offline by `fieldlink verify`.
+    let certs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs-dev");
+    let config = fieldlink_server::Config {
+        dev: true,
+        data_dir: data.path().to_path_buf(),
+        tls: Some(fieldlink_server::tls::TlsFiles::dev(&certs)),
+        ..Default::default()
+    };
+    let package = data.path().join("case.tar");
+    let exported = fieldlink_server::export::export_data(&config, "CASE-CLI-1", "clerk", &package)
+        .await
+        .unwrap();
+    assert_eq!(exported.items, 3);
+    let package_arg = package.to_str().unwrap().to_owned();
+    let verify = run(args(&["verify", &package_arg])).await;
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert_eq!(summary["ok"], true);
+    assert_eq!(summary["items"], 3);
+    assert_eq!(summary["log_key_trusted"], true);
+    // Against another log's key: exit 1, naming the failed checks.
+    let (_, other) = fieldlink_server::transparency::generate_key("other-log");
+    let other_key = data.path().join("other.pub");
+    std::fs::write(&other_key, other).unwrap();
+    let other_arg = other_key.to_str().unwrap().to_owned();
+    let refused = run(args(&["--log-key", &other_arg, "verify", &package_arg])).await;
+    assert_eq!(refused.status.code(), Some(1));
+    let summary: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!(summary["ok"], false);
+    let checks: Vec<&str> = summary["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(checks, ["log_key", "checkpoint"], "{summary}");
+    // Not a file: a usage error.
+    let missing = run(args(&["verify", "/nonexistent/case.tar"])).await;
+    assert_eq!(missing.status.code(), Some(2));
     server.shutdown().await;
 }
 

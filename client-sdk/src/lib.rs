@@ -8,6 +8,7 @@ mod client;
 mod config;
 mod connection;
 mod error;
+pub mod evidence_export;
 mod log;
 mod lossy_socket;
 pub mod outbox;

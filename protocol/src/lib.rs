@@ -16,6 +16,7 @@
 
 pub mod assignment;
 pub mod envelope;
+pub mod export;
 pub mod frame;
 pub mod inspection;
 pub mod interview;

@@ -33,6 +33,9 @@ pub enum LeafKind {
     Interview = 5,
     /// An assignment event (created, accepted, completed, …).
     AssignmentEvent = 6,
+    /// A custody event: an access to evidence (an export, an audit, a
+    /// console view or download); its bytes are a `CustodyEvent` message.
+    Custody = 7,
 }
 
 impl LeafKind {
@@ -45,6 +48,7 @@ impl LeafKind {
             4 => Self::ServiceEvent,
             5 => Self::Interview,
             6 => Self::AssignmentEvent,
+            7 => Self::Custody,
             _ => return None,
         })
     }
@@ -58,8 +62,22 @@ impl LeafKind {
             "service_event" => Self::ServiceEvent,
             "interview" => Self::Interview,
             "assignment_event" => Self::AssignmentEvent,
+            "custody" => Self::Custody,
             _ => return None,
         })
+    }
+
+    /// The kind's name, as [`LeafKind::from_item_kind`] reads it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Inspection => "inspection",
+            Self::Photo => "photo",
+            Self::Service => "service",
+            Self::ServiceEvent => "service_event",
+            Self::Interview => "interview",
+            Self::AssignmentEvent => "assignment_event",
+            Self::Custody => "custody",
+        }
     }
 }
 

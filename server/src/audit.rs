@@ -280,6 +280,12 @@ async fn leaf_from_storage(storage: &dyn Storage, leaf: &Leaf) -> Result<Option<
         return crate::storage::stored_event_leaf(leaf.item_id, recorded.seq, &event.encode_to_vec())
             .map(Some);
     }
+    if leaf.kind == LeafKind::Custody {
+        let Some(event) = storage.custody_event(leaf.item_id).await? else {
+            return Ok(None);
+        };
+        return crate::storage::custody_leaf(event.seq, &event.bytes).map(Some);
+    }
     let Some(item) = storage.item(leaf.item_id).await? else {
         return Ok(None);
     };
@@ -422,6 +428,10 @@ pub async fn run_scrub(
                     .evidence_problems
                     .store(report.problems.len() as u64, Ordering::Relaxed);
                 metrics.scrubs.fetch_add(1, Ordering::Relaxed);
+                if let Err(error) = record_audit(storage.as_ref(), "fieldlink-server", "evidence scrub").await
+                {
+                    tracing::warn!(%error, "could not log the scrub's custody event");
+                }
                 tracing::info!(
                     leaves = report.leaves,
                     blobs = report.blobs,
@@ -451,25 +461,23 @@ pub enum AuditError {
         /// Why.
         error: std::io::Error,
     },
-    /// There is no database to audit.
-    #[error("no database at {0}")]
-    NoDatabase(String),
-    /// The database or the evidence store cannot be opened or read.
+    /// The stored data cannot be opened.
+    #[error(transparent)]
+    Open(#[from] crate::stored_data::OpenError),
+    /// The database cannot be read.
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
-    /// The evidence store cannot be opened.
-    #[error("evidence store: {0}")]
-    Evidence(std::io::Error),
 }
 
 /// Audits the server data `config` names (its SQLite file or PostgreSQL
 /// database, its evidence store), against the verifier key in
-/// `verifier_key_file` or, without one, the key of `config`'s log key.
+/// `verifier_key_file` or, without one, the key of `config`'s log key. The
+/// audit is itself a custody event (by `actor`), logged after it ran.
 pub async fn audit_data(
     config: &crate::Config,
     verifier_key_file: Option<&std::path::Path>,
+    actor: &str,
 ) -> Result<AuditReport, AuditError> {
-    use std::sync::Arc;
     let verifier_key = match verifier_key_file {
         Some(path) => std::fs::read_to_string(path)
             .map_err(|error| AuditError::VerifierKey {
@@ -483,22 +491,7 @@ pub async fn audit_data(
             .verifier_key()
             .to_owned(),
     };
-    let storage: Arc<dyn Storage> = match &config.database {
-        None => {
-            let file = config.data_dir.join("fieldlink.sqlite");
-            if !file.exists() {
-                return Err(AuditError::NoDatabase(file.display().to_string()));
-            }
-            Arc::new(crate::storage::sqlite::SqliteStorage::open(&file).await?)
-        }
-        Some(url) => Arc::new(crate::storage::postgres::PgStorage::open(url, 2).await?),
-    };
-    let evidence = crate::evidence::Evidence::open(
-        &config.data_dir.join("evidence"),
-        1,
-        config.evidence_s3().as_ref(),
-    )
-    .map_err(AuditError::Evidence)?;
+    let (storage, evidence) = crate::stored_data::open(config).await?;
     let report = run(
         storage.as_ref(),
         &evidence.blobs,
@@ -506,6 +499,25 @@ pub async fn audit_data(
         &config.log_origin,
     )
     .await;
+    let recorded = match &report {
+        Ok(_) => record_audit(storage.as_ref(), actor, "fieldlink-server audit").await,
+        Err(_) => Ok(()),
+    };
     storage.close().await;
+    recorded?;
     Ok(report?)
+}
+
+/// Logs that an audit read the evidence (a custody event naming no item:
+/// it read them all).
+pub async fn record_audit(storage: &dyn Storage, actor: &str, origin: &str) -> Result<(), StorageError> {
+    let event = fieldlink_protocol::pb::CustodyEvent {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        action: "audit".into(),
+        actor: actor.into(),
+        origin: origin.into(),
+        at_ms: crate::state::system_clock_ms(),
+        ..Default::default()
+    };
+    storage.record_custody(&event).await.map(|_| ())
 }

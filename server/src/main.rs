@@ -32,6 +32,10 @@ enum Command {
     /// originals and check it against the signed checkpoints. Prints one
     /// JSON report; exits 1 naming every altered, missing or extra item.
     Audit(AuditArgs),
+    /// Write a package of evidence that anyone can verify offline with
+    /// `fieldlink verify` (the export is logged as a custody event).
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Generate the transparency log's key pair: the private key into OUT
     /// (guard it like the TLS key; give it to `serve --log-key`), the
     /// verifier key into OUT.pub and on stdout (give it to terminals and
@@ -62,9 +66,9 @@ enum Command {
     },
 }
 
-/// Where the data to audit is, and the key to check checkpoints with.
+/// Where a command finds the server's stored data.
 #[derive(Debug, Args)]
-struct AuditArgs {
+struct DataArgs {
     /// The server's TOML configuration file (data_dir, database, log key).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -74,16 +78,67 @@ struct AuditArgs {
     /// The PostgreSQL URL, when the nodes share one.
     #[arg(long)]
     database: Option<String>,
-    /// The log's verifier key file (the `.pub` from `log-key`) [default:
-    /// derived from the configured log key].
-    #[arg(long)]
-    log_pub: Option<PathBuf>,
     /// The log's origin [default: the configured one].
     #[arg(long)]
     log_origin: Option<String>,
     /// Data made by `serve --dev` (its log key is certs-dev/log.key).
     #[arg(long)]
     dev: bool,
+    /// Who runs the command, for its custody event [default: $USER].
+    #[arg(long)]
+    by: Option<String>,
+}
+
+impl DataArgs {
+    fn into_config(self) -> Result<Config, fieldlink_server::config::ConfigError> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        config.dev |= self.dev;
+        if let Some(dir) = self.data_dir {
+            config.data_dir = dir;
+        }
+        if self.database.is_some() {
+            config.database = self.database;
+        }
+        if let Some(origin) = self.log_origin {
+            config.log_origin = origin;
+        }
+        Ok(config)
+    }
+}
+
+/// Where the data to audit is, and the key to check checkpoints with.
+#[derive(Debug, Args)]
+struct AuditArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// The log's verifier key file (the `.pub` from `log-key`) [default:
+    /// derived from the configured log key].
+    #[arg(long)]
+    log_pub: Option<PathBuf>,
+}
+
+/// What to export.
+#[derive(Debug, Subcommand)]
+enum ExportCommand {
+    /// Every item of one case: their bytes as received, photo originals,
+    /// inclusion proofs against one signed checkpoint, the log key, the CA
+    /// certificate, a manifest and an index in Chinese and English
+    /// (docs/evidence-export.md). Prints one JSON summary.
+    Case {
+        /// The case id.
+        case_id: String,
+        /// The package file to write (a tar file; refused if it exists).
+        #[arg(long)]
+        out: PathBuf,
+        /// The log's private key [default: the configured one].
+        #[arg(long)]
+        log_key: Option<PathBuf>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 /// Every key of the configuration file, as a flag that overrides it.
@@ -392,6 +447,7 @@ fn main() -> ExitCode {
             Err(error) => fail(error.as_ref()),
         },
         Command::Audit(args) => audit(args),
+        Command::Export(command) => export(command),
         Command::HashPassword => {
             let mut password = String::new();
             if let Err(error) = std::io::stdin().read_line(&mut password) {
@@ -431,23 +487,11 @@ fn write_log_key(name: &str, out: &std::path::Path) -> Result<String, Box<dyn st
 }
 
 fn audit(args: AuditArgs) -> ExitCode {
-    let mut config = match &args.config {
-        Some(path) => match Config::from_file(path) {
-            Ok(config) => config,
-            Err(error) => return fail(&error),
-        },
-        None => Config::default(),
+    let actor = fieldlink_server::stored_data::actor(args.data.by.as_deref());
+    let config = match args.data.into_config() {
+        Ok(config) => config,
+        Err(error) => return fail(&error),
     };
-    config.dev |= args.dev;
-    if let Some(dir) = args.data_dir {
-        config.data_dir = dir;
-    }
-    if args.database.is_some() {
-        config.database = args.database;
-    }
-    if let Some(origin) = args.log_origin {
-        config.log_origin = origin;
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => return fail(&error),
@@ -455,6 +499,7 @@ fn audit(args: AuditArgs) -> ExitCode {
     match runtime.block_on(fieldlink_server::audit::audit_data(
         &config,
         args.log_pub.as_deref(),
+        &actor,
     )) {
         Ok(report) => {
             match serde_json::to_string(&report) {
@@ -467,6 +512,43 @@ fn audit(args: AuditArgs) -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Err(error) => fail(&error),
+    }
+}
+
+fn export(command: ExportCommand) -> ExitCode {
+    let ExportCommand::Case {
+        case_id,
+        out,
+        log_key,
+        data,
+    } = command;
+    if out.exists() {
+        eprintln!("fieldlink-server: {} exists; not overwriting it", out.display());
+        return ExitCode::FAILURE;
+    }
+    let actor = fieldlink_server::stored_data::actor(data.by.as_deref());
+    let mut config = match data.into_config() {
+        Ok(config) => config,
+        Err(error) => return fail(&error),
+    };
+    if log_key.is_some() {
+        config.log_key = log_key;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&error),
+    };
+    match runtime.block_on(fieldlink_server::export::export_data(
+        &config, &case_id, &actor, &out,
+    )) {
+        Ok(summary) => match serde_json::to_string(&summary) {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(&error),
+        },
         Err(error) => fail(&error),
     }
 }

@@ -418,7 +418,7 @@ fn log_key_writes_a_key_pair_and_never_overwrites() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn audit_reports_intact_data_as_json_and_refuses_a_missing_database() {
+async fn audit_and_export_work_on_stored_data_and_refuse_what_is_missing() {
     let data = tempfile::tempdir().unwrap();
     let audit = |dir: &Path| {
         Command::new(env!("CARGO_BIN_EXE_fieldlink-server"))
@@ -453,13 +453,9 @@ async fn audit_reports_intact_data_as_json_and_refuses_a_missing_database() {
     .unwrap();
     client_config.request_timeout = Duration::from_secs(60);
     let client = Client::connect(client_config).await.unwrap();
-    client
-        .submit_inspection(&fieldlink_protocol::inspection::example_record(
-            "officer-01",
-            fieldlink_client::now_ms(),
-        ))
-        .await
-        .unwrap();
+    let mut record = fieldlink_protocol::inspection::example_record("officer-01", fieldlink_client::now_ms());
+    record.case_id = "CASE-BIN-1".into();
+    client.submit_inspection(&record).await.unwrap();
     client.close().await;
     server.shutdown().await;
 
@@ -472,5 +468,38 @@ async fn audit_reports_intact_data_as_json_and_refuses_a_missing_database() {
     );
     let report: serde_json::Value = serde_json::from_slice(&intact.stdout).unwrap();
     assert_eq!(report["leaves"], 1);
+    assert_eq!(report["problems"], serde_json::json!([]));
+
+    // Export the case with the binary; the package verifies offline.
+    let export = |case: &str, out: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_fieldlink-server"))
+            .args(["export", "case", case, "--dev", "--by", "clerk-01", "--data-dir"])
+            .arg(data.path())
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let package = data.path().join("case.tar");
+    let made = export("CASE-BIN-1", &package);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&made.stdout).unwrap();
+    assert_eq!(summary["items"], 1);
+    let key = std::fs::read_to_string(certs_dir().join("log.pub")).unwrap();
+    let verified = fieldlink_client::evidence_export::verify_package(&package, Some(&key)).unwrap();
+    assert!(verified.ok, "{verified:?}");
+    // Never over an existing file; an unknown case is refused.
+    let again = export("CASE-BIN-1", &package);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+    let unknown = export("CASE-NONE", &data.path().join("none.tar"));
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no items"));
+    assert!(!data.path().join("none.tar").exists());
+    // The audit logged itself and the export logged itself: two custody
+    // leaves after the record's.
+    let after = audit(data.path());
+    let report: serde_json::Value = serde_json::from_slice(&after.stdout).unwrap();
+    assert_eq!(report["leaves"], 3, "{report}");
     assert_eq!(report["problems"], serde_json::json!([]));
 }

@@ -18,6 +18,9 @@ pub enum CliError {
     /// The work did not finish within its time (exit 1).
     #[error("{0}")]
     Incomplete(String),
+    /// An evidence package failed a check (exit 1; the summary names it).
+    #[error("{0}")]
+    Unverified(String),
 }
 
 impl CliError {

@@ -14,3 +14,4 @@ pub mod photo;
 pub mod proof;
 pub mod sim;
 pub mod submit;
+pub mod verify;

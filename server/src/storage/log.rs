@@ -33,6 +33,18 @@ pub struct StoredCheckpoint {
     pub signed_at_ms: i64,
 }
 
+/// A custody event as stored: its sequence number, its leaf and its bytes
+/// (a `CustodyEvent` message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCustody {
+    /// Its sequence number among custody events (1, 2, …).
+    pub seq: u64,
+    /// Its leaf's index.
+    pub leaf_index: u64,
+    /// The `CustodyEvent` encoding, as logged.
+    pub bytes: Vec<u8>,
+}
+
 /// The transparency log.
 #[async_trait]
 pub trait LogStore: Send + Sync {
@@ -69,4 +81,17 @@ pub trait LogStore: Send + Sync {
     /// existed (items in seq order, then events), at most `limit`; returns
     /// how many it appended.
     async fn append_unlogged(&self, limit: u32) -> Result<u64, StorageError>;
+
+    /// Stores a custody event and its leaf in one transaction. `event`
+    /// must carry its id, time, actor and origin.
+    async fn record_custody(
+        &self,
+        event: &fieldlink_protocol::pb::CustodyEvent,
+    ) -> Result<StoredCustody, StorageError>;
+
+    /// A custody event by its id.
+    async fn custody_event(&self, event_id: Uuid) -> Result<Option<StoredCustody>, StorageError>;
+
+    /// The custody events that name an item, oldest first, at most `limit`.
+    async fn item_custody(&self, item_id: Uuid, limit: u32) -> Result<Vec<StoredCustody>, StorageError>;
 }

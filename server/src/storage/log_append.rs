@@ -176,6 +176,24 @@ pub(crate) fn stored_event_leaf(event_id: Uuid, seq: u64, bytes: &[u8]) -> Resul
     })
 }
 
+/// The leaf of a custody event: its digests are of its stored bytes (the
+/// `CustodyEvent` encoding), its device the event's origin, its officer the
+/// actor.
+pub(crate) fn custody_leaf(seq: u64, bytes: &[u8]) -> Result<Leaf, StorageError> {
+    let event = fieldlink_protocol::pb::CustodyEvent::decode(bytes)
+        .map_err(|e| StorageError::Corrupt(format!("custody event: {e}")))?;
+    Ok(Leaf {
+        kind: LeafKind::Custody,
+        item_id: super::convert::uuid(&event.event_id)?,
+        server_seq: seq,
+        received_at_ms: event.at_ms,
+        sha256: sha2::Sha256::digest(bytes).into(),
+        sm3: sm3_of(bytes),
+        device_id: event.origin,
+        officer_id: event.actor,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,8 +45,8 @@ pub use items::{
     CaseItemRow, CommitOutcome, ItemIndex, ItemKind, ItemStore, ItemSummary, NewItem, ServiceHistory,
     StoredItem, StoredReceipt,
 };
-pub use log::{LeafRef, LogStore, StoredCheckpoint};
-pub(crate) use log_append::{stored_event_leaf, stored_item_leaf};
+pub use log::{LeafRef, LogStore, StoredCheckpoint, StoredCustody};
+pub(crate) use log_append::{custody_leaf, stored_event_leaf, stored_item_leaf};
 pub use people::{PeopleStore, SessionToken};
 
 /// Why storage failed. Shown to terminals only as UNAVAILABLE, never in detail.

@@ -45,6 +45,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0002_presence.sql"),
     ),
     (3, "log", include_str!("../../migrations/postgres/0003_log.sql")),
+    (
+        4,
+        "custody",
+        include_str!("../../migrations/postgres/0004_custody.sql"),
+    ),
 ];
 
 /// What the runtime role may do when another role owns the schema.

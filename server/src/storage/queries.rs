@@ -34,7 +34,8 @@ use crate::storage::{
     AssignmentCommit, AssignmentFilter, AssignmentStore, CaseItemRow, CommitOutcome, EvidenceStore,
     FeedCursor, ItemIndex, ItemStore, ItemSummary, LeafRef, LogStore, NewAssignmentEvent, NewItem,
     PartialUpload, PeopleStore, PhotoIndex, RecordLinks, RecordedEvent, ServiceHistory, SessionToken,
-    Storage, StorageError, StoredAssignment, StoredCheckpoint, StoredItem, StoredPhoto, StoredReceipt,
+    Storage, StorageError, StoredAssignment, StoredCheckpoint, StoredCustody, StoredItem, StoredPhoto,
+    StoredReceipt,
 };
 
 type DbRow = <Db as sqlx::Database>::Row;
@@ -1191,6 +1192,82 @@ impl LogStore for Store {
         tx.commit().await?;
         Ok(appended)
     }
+
+    async fn record_custody(
+        &self,
+        event: &fieldlink_protocol::pb::CustodyEvent,
+    ) -> Result<StoredCustody, StorageError> {
+        use prost::Message;
+        let bytes = event.encode_to_vec();
+        let mut tx = self.begin_write().await?;
+        // The log lock orders custody seqs too (one appender at a time).
+        Store::lock_log(&mut tx).await?;
+        let seq: i64 =
+            sqlx::query_scalar("SELECT CAST(COALESCE(MAX(seq), 0) + 1 AS BIGINT) FROM custody_events")
+                .fetch_one(&mut *tx)
+                .await?;
+        let leaf = crate::storage::log_append::custody_leaf(to_u64(seq)?, &bytes)?;
+        sqlx::query(
+            "INSERT INTO custody_events (event_id, seq, at_ms, action, record) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&event.event_id)
+        .bind(seq)
+        .bind(event.at_ms)
+        .bind(&event.action)
+        .bind(&bytes)
+        .execute(&mut *tx)
+        .await?;
+        let mut named: Vec<&String> = event.item_ids.iter().collect();
+        named.sort();
+        named.dedup();
+        for chunk in named.chunks(IDS_PER_LOOKUP_MAX) {
+            let mut insert = QueryBuilder::<Db>::new("INSERT INTO custody_items (item_id, event_id) ");
+            insert.push_values(chunk, |mut row, item_id| {
+                row.push_bind(item_id.as_str()).push_bind(event.event_id.as_str());
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        let indexes = append_leaves(&mut tx, &[(event.event_id.clone(), leaf.encode())]).await?;
+        tx.commit().await?;
+        Ok(StoredCustody {
+            seq: to_u64(seq)?,
+            leaf_index: indexes.first().copied().unwrap_or_default(),
+            bytes,
+        })
+    }
+
+    async fn custody_event(&self, event_id: Uuid) -> Result<Option<StoredCustody>, StorageError> {
+        let row = sqlx::query(
+            "SELECT c.seq, c.record, l.leaf_index FROM custody_events c \
+             JOIN log_leaves l ON l.item_id = c.event_id WHERE c.event_id = $1",
+        )
+        .bind(event_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(custody_from_row).transpose()
+    }
+
+    async fn item_custody(&self, item_id: Uuid, limit: u32) -> Result<Vec<StoredCustody>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT c.seq, c.record, l.leaf_index FROM custody_items i \
+             JOIN custody_events c ON c.event_id = i.event_id \
+             JOIN log_leaves l ON l.item_id = c.event_id \
+             WHERE i.item_id = $1 ORDER BY c.seq LIMIT $2",
+        )
+        .bind(item_id.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(custody_from_row).collect()
+    }
+}
+
+fn custody_from_row(row: &DbRow) -> Result<StoredCustody, StorageError> {
+    Ok(StoredCustody {
+        seq: to_u64(row.try_get("seq")?)?,
+        leaf_index: to_u64(row.try_get("leaf_index")?)?,
+        bytes: row.try_get("record")?,
+    })
 }
 
 /// The stored hashes at these tlog stored-hash indexes, in order: a leaf's

@@ -49,6 +49,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0006_presence.sql"),
     ),
     (7, "log", include_str!("../../migrations/sqlite/0007_log.sql")),
+    (
+        8,
+        "custody",
+        include_str!("../../migrations/sqlite/0008_custody.sql"),
+    ),
 ];
 
 // The queries both backends share (`queries.rs`), compiled for SQLite.

@@ -250,7 +250,7 @@ async fn the_audit_passes_intact_data_and_names_each_altered_missing_or_extra_it
     server.shutdown().await;
 
     let config = dev_config(data_dir.path());
-    let intact = audit_data(&config, None).await.unwrap();
+    let intact = audit_data(&config, None, "auditor").await.unwrap();
     assert_eq!(intact.problems, vec![], "intact data: {intact:?}");
     assert_eq!((intact.leaves, intact.blobs), (5, 1));
     assert!(intact.checkpoints >= 1);
@@ -286,7 +286,11 @@ async fn the_audit_passes_intact_data_and_names_each_altered_missing_or_extra_it
     let sha: [u8; 32] = photo_receipt.sha256.clone().try_into().unwrap();
     std::fs::write(blobs.path_of(&sha), b"not the photo").unwrap();
 
-    let found = audit_data(&config, None).await.unwrap();
+    let found = audit_data(&config, None, "auditor").await.unwrap();
+    assert_eq!(
+        found.leaves, 6,
+        "the first audit logged itself as a custody event"
+    );
     let named = |wanted: &dyn Fn(&Problem) -> bool| found.problems.iter().filter(|p| wanted(p)).count();
     assert_eq!(
         named(&|p| matches!(p, Problem::AlteredItem { item_id, detail, .. }

@@ -1,0 +1,43 @@
+//! `fieldlink verify FILE`: checks a case export package offline (no
+//! server): every file's SHA-256 and SM3, every inclusion proof, the
+//! checkpoint's signature and the export's own logged event. Prints one
+//! JSON summary; exits 1 when any check fails, naming the item and what
+//! failed.
+
+use std::path::Path;
+
+use super::connection::{dev_certs_dir, ConnectionArgs};
+use super::error::CliError;
+use super::output::print_line;
+
+/// Verifies the package at `file`. The checkpoint is checked against the
+/// trusted log key (`--log-key`, or certs-dev's with `--dev`); without one,
+/// against the package's own `log.pub`, and the summary says so.
+pub fn run(connection: &ConnectionArgs, file: &Path) -> Result<(), CliError> {
+    let key_file = match (&connection.log_key, connection.dev) {
+        (Some(path), _) => Some(path.clone()),
+        (None, true) => Some(dev_certs_dir().join("log.pub")),
+        (None, false) => None,
+    };
+    let trusted = key_file
+        .map(|path| {
+            std::fs::read_to_string(&path).map_err(|error| {
+                CliError::Usage(format!("cannot read the log key {}: {error}", path.display()))
+            })
+        })
+        .transpose()?;
+    let summary = fieldlink_client::evidence_export::verify_package(file, trusted.as_deref())
+        .map_err(|error| CliError::Usage(error.to_string()))?;
+    let mut json = serde_json::to_value(&summary)?;
+    json["log_key_trusted"] = serde_json::Value::Bool(trusted.is_some());
+    print_line(&json)?;
+    if summary.ok {
+        Ok(())
+    } else {
+        Err(CliError::Unverified(format!(
+            "{} check(s) failed in {}",
+            summary.failures.len(),
+            file.display()
+        )))
+    }
+}

@@ -1,0 +1,370 @@
+//! The case export (`fieldlink-server export case`, the console's export
+//! button): one package that anyone can check offline with `fieldlink
+//! verify` or an independent verifier (docs/evidence-export.md).
+//!
+//! The export is itself a custody event and a leaf of the log, listing
+//! exactly the items exported; a checkpoint covering it is signed, and every
+//! item's inclusion proof is against that checkpoint. So a package missing
+//! an item, or holding one more, no longer matches what the log says was
+//! exported.
+
+use std::io::Write;
+use std::path::Path;
+
+use fieldlink_protocol::export::{self as format, Entry, LogSection, Manifest};
+use fieldlink_protocol::log::{Leaf, LeafKind};
+use fieldlink_protocol::pb;
+use sha2::Digest;
+use uuid::Uuid;
+
+use crate::evidence::blob_store::BlobStore;
+use crate::storage::{Storage, StorageError};
+use crate::transparency::LogSigner;
+
+/// Most items one package holds.
+pub const EXPORT_ITEMS_MAX: usize = 100_000;
+
+/// Why an export could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The case id is not a valid case id.
+    #[error("{0}")]
+    BadCaseId(#[from] fieldlink_protocol::FieldError),
+    /// Nothing is stored for the case.
+    #[error("no items are stored for case {0}")]
+    EmptyCase(String),
+    /// More than [`EXPORT_ITEMS_MAX`] items.
+    #[error("case {0} has more than {EXPORT_ITEMS_MAX} items; export it in parts")]
+    TooManyItems(String),
+    /// An item has no leaf (the audit names such items).
+    #[error("item {0} has no leaf in the log; run `fieldlink-server audit`")]
+    Unlogged(Uuid),
+    /// A photo's original is not in the evidence store, or does not match.
+    #[error("the original of photo {item_id} cannot be read: {detail}")]
+    Original {
+        /// The photo.
+        item_id: Uuid,
+        /// Why.
+        detail: String,
+    },
+    /// The database cannot be read or written.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// The package cannot be written.
+    #[error("cannot write {path}: {error}")]
+    Write {
+        /// The file.
+        path: String,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The log key is unusable (or is the development key in production).
+    #[error(transparent)]
+    LogKey(#[from] crate::transparency::LogKeyError),
+    /// The stored data cannot be opened.
+    #[error(transparent)]
+    Open(#[from] crate::stored_data::OpenError),
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExportSummary {
+    /// The package file.
+    pub file: String,
+    /// The case.
+    pub case_id: String,
+    /// Items in it.
+    pub items: usize,
+    /// The export's custody event.
+    pub export_event: String,
+    /// The checkpoint the proofs are against.
+    pub tree_size: u64,
+    /// The package's size in bytes.
+    pub bytes: u64,
+}
+
+/// Who asks for an export, for its custody event.
+#[derive(Debug, Clone)]
+pub struct Requester {
+    /// An officer id, or the operating-system user of a command.
+    pub actor: String,
+    /// From where: "fieldlink-server export", "console 127.0.0.1", ….
+    pub origin: String,
+}
+
+/// One item to package: its entry (without its proof yet) and its bytes.
+struct Packed {
+    entry: Entry,
+    bytes: Vec<u8>,
+}
+
+/// Exports a case from `storage` (and the originals in `blobs`) into a
+/// package written to `out` (through a temporary file beside it, renamed
+/// when complete). `ca_pem` is the agency CA certificate, when known.
+pub async fn export_case(
+    storage: &dyn Storage,
+    blobs: &BlobStore,
+    signer: &LogSigner,
+    case_id: &str,
+    requester: &Requester,
+    ca_pem: Option<&[u8]>,
+    out: &Path,
+) -> Result<ExportSummary, ExportError> {
+    let case_id = fieldlink_protocol::validate::case_id("case_id", case_id)?;
+    let mut packed = Vec::new();
+    for id in case_item_ids(storage, &case_id).await? {
+        if packed.len() == EXPORT_ITEMS_MAX {
+            return Err(ExportError::TooManyItems(case_id));
+        }
+        packed.push(pack_item(storage, blobs, id).await?);
+    }
+    if packed.is_empty() {
+        return Err(ExportError::EmptyCase(case_id));
+    }
+    packed.sort_by_key(|item| item.entry.leaf_index);
+
+    let now_ms = crate::state::system_clock_ms();
+    let event = pb::CustodyEvent {
+        event_id: Uuid::now_v7().to_string(),
+        action: format::EXPORT_ACTION.into(),
+        actor: requester.actor.clone(),
+        origin: requester.origin.clone(),
+        at_ms: now_ms,
+        case_id: case_id.clone(),
+        item_ids: packed.iter().map(|item| item.entry.item_id.clone()).collect(),
+    };
+    let custody = storage.record_custody(&event).await?;
+    let event_leaf = crate::storage::custody_leaf(custody.seq, &custody.bytes)?;
+    let mut event_packed = Packed {
+        entry: entry_of(
+            &event_leaf,
+            custody.leaf_index,
+            format!("custody/{}.pb", event.event_id),
+        ),
+        bytes: custody.bytes,
+    };
+    let checkpoint =
+        crate::transparency::checkpoint_covering(storage, signer, custody.leaf_index + 1, now_ms).await?;
+    for item in packed.iter_mut().chain(std::iter::once(&mut event_packed)) {
+        let proof =
+            crate::transparency::inclusion_proof(storage, item.entry.leaf_index, checkpoint.tree_size)
+                .await?;
+        item.entry.proof = proof.iter().map(hex::encode).collect();
+    }
+
+    let manifest = Manifest {
+        format: format::FORMAT.into(),
+        case_id: case_id.clone(),
+        exported_at_ms: now_ms,
+        exported_by: requester.actor.clone(),
+        log: LogSection {
+            origin: signer.origin().to_owned(),
+            tree_size: checkpoint.tree_size,
+            root_sha256: hex::encode(checkpoint.root),
+            checkpoint: format::CHECKPOINT_PATH.into(),
+            public_key: format::LOG_KEY_PATH.into(),
+        },
+        export_event: event_packed.entry.clone(),
+        items: packed.iter().map(|item| item.entry.clone()).collect(),
+    };
+    let bytes = write_package(
+        out,
+        &manifest,
+        &packed,
+        &event_packed,
+        &checkpoint.note,
+        signer,
+        ca_pem,
+    )?;
+    Ok(ExportSummary {
+        file: out.display().to_string(),
+        case_id,
+        items: packed.len(),
+        export_event: event.event_id,
+        tree_size: checkpoint.tree_size,
+        bytes,
+    })
+}
+
+/// The case's items, and the photos its records list or that name its
+/// records (a photo sent without the case id still belongs to it).
+async fn case_item_ids(storage: &dyn Storage, case_id: &str) -> Result<Vec<Uuid>, StorageError> {
+    let mut ids = Vec::new();
+    for row in storage.case_items(case_id).await? {
+        ids.push(row.receipt.item_id);
+        if row.kind == "inspection" {
+            let links = storage.record_links(row.receipt.item_id).await?;
+            let photos = links
+                .listed
+                .iter()
+                .chain(links.naming.iter().map(|(id, _, _)| id));
+            for photo in photos.filter_map(|id| Uuid::parse_str(id).ok()) {
+                if storage.photo(photo).await?.is_some() {
+                    ids.push(photo);
+                }
+            }
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
+async fn pack_item(storage: &dyn Storage, blobs: &BlobStore, item_id: Uuid) -> Result<Packed, ExportError> {
+    let (index, data) = storage
+        .log_leaf(item_id)
+        .await?
+        .ok_or(ExportError::Unlogged(item_id))?;
+    let leaf = Leaf::decode(&data).map_err(|e| StorageError::Corrupt(format!("leaf {index}: {e}")))?;
+    let bytes = if leaf.kind == LeafKind::Photo {
+        let original = blobs.read(&leaf.sha256).map_err(|error| ExportError::Original {
+            item_id,
+            detail: error.to_string(),
+        })?;
+        if <[u8; 32]>::from(sha2::Sha256::digest(&original)) != leaf.sha256 {
+            return Err(ExportError::Original {
+                item_id,
+                detail: "it does not hash to its name".into(),
+            });
+        }
+        original
+    } else {
+        let item = storage
+            .item(item_id)
+            .await?
+            .ok_or_else(|| StorageError::Corrupt(format!("item {item_id} has a leaf but no row")))?;
+        item.body
+    };
+    let file = format!(
+        "items/{index:08}-{}-{item_id}.{}",
+        leaf.kind.name(),
+        extension(leaf.kind, &bytes)
+    );
+    Ok(Packed {
+        entry: entry_of(&leaf, index, file),
+        bytes,
+    })
+}
+
+fn entry_of(leaf: &Leaf, leaf_index: u64, file: String) -> Entry {
+    Entry {
+        item_id: leaf.item_id.to_string(),
+        kind: leaf.kind.name().into(),
+        leaf_index,
+        server_seq: leaf.server_seq,
+        received_at_ms: leaf.received_at_ms,
+        device_id: leaf.device_id.clone(),
+        officer_id: leaf.officer_id.clone(),
+        sha256: hex::encode(leaf.sha256),
+        sm3: hex::encode(leaf.sm3),
+        file,
+        proof: Vec::new(),
+    }
+}
+
+/// A file name extension for an item's bytes: records are protobuf
+/// messages, photos are named by what their bytes are.
+fn extension(kind: LeafKind, bytes: &[u8]) -> &'static str {
+    match kind {
+        LeafKind::Photo if bytes.starts_with(&[0xff, 0xd8, 0xff]) => "jpg",
+        LeafKind::Photo if bytes.starts_with(b"\x89PNG\r\n\x1a\n") => "png",
+        LeafKind::Photo => "bin",
+        _ => "pb",
+    }
+}
+
+fn write_package(
+    out: &Path,
+    manifest: &Manifest,
+    items: &[Packed],
+    event: &Packed,
+    checkpoint_note: &str,
+    signer: &LogSigner,
+    ca_pem: Option<&[u8]>,
+) -> Result<u64, ExportError> {
+    let write_error = |error| ExportError::Write {
+        path: out.display().to_string(),
+        error,
+    };
+    let json = serde_json::to_vec_pretty(manifest).map_err(|e| write_error(std::io::Error::other(e)))?;
+    let index = crate::export_index::render(manifest);
+    let key = format!("{}\n", signer.verifier_key());
+    let mut files: Vec<(&str, &[u8])> = vec![
+        (format::MANIFEST_PATH, &json),
+        (format::CHECKPOINT_PATH, checkpoint_note.as_bytes()),
+        (format::LOG_KEY_PATH, key.as_bytes()),
+        (format::INDEX_PATH, index.as_bytes()),
+    ];
+    if let Some(ca) = ca_pem {
+        files.push((format::CA_PATH, ca));
+    }
+    files.push((&event.entry.file, &event.bytes));
+    files.extend(
+        items
+            .iter()
+            .map(|item| (item.entry.file.as_str(), item.bytes.as_slice())),
+    );
+
+    let temp = out.with_extension(format!("partial-{}", rand::random::<u32>()));
+    let written = (|| -> std::io::Result<u64> {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
+        let mut tar = tar::Builder::new(std::io::BufWriter::new(file));
+        for (path, bytes) in files {
+            let mut header = tar::Header::new_ustar();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o444);
+            header.set_mtime(u64::try_from(manifest.exported_at_ms / 1000).unwrap_or(0));
+            header.set_entry_type(tar::EntryType::Regular);
+            tar.append_data(&mut header, path, bytes)?;
+        }
+        let mut writer = tar.into_inner()?;
+        writer.flush()?;
+        let file = writer.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        let length = file.metadata()?.len();
+        std::fs::rename(&temp, out)?;
+        Ok(length)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written.map_err(write_error)
+}
+
+/// Exports a case from the data `config` names (a command, not the
+/// running server: it may run beside it).
+pub async fn export_data(
+    config: &crate::Config,
+    case_id: &str,
+    actor: &str,
+    out: &Path,
+) -> Result<ExportSummary, ExportError> {
+    let signer = LogSigner::load(&config.log_key_file()?, &config.log_origin, config.dev)?;
+    let ca_pem = config
+        .tls_files()
+        .ok()
+        .and_then(|files| std::fs::read(files.ca).ok());
+    let (storage, evidence) = crate::stored_data::open(config).await?;
+    let requester = Requester {
+        actor: actor.to_owned(),
+        origin: "fieldlink-server export".into(),
+    };
+    let summary = export_case(
+        storage.as_ref(),
+        &evidence.blobs,
+        &signer,
+        case_id,
+        &requester,
+        ca_pem.as_deref(),
+        out,
+    )
+    .await;
+    storage.close().await;
+    summary
+}
