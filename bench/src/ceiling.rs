@@ -51,6 +51,7 @@ fn record_exchange() -> (Vec<u8>, Vec<u8>) {
     let item = record("officer-01");
     let request = frame::encode(&pb::Request {
         body: Some(pb::request::Body::SubmitInspection(item.clone())),
+        capture: None,
     });
     let answer = frame::encode(&pb::Response {
         result: Some(pb::response::Result::Receipt(pb::Receipt {

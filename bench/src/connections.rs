@@ -220,6 +220,7 @@ async fn handshake_rate(
                         .map_err(|e| e.to_string())?;
                     let request = frame::encode(&pb::Request {
                         body: Some(pb::request::Body::SubmitInspection(record(officer))),
+                        capture: None,
                     });
                     let (mut send, mut recv) = connection.open_bi().await.map_err(|e| e.to_string())?;
                     send.write_all(&request).await.map_err(|e| e.to_string())?;

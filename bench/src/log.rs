@@ -50,6 +50,7 @@ fn records(count: usize) -> Vec<NewItem> {
                 case_id: None,
                 sha256: sha2::Sha256::digest(&body).into(),
                 body,
+                capture: None,
                 index: ItemIndex::Inspection {
                     matter_code: record.matter_code,
                     outcome: record.outcome,

@@ -166,6 +166,7 @@ impl Client {
     pub async fn list_assignments(&self, filter: &pb::ListAssignments) -> Result<pb::AssignmentList, Error> {
         let request = pb::Request {
             body: Some(Body::ListAssignments(filter.clone())),
+            capture: None,
         };
         match self.request_with_retry(&frame::encode(&request)).await? {
             response::Result::Assignments(list) => Ok(list),
@@ -174,7 +175,10 @@ impl Client {
     }
 
     async fn assignment_request(&self, body: Body) -> Result<pb::AssignmentResult, Error> {
-        let request = pb::Request { body: Some(body) };
+        let request = pb::Request {
+            body: Some(body),
+            capture: None,
+        };
         match self.request_with_retry(&frame::encode(&request)).await? {
             response::Result::Assignment(result) => Ok(result),
             other => Err(unexpected(other)),
@@ -228,6 +232,7 @@ async fn feed_once(
         body: Some(Body::SubscribeAssignments(pb::SubscribeAssignments {
             cursor: *cursor,
         })),
+        capture: None,
     };
     send.write_all(&frame::encode(&subscribe))
         .await

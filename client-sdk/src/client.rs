@@ -9,6 +9,7 @@ use fieldlink_protocol::pb::{self, request::Body, response};
 use prost::Message;
 use tokio::sync::Mutex;
 
+use crate::capture::{captured_of, Captured, DeviceSigner};
 use crate::config::{ClientConfig, Credentials};
 use crate::connection::{self, read_error, stream_error, Session, RESPONSE_FRAME_BYTES_MAX};
 use crate::photo::{PhotoUpload, UploadProgress};
@@ -31,6 +32,8 @@ pub struct Client {
     state: Arc<Mutex<State>>,
     /// The newest log checkpoint this client verified (see `log.rs`).
     pub(crate) log_head: Arc<Mutex<Option<fieldlink_protocol::log::Checkpoint>>>,
+    /// Signs capture statements with the device key (see `capture.rs`).
+    signer: Option<DeviceSigner>,
 }
 
 struct State {
@@ -73,6 +76,10 @@ impl Client {
     /// apps that start without a network, such as the outbox's sync.
     pub fn new(config: ClientConfig) -> Result<Self, Error> {
         let quic = connection::quic_client_config(&config)?;
+        let signer = match config.sign_captures {
+            true => Some(DeviceSigner::from_pem(&config.key_pem)?),
+            false => None,
+        };
         let endpoint = connection::lossy_client_endpoint(
             config.server_addr,
             config.udp_buffer_bytes,
@@ -85,6 +92,7 @@ impl Client {
                 preferred_addr: 0,
             })),
             log_head: Arc::new(Mutex::new(None)),
+            signer,
             config,
             quic,
             endpoint,
@@ -131,6 +139,7 @@ impl Client {
             body: Some(Body::CaseItems(pb::CaseItemsQuery {
                 case_id: case_id.to_owned(),
             })),
+            capture: None,
         };
         match self.request_with_retry(&frame::encode(&request)).await? {
             response::Result::CaseItems(items) => Ok(items),
@@ -176,9 +185,20 @@ impl Client {
             Err(error) if error.is_retryable() => 0,
             Err(error) => return Err(error),
         };
+        let captured = Captured {
+            kind: fieldlink_protocol::log::LeafKind::Photo,
+            item_id: photo.evidence_id(),
+            bytes: photo.bytes(),
+            captured_at_ms: photo.captured_at_ms(),
+            place: photo.place(),
+        };
+        let capture = self.capture_signature(&captured).await?;
         let mut attempt = 1;
         loop {
-            let error = match self.upload_once(photo, offset, attempt, &mut progress).await {
+            let error = match self
+                .upload_once(photo, capture.as_ref(), offset, attempt, &mut progress)
+                .await
+            {
                 Ok(receipt) => return check_photo_receipt(photo, receipt),
                 Err(error) => error,
             };
@@ -221,6 +241,7 @@ impl Client {
             body: Some(Body::UploadStatus(pb::UploadStatusQuery {
                 evidence_id: evidence_id.to_owned(),
             })),
+            capture: None,
         };
         match self.request_with_retry(&frame::encode(&request)).await? {
             response::Result::UploadStatus(status) => Ok(status),
@@ -234,6 +255,7 @@ impl Client {
             body: Some(Body::RecordPhotos(pb::RecordPhotosQuery {
                 record_id: record_id.to_owned(),
             })),
+            capture: None,
         };
         match self.request_with_retry(&frame::encode(&request)).await? {
             response::Result::RecordPhotos(photos) => Ok(photos),
@@ -245,6 +267,7 @@ impl Client {
     async fn upload_once(
         &self,
         photo: &PhotoUpload,
+        capture: Option<&pb::CaptureSignature>,
         offset: u64,
         attempt: u32,
         progress: &mut impl FnMut(UploadProgress),
@@ -253,6 +276,7 @@ impl Client {
         let connection = self.connection().await?;
         let header = frame::encode(&pb::Request {
             body: Some(Body::UploadPhoto(photo.header(offset))),
+            capture: capture.cloned(),
         });
         let total = photo.size_bytes();
         let exchange = async {
@@ -381,8 +405,40 @@ impl Client {
     /// Sends an item request (encoded once, so retries send the same bytes)
     /// and expects a receipt.
     async fn submit(&self, body: Body) -> Result<pb::Receipt, Error> {
-        let request = pb::Request { body: Some(body) };
+        let capture = match captured_of(&body) {
+            Some(captured) => self.capture_signature(&captured.captured()).await?,
+            None => None,
+        };
+        let request = pb::Request {
+            body: Some(body),
+            capture,
+        };
         self.send_with_retry(&frame::encode(&request)).await
+    }
+
+    /// The device's signature of `captured`, by the signed-in officer
+    /// (connecting first if needed: the statement names the session's
+    /// officer and device). None when signing is off or the item id is not
+    /// a UUID (the server refuses such an item anyway).
+    async fn capture_signature(
+        &self,
+        captured: &Captured<'_>,
+    ) -> Result<Option<pb::CaptureSignature>, Error> {
+        let Some(signer) = &self.signer else {
+            return Ok(None);
+        };
+        if uuid::Uuid::parse_str(captured.item_id).is_err() {
+            return Ok(None);
+        }
+        self.connection().await?;
+        let Some(welcome) = self.welcome().await else {
+            return Ok(None);
+        };
+        let officer = welcome
+            .officer
+            .map(|officer| officer.officer_id)
+            .unwrap_or_default();
+        signer.sign(captured, &officer, &welcome.device_id).map(Some)
     }
 
     async fn send_with_retry(&self, request_frame: &[u8]) -> Result<pb::Receipt, Error> {

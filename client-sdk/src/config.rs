@@ -88,6 +88,10 @@ pub struct ClientConfig {
     /// The transparency log to trust: its verifier key and origin. Without
     /// it, [`crate::Client::inclusion_proof`] refuses to run.
     pub log: Option<LogTrust>,
+    /// Sign every item with the device key (a capture signature,
+    /// docs/protocol.md §10b). On by default; the key must be ECDSA P-256
+    /// or Ed25519.
+    pub sign_captures: bool,
 }
 
 /// The transparency log a terminal trusts (the server's `log-key` output
@@ -140,6 +144,7 @@ impl ClientConfig {
             fallback_addrs: Vec::new(),
             simulated_send_loss: 0.0,
             log: None,
+            sign_captures: true,
         })
     }
 }

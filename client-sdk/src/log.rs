@@ -57,6 +57,7 @@ impl Client {
             body: Some(Body::LogProof(pb::ProofQuery {
                 item_id: item_id.to_owned(),
             })),
+            capture: None,
         };
         let proof = match self.request_with_retry(&frame::encode(&request)).await? {
             response::Result::InclusionProof(proof) => proof,
@@ -133,6 +134,7 @@ impl Client {
     async fn consistency(&self, old_size: u64, new_size: u64) -> Result<(Vec<Vec<u8>>, String), Error> {
         let request = pb::Request {
             body: Some(Body::LogConsistency(pb::ConsistencyQuery { old_size, new_size })),
+            capture: None,
         };
         match self.request_with_retry(&frame::encode(&request)).await? {
             response::Result::ConsistencyProof(proof) => Ok((proof.hashes, proof.checkpoint)),

@@ -96,6 +96,16 @@ impl PhotoUpload {
         &self.bytes
     }
 
+    /// When the photo was taken, ms since the Unix epoch.
+    pub fn captured_at_ms(&self) -> i64 {
+        self.captured_at_ms
+    }
+
+    /// Where it was taken (latitude, longitude), if given.
+    pub fn place(&self) -> Option<(f64, f64)> {
+        self.capture_place.as_ref().map(|p| (p.latitude, p.longitude))
+    }
+
     /// The header for a stream that starts at `offset`.
     pub fn header(&self, offset: u64) -> pb::PhotoHeader {
         pb::PhotoHeader {

@@ -17,7 +17,7 @@ fn main() {
     let now = 1_800_000_000_000 - 60_000;
     let record = fieldlink_protocol::inspection::example_record("officer-01", now);
     let request = pb::Request {
-        body: Some(Body::SubmitInspection(record.clone())),
+        body: Some(Body::SubmitInspection(record.clone())), capture: None,
     };
     write("frame_decode", "inspection", &frame::encode(&request));
     write("frame_decode", "oversize", &[0x80, 0x80, 0x80, 0x80, 0x08]);
@@ -27,7 +27,7 @@ fn main() {
         "request_validate",
         "service",
         &pb::Request {
-            body: Some(Body::SubmitService(service)),
+            body: Some(Body::SubmitService(service)), capture: None,
         }
         .encode_to_vec(),
     );
@@ -37,7 +37,7 @@ fn main() {
         "request_validate",
         "interview",
         &pb::Request {
-            body: Some(Body::SubmitInterview(interview)),
+            body: Some(Body::SubmitInterview(interview)), capture: None,
         }
         .encode_to_vec(),
     );

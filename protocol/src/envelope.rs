@@ -21,9 +21,10 @@ pub enum EnvelopeError {
     /// not know (a newer protocol).
     #[error("request has no body this server knows")]
     UnknownKind,
-    /// A body field occurs more than once (protobuf would silently merge or
-    /// take the last; evidence must be unambiguous).
-    #[error("request carries more than one body")]
+    /// A body field, or the capture signature, occurs more than once
+    /// (protobuf would silently merge or take the last; evidence must be
+    /// unambiguous).
+    #[error("request carries more than one body or capture signature")]
     DuplicateBody,
 }
 
@@ -34,6 +35,8 @@ pub struct ParsedRequest<'a> {
     pub body: Body,
     /// The encoded body message exactly as it appeared on the wire.
     pub body_bytes: &'a [u8],
+    /// The device's capture signature, when the request carries one.
+    pub capture: Option<pb::CaptureSignature>,
 }
 
 /// Decodes one request frame body.
@@ -42,8 +45,15 @@ pub fn parse_request(frame_body: &[u8]) -> Result<ParsedRequest<'_>, EnvelopeErr
         pb::Request::decode(frame_body).map_err(|error| EnvelopeError::Malformed(error.to_string()))?;
     let body = request.body.ok_or(EnvelopeError::UnknownKind)?;
     let body_bytes = locate_body(frame_body)?;
-    Ok(ParsedRequest { body, body_bytes })
+    Ok(ParsedRequest {
+        body,
+        body_bytes,
+        capture: request.capture,
+    })
 }
+
+/// The field number of `Request.capture` (outside the oneof).
+const CAPTURE_FIELD_NUMBER: u32 = 20;
 
 /// Field numbers of `Request.body`, the oneof. Keep in step with request.proto.
 const BODY_FIELD_NUMBERS: &[u32] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
@@ -52,6 +62,7 @@ const BODY_FIELD_NUMBERS: &[u32] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 
 fn locate_body(mut buf: &[u8]) -> Result<&[u8], EnvelopeError> {
     let malformed = |e: prost::DecodeError| EnvelopeError::Malformed(e.to_string());
     let mut found: Option<&[u8]> = None;
+    let mut captures = 0;
     while !buf.is_empty() {
         let (number, wire_type) = decode_key(&mut buf).map_err(malformed)?;
         match wire_type {
@@ -68,6 +79,13 @@ fn locate_body(mut buf: &[u8]) -> Result<&[u8], EnvelopeError> {
                     return Err(EnvelopeError::Malformed("field runs past the end".into()));
                 }
                 let (value, rest) = buf.split_at(len);
+                if number == CAPTURE_FIELD_NUMBER {
+                    captures += 1;
+                    if captures > 1 {
+                        // Merged silently by protobuf: ambiguous evidence.
+                        return Err(EnvelopeError::DuplicateBody);
+                    }
+                }
                 if BODY_FIELD_NUMBERS.contains(&number) {
                     if found.is_some() {
                         return Err(EnvelopeError::DuplicateBody);
@@ -123,6 +141,7 @@ mod tests {
     fn body_bytes_are_the_record_as_sent() {
         let request = pb::Request {
             body: Some(Body::SubmitInspection(record())),
+            capture: None,
         };
         let bytes = request.encode_to_vec();
         let parsed = parse_request(&bytes).unwrap();
@@ -155,10 +174,37 @@ mod tests {
     fn a_repeated_body_is_refused() {
         let one = pb::Request {
             body: Some(Body::SubmitInspection(record())),
+            capture: None,
         }
         .encode_to_vec();
         let mut twice = one.clone();
         twice.extend_from_slice(&one);
+        assert_eq!(parse_request(&twice).unwrap_err(), EnvelopeError::DuplicateBody);
+    }
+
+    #[test]
+    fn a_capture_signature_is_kept_and_a_second_one_refused() {
+        let capture = pb::CaptureSignature {
+            statement: vec![1, 2, 3],
+            scheme: 0x0403,
+            signature: vec![4, 5],
+        };
+        let one = pb::Request {
+            body: Some(Body::SubmitInspection(record())),
+            capture: Some(capture.clone()),
+        }
+        .encode_to_vec();
+        let parsed = parse_request(&one).unwrap();
+        assert_eq!(parsed.capture, Some(capture.clone()));
+        assert_eq!(parsed.body_bytes, record().encode_to_vec().as_slice());
+        let mut twice = one.clone();
+        twice.extend_from_slice(
+            &pb::Request {
+                body: None,
+                capture: Some(capture),
+            }
+            .encode_to_vec(),
+        );
         assert_eq!(parse_request(&twice).unwrap_err(), EnvelopeError::DuplicateBody);
     }
 

@@ -14,7 +14,8 @@ use std::collections::BTreeMap;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 
-use crate::log::{self, Leaf, LeafKind};
+use crate::capture::{self, CaptureStatement};
+use crate::log::{self, Leaf, LeafCapture, LeafKind};
 use crate::pb;
 
 /// The format name a manifest carries.
@@ -92,6 +93,24 @@ pub struct Entry {
     pub file: String,
     /// The inclusion proof up to the checkpoint, lowercase hex, bottom-up.
     pub proof: Vec<String>,
+    /// The device's capture signature, when the item came with one (it is
+    /// part of the leaf).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<Capture>,
+}
+
+/// A device capture signature in a package (docs/protocol.md §10b).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capture {
+    /// The TLS SignatureScheme code (1027 = 0x0403 ECDSA P-256 SHA-256,
+    /// 2055 = 0x0807 Ed25519).
+    pub scheme: u16,
+    /// The capture statement as signed, lowercase hex.
+    pub statement: String,
+    /// The signature, lowercase hex.
+    pub signature: String,
+    /// The device certificate's path in the package (DER).
+    pub certificate: String,
 }
 
 /// What the reader learnt of one file of the package.
@@ -119,7 +138,9 @@ pub struct Failure {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
     /// Which check: `manifest`, `log_key`, `checkpoint`, `missing_file`,
-    /// `extra_file`, `digest`, `proof`, `export_event`.
+    /// `extra_file`, `digest`, `proof`, `export_event`, `capture` (the
+    /// statement does not describe the item), `capture_signature`,
+    /// `certificate`.
     pub check: &'static str,
     /// What was found.
     pub detail: String,
@@ -134,6 +155,8 @@ pub struct Summary {
     pub case_id: String,
     /// Items checked (not counting the export event).
     pub items: usize,
+    /// Items whose device capture signature verified.
+    pub device_signed: usize,
     /// The checkpoint's origin, size and root (hex), as signed.
     pub checkpoint: Option<CheckpointSummary>,
     /// The verifier key the checkpoint was checked with.
@@ -161,6 +184,7 @@ pub fn verify(files: &BTreeMap<String, FileFacts>, trusted_log_key: Option<&str>
         ok: false,
         case_id: String::new(),
         items: 0,
+        device_signed: 0,
         checkpoint: None,
         log_key: String::new(),
         failures: Vec::new(),
@@ -266,6 +290,16 @@ pub fn verify(files: &BTreeMap<String, FileFacts>, trusted_log_key: Option<&str>
                 detail,
             );
         }
+        if let Some(capture) = &entry.capture {
+            let failures = check_capture(files, entry, capture);
+            if failures.is_empty() {
+                summary.device_signed += 1;
+            }
+            for (check, detail) in failures {
+                let file = Some(capture.certificate.as_str());
+                fail(&mut summary, Some(&entry.item_id), file, check, detail);
+            }
+        }
     }
     for detail in check_export_event(files, &manifest) {
         let event = &manifest.export_event;
@@ -284,6 +318,13 @@ pub fn verify(files: &BTreeMap<String, FileFacts>, trusted_log_key: Option<&str>
             std::iter::once(&manifest.export_event)
                 .chain(&manifest.items)
                 .map(|e| e.file.as_str()),
+        )
+        .chain(
+            manifest
+                .items
+                .iter()
+                .filter_map(|e| e.capture.as_ref())
+                .map(|c| c.certificate.as_str()),
         )
         .collect();
     for path in files.keys().filter(|path| !named.contains(&path.as_str())) {
@@ -359,7 +400,84 @@ fn leaf_of(entry: &Entry) -> Result<Leaf, String> {
         sm3: digest(&entry.sm3)?,
         device_id: entry.device_id.clone(),
         officer_id: entry.officer_id.clone(),
+        capture: entry
+            .capture
+            .as_ref()
+            .map(|capture| -> Result<LeafCapture, String> {
+                Ok(LeafCapture {
+                    scheme: capture.scheme,
+                    statement: unhex(&capture.statement)?,
+                    signature: unhex(&capture.signature)?,
+                })
+            })
+            .transpose()?,
     })
+}
+
+/// The checks of a device capture signature: the statement describes this
+/// item (kind, id, digests, device, officer), the signature verifies with
+/// the device certificate, and the certificate was issued by the package's
+/// CA and valid at capture time.
+fn check_capture(
+    files: &BTreeMap<String, FileFacts>,
+    entry: &Entry,
+    capture: &Capture,
+) -> Vec<(&'static str, String)> {
+    let mut failures = Vec::new();
+    let (statement_bytes, signature) = match (unhex(&capture.statement), unhex(&capture.signature)) {
+        (Ok(statement), Ok(signature)) => (statement, signature),
+        _ => return vec![("capture", "the statement or signature is not hex".into())],
+    };
+    let statement = match CaptureStatement::decode(&statement_bytes) {
+        Ok(statement) => statement,
+        Err(error) => return vec![("capture", error.to_string())],
+    };
+    let describes = statement.kind.name() == entry.kind
+        && statement.item_id.to_string() == entry.item_id
+        && hex(&statement.sha256) == entry.sha256
+        && hex(&statement.sm3) == entry.sm3
+        && statement.device_id == entry.device_id
+        && statement.officer_id == entry.officer_id;
+    if !describes {
+        failures.push((
+            "capture",
+            "the signed statement describes another item, bytes, device or officer".into(),
+        ));
+    }
+    let Some(certificate) = files.get(&capture.certificate).and_then(|f| f.bytes.as_deref()) else {
+        failures.push((
+            "certificate",
+            "the device certificate is not in the package".into(),
+        ));
+        return failures;
+    };
+    if let Err(error) = capture::verify_signature(certificate, capture.scheme, &statement_bytes, &signature) {
+        failures.push(("capture_signature", error.to_string()));
+    }
+    match files
+        .get(CA_PATH)
+        .and_then(|f| f.bytes.as_deref())
+        .map(pem_certificate)
+    {
+        Some(Ok(ca)) => {
+            if let Err(error) = capture::verify_certificate(certificate, &ca, statement.captured_at_ms) {
+                failures.push(("certificate", error.to_string()));
+            }
+        }
+        Some(Err(detail)) => failures.push(("certificate", detail)),
+        None => failures.push(("certificate", "the package has no CA certificate".into())),
+    }
+    failures
+}
+
+/// The DER of the first certificate in a PEM file.
+fn pem_certificate(pem: &[u8]) -> Result<Vec<u8>, String> {
+    use rustls_pki_types::pem::PemObject;
+    rustls_pki_types::CertificateDer::pem_slice_iter(pem)
+        .next()
+        .ok_or_else(|| "the CA file holds no certificate".to_owned())?
+        .map(|der| der.to_vec())
+        .map_err(|error| format!("the CA file: {error}"))
 }
 
 /// The export event must be an export of this case listing exactly the

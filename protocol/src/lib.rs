@@ -15,6 +15,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod assignment;
+pub mod capture;
 pub mod envelope;
 pub mod export;
 pub mod frame;

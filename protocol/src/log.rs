@@ -12,8 +12,11 @@
 use signed_note::{Note, StandardVerifier, VerifierList};
 use tlog_tiles::Hash;
 
-/// The leaf encoding's version byte.
+/// The leaf encoding's version byte for an item without a device capture
+/// signature.
 pub const LEAF_VERSION: u8 = 1;
+/// The version byte of a leaf that carries a device capture signature.
+pub const LEAF_VERSION_SIGNED: u8 = 2;
 
 /// Most hashes a proof may carry: a tree of 2^63 leaves needs 63.
 pub const PROOF_HASHES_MAX: usize = 64;
@@ -101,6 +104,19 @@ pub struct Leaf {
     pub device_id: String,
     /// The officer who sent it.
     pub officer_id: String,
+    /// The device's capture signature, when the item came with one.
+    pub capture: Option<LeafCapture>,
+}
+
+/// A device capture signature as a leaf carries it (docs/protocol.md §10b).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafCapture {
+    /// The TLS SignatureScheme code.
+    pub scheme: u16,
+    /// The capture statement, as signed.
+    pub statement: Vec<u8>,
+    /// The signature.
+    pub signature: Vec<u8>,
 }
 
 /// Why a leaf, a proof or a checkpoint did not check out.
@@ -143,10 +159,15 @@ impl Leaf {
     /// item id (16, RFC 9562 byte order), server_seq (8, big-endian),
     /// received_at_ms (8, big-endian two's complement), SHA-256 (32), SM3
     /// (32), then device id and officer id, each as a 2-byte big-endian
-    /// length and that many bytes of UTF-8.
+    /// length and that many bytes of UTF-8. A leaf with a capture signature
+    /// has version [`LEAF_VERSION_SIGNED`] and then the scheme (2 bytes),
+    /// the statement and the signature (each a 2-byte length and the bytes).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(102 + self.device_id.len() + self.officer_id.len());
-        out.push(LEAF_VERSION);
+        out.push(match self.capture {
+            Some(_) => LEAF_VERSION_SIGNED,
+            None => LEAF_VERSION,
+        });
         out.push(self.kind as u8);
         out.extend_from_slice(self.item_id.as_bytes());
         out.extend_from_slice(&self.server_seq.to_be_bytes());
@@ -158,6 +179,14 @@ impl Leaf {
             let bytes = &text.as_bytes()[..text.len().min(usize::from(u16::MAX))];
             out.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
             out.extend_from_slice(bytes);
+        }
+        if let Some(capture) = &self.capture {
+            out.extend_from_slice(&capture.scheme.to_be_bytes());
+            for bytes in [&capture.statement, &capture.signature] {
+                let bytes = &bytes[..bytes.len().min(usize::from(u16::MAX))];
+                out.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+                out.extend_from_slice(bytes);
+            }
         }
         out
     }
@@ -173,9 +202,11 @@ impl Leaf {
             rest = tail;
             Ok(head)
         };
-        if take(1)?[0] != LEAF_VERSION {
-            return Err(LogError::MalformedLeaf("unknown version"));
-        }
+        let signed = match take(1)?[0] {
+            LEAF_VERSION => false,
+            LEAF_VERSION_SIGNED => true,
+            _ => return Err(LogError::MalformedLeaf("unknown version")),
+        };
         let kind = LeafKind::from_byte(take(1)?[0]).ok_or(LogError::MalformedLeaf("unknown kind"))?;
         let array = |slice: &[u8]| -> [u8; 32] {
             let mut out = [0; 32];
@@ -199,6 +230,24 @@ impl Leaf {
         };
         let device_id = text()?;
         let officer_id = text()?;
+        let capture = match signed {
+            false => None,
+            true => {
+                let scheme = take(2)?;
+                let scheme = u16::from_be_bytes([scheme[0], scheme[1]]);
+                let mut bytes = || -> Result<Vec<u8>, LogError> {
+                    let length = take(2)?;
+                    Ok(take(usize::from(u16::from_be_bytes([length[0], length[1]])))?.to_vec())
+                };
+                let statement = bytes()?;
+                let signature = bytes()?;
+                Some(LeafCapture {
+                    scheme,
+                    statement,
+                    signature,
+                })
+            }
+        };
         if !rest.is_empty() {
             return Err(LogError::MalformedLeaf("trailing bytes"));
         }
@@ -211,6 +260,7 @@ impl Leaf {
             sm3,
             device_id,
             officer_id,
+            capture,
         })
     }
 }
@@ -490,6 +540,7 @@ mod tests {
             sm3: [0xbb; 32],
             device_id: "device-001".into(),
             officer_id: "执法员".into(),
+            capture: None,
         };
         let bytes = leaf.encode();
         assert_eq!(&bytes[..2], &[1, 2]);
@@ -508,6 +559,30 @@ mod tests {
         let mut unknown = bytes;
         unknown[1] = 99;
         assert!(Leaf::decode(&unknown).is_err());
+
+        // With a capture signature: version 2, then scheme, statement and
+        // signature, each length-prefixed.
+        let signed = Leaf {
+            capture: Some(LeafCapture {
+                scheme: 0x0403,
+                statement: vec![7; 5],
+                signature: vec![8; 3],
+            }),
+            ..leaf
+        };
+        let bytes = signed.encode();
+        assert_eq!(bytes[0], LEAF_VERSION_SIGNED);
+        assert_eq!(&bytes[121..], &[0x04, 0x03, 0, 5, 7, 7, 7, 7, 7, 0, 3, 8, 8, 8]);
+        assert_eq!(Leaf::decode(&bytes).unwrap(), signed);
+        for cut in 0..bytes.len() {
+            assert!(Leaf::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut unsigned_version = bytes;
+        unsigned_version[0] = LEAF_VERSION;
+        assert!(
+            Leaf::decode(&unsigned_version).is_err(),
+            "trailing capture in a v1 leaf"
+        );
     }
 
     // The published signed-note vector of golang.org/x/mod/sumdb/note.

@@ -300,6 +300,7 @@ async fn leaf_from_storage(storage: &dyn Storage, leaf: &Leaf) -> Result<Option<
         item.officer_id,
         &item.body,
         photo_sm3,
+        item.capture.as_ref(),
     )
     .map(Some)
 }

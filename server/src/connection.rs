@@ -41,7 +41,7 @@ pub async fn serve_connection(
             return;
         }
     };
-    let (device_id, serial) = match device_id(&connection) {
+    let (device_id, serial, certificate) = match device_id(&connection) {
         Ok(identity) => identity,
         Err(error) => {
             tracing::warn!(%remote, %error, "certificate names no device");
@@ -75,7 +75,7 @@ pub async fn serve_connection(
         hello_timeout,
         open_session(&state, &connection, &device_id),
     ));
-    let (session, slot) = tokio::select! {
+    let (mut session, slot) = tokio::select! {
         opened = opening => match opened {
             Ok(Some(opened)) => opened,
             Ok(None) => return,
@@ -87,6 +87,7 @@ pub async fn serve_connection(
         },
         () = shutdown.cancelled() => return,
     };
+    session.certificate = Some(certificate);
     tracing::info!(%remote, device = %session.device_id, officer = %session.officer.id, "session open");
     state.presence.opened(&session.officer.id, (state.clock)());
     held.officer = Some(session.officer.id.clone());
@@ -280,11 +281,17 @@ async fn sign_in(
         Session {
             device_id: device_id.to_owned(),
             officer,
+            certificate: None,
         },
     ))
 }
 
-fn device_id(connection: &quinn::Connection) -> Result<(String, Vec<u8>), crate::tls::IdentityError> {
+/// The device id, certificate serial and certificate (DER) the peer
+/// authenticated with.
+#[allow(clippy::type_complexity)]
+fn device_id(
+    connection: &quinn::Connection,
+) -> Result<(String, Vec<u8>, Arc<[u8]>), crate::tls::IdentityError> {
     let identity = connection
         .peer_identity()
         .ok_or(crate::tls::IdentityError::Missing)?;
@@ -296,5 +303,5 @@ fn device_id(connection: &quinn::Connection) -> Result<(String, Vec<u8>), crate:
     let serial = x509_parser::parse_x509_certificate(leaf.as_ref())
         .map(|(_, cert)| cert.raw_serial().to_vec())
         .unwrap_or_default();
-    Ok((id, serial))
+    Ok((id, serial, Arc::from(leaf.as_ref())))
 }

@@ -11,7 +11,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use fieldlink_protocol::export::{self as format, Entry, LogSection, Manifest};
+use fieldlink_protocol::export::{self as format, Capture, Entry, LogSection, Manifest};
 use fieldlink_protocol::log::{Leaf, LeafKind};
 use fieldlink_protocol::pb;
 use sha2::Digest;
@@ -95,10 +95,12 @@ pub struct Requester {
     pub origin: String,
 }
 
-/// One item to package: its entry (without its proof yet) and its bytes.
+/// One item to package: its entry (without its proof yet), its bytes and
+/// the device certificate its capture signature is checked with.
 struct Packed {
     entry: Entry,
     bytes: Vec<u8>,
+    certificate: Option<Vec<u8>>,
 }
 
 /// Exports a case from `storage` (and the originals in `blobs`) into a
@@ -145,6 +147,7 @@ pub async fn export_case(
             format!("custody/{}.pb", event.event_id),
         ),
         bytes: custody.bytes,
+        certificate: None,
     };
     let checkpoint =
         crate::transparency::checkpoint_covering(storage, signer, custody.leaf_index + 1, now_ms).await?;
@@ -219,6 +222,10 @@ async fn pack_item(storage: &dyn Storage, blobs: &BlobStore, item_id: Uuid) -> R
         .await?
         .ok_or(ExportError::Unlogged(item_id))?;
     let leaf = Leaf::decode(&data).map_err(|e| StorageError::Corrupt(format!("leaf {index}: {e}")))?;
+    let item = storage
+        .item(item_id)
+        .await?
+        .ok_or_else(|| StorageError::Corrupt(format!("item {item_id} has a leaf but no row")))?;
     let bytes = if leaf.kind == LeafKind::Photo {
         let original = blobs.read(&leaf.sha256).map_err(|error| ExportError::Original {
             item_id,
@@ -232,10 +239,6 @@ async fn pack_item(storage: &dyn Storage, blobs: &BlobStore, item_id: Uuid) -> R
         }
         original
     } else {
-        let item = storage
-            .item(item_id)
-            .await?
-            .ok_or_else(|| StorageError::Corrupt(format!("item {item_id} has a leaf but no row")))?;
         item.body
     };
     let file = format!(
@@ -243,9 +246,26 @@ async fn pack_item(storage: &dyn Storage, blobs: &BlobStore, item_id: Uuid) -> R
         leaf.kind.name(),
         extension(leaf.kind, &bytes)
     );
+    let mut entry = entry_of(&leaf, index, file);
+    let certificate = match (&leaf.capture, item.capture) {
+        (Some(logged), Some(stored)) => {
+            entry.capture = Some(Capture {
+                scheme: logged.scheme,
+                statement: hex::encode(&logged.statement),
+                signature: hex::encode(&logged.signature),
+                certificate: format!(
+                    "certs/devices/{}.der",
+                    hex::encode(sha2::Sha256::digest(&stored.certificate))
+                ),
+            });
+            Some(stored.certificate)
+        }
+        _ => None,
+    };
     Ok(Packed {
-        entry: entry_of(&leaf, index, file),
+        entry,
         bytes,
+        certificate,
     })
 }
 
@@ -262,6 +282,7 @@ fn entry_of(leaf: &Leaf, leaf_index: u64, file: String) -> Entry {
         sm3: hex::encode(leaf.sm3),
         file,
         proof: Vec::new(),
+        capture: None,
     }
 }
 
@@ -302,6 +323,14 @@ fn write_package(
         files.push((format::CA_PATH, ca));
     }
     files.push((&event.entry.file, &event.bytes));
+    let mut certificates = std::collections::BTreeSet::new();
+    for item in items {
+        if let (Some(capture), Some(der)) = (&item.entry.capture, &item.certificate) {
+            if certificates.insert(capture.certificate.as_str()) {
+                files.push((&capture.certificate, der));
+            }
+        }
+    }
     files.extend(
         items
             .iter()

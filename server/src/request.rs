@@ -134,14 +134,25 @@ async fn dispatch(
     thumbnail: &mut Option<ThumbnailJob>,
 ) -> Result<response::Result, ServiceError> {
     match request.body {
-        Body::SubmitInspection(record) => {
-            services::inspection::submit(state, session, record, request.body_bytes)
-                .await
-                .map(response::Result::Receipt)
-        }
+        Body::SubmitInspection(record) => services::inspection::submit(
+            state,
+            session,
+            record,
+            request.body_bytes,
+            request.capture.as_ref(),
+        )
+        .await
+        .map(response::Result::Receipt),
         Body::UploadPhoto(header) => {
-            let (receipt, job) =
-                services::photo_upload::upload(state, session, header, request.body_bytes, recv).await?;
+            let (receipt, job) = services::photo_upload::upload(
+                state,
+                session,
+                header,
+                request.body_bytes,
+                request.capture.as_ref(),
+                recv,
+            )
+            .await?;
             *thumbnail = job;
             Ok(response::Result::Receipt(receipt))
         }
@@ -151,21 +162,33 @@ async fn dispatch(
         Body::RecordPhotos(query) => services::record_photos::query(state, session, query)
             .await
             .map(response::Result::RecordPhotos),
-        Body::SubmitService(service) => {
-            services::service::submit(state, session, service, request.body_bytes)
-                .await
-                .map(response::Result::Receipt)
-        }
-        Body::SubmitServiceEvent(event) => {
-            services::service_event::submit(state, session, event, request.body_bytes)
-                .await
-                .map(response::Result::Receipt)
-        }
-        Body::SubmitInterview(record) => {
-            services::interview::submit(state, session, record, request.body_bytes)
-                .await
-                .map(response::Result::Receipt)
-        }
+        Body::SubmitService(service) => services::service::submit(
+            state,
+            session,
+            service,
+            request.body_bytes,
+            request.capture.as_ref(),
+        )
+        .await
+        .map(response::Result::Receipt),
+        Body::SubmitServiceEvent(event) => services::service_event::submit(
+            state,
+            session,
+            event,
+            request.body_bytes,
+            request.capture.as_ref(),
+        )
+        .await
+        .map(response::Result::Receipt),
+        Body::SubmitInterview(record) => services::interview::submit(
+            state,
+            session,
+            record,
+            request.body_bytes,
+            request.capture.as_ref(),
+        )
+        .await
+        .map(response::Result::Receipt),
         Body::CaseItems(query) => services::case_view::query(state, session, query)
             .await
             .map(response::Result::CaseItems),

@@ -10,4 +10,7 @@ pub struct Session {
     pub device_id: String,
     /// The signed-in officer.
     pub officer: Officer,
+    /// The device certificate (DER) the connection authenticated with,
+    /// against which capture signatures are checked; none for the console.
+    pub certificate: Option<std::sync::Arc<[u8]>>,
 }

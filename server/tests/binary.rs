@@ -242,6 +242,7 @@ async fn an_upload_resumes_from_the_durable_offset_after_the_server_is_killed() 
         body: Some(fieldlink_protocol::pb::request::Body::UploadPhoto(
             photo.header(0),
         )),
+        capture: None,
     });
     send.write_all(&header).await.unwrap();
     send.write_all(&jpeg[..jpeg.len() * 6 / 10]).await.unwrap();

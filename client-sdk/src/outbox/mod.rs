@@ -332,7 +332,10 @@ impl Outbox {
     }
 
     async fn enqueue_frame(&self, id: Uuid, kind: ItemKind, body: Body) -> Result<String, OutboxError> {
-        let frame = frame::encode(&pb::Request { body: Some(body) });
+        let frame = frame::encode(&pb::Request {
+            body: Some(body),
+            capture: None,
+        });
         self.check_room(frame.len() as u64).await?;
         self.inner
             .store

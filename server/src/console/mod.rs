@@ -263,5 +263,6 @@ pub fn service_session(session: &sessions::ConsoleSession) -> crate::session::Se
     crate::session::Session {
         device_id: "console".into(),
         officer: session.officer.clone(),
+        certificate: None,
     }
 }

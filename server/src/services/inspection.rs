@@ -6,10 +6,12 @@ use fieldlink_protocol::pb;
 use fieldlink_protocol::FieldError;
 
 use crate::error::ServiceError;
+use crate::services::capture_check;
 use crate::services::{commit, participants};
 use crate::session::Session;
 use crate::state::AppState;
 use crate::storage::{ItemIndex, ItemKind, NewItem};
+use fieldlink_protocol::log::LeafKind;
 
 /// Stores an inspection record and returns its receipt.
 ///
@@ -19,9 +21,11 @@ pub async fn submit(
     session: &Session,
     record: pb::InspectionRecord,
     body_bytes: &[u8],
+    capture: Option<&pb::CaptureSignature>,
 ) -> Result<pb::Receipt, ServiceError> {
     let (item_id, sha256) = commit::arrive(&record.id, body_bytes)?;
-    let checked = check(state, session, record, sha256, body_bytes);
+    let checked = check(state, session, record, sha256, body_bytes)
+        .and_then(|item| capture_check::attach(session, capture, LeafKind::Inspection, item));
     commit::commit_checked(state, item_id, &sha256, checked).await
 }
 
@@ -44,6 +48,7 @@ fn check(
         case_id: inspection.case_id.clone(),
         sha256,
         body: body_bytes.to_vec(),
+        capture: None,
         index: ItemIndex::Inspection {
             matter_code: inspection.matter_code,
             outcome: inspection.outcome as i32,

@@ -4,10 +4,12 @@ use fieldlink_protocol::interview::Interview;
 use fieldlink_protocol::pb;
 
 use crate::error::ServiceError;
+use crate::services::capture_check;
 use crate::services::{commit, participants};
 use crate::session::Session;
 use crate::state::AppState;
 use crate::storage::{ItemIndex, ItemKind, NewItem};
+use fieldlink_protocol::log::LeafKind;
 
 /// Stores an interview record and returns its receipt.
 pub async fn submit(
@@ -15,9 +17,11 @@ pub async fn submit(
     session: &Session,
     record: pb::InterviewRecord,
     body_bytes: &[u8],
+    capture: Option<&pb::CaptureSignature>,
 ) -> Result<pb::Receipt, ServiceError> {
     let (item_id, sha256) = commit::arrive(&record.id, body_bytes)?;
-    let checked = check(state, session, record, sha256, body_bytes);
+    let checked = check(state, session, record, sha256, body_bytes)
+        .and_then(|item| capture_check::attach(session, capture, LeafKind::Interview, item));
     commit::commit_checked(state, item_id, &sha256, checked).await
 }
 
@@ -47,6 +51,7 @@ fn check(
         case_id: Some(interview.case_id),
         sha256,
         body: body_bytes.to_vec(),
+        capture: None,
         index: ItemIndex::Interview {
             started_at_ms: interview.started_at_ms,
             ended_at_ms: interview.ended_at_ms,

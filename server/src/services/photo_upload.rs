@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use fieldlink_protocol::log::LeafKind;
 use fieldlink_protocol::pb;
 use fieldlink_protocol::photo::PhotoHeader;
 use fieldlink_protocol::validate;
@@ -22,6 +23,7 @@ use crate::evidence::exif_check::{self, Tolerances};
 use crate::evidence::image_check;
 use crate::evidence::partial::UploadWriter;
 use crate::evidence::upload_plan::{plan_start, Declared, Held, Start};
+use crate::services::capture_check;
 use crate::services::commit::wire_receipt;
 use crate::session::Session;
 use crate::state::AppState;
@@ -42,6 +44,7 @@ pub async fn upload(
     session: &Session,
     header: pb::PhotoHeader,
     header_bytes: &[u8],
+    capture: Option<&pb::CaptureSignature>,
     recv: &mut quinn::RecvStream,
 ) -> Result<(pb::Receipt, Option<ThumbnailJob>), ServiceError> {
     // A resend of a stored photo is answered before anything else, and its
@@ -59,6 +62,22 @@ pub async fn upload(
     let context = state.validation_context();
     let header_checked = PhotoHeader::parse(header, &context, state.config.photo_bytes_max)?;
     check_record_link(state, session, header_checked.record_id).await?;
+    // The device's signature is checked before any byte is read; its SM3
+    // once the bytes are in.
+    let expected = capture_check::Expected {
+        kind: LeafKind::Photo,
+        item_id: header_checked.evidence_id,
+        sha256: &header_checked.sha256,
+        sm3: None,
+        photo: Some((
+            header_checked.captured_at_ms,
+            header_checked
+                .capture_place
+                .as_ref()
+                .map(|p| (p.latitude, p.longitude)),
+        )),
+    };
+    let capture_checked = capture_check::check(session, capture, &expected)?;
 
     let _upload = state
         .device_limits
@@ -121,6 +140,10 @@ pub async fn upload(
     if digests.sha256 != header_checked.sha256 {
         discard(state, session, header_checked.evidence_id).await;
         return Err(ServiceError::DigestMismatch);
+    }
+    if let Err(error) = capture_check::check_sm3(capture_checked.as_ref(), &digests.sm3) {
+        discard(state, session, header_checked.evidence_id).await;
+        return Err(error);
     }
 
     // Decode under limits, off the async threads, a bounded number at a time.
@@ -193,6 +216,7 @@ pub async fn upload(
         sha256: digests.sha256,
         body: header_bytes.to_vec(),
         index: ItemIndex::Photo(index.clone()),
+        capture: capture_checked.map(|checked| checked.capture),
     };
     let outcome = match state
         .evidence

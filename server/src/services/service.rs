@@ -4,10 +4,12 @@ use fieldlink_protocol::pb;
 use fieldlink_protocol::service::Service;
 
 use crate::error::ServiceError;
+use crate::services::capture_check;
 use crate::services::{commit, participants};
 use crate::session::Session;
 use crate::state::AppState;
 use crate::storage::{ItemIndex, ItemKind, NewItem};
+use fieldlink_protocol::log::LeafKind;
 
 /// Stores a service confirmation and returns its receipt.
 pub async fn submit(
@@ -15,9 +17,11 @@ pub async fn submit(
     session: &Session,
     service: pb::ServiceConfirmation,
     body_bytes: &[u8],
+    capture: Option<&pb::CaptureSignature>,
 ) -> Result<pb::Receipt, ServiceError> {
     let (item_id, sha256) = commit::arrive(&service.id, body_bytes)?;
-    let checked = check(state, session, service, sha256, body_bytes);
+    let checked = check(state, session, service, sha256, body_bytes)
+        .and_then(|item| capture_check::attach(session, capture, LeafKind::Service, item));
     commit::commit_checked(state, item_id, &sha256, checked).await
 }
 
@@ -40,6 +44,7 @@ fn check(
         case_id: Some(service.case_id),
         sha256,
         body: body_bytes.to_vec(),
+        capture: None,
         index: ItemIndex::Service {
             document_type: service.document_type as i32,
             document_number: service.document_number,

@@ -8,10 +8,12 @@ use fieldlink_protocol::service::ServiceEvent;
 use fieldlink_protocol::FieldError;
 
 use crate::error::ServiceError;
+use crate::services::capture_check;
 use crate::services::commit;
 use crate::session::Session;
 use crate::state::AppState;
 use crate::storage::{ItemIndex, ItemKind, NewItem};
+use fieldlink_protocol::log::LeafKind;
 
 /// Appends an event to a stored service and returns its receipt.
 pub async fn submit(
@@ -19,9 +21,12 @@ pub async fn submit(
     session: &Session,
     event: pb::ServiceEvent,
     body_bytes: &[u8],
+    capture: Option<&pb::CaptureSignature>,
 ) -> Result<pb::Receipt, ServiceError> {
     let (item_id, sha256) = commit::arrive(&event.id, body_bytes)?;
-    let checked = check(state, session, event, sha256, body_bytes).await;
+    let checked = check(state, session, event, sha256, body_bytes)
+        .await
+        .and_then(|item| capture_check::attach(session, capture, LeafKind::ServiceEvent, item));
     commit::commit_checked(state, item_id, &sha256, checked).await
 }
 
@@ -82,6 +87,7 @@ async fn check(
         case_id: service_case,
         sha256,
         body: body_bytes.to_vec(),
+        capture: None,
         index: ItemIndex::ServiceEvent {
             service_id: event.service_id.to_string(),
             kind: event.kind as i32,

@@ -127,6 +127,7 @@ mod tests {
             case_id: None,
             sha256: [7; 32],
             body: vec![1, 2, 3],
+            capture: None,
             index: ItemIndex::ServiceEvent {
                 service_id: uuid::Uuid::now_v7().to_string(),
                 kind: 1,

@@ -84,6 +84,33 @@ pub struct NewItem {
     pub body: Vec<u8>,
     /// Kind-specific columns.
     pub index: ItemIndex,
+    /// The device's capture signature, checked (None: sent unsigned).
+    pub capture: Option<DeviceCapture>,
+}
+
+/// A device capture signature the server checked, with the certificate it
+/// was checked against (docs/protocol.md §10b).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceCapture {
+    /// The TLS SignatureScheme code.
+    pub scheme: u16,
+    /// The capture statement, as signed.
+    pub statement: Vec<u8>,
+    /// The signature.
+    pub signature: Vec<u8>,
+    /// The device certificate (DER) of the connection that sent it.
+    pub certificate: Vec<u8>,
+}
+
+impl DeviceCapture {
+    /// The capture as the item's leaf carries it.
+    pub fn leaf_capture(&self) -> fieldlink_protocol::log::LeafCapture {
+        fieldlink_protocol::log::LeafCapture {
+            scheme: self.scheme,
+            statement: self.statement.clone(),
+            signature: self.signature.clone(),
+        }
+    }
 }
 
 /// Kind-specific queryable columns.
@@ -194,6 +221,8 @@ pub struct StoredItem {
     pub case_id: Option<String>,
     /// The bytes as received.
     pub body: Vec<u8>,
+    /// The device's capture signature, when it came with one.
+    pub capture: Option<DeviceCapture>,
 }
 
 /// An item without its body (for lists).

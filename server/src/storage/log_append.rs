@@ -117,6 +117,7 @@ pub(crate) fn item_leaf(item: &NewItem, server_seq: u64, received_at_ms: i64) ->
         sm3,
         device_id: item.device_id.clone(),
         officer_id: item.officer_id.clone(),
+        capture: item.capture.as_ref().map(super::DeviceCapture::leaf_capture),
     }
 }
 
@@ -128,6 +129,7 @@ pub(crate) fn stored_item_leaf(
     officer_id: String,
     body: &[u8],
     photo_sm3: Option<[u8; 32]>,
+    capture: Option<&super::DeviceCapture>,
 ) -> Result<Leaf, StorageError> {
     Ok(Leaf {
         kind: leaf_kind(kind)?,
@@ -138,6 +140,7 @@ pub(crate) fn stored_item_leaf(
         sm3: photo_sm3.unwrap_or_else(|| sm3_of(body)),
         device_id,
         officer_id,
+        capture: capture.map(super::DeviceCapture::leaf_capture),
     })
 }
 
@@ -157,6 +160,7 @@ pub(crate) fn event_leaf(new: &NewAssignmentEvent, seq: u64) -> Leaf {
         sm3: sm3_of(&bytes),
         device_id: event.device_id,
         officer_id: event.by,
+        capture: None,
     }
 }
 
@@ -173,6 +177,7 @@ pub(crate) fn stored_event_leaf(event_id: Uuid, seq: u64, bytes: &[u8]) -> Resul
         sm3: sm3_of(bytes),
         device_id: event.device_id,
         officer_id: event.by,
+        capture: None,
     })
 }
 
@@ -191,6 +196,7 @@ pub(crate) fn custody_leaf(seq: u64, bytes: &[u8]) -> Result<Leaf, StorageError>
         sm3: sm3_of(bytes),
         device_id: event.origin,
         officer_id: event.actor,
+        capture: None,
     })
 }
 

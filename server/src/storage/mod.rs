@@ -42,8 +42,8 @@ pub use assignments::{
 };
 pub use evidence::{EvidenceStore, PartialUpload, PhotoIndex, RecordLinks, StoredPhoto};
 pub use items::{
-    CaseItemRow, CommitOutcome, ItemIndex, ItemKind, ItemStore, ItemSummary, NewItem, ServiceHistory,
-    StoredItem, StoredReceipt,
+    CaseItemRow, CommitOutcome, DeviceCapture, ItemIndex, ItemKind, ItemStore, ItemSummary, NewItem,
+    ServiceHistory, StoredItem, StoredReceipt,
 };
 pub use log::{LeafRef, LogStore, StoredCheckpoint, StoredCustody};
 pub(crate) use log_append::{custody_leaf, stored_event_leaf, stored_item_leaf};

@@ -50,6 +50,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "custody",
         include_str!("../../migrations/postgres/0004_custody.sql"),
     ),
+    (
+        5,
+        "device captures",
+        include_str!("../../migrations/postgres/0005_device_captures.sql"),
+    ),
 ];
 
 /// What the runtime role may do when another role owns the schema.

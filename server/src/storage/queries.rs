@@ -31,11 +31,11 @@ use crate::storage::convert::{
 use crate::storage::inspection_rows::InspectionRows;
 use crate::storage::log_append::{event_leaf, item_leaf, LogAppend};
 use crate::storage::{
-    AssignmentCommit, AssignmentFilter, AssignmentStore, CaseItemRow, CommitOutcome, EvidenceStore,
-    FeedCursor, ItemIndex, ItemStore, ItemSummary, LeafRef, LogStore, NewAssignmentEvent, NewItem,
-    PartialUpload, PeopleStore, PhotoIndex, RecordLinks, RecordedEvent, ServiceHistory, SessionToken,
-    Storage, StorageError, StoredAssignment, StoredCheckpoint, StoredCustody, StoredItem, StoredPhoto,
-    StoredReceipt,
+    AssignmentCommit, AssignmentFilter, AssignmentStore, CaseItemRow, CommitOutcome, DeviceCapture,
+    EvidenceStore, FeedCursor, ItemIndex, ItemStore, ItemSummary, LeafRef, LogStore, NewAssignmentEvent,
+    NewItem, PartialUpload, PeopleStore, PhotoIndex, RecordLinks, RecordedEvent, ServiceHistory,
+    SessionToken, Storage, StorageError, StoredAssignment, StoredCheckpoint, StoredCustody, StoredItem,
+    StoredPhoto, StoredReceipt,
 };
 
 type DbRow = <Db as sqlx::Database>::Row;
@@ -169,6 +169,19 @@ impl ItemStore for Store {
             if !matches!(item.index, ItemIndex::Inspection { .. }) {
                 insert_index(&mut tx, &item.item_id.to_string(), &item.index).await?;
             }
+            if let Some(capture) = &item.capture {
+                sqlx::query(
+                    "INSERT INTO device_captures (item_id, scheme, statement, signature, certificate) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(item.item_id.to_string())
+                .bind(i32::from(capture.scheme))
+                .bind(&capture.statement)
+                .bind(&capture.signature)
+                .bind(&capture.certificate)
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         // Last, the leaves: on PostgreSQL appending holds the log's lock,
         // which the commit releases right after.
@@ -224,8 +237,9 @@ impl ItemStore for Store {
 
     async fn item(&self, item_id: Uuid) -> Result<Option<StoredItem>, StorageError> {
         let row = sqlx::query(&format!(
-            "SELECT {RECEIPT_COLUMNS}, i.kind, i.device_id, i.officer_id, i.case_id, i.body FROM items i \
-             LEFT JOIN log_leaves l ON l.item_id = i.item_id WHERE i.item_id = $1"
+            "SELECT {RECEIPT_COLUMNS}, i.kind, i.device_id, i.officer_id, i.case_id, i.body, {CAPTURE_COLUMNS} \
+             FROM items i LEFT JOIN log_leaves l ON l.item_id = i.item_id \
+             LEFT JOIN device_captures c ON c.item_id = i.item_id WHERE i.item_id = $1"
         ))
         .bind(item_id.to_string())
         .fetch_optional(&self.pool)
@@ -238,6 +252,7 @@ impl ItemStore for Store {
             officer_id: row.try_get("officer_id")?,
             case_id: row.try_get("case_id")?,
             body: row.try_get("body")?,
+            capture: capture_from_row(&row)?,
         }))
     }
 
@@ -1146,9 +1161,12 @@ impl LogStore for Store {
         Store::lock_log(&mut tx).await?;
         let mut leaves = Vec::new();
         let items = sqlx::query(
-            "SELECT i.seq, i.item_id, i.received_at_ms, i.sha256, i.kind, i.device_id, i.officer_id, i.body, \
-             p.sm3 AS photo_sm3 FROM items i LEFT JOIN photos p ON p.item_id = i.item_id \
-             LEFT JOIN log_leaves l ON l.item_id = i.item_id WHERE l.item_id IS NULL ORDER BY i.seq LIMIT $1",
+            &format!(
+                "SELECT i.seq, i.item_id, i.received_at_ms, i.sha256, i.kind, i.device_id, i.officer_id, i.body, \
+                 p.sm3 AS photo_sm3, {CAPTURE_COLUMNS} FROM items i LEFT JOIN photos p ON p.item_id = i.item_id \
+                 LEFT JOIN device_captures c ON c.item_id = i.item_id \
+                 LEFT JOIN log_leaves l ON l.item_id = i.item_id WHERE l.item_id IS NULL ORDER BY i.seq LIMIT $1"
+            ),
         )
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
@@ -1165,6 +1183,7 @@ impl LogStore for Store {
                 row.try_get("officer_id")?,
                 &body,
                 photo_sm3.map(|sm3| digest32(sm3, "sm3")).transpose()?,
+                capture_from_row(row)?.as_ref(),
             )?;
             leaves.push((receipt.item_id.to_string(), leaf.encode()));
         }
@@ -1260,6 +1279,24 @@ impl LogStore for Store {
         .await?;
         rows.iter().map(custody_from_row).collect()
     }
+}
+
+/// The columns `capture_from_row` reads, from `device_captures c`.
+const CAPTURE_COLUMNS: &str = "c.scheme AS capture_scheme, c.statement AS capture_statement, \
+     c.signature AS capture_signature, c.certificate AS capture_certificate";
+
+/// An item's capture signature from a row that LEFT JOINed `device_captures`.
+fn capture_from_row(row: &DbRow) -> Result<Option<DeviceCapture>, StorageError> {
+    let Some(scheme) = row.try_get::<Option<i32>, _>("capture_scheme")? else {
+        return Ok(None);
+    };
+    Ok(Some(DeviceCapture {
+        scheme: u16::try_from(scheme)
+            .map_err(|_| StorageError::Corrupt(format!("capture signature scheme {scheme}")))?,
+        statement: row.try_get("capture_statement")?,
+        signature: row.try_get("capture_signature")?,
+        certificate: row.try_get("capture_certificate")?,
+    }))
 }
 
 fn custody_from_row(row: &DbRow) -> Result<StoredCustody, StorageError> {

@@ -54,6 +54,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "custody",
         include_str!("../../migrations/sqlite/0008_custody.sql"),
     ),
+    (
+        9,
+        "device captures",
+        include_str!("../../migrations/sqlite/0009_device_captures.sql"),
+    ),
 ];
 
 // The queries both backends share (`queries.rs`), compiled for SQLite.

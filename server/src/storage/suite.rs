@@ -71,6 +71,7 @@ pub fn inspection(id: Uuid, body: &[u8], case_id: Option<&str>, started_at_ms: i
         case_id: case_id.map(str::to_owned),
         sha256: Sha256::digest(body).into(),
         body: body.to_vec(),
+        capture: None,
         index: ItemIndex::Inspection {
             matter_code: "ZJ-001".into(),
             outcome: 1,
@@ -682,6 +683,7 @@ pub async fn a_mixed_batch_indexes_every_kind(b: Backend) {
         sha256: Sha256::digest(body).into(),
         body: body.to_vec(),
         index,
+        capture: None,
     };
     let photo_index = super::PhotoIndex {
         record_id: record.to_string(),
@@ -696,6 +698,13 @@ pub async fn a_mixed_batch_indexes_every_kind(b: Backend) {
         exif_position: None,
         flags: vec![pb::EvidenceFlag::ExifGpsMissing as i32],
     };
+    // The service came with a device capture signature.
+    let capture = super::DeviceCapture {
+        scheme: 0x0403,
+        statement: vec![1; 40],
+        signature: vec![2; 70],
+        certificate: vec![3; 300],
+    };
     let batch = [
         with_photo.clone(),
         item(
@@ -704,21 +713,24 @@ pub async fn a_mixed_batch_indexes_every_kind(b: Backend) {
             b"photo",
             ItemIndex::Photo(photo_index.clone()),
         ),
-        item(
-            service,
-            ItemKind::Service,
-            b"service",
-            ItemIndex::Service {
-                document_type: 1,
-                document_number: "城执罚〔2026〕1号".into(),
-                document_sha256: [3; 32],
-                channel: 1,
-                sent_at_ms: 1_100,
-                delivered_at_ms: None,
-                confirmed_at_ms: None,
-                officer_ids: vec!["officer-02".into(), "officer-01".into()],
-            },
-        ),
+        super::NewItem {
+            capture: Some(capture.clone()),
+            ..item(
+                service,
+                ItemKind::Service,
+                b"service",
+                ItemIndex::Service {
+                    document_type: 1,
+                    document_number: "城执罚〔2026〕1号".into(),
+                    document_sha256: [3; 32],
+                    channel: 1,
+                    sent_at_ms: 1_100,
+                    delivered_at_ms: None,
+                    confirmed_at_ms: None,
+                    officer_ids: vec!["officer-02".into(), "officer-01".into()],
+                },
+            )
+        },
         item(
             interview,
             ItemKind::Interview,
@@ -755,6 +767,56 @@ pub async fn a_mixed_batch_indexes_every_kind(b: Backend) {
     assert_eq!(stored.index, photo_index);
     let history = storage.service_history(service).await.unwrap().unwrap();
     assert_eq!(history.officer_ids, ["officer-01", "officer-02"]);
+    // The capture signature is stored with the item and is in its leaf.
+    assert_eq!(
+        storage.item(service).await.unwrap().unwrap().capture,
+        Some(capture.clone())
+    );
+    assert_eq!(storage.item(interview).await.unwrap().unwrap().capture, None);
+    let (_, data) = storage.log_leaf(service).await.unwrap().unwrap();
+    let leaf = fieldlink_protocol::log::Leaf::decode(&data).unwrap();
+    assert_eq!(leaf.capture, Some(capture.leaf_capture()));
+
+    // Custody events: stored with their leaf, found by id and by item.
+    let event = pb::CustodyEvent {
+        event_id: Uuid::now_v7().to_string(),
+        action: "export".into(),
+        actor: "clerk-01".into(),
+        origin: "test".into(),
+        at_ms: 2_000,
+        case_id: "CASE-M".into(),
+        item_ids: vec![record.to_string(), service.to_string(), record.to_string()],
+    };
+    let custody = storage.record_custody(&event).await.unwrap();
+    assert_eq!(custody.seq, 1);
+    let (index, data) = storage
+        .log_leaf(Uuid::parse_str(&event.event_id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(index, custody.leaf_index);
+    let leaf = fieldlink_protocol::log::Leaf::decode(&data).unwrap();
+    assert_eq!(leaf.kind, fieldlink_protocol::log::LeafKind::Custody);
+    assert_eq!((leaf.officer_id.as_str(), leaf.server_seq), ("clerk-01", 1));
+    assert_eq!(
+        storage
+            .custody_event(Uuid::parse_str(&event.event_id).unwrap())
+            .await
+            .unwrap(),
+        Some(custody.clone())
+    );
+    assert_eq!(
+        storage.item_custody(record, 10).await.unwrap(),
+        vec![custody.clone()]
+    );
+    assert_eq!(storage.item_custody(photo, 10).await.unwrap(), vec![]);
+    // Append-only, like the evidence.
+    assert!(
+        !b.raw
+            .succeeds("UPDATE custody_events SET actor = 'someone else'")
+            .await
+    );
+    assert!(!b.raw.succeeds("DELETE FROM device_captures").await);
     let kinds: Vec<String> = storage
         .case_items("CASE-M")
         .await

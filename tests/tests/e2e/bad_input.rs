@@ -25,7 +25,10 @@ struct Case {
 }
 
 fn request(body: Body) -> Vec<u8> {
-    frame::encode(&pb::Request { body: Some(body) })
+    frame::encode(&pb::Request {
+        body: Some(body),
+        capture: None,
+    })
 }
 
 fn inspection(change: impl FnOnce(&mut pb::InspectionRecord)) -> Vec<u8> {
@@ -170,6 +173,7 @@ async fn every_bad_input_gets_its_typed_error_and_the_server_keeps_serving() {
     let mut duplicate_body = request(Body::SubmitInspection(record("officer-01")));
     let second = pb::Request {
         body: Some(Body::SubmitInspection(record("officer-01"))),
+        capture: None,
     }
     .encode_to_vec();
     let first_body = frame::decode_whole(&duplicate_body, 1 << 20).unwrap().to_vec();

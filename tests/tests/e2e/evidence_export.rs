@@ -124,6 +124,14 @@ async fn an_exported_case_verifies_offline_and_each_tampering_is_caught_with_its
     assert_eq!(verified.items, 5);
     let files = unpack(&package);
     let manifest = manifest_of(&files);
+    let unsigned: Vec<&str> = manifest
+        .items
+        .iter()
+        .filter(|i| i.capture.is_none())
+        .map(|i| i.kind.as_str())
+        .collect();
+    assert_eq!(unsigned, Vec::<&str>::new(), "every item is device-signed");
+    assert_eq!(verified.device_signed, 5);
     let ids: Vec<&str> = manifest.items.iter().map(|item| item.item_id.as_str()).collect();
     for id in [
         &first.id,
@@ -215,7 +223,35 @@ async fn an_exported_case_verifies_offline_and_each_tampering_is_caught_with_its
     entry.sm3 = hex::encode(<sm3::Sm3 as sha2::Digest>::digest(&bytes));
     set_manifest(&mut tampered, &rewritten);
     let found = check("rewritten", &tampered, trusted.clone());
-    assert_eq!(failures(&found), vec![(first.id.clone(), "proof")], "{found:?}");
+    assert_eq!(
+        failures(&found),
+        vec![(first.id.clone(), "capture"), (first.id.clone(), "proof")],
+        "the device signed other bytes, and the log holds another leaf: {found:?}"
+    );
+
+    // A device signature replaced (here: one byte of it changed).
+    let mut tampered = files.clone();
+    let mut resigned = manifest.clone();
+    let entry = resigned
+        .items
+        .iter_mut()
+        .find(|i| i.item_id == second.id)
+        .unwrap();
+    let capture = entry.capture.as_mut().unwrap();
+    let mut signature = hex::decode(&capture.signature).unwrap();
+    let last = signature.len() - 1;
+    signature[last] ^= 1;
+    capture.signature = hex::encode(signature);
+    set_manifest(&mut tampered, &resigned);
+    let found = check("device-signature", &tampered, trusted.clone());
+    assert_eq!(
+        failures(&found),
+        vec![
+            (second.id.clone(), "capture_signature"),
+            (second.id.clone(), "proof")
+        ],
+        "{found:?}"
+    );
 
     // An item dropped from the package (its file and its manifest entry).
     let mut tampered = files.clone();

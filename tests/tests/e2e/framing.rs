@@ -28,6 +28,7 @@ async fn an_oversize_frame_is_refused_from_its_length_prefix_alone() {
     // The same connection and other clients are still served.
     let frame = fieldlink_protocol::frame::encode(&pb::Request {
         body: Some(pb::request::Body::SubmitInspection(record("officer-01"))),
+        capture: None,
     });
     assert!(matches!(
         raw_request(&connection, &frame, true).await.result,
@@ -43,6 +44,7 @@ async fn a_truncated_frame_gets_its_own_error() {
     let (_endpoint, connection) = raw_session(server.addr(), "device-001", "officer-01").await;
     let frame = fieldlink_protocol::frame::encode(&pb::Request {
         body: Some(pb::request::Body::SubmitInspection(record("officer-01"))),
+        capture: None,
     });
     let status = expect_error(raw_request(&connection, &frame[..frame.len() / 2], true).await);
     assert_eq!(status.code_or_unknown(), Code::InvalidArgument);

@@ -20,6 +20,7 @@ async fn a_device_over_its_request_rate_is_told_when_to_come_back() {
     for _ in 0..8 {
         let request = frame::encode(&pb::Request {
             body: Some(pb::request::Body::SubmitInspection(record("officer-01"))),
+            capture: None,
         });
         match raw_request(&connection, &request, true).await.result {
             Some(pb::response::Result::Receipt(_)) => receipts += 1,
@@ -85,6 +86,7 @@ async fn a_device_may_run_only_so_many_uploads_at_once() {
         );
         frame::encode(&pb::Request {
             body: Some(pb::request::Body::UploadPhoto(photo.header(0))),
+            capture: None,
         })
     };
     // The first upload is open and silent.

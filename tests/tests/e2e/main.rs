@@ -6,6 +6,7 @@ mod authorization;
 mod bad_input;
 mod browser;
 mod console;
+mod device_capture;
 mod evidence_export;
 mod faults;
 mod framing;

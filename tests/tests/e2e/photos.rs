@@ -76,6 +76,7 @@ async fn raw_upload(
     let (mut send, recv) = connection.open_bi().await.unwrap();
     let request = frame::encode(&pb::Request {
         body: Some(pb::request::Body::UploadPhoto(header)),
+        capture: None,
     });
     send.write_all(&request).await.unwrap();
     // The server may stop the stream early (a refusal): that is fine here.

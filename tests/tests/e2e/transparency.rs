@@ -104,7 +104,10 @@ async fn every_kind_gets_a_leaf_and_its_proof_verifies_on_the_terminal() {
             new_size: 0,
         }),
     ] {
-        let frame = fieldlink_protocol::frame::encode(&pb::Request { body: Some(body) });
+        let frame = fieldlink_protocol::frame::encode(&pb::Request {
+            body: Some(body),
+            capture: None,
+        });
         let status = expect_error(raw_request(&connection, &frame, true).await);
         assert_eq!(status.code, pb::Code::InvalidArgument as i32, "{status:?}");
     }

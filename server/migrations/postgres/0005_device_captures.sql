@@ -1,0 +1,13 @@
+-- Device-signed capture (as sqlite/0009_device_captures.sql).
+CREATE TABLE device_captures (
+    item_id     TEXT PRIMARY KEY,
+    scheme      INTEGER NOT NULL,
+    statement   BYTEA NOT NULL,
+    signature   BYTEA NOT NULL,
+    certificate BYTEA NOT NULL
+);
+
+CREATE TRIGGER device_captures_append_only BEFORE UPDATE OR DELETE ON device_captures
+    FOR EACH ROW EXECUTE FUNCTION fieldlink_append_only();
+CREATE TRIGGER device_captures_no_truncate BEFORE TRUNCATE ON device_captures
+    FOR EACH STATEMENT EXECUTE FUNCTION fieldlink_append_only();
