@@ -92,6 +92,10 @@ enum Command {
     Verify {
         /// The package file.
         file: PathBuf,
+        /// Require a cosignature of the checkpoint by this witness (its
+        /// cosignature verifier key file). Repeat for several.
+        #[arg(long = "witness-key")]
+        witness_keys: Vec<PathBuf>,
     },
 }
 
@@ -125,6 +129,6 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Outbox { db, command } => commands::outbox::run(connection, &db, command).await,
         Command::Sim(args) => commands::sim::run(connection, args).await,
         Command::Proof { item_id } => commands::proof::run(connection, &item_id).await,
-        Command::Verify { file } => commands::verify::run(connection, &file),
+        Command::Verify { file, witness_keys } => commands::verify::run(connection, &file, &witness_keys),
     }
 }

@@ -43,10 +43,15 @@ pub enum PackageError {
 }
 
 /// Reads the package at `path` and checks it, against the log verifier key
-/// `trusted_log_key` when given (else against the package's own `log.pub`).
-pub fn verify_package(path: &Path, trusted_log_key: Option<&str>) -> Result<Summary, PackageError> {
+/// `trusted_log_key` when given (else against the package's own `log.pub`),
+/// requiring a cosignature by each witness of `witness_keys`.
+pub fn verify_package(
+    path: &Path,
+    trusted_log_key: Option<&str>,
+    witness_keys: &[String],
+) -> Result<Summary, PackageError> {
     let files = read_package(path)?;
-    Ok(export::verify(&files, trusted_log_key))
+    Ok(export::verify(&files, trusted_log_key, witness_keys))
 }
 
 /// Every file of the package at `path`, hashed.

@@ -65,6 +65,11 @@ pub struct LogSection {
     pub checkpoint: String,
     /// The verifier key's path ([`LOG_KEY_PATH`]).
     pub public_key: String,
+    /// The cosignature verifier keys of the witnesses whose cosignatures
+    /// the checkpoint carries (informative: a verifier checks the witnesses
+    /// it trusts).
+    #[serde(default)]
+    pub cosigned_by: Vec<String>,
 }
 
 /// One logged item in the package: the fields of its leaf, its file and its
@@ -138,7 +143,7 @@ pub struct Failure {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
     /// Which check: `manifest`, `log_key`, `checkpoint`, `missing_file`,
-    /// `extra_file`, `digest`, `proof`, `export_event`, `capture` (the
+    /// `extra_file`, `digest`, `proof`, `export_event`, `cosignature`, `capture` (the
     /// statement does not describe the item), `capture_signature`,
     /// `certificate`.
     pub check: &'static str,
@@ -161,6 +166,8 @@ pub struct Summary {
     pub checkpoint: Option<CheckpointSummary>,
     /// The verifier key the checkpoint was checked with.
     pub log_key: String,
+    /// The witnesses (verifier keys) whose required cosignature verified.
+    pub cosigned_by: Vec<String>,
     /// Every failed check; empty when `ok`.
     pub failures: Vec<Failure>,
 }
@@ -178,8 +185,13 @@ pub struct CheckpointSummary {
 
 /// Checks a package whose files are `files` (path → facts), against the
 /// verifier key `trusted_log_key` when given (else the package's own
-/// `log.pub`, which then proves only that the package is self-consistent).
-pub fn verify(files: &BTreeMap<String, FileFacts>, trusted_log_key: Option<&str>) -> Summary {
+/// `log.pub`, which then proves only that the package is self-consistent),
+/// requiring a cosignature of the checkpoint by each of `witness_keys`.
+pub fn verify(
+    files: &BTreeMap<String, FileFacts>,
+    trusted_log_key: Option<&str>,
+    witness_keys: &[String],
+) -> Summary {
     let mut summary = Summary {
         ok: false,
         case_id: String::new(),
@@ -187,6 +199,7 @@ pub fn verify(files: &BTreeMap<String, FileFacts>, trusted_log_key: Option<&str>
         device_signed: 0,
         checkpoint: None,
         log_key: String::new(),
+        cosigned_by: Vec::new(),
         failures: Vec::new(),
     };
     let fail = |summary: &mut Summary, item: Option<&str>, file: Option<&str>, check, detail: String| {
@@ -273,6 +286,19 @@ pub fn verify(files: &BTreeMap<String, FileFacts>, trusted_log_key: Option<&str>
             "checkpoint",
             detail,
         );
+    }
+    for witness in witness_keys {
+        if let Err(error) = crate::cosignature::check_cosigned(&checkpoint.note, witness) {
+            fail(
+                &mut summary,
+                None,
+                Some(&manifest.log.checkpoint),
+                "cosignature",
+                error.to_string(),
+            );
+        } else {
+            summary.cosigned_by.push(witness.trim().to_owned());
+        }
     }
     summary.checkpoint = Some(CheckpointSummary {
         origin: checkpoint.origin.clone(),

@@ -16,6 +16,7 @@
 
 pub mod assignment;
 pub mod capture;
+pub mod cosignature;
 pub mod envelope;
 pub mod export;
 pub mod frame;

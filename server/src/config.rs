@@ -51,6 +51,10 @@ pub struct Config {
     /// The log's name, the first line of every checkpoint (a schema-less
     /// URL by convention, e.g. `zfj.example.gov.cn/fieldlink`).
     pub log_origin: String,
+    /// Witnesses that cosign the log's checkpoints, each `URL KEY` (the
+    /// witness's add-checkpoint base URL and its cosignature verifier key;
+    /// docs/operations.md, "Witnesses").
+    pub witnesses: Vec<String>,
     /// The enforcement-matters catalogue (JSON). Required without `dev`.
     pub catalogue: Option<PathBuf>,
     /// A directory of teams and officers (TOML) imported at start. See docs/operations.md.
@@ -147,6 +151,7 @@ impl Default for Config {
             tls: None,
             log_key: None,
             log_origin: "fieldlink.local/evidence".into(),
+            witnesses: Vec::new(),
             database_owner: None,
             catalogue: None,
             directory: None,
@@ -274,6 +279,9 @@ impl Config {
         };
         if self.frame_bytes_max < 1024 {
             return invalid("frame_bytes_max", "must be at least 1024");
+        }
+        if let Err(detail) = crate::witness_client::endpoints(&self.witnesses) {
+            return invalid("witnesses", &detail);
         }
         if self.concurrent_requests_max == 0 || self.concurrent_requests_max > 1024 {
             return invalid("concurrent_requests_max", "must be 1 to 1024");

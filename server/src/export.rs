@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::evidence::blob_store::BlobStore;
 use crate::storage::{Storage, StorageError};
 use crate::transparency::LogSigner;
+use crate::witness_client::{WitnessCallError, WitnessEndpoint};
 
 /// Most items one package holds.
 pub const EXPORT_ITEMS_MAX: usize = 100_000;
@@ -67,6 +68,11 @@ pub enum ExportError {
     /// The stored data cannot be opened.
     #[error(transparent)]
     Open(#[from] crate::stored_data::OpenError),
+    /// A witness refused the log's checkpoint (it is not an extension of
+    /// what the witness cosigned: the log was rewritten), or the
+    /// configuration names an unusable witness.
+    #[error("witness: {0}")]
+    Witness(String),
 }
 
 /// What an export wrote.
@@ -84,6 +90,10 @@ pub struct ExportSummary {
     pub tree_size: u64,
     /// The package's size in bytes.
     pub bytes: u64,
+    /// The witnesses (keys) whose cosignature the checkpoint carries.
+    pub cosigned_by: Vec<String>,
+    /// Witnesses (URLs) that could not be reached.
+    pub witnesses_unreachable: Vec<String>,
 }
 
 /// Who asks for an export, for its custody event.
@@ -105,11 +115,16 @@ struct Packed {
 
 /// Exports a case from `storage` (and the originals in `blobs`) into a
 /// package written to `out` (through a temporary file beside it, renamed
-/// when complete). `ca_pem` is the agency CA certificate, when known.
+/// when complete). `ca_pem` is the agency CA certificate, when known. The
+/// checkpoint is sent to each of `witnesses` for its cosignature: one that
+/// cannot be reached is named in the summary; one that refuses (the log is
+/// not an extension of what it cosigned) stops the export.
+#[allow(clippy::too_many_arguments)]
 pub async fn export_case(
     storage: &dyn Storage,
     blobs: &BlobStore,
     signer: &LogSigner,
+    witnesses: &mut [WitnessEndpoint],
     case_id: &str,
     requester: &Requester,
     ca_pem: Option<&[u8]>,
@@ -149,8 +164,10 @@ pub async fn export_case(
         bytes: custody.bytes,
         certificate: None,
     };
-    let checkpoint =
+    let mut checkpoint =
         crate::transparency::checkpoint_covering(storage, signer, custody.leaf_index + 1, now_ms).await?;
+    let (note, cosigned_by, witnesses_unreachable) =
+        cosign(storage, signer, witnesses, &mut checkpoint, now_ms).await?;
     for item in packed.iter_mut().chain(std::iter::once(&mut event_packed)) {
         let proof =
             crate::transparency::inclusion_proof(storage, item.entry.leaf_index, checkpoint.tree_size)
@@ -169,19 +186,12 @@ pub async fn export_case(
             root_sha256: hex::encode(checkpoint.root),
             checkpoint: format::CHECKPOINT_PATH.into(),
             public_key: format::LOG_KEY_PATH.into(),
+            cosigned_by: cosigned_by.clone(),
         },
         export_event: event_packed.entry.clone(),
         items: packed.iter().map(|item| item.entry.clone()).collect(),
     };
-    let bytes = write_package(
-        out,
-        &manifest,
-        &packed,
-        &event_packed,
-        &checkpoint.note,
-        signer,
-        ca_pem,
-    )?;
+    let bytes = write_package(out, &manifest, &packed, &event_packed, &note, signer, ca_pem)?;
     Ok(ExportSummary {
         file: out.display().to_string(),
         case_id,
@@ -189,7 +199,56 @@ pub async fn export_case(
         export_event: event.event_id,
         tree_size: checkpoint.tree_size,
         bytes,
+        cosigned_by,
+        witnesses_unreachable,
     })
+}
+
+/// The checkpoint's note with every reachable witness's cosignature, the
+/// witnesses that cosigned (their keys) and those that could not be
+/// reached. A witness that has cosigned a larger tree gets a checkpoint
+/// signed now (the log has grown meanwhile), once.
+async fn cosign(
+    storage: &dyn Storage,
+    signer: &LogSigner,
+    witnesses: &mut [WitnessEndpoint],
+    checkpoint: &mut crate::storage::StoredCheckpoint,
+    now_ms: i64,
+) -> Result<(String, Vec<String>, Vec<String>), ExportError> {
+    if witnesses.is_empty() {
+        return Ok((checkpoint.note.clone(), Vec::new(), Vec::new()));
+    }
+    let http = crate::witness_client::http_client().map_err(ExportError::Witness)?;
+    for attempt in 0..2 {
+        let mut notes = Vec::new();
+        let mut cosigned_by = Vec::new();
+        let mut unreachable = Vec::new();
+        let mut behind = false;
+        for witness in witnesses.iter_mut() {
+            match crate::witness_client::cosign(&http, witness, storage, checkpoint).await {
+                Ok(note) => {
+                    notes.push(note);
+                    cosigned_by.push(witness.key.clone());
+                }
+                Err(WitnessCallError::Unreachable { url, detail }) => {
+                    tracing::warn!(%url, %detail, "witness unreachable; exporting without its cosignature");
+                    unreachable.push(url);
+                }
+                Err(WitnessCallError::Behind { .. }) if attempt == 0 => behind = true,
+                Err(error) => return Err(ExportError::Witness(error.to_string())),
+            }
+        }
+        if behind {
+            *checkpoint = crate::transparency::sign_now(storage, signer, now_ms).await?;
+            continue;
+        }
+        let note = fieldlink_protocol::cosignature::merge(&checkpoint.note, &notes)
+            .map_err(|e| ExportError::Witness(e.to_string()))?;
+        return Ok((note, cosigned_by, unreachable));
+    }
+    Err(ExportError::Witness(
+        "the witnesses keep holding larger trees".into(),
+    ))
 }
 
 /// The case's items, and the photos its records list or that name its
@@ -379,6 +438,7 @@ pub async fn export_data(
         .tls_files()
         .ok()
         .and_then(|files| std::fs::read(files.ca).ok());
+    let mut witnesses = crate::witness_client::endpoints(&config.witnesses).map_err(ExportError::Witness)?;
     let (storage, evidence) = crate::stored_data::open(config).await?;
     let requester = Requester {
         actor: actor.to_owned(),
@@ -388,6 +448,7 @@ pub async fn export_data(
         storage.as_ref(),
         &evidence.blobs,
         &signer,
+        &mut witnesses,
         case_id,
         &requester,
         ca_pem.as_deref(),

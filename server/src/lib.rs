@@ -48,6 +48,8 @@ pub mod stream_churn;
 pub mod tls;
 pub mod transparency;
 pub mod transport;
+pub mod witness;
+pub mod witness_client;
 
 pub use config::Config;
 pub use server::{run, start, RunningServer, ServerError};

@@ -48,6 +48,21 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Run a witness: an independent process with its own key that cosigns
+    /// the log's checkpoints (C2SP tlog-cosignature) only when each extends
+    /// the last one it cosigned. Serves add-checkpoint over HTTP until
+    /// Ctrl-C or SIGTERM; prints its address and verifier key.
+    Witness(WitnessArgs),
+    /// Generate a witness key pair: the private key into OUT, the
+    /// cosignature verifier key into OUT.pub and on stdout.
+    WitnessKey {
+        /// The witness's name (no spaces or '+'), e.g. its host name.
+        #[arg(long)]
+        name: String,
+        /// The private key file to write (refused if it exists).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Revoke a lost or stolen device: add its certificate to the CRL. A
     /// running server applies the new CRL within a second, without a restart.
     RevokeDevice {
@@ -120,6 +135,26 @@ struct AuditArgs {
     log_pub: Option<PathBuf>,
 }
 
+/// How a witness runs.
+#[derive(Debug, Args)]
+struct WitnessArgs {
+    /// The witness's private key file (from `witness-key`).
+    #[arg(long)]
+    key: PathBuf,
+    /// The log's verifier key file (its `log.pub`).
+    #[arg(long)]
+    log_pub: PathBuf,
+    /// The log's origin.
+    #[arg(long, default_value = "fieldlink.local/evidence")]
+    log_origin: String,
+    /// The state file: the checkpoint last cosigned (created if missing).
+    #[arg(long)]
+    state: PathBuf,
+    /// The HTTP address to listen on. Port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:7380")]
+    listen: std::net::SocketAddr,
+}
+
 /// What to export.
 #[derive(Debug, Subcommand)]
 enum ExportCommand {
@@ -136,6 +171,10 @@ enum ExportCommand {
         /// The log's private key [default: the configured one].
         #[arg(long)]
         log_key: Option<PathBuf>,
+        /// A witness to cosign the package's checkpoint: "URL KEY"
+        /// [default: the configured witnesses]. Repeat for several.
+        #[arg(long = "witnesses")]
+        witnesses: Vec<String>,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -199,6 +238,10 @@ struct ServeArgs {
     /// The log's name, the first line of every checkpoint [default: fieldlink.local/evidence].
     #[arg(long)]
     log_origin: Option<String>,
+    /// A witness that cosigns the log's checkpoints: "URL KEY" (its base
+    /// URL and cosignature verifier key). Repeat for several.
+    #[arg(long = "witnesses")]
+    witnesses: Vec<String>,
     /// Enforcement-matters catalogue (JSON). Required without --dev.
     #[arg(long)]
     catalogue: Option<PathBuf>,
@@ -323,6 +366,9 @@ impl ServeArgs {
         };
         config.dev |= self.dev;
         config.log_json |= self.log_json;
+        if !self.witnesses.is_empty() {
+            config.witnesses = self.witnesses;
+        }
         macro_rules! set {
             ($($field:ident),*) => { $( if let Some(value) = self.$field { config.$field = value; } )* };
         }
@@ -448,6 +494,14 @@ fn main() -> ExitCode {
         },
         Command::Audit(args) => audit(args),
         Command::Export(command) => export(command),
+        Command::Witness(args) => witness(args),
+        Command::WitnessKey { name, out } => match write_witness_key(&name, &out) {
+            Ok(verifier_key) => {
+                println!("{verifier_key}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(error.as_ref()),
+        },
         Command::HashPassword => {
             let mut password = String::new();
             if let Err(error) = std::io::stdin().read_line(&mut password) {
@@ -486,6 +540,80 @@ fn write_log_key(name: &str, out: &std::path::Path) -> Result<String, Box<dyn st
     Ok(verifier_key)
 }
 
+fn write_witness_key(name: &str, out: &std::path::Path) -> Result<String, Box<dyn std::error::Error>> {
+    use std::io::Write;
+    if name.is_empty() || name.contains(|c: char| c == '+' || c.is_whitespace()) {
+        return Err("the witness name must be non-empty, without spaces or '+'".into());
+    }
+    let (private_key, verifier_key) = fieldlink_protocol::cosignature::generate_key(name, rand::random());
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(out)
+        .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    writeln!(file, "{private_key}")?;
+    file.sync_all()?;
+    let public = out.with_extension("pub");
+    std::fs::write(&public, format!("{verifier_key}\n"))
+        .map_err(|e| format!("cannot write {}: {e}", public.display()))?;
+    Ok(verifier_key)
+}
+
+fn witness(args: WitnessArgs) -> ExitCode {
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    let config = match (read(&args.key), read(&args.log_pub)) {
+        (Ok(private_key), Ok(log_key)) => fieldlink_server::witness::WitnessConfig {
+            private_key,
+            log_key: log_key.trim().to_owned(),
+            origin: args.log_origin,
+            state_file: args.state,
+        },
+        (Err(error), _) | (_, Err(error)) => {
+            eprintln!("fieldlink-server: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let witness = match fieldlink_server::witness::Witness::open(config) {
+        Ok(witness) => std::sync::Arc::new(witness),
+        Err(error) => {
+            eprintln!("fieldlink-server: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&error),
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(args.listen).await {
+            Ok(listener) => listener,
+            Err(error) => return fail(&error),
+        };
+        let address = listener
+            .local_addr()
+            .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
+        println!(
+            "fieldlink witness listening on http://{address}\n{}",
+            witness.verifier_key()
+        );
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let stop = shutdown.clone();
+        let signal = shutdown_signal();
+        tokio::spawn(async move {
+            signal.await;
+            stop.cancel();
+        });
+        match fieldlink_server::witness::serve(witness, listener, shutdown).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => fail(&error),
+        }
+    })
+}
+
 fn audit(args: AuditArgs) -> ExitCode {
     let actor = fieldlink_server::stored_data::actor(args.data.by.as_deref());
     let config = match args.data.into_config() {
@@ -521,6 +649,7 @@ fn export(command: ExportCommand) -> ExitCode {
         case_id,
         out,
         log_key,
+        witnesses,
         data,
     } = command;
     if out.exists() {
@@ -534,6 +663,9 @@ fn export(command: ExportCommand) -> ExitCode {
     };
     if log_key.is_some() {
         config.log_key = log_key;
+    }
+    if !witnesses.is_empty() {
+        config.witnesses = witnesses;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,

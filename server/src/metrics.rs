@@ -24,6 +24,10 @@ pub struct Metrics {
     pub scrubs: AtomicU64,
     /// Problems the newest scrub found; anything but 0 needs a person.
     pub evidence_problems: AtomicU64,
+    /// Checkpoints witnesses cosigned.
+    pub witness_cosignatures: AtomicU64,
+    /// Checkpoints a witness refused (a fork, or a bad proof): needs a person.
+    pub witness_refusals: AtomicU64,
 }
 
 impl Metrics {
@@ -102,6 +106,18 @@ pub fn render(s: &Snapshot<'_>) -> String {
         "Altered, missing or unlogged evidence the newest scrub found (0: intact).",
         "gauge",
         s.metrics.evidence_problems.load(Ordering::Relaxed),
+    );
+    gauge(
+        "fieldlink_witness_cosignatures_total",
+        "Checkpoints a witness cosigned.",
+        "counter",
+        s.metrics.witness_cosignatures.load(Ordering::Relaxed),
+    );
+    gauge(
+        "fieldlink_witness_refusals_total",
+        "Checkpoints a witness refused as not extending what it cosigned (anything but 0 needs a person).",
+        "counter",
+        s.metrics.witness_refusals.load(Ordering::Relaxed),
     );
     gauge(
         "fieldlink_commit_items_total",

@@ -270,10 +270,18 @@ pub async fn start_wrapped(
         std::time::Duration::from_millis(state.config.scrub_interval_ms),
         shutdown.clone(),
     ));
+    let witnesses = crate::witness_client::endpoints(&state.config.witnesses).map_err(|detail| {
+        crate::config::ConfigError::Invalid {
+            key: "witnesses",
+            detail,
+        }
+    })?;
     tokio::spawn(crate::transparency::run_signer(
         state.storage.clone(),
         state.log_signer.clone(),
         state.clock,
+        witnesses,
+        state.metrics.clone(),
         shutdown.clone(),
     ));
     if let Some(url) = relay_url {

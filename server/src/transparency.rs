@@ -256,13 +256,28 @@ pub async fn sign_now(
 /// How often the signer looks for new leaves.
 pub const SIGN_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Signs a checkpoint once a second while the log grows, until `shutdown`.
+/// Signs a checkpoint once a second while the log grows, and sends each to
+/// the witnesses, until `shutdown`. A witness's refusal is logged at error
+/// level and counted (`fieldlink_witness_refusals_total`).
 pub async fn run_signer(
     storage: Arc<dyn LogStore>,
     signer: Arc<LogSigner>,
     clock: fn() -> i64,
+    mut witnesses: Vec<crate::witness_client::WitnessEndpoint>,
+    metrics: Arc<crate::metrics::Metrics>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
+    use std::sync::atomic::Ordering;
+    let http = match witnesses.is_empty() {
+        true => None,
+        false => match crate::witness_client::http_client() {
+            Ok(http) => Some(http),
+            Err(error) => {
+                tracing::error!(%error, "no HTTP client for the witnesses");
+                None
+            }
+        },
+    };
     let mut tick = tokio::time::interval(SIGN_INTERVAL);
     loop {
         tokio::select! {
@@ -276,11 +291,30 @@ pub async fn run_signer(
         }
         .await;
         match grown {
-            Ok(true) => {
-                if let Err(error) = sign_now(storage.as_ref(), &signer, clock()).await {
-                    tracing::warn!(%error, "could not sign a log checkpoint");
+            Ok(true) => match sign_now(storage.as_ref(), &signer, clock()).await {
+                Ok(checkpoint) => {
+                    for witness in &mut witnesses {
+                        let Some(http) = &http else { break };
+                        let cosigned = tokio::select! {
+                            cosigned = crate::witness_client::cosign(http, witness, storage.as_ref(), &checkpoint) => cosigned,
+                            () = shutdown.cancelled() => return,
+                        };
+                        match cosigned {
+                            Ok(_) => {
+                                metrics.witness_cosignatures.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(error @ crate::witness_client::WitnessCallError::Unreachable { .. }) => {
+                                tracing::warn!(%error, "no cosignature");
+                            }
+                            Err(error) => {
+                                metrics.witness_refusals.fetch_add(1, Ordering::Relaxed);
+                                tracing::error!(%error, "a witness refused the log's checkpoint");
+                            }
+                        }
+                    }
                 }
-            }
+                Err(error) => tracing::warn!(%error, "could not sign a log checkpoint"),
+            },
             Ok(false) => {}
             Err(error) => tracing::warn!(%error, "could not read the log size"),
         }

@@ -12,8 +12,13 @@ use super::output::print_line;
 
 /// Verifies the package at `file`. The checkpoint is checked against the
 /// trusted log key (`--log-key`, or certs-dev's with `--dev`); without one,
-/// against the package's own `log.pub`, and the summary says so.
-pub fn run(connection: &ConnectionArgs, file: &Path) -> Result<(), CliError> {
+/// against the package's own `log.pub`, and the summary says so. Each
+/// witness key file names a witness whose cosignature is required.
+pub fn run(
+    connection: &ConnectionArgs,
+    file: &Path,
+    witness_key_files: &[std::path::PathBuf],
+) -> Result<(), CliError> {
     let key_file = match (&connection.log_key, connection.dev) {
         (Some(path), _) => Some(path.clone()),
         (None, true) => Some(dev_certs_dir().join("log.pub")),
@@ -26,7 +31,17 @@ pub fn run(connection: &ConnectionArgs, file: &Path) -> Result<(), CliError> {
             })
         })
         .transpose()?;
-    let summary = fieldlink_client::evidence_export::verify_package(file, trusted.as_deref())
+    let witnesses = witness_key_files
+        .iter()
+        .map(|path| {
+            std::fs::read_to_string(path)
+                .map(|key| key.trim().to_owned())
+                .map_err(|error| {
+                    CliError::Usage(format!("cannot read the witness key {}: {error}", path.display()))
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let summary = fieldlink_client::evidence_export::verify_package(file, trusted.as_deref(), &witnesses)
         .map_err(|error| CliError::Usage(error.to_string()))?;
     let mut json = serde_json::to_value(&summary)?;
     json["log_key_trusted"] = serde_json::Value::Bool(trusted.is_some());

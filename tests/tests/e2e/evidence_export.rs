@@ -119,7 +119,7 @@ async fn an_exported_case_verifies_offline_and_each_tampering_is_caught_with_its
     assert_eq!(summary.items, 5, "{summary:?}");
 
     // Intact: every check passes against the trusted key.
-    let verified = verify_package(&package, Some(&dev_log_key())).unwrap();
+    let verified = verify_package(&package, Some(&dev_log_key()), &[]).unwrap();
     assert!(verified.ok, "{verified:?}");
     assert_eq!(verified.items, 5);
     let files = unpack(&package);
@@ -174,7 +174,7 @@ async fn an_exported_case_verifies_offline_and_each_tampering_is_caught_with_its
     let check = |name: &str, files: &[(String, Vec<u8>)], key: Option<String>| {
         let path = out_dir.path().join(format!("{name}.tar"));
         pack(files, &path);
-        verify_package(&path, key.as_deref()).unwrap()
+        verify_package(&path, key.as_deref(), &[]).unwrap()
     };
     let trusted = Some(dev_log_key());
 
@@ -331,7 +331,7 @@ async fn an_exported_case_verifies_offline_and_each_tampering_is_caught_with_its
     // Not a package at all: a typed error, not a verdict.
     let garbage = out_dir.path().join("garbage.tar");
     std::fs::write(&garbage, b"not a tar file at all, just some bytes").unwrap();
-    let verdict = verify_package(&garbage, trusted.as_deref());
+    let verdict = verify_package(&garbage, trusted.as_deref(), &[]);
     assert!(verdict.is_err() || !verdict.unwrap().ok);
 
     // A case with nothing stored, and a bad case id, are refused; the

@@ -24,3 +24,4 @@ mod revocation;
 mod service_interview;
 mod transparency;
 mod transport;
+mod witness;
