@@ -512,13 +512,11 @@ pub async fn audit_data(
 /// Logs that an audit read the evidence (a custody event naming no item:
 /// it read them all).
 pub async fn record_audit(storage: &dyn Storage, actor: &str, origin: &str) -> Result<(), StorageError> {
-    let event = fieldlink_protocol::pb::CustodyEvent {
-        event_id: uuid::Uuid::now_v7().to_string(),
-        action: "audit".into(),
+    let accessor = crate::custody::Accessor {
         actor: actor.into(),
         origin: origin.into(),
-        at_ms: crate::state::system_clock_ms(),
-        ..Default::default()
     };
-    storage.record_custody(&event).await.map(|_| ())
+    crate::custody::record(storage, &accessor, crate::custody::Action::Audit, "", Vec::new())
+        .await
+        .map(|_| ())
 }

@@ -13,10 +13,10 @@ use std::path::Path;
 
 use fieldlink_protocol::export::{self as format, Capture, Entry, LogSection, Manifest};
 use fieldlink_protocol::log::{Leaf, LeafKind};
-use fieldlink_protocol::pb;
 use sha2::Digest;
 use uuid::Uuid;
 
+use crate::custody::{Accessor, Action};
 use crate::evidence::blob_store::BlobStore;
 use crate::storage::{Storage, StorageError};
 use crate::transparency::LogSigner;
@@ -96,15 +96,6 @@ pub struct ExportSummary {
     pub witnesses_unreachable: Vec<String>,
 }
 
-/// Who asks for an export, for its custody event.
-#[derive(Debug, Clone)]
-pub struct Requester {
-    /// An officer id, or the operating-system user of a command.
-    pub actor: String,
-    /// From where: "fieldlink-server export", "console 127.0.0.1", ….
-    pub origin: String,
-}
-
 /// One item to package: its entry (without its proof yet), its bytes and
 /// the device certificate its capture signature is checked with.
 struct Packed {
@@ -126,7 +117,7 @@ pub async fn export_case(
     signer: &LogSigner,
     witnesses: &mut [WitnessEndpoint],
     case_id: &str,
-    requester: &Requester,
+    requester: &Accessor,
     ca_pem: Option<&[u8]>,
     out: &Path,
 ) -> Result<ExportSummary, ExportError> {
@@ -143,24 +134,13 @@ pub async fn export_case(
     }
     packed.sort_by_key(|item| item.entry.leaf_index);
 
-    let now_ms = crate::state::system_clock_ms();
-    let event = pb::CustodyEvent {
-        event_id: Uuid::now_v7().to_string(),
-        action: format::EXPORT_ACTION.into(),
-        actor: requester.actor.clone(),
-        origin: requester.origin.clone(),
-        at_ms: now_ms,
-        case_id: case_id.clone(),
-        item_ids: packed.iter().map(|item| item.entry.item_id.clone()).collect(),
-    };
-    let custody = storage.record_custody(&event).await?;
+    let item_ids = packed.iter().map(|item| item.entry.item_id.clone()).collect();
+    let custody = crate::custody::record(storage, requester, Action::Export, &case_id, item_ids).await?;
     let event_leaf = crate::storage::custody_leaf(custody.seq, &custody.bytes)?;
+    let now_ms = event_leaf.received_at_ms;
+    let event_id = event_leaf.item_id.to_string();
     let mut event_packed = Packed {
-        entry: entry_of(
-            &event_leaf,
-            custody.leaf_index,
-            format!("custody/{}.pb", event.event_id),
-        ),
+        entry: entry_of(&event_leaf, custody.leaf_index, format!("custody/{event_id}.pb")),
         bytes: custody.bytes,
         certificate: None,
     };
@@ -196,7 +176,7 @@ pub async fn export_case(
         file: out.display().to_string(),
         case_id,
         items: packed.len(),
-        export_event: event.event_id,
+        export_event: event_id,
         tree_size: checkpoint.tree_size,
         bytes,
         cosigned_by,
@@ -440,7 +420,7 @@ pub async fn export_data(
         .and_then(|files| std::fs::read(files.ca).ok());
     let mut witnesses = crate::witness_client::endpoints(&config.witnesses).map_err(ExportError::Witness)?;
     let (storage, evidence) = crate::stored_data::open(config).await?;
-    let requester = Requester {
+    let requester = Accessor {
         actor: actor.to_owned(),
         origin: "fieldlink-server export".into(),
     };

@@ -24,6 +24,7 @@ pub mod certs;
 pub mod config;
 pub mod connection;
 pub mod console;
+pub mod custody;
 pub mod delivery_marks;
 pub mod device_limits;
 pub mod directory;

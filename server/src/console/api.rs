@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use super::views::{evidence_summaries, flag_names};
 use super::{service_session, supervisor, ApiError, ConsoleState, OPENAPI, PAGE};
+use crate::custody::{self, Accessor, Action};
 use crate::directory::Role;
 use crate::services;
 
@@ -42,6 +43,8 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/api/evidence", get(recent_evidence))
         .route("/api/items/{id}", get(one_item))
         .route("/api/cases/{id}", get(case))
+        .route("/api/cases/{id}/export", post(export_case))
+        .route("/api/alerts", get(alerts))
         .route("/api/photos/{id}/original", get(photo_original))
         .route("/api/photos/{id}/thumbnail", get(photo_thumbnail))
         .route("/api/events", get(super::events::stream))
@@ -343,12 +346,21 @@ async fn recent_evidence(
     Ok(Json(json!({ "items": evidence_summaries(&state, items).await? })))
 }
 
+/// Who is looking, for the custody events of what they look at.
+fn accessor(session: &super::sessions::ConsoleSession, peer: SocketAddr) -> Accessor {
+    Accessor {
+        actor: session.officer.id.clone(),
+        origin: format!("console {}", peer.ip()),
+    }
+}
+
 async fn one_item(
     State(state): State<ConsoleState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    supervisor(&state, &headers, false)?;
+    let session = supervisor(&state, &headers, false)?;
     let id = uuid_param("item_id", &id)?;
     let item = state
         .app
@@ -356,6 +368,18 @@ async fn one_item(
         .item(id)
         .await?
         .ok_or_else(|| ApiError::new(Code::NotFound, reason::NOT_FOUND, "no such item"))?;
+    // Viewing evidence is a custody event, logged before it is shown.
+    let storage = state.app.storage.as_ref();
+    let case_id = item.case_id.clone().unwrap_or_default();
+    custody::record(
+        storage,
+        &accessor(&session, peer),
+        Action::ViewItem,
+        &case_id,
+        vec![id.to_string()],
+    )
+    .await?;
+    let custody_history = custody_json(&storage.item_custody(id, CUSTODY_SHOWN_MAX).await?);
     let body = decode_body(&item.kind, &item.body);
     let mut value = json!({
         "item_id": id.to_string(),
@@ -370,6 +394,9 @@ async fn one_item(
         "case_id": item.case_id,
         "body": body,
         "body_bytes": item.body.len(),
+        "leaf_index": item.receipt.leaf.map(|leaf| leaf.index),
+        "device_signed": item.capture.is_some(),
+        "custody": custody_history,
     });
     if let Some(photo) = state.app.storage.photo(id).await? {
         value["photo"] = json!({
@@ -385,6 +412,28 @@ async fn one_item(
         });
     }
     Ok(Json(value))
+}
+
+/// Most custody events an item view lists (oldest first).
+const CUSTODY_SHOWN_MAX: u32 = 200;
+
+/// Custody events as the console shows them.
+fn custody_json(events: &[crate::storage::StoredCustody]) -> Vec<Value> {
+    events
+        .iter()
+        .filter_map(|stored| {
+            let event = pb::CustodyEvent::decode(stored.bytes.as_slice()).ok()?;
+            Some(json!({
+                "event_id": event.event_id,
+                "action": event.action,
+                "actor": event.actor,
+                "origin": event.origin,
+                "at_ms": event.at_ms,
+                "case_id": event.case_id,
+                "leaf_index": stored.leaf_index,
+            }))
+        })
+        .collect()
 }
 
 /// The stored item bytes as proto3 JSON, by kind.
@@ -469,11 +518,128 @@ async fn photo_bytes(state: &ConsoleState, id: &str, thumbnail: bool) -> Result<
 
 async fn photo_original(
     State(state): State<ConsoleState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    supervisor(&state, &headers, false)?;
+    let session = supervisor(&state, &headers, false)?;
+    let evidence_id = uuid_param("evidence_id", &id)?;
+    if state.app.storage.photo(evidence_id).await?.is_none() {
+        return Err(ApiError::new(Code::NotFound, reason::NOT_FOUND, "no such photo"));
+    }
+    let case_id = state
+        .app
+        .storage
+        .item(evidence_id)
+        .await?
+        .and_then(|item| item.case_id)
+        .unwrap_or_default();
+    custody::record(
+        state.app.storage.as_ref(),
+        &accessor(&session, peer),
+        Action::DownloadOriginal,
+        &case_id,
+        vec![evidence_id.to_string()],
+    )
+    .await?;
     photo_bytes(&state, &id, false).await
+}
+
+/// The case export package (docs/evidence-export.md), made now and sent as
+/// a download; the export is a custody event naming the supervisor.
+async fn export_case(
+    State(state): State<ConsoleState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let session = supervisor(&state, &headers, true)?;
+    let app = &state.app;
+    let mut witnesses = crate::witness_client::endpoints(&app.config.witnesses)
+        .map_err(|detail| ApiError::new(Code::FailedPrecondition, reason::INVALID_STATE, &detail))?;
+    let ca_pem = match app.config.tls_files() {
+        Ok(files) => tokio::fs::read(files.ca).await.ok(),
+        Err(_) => None,
+    };
+    let dir = app.config.data_dir.join("exports");
+    tokio::fs::create_dir_all(&dir).await.map_err(|_| unavailable())?;
+    let file = dir.join(format!("{}.tar", Uuid::now_v7()));
+    let made = crate::export::export_case(
+        app.storage.as_ref(),
+        &app.evidence.blobs,
+        &app.log_signer,
+        &mut witnesses,
+        &id,
+        &accessor(&session, peer),
+        ca_pem.as_deref(),
+        &file,
+    )
+    .await;
+    let summary = match made {
+        Ok(summary) => summary,
+        Err(crate::export::ExportError::BadCaseId(error)) => {
+            return Err(crate::error::ServiceError::from(error).into())
+        }
+        Err(crate::export::ExportError::EmptyCase(case)) => {
+            return Err(ApiError::new(
+                Code::NotFound,
+                reason::NOT_FOUND,
+                &format!("no items are stored for case {case}"),
+            ))
+        }
+        Err(error) => {
+            tracing::error!(%error, case = %id, "console export failed");
+            return Err(ApiError::new(
+                Code::FailedPrecondition,
+                reason::INVALID_STATE,
+                &error.to_string(),
+            ));
+        }
+    };
+    // Sent from an open file that is already unlinked: nothing is left
+    // behind whether or not the download completes.
+    let opened = tokio::fs::File::open(&file).await.map_err(|_| unavailable());
+    let _ = tokio::fs::remove_file(&file).await;
+    let stream = tokio_util::io::ReaderStream::new(opened?);
+    let name = format!(
+        "{}.tar",
+        summary
+            .case_id
+            .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_")
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-tar".to_owned()),
+            (header::CONTENT_LENGTH, summary.bytes.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+fn unavailable() -> ApiError {
+    ApiError::new(
+        Code::Unavailable,
+        reason::STORAGE_UNAVAILABLE,
+        "evidence store unavailable",
+    )
+}
+
+/// What needs a person now: problems the newest evidence scrub found and
+/// checkpoints witnesses refused (the console shows a banner).
+async fn alerts(State(state): State<ConsoleState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    use std::sync::atomic::Ordering;
+    supervisor(&state, &headers, false)?;
+    let metrics = &state.app.metrics;
+    Ok(Json(json!({
+        "evidence_problems": metrics.evidence_problems.load(Ordering::Relaxed),
+        "evidence_scrubs": metrics.scrubs.load(Ordering::Relaxed),
+        "witness_refusals": metrics.witness_refusals.load(Ordering::Relaxed),
+    })))
 }
 
 async fn photo_thumbnail(

@@ -132,6 +132,8 @@ fn routes() -> Vec<(&'static str, String)> {
         ("GET", "/api/evidence".into()),
         ("GET", format!("/api/items/{id}")),
         ("GET", "/api/cases/CASE-1".into()),
+        ("POST", "/api/cases/CASE-1/export".into()),
+        ("GET", "/api/alerts".into()),
         ("GET", format!("/api/photos/{id}/original")),
         ("GET", format!("/api/photos/{id}/thumbnail")),
         ("GET", "/api/events".into()),
@@ -604,4 +606,115 @@ async fn the_console_is_served_over_https_with_the_server_certificate() {
     // Plain HTTP on that port is not served.
     let plain = http().get(format!("http://{addr}/")).send().await;
     assert!(plain.is_err() || !plain.unwrap().status().is_success());
+}
+
+/// Looking at evidence in the console is part of its chain of custody: a
+/// view of an item and a download of an original are custody events (with
+/// who and from where) that the item's view lists; the case export button
+/// sends a package that verifies offline; the alerts route reports what the
+/// evidence scrub found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewing_and_downloading_evidence_is_logged_custody_and_a_case_exports_from_the_console() {
+    let (server, base) = start().await;
+    let officer = connect(server.addr(), "device-001", "officer-01").await.unwrap();
+    let mut item = record("officer-01");
+    item.case_id = "CASE-CONSOLE-9".into();
+    officer.submit_inspection(&item).await.unwrap();
+    let now = fieldlink_client::now_ms();
+    let jpeg = fieldlink_tests::photos::jpeg_with_exif(
+        160,
+        120,
+        4,
+        fieldlink_tests::photos::Exif {
+            captured_at_ms: now - 1000,
+            position: Some((29.8683, 121.5440)),
+        },
+    );
+    let photo = fieldlink_client::PhotoUpload::new(&item.id, "image/jpeg", now - 1000, jpeg.clone())
+        .at(29.8683, 121.5440, 5.0);
+    let receipt = officer.upload_photo(&photo, |_| {}).await.unwrap();
+    officer.close().await;
+
+    let console = sign_in(&base, "supervisor-01").await.unwrap();
+    let (status, first) = send(console.get(&format!("/api/items/{}", receipt.item_id))).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["device_signed"], true);
+    let custody = first["custody"].as_array().unwrap();
+    assert_eq!(custody.len(), 1, "{first}");
+    assert_eq!(custody[0]["action"], "view_item");
+    assert_eq!(custody[0]["actor"], "supervisor-01");
+    assert_eq!(custody[0]["origin"], "console 127.0.0.1");
+    let original = console
+        .get(&format!("/api/photos/{}/original", receipt.item_id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(original.status().as_u16(), 200);
+    assert_eq!(original.bytes().await.unwrap().as_ref(), jpeg.as_slice());
+    let (_, again) = send(console.get(&format!("/api/items/{}", receipt.item_id))).await;
+    let actions: Vec<&str> = again["custody"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["view_item", "download_original", "view_item"]);
+    // Each event is a leaf of the log.
+    let leaves: Vec<u64> = again["custody"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["leaf_index"].as_u64().unwrap())
+        .collect();
+    assert!(leaves.windows(2).all(|w| w[0] < w[1]), "{leaves:?}");
+
+    // The export button: a package that verifies, listing both items.
+    let package = console
+        .post("/api/cases/CASE-CONSOLE-9/export", &json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(package.status().as_u16(), 200);
+    assert_eq!(
+        package.headers()["content-type"].to_str().unwrap(),
+        "application/x-tar"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("case.tar");
+    std::fs::write(&file, package.bytes().await.unwrap()).unwrap();
+    let log_key = std::fs::read_to_string(fieldlink_tests::certs_dir().join("log.pub")).unwrap();
+    let verified = fieldlink_client::evidence_export::verify_package(&file, Some(&log_key), &[]).unwrap();
+    assert!(verified.ok, "{verified:?}");
+    assert_eq!((verified.items, verified.device_signed), (2, 2));
+    // Nothing left behind on the server.
+    let exports = server.data_dir.path().join("exports");
+    assert_eq!(std::fs::read_dir(&exports).unwrap().count(), 0);
+    // Without the CSRF token, and for a case with nothing stored: refused.
+    let forged = console
+        .http
+        .post(format!("{base}/api/cases/CASE-CONSOLE-9/export"))
+        .header("cookie", &console.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 403);
+    let (status, body) = send(console.post("/api/cases/CASE-NOTHING/export", &json!({}))).await;
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (404, Some("NOT_FOUND")),
+        "{body}"
+    );
+
+    // The alerts the page shows as a banner.
+    let (status, alerts) = send(console.get("/api/alerts")).await;
+    assert_eq!(status, 200);
+    assert_eq!(alerts["evidence_problems"], 0);
+    server
+        .server
+        .state()
+        .metrics
+        .evidence_problems
+        .store(2, std::sync::atomic::Ordering::Relaxed);
+    let (_, alerts) = send(console.get("/api/alerts")).await;
+    assert_eq!(alerts["evidence_problems"], 2);
 }
