@@ -18,6 +18,7 @@ mod fleet_directory;
 mod growth;
 mod ingest;
 mod log;
+mod log_acks;
 mod mqtt;
 mod photo;
 mod postgres;
@@ -205,6 +206,16 @@ async fn run(args: &Args) -> Result<(), String> {
         };
         eprintln!("log: cost on commits, proofs at {} leaves", plan.leaves);
         figures.extend(timed("log", log::run(&plan)).await?);
+        let plan = log_acks::Plan {
+            terminals: 64,
+            rounds: if quick { 2 } else { 4 },
+            window: Duration::from_secs(if quick { 5 } else { 10 }),
+        };
+        eprintln!(
+            "log: acks/s of {} terminals with and without the log",
+            plan.terminals
+        );
+        figures.extend(timed("log", log_acks::run(&plan)).await?);
     }
     report::print_table(&figures);
     eprintln!("finished in {:.0} s", started.elapsed().as_secs_f64());

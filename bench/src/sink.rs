@@ -341,6 +341,18 @@ impl LogStore for CommitSink {
     async fn item_custody(&self, item_id: Uuid, limit: u32) -> Result<Vec<StoredCustody>, StorageError> {
         self.inner.item_custody(item_id, limit).await
     }
+
+    async fn store_cosignature(&self, tree_size: u64, witness: &str, note: &str) -> Result<(), StorageError> {
+        self.inner.store_cosignature(tree_size, witness, note).await
+    }
+
+    async fn cosignatures(&self, tree_size: u64) -> Result<Vec<String>, StorageError> {
+        self.inner.cosignatures(tree_size).await
+    }
+
+    async fn latest_cosigned_size(&self) -> Result<Option<u64>, StorageError> {
+        self.inner.latest_cosigned_size().await
+    }
 }
 
 #[async_trait]

@@ -102,6 +102,10 @@ pub struct LogTrust {
     pub verifier_key: String,
     /// The log's origin, the first line of its checkpoints.
     pub origin: String,
+    /// Witnesses (cosignature verifier keys) whose cosignature every
+    /// checkpoint must carry (docs/operations.md, "Witnesses"); none by
+    /// default.
+    pub witnesses: Vec<String>,
 }
 
 impl LogTrust {
@@ -112,7 +116,19 @@ impl LogTrust {
         Ok(Self {
             verifier_key: text.trim().to_owned(),
             origin: origin.to_owned(),
+            witnesses: Vec::new(),
         })
+    }
+
+    /// Also requires the cosignature of the witness whose verifier key is
+    /// in `witness_key` (a file, e.g. the witness's `witness.pub`).
+    pub fn require_witness(mut self, witness_key: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(witness_key)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", witness_key.display())))?;
+        fieldlink_protocol::cosignature::CosignatureVerifier::new(text.trim())
+            .map_err(|e| Error::Config(format!("{}: {e}", witness_key.display())))?;
+        self.witnesses.push(text.trim().to_owned());
+        Ok(self)
     }
 }
 

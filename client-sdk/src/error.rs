@@ -36,13 +36,19 @@ pub enum Error {
     /// newest one this client verified. Evidence of tampering; not retryable.
     #[error("the transparency log was rewritten: {0}")]
     LogForked(String),
+    /// The checkpoint lacks the cosignature of a witness this client
+    /// requires ([`crate::LogTrust::witnesses`]). Witnesses cosign within
+    /// seconds of a checkpoint: retry later. If it persists, a witness has
+    /// refused the log (see the server's `fieldlink_witness_refusals_total`).
+    #[error("the checkpoint is not cosigned by a required witness: {0}")]
+    NotCosigned(String),
 }
 
 impl Error {
     /// Whether sending the same request again later may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Connection(_) | Error::Timeout(_) => true,
+            Error::Connection(_) | Error::Timeout(_) | Error::NotCosigned(_) => true,
             Error::Rejected(status) => status.retryable,
             Error::Config(_)
             | Error::Authentication(_)

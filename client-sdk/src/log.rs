@@ -148,6 +148,11 @@ impl Client {
             .log
             .as_ref()
             .ok_or_else(|| Error::Config("no transparency log is trusted (ClientConfig::log)".into()))?;
-        log::open_checkpoint(note, &trust.verifier_key, &trust.origin).map_err(log_error)
+        let checkpoint = log::open_checkpoint(note, &trust.verifier_key, &trust.origin).map_err(log_error)?;
+        for witness in &trust.witnesses {
+            fieldlink_protocol::cosignature::check_cosigned(note, witness)
+                .map_err(|e| Error::NotCosigned(e.to_string()))?;
+        }
+        Ok(checkpoint)
     }
 }

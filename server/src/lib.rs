@@ -21,6 +21,7 @@ pub mod audit;
 pub mod auth;
 pub mod catalogue;
 pub mod certs;
+pub mod checkpoint_signer;
 pub mod config;
 pub mod connection;
 pub mod console;

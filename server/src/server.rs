@@ -276,7 +276,7 @@ pub async fn start_wrapped(
             detail,
         }
     })?;
-    tokio::spawn(crate::transparency::run_signer(
+    tokio::spawn(crate::checkpoint_signer::run_signer(
         state.storage.clone(),
         state.log_signer.clone(),
         state.clock,

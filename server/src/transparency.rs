@@ -4,14 +4,12 @@
 //! ([`crate::storage::LogStore`]); this module signs checkpoints over them
 //! (C2SP tlog-checkpoint notes, Ed25519 via `signed_note`) and answers
 //! inclusion and consistency proofs from the stored subtree hashes
-//! (`tlog_tiles`). The signer task signs at most once a second, and only
-//! when the log grew; a proof for a leaf newer than the newest checkpoint
-//! signs one on the spot.
+//! (`tlog_tiles`). The signer task (`checkpoint_signer`) signs at most once a
+//! second, and only when the log grew; a proof for a leaf newer than the
+//! newest checkpoint signs one on the spot.
 
 use std::cell::RefCell;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
 
 use signed_note::{Note, Signer, StandardSigner};
 use tlog_tiles::{Hash, HashReader};
@@ -235,6 +233,39 @@ pub async fn checkpoint_covering(
     sign_now(storage, signer, now_ms).await
 }
 
+/// The checkpoint to prove against for a tree of at least `size` leaves:
+/// the newest one a witness cosigned if it is large enough, else
+/// [`checkpoint_covering`]; its note carries every stored cosignature.
+pub async fn witnessed_covering(
+    storage: &dyn LogStore,
+    signer: &LogSigner,
+    size: u64,
+    now_ms: i64,
+) -> Result<StoredCheckpoint, StorageError> {
+    let cosigned = match storage.latest_cosigned_size().await? {
+        Some(cosigned) if cosigned >= size => storage.checkpoint_at(cosigned).await?,
+        _ => None,
+    };
+    let checkpoint = match cosigned {
+        Some(checkpoint) => checkpoint,
+        None => checkpoint_covering(storage, signer, size, now_ms).await?,
+    };
+    with_cosignatures(storage, checkpoint).await
+}
+
+/// `checkpoint` with the cosignature lines of every witness that cosigned it.
+pub async fn with_cosignatures(
+    storage: &dyn LogStore,
+    mut checkpoint: StoredCheckpoint,
+) -> Result<StoredCheckpoint, StorageError> {
+    let cosigned = storage.cosignatures(checkpoint.tree_size).await?;
+    if !cosigned.is_empty() {
+        checkpoint.note = fieldlink_protocol::cosignature::merge(&checkpoint.note, &cosigned)
+            .map_err(|e| StorageError::Corrupt(format!("a stored cosignature: {e}")))?;
+    }
+    Ok(checkpoint)
+}
+
 /// Signs a checkpoint of the log as it is now and stores it.
 pub async fn sign_now(
     storage: &dyn LogStore,
@@ -251,74 +282,6 @@ pub async fn sign_now(
     };
     storage.store_checkpoint(&checkpoint).await?;
     Ok(checkpoint)
-}
-
-/// How often the signer looks for new leaves.
-pub const SIGN_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Signs a checkpoint once a second while the log grows, and sends each to
-/// the witnesses, until `shutdown`. A witness's refusal is logged at error
-/// level and counted (`fieldlink_witness_refusals_total`).
-pub async fn run_signer(
-    storage: Arc<dyn LogStore>,
-    signer: Arc<LogSigner>,
-    clock: fn() -> i64,
-    mut witnesses: Vec<crate::witness_client::WitnessEndpoint>,
-    metrics: Arc<crate::metrics::Metrics>,
-    shutdown: tokio_util::sync::CancellationToken,
-) {
-    use std::sync::atomic::Ordering;
-    let http = match witnesses.is_empty() {
-        true => None,
-        false => match crate::witness_client::http_client() {
-            Ok(http) => Some(http),
-            Err(error) => {
-                tracing::error!(%error, "no HTTP client for the witnesses");
-                None
-            }
-        },
-    };
-    let mut tick = tokio::time::interval(SIGN_INTERVAL);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = shutdown.cancelled() => return,
-        }
-        let grown = async {
-            let size = storage.log_size().await?;
-            let latest = storage.latest_checkpoint().await?;
-            Ok::<bool, StorageError>(latest.is_none_or(|signed| size > signed.tree_size))
-        }
-        .await;
-        match grown {
-            Ok(true) => match sign_now(storage.as_ref(), &signer, clock()).await {
-                Ok(checkpoint) => {
-                    for witness in &mut witnesses {
-                        let Some(http) = &http else { break };
-                        let cosigned = tokio::select! {
-                            cosigned = crate::witness_client::cosign(http, witness, storage.as_ref(), &checkpoint) => cosigned,
-                            () = shutdown.cancelled() => return,
-                        };
-                        match cosigned {
-                            Ok(_) => {
-                                metrics.witness_cosignatures.fetch_add(1, Ordering::Relaxed);
-                            }
-                            Err(error @ crate::witness_client::WitnessCallError::Unreachable { .. }) => {
-                                tracing::warn!(%error, "no cosignature");
-                            }
-                            Err(error) => {
-                                metrics.witness_refusals.fetch_add(1, Ordering::Relaxed);
-                                tracing::error!(%error, "a witness refused the log's checkpoint");
-                            }
-                        }
-                    }
-                }
-                Err(error) => tracing::warn!(%error, "could not sign a log checkpoint"),
-            },
-            Ok(false) => {}
-            Err(error) => tracing::warn!(%error, "could not read the log size"),
-        }
-    }
 }
 
 #[cfg(test)]

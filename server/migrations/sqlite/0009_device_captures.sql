@@ -14,3 +14,18 @@ CREATE TRIGGER device_captures_no_update BEFORE UPDATE ON device_captures
 BEGIN SELECT RAISE(ABORT, 'device_captures is append-only'); END;
 CREATE TRIGGER device_captures_no_delete BEFORE DELETE ON device_captures
 BEGIN SELECT RAISE(ABORT, 'device_captures is append-only'); END;
+
+-- Witness cosignatures of checkpoints (docs/operations.md, "Witnesses"):
+-- the checkpoint's note with the witness's cosignature line, one row per
+-- checkpoint and witness (its verifier key). Append-only.
+CREATE TABLE log_cosignatures (
+    tree_size INTEGER NOT NULL,
+    witness   TEXT NOT NULL,
+    note      TEXT NOT NULL,
+    PRIMARY KEY (tree_size, witness)
+);
+
+CREATE TRIGGER log_cosignatures_no_update BEFORE UPDATE ON log_cosignatures
+BEGIN SELECT RAISE(ABORT, 'log_cosignatures is append-only'); END;
+CREATE TRIGGER log_cosignatures_no_delete BEFORE DELETE ON log_cosignatures
+BEGIN SELECT RAISE(ABORT, 'log_cosignatures is append-only'); END;

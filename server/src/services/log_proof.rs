@@ -40,7 +40,7 @@ pub async fn inclusion(
     }
     let storage = state.storage.as_ref();
     let checkpoint =
-        transparency::checkpoint_covering(storage, &state.log_signer, index + 1, (state.clock)()).await?;
+        transparency::witnessed_covering(storage, &state.log_signer, index + 1, (state.clock)()).await?;
     let hashes = transparency::inclusion_proof(storage, index, checkpoint.tree_size).await?;
     Ok(pb::InclusionProof {
         leaf_index: index,
@@ -61,15 +61,16 @@ pub async fn consistency(
     }
     let storage = state.storage.as_ref();
     let checkpoint = if query.new_size == 0 {
-        transparency::checkpoint_covering(storage, &state.log_signer, query.old_size, (state.clock)()).await?
+        transparency::witnessed_covering(storage, &state.log_signer, query.old_size, (state.clock)()).await?
     } else {
-        storage
+        let signed = storage
             .checkpoint_at(query.new_size)
             .await?
             .ok_or_else(|| ServiceError::NotFound {
                 field: "new_size".into(),
                 message: format!("no checkpoint of {} leaves was signed", query.new_size),
-            })?
+            })?;
+        transparency::with_cosignatures(storage, signed).await?
     };
     // A size beyond the checkpoint gets it and no proof: the terminal sees
     // for itself that the log is smaller than it remembers.

@@ -94,4 +94,14 @@ pub trait LogStore: Send + Sync {
 
     /// The custody events that name an item, oldest first, at most `limit`.
     async fn item_custody(&self, item_id: Uuid, limit: u32) -> Result<Vec<StoredCustody>, StorageError>;
+
+    /// Keeps a witness's cosigned note of the checkpoint of `tree_size` (a
+    /// second one of the same witness and size is ignored).
+    async fn store_cosignature(&self, tree_size: u64, witness: &str, note: &str) -> Result<(), StorageError>;
+
+    /// The cosigned notes of the checkpoint of `tree_size`, one per witness.
+    async fn cosignatures(&self, tree_size: u64) -> Result<Vec<String>, StorageError>;
+
+    /// The largest tree size any witness cosigned.
+    async fn latest_cosigned_size(&self) -> Result<Option<u64>, StorageError>;
 }

@@ -52,7 +52,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         5,
-        "device captures",
+        "device captures and cosignatures",
         include_str!("../../migrations/postgres/0005_device_captures.sql"),
     ),
 ];

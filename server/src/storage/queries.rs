@@ -1266,6 +1266,35 @@ impl LogStore for Store {
         row.as_ref().map(custody_from_row).transpose()
     }
 
+    async fn store_cosignature(&self, tree_size: u64, witness: &str, note: &str) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO log_cosignatures (tree_size, witness, note) VALUES ($1, $2, $3) \
+             ON CONFLICT (tree_size, witness) DO NOTHING",
+        )
+        .bind(to_i64(tree_size)?)
+        .bind(witness)
+        .bind(note)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn cosignatures(&self, tree_size: u64) -> Result<Vec<String>, StorageError> {
+        Ok(
+            sqlx::query_scalar("SELECT note FROM log_cosignatures WHERE tree_size = $1 ORDER BY witness")
+                .bind(to_i64(tree_size)?)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn latest_cosigned_size(&self) -> Result<Option<u64>, StorageError> {
+        let size: Option<i64> = sqlx::query_scalar("SELECT MAX(tree_size) FROM log_cosignatures")
+            .fetch_one(&self.pool)
+            .await?;
+        size.map(to_u64).transpose()
+    }
+
     async fn item_custody(&self, item_id: Uuid, limit: u32) -> Result<Vec<StoredCustody>, StorageError> {
         let rows = sqlx::query(
             "SELECT c.seq, c.record, l.leaf_index FROM custody_items i \

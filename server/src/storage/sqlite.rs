@@ -56,7 +56,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         9,
-        "device captures",
+        "device captures and cosignatures",
         include_str!("../../migrations/sqlite/0009_device_captures.sql"),
     ),
 ];

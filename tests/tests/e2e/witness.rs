@@ -63,6 +63,31 @@ async fn wait_for(counter: &std::sync::atomic::AtomicU64, at_least: u64, what: &
     }
 }
 
+/// officer-01's terminal on `server`, requiring the witness of `key_file`.
+async fn requiring(server: &TestServer, key_file: &std::path::Path) -> fieldlink_client::Client {
+    let mut config = fieldlink_tests::client_config(server.addr(), "device-001", "officer-01");
+    config.log = Some(config.log.take().unwrap().require_witness(key_file).unwrap());
+    fieldlink_client::Client::connect(config).await.unwrap()
+}
+
+/// The item's proof, once the server has a cosigned checkpoint covering it.
+async fn proof_when_cosigned(
+    terminal: &fieldlink_client::Client,
+    item_id: &str,
+) -> fieldlink_client::VerifiedInclusion {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        match terminal.inclusion_proof(item_id).await {
+            Ok(proved) => return proved,
+            Err(fieldlink_client::Error::NotCosigned(detail)) => {
+                assert!(tokio::time::Instant::now() < deadline, "never cosigned: {detail}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(other) => panic!("{other}"),
+        }
+    }
+}
+
 async fn submit_case_records(server: &TestServer, count: usize) {
     let officer = connect(server.addr(), "device-001", "officer-01").await.unwrap();
     for _ in 0..count {
@@ -114,10 +139,36 @@ async fn a_witness_cosigns_a_growing_log_and_refuses_a_rewritten_one() {
     assert!(verified.ok, "{verified:?}");
     assert_eq!(verified.cosigned_by, vec![witness.key.clone()]);
     let (_, stranger) = fieldlink_protocol::cosignature::generate_key("stranger", [6; 32]);
-    let unwitnessed = verify_package(&package, Some(&log_key), &[stranger]).unwrap();
+    let unwitnessed = verify_package(&package, Some(&log_key), std::slice::from_ref(&stranger)).unwrap();
     assert!(!unwitnessed.ok);
     assert_eq!(unwitnessed.failures.len(), 1, "{unwitnessed:?}");
     assert_eq!(unwitnessed.failures[0].check, "cosignature");
+    // A terminal that requires the witness gets proofs against cosigned
+    // checkpoints only (retrying while the newest is not cosigned yet).
+    let key_file = witness_dir.path().join("witness.pub");
+    std::fs::write(&key_file, format!("{}\n", witness.key)).unwrap();
+    let terminal = requiring(&server, &key_file).await;
+    let mut item = record("officer-01");
+    item.case_id = CASE.into();
+    let receipt = terminal.submit_inspection(&item).await.unwrap();
+    let proved = proof_when_cosigned(&terminal, &receipt.item_id).await;
+    assert!(
+        proved.checkpoint.note.contains("— witness.test "),
+        "{}",
+        proved.checkpoint.note
+    );
+    assert!(proved.checkpoint.size > receipt.leaf_index);
+    terminal.close().await;
+    let stranger_file = witness_dir.path().join("stranger.pub");
+    std::fs::write(&stranger_file, format!("{stranger}\n")).unwrap();
+    let strict = requiring(&server, &stranger_file).await;
+    let refused = strict.inclusion_proof(&receipt.item_id).await.unwrap_err();
+    assert!(
+        matches!(refused, fieldlink_client::Error::NotCosigned(_)),
+        "{refused}"
+    );
+    assert!(refused.is_retryable());
+    strict.close().await;
     let refusals_before = metrics.witness_refusals.load(Ordering::Relaxed);
     assert_eq!(refusals_before, 0);
     server.server.shutdown().await;
@@ -143,6 +194,20 @@ async fn a_witness_cosigns_a_growing_log_and_refuses_a_rewritten_one() {
     let mut config = fieldlink_tests::dev_config(rewritten.data_dir.path());
     config.database = rewritten.database.as_ref().map(|d| d.url.clone());
     config.witnesses = vec![entry];
+    // Terminals that require the witness get no proof from this log.
+    let terminal = requiring(&rewritten, &key_file).await;
+    let mut item = record("officer-01");
+    item.case_id = CASE.into();
+    let receipt = terminal.submit_inspection(&item).await.unwrap();
+    for _ in 0..3 {
+        let error = terminal.inclusion_proof(&receipt.item_id).await.unwrap_err();
+        assert!(
+            matches!(error, fieldlink_client::Error::NotCosigned(_)),
+            "{error}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    terminal.close().await;
     let refused = export_data(&config, CASE, "clerk", &out.path().join("forked.tar")).await;
     assert!(matches!(refused, Err(ExportError::Witness(_))), "{refused:?}");
     assert!(!out.path().join("forked.tar").exists());
