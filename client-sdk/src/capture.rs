@@ -34,6 +34,26 @@ impl std::fmt::Debug for DeviceSigner {
     }
 }
 
+/// Who signs captures when items are queued offline (the outbox): the
+/// device key, the officer signed in on the terminal and the device's id
+/// (its certificate's), known before any connection.
+#[derive(Debug, Clone)]
+pub struct CaptureIdentity {
+    /// The device key's signer.
+    pub signer: DeviceSigner,
+    /// The officer capturing.
+    pub officer_id: String,
+    /// The device's id.
+    pub device_id: String,
+}
+
+impl CaptureIdentity {
+    /// Signs `captured` as this officer on this device.
+    pub fn sign(&self, captured: &Captured<'_>) -> Result<pb::CaptureSignature, Error> {
+        self.signer.sign(captured, &self.officer_id, &self.device_id)
+    }
+}
+
 /// What is captured, as the statement names it.
 pub struct Captured<'a> {
     /// The item's kind.

@@ -169,6 +169,17 @@ impl Client {
     pub async fn upload_photo(
         &self,
         photo: &PhotoUpload,
+        progress: impl FnMut(UploadProgress),
+    ) -> Result<pb::Receipt, Error> {
+        self.upload_photo_captured(photo, None, progress).await
+    }
+
+    /// [`Client::upload_photo`] with a capture signature made earlier (the
+    /// outbox signs at enqueue time); without one, it is signed now.
+    pub(crate) async fn upload_photo_captured(
+        &self,
+        photo: &PhotoUpload,
+        capture: Option<pb::CaptureSignature>,
         mut progress: impl FnMut(UploadProgress),
     ) -> Result<pb::Receipt, Error> {
         let policy = self.config.retry;
@@ -192,7 +203,10 @@ impl Client {
             captured_at_ms: photo.captured_at_ms(),
             place: photo.place(),
         };
-        let capture = self.capture_signature(&captured).await?;
+        let capture = match capture {
+            Some(capture) => Some(capture),
+            None => self.capture_signature(&captured).await?,
+        };
         let mut attempt = 1;
         loop {
             let error = match self
@@ -414,6 +428,23 @@ impl Client {
             capture,
         };
         self.send_with_retry(&frame::encode(&request)).await
+    }
+
+    /// `request_frame` with a capture signature made now if it carries none
+    /// and its body is an item (the outbox's items queued unsigned).
+    pub(crate) async fn with_capture(&self, request_frame: &[u8]) -> Result<Vec<u8>, Error> {
+        let body =
+            frame::decode_whole(request_frame, u32::MAX).map_err(|e| Error::Protocol(e.to_string()))?;
+        let request = pb::Request::decode(body).map_err(|e| Error::Protocol(e.to_string()))?;
+        let captured = match (&request.capture, &request.body) {
+            (None, Some(body)) => captured_of(body),
+            _ => None,
+        };
+        let Some(captured) = captured else {
+            return Ok(request_frame.to_vec());
+        };
+        let capture = self.capture_signature(&captured.captured()).await?;
+        Ok(frame::encode(&pb::Request { capture, ..request }))
     }
 
     /// The device's signature of `captured`, by the signed-in officer

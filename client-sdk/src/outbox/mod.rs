@@ -59,6 +59,10 @@ pub struct OutboxConfig {
     pub backoff_initial: Duration,
     /// Longest wait between attempts.
     pub backoff_max: Duration,
+    /// Signs each item's capture statement when it is enqueued — at
+    /// capture time, before it waits offline (docs/protocol.md §10b).
+    /// Without it, items are signed when they are sent.
+    pub capture: Option<crate::capture::CaptureIdentity>,
 }
 
 impl OutboxConfig {
@@ -72,7 +76,24 @@ impl OutboxConfig {
             attempts_max: 100,
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(5 * 60),
+            capture: None,
         }
+    }
+
+    /// Signs items at enqueue time with the device key `key_pem`, as
+    /// `officer_id` on `device_id`.
+    pub fn signing_as(
+        mut self,
+        key_pem: &[u8],
+        officer_id: &str,
+        device_id: &str,
+    ) -> Result<Self, crate::Error> {
+        self.capture = Some(crate::capture::CaptureIdentity {
+            signer: crate::capture::DeviceSigner::from_pem(key_pem)?,
+            officer_id: officer_id.to_owned(),
+            device_id: device_id.to_owned(),
+        });
+        Ok(self)
     }
 }
 
@@ -173,6 +194,9 @@ pub enum OutboxError {
     /// The local store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The capture statement could not be signed; the item was not stored.
+    #[error("cannot sign the capture: {0}")]
+    Signing(String),
 }
 
 /// The outbox. Cheap to clone.
@@ -278,9 +302,30 @@ impl Outbox {
             .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?
             .map_err(StoreError::Io)?;
         let header = photo.header(0).encode_to_vec();
+        let capture = match &self.inner.config.capture {
+            Some(identity) => Some(
+                identity
+                    .sign(&crate::capture::Captured {
+                        kind: fieldlink_protocol::log::LeafKind::Photo,
+                        item_id: photo.evidence_id(),
+                        bytes: photo.bytes(),
+                        captured_at_ms: photo.captured_at_ms(),
+                        place: photo.place(),
+                    })
+                    .map_err(|e| OutboxError::Signing(e.to_string()))?
+                    .encode_to_vec(),
+            ),
+            None => None,
+        };
         self.inner
             .store
-            .insert(&id.to_string(), ItemKind::Photo, &header, photo.size_bytes())
+            .insert(
+                &id.to_string(),
+                ItemKind::Photo,
+                &header,
+                capture.as_deref(),
+                photo.size_bytes(),
+            )
             .await?;
         self.queued(id.to_string());
         Ok(id.to_string())
@@ -332,14 +377,22 @@ impl Outbox {
     }
 
     async fn enqueue_frame(&self, id: Uuid, kind: ItemKind, body: Body) -> Result<String, OutboxError> {
+        let capture = match (&self.inner.config.capture, crate::capture::captured_of(&body)) {
+            (Some(identity), Some(captured)) => Some(
+                identity
+                    .sign(&captured.captured())
+                    .map_err(|e| OutboxError::Signing(e.to_string()))?,
+            ),
+            _ => None,
+        };
         let frame = frame::encode(&pb::Request {
             body: Some(body),
-            capture: None,
+            capture,
         });
         self.check_room(frame.len() as u64).await?;
         self.inner
             .store
-            .insert(&id.to_string(), kind, &frame, frame.len() as u64)
+            .insert(&id.to_string(), kind, &frame, None, frame.len() as u64)
             .await?;
         self.queued(id.to_string());
         Ok(id.to_string())

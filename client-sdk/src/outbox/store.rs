@@ -27,7 +27,13 @@ CREATE TABLE IF NOT EXISTS outbox_items (
     updated_at_ms      INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_items_state ON outbox_items(state, position);
-PRAGMA user_version = 1;
+";
+
+/// Schema version 2: a photo's capture signature, made at enqueue time (a
+/// record's travels inside its request frame, `payload`).
+const SCHEMA_V2: &str = "
+ALTER TABLE outbox_items ADD COLUMN capture BLOB;
+PRAGMA user_version = 2;
 ";
 
 /// Why the local store failed.
@@ -51,6 +57,8 @@ pub(crate) struct Pending {
     pub item_id: String,
     pub kind: ItemKind,
     pub payload: Vec<u8>,
+    /// A photo's capture signature (encoded), when signed at enqueue.
+    pub capture: Option<Vec<u8>>,
     pub attempts: u32,
 }
 
@@ -73,6 +81,10 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&pool).await?;
+        if version < 2 {
+            sqlx::raw_sql(SCHEMA_V2).execute(&pool).await?;
+        }
         Ok(Self { pool })
     }
 
@@ -81,14 +93,17 @@ impl Store {
         item_id: &str,
         kind: ItemKind,
         payload: &[u8],
+        capture: Option<&[u8]>,
         size_bytes: u64,
     ) -> Result<(), StoreError> {
         let result = sqlx::query(
-            "INSERT INTO outbox_items (item_id, kind, payload, size_bytes, state, updated_at_ms) VALUES (?, ?, ?, ?, 'queued', ?)",
+            "INSERT INTO outbox_items (item_id, kind, payload, capture, size_bytes, state, updated_at_ms) \
+             VALUES (?, ?, ?, ?, ?, 'queued', ?)",
         )
         .bind(item_id)
         .bind(kind_text(kind))
         .bind(payload)
+        .bind(capture)
         .bind(size_bytes as i64)
         .bind(crate::now_ms())
         .execute(&self.pool)
@@ -131,7 +146,7 @@ impl Store {
     /// Items due for an attempt now, in order.
     pub async fn due(&self, now_ms: i64, limit: u32) -> Result<Vec<Pending>, StoreError> {
         sqlx::query(
-            "SELECT position, item_id, kind, payload, attempts FROM outbox_items \
+            "SELECT position, item_id, kind, payload, capture, attempts FROM outbox_items \
              WHERE state = 'queued' OR (state = 'failed_retryable' AND next_attempt_at_ms <= ?) \
              ORDER BY position LIMIT ?",
         )
@@ -146,6 +161,7 @@ impl Store {
                 item_id: row.try_get("item_id")?,
                 kind: parse_kind(&row.try_get::<String, _>("kind")?),
                 payload: row.try_get("payload")?,
+                capture: row.try_get("capture")?,
                 attempts: row.try_get::<i64, _>("attempts")? as u32,
             })
         })
@@ -303,5 +319,49 @@ fn parse_kind(text: &str) -> ItemKind {
         "interview" => ItemKind::Interview,
         "assignment_update" => ItemKind::AssignmentUpdate,
         _ => ItemKind::Inspection,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An outbox written by the version before capture signatures (schema 1)
+    /// opens, keeps its items, and gains the capture column.
+    #[tokio::test]
+    async fn a_version_1_outbox_is_migrated_with_its_items() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .unwrap()
+            .filename(&path)
+            .create_if_missing(true);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        sqlx::raw_sql(SCHEMA).execute(&pool).await.unwrap();
+        sqlx::raw_sql(
+            "PRAGMA user_version = 1; INSERT INTO outbox_items (item_id, kind, payload, size_bytes, state, updated_at_ms) \
+             VALUES ('old-item', 'inspection', X'0102', 2, 'queued', 1)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+
+        let store = Store::open(&path).await.unwrap();
+        let due = store.due(i64::MAX, 10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(
+            (due[0].item_id.as_str(), due[0].payload.as_slice()),
+            ("old-item", &[1u8, 2][..])
+        );
+        assert_eq!(due[0].capture, None);
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(version, 2);
+        // Opening again does not migrate twice.
+        drop(store);
+        Store::open(&path).await.unwrap();
     }
 }

@@ -171,8 +171,15 @@ async fn send(outbox: &Outbox, client: &Client, item: &Pending) -> Result<pb::Re
             };
             let id = item.item_id.clone();
             let mut last_percent = u64::MAX;
+            let capture = match &item.capture {
+                Some(bytes) => Some(
+                    pb::CaptureSignature::decode(bytes.as_slice())
+                        .map_err(|e| Error::Protocol(e.to_string()))?,
+                ),
+                None => None,
+            };
             let receipt = client
-                .upload_photo(&photo, |progress| {
+                .upload_photo_captured(&photo, capture, |progress| {
                     let percent = progress.sent_bytes * 20 / progress.total_bytes.max(1);
                     if percent != last_percent {
                         last_percent = percent;
@@ -187,7 +194,10 @@ async fn send(outbox: &Outbox, client: &Client, item: &Pending) -> Result<pb::Re
                 .await?;
             Ok(receipt)
         }
-        _ => match client.send_once(&item.payload).await? {
+        _ => match client
+            .send_once(&client.with_capture(&item.payload).await?)
+            .await?
+        {
             response::Result::Receipt(receipt) => Ok(receipt),
             response::Result::Assignment(result) => result
                 .receipt

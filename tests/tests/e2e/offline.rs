@@ -62,6 +62,16 @@ async fn two_hundred_items_enqueued_offline_are_all_acknowledged_once_the_server
         "{items:?}"
     );
     assert_eq!(server.item_count().await, 200, "each exactly once");
+    // Queued unsigned, they were signed with the device key when sent.
+    let stored = server
+        .server
+        .state()
+        .storage
+        .item(uuid::Uuid::parse_str(&ids[0]).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.capture.is_some(), "signed at send");
     let seqs: std::collections::HashSet<_> = items
         .iter()
         .map(|i| match &i.state {
@@ -251,4 +261,80 @@ async fn an_upload_continues_on_the_same_connection_after_the_network_changes() 
     );
     assert!(attempts.iter().all(|a| *a == 1), "no second attempt was needed");
     assert_eq!(receipt.size_bytes, jpeg.len() as u64);
+}
+
+/// With a capture identity, the outbox signs each item when it is queued
+/// (at capture time, before it waits offline), and those very signatures
+/// are what the server stores and logs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_queued_offline_are_signed_at_capture_time_and_stored_with_that_signature() {
+    use prost::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let key = std::fs::read(fieldlink_tests::certs_dir().join("device-001.key")).unwrap();
+    let config = outbox_config(dir.path())
+        .signing_as(&key, "officer-01", "device-001")
+        .unwrap();
+    let outbox = Outbox::open(config).await.unwrap();
+    let item = record("officer-01");
+    outbox.enqueue_inspection(&item).await.unwrap();
+    let now = fieldlink_client::now_ms();
+    let jpeg = photos::jpeg_with_exif(
+        160,
+        120,
+        8,
+        Exif {
+            captured_at_ms: now - 1000,
+            position: Some((29.8683, 121.5440)),
+        },
+    );
+    let photo = PhotoUpload::new(&item.id, "image/jpeg", now - 1000, jpeg).at(29.8683, 121.5440, 5.0);
+    outbox.enqueue_photo(&photo).await.unwrap();
+
+    // What the outbox holds: the signatures made at enqueue.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", dir.path().join("outbox.sqlite").display()))
+        .await
+        .unwrap();
+    let frame: Vec<u8> = sqlx::query_scalar("SELECT payload FROM outbox_items WHERE item_id = ?")
+        .bind(&item.id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let body = fieldlink_protocol::frame::decode_whole(&frame, u32::MAX).unwrap();
+    let queued_record = fieldlink_protocol::pb::Request::decode(body)
+        .unwrap()
+        .capture
+        .unwrap();
+    let capture: Vec<u8> = sqlx::query_scalar("SELECT capture FROM outbox_items WHERE item_id = ?")
+        .bind(photo.evidence_id())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let queued_photo = fieldlink_protocol::pb::CaptureSignature::decode(capture.as_slice()).unwrap();
+    pool.close().await;
+
+    let server = TestServer::start_with(move |c| c.listen = addr).await;
+    let mut client_config = client_config(addr, "device-001", "officer-01");
+    client_config.connect_timeout = Duration::from_secs(5);
+    let sync = outbox.start_sync(Client::new(client_config).unwrap());
+    assert!(outbox.settled(Duration::from_secs(120)).await.unwrap());
+    sync.stop().await;
+    let storage = &server.server.state().storage;
+    for (id, queued) in [
+        (item.id.as_str(), queued_record),
+        (photo.evidence_id(), queued_photo),
+    ] {
+        let stored = storage
+            .item(uuid::Uuid::parse_str(id).unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .capture
+            .expect("stored with its capture signature");
+        assert_eq!(
+            stored.signature, queued.signature,
+            "the signature made at enqueue"
+        );
+        assert_eq!(stored.statement, queued.statement);
+    }
 }
