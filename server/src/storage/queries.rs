@@ -169,20 +169,8 @@ impl ItemStore for Store {
             if !matches!(item.index, ItemIndex::Inspection { .. }) {
                 insert_index(&mut tx, &item.item_id.to_string(), &item.index).await?;
             }
-            if let Some(capture) = &item.capture {
-                sqlx::query(
-                    "INSERT INTO device_captures (item_id, scheme, statement, signature, certificate) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(item.item_id.to_string())
-                .bind(i32::from(capture.scheme))
-                .bind(&capture.statement)
-                .bind(&capture.signature)
-                .bind(&capture.certificate)
-                .execute(&mut *tx)
-                .await?;
-            }
         }
+        insert_captures(&mut tx, &stored).await?;
         // Last, the leaves: on PostgreSQL appending holds the log's lock,
         // which the commit releases right after.
         let leaves: Vec<(String, Vec<u8>)> = match self.log_writes {
@@ -238,8 +226,7 @@ impl ItemStore for Store {
     async fn item(&self, item_id: Uuid) -> Result<Option<StoredItem>, StorageError> {
         let row = sqlx::query(&format!(
             "SELECT {RECEIPT_COLUMNS}, i.kind, i.device_id, i.officer_id, i.case_id, i.body, {CAPTURE_COLUMNS} \
-             FROM items i LEFT JOIN log_leaves l ON l.item_id = i.item_id \
-             LEFT JOIN device_captures c ON c.item_id = i.item_id WHERE i.item_id = $1"
+             FROM items i LEFT JOIN log_leaves l ON l.item_id = i.item_id {CAPTURE_JOINS} WHERE i.item_id = $1"
         ))
         .bind(item_id.to_string())
         .fetch_optional(&self.pool)
@@ -1164,8 +1151,8 @@ impl LogStore for Store {
             &format!(
                 "SELECT i.seq, i.item_id, i.received_at_ms, i.sha256, i.kind, i.device_id, i.officer_id, i.body, \
                  p.sm3 AS photo_sm3, {CAPTURE_COLUMNS} FROM items i LEFT JOIN photos p ON p.item_id = i.item_id \
-                 LEFT JOIN device_captures c ON c.item_id = i.item_id \
-                 LEFT JOIN log_leaves l ON l.item_id = i.item_id WHERE l.item_id IS NULL ORDER BY i.seq LIMIT $1"
+                 {CAPTURE_JOINS} LEFT JOIN log_leaves l ON l.item_id = i.item_id \
+                 WHERE l.item_id IS NULL ORDER BY i.seq LIMIT $1"
             ),
         )
         .bind(i64::from(limit))
@@ -1310,9 +1297,65 @@ impl LogStore for Store {
     }
 }
 
-/// The columns `capture_from_row` reads, from `device_captures c`.
+/// The columns `capture_from_row` reads, from `device_captures c` and
+/// `device_certificate_ders d`.
 const CAPTURE_COLUMNS: &str = "c.scheme AS capture_scheme, c.statement AS capture_statement, \
-     c.signature AS capture_signature, c.certificate AS capture_certificate";
+     c.signature AS capture_signature, d.der AS capture_certificate";
+
+/// Joins for `CAPTURE_COLUMNS`, after `items i`.
+const CAPTURE_JOINS: &str = "LEFT JOIN device_captures c ON c.item_id = i.item_id \
+     LEFT JOIN device_certificate_ders d ON d.sha256 = c.certificate_sha256";
+
+/// Stores the capture signatures of `items` (a batch): each certificate
+/// once, then one row per signed item.
+async fn insert_captures(tx: &mut Transaction<'_, Db>, items: &[&NewItem]) -> Result<(), StorageError> {
+    use sha2::Digest;
+    let signed: Vec<(&NewItem, &DeviceCapture, [u8; 32])> = items
+        .iter()
+        .filter_map(|item| item.capture.as_ref().map(|capture| (*item, capture)))
+        .map(|(item, capture)| (item, capture, sha2::Sha256::digest(&capture.certificate).into()))
+        .collect();
+    if signed.is_empty() {
+        return Ok(());
+    }
+    let mut certificates: Vec<(&[u8; 32], &Vec<u8>)> =
+        signed.iter().map(|(_, c, sha)| (sha, &c.certificate)).collect();
+    certificates.sort();
+    certificates.dedup_by(|a, b| a.0 == b.0);
+    for (sha256, der) in certificates {
+        sqlx::query("INSERT INTO device_certificate_ders (sha256, der) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING")
+            .bind(sha256.as_slice())
+            .bind(der)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let rows: Vec<(String, i32, &[u8], &[u8], &[u8; 32])> = signed
+        .iter()
+        .map(|(item, capture, sha)| {
+            (
+                item.item_id.to_string(),
+                i32::from(capture.scheme),
+                capture.statement.as_slice(),
+                capture.signature.as_slice(),
+                sha,
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(IDS_PER_LOOKUP_MAX / 5) {
+        let mut insert = QueryBuilder::<Db>::new(
+            "INSERT INTO device_captures (item_id, scheme, statement, signature, certificate_sha256) ",
+        );
+        insert.push_values(chunk, |mut row, (item_id, scheme, statement, signature, sha)| {
+            row.push_bind(item_id.as_str())
+                .push_bind(*scheme)
+                .push_bind(*statement)
+                .push_bind(*signature)
+                .push_bind(sha.as_slice());
+        });
+        insert.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
 
 /// An item's capture signature from a row that LEFT JOINed `device_captures`.
 fn capture_from_row(row: &DbRow) -> Result<Option<DeviceCapture>, StorageError> {
