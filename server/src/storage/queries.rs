@@ -1329,27 +1329,15 @@ async fn insert_captures(tx: &mut Transaction<'_, Db>, items: &[&NewItem]) -> Re
             .execute(&mut **tx)
             .await?;
     }
-    let rows: Vec<(String, i32, &[u8], &[u8], &[u8; 32])> = signed
-        .iter()
-        .map(|(item, capture, sha)| {
-            (
-                item.item_id.to_string(),
-                i32::from(capture.scheme),
-                capture.statement.as_slice(),
-                capture.signature.as_slice(),
-                sha,
-            )
-        })
-        .collect();
-    for chunk in rows.chunks(IDS_PER_LOOKUP_MAX / 5) {
+    for chunk in signed.chunks(IDS_PER_LOOKUP_MAX / 5) {
         let mut insert = QueryBuilder::<Db>::new(
             "INSERT INTO device_captures (item_id, scheme, statement, signature, certificate_sha256) ",
         );
-        insert.push_values(chunk, |mut row, (item_id, scheme, statement, signature, sha)| {
-            row.push_bind(item_id.as_str())
-                .push_bind(*scheme)
-                .push_bind(*statement)
-                .push_bind(*signature)
+        insert.push_values(chunk, |mut row, (item, capture, sha)| {
+            row.push_bind(item.item_id.to_string())
+                .push_bind(i32::from(capture.scheme))
+                .push_bind(capture.statement.as_slice())
+                .push_bind(capture.signature.as_slice())
                 .push_bind(sha.as_slice());
         });
         insert.build().execute(&mut **tx).await?;
