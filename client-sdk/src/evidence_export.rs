@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
+pub use fieldlink_protocol::export::Trust;
 use fieldlink_protocol::export::{self, FileFacts, Summary, KEPT_FILE_MAX};
 use sha2::Digest;
 
@@ -42,16 +43,11 @@ pub enum PackageError {
     TooManyFiles,
 }
 
-/// Reads the package at `path` and checks it, against the log verifier key
-/// `trusted_log_key` when given (else against the package's own `log.pub`),
-/// requiring a cosignature by each witness of `witness_keys`.
-pub fn verify_package(
-    path: &Path,
-    trusted_log_key: Option<&str>,
-    witness_keys: &[String],
-) -> Result<Summary, PackageError> {
+/// Reads the package at `path` and checks it against what the verifier
+/// trusts (the log key, witnesses, the agency CA).
+pub fn verify_package(path: &Path, trust: &Trust<'_>) -> Result<Summary, PackageError> {
     let files = read_package(path)?;
-    Ok(export::verify(&files, trusted_log_key, witness_keys))
+    Ok(export::verify(&files, trust))
 }
 
 /// Every file of the package at `path`, hashed.

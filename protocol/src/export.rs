@@ -168,6 +168,9 @@ pub struct Summary {
     pub log_key: String,
     /// The witnesses (verifier keys) whose required cosignature verified.
     pub cosigned_by: Vec<String>,
+    /// Whether device certificates were checked against a CA the verifier
+    /// trusts (else against the package's own `certs/ca.pem`).
+    pub ca_trusted: bool,
     /// Every failed check; empty when `ok`.
     pub failures: Vec<Failure>,
 }
@@ -183,15 +186,24 @@ pub struct CheckpointSummary {
     pub root_sha256: String,
 }
 
-/// Checks a package whose files are `files` (path → facts), against the
-/// verifier key `trusted_log_key` when given (else the package's own
-/// `log.pub`, which then proves only that the package is self-consistent),
-/// requiring a cosignature of the checkpoint by each of `witness_keys`.
-pub fn verify(
-    files: &BTreeMap<String, FileFacts>,
-    trusted_log_key: Option<&str>,
-    witness_keys: &[String],
-) -> Summary {
+/// What the verifier trusts, obtained apart from the package.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Trust<'a> {
+    /// The log's verifier key; without it the package's own `log.pub` is
+    /// used, which proves only that the package is self-consistent.
+    pub log_key: Option<&'a str>,
+    /// Witnesses (cosignature verifier keys) whose cosignature the
+    /// checkpoint must carry.
+    pub witness_keys: &'a [String],
+    /// The agency CA certificate (PEM) device certificates must chain to;
+    /// without it, the package's `certs/ca.pem`.
+    pub ca_pem: Option<&'a [u8]>,
+}
+
+/// Checks a package whose files are `files` (path → facts) against `trust`.
+pub fn verify(files: &BTreeMap<String, FileFacts>, trust: &Trust<'_>) -> Summary {
+    let trusted_log_key = trust.log_key;
+    let witness_keys = trust.witness_keys;
     let mut summary = Summary {
         ok: false,
         case_id: String::new(),
@@ -200,6 +212,7 @@ pub fn verify(
         checkpoint: None,
         log_key: String::new(),
         cosigned_by: Vec::new(),
+        ca_trusted: trust.ca_pem.is_some(),
         failures: Vec::new(),
     };
     let fail = |summary: &mut Summary, item: Option<&str>, file: Option<&str>, check, detail: String| {
@@ -317,7 +330,7 @@ pub fn verify(
             );
         }
         if let Some(capture) = &entry.capture {
-            let failures = check_capture(files, entry, capture);
+            let failures = check_capture(files, entry, capture, trust.ca_pem);
             if failures.is_empty() {
                 summary.device_signed += 1;
             }
@@ -448,6 +461,7 @@ fn check_capture(
     files: &BTreeMap<String, FileFacts>,
     entry: &Entry,
     capture: &Capture,
+    trusted_ca_pem: Option<&[u8]>,
 ) -> Vec<(&'static str, String)> {
     let mut failures = Vec::new();
     let (statement_bytes, signature) = match (unhex(&capture.statement), unhex(&capture.signature)) {
@@ -480,11 +494,11 @@ fn check_capture(
     if let Err(error) = capture::verify_signature(certificate, capture.scheme, &statement_bytes, &signature) {
         failures.push(("capture_signature", error.to_string()));
     }
-    match files
-        .get(CA_PATH)
-        .and_then(|f| f.bytes.as_deref())
-        .map(pem_certificate)
-    {
+    let ca_pem = match trusted_ca_pem {
+        Some(trusted) => Some(trusted),
+        None => files.get(CA_PATH).and_then(|f| f.bytes.as_deref()),
+    };
+    match ca_pem.map(pem_certificate) {
         Some(Ok(ca)) => {
             if let Err(error) = capture::verify_certificate(certificate, &ca, statement.captured_at_ms) {
                 failures.push(("certificate", error.to_string()));

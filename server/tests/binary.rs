@@ -487,7 +487,15 @@ async fn audit_and_export_work_on_stored_data_and_refuse_what_is_missing() {
     let summary: serde_json::Value = serde_json::from_slice(&made.stdout).unwrap();
     assert_eq!(summary["items"], 1);
     let key = std::fs::read_to_string(certs_dir().join("log.pub")).unwrap();
-    let verified = fieldlink_client::evidence_export::verify_package(&package, Some(&key), &[]).unwrap();
+    let verified = fieldlink_client::evidence_export::verify_package(
+        &package,
+        &fieldlink_client::evidence_export::Trust {
+            log_key: Some(&key),
+            witness_keys: &[],
+            ca_pem: None,
+        },
+    )
+    .unwrap();
     assert!(verified.ok, "{verified:?}");
     // Never over an existing file; an unknown case is refused.
     let again = export("CASE-BIN-1", &package);

@@ -13,7 +13,9 @@ use super::output::print_line;
 /// Verifies the package at `file`. The checkpoint is checked against the
 /// trusted log key (`--log-key`, or certs-dev's with `--dev`); without one,
 /// against the package's own `log.pub`, and the summary says so. Each
-/// witness key file names a witness whose cosignature is required.
+/// witness key file names a witness whose cosignature is required. Device
+/// certificates are checked against the agency CA (`--ca`, or certs-dev's
+/// with `--dev`), else against the package's own.
 pub fn run(
     connection: &ConnectionArgs,
     file: &Path,
@@ -41,7 +43,25 @@ pub fn run(
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let summary = fieldlink_client::evidence_export::verify_package(file, trusted.as_deref(), &witnesses)
+    // The agency CA device certificates must chain to: `--ca`, or
+    // certs-dev's with `--dev`; else the package's own.
+    let ca_file = match (&connection.ca, connection.dev) {
+        (Some(path), _) => Some(path.clone()),
+        (None, true) => Some(dev_certs_dir().join("ca.pem")),
+        (None, false) => None,
+    };
+    let ca_pem = ca_file
+        .map(|path| {
+            std::fs::read(&path)
+                .map_err(|error| CliError::Usage(format!("cannot read the CA {}: {error}", path.display())))
+        })
+        .transpose()?;
+    let trust = fieldlink_client::evidence_export::Trust {
+        log_key: trusted.as_deref(),
+        witness_keys: &witnesses,
+        ca_pem: ca_pem.as_deref(),
+    };
+    let summary = fieldlink_client::evidence_export::verify_package(file, &trust)
         .map_err(|error| CliError::Usage(error.to_string()))?;
     let mut json = serde_json::to_value(&summary)?;
     json["log_key_trusted"] = serde_json::Value::Bool(trusted.is_some());

@@ -683,7 +683,15 @@ async fn viewing_and_downloading_evidence_is_logged_custody_and_a_case_exports_f
     let file = dir.path().join("case.tar");
     std::fs::write(&file, package.bytes().await.unwrap()).unwrap();
     let log_key = std::fs::read_to_string(fieldlink_tests::certs_dir().join("log.pub")).unwrap();
-    let verified = fieldlink_client::evidence_export::verify_package(&file, Some(&log_key), &[]).unwrap();
+    let verified = fieldlink_client::evidence_export::verify_package(
+        &file,
+        &fieldlink_client::evidence_export::Trust {
+            log_key: Some(&log_key),
+            witness_keys: &[],
+            ca_pem: None,
+        },
+    )
+    .unwrap();
     assert!(verified.ok, "{verified:?}");
     assert_eq!((verified.items, verified.device_signed), (2, 2));
     // Nothing left behind on the server.

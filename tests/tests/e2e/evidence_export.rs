@@ -119,7 +119,15 @@ async fn an_exported_case_verifies_offline_and_each_tampering_is_caught_with_its
     assert_eq!(summary.items, 5, "{summary:?}");
 
     // Intact: every check passes against the trusted key.
-    let verified = verify_package(&package, Some(&dev_log_key()), &[]).unwrap();
+    let verified = verify_package(
+        &package,
+        &fieldlink_client::evidence_export::Trust {
+            log_key: Some(&dev_log_key()),
+            witness_keys: &[],
+            ca_pem: None,
+        },
+    )
+    .unwrap();
     assert!(verified.ok, "{verified:?}");
     assert_eq!(verified.items, 5);
     let files = unpack(&package);
@@ -132,6 +140,33 @@ async fn an_exported_case_verifies_offline_and_each_tampering_is_caught_with_its
         .collect();
     assert_eq!(unsigned, Vec::<&str>::new(), "every item is device-signed");
     assert_eq!(verified.device_signed, 5);
+    // Against the agency CA the verifier trusts: the device certificates
+    // chain to it; against another agency's CA, none does.
+    let agency_ca = std::fs::read(fieldlink_tests::certs_dir().join("ca.pem")).unwrap();
+    let key = dev_log_key();
+    let trusting = |ca: &[u8]| {
+        verify_package(
+            &package,
+            &fieldlink_client::evidence_export::Trust {
+                log_key: Some(&key),
+                witness_keys: &[],
+                ca_pem: Some(ca),
+            },
+        )
+        .unwrap()
+    };
+    let with_ca = trusting(&agency_ca);
+    assert!(with_ca.ok && with_ca.ca_trusted, "{with_ca:?}");
+    let other_agency = tempfile::tempdir().unwrap();
+    fieldlink_server::certs::generate_dev_set(other_agency.path()).unwrap();
+    let other_ca = std::fs::read(other_agency.path().join("ca.pem")).unwrap();
+    let foreign = trusting(&other_ca);
+    assert_eq!(foreign.device_signed, 0);
+    assert_eq!(
+        foreign.failures.iter().filter(|f| f.check == "certificate").count(),
+        5,
+        "{foreign:?}"
+    );
     let ids: Vec<&str> = manifest.items.iter().map(|item| item.item_id.as_str()).collect();
     for id in [
         &first.id,
@@ -174,7 +209,15 @@ async fn an_exported_case_verifies_offline_and_each_tampering_is_caught_with_its
     let check = |name: &str, files: &[(String, Vec<u8>)], key: Option<String>| {
         let path = out_dir.path().join(format!("{name}.tar"));
         pack(files, &path);
-        verify_package(&path, key.as_deref(), &[]).unwrap()
+        verify_package(
+            &path,
+            &fieldlink_client::evidence_export::Trust {
+                log_key: key.as_deref(),
+                witness_keys: &[],
+                ca_pem: None,
+            },
+        )
+        .unwrap()
     };
     let trusted = Some(dev_log_key());
 
@@ -331,7 +374,14 @@ async fn an_exported_case_verifies_offline_and_each_tampering_is_caught_with_its
     // Not a package at all: a typed error, not a verdict.
     let garbage = out_dir.path().join("garbage.tar");
     std::fs::write(&garbage, b"not a tar file at all, just some bytes").unwrap();
-    let verdict = verify_package(&garbage, trusted.as_deref(), &[]);
+    let verdict = verify_package(
+        &garbage,
+        &fieldlink_client::evidence_export::Trust {
+            log_key: trusted.as_deref(),
+            witness_keys: &[],
+            ca_pem: None,
+        },
+    );
     assert!(verdict.is_err() || !verdict.unwrap().ok);
 
     // A case with nothing stored, and a bad case id, are refused; the

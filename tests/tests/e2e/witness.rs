@@ -135,11 +135,27 @@ async fn a_witness_cosigns_a_growing_log_and_refuses_a_rewritten_one() {
     let summary = export_data(&config, CASE, "clerk", &package).await.unwrap();
     assert_eq!(summary.cosigned_by, vec![witness.key.clone()]);
     let log_key = std::fs::read_to_string(certs_dir().join("log.pub")).unwrap();
-    let verified = verify_package(&package, Some(&log_key), std::slice::from_ref(&witness.key)).unwrap();
+    let verified = verify_package(
+        &package,
+        &fieldlink_client::evidence_export::Trust {
+            log_key: Some(&log_key),
+            witness_keys: std::slice::from_ref(&witness.key),
+            ca_pem: None,
+        },
+    )
+    .unwrap();
     assert!(verified.ok, "{verified:?}");
     assert_eq!(verified.cosigned_by, vec![witness.key.clone()]);
     let (_, stranger) = fieldlink_protocol::cosignature::generate_key("stranger", [6; 32]);
-    let unwitnessed = verify_package(&package, Some(&log_key), std::slice::from_ref(&stranger)).unwrap();
+    let unwitnessed = verify_package(
+        &package,
+        &fieldlink_client::evidence_export::Trust {
+            log_key: Some(&log_key),
+            witness_keys: std::slice::from_ref(&stranger),
+            ca_pem: None,
+        },
+    )
+    .unwrap();
     assert!(!unwitnessed.ok);
     assert_eq!(unwitnessed.failures.len(), 1, "{unwitnessed:?}");
     assert_eq!(unwitnessed.failures[0].check, "cosignature");
