@@ -51,7 +51,8 @@ pub async fn upload(
     // bytes are not read at all.
     let evidence_id = validate::item_id("evidence_id", &header.evidence_id)?;
     if let Some(stored) = state.storage.photo(evidence_id).await? {
-        return replay_or_conflict(stored, &header.sha256).map(|receipt| (receipt, None));
+        let stored_header = state.storage.item(evidence_id).await?.map(|item| item.body);
+        return replay_or_conflict(stored, stored_header.as_deref(), &header).map(|receipt| (receipt, None));
     }
     if let Some(other) = state.storage.item(evidence_id).await? {
         // The id names an item of another kind.
@@ -288,8 +289,23 @@ pub fn photo_receipt(mut receipt: pb::Receipt, index: &PhotoIndex) -> pb::Receip
     receipt
 }
 
-fn replay_or_conflict(stored: StoredPhoto, declared_sha256: &[u8]) -> Result<pb::Receipt, ServiceError> {
-    if stored.receipt.sha256.as_slice() == declared_sha256 {
+/// A resend of a stored photo is a replay only if it declares the same
+/// bytes and the same header (record, time, place, case, type, size) as the
+/// stored one, whatever offset it starts at; anything else is a conflict,
+/// never a receipt for a header that was not stored.
+fn replay_or_conflict(
+    stored: StoredPhoto,
+    stored_header: Option<&[u8]>,
+    header: &pb::PhotoHeader,
+) -> Result<pb::Receipt, ServiceError> {
+    let from_start = |mut header: pb::PhotoHeader| {
+        header.offset = 0;
+        header
+    };
+    let same_header = stored_header
+        .and_then(|bytes| <pb::PhotoHeader as prost::Message>::decode(bytes).ok())
+        .is_some_and(|stored| from_start(stored) == from_start(header.clone()));
+    if stored.receipt.sha256.as_slice() == header.sha256.as_slice() && same_header {
         Ok(photo_receipt(wire_receipt(stored.receipt, true), &stored.index))
     } else {
         Err(ServiceError::Conflict {

@@ -163,7 +163,11 @@ async fn an_exported_case_verifies_offline_and_each_tampering_is_caught_with_its
     let foreign = trusting(&other_ca);
     assert_eq!(foreign.device_signed, 0);
     assert_eq!(
-        foreign.failures.iter().filter(|f| f.check == "certificate").count(),
+        foreign
+            .failures
+            .iter()
+            .filter(|f| f.check == "certificate")
+            .count(),
         5,
         "{foreign:?}"
     );

@@ -161,3 +161,81 @@ async fn a_receipt_names_the_stored_bytes_and_a_resend_gets_it_again() {
         (&receipt.sha256, &receipt.sm3, receipt.leaf_index)
     );
 }
+
+/// A photo resent with the same bytes but another header (another record,
+/// capture time, place or case) is a conflict: the stored header stays, and
+/// the terminal is not told its new header was stored. The same header from
+/// any offset is a replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_photo_resent_with_another_header_is_a_conflict() {
+    use fieldlink_protocol::frame;
+    use fieldlink_tests::{expect_error, raw_request, raw_session};
+    let server = TestServer::start().await;
+    let client = officer(&server).await;
+    let owner = record("officer-01");
+    client.submit_inspection(&owner).await.unwrap();
+    let taken = now() - 1000;
+    let jpeg = fieldlink_tests::photos::jpeg_with_exif(
+        160,
+        120,
+        11,
+        fieldlink_tests::photos::Exif {
+            captured_at_ms: taken,
+            position: Some((29.8683, 121.5440)),
+        },
+    );
+    let photo = fieldlink_client::PhotoUpload::new(&owner.id, "image/jpeg", taken, jpeg.clone())
+        .at(29.8683, 121.5440, 5.0);
+    let original = client.upload_photo(&photo, |_| {}).await.unwrap();
+    client.close().await;
+
+    let (_endpoint, connection) = raw_session(server.addr(), "device-001", "officer-01").await;
+    let send = |header: pb::PhotoHeader| {
+        let connection = connection.clone();
+        let jpeg = jpeg.clone();
+        async move {
+            let mut bytes = frame::encode(&pb::Request {
+                body: Some(pb::request::Body::UploadPhoto(header.clone())),
+                capture: None,
+            });
+            bytes.extend_from_slice(&jpeg[header.offset as usize..]);
+            raw_request(&connection, &bytes, true).await
+        }
+    };
+    let mut other_case = photo.header(0);
+    other_case.case_id = "CASE-ELSEWHERE".into();
+    let mut other_place = photo.header(0);
+    if let Some(place) = other_place.capture_place.as_mut() {
+        place.latitude += 0.01;
+    }
+    let mut other_time = photo.header(0);
+    other_time.captured_at_ms -= 60_000;
+    for (what, header) in [("case", other_case), ("place", other_place), ("time", other_time)] {
+        let status = expect_error(send(header).await);
+        assert_eq!(
+            status.code_or_unknown(),
+            Code::AlreadyExists,
+            "{what}: {status:?}"
+        );
+        assert_eq!(status.conflicting_seq, original.server_seq, "{what}");
+    }
+    // The same header, from the start or from an offset: the stored receipt.
+    for offset in [0, 100] {
+        match send(photo.header(offset)).await.result {
+            Some(pb::response::Result::Receipt(receipt)) => {
+                assert!(receipt.replayed, "offset {offset}");
+                assert_eq!(receipt.server_seq, original.server_seq);
+            }
+            other => panic!("offset {offset}: expected the stored receipt, got {other:?}"),
+        }
+    }
+    let stored = server
+        .server
+        .state()
+        .storage
+        .item(Uuid::parse_str(&original.item_id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.case_id, None, "the stored header is the original one");
+}
