@@ -44,6 +44,9 @@ pub struct Config {
     pub evidence_s3_region: String,
     /// TLS files; with `dev` and none given, the certs-dev set.
     pub tls: Option<TlsFiles>,
+    /// Start without a CRL outside development (a lost handheld could then
+    /// not be revoked): refused unless set, and warned about when set.
+    pub allow_no_crl: bool,
     /// The transparency log's signing key (a signed-note private key,
     /// `PRIVATE+KEY+name+id+base64`, alone in the file). Required without
     /// `dev`, which uses certs-dev/log.key; never the development key then.
@@ -150,6 +153,7 @@ impl Default for Config {
             evidence_s3_region: "us-east-1".into(),
             tls: None,
             log_key: None,
+            allow_no_crl: false,
             log_origin: "fieldlink.local/evidence".into(),
             witnesses: Vec::new(),
             database_owner: None,
@@ -280,6 +284,13 @@ impl Config {
         if self.frame_bytes_max < 1024 {
             return invalid("frame_bytes_max", "must be at least 1024");
         }
+        if !self.dev && !self.allow_no_crl && self.tls.as_ref().is_some_and(|tls| tls.crl.is_none()) {
+            return invalid(
+                "tls",
+                "a CRL is required without --dev (--crl): without one a lost handheld cannot be revoked; \
+                 --allow-no-crl overrides this",
+            );
+        }
         if let Err(detail) = crate::witness_client::endpoints(&self.witnesses) {
             return invalid("witnesses", &detail);
         }
@@ -368,6 +379,46 @@ pub fn dev_certs_dir() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn production_refuses_to_start_without_a_crl_unless_told_to() {
+        let files = TlsFiles {
+            ca: "ca.pem".into(),
+            cert: "server.pem".into(),
+            key: "server.key".into(),
+            crl: None,
+        };
+        let production = Config {
+            tls: Some(files.clone()),
+            catalogue: Some("catalogue.json".into()),
+            ..Config::default()
+        };
+        match production.check() {
+            Err(ConfigError::Invalid { key, detail }) => {
+                assert_eq!(key, "tls");
+                assert!(detail.contains("CRL"), "{detail}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        let allowed = Config {
+            allow_no_crl: true,
+            ..production.clone()
+        };
+        allowed.check().unwrap();
+        let with_crl = Config {
+            tls: Some(TlsFiles {
+                crl: Some("crl.pem".into()),
+                ..files
+            }),
+            ..production.clone()
+        };
+        with_crl.check().unwrap();
+        let dev = Config {
+            dev: true,
+            ..production
+        };
+        dev.check().unwrap();
+    }
 
     #[test]
     fn a_toml_file_sets_keys_and_unknown_keys_are_refused() {

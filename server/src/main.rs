@@ -232,6 +232,10 @@ struct ServeArgs {
     /// Certificate revocation list (PEM) of revoked devices.
     #[arg(long)]
     crl: Option<PathBuf>,
+    /// Start without a CRL outside --dev (refused otherwise: a lost
+    /// handheld could not be revoked).
+    #[arg(long)]
+    allow_no_crl: bool,
     /// The transparency log's signing key file. Required without --dev.
     #[arg(long)]
     log_key: Option<PathBuf>,
@@ -366,6 +370,7 @@ impl ServeArgs {
         };
         config.dev |= self.dev;
         config.log_json |= self.log_json;
+        config.allow_no_crl |= self.allow_no_crl;
         if !self.witnesses.is_empty() {
             config.witnesses = self.witnesses;
         }

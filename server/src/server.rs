@@ -130,6 +130,9 @@ pub async fn start_wrapped(
 ) -> Result<RunningServer, ServerError> {
     config.check()?;
     let tls_files = config.tls_files()?;
+    if !config.dev && tls_files.crl.is_none() {
+        tracing::warn!("no CRL (--allow-no-crl): a lost or stolen handheld cannot be revoked");
+    }
     let crypto = tls::server_config(&tls_files, config.dev)?;
     let log_signer = Arc::new(crate::transparency::LogSigner::load(
         &config.log_key_file()?,
