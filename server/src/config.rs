@@ -64,6 +64,9 @@ pub struct Config {
     pub directory: Option<PathBuf>,
     /// Log as JSON lines instead of human-readable text.
     pub log_json: bool,
+    /// Password checks (argon2id, 19 MiB each) running at once across the
+    /// server; one more sign-in is refused as RATE_LIMITED.
+    pub password_checks_max: usize,
     /// Largest request frame body, bytes.
     pub frame_bytes_max: u32,
     /// Largest photo, bytes (advertised now; enforced by photo uploads).
@@ -154,6 +157,7 @@ impl Default for Config {
             tls: None,
             log_key: None,
             allow_no_crl: false,
+            password_checks_max: 4,
             log_origin: "fieldlink.local/evidence".into(),
             witnesses: Vec::new(),
             database_owner: None,
@@ -281,6 +285,9 @@ impl Config {
                 detail: detail.to_owned(),
             })
         };
+        if self.password_checks_max == 0 {
+            return invalid("password_checks_max", "must be at least 1");
+        }
         if self.frame_bytes_max < 1024 {
             return invalid("frame_bytes_max", "must be at least 1024");
         }

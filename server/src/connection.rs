@@ -201,63 +201,66 @@ async fn sign_in(
     }
     validate::optional_text("sdk_version", &hello.sdk_version, limits::SDK_VERSION_BYTES_MAX)?;
     let now_ms = (state.clock)();
-    let (officer, token) = match hello.sign_in {
-        None => return Err(FieldError::new("sign_in", "is required").into()),
-        Some(SignIn::Password(password)) => {
-            validate::officer_id("password.officer_id", &password.officer_id)?;
-            if password.password.len() > limits::PASSWORD_BYTES_MAX {
-                return Err(FieldError::new("password.password", "is too long").into());
-            }
-            let officer = state.directory.enrolled_officer(&password.officer_id).cloned();
-            let hash = officer
-                .as_ref()
-                .map(|o| o.password_hash.clone())
-                .unwrap_or_else(|| auth::decoy_hash().to_owned());
-            let secret = password.password;
-            let verified = tokio::task::spawn_blocking(move || auth::verify_password(&secret, &hash))
-                .await
-                .unwrap_or(false);
-            let officer = officer
-                .filter(|_| verified)
-                .ok_or(ServiceError::Unauthenticated)?;
-            let token = auth::new_session_token();
-            let expires_at_ms = now_ms.saturating_add(state.config.session_token_ttl_ms);
-            state
-                .storage
-                .insert_session_token(
-                    &auth::token_digest(&token),
-                    &SessionToken {
-                        officer_id: officer.id.clone(),
-                        device_id: device_id.to_owned(),
-                        expires_at_ms,
-                        revoked_at_ms: None,
+    let (officer, token) =
+        match hello.sign_in {
+            None => return Err(FieldError::new("sign_in", "is required").into()),
+            Some(SignIn::Password(password)) => {
+                validate::officer_id("password.officer_id", &password.officer_id)?;
+                if password.password.len() > limits::PASSWORD_BYTES_MAX {
+                    return Err(FieldError::new("password.password", "is too long").into());
+                }
+                let officer = state.directory.enrolled_officer(&password.officer_id).cloned();
+                let hash = officer
+                    .as_ref()
+                    .map(|o| o.password_hash.clone())
+                    .unwrap_or_else(|| auth::decoy_hash().to_owned());
+                let secret = password.password;
+                let verified = state.password_checks.verify(secret, hash).await.ok_or(
+                    ServiceError::PasswordChecksBusy {
+                        retry_after_ms: crate::password_checks::BUSY_RETRY_AFTER_MS,
                     },
-                    now_ms,
-                )
-                .await?;
-            (officer, Some((token, expires_at_ms)))
-        }
-        Some(SignIn::Token(token)) => {
-            if token.token.is_empty() || token.token.len() > limits::SESSION_TOKEN_BYTES_MAX {
-                return Err(ServiceError::Unauthenticated);
+                )?;
+                let officer = officer
+                    .filter(|_| verified)
+                    .ok_or(ServiceError::Unauthenticated)?;
+                let token = auth::new_session_token();
+                let expires_at_ms = now_ms.saturating_add(state.config.session_token_ttl_ms);
+                state
+                    .storage
+                    .insert_session_token(
+                        &auth::token_digest(&token),
+                        &SessionToken {
+                            officer_id: officer.id.clone(),
+                            device_id: device_id.to_owned(),
+                            expires_at_ms,
+                            revoked_at_ms: None,
+                        },
+                        now_ms,
+                    )
+                    .await?;
+                (officer, Some((token, expires_at_ms)))
             }
-            let stored = state
-                .storage
-                .session_token(&auth::token_digest(&token.token))
-                .await?
-                .ok_or(ServiceError::Unauthenticated)?;
-            let usable = stored.device_id == device_id
-                && stored.revoked_at_ms.is_none()
-                && stored.expires_at_ms > now_ms;
-            let officer = state
-                .directory
-                .enrolled_officer(&stored.officer_id)
-                .filter(|_| usable)
-                .cloned()
-                .ok_or(ServiceError::Unauthenticated)?;
-            (officer, None)
-        }
-    };
+            Some(SignIn::Token(token)) => {
+                if token.token.is_empty() || token.token.len() > limits::SESSION_TOKEN_BYTES_MAX {
+                    return Err(ServiceError::Unauthenticated);
+                }
+                let stored = state
+                    .storage
+                    .session_token(&auth::token_digest(&token.token))
+                    .await?
+                    .ok_or(ServiceError::Unauthenticated)?;
+                let usable = stored.device_id == device_id
+                    && stored.revoked_at_ms.is_none()
+                    && stored.expires_at_ms > now_ms;
+                let officer = state
+                    .directory
+                    .enrolled_officer(&stored.officer_id)
+                    .filter(|_| usable)
+                    .cloned()
+                    .ok_or(ServiceError::Unauthenticated)?;
+                (officer, None)
+            }
+        };
     let (session_token, session_token_expires_at_ms) = token.unwrap_or_default();
     let welcome = pb::Welcome {
         protocol_version: PROTOCOL_VERSION,

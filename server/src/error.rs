@@ -118,6 +118,12 @@ pub enum ServiceError {
         /// When a request will be accepted again.
         retry_after_ms: u64,
     },
+    /// Every password check is running: a sign-in is refused at once.
+    #[error("the server is busy checking passwords; retry in {retry_after_ms} ms")]
+    PasswordChecksBusy {
+        /// When to try again.
+        retry_after_ms: u64,
+    },
     /// The device runs as many uploads as it may.
     #[error("this device already runs {limit} uploads at once")]
     UploadLimit {
@@ -241,7 +247,7 @@ impl ServiceError {
                 retry_after_ms: 100,
                 ..status::status(Code::Aborted, reason::CONTENDED, self.to_string())
             },
-            ServiceError::RateLimited { retry_after_ms } => pb::Status {
+            ServiceError::RateLimited { retry_after_ms } | ServiceError::PasswordChecksBusy { retry_after_ms } => pb::Status {
                 retry_after_ms: *retry_after_ms,
                 ..status::status(Code::ResourceExhausted, reason::RATE_LIMITED, self.to_string())
             },

@@ -35,6 +35,7 @@ pub mod export;
 pub mod export_index;
 pub mod handshake_gate;
 pub mod metrics;
+pub mod password_checks;
 pub mod presence;
 pub mod push;
 pub mod relay;

@@ -357,6 +357,10 @@ struct ServeArgs {
     /// Requests per device in a burst [default: 400].
     #[arg(long)]
     request_burst_per_device: Option<f64>,
+    /// Password checks running at once across the server; one more sign-in
+    /// is refused as RATE_LIMITED [default: 4].
+    #[arg(long)]
+    password_checks_max: Option<usize>,
     /// Print the configuration in force (file, then flags) as TOML and exit.
     #[arg(long)]
     print_config: bool,
@@ -416,7 +420,8 @@ impl ServeArgs {
             connections_per_device_max,
             concurrent_uploads_per_device_max,
             requests_per_second_per_device,
-            request_burst_per_device
+            request_burst_per_device,
+            password_checks_max
         );
         if self.database.is_some() {
             config.database = self.database;

@@ -242,7 +242,9 @@ pub async fn start_wrapped(
             clock,
         },
     );
+    let password_checks = crate::password_checks::PasswordChecks::new(config.password_checks_max);
     let state = AppState {
+        password_checks,
         config: Arc::new(config),
         events,
         cursors: crate::storage::cursor_commit::CursorCommitter::start(storage.clone(), clock),

@@ -54,6 +54,8 @@ pub struct AppState {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// The server clock, ms since the Unix epoch (injectable for tests).
     pub clock: fn() -> i64,
+    /// Password checks, at most `password_checks_max` at once.
+    pub password_checks: crate::password_checks::PasswordChecks,
 }
 
 impl AppState {

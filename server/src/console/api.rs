@@ -101,18 +101,19 @@ async fn sign_in(State(state): State<ConsoleState>, body: Bytes) -> Result<Respo
         .as_ref()
         .map(|o| o.password_hash.clone())
         .unwrap_or_else(|| crate::auth::decoy_hash().to_owned());
-    let password = form.password;
-    let verified = tokio::task::spawn_blocking(move || crate::auth::verify_password(&password, &hash))
+    let verified = state
+        .app
+        .password_checks
+        .verify(form.password, hash)
         .await
-        .unwrap_or(false);
+        .ok_or_else(|| crate::error::ServiceError::PasswordChecksBusy {
+            retry_after_ms: crate::password_checks::BUSY_RETRY_AFTER_MS,
+        })?;
+    // An officer with the right password gets the same answer as a wrong
+    // password: the console must not tell anyone whose password they guessed.
     let officer = officer
-        .filter(|_| verified)
+        .filter(|officer| verified && officer.role == Role::Supervisor)
         .ok_or_else(ApiError::unauthenticated)?;
-    if officer.role != Role::Supervisor {
-        return Err(ApiError::forbidden(
-            "the console is for supervisors; officers use their terminals",
-        ));
-    }
     let ttl_ms = state.app.config.session_token_ttl_ms;
     let (id, session) = state.sessions.open(officer, (state.app.clock)(), ttl_ms);
     let cookie = super::sessions::set_cookie(&id, ttl_ms / 1000, state.secure_cookies);

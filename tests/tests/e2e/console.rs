@@ -155,14 +155,19 @@ async fn every_route_refuses_the_unauthenticated_and_officers_cannot_sign_in() {
             assert_eq!(body["code"], "UNAUTHENTICATED", "{method} {path}");
         }
     }
-    // Officers use their terminals: the console refuses them.
-    match sign_in(&base, "officer-01").await {
-        Err((status, body)) => {
-            assert_eq!(status, 403);
-            assert_eq!(body["reason"], "NOT_PERMITTED");
-        }
+    // Officers use their terminals: the console refuses them, with the
+    // answer a wrong password gets (it must not confirm a guessed password).
+    let officer = match sign_in(&base, "officer-01").await {
+        Err(refused) => refused,
         Ok(_) => panic!("an officer signed in to the console"),
-    }
+    };
+    let officer_wrong = send(
+        http.post(format!("{base}/api/session"))
+            .json_body(&json!({"officer_id": "officer-01", "password": "nope"})),
+    )
+    .await;
+    assert_eq!(officer.0, 401);
+    assert_eq!(officer, officer_wrong, "right and wrong passwords look the same");
     // A wrong password and an unknown id get the same answer.
     let wrong = send(
         http.post(format!("{base}/api/session"))
@@ -725,4 +730,36 @@ async fn viewing_and_downloading_evidence_is_logged_custody_and_a_case_exports_f
         .store(2, std::sync::atomic::Ordering::Relaxed);
     let (_, alerts) = send(console.get("/api/alerts")).await;
     assert_eq!(alerts["evidence_problems"], 2);
+}
+
+/// Password checks are bounded across the server: while every permit is
+/// taken, a sign-in on the console and on a terminal is refused at once as
+/// RATE_LIMITED (retryable), instead of queueing argon2 work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ins_are_refused_while_every_password_check_is_busy() {
+    let (server, base) = start().await;
+    let held = server.server.state().password_checks.hold_all().await.unwrap();
+    let busy = sign_in(&base, "supervisor-01")
+        .await
+        .err()
+        .expect("refused while busy");
+    assert_eq!(
+        (busy.0, busy.1["reason"].as_str()),
+        (429, Some("RATE_LIMITED")),
+        "{busy:?}"
+    );
+    assert_eq!(busy.1["retryable"], true);
+    match connect(server.addr(), "device-001", "officer-01").await {
+        Err(error) => {
+            let status = error.status().expect("a typed refusal");
+            assert_eq!(status.reason, "RATE_LIMITED", "{status:?}");
+            assert!(status.message.contains("checking passwords"), "{status:?}");
+            assert!(error.is_retryable());
+        }
+        Ok(_) => panic!("signed in while every password check was busy"),
+    }
+    drop(held);
+    sign_in(&base, "supervisor-01")
+        .await
+        .expect("signed in once the checks are free");
 }
