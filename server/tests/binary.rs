@@ -99,23 +99,34 @@ fn without_dev_the_server_refuses_the_development_certificates() {
     let certs = certs_dir();
     let data = tempfile::tempdir().unwrap();
     let catalogue = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo-catalogue.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_fieldlink-server"))
-        .arg("serve")
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
-        .arg("--ca")
-        .arg(certs.join("ca.pem"))
-        .arg("--cert")
-        .arg(certs.join("server.pem"))
-        .arg("--key")
-        .arg(certs.join("server.key"))
-        .arg("--catalogue")
-        .arg(catalogue)
-        .output()
-        .unwrap();
+    let serve = |crl: Option<PathBuf>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_fieldlink-server"));
+        command
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data.path())
+            .arg("--ca")
+            .arg(certs.join("ca.pem"))
+            .arg("--cert")
+            .arg(certs.join("server.pem"))
+            .arg("--key")
+            .arg(certs.join("server.key"))
+            .arg("--catalogue")
+            .arg(&catalogue);
+        if let Some(crl) = crl {
+            command.arg("--crl").arg(crl);
+        }
+        command.output().unwrap()
+    };
+    let output = serve(Some(certs.join("crl.pem")));
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("development CA"), "{stderr}");
+    // Without a CRL, production refuses to start before anything else.
+    let output = serve(None);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("a CRL is required"), "{stderr}");
 }
 
 #[test]

@@ -106,7 +106,7 @@ async fn sign_in(State(state): State<ConsoleState>, body: Bytes) -> Result<Respo
         .password_checks
         .verify(form.password, hash)
         .await
-        .ok_or_else(|| crate::error::ServiceError::PasswordChecksBusy {
+        .ok_or(crate::error::ServiceError::PasswordChecksBusy {
             retry_after_ms: crate::password_checks::BUSY_RETRY_AFTER_MS,
         })?;
     // An officer with the right password gets the same answer as a wrong
