@@ -64,6 +64,13 @@ pub struct Config {
     pub directory: Option<PathBuf>,
     /// Log as JSON lines instead of human-readable text.
     pub log_json: bool,
+    /// Console connections open at once; one more is closed on accept.
+    pub console_connections_max: usize,
+    /// Time a console client has to send each request's headers, ms.
+    pub console_header_timeout_ms: u64,
+    /// Longest a console connection may stay open, ms (live event streams
+    /// reconnect and resume).
+    pub console_connection_lifetime_ms: u64,
     /// Password checks (argon2id, 19 MiB each) running at once across the
     /// server; one more sign-in is refused as RATE_LIMITED.
     pub password_checks_max: usize,
@@ -158,6 +165,9 @@ impl Default for Config {
             log_key: None,
             allow_no_crl: false,
             password_checks_max: 4,
+            console_connections_max: 256,
+            console_header_timeout_ms: 10_000,
+            console_connection_lifetime_ms: 60 * 60 * 1000,
             log_origin: "fieldlink.local/evidence".into(),
             witnesses: Vec::new(),
             database_owner: None,
@@ -287,6 +297,15 @@ impl Config {
         };
         if self.password_checks_max == 0 {
             return invalid("password_checks_max", "must be at least 1");
+        }
+        if self.console_connections_max == 0
+            || self.console_header_timeout_ms == 0
+            || self.console_connection_lifetime_ms == 0
+        {
+            return invalid(
+                "console_connections_max",
+                "console_connections_max, console_header_timeout_ms and console_connection_lifetime_ms must be above 0",
+            );
         }
         if self.frame_bytes_max < 1024 {
             return invalid("frame_bytes_max", "must be at least 1024");

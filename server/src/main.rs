@@ -361,6 +361,15 @@ struct ServeArgs {
     /// is refused as RATE_LIMITED [default: 4].
     #[arg(long)]
     password_checks_max: Option<usize>,
+    /// Console connections open at once [default: 256].
+    #[arg(long)]
+    console_connections_max: Option<usize>,
+    /// Time a console client has to send a request's headers, ms [default: 10000].
+    #[arg(long)]
+    console_header_timeout_ms: Option<u64>,
+    /// Longest a console connection stays open, ms [default: 3600000].
+    #[arg(long)]
+    console_connection_lifetime_ms: Option<u64>,
     /// Print the configuration in force (file, then flags) as TOML and exit.
     #[arg(long)]
     print_config: bool,
@@ -421,7 +430,10 @@ impl ServeArgs {
             concurrent_uploads_per_device_max,
             requests_per_second_per_device,
             request_burst_per_device,
-            password_checks_max
+            password_checks_max,
+            console_connections_max,
+            console_header_timeout_ms,
+            console_connection_lifetime_ms
         );
         if self.database.is_some() {
             config.database = self.database;

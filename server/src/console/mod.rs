@@ -71,14 +71,41 @@ pub async fn serve_tls(
     tls: rustls::ServerConfig,
     shutdown: CancellationToken,
 ) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(tls));
+    serve_connections(app, listener, Some(acceptor), true, shutdown).await;
+}
+
+/// Serves the console over plain HTTP (loopback, development) on `listener`
+/// until `shutdown`.
+pub async fn serve(app: AppState, listener: tokio::net::TcpListener, shutdown: CancellationToken) {
+    serve_connections(app, listener, None, false, shutdown).await;
+}
+
+/// The one accept loop of both: at most `console_connections_max`
+/// connections at once (one more is closed on accept), a TLS handshake
+/// within 10 s, each request's headers within `console_header_timeout_ms`,
+/// and no connection older than `console_connection_lifetime_ms` (live
+/// event streams reconnect and resume with Last-Event-ID). Slow or idle
+/// clients cannot hold the file descriptors the QUIC server and SQLite share.
+async fn serve_connections(
+    app: AppState,
+    listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    secure_cookies: bool,
+    shutdown: CancellationToken,
+) {
+    use std::time::Duration;
     use tower::ServiceExt;
+    let config = app.config.clone();
+    let header_timeout = Duration::from_millis(config.console_header_timeout_ms);
+    let lifetime = Duration::from_millis(config.console_connection_lifetime_ms);
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(config.console_connections_max));
     let state = ConsoleState {
         app,
         sessions: sessions::ConsoleSessions::default(),
-        secure_cookies: true,
+        secure_cookies,
     };
     let router = api::router(state);
-    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(tls));
     let connections = tokio_util::task::TaskTracker::new();
     loop {
         let (tcp, peer) = tokio::select! {
@@ -86,54 +113,57 @@ pub async fn serve_tls(
                 Ok(accepted) => accepted,
                 Err(error) => {
                     tracing::warn!(%error, "console accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },
             () = shutdown.cancelled() => break,
         };
-        let (acceptor, router, shutdown) = (acceptor.clone(), router.clone(), shutdown.clone());
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "console connection refused: at console_connections_max");
+            drop(tcp);
+            continue;
+        };
+        let (tls, router, shutdown) = (tls.clone(), router.clone(), shutdown.clone());
         connections.spawn(async move {
-            // A TLS handshake that stalls is dropped.
-            let Ok(Ok(tls)) =
-                tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await
-            else {
-                return;
-            };
+            let _slot = slot;
             let service =
                 hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
                     request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
                     router.clone().oneshot(request.map(axum::body::Body::new))
                 });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(tls), service);
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            let served = async {
+                match tls {
+                    Some(acceptor) => {
+                        // A TLS handshake that stalls is dropped.
+                        let Ok(Ok(tls)) =
+                            tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+                        else {
+                            return;
+                        };
+                        let _ = http
+                            .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                            .await;
+                    }
+                    None => {
+                        let _ = http
+                            .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                            .await;
+                    }
+                }
+            };
             tokio::select! {
-                _ = connection => {}
+                () = served => {}
+                _ = tokio::time::sleep(lifetime) => {}
                 () = shutdown.cancelled() => {}
             }
         });
     }
     connections.close();
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), connections.wait()).await;
-}
-
-/// Serves the console on `listener` until `shutdown`.
-pub async fn serve(app: AppState, listener: tokio::net::TcpListener, shutdown: CancellationToken) {
-    let state = ConsoleState {
-        app,
-        sessions: sessions::ConsoleSessions::default(),
-        secure_cookies: false,
-    };
-    let router = api::router(state);
-    let served = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
-    .await;
-    if let Err(error) = served {
-        tracing::error!(%error, "console stopped");
-    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), connections.wait()).await;
 }
 
 /// An API error: the protocol's status as JSON, with the matching HTTP status.

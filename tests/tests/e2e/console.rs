@@ -763,3 +763,61 @@ async fn sign_ins_are_refused_while_every_password_check_is_busy() {
         .await
         .expect("signed in once the checks are free");
 }
+
+/// Slow clients cannot hold the console: a connection that does not send its
+/// headers in time is closed, and beyond `console_connections_max` a new
+/// connection is closed on accept; once the slow ones are gone the console
+/// answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off_and_connections_are_capped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start_with(|config| {
+        config.http = Some("127.0.0.1:0".parse().unwrap());
+        config.console_connections_max = 4;
+        config.console_header_timeout_ms = 5_000;
+    })
+    .await;
+    let addr = server.server.console_addr().expect("the console listens");
+    // Four clients that start a request and never finish its headers.
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    // A fifth is closed at once: it reads the end of the stream.
+    let mut fifth = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = fifth.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(60), fifth.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the fifth connection was held");
+    assert!(
+        !String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"),
+        "the fifth connection was served: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    // The slow ones are closed by the header timeout.
+    for mut stream in slow {
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(120), stream.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "a slow client was never cut off");
+    }
+    // And the console answers again.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let healthy = http()
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16() == 200)
+            .unwrap_or(false);
+        if healthy {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the console stayed full");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
