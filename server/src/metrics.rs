@@ -28,6 +28,9 @@ pub struct Metrics {
     pub witness_cosignatures: AtomicU64,
     /// Checkpoints a witness refused (a fork, or a bad proof): needs a person.
     pub witness_refusals: AtomicU64,
+    /// CRL files refused (not signed by an agency CA, older than the one in
+    /// force, unreadable): the previous CRL stays in force.
+    pub crl_refusals: std::sync::Arc<AtomicU64>,
 }
 
 impl Metrics {
@@ -106,6 +109,12 @@ pub fn render(s: &Snapshot<'_>) -> String {
         "Altered, missing or unlogged evidence the newest scrub found (0: intact).",
         "gauge",
         s.metrics.evidence_problems.load(Ordering::Relaxed),
+    );
+    gauge(
+        "fieldlink_crl_refusals_total",
+        "CRL files refused (unsigned, older than the one in force, unreadable); the previous CRL stays in force.",
+        "counter",
+        s.metrics.crl_refusals.load(Ordering::Relaxed),
     );
     gauge(
         "fieldlink_witness_cosignatures_total",

@@ -129,19 +129,77 @@ fn existing_entries(text: &str) -> Result<(Vec<RevokedCertParams>, u64), RevokeE
     Ok((entries, number))
 }
 
-/// The serials a CRL file revokes.
-pub fn revoked_serials(crl: &Path) -> Result<HashSet<Vec<u8>>, RevokeError> {
+/// What a CRL file revokes: the serials of every CRL in it, each signed
+/// by one of the agency CAs, and the highest CRL number among them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revoked {
+    /// The revoked serials.
+    pub serials: HashSet<Vec<u8>>,
+    /// The highest CRL number in the file (0 when none carries one).
+    pub number: u64,
+}
+
+/// Reads every CRL of the file at `crl`, checking each one's signature
+/// against the CA certificates in `ca_pem` (the agency CA file). A CRL that
+/// no CA signed makes the whole file invalid.
+pub fn revoked_serials(crl: &Path, ca_pem: &[u8]) -> Result<Revoked, RevokeError> {
+    use rustls_pki_types::pem::{PemObject, SectionKind};
     let text = std::fs::read_to_string(crl).map_err(|e| RevokeError::File {
         path: crl.display().to_string(),
         detail: e.to_string(),
     })?;
-    let der = pem_der(&text, "X509 CRL")?;
-    let (_, parsed) =
-        x509_parser::parse_x509_crl(&der).map_err(|e| RevokeError::Invalid(format!("CRL: {e}")))?;
-    Ok(parsed
-        .iter_revoked_certificates()
-        .map(|e| e.raw_serial().to_vec())
-        .collect())
+    let mut cas = Vec::new();
+    for item in <(SectionKind, Vec<u8>) as PemObject>::pem_slice_iter(ca_pem) {
+        let (kind, der) = item.map_err(|e| RevokeError::Invalid(format!("CA PEM: {e}")))?;
+        if kind == SectionKind::Certificate {
+            cas.push(der);
+        }
+    }
+    let authorities = cas
+        .iter()
+        .map(|der| {
+            x509_parser::parse_x509_certificate(der)
+                .map(|(_, cert)| cert)
+                .map_err(|e| RevokeError::Invalid(format!("CA certificate: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut revoked = Revoked {
+        serials: HashSet::new(),
+        number: 0,
+    };
+    let mut crls = 0;
+    for item in <(SectionKind, Vec<u8>) as PemObject>::pem_slice_iter(text.as_bytes()) {
+        let (kind, der) = item.map_err(|e| RevokeError::Invalid(format!("PEM: {e}")))?;
+        if kind != SectionKind::Crl {
+            continue;
+        }
+        crls += 1;
+        let (_, parsed) =
+            x509_parser::parse_x509_crl(&der).map_err(|e| RevokeError::Invalid(format!("CRL: {e}")))?;
+        let signed = authorities
+            .iter()
+            .any(|ca| ca.subject() == parsed.issuer() && parsed.verify_signature(ca.public_key()).is_ok());
+        if !signed {
+            return Err(RevokeError::Invalid(format!(
+                "CRL {crls} of {} is not signed by an agency CA",
+                crl.display()
+            )));
+        }
+        let number = parsed
+            .crl_number()
+            .and_then(|n| u64::try_from(n.clone()).ok())
+            .unwrap_or(0);
+        revoked.number = revoked.number.max(number);
+        revoked.serials.extend(
+            parsed
+                .iter_revoked_certificates()
+                .map(|e| e.raw_serial().to_vec()),
+        );
+    }
+    if crls == 0 {
+        return Err(RevokeError::Invalid(format!("no X509 CRL in {}", crl.display())));
+    }
+    Ok(revoked)
 }
 
 fn pem_der(text: &str, label: &str) -> Result<Vec<u8>, RevokeError> {
@@ -245,16 +303,28 @@ pub struct CrlWatch {
     pub storage: Arc<dyn PeopleStore>,
     /// The server clock, ms since the Unix epoch.
     pub clock: fn() -> i64,
+    /// Counts CRL files refused (`fieldlink_crl_refusals_total`).
+    pub refusals: Arc<std::sync::atomic::AtomicU64>,
     /// Fires when the server begins shutting down.
     pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// Watches the CRL file every `crl_check_interval_ms`; on a change, applies
-/// it to new handshakes and to live connections. Ends at shutdown.
+/// it to new handshakes and to live connections, unless it is not signed by
+/// an agency CA or its CRL number goes backwards (an older CRL put back
+/// would un-revoke devices). Ends at shutdown.
 pub async fn watch_crl(watch: CrlWatch, endpoint: quinn::Endpoint, crl: PathBuf) {
     let interval = Duration::from_millis(watch.config.crl_check_interval_ms);
     let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
     let mut seen: Option<SystemTime> = modified(&crl);
+    // The number of the CRL in force (the one read at start).
+    let mut in_force = match watch.config.tls_files() {
+        Ok(files) => std::fs::read(&files.ca)
+            .ok()
+            .and_then(|ca| revoked_serials(&crl, &ca).ok())
+            .map_or(0, |revoked| revoked.number),
+        Err(_) => 0,
+    };
     loop {
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
@@ -265,17 +335,36 @@ pub async fn watch_crl(watch: CrlWatch, endpoint: quinn::Endpoint, crl: PathBuf)
             continue;
         }
         seen = now;
-        if let Err(error) = apply_crl(&watch, &endpoint, &crl).await {
-            tracing::error!(%error, "the new CRL could not be applied; the previous one stays in force");
+        match apply_crl(&watch, &endpoint, &crl, in_force).await {
+            Ok(number) => in_force = number,
+            Err(error) => {
+                watch.refusals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::error!(%error, "the new CRL could not be applied; the previous one stays in force")
+            }
         }
     }
 }
 
-async fn apply_crl(watch: &CrlWatch, endpoint: &quinn::Endpoint, crl: &Path) -> Result<(), String> {
+/// Applies the CRL file if it is signed and not older than CRL number
+/// `in_force`; returns its number.
+async fn apply_crl(
+    watch: &CrlWatch,
+    endpoint: &quinn::Endpoint,
+    crl: &Path,
+    in_force: u64,
+) -> Result<u64, String> {
     let files = watch.config.tls_files().map_err(|e| e.to_string())?;
+    let ca = std::fs::read(&files.ca).map_err(|e| format!("{}: {e}", files.ca.display()))?;
+    let read = revoked_serials(crl, &ca).map_err(|e| e.to_string())?;
+    if read.number < in_force {
+        return Err(format!(
+            "the CRL's number {} is older than the one in force ({in_force})",
+            read.number
+        ));
+    }
     let crypto = crate::tls::server_config(&files, watch.config.dev).map_err(|e| e.to_string())?;
     let server_config = crate::transport::server_config(crypto, &watch.config)?;
-    let revoked = revoked_serials(crl).map_err(|e| e.to_string())?;
+    let revoked = read.serials;
     // New handshakes first, then the live connections.
     endpoint.set_server_config(Some(server_config));
     let closed = watch.live.close_revoked(&revoked);
@@ -285,6 +374,62 @@ async fn apply_crl(watch: &CrlWatch, endpoint: &quinn::Endpoint, crl: &Path) -> 
         .record_revocations(&serials, (watch.clock)())
         .await
         .map_err(|e| e.to_string())?;
-    tracing::info!(revoked = revoked.len(), closed = ?closed, newly_revoked = ?recorded, "CRL reloaded");
-    Ok(())
+    tracing::info!(revoked = revoked.len(), closed = ?closed, newly_revoked = ?recorded, number = read.number, "CRL reloaded");
+    Ok(read.number)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dev_copy() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        crate::certs::generate_dev_set(dir.path()).unwrap();
+        dir
+    }
+
+    fn serial_of(cert: &Path) -> Vec<u8> {
+        let der = pem_der(&std::fs::read_to_string(cert).unwrap(), "CERTIFICATE").unwrap();
+        let (_, parsed) = x509_parser::parse_x509_certificate(&der).unwrap();
+        parsed.raw_serial().to_vec()
+    }
+
+    #[test]
+    fn every_crl_of_the_file_counts_and_each_must_be_signed_by_the_ca() {
+        let agency = dev_copy();
+        let dir = agency.path();
+        let ca = std::fs::read(dir.join("ca.pem")).unwrap();
+        // The set's CRL revokes device-revoked; a second CRL of the same CA
+        // revokes device-002; one file holding both revokes both.
+        let second = dir.join("second.pem");
+        revoke_device(
+            &dir.join("ca.pem"),
+            &dir.join("ca.key"),
+            &second,
+            &dir.join("device-002.pem"),
+        )
+        .unwrap();
+        let both = dir.join("both.pem");
+        let text = std::fs::read_to_string(dir.join("crl.pem")).unwrap()
+            + &std::fs::read_to_string(&second).unwrap();
+        std::fs::write(&both, text).unwrap();
+        let revoked = revoked_serials(&both, &ca).unwrap();
+        assert!(revoked
+            .serials
+            .contains(&serial_of(&dir.join("device-revoked.pem"))));
+        assert!(revoked.serials.contains(&serial_of(&dir.join("device-002.pem"))));
+        assert_eq!(revoked.number, 1);
+        // A CRL from another CA, alone or beside a good one, is refused.
+        let other = dev_copy();
+        let foreign = std::fs::read_to_string(other.path().join("crl.pem")).unwrap();
+        std::fs::write(&both, std::fs::read_to_string(&second).unwrap() + &foreign).unwrap();
+        assert!(matches!(
+            revoked_serials(&both, &ca),
+            Err(RevokeError::Invalid(_))
+        ));
+        assert!(matches!(
+            revoked_serials(&other.path().join("crl.pem"), &ca),
+            Err(RevokeError::Invalid(_))
+        ));
+    }
 }

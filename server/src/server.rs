@@ -306,6 +306,7 @@ pub async fn start_wrapped(
             live: state.live.clone(),
             storage: state.storage.clone(),
             clock: state.clock,
+            refusals: state.metrics.crl_refusals.clone(),
             shutdown: state.shutdown.clone(),
         };
         tokio::spawn(crate::revocation::watch_crl(watch, endpoint.clone(), crl));

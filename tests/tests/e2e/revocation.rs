@@ -98,3 +98,76 @@ async fn a_revoked_device_is_cut_off_live_and_its_earlier_evidence_stays() {
     assert!(other.submit_inspection(&record("officer-01")).await.is_ok());
     assert_eq!(storage.device_revoked_at("device-001").await.unwrap(), None);
 }
+
+/// An older CRL put back (which would un-revoke a device) and a CRL no
+/// agency CA signed are both refused: the CRL in force stays, and the
+/// refusal is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_or_forged_crl_is_not_applied() {
+    let certs = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(certs_dir()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), certs.path().join(entry.file_name())).unwrap();
+    }
+    let tls = fieldlink_server::tls::TlsFiles::dev(certs.path());
+    let server = TestServer::start_with(move |config| {
+        config.tls = Some(tls);
+        config.crl_check_interval_ms = 100;
+    })
+    .await;
+    // Seen once, so its revocation is recorded by device.
+    connect(server.addr(), "device-002", "officer-02")
+        .await
+        .unwrap()
+        .close()
+        .await;
+    let crl = certs.path().join("crl.pem");
+    let older = std::fs::read(&crl).unwrap();
+    fieldlink_server::revocation::revoke_device(
+        &certs.path().join("ca.pem"),
+        &certs.path().join("ca.key"),
+        &crl,
+        &certs.path().join("device-002.pem"),
+    )
+    .unwrap();
+    let storage = &server.server.state().storage;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while storage.device_revoked_at("device-002").await.unwrap().is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the revocation was never applied"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refusals = server.server.state().metrics.crl_refusals.clone();
+    let wait_for_refusals = |count: u64| {
+        let refusals = refusals.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            while refusals.load(Ordering::Relaxed) < count {
+                assert!(tokio::time::Instant::now() < deadline, "the CRL was not refused");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let still_refused = || async {
+        match connect(server.addr(), "device-002", "officer-02").await {
+            Err(Error::Authentication(_)) => {}
+            other => panic!("device-002 got back in: {:?}", other.map(|_| ())),
+        }
+    };
+    // The older CRL put back.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    std::fs::write(&crl, &older).unwrap();
+    wait_for_refusals(1).await;
+    still_refused().await;
+    // A CRL signed by another CA.
+    let other = tempfile::tempdir().unwrap();
+    fieldlink_server::certs::generate_dev_set(other.path()).unwrap();
+    std::fs::copy(other.path().join("crl.pem"), &crl).unwrap();
+    wait_for_refusals(2).await;
+    still_refused().await;
+    connect(server.addr(), "device-001", "officer-01")
+        .await
+        .expect("the other devices still connect");
+}
