@@ -75,6 +75,15 @@ pub async fn fleet_at(
     addr: std::net::SocketAddr,
     count: usize,
 ) -> Result<Vec<(Client, &'static str)>, String> {
+    fleet_signing(addr, count, true).await
+}
+
+/// The same, with the terminals signing captures or not.
+pub async fn fleet_signing(
+    addr: std::net::SocketAddr,
+    count: usize,
+    sign_captures: bool,
+) -> Result<Vec<(Client, &'static str)>, String> {
     let mut tokens = Vec::new();
     for (device, officer) in SEATS {
         let first = connect(addr, device, officer)
@@ -89,6 +98,7 @@ pub async fn fleet_at(
         let (device, officer, token) = &tokens[index % tokens.len()];
         let mut config = client_config(addr, device, officer);
         config.credentials = Credentials::Token(token.clone());
+        config.sign_captures = sign_captures;
         let client = Client::connect(config)
             .await
             .map_err(|e| format!("terminal {index}: {e}"))?;

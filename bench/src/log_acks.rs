@@ -8,12 +8,11 @@
 
 use std::time::Duration;
 
-use fieldlink_client::{Client, Credentials};
 use fieldlink_server::storage::sqlite::SqliteStorage;
 use fieldlink_server::storage::Storage;
-use fieldlink_tests::{client_config, connect, dev_config, TestServer};
+use fieldlink_tests::{dev_config, TestServer};
 
-use crate::ingest::{close_all, run_terminals, tune_for_fleet};
+use crate::ingest::{close_all, fleet_signing, run_terminals, tune_for_fleet};
 use crate::report::Figure;
 use crate::stats::median;
 
@@ -52,48 +51,13 @@ async fn unlogged_server() -> Result<TestServer, String> {
     })
 }
 
-/// `count` terminals on `server` (sessions from one sign-in per device),
-/// signing captures or not.
-async fn terminals(
-    server: &TestServer,
-    count: usize,
-    sign_captures: bool,
-) -> Result<Vec<(Client, &'static str)>, String> {
-    const SEATS: [(&str, &str); 3] = [
-        ("device-001", "officer-01"),
-        ("device-002", "officer-02"),
-        ("device-003", "officer-03"),
-    ];
-    let mut tokens = Vec::new();
-    for (device, officer) in SEATS {
-        let first = connect(server.addr(), device, officer)
-            .await
-            .map_err(|e| format!("sign in {officer}: {e}"))?;
-        let welcome = first.welcome().await.ok_or("no welcome")?;
-        tokens.push((device, officer, welcome.session_token));
-        first.close().await;
-    }
-    let mut fleet = Vec::with_capacity(count);
-    for index in 0..count {
-        let (device, officer, token) = &tokens[index % tokens.len()];
-        let mut config = client_config(server.addr(), device, officer);
-        config.credentials = Credentials::Token(token.clone());
-        config.sign_captures = sign_captures;
-        let client = Client::connect(config)
-            .await
-            .map_err(|e| format!("terminal {index}: {e}"))?;
-        fleet.push((client, *officer));
-    }
-    Ok(fleet)
-}
-
 /// Runs the comparison.
 pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
     let logged = crate::ingest::bench_server().await;
     let unlogged = unlogged_server().await?;
-    let signed_fleet = terminals(&logged, plan.terminals, true).await?;
-    let unlogged_fleet = terminals(&unlogged, plan.terminals, true).await?;
-    let unsigned_fleet = terminals(&logged, plan.terminals, false).await?;
+    let signed_fleet = fleet_signing(logged.addr(), plan.terminals, true).await?;
+    let unlogged_fleet = fleet_signing(unlogged.addr(), plan.terminals, true).await?;
+    let unsigned_fleet = fleet_signing(logged.addr(), plan.terminals, false).await?;
     let (mut with_log, mut without_log, mut unsigned) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..plan.rounds {
         // Alternate which goes first: the disk drifts.

@@ -542,32 +542,34 @@ fn main() -> ExitCode {
 
 /// Writes a new log key pair; returns the verifier key.
 fn write_log_key(name: &str, out: &std::path::Path) -> Result<String, Box<dyn std::error::Error>> {
-    use std::io::Write;
-    if name.is_empty() || name.contains(|c: char| c == '+' || c.is_whitespace()) {
-        return Err("the key name must be non-empty, without spaces or '+'".into());
-    }
+    check_key_name(name)?;
     let (private_key, verifier_key) = fieldlink_server::transparency::generate_key(name);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(out)
-        .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    writeln!(file, "{private_key}")?;
-    file.sync_all()?;
-    let public = out.with_extension("pub");
-    std::fs::write(&public, format!("{verifier_key}\n"))
-        .map_err(|e| format!("cannot write {}: {e}", public.display()))?;
-    Ok(verifier_key)
+    write_key_pair(out, &private_key, &verifier_key)
 }
 
 fn write_witness_key(name: &str, out: &std::path::Path) -> Result<String, Box<dyn std::error::Error>> {
-    use std::io::Write;
-    if name.is_empty() || name.contains(|c: char| c == '+' || c.is_whitespace()) {
-        return Err("the witness name must be non-empty, without spaces or '+'".into());
-    }
+    check_key_name(name)?;
     let (private_key, verifier_key) = fieldlink_protocol::cosignature::generate_key(name, rand::random());
+    write_key_pair(out, &private_key, &verifier_key)
+}
+
+/// A signed-note key name: non-empty, no spaces, no '+'.
+fn check_key_name(name: &str) -> Result<(), Box<dyn std::error::Error>> {
+    if name.is_empty() || name.contains(|c: char| c == '+' || c.is_whitespace()) {
+        return Err("the key name must be non-empty, without spaces or '+'".into());
+    }
+    Ok(())
+}
+
+/// Writes the private key to `out` (a new file, readable by its owner
+/// only, fsync'd) and the verifier key to `out` with the extension `.pub`;
+/// returns the verifier key.
+fn write_key_pair(
+    out: &std::path::Path,
+    private_key: &str,
+    verifier_key: &str,
+) -> Result<String, Box<dyn std::error::Error>> {
+    use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -580,7 +582,7 @@ fn write_witness_key(name: &str, out: &std::path::Path) -> Result<String, Box<dy
     let public = out.with_extension("pub");
     std::fs::write(&public, format!("{verifier_key}\n"))
         .map_err(|e| format!("cannot write {}: {e}", public.display()))?;
-    Ok(verifier_key)
+    Ok(verifier_key.to_owned())
 }
 
 fn witness(args: WitnessArgs) -> ExitCode {

@@ -268,3 +268,35 @@ pub async fn events_until(
         }
     }
 }
+
+/// A copy of certs-dev in a temporary directory, for tests that rewrite the
+/// CRL or other files the server watches.
+pub fn dev_certs_copy() -> tempfile::TempDir {
+    let copy = tempfile::tempdir().expect("temporary directory");
+    for entry in std::fs::read_dir(certs_dir()).expect("certs-dev") {
+        let entry = entry.expect("certs-dev entry");
+        std::fs::copy(entry.path(), copy.path().join(entry.file_name())).expect("copy certs-dev");
+    }
+    copy
+}
+
+/// The demo place photos are taken at (latitude, longitude).
+pub const PHOTO_PLACE: (f64, f64) = (29.8683, 121.5440);
+
+/// A real JPEG (160 × 120, content from `seed`) taken a second ago at
+/// [`PHOTO_PLACE`], its EXIF time and GPS agreeing, as an upload for
+/// `record_id`; with its bytes.
+pub fn photo_for(record_id: &str, seed: u64) -> (fieldlink_client::PhotoUpload, Vec<u8>) {
+    let taken = fieldlink_client::now_ms() - 1000;
+    let exif = photos::Exif {
+        captured_at_ms: taken,
+        position: Some(PHOTO_PLACE),
+    };
+    let jpeg = photos::jpeg_with_exif(160, 120, seed, exif);
+    let upload = fieldlink_client::PhotoUpload::new(record_id, "image/jpeg", taken, jpeg.clone()).at(
+        PHOTO_PLACE.0,
+        PHOTO_PLACE.1,
+        5.0,
+    );
+    (upload, jpeg)
+}

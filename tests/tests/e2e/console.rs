@@ -625,18 +625,7 @@ async fn viewing_and_downloading_evidence_is_logged_custody_and_a_case_exports_f
     let mut item = record("officer-01");
     item.case_id = "CASE-CONSOLE-9".into();
     officer.submit_inspection(&item).await.unwrap();
-    let now = fieldlink_client::now_ms();
-    let jpeg = fieldlink_tests::photos::jpeg_with_exif(
-        160,
-        120,
-        4,
-        fieldlink_tests::photos::Exif {
-            captured_at_ms: now - 1000,
-            position: Some((29.8683, 121.5440)),
-        },
-    );
-    let photo = fieldlink_client::PhotoUpload::new(&item.id, "image/jpeg", now - 1000, jpeg.clone())
-        .at(29.8683, 121.5440, 5.0);
+    let (photo, jpeg) = fieldlink_tests::photo_for(&item.id, 4);
     let receipt = officer.upload_photo(&photo, |_| {}).await.unwrap();
     officer.close().await;
 

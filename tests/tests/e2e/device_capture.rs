@@ -161,19 +161,8 @@ async fn a_photo_signed_for_another_place_is_refused_before_its_bytes() {
     let officer = connect(server.addr(), "device-001", "officer-01").await.unwrap();
     let owner = record("officer-01");
     officer.submit_inspection(&owner).await.unwrap();
-    let now = fieldlink_client::now_ms();
-    let jpeg = fieldlink_tests::photos::jpeg_with_exif(
-        160,
-        120,
-        9,
-        fieldlink_tests::photos::Exif {
-            captured_at_ms: now - 1000,
-            position: Some((29.8683, 121.5440)),
-        },
-    );
     // Signed by the SDK as sent: stored and verified in its proof.
-    let photo = fieldlink_client::PhotoUpload::new(&owner.id, "image/jpeg", now - 1000, jpeg.clone())
-        .at(29.8683, 121.5440, 5.0);
+    let (photo, jpeg) = fieldlink_tests::photo_for(&owner.id, 9);
     let receipt = officer.upload_photo(&photo, |_| {}).await.unwrap();
     let proof = officer.inclusion_proof(&receipt.item_id).await.unwrap();
     assert!(proof.leaf.capture.is_some());
@@ -181,15 +170,14 @@ async fn a_photo_signed_for_another_place_is_refused_before_its_bytes() {
 
     // A statement naming another place than the header declares is
     // refused before any byte is read, and nothing is stored.
-    let other = fieldlink_client::PhotoUpload::new(&owner.id, "image/jpeg", now - 1000, jpeg.clone())
-        .at(29.8683, 121.5440, 5.0);
+    let (other, _) = fieldlink_tests::photo_for(&owner.id, 9);
     let capture = signer("device-001")
         .sign(
             &Captured {
                 kind: LeafKind::Photo,
                 item_id: other.evidence_id(),
                 bytes: &jpeg,
-                captured_at_ms: now - 1000,
+                captured_at_ms: other.captured_at_ms(),
                 place: Some((30.0, 120.0)),
             },
             "officer-01",

@@ -91,17 +91,7 @@ async fn an_exported_case_verifies_offline_and_each_tampering_is_caught_with_its
     }
     // A photo of the first record, sent without the case id: it belongs to
     // the case through its record.
-    let jpeg = fieldlink_tests::photos::jpeg_with_exif(
-        160,
-        120,
-        3,
-        fieldlink_tests::photos::Exif {
-            captured_at_ms: now - 60_000,
-            position: Some((29.8683, 121.5440)),
-        },
-    );
-    let photo = fieldlink_client::PhotoUpload::new(&first.id, "image/jpeg", now - 60_000, jpeg.clone())
-        .at(29.8683, 121.5440, 5.0);
+    let (photo, jpeg) = fieldlink_tests::photo_for(&first.id, 3);
     let photo_receipt = officer.upload_photo(&photo, |_| {}).await.unwrap();
     let service = fieldlink_protocol::service::example_service("officer-01", CASE, now);
     officer.submit_service(&service).await.unwrap();

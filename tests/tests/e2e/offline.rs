@@ -278,17 +278,7 @@ async fn items_queued_offline_are_signed_at_capture_time_and_stored_with_that_si
     let outbox = Outbox::open(config).await.unwrap();
     let item = record("officer-01");
     outbox.enqueue_inspection(&item).await.unwrap();
-    let now = fieldlink_client::now_ms();
-    let jpeg = photos::jpeg_with_exif(
-        160,
-        120,
-        8,
-        Exif {
-            captured_at_ms: now - 1000,
-            position: Some((29.8683, 121.5440)),
-        },
-    );
-    let photo = PhotoUpload::new(&item.id, "image/jpeg", now - 1000, jpeg).at(29.8683, 121.5440, 5.0);
+    let (photo, _) = fieldlink_tests::photo_for(&item.id, 8);
     outbox.enqueue_photo(&photo).await.unwrap();
 
     // What the outbox holds: the signatures made at enqueue.

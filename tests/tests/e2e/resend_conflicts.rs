@@ -174,18 +174,7 @@ async fn a_photo_resent_with_another_header_is_a_conflict() {
     let client = officer(&server).await;
     let owner = record("officer-01");
     client.submit_inspection(&owner).await.unwrap();
-    let taken = now() - 1000;
-    let jpeg = fieldlink_tests::photos::jpeg_with_exif(
-        160,
-        120,
-        11,
-        fieldlink_tests::photos::Exif {
-            captured_at_ms: taken,
-            position: Some((29.8683, 121.5440)),
-        },
-    );
-    let photo = fieldlink_client::PhotoUpload::new(&owner.id, "image/jpeg", taken, jpeg.clone())
-        .at(29.8683, 121.5440, 5.0);
+    let (photo, jpeg) = fieldlink_tests::photo_for(&owner.id, 11);
     let original = client.upload_photo(&photo, |_| {}).await.unwrap();
     client.close().await;
 

@@ -6,16 +6,12 @@ use std::time::Duration;
 
 use fieldlink_client::{Client, Error, PhotoUpload};
 use fieldlink_tests::photos;
-use fieldlink_tests::{certs_dir, client_config, connect, record, TestServer};
+use fieldlink_tests::{client_config, connect, record, TestServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_device_is_cut_off_live_and_its_earlier_evidence_stays() {
     // The server reads a CRL we may rewrite: a copy of the development set.
-    let certs = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(certs_dir()).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), certs.path().join(entry.file_name())).unwrap();
-    }
+    let certs = fieldlink_tests::dev_certs_copy();
     let tls = fieldlink_server::tls::TlsFiles::dev(certs.path());
     let server = TestServer::start_with(move |config| {
         config.tls = Some(tls);
@@ -104,11 +100,7 @@ async fn a_revoked_device_is_cut_off_live_and_its_earlier_evidence_stays() {
 /// refusal is counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_older_or_forged_crl_is_not_applied() {
-    let certs = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(certs_dir()).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), certs.path().join(entry.file_name())).unwrap();
-    }
+    let certs = fieldlink_tests::dev_certs_copy();
     let tls = fieldlink_server::tls::TlsFiles::dev(certs.path());
     let server = TestServer::start_with(move |config| {
         config.tls = Some(tls);

@@ -122,16 +122,9 @@ async fn every_kind_gets_a_leaf_and_its_proof_verifies_on_the_terminal() {
     );
 }
 
-/// A real JPEG taken a minute ago here, for `record_id`.
+/// A real JPEG taken a second ago here, for `record_id`.
 fn photo_of(record_id: &str, seed: u64) -> fieldlink_client::PhotoUpload {
-    let captured_at_ms = fieldlink_client::now_ms() - 60_000;
-    let exif = fieldlink_tests::photos::Exif {
-        captured_at_ms,
-        position: Some((29.8683, 121.5440)),
-    };
-    let jpeg = fieldlink_tests::photos::jpeg_with_exif(160, 120, seed, exif);
-    fieldlink_client::PhotoUpload::new(record_id, "image/jpeg", captured_at_ms, jpeg)
-        .at(29.8683, 121.5440, 5.0)
+    fieldlink_tests::photo_for(record_id, seed).0
 }
 
 /// A server on `data_dir` and officer-01's terminal signed in to it.

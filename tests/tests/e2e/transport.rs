@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fieldlink_protocol::close_code;
 use fieldlink_tests::impairment::{Conditions, ImpairmentProxy};
-use fieldlink_tests::{certs_dir, client_config, connect, raw_session, record, TestServer};
+use fieldlink_tests::{client_config, connect, raw_session, record, TestServer};
 use rustls_pki_types::pem::PemObject;
 
 /// A QUIC client endpoint with the dev certificate of `device`, configured
@@ -115,11 +115,7 @@ async fn served(endpoint: &quinn::Endpoint, quic: quinn::ClientConfig, addr: std
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_asking_for_resumption_gets_no_ticket_and_a_revoked_one_cannot_come_back() {
-    let certs = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(certs_dir()).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), certs.path().join(entry.file_name())).unwrap();
-    }
+    let certs = fieldlink_tests::dev_certs_copy();
     let tls = fieldlink_server::tls::TlsFiles::dev(certs.path());
     let server = TestServer::start_with(move |config| {
         config.tls = Some(tls);
