@@ -123,10 +123,7 @@ impl Inspection {
         };
         let case_id = match record.case_id.as_str() {
             "" => None,
-            text => {
-                validate::required_text("case_id", text, limits::CASE_ID_BYTES_MAX)?;
-                Some(text.to_owned())
-            }
+            text => Some(validate::case_id("case_id", text)?),
         };
         Ok(Self {
             id,

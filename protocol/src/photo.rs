@@ -3,7 +3,6 @@
 use uuid::Uuid;
 
 use crate::inspection::{parse_place, Place};
-use crate::limits;
 use crate::pb;
 use crate::validate::{self, FieldError, ValidationContext};
 
@@ -121,10 +120,7 @@ impl PhotoHeader {
         }
         let case_id = match header.case_id.as_str() {
             "" => None,
-            text => {
-                validate::required_text("case_id", text, limits::CASE_ID_BYTES_MAX)?;
-                Some(text.to_owned())
-            }
+            text => Some(validate::case_id("case_id", text)?),
         };
         Ok(Self {
             evidence_id,

@@ -186,6 +186,18 @@ pub fn optional_item_id(field: &str, value: &str) -> Result<Option<Uuid>, FieldE
 /// A case id: 1 to 64 bytes of text.
 pub fn case_id(field: &str, value: &str) -> Result<String, FieldError> {
     required_text(field, value, limits::CASE_ID_BYTES_MAX)?;
+    // One spelling per case: "CASE-1" and " CASE-1" must not be two cases.
+    // Letters and digits of any script, and - _ . / ( ) [ ] 〔 〕 （ ）; no
+    // spaces, no control or invisible characters.
+    let allowed = |c: char| c.is_alphanumeric() || "-_./()[]〔〕（）".contains(c);
+    if let Some(bad) = value.chars().find(|c| !allowed(*c)) {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "{bad:?} is not allowed in a case id (letters, digits and - _ . / ( ) [ ] 〔 〕 （ ） only)"
+            ),
+        ));
+    }
     Ok(value.to_owned())
 }
 
@@ -205,6 +217,24 @@ mod tests {
         now_ms: 1_800_000_000_000,
         clock_skew_ms_max: 60_000,
     };
+
+    #[test]
+    fn a_case_id_has_one_spelling() {
+        for good in ["CASE-1", "城执罚〔2026〕第12号", "ZJ/2026(3)", "case_1.a"] {
+            assert_eq!(case_id("case_id", good).unwrap(), good);
+        }
+        for bad in [
+            " CASE-1",
+            "CASE-1 ",
+            "CASE 1",
+            "CASE-1\n",
+            "CASE\u{200b}1",
+            "CASE\u{3000}1",
+            "",
+        ] {
+            assert!(case_id("case_id", bad).is_err(), "{bad:?} accepted");
+        }
+    }
 
     #[test]
     fn item_ids_must_be_uuid_v7() {

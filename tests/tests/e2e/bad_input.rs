@@ -408,6 +408,18 @@ async fn every_bad_input_gets_its_typed_error_and_the_server_keeps_serving() {
             expect: Error(invalid, None, Some("started_at_ms")),
         },
         Case {
+            name: "a case id with a leading space (one spelling per case)",
+            bytes: inspection(|r| r.case_id = " CASE-1".into()),
+            finish: true,
+            expect: Error(invalid, None, Some("case_id")),
+        },
+        Case {
+            name: "a case id with a space inside",
+            bytes: inspection(|r| r.case_id = "CASE 1".into()),
+            finish: true,
+            expect: Error(invalid, None, Some("case_id")),
+        },
+        Case {
             name: "matter not in the catalogue",
             bytes: inspection(|r| r.matter_code = "ZZ-404".into()),
             finish: true,
