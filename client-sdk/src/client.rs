@@ -461,7 +461,10 @@ impl Client {
         if uuid::Uuid::parse_str(captured.item_id).is_err() {
             return Ok(None);
         }
-        self.connection().await?;
+        // The statement names the session's officer and device: connect
+        // first, retrying like any request (a lossy network may refuse the
+        // first hellos).
+        self.with_retry(|| self.connection()).await?;
         let Some(welcome) = self.welcome().await else {
             return Ok(None);
         };
@@ -480,12 +483,23 @@ impl Client {
     }
 
     pub(crate) async fn request_with_retry(&self, request_frame: &[u8]) -> Result<response::Result, Error> {
+        self.with_retry(|| self.send_once(request_frame)).await
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or the retry policy
+    /// runs out; waits with jittered exponential backoff (or the server's
+    /// `retry_after`) in between.
+    async fn with_retry<T, F, Fut>(&self, mut op: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Error>>,
+    {
         let policy = self.config.retry;
         let mut backoff = policy.backoff_initial;
         let mut attempt = 1;
         loop {
-            let error = match self.send_once(request_frame).await {
-                Ok(receipt) => return Ok(receipt),
+            let error = match op().await {
+                Ok(value) => return Ok(value),
                 Err(error) => error,
             };
             if !error.is_retryable() || attempt >= policy.attempts_max {
