@@ -33,6 +33,8 @@ const BODY_BYTES_MAX: usize = 64 * 1024;
 pub fn router(state: ConsoleState) -> Router {
     Router::new()
         .route("/", get(page))
+        .route("/console.js", get(script))
+        .route("/console.css", get(styles))
         .route("/api/openapi.json", get(openapi))
         .route("/api/session", post(sign_in).get(whoami).delete(sign_out))
         .route("/api/assignments", get(list_assignments).post(create_assignment))
@@ -59,12 +61,24 @@ pub fn router(state: ConsoleState) -> Router {
 async fn page() -> Response {
     (
         [
-            (header::CONTENT_SECURITY_POLICY, "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'"),
+            (header::CONTENT_SECURITY_POLICY, super::CONTENT_SECURITY_POLICY),
             (header::X_FRAME_OPTIONS, "DENY"),
         ],
         Html(PAGE),
     )
         .into_response()
+}
+
+async fn script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        super::SCRIPT,
+    )
+        .into_response()
+}
+
+async fn styles() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], super::STYLES).into_response()
 }
 
 async fn openapi() -> Response {

@@ -34,6 +34,17 @@ use crate::state::AppState;
 
 /// The page, built into the binary.
 pub const PAGE: &str = include_str!("page/index.html");
+
+/// The page's script, served as `/console.js`.
+pub const SCRIPT: &str = include_str!("page/console.js");
+
+/// The page's styles, served as `/console.css`.
+pub const STYLES: &str = include_str!("page/console.css");
+
+/// The page's Content-Security-Policy: nothing inline, nothing from
+/// elsewhere, no framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
+     script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 /// The OpenAPI document of the API (also checked in under docs/).
 pub const OPENAPI: &str = include_str!("../../../docs/console-openapi.json");
 

@@ -452,15 +452,45 @@ async fn a_supervisor_dispatches_and_watches_assignments_officers_and_evidence()
     );
     assert!(metrics.contains("fieldlink_sessions 1"), "{metrics}");
     // The page and the OpenAPI document.
-    let page = plain
-        .get(format!("{base}/"))
-        .send()
-        .await
+    let answer = plain.get(format!("{base}/")).send().await.unwrap();
+    let policy = answer.headers()["content-security-policy"]
+        .to_str()
         .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .to_owned();
+    let page = answer.text().await.unwrap();
     assert!(page.contains("综合执法指挥台"));
+    // Nothing inline: the policy allows none, and the page has none.
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    assert!(
+        policy.contains("script-src 'self'") && policy.contains("style-src 'self'"),
+        "{policy}"
+    );
+    assert!(!page.contains("<style"), "inline styles in the page");
+    for inline in [
+        "<script>",
+        " onclick=",
+        " onsubmit=",
+        " onerror=",
+        " onload=",
+        " style=",
+    ] {
+        assert!(!page.contains(inline), "{inline} in the page");
+    }
+    for (path, kind) in [("/console.js", "text/javascript"), ("/console.css", "text/css")] {
+        let asset = plain.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(asset.status().as_u16(), 200, "{path}");
+        assert!(
+            asset.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(kind),
+            "{path}"
+        );
+        let text = asset.text().await.unwrap();
+        for inline in [" onclick=", " onsubmit=", " onerror=", " onload=", " style=\""] {
+            assert!(!text.contains(inline), "{inline} in {path}");
+        }
+    }
     let openapi: Value = serde_json::from_str(
         &plain
             .get(format!("{base}/api/openapi.json"))

@@ -1,0 +1,275 @@
+// The console's script (served as /console.js: no inline scripts, CSP).
+"use strict";
+const T = {
+  zh: { title:"综合执法指挥台", signout:"退出", signinTitle:"指挥员登录", officerId:"工号", password:"密码", signin:"登录",
+    board:"任务看板", dispatch:"派发任务", officers:"执法人员", evidence:"证据", map:"位置图", case:"案件",
+    assigneeKind:"派给", toOfficer:"执法人员", toTeam:"中队", assignee:"对象", taskTitle:"任务名称", matter:"事项编码",
+    priority:"优先级", normal:"普通", urgent:"紧急", place:"地点", lat:"纬度", lon:"经度", due:"截止时间", caseId:"案件编号",
+    instructions:"工作要求", send:"派发", name:"姓名", team:"中队", online:"在线", lastSeen:"最近在线", position:"最近位置",
+    mapNote:"本地绘制（无在线地图）：圆点为执法人员最近位置，方块为未完成任务。", show:"查看", when:"时间", kind:"类别", by:"提交人", receipt:"回执",
+    live:"实时连接", offline:"连接中断，重连中…", overdue:"已超期", cancel:"撤销任务", history:"处理记录", sent:"已派发", close:"关闭",
+    ASSIGNMENT_STATE_DISPATCHED:"已派发", ASSIGNMENT_STATE_DELIVERED:"已送达", ASSIGNMENT_STATE_ACCEPTED:"已接收", ASSIGNMENT_STATE_EN_ROUTE:"在途",
+    ASSIGNMENT_STATE_ON_SITE:"到场", ASSIGNMENT_STATE_COMPLETED:"已办结", ASSIGNMENT_STATE_REJECTED:"已退回/撤销",
+    inspection:"巡查记录", photo:"照片证据", service:"电子送达", service_event:"送达回执", interview:"远程询问",
+    exportCase:"导出证据包", exporting:"正在导出…", exported:"已导出", custody:"保管记录", deviceSigned:"设备签名", yes:"有", no:"无",
+    leaf:"日志序号", origin:"来源", view_item:"查看", download_original:"下载原件", export:"导出", audit:"核查",
+    alertProblems:"证据完整性告警：后台核查发现 {n} 处问题，请立即处理（见服务器日志）。", alertWitness:"见证方拒绝了 {n} 个日志检查点：日志可能被改写。" },
+  en: { title:"Enforcement command console", signout:"Sign out", signinTitle:"Supervisor sign-in", officerId:"ID", password:"Password", signin:"Sign in",
+    board:"Board", dispatch:"Dispatch", officers:"Officers", evidence:"Evidence", map:"Map", case:"Case",
+    assigneeKind:"Assign to", toOfficer:"Officer", toTeam:"Team", assignee:"Assignee", taskTitle:"Title", matter:"Matter code",
+    priority:"Priority", normal:"Normal", urgent:"Urgent", place:"Place", lat:"Latitude", lon:"Longitude", due:"Due at", caseId:"Case id",
+    instructions:"Instructions", send:"Dispatch", name:"Name", team:"Team", online:"Online", lastSeen:"Last seen", position:"Last position",
+    mapNote:"Drawn locally (no map tiles): dots are officers' last positions, squares open assignments.", show:"Show", when:"When", kind:"Kind", by:"By", receipt:"Receipt",
+    live:"live", offline:"disconnected, reconnecting…", overdue:"overdue", cancel:"Cancel assignment", history:"History", sent:"Dispatched", close:"Close",
+    ASSIGNMENT_STATE_DISPATCHED:"Dispatched", ASSIGNMENT_STATE_DELIVERED:"Delivered", ASSIGNMENT_STATE_ACCEPTED:"Accepted", ASSIGNMENT_STATE_EN_ROUTE:"En route",
+    ASSIGNMENT_STATE_ON_SITE:"On site", ASSIGNMENT_STATE_COMPLETED:"Completed", ASSIGNMENT_STATE_REJECTED:"Rejected / cancelled",
+    inspection:"Inspection", photo:"Photo", service:"Service", service_event:"Service event", interview:"Interview",
+    exportCase:"Export package", exporting:"Exporting…", exported:"Exported", custody:"Chain of custody", deviceSigned:"Device-signed", yes:"yes", no:"no",
+    leaf:"Leaf", origin:"From", view_item:"viewed", download_original:"original downloaded", export:"exported", audit:"audited",
+    alertProblems:"Evidence integrity alert: the background audit found {n} problem(s); act now (see the server log).", alertWitness:"A witness refused {n} log checkpoint(s): the log may have been rewritten." }
+};
+let lang = localStorage.getItem("fieldlink-lang") || "zh";
+const t = (key) => (T[lang] && T[lang][key]) || key;
+function applyLang() {
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  document.querySelectorAll("[data-t]").forEach(el => { el.textContent = t(el.dataset.t); });
+  document.getElementById("lang").textContent = lang === "zh" ? "English" : "中文";
+  renderBoard(); renderOfficers();
+}
+document.getElementById("lang").onclick = () => { lang = lang === "zh" ? "en" : "zh"; localStorage.setItem("fieldlink-lang", lang); applyLang(); };
+
+const $ = (id) => document.getElementById(id);
+const esc = (s) => String(s ?? "").replace(/[&<>"']/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;","\"":"&quot;","'":"&#39;"}[c]));
+const fmtTime = (ms) => ms ? new Date(Number(ms)).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB") : "—";
+let csrf = "";
+const assignments = new Map();
+let officers = [];
+
+async function api(method, path, body) {
+  const headers = { "Accept": "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET") headers["X-CSRF-Token"] = csrf;
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
+  const text = await response.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!response.ok) { const e = new Error((data && (data.reason + ": " + data.message)) || response.status); e.status = response.status; throw e; }
+  return data;
+}
+
+// UUIDv7: 48-bit ms timestamp, version 7, variant 10, random rest.
+function uuidv7() {
+  const b = new Uint8Array(16); crypto.getRandomValues(b);
+  let ms = Date.now();
+  for (let i = 5; i >= 0; i--) { b[i] = ms % 256; ms = Math.floor(ms / 256); }
+  b[6] = (b[6] & 0x0f) | 0x70; b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map(x => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0,8)}-${h.slice(8,12)}-${h.slice(12,16)}-${h.slice(16,20)}-${h.slice(20)}`;
+}
+
+$("signin-submit").onclick = async () => {
+  $("signin-error").textContent = "";
+  try {
+    const session = await api("POST", "/api/session", { officer_id: $("signin-id").value.trim(), password: $("signin-password").value });
+    start(session);
+  } catch (e) { $("signin-error").textContent = e.message; }
+};
+$("signin-password").addEventListener("keydown", (e) => { if (e.key === "Enter") $("signin-submit").click(); });
+$("signout").onclick = async () => { try { await api("DELETE", "/api/session"); } catch (e) {} location.reload(); };
+
+document.querySelectorAll("nav button").forEach(button => button.onclick = () => {
+  document.querySelectorAll("nav button").forEach(b => b.classList.toggle("active", b === button));
+  document.querySelectorAll("[data-panel]").forEach(p => p.classList.toggle("hidden", p.dataset.panel !== button.dataset.view));
+  if (button.dataset.view === "map") drawMap();
+  if (button.dataset.view === "officers") loadOfficers();
+});
+
+const COLUMNS = ["ASSIGNMENT_STATE_DISPATCHED","ASSIGNMENT_STATE_DELIVERED","ASSIGNMENT_STATE_ACCEPTED","ASSIGNMENT_STATE_EN_ROUTE","ASSIGNMENT_STATE_ON_SITE","ASSIGNMENT_STATE_COMPLETED","ASSIGNMENT_STATE_REJECTED"];
+function columnOf(state) { return state === "ASSIGNMENT_STATE_CANCELLED" ? "ASSIGNMENT_STATE_REJECTED" : state; }
+function renderBoard() {
+  const board = $("board"); if (!board) return;
+  board.innerHTML = COLUMNS.map(c => `<div class="column" data-state="${c}"><h3>${esc(t(c))}</h3></div>`).join("");
+  const sorted = [...assignments.values()].sort((a, b) => Number(b.createdAtMs || 0) - Number(a.createdAtMs || 0));
+  for (const a of sorted) {
+    const column = board.querySelector(`[data-state="${columnOf(a.state)}"]`); if (!column) continue;
+    const card = document.createElement("div");
+    card.className = "card" + (a.overdue ? " overdue" : "") + (a.priority === "PRIORITY_URGENT" ? " urgent" : "");
+    card.dataset.id = a.id; card.dataset.state = a.state;
+    card.innerHTML = `<div class="title">${esc(a.title)}</div><div class="meta">${esc(a.officerId || a.teamId || "")}${a.acceptedBy ? " → " + esc(a.acceptedBy) : ""}</div>` +
+      `<div class="meta">${a.dueAtMs && a.dueAtMs !== "0" ? esc(t("due")) + " " + esc(fmtTime(a.dueAtMs)) : ""}${a.overdue ? " · <b>" + esc(t("overdue")) + "</b>" : ""}</div>`;
+    card.onclick = () => showAssignment(a.id);
+    column.appendChild(card);
+  }
+}
+async function loadAssignments() {
+  const list = await api("GET", "/api/assignments?limit=500");
+  assignments.clear(); (list.assignments || []).forEach(a => assignments.set(a.id, a)); renderBoard();
+}
+async function showAssignment(id) {
+  const detail = $("detail"); const data = await api("GET", "/api/assignments/" + encodeURIComponent(id));
+  const a = data.assignment;
+  detail.innerHTML = `<h3>${esc(a.title)}</h3><div class="meta">${esc(t(a.state))} · ${esc(a.officerId || a.teamId)}</div>` +
+    `<p>${esc(a.instructions || "")}</p><h4>${esc(t("history"))}</h4><table>` +
+    (data.events || []).map(e => `<tr><td>${esc(fmtTime(e.atMs))}</td><td>${esc((e.kind || "").replace("ASSIGNMENT_EVENT_KIND_", ""))}</td><td>${esc(e.by)}</td><td>${esc(e.reason || "")}</td></tr>`).join("") + "</table>" +
+    `<button class="primary" id="detail-cancel" type="button">${esc(t("cancel"))}</button> <button type="button" id="detail-close">${esc(t("close"))}</button><div class="error" id="detail-error"></div>`;
+  detail.classList.remove("hidden");
+  $("detail-close").onclick = () => detail.classList.add("hidden");
+  $("detail-cancel").onclick = async () => {
+    try { await api("POST", `/api/assignments/${encodeURIComponent(id)}/cancel`, { update_id: uuidv7(), reason: "指挥台撤销 cancelled from the console" }); detail.classList.add("hidden"); }
+    catch (e) { $("detail-error").textContent = e.message; }
+  };
+}
+
+function fillAssignees() {
+  const kind = $("d-kind").value; const select = $("d-assignee");
+  const options = kind === "team"
+    ? [...new Map(officers.filter(o => o.role === "officer").map(o => [o.team_id, o.team_name || o.team_id])).entries()]
+    : officers.filter(o => o.role === "officer").map(o => [o.officer_id, `${o.name} (${o.officer_id})`]);
+  select.innerHTML = options.map(([v, label]) => `<option value="${esc(v)}">${esc(label)}</option>`).join("");
+}
+$("d-kind").onchange = fillAssignees;
+$("d-submit").onclick = async () => {
+  $("d-error").textContent = ""; $("d-result").textContent = "";
+  const assignment = { id: uuidv7(), title: $("d-title").value, instructions: $("d-instructions").value, matterCode: $("d-matter").value,
+    area: $("d-address").value, priority: $("d-priority").value, caseId: $("d-case").value };
+  if ($("d-kind").value === "team") assignment.teamId = $("d-assignee").value; else assignment.officerId = $("d-assignee").value;
+  const lat = parseFloat($("d-lat").value), lon = parseFloat($("d-lon").value);
+  if (!isNaN(lat) && !isNaN(lon)) assignment.place = { latitude: lat, longitude: lon, address: $("d-address").value };
+  if ($("d-due").value) assignment.dueAtMs = String(new Date($("d-due").value).getTime());
+  try {
+    const result = await api("POST", "/api/assignments", assignment);
+    assignments.set(result.assignment.id, result.assignment); renderBoard();
+    $("d-result").textContent = t("sent") + " · " + result.assignment.id;
+  } catch (e) { $("d-error").textContent = e.message; }
+};
+
+async function loadOfficers() { officers = (await api("GET", "/api/officers")).officers || []; renderOfficers(); fillAssignees(); }
+function renderOfficers() {
+  const body = $("officers"); if (!body) return;
+  body.innerHTML = officers.map(o => `<tr data-officer="${esc(o.officer_id)}"><td>${esc(o.name)} <code>${esc(o.officer_id)}</code></td><td>${esc(o.team_name || o.team_id)}</td>` +
+    `<td><span class="dot ${o.online ? "on" : ""}"></span>${o.online ? "●" : ""}</td><td>${esc(fmtTime(o.last_seen_ms))}</td>` +
+    `<td>${o.last_position ? esc(o.last_position.latitude.toFixed(5) + ", " + o.last_position.longitude.toFixed(5)) : "—"}</td></tr>`).join("");
+}
+
+function evidenceHtml(item) {
+  const photo = item.photo;
+  const img = photo ? `<img alt="" src="/api/photos/${encodeURIComponent(item.item_id)}/thumbnail" data-tries="0">` : "";
+  const flags = photo ? (photo.flags || []).map(f => `<span class="flag">${esc(f.replace("EVIDENCE_FLAG_", ""))}</span>`).join("") : "";
+  return `<div class="evidence-item" data-item="${esc(item.item_id)}" data-kind="${esc(item.kind)}">${img}<div><b>${esc(t(item.kind))}</b> · ${esc(item.officer_id)} · ${esc(fmtTime(item.received_at_ms))}` +
+    `<div>${flags}</div><div class="status">${esc(t("receipt"))} #${esc(item.server_seq)} · SHA-256 <code>${esc(item.sha256.slice(0, 16))}…</code>${item.case_id ? " · " + esc(item.case_id) : ""}</div></div></div>`;
+}
+// The thumbnail is made just after the receipt: try again a few times
+// (listened for here, not in an inline handler: the page's CSP allows none).
+document.addEventListener("error", (e) => {
+  if (e.target instanceof HTMLImageElement && e.target.dataset.tries !== undefined) retryThumbnail(e.target);
+}, true);
+function retryThumbnail(img) {
+  const tries = Number(img.dataset.tries) + 1; img.dataset.tries = tries;
+  if (tries > 20) { img.style.visibility = "hidden"; return; }
+  setTimeout(() => { img.src = img.src.split("?")[0] + "?try=" + tries; }, 500);
+}
+async function loadEvidence() {
+  const data = await api("GET", "/api/evidence?limit=50");
+  $("evidence").innerHTML = (data.items || []).map(evidenceHtml).join("");
+}
+
+function drawMap() {
+  const svg = $("map-svg");
+  const points = officers.filter(o => o.last_position).map(o => ({ x: o.last_position.longitude, y: o.last_position.latitude, label: o.name, kind: "officer" }));
+  for (const a of assignments.values()) {
+    if (a.place && a.place.latitude && !["ASSIGNMENT_STATE_COMPLETED","ASSIGNMENT_STATE_CANCELLED","ASSIGNMENT_STATE_REJECTED"].includes(a.state))
+      points.push({ x: a.place.longitude, y: a.place.latitude, label: a.title, kind: "task", overdue: a.overdue });
+  }
+  if (!points.length) { svg.innerHTML = ""; return; }
+  const xs = points.map(p => p.x), ys = points.map(p => p.y);
+  const pad = 0.002, minX = Math.min(...xs) - pad, maxX = Math.max(...xs) + pad, minY = Math.min(...ys) - pad, maxY = Math.max(...ys) + pad;
+  const sx = (x) => 40 + (x - minX) / (maxX - minX) * 920, sy = (y) => 480 - (y - minY) / (maxY - minY) * 440;
+  svg.innerHTML = points.map(p => {
+    const x = sx(p.x), y = sy(p.y);
+    const mark = p.kind === "officer" ? `<circle cx="${x}" cy="${y}" r="7" fill="#0b5cad"/>` : `<rect x="${x-6}" y="${y-6}" width="12" height="12" fill="${p.overdue ? "#c62828" : "#f39c12"}"/>`;
+    return mark + `<text x="${x + 10}" y="${y + 4}" font-size="13">${esc(p.label)}</text>`;
+  }).join("");
+}
+
+$("case-go").onclick = async () => {
+  $("case-error").textContent = "";
+  try {
+    const data = await api("GET", "/api/cases/" + encodeURIComponent($("case-id").value.trim()));
+    $("case-items").innerHTML = (data.items || []).map(i => `<tr data-item="${esc(i.itemId)}"><td>${esc(fmtTime(i.occurredAtMs))}</td><td>${esc(t(i.kind))}</td><td>${esc(i.officerId)}</td><td>#${esc(i.serverSeq)}</td></tr>`).join("");
+  } catch (e) { $("case-error").textContent = e.message; }
+};
+$("case-items").addEventListener("click", (e) => { const row = e.target.closest("[data-item]"); if (row) showItem(row.dataset.item); });
+$("evidence").addEventListener("click", (e) => { const item = e.target.closest("[data-item]"); if (item) showItem(item.dataset.item); });
+
+// The case package (docs/evidence-export.md), downloaded as a file.
+$("case-export").onclick = async () => {
+  const id = $("case-id").value.trim(); if (!id) return;
+  $("case-error").textContent = ""; $("case-export-status").textContent = t("exporting");
+  try {
+    const response = await fetch(`/api/cases/${encodeURIComponent(id)}/export`, { method: "POST", headers: { "X-CSRF-Token": csrf }, credentials: "same-origin" });
+    if (!response.ok) { const data = await response.json().catch(() => null); throw new Error((data && (data.reason + ": " + data.message)) || response.status); }
+    const url = URL.createObjectURL(await response.blob());
+    const link = document.createElement("a"); link.href = url; link.download = id.replace(/[^A-Za-z0-9-]/g, "_") + ".tar";
+    document.body.appendChild(link); link.click(); link.remove(); setTimeout(() => URL.revokeObjectURL(url), 60000);
+    $("case-export-status").textContent = t("exported");
+  } catch (e) { $("case-export-status").textContent = ""; $("case-error").textContent = e.message; }
+};
+
+// An item: its receipt, whether the device signed it, and its chain of
+// custody (this view is itself recorded in it).
+async function showItem(id) {
+  const detail = $("detail"); const item = await api("GET", "/api/items/" + encodeURIComponent(id));
+  const digest = item.photo ? item.photo.sha256 : item.receipt.sha256;
+  detail.innerHTML = `<h3>${esc(t(item.kind))}</h3><div class="meta">${esc(item.officer_id)} · ${esc(item.device_id)}${item.case_id ? " · " + esc(item.case_id) : ""}</div>` +
+    `<p class="status">${esc(t("receipt"))} #${esc(item.receipt.server_seq)} · ${esc(fmtTime(item.receipt.received_at_ms))}<br>SHA-256 <code>${esc(digest)}</code><br>` +
+    `${esc(t("leaf"))} ${esc(item.leaf_index ?? "—")} · ${esc(t("deviceSigned"))}: ${esc(item.device_signed ? t("yes") : t("no"))}</p>` +
+    (item.photo ? `<p><a href="/api/photos/${encodeURIComponent(item.item_id)}/original" target="_blank" rel="noopener">${esc(t("download_original"))}</a></p>` : "") +
+    `<h4>${esc(t("custody"))}</h4><table id="custody">` +
+    (item.custody || []).map(c => `<tr><td>${esc(fmtTime(c.at_ms))}</td><td>${esc(t(c.action))}</td><td>${esc(c.actor)}</td><td>${esc(c.origin)}</td></tr>`).join("") + "</table>" +
+    `<button type="button" id="detail-close">${esc(t("close"))}</button>`;
+  detail.classList.remove("hidden");
+  $("detail-close").onclick = () => detail.classList.add("hidden");
+}
+
+// Problems that need a person: the evidence scrub's, a witness's refusal.
+async function checkAlerts() {
+  try {
+    const a = await api("GET", "/api/alerts");
+    const lines = [];
+    if (Number(a.evidence_problems) > 0) lines.push(t("alertProblems").replace("{n}", a.evidence_problems));
+    if (Number(a.witness_refusals) > 0) lines.push(t("alertWitness").replace("{n}", a.witness_refusals));
+    $("alert-banner").textContent = lines.join(" ");
+    $("alert-banner").classList.toggle("hidden", lines.length === 0);
+  } catch (e) {}
+}
+
+function connectEvents() {
+  const events = new EventSource("/api/events");
+  events.onopen = () => { $("live-status").textContent = "● " + t("live"); };
+  events.onerror = () => { $("live-status").textContent = "○ " + t("offline"); };
+  events.addEventListener("assignment", (e) => {
+    const event = JSON.parse(e.data);
+    if (event.assignment) { assignments.set(event.assignment.id, event.assignment); renderBoard(); }
+  });
+  events.addEventListener("evidence", (e) => {
+    const item = JSON.parse(e.data);
+    if (!document.querySelector(`[data-item="${CSS.escape(item.item_id)}"]`)) $("evidence").insertAdjacentHTML("afterbegin", evidenceHtml(item));
+  });
+  events.addEventListener("presence", (e) => {
+    const online = new Set(JSON.parse(e.data).online || []);
+    officers.forEach(o => { const was = o.online; o.online = online.has(o.officer_id); if (was && !o.online) o.last_seen_ms = Date.now(); });
+    renderOfficers();
+  });
+}
+
+async function start(session) {
+  csrf = session.csrf_token;
+  $("who").textContent = `${session.name} (${session.officer_id})`;
+  $("signin").classList.add("hidden"); $("app").classList.remove("hidden"); $("signout").classList.remove("hidden");
+  await Promise.all([loadAssignments(), loadOfficers(), loadEvidence()]);
+  connectEvents();
+  checkAlerts(); setInterval(checkAlerts, 30000);
+}
+
+$("dispatch-form").addEventListener("submit", (e) => e.preventDefault());
+applyLang();
+api("GET", "/api/session").then(start).catch(() => {});
