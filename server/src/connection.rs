@@ -59,6 +59,13 @@ pub async fn serve_connection(
         _slot: None,
     };
     state.live.insert(&connection, &device_id, serial.clone());
+    // A handshake accepted under the previous CRL, registered after a new
+    // one was applied, is closed here.
+    if state.live.is_revoked(&serial) {
+        tracing::info!(%remote, device = %device_id, "revoked device refused after its handshake");
+        connection.close(crate::revocation::CLOSE_REVOKED.into(), b"device revoked");
+        return;
+    }
     if state.live.first_sighting(&serial) {
         let noted = state
             .storage
@@ -87,6 +94,12 @@ pub async fn serve_connection(
         },
         () = shutdown.cancelled() => return,
     };
+    // And again at the hello, for a CRL applied while it was on its way.
+    if state.live.is_revoked(&serial) {
+        tracing::info!(%remote, device = %device_id, "revoked device refused at its hello");
+        connection.close(crate::revocation::CLOSE_REVOKED.into(), b"device revoked");
+        return;
+    }
     session.certificate = Some(certificate);
     tracing::info!(%remote, device = %session.device_id, officer = %session.officer.id, "session open");
     state.presence.opened(&session.officer.id, (state.clock)());

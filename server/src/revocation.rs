@@ -129,6 +129,18 @@ fn existing_entries(text: &str) -> Result<(Vec<RevokedCertParams>, u64), RevokeE
     Ok((entries, number))
 }
 
+/// The serial number of the certificate in the PEM file at `cert`.
+pub fn certificate_serial(cert: &Path) -> Result<Vec<u8>, RevokeError> {
+    let text = std::fs::read_to_string(cert).map_err(|e| RevokeError::File {
+        path: cert.display().to_string(),
+        detail: e.to_string(),
+    })?;
+    let der = pem_der(&text, "CERTIFICATE")?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(&der)
+        .map_err(|e| RevokeError::Invalid(format!("certificate: {e}")))?;
+    Ok(parsed.raw_serial().to_vec())
+}
+
 /// What a CRL file revokes: the serials of every CRL in it, each signed
 /// by one of the agency CAs, and the highest CRL number among them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,9 +241,25 @@ pub struct LiveConnections {
     /// Certificate serials this node has recorded in storage (a device
     /// reconnecting does not write its serial again).
     serials_noted: Arc<Mutex<HashSet<Vec<u8>>>>,
+    /// The serials the CRL in force revokes: a connection whose handshake
+    /// was accepted under the previous CRL is checked against them when it
+    /// registers and again at its hello.
+    revoked: Arc<std::sync::RwLock<HashSet<Vec<u8>>>>,
 }
 
 impl LiveConnections {
+    /// Puts the serials of the CRL in force in place.
+    pub fn set_revoked(&self, serials: HashSet<Vec<u8>>) {
+        if let Ok(mut revoked) = self.revoked.write() {
+            *revoked = serials;
+        }
+    }
+
+    /// Whether the CRL in force revokes `serial`.
+    pub fn is_revoked(&self, serial: &[u8]) -> bool {
+        self.revoked.read().is_ok_and(|revoked| revoked.contains(serial))
+    }
+
     /// Registers a connection after its handshake.
     pub fn insert(&self, connection: &quinn::Connection, device_id: &str, serial: Vec<u8>) {
         self.lock().insert(
@@ -264,6 +292,9 @@ impl LiveConnections {
     /// Closes every connection whose certificate serial is in `revoked`;
     /// returns the devices closed.
     pub fn close_revoked(&self, revoked: &HashSet<Vec<u8>>) -> Vec<String> {
+        // First the set new connections are checked against, then the ones
+        // already open: none slips between the two.
+        self.set_revoked(revoked.clone());
         let mut closed = Vec::new();
         for (connection, device, serial) in self.lock().values() {
             if revoked.contains(serial) {

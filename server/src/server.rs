@@ -301,6 +301,14 @@ pub async fn start_wrapped(
         ));
     }
     if let Some(crl) = tls_files.crl.clone() {
+        // The serials of the CRL the handshakes start with.
+        match std::fs::read(&tls_files.ca)
+            .map_err(|e| e.to_string())
+            .and_then(|ca| crate::revocation::revoked_serials(&crl, &ca).map_err(|e| e.to_string()))
+        {
+            Ok(revoked) => state.live.set_revoked(revoked.serials),
+            Err(error) => tracing::warn!(%error, "the CRL's serials could not be read at start"),
+        }
         let watch = crate::revocation::CrlWatch {
             config: state.config.clone(),
             live: state.live.clone(),

@@ -163,3 +163,41 @@ async fn an_older_or_forged_crl_is_not_applied() {
         .await
         .expect("the other devices still connect");
 }
+
+/// A connection whose handshake was accepted under the previous CRL and
+/// that registers after a new one is in force is closed: the serials in
+/// force are checked at registration, not only in the TLS handshake. (The
+/// race is made here by putting device-001's serial in force while the TLS
+/// configuration still accepts it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_revoked_after_its_handshake_is_refused_when_it_registers() {
+    let server = TestServer::start().await;
+    let serial = fieldlink_server::revocation::certificate_serial(
+        &fieldlink_tests::certs_dir().join("device-001.pem"),
+    )
+    .unwrap();
+    // The development CRL's own serial is in force from the start.
+    let revoked_dev = fieldlink_server::revocation::certificate_serial(
+        &fieldlink_tests::certs_dir().join("device-revoked.pem"),
+    )
+    .unwrap();
+    let live = &server.server.state().live;
+    assert!(live.is_revoked(&revoked_dev));
+    assert!(!live.is_revoked(&serial));
+    connect(server.addr(), "device-001", "officer-01")
+        .await
+        .expect("device-001 connects before")
+        .close()
+        .await;
+    let mut in_force = std::collections::HashSet::new();
+    in_force.insert(revoked_dev);
+    in_force.insert(serial);
+    live.set_revoked(in_force);
+    let refused = connect(server.addr(), "device-001", "officer-01").await;
+    assert!(refused.is_err(), "a revoked device got a session");
+    connect(server.addr(), "device-002", "officer-02")
+        .await
+        .expect("other devices still connect")
+        .close()
+        .await;
+}
