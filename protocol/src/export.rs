@@ -284,11 +284,11 @@ pub fn verify(files: &BTreeMap<String, FileFacts>, trust: &Trust<'_>) -> Summary
             return summary;
         }
     };
-    if checkpoint.size != manifest.log.tree_size || hex(&checkpoint.root) != manifest.log.root_sha256 {
+    if checkpoint.size != manifest.log.tree_size || hex::encode(checkpoint.root) != manifest.log.root_sha256 {
         let detail = format!(
             "the signed checkpoint is of {} leaves, root {}; the manifest says {}, {}",
             checkpoint.size,
-            hex(&checkpoint.root),
+            hex::encode(checkpoint.root),
             manifest.log.tree_size,
             manifest.log.root_sha256
         );
@@ -316,7 +316,7 @@ pub fn verify(files: &BTreeMap<String, FileFacts>, trust: &Trust<'_>) -> Summary
     summary.checkpoint = Some(CheckpointSummary {
         origin: checkpoint.origin.clone(),
         tree_size: checkpoint.size,
-        root_sha256: hex(&checkpoint.root),
+        root_sha256: hex::encode(checkpoint.root),
     });
 
     for entry in std::iter::once(&manifest.export_event).chain(&manifest.items) {
@@ -392,8 +392,11 @@ fn check_entry(
                 ("SHA-256", &facts.sha256, &entry.sha256),
                 ("SM3", &facts.sm3, &entry.sm3),
             ] {
-                if hex(actual) != *listed {
-                    let detail = format!("the file's {name} is {}; the logged one is {listed}", hex(actual));
+                if hex::encode(actual) != *listed {
+                    let detail = format!(
+                        "the file's {name} is {}; the logged one is {listed}",
+                        hex::encode(actual)
+                    );
                     failures.push(("digest", detail));
                 }
             }
@@ -474,8 +477,8 @@ fn check_capture(
     };
     let describes = statement.kind.name() == entry.kind
         && statement.item_id.to_string() == entry.item_id
-        && hex(&statement.sha256) == entry.sha256
-        && hex(&statement.sm3) == entry.sm3
+        && hex::encode(statement.sha256) == entry.sha256
+        && hex::encode(statement.sm3) == entry.sm3
         && statement.device_id == entry.device_id
         && statement.officer_id == entry.officer_id;
     if !describes {
@@ -579,17 +582,6 @@ fn kept_text(files: &BTreeMap<String, FileFacts>, path: &str) -> Result<String, 
     String::from_utf8(bytes.clone()).map_err(|_| format!("{path} is not UTF-8"))
 }
 
-/// Lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
 fn unhex(text: &str) -> Result<Vec<u8>, String> {
-    if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!("{text:?} is not hex"));
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).map_err(|_| format!("{text:?} is not hex")))
-        .collect()
+    hex::decode(text).map_err(|_| format!("{text:?} is not hex"))
 }

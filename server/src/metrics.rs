@@ -30,7 +30,7 @@ pub struct Metrics {
     pub witness_refusals: AtomicU64,
     /// CRL files refused (not signed by an agency CA, older than the one in
     /// force, unreadable): the previous CRL stays in force.
-    pub crl_refusals: std::sync::Arc<AtomicU64>,
+    pub crl_refusals: AtomicU64,
 }
 
 impl Metrics {

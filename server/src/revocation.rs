@@ -334,28 +334,21 @@ pub struct CrlWatch {
     pub storage: Arc<dyn PeopleStore>,
     /// The server clock, ms since the Unix epoch.
     pub clock: fn() -> i64,
-    /// Counts CRL files refused (`fieldlink_crl_refusals_total`).
-    pub refusals: Arc<std::sync::atomic::AtomicU64>,
+    /// Where CRL files refused are counted (`fieldlink_crl_refusals_total`).
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Fires when the server begins shutting down.
     pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// Watches the CRL file every `crl_check_interval_ms`; on a change, applies
 /// it to new handshakes and to live connections, unless it is not signed by
-/// an agency CA or its CRL number goes backwards (an older CRL put back
-/// would un-revoke devices). Ends at shutdown.
-pub async fn watch_crl(watch: CrlWatch, endpoint: quinn::Endpoint, crl: PathBuf) {
+/// an agency CA or its CRL number goes backwards from `in_force` (the number
+/// of the CRL read at start: an older CRL put back would un-revoke devices).
+/// Ends at shutdown.
+pub async fn watch_crl(watch: CrlWatch, endpoint: quinn::Endpoint, crl: PathBuf, mut in_force: u64) {
     let interval = Duration::from_millis(watch.config.crl_check_interval_ms);
     let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
     let mut seen: Option<SystemTime> = modified(&crl);
-    // The number of the CRL in force (the one read at start).
-    let mut in_force = match watch.config.tls_files() {
-        Ok(files) => std::fs::read(&files.ca)
-            .ok()
-            .and_then(|ca| revoked_serials(&crl, &ca).ok())
-            .map_or(0, |revoked| revoked.number),
-        Err(_) => 0,
-    };
     loop {
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
@@ -369,7 +362,10 @@ pub async fn watch_crl(watch: CrlWatch, endpoint: quinn::Endpoint, crl: PathBuf)
         match apply_crl(&watch, &endpoint, &crl, in_force).await {
             Ok(number) => in_force = number,
             Err(error) => {
-                watch.refusals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                watch
+                    .metrics
+                    .crl_refusals
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::error!(%error, "the new CRL could not be applied; the previous one stays in force")
             }
         }

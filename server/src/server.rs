@@ -301,23 +301,35 @@ pub async fn start_wrapped(
         ));
     }
     if let Some(crl) = tls_files.crl.clone() {
-        // The serials of the CRL the handshakes start with.
-        match std::fs::read(&tls_files.ca)
+        // The CRL the handshakes start with, read once: its serials are
+        // checked at registration, its number is the floor for new ones.
+        let in_force = match std::fs::read(&tls_files.ca)
             .map_err(|e| e.to_string())
             .and_then(|ca| crate::revocation::revoked_serials(&crl, &ca).map_err(|e| e.to_string()))
         {
-            Ok(revoked) => state.live.set_revoked(revoked.serials),
-            Err(error) => tracing::warn!(%error, "the CRL's serials could not be read at start"),
-        }
+            Ok(revoked) => {
+                state.live.set_revoked(revoked.serials);
+                revoked.number
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the CRL's serials could not be read at start");
+                0
+            }
+        };
         let watch = crate::revocation::CrlWatch {
             config: state.config.clone(),
             live: state.live.clone(),
             storage: state.storage.clone(),
             clock: state.clock,
-            refusals: state.metrics.crl_refusals.clone(),
+            metrics: state.metrics.clone(),
             shutdown: state.shutdown.clone(),
         };
-        tokio::spawn(crate::revocation::watch_crl(watch, endpoint.clone(), crl));
+        tokio::spawn(crate::revocation::watch_crl(
+            watch,
+            endpoint.clone(),
+            crl,
+            in_force,
+        ));
     }
     tokio::spawn(crate::services::assignment::run_overdue_checks(
         state.clone(),

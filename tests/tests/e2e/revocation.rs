@@ -131,12 +131,12 @@ async fn an_older_or_forged_crl_is_not_applied() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let refusals = server.server.state().metrics.crl_refusals.clone();
+    let metrics = server.server.state().metrics.clone();
     let wait_for_refusals = |count: u64| {
-        let refusals = refusals.clone();
+        let metrics = metrics.clone();
         async move {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-            while refusals.load(Ordering::Relaxed) < count {
+            while metrics.crl_refusals.load(Ordering::Relaxed) < count {
                 assert!(tokio::time::Instant::now() < deadline, "the CRL was not refused");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
