@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use fieldlink_server::directory::{Officer, Team};
 use fieldlink_server::storage::{
     AssignmentCommit, AssignmentFilter, AssignmentStore, CaseItemRow, CommitOutcome, EvidenceStore,
-    FeedCursor, ItemStore, ItemSummary, LogStore, NewAssignmentEvent, NewItem, PartialUpload, PeopleStore,
+    FeedCursor, IncidentCommit, IncidentFilter, IncidentReport, IncidentStore, ItemStore, JoinRule,
+    ReportOutcome, StoredIncident, ItemSummary, LogStore, NewAssignmentEvent, NewItem, PartialUpload, PeopleStore,
     RecordLinks, RecordedEvent, ServiceHistory, SessionToken, Storage, StorageError, StoredAssignment,
     StoredCheckpoint, StoredCustody, StoredItem, StoredPhoto, StoredReceipt,
 };
@@ -282,6 +283,40 @@ impl PeopleStore for CommitSink {
 
     async fn device_revoked_at(&self, device_id: &str) -> Result<Option<i64>, StorageError> {
         self.inner.device_revoked_at(device_id).await
+    }
+}
+
+#[async_trait]
+impl IncidentStore for CommitSink {
+    async fn report_incident(&self, report: &IncidentReport, rule: &JoinRule) -> Result<ReportOutcome, StorageError> {
+        self.inner.report_incident(report, rule).await
+    }
+
+    async fn change_incident(
+        &self,
+        expected_version: u64,
+        event: &fieldlink_protocol::pb::IncidentEvent,
+    ) -> Result<IncidentCommit, StorageError> {
+        self.inner.change_incident(expected_version, event).await
+    }
+
+    async fn incident(&self, incident_id: Uuid) -> Result<Option<StoredIncident>, StorageError> {
+        self.inner.incident(incident_id).await
+    }
+
+    async fn incident_history(
+        &self,
+        incident_id: Uuid,
+    ) -> Result<Vec<fieldlink_protocol::pb::IncidentEvent>, StorageError> {
+        self.inner.incident_history(incident_id).await
+    }
+
+    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<StoredIncident>, StorageError> {
+        self.inner.list_incidents(filter).await
+    }
+
+    async fn incident_event(&self, event_id: Uuid) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
+        self.inner.incident_event(event_id).await
     }
 }
 

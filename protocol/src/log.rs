@@ -39,6 +39,10 @@ pub enum LeafKind {
     /// A custody event: an access to evidence (an export, an audit, a
     /// console view or download); its bytes are a `CustodyEvent` message.
     Custody = 7,
+    /// A packet from a monitor over HJ 212, stored byte-exact as received.
+    MonitorPacket = 8,
+    /// An incident event (docs/intake.md); its bytes are an `IncidentEvent`.
+    IncidentEvent = 9,
 }
 
 impl LeafKind {
@@ -52,6 +56,8 @@ impl LeafKind {
             5 => Self::Interview,
             6 => Self::AssignmentEvent,
             7 => Self::Custody,
+            8 => Self::MonitorPacket,
+            9 => Self::IncidentEvent,
             _ => return None,
         })
     }
@@ -66,6 +72,8 @@ impl LeafKind {
             "interview" => Self::Interview,
             "assignment_event" => Self::AssignmentEvent,
             "custody" => Self::Custody,
+            "monitor_packet" => Self::MonitorPacket,
+            "incident_event" => Self::IncidentEvent,
             _ => return None,
         })
     }
@@ -80,6 +88,8 @@ impl LeafKind {
             Self::Interview => "interview",
             Self::AssignmentEvent => "assignment_event",
             Self::Custody => "custody",
+            Self::MonitorPacket => "monitor_packet",
+            Self::IncidentEvent => "incident_event",
         }
     }
 }

@@ -10,6 +10,6 @@ REVOKE INSERT ON _sqlx_migrations FROM fieldlink_app;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO fieldlink_app;
 -- Working state, not evidence: the directory, sign-in tokens (revocation),
 -- the assignments' current state, feed cursors, unfinished uploads, presence.
-GRANT UPDATE ON teams, officers, session_tokens, assignments, feed_cursors, partial_uploads, presence
+GRANT UPDATE ON teams, officers, session_tokens, assignments, feed_cursors, partial_uploads, presence, incidents
     TO fieldlink_app;
 GRANT DELETE ON partial_uploads TO fieldlink_app;

@@ -280,6 +280,12 @@ async fn leaf_from_storage(storage: &dyn Storage, leaf: &Leaf) -> Result<Option<
         return crate::storage::stored_event_leaf(leaf.item_id, recorded.seq, &event.encode_to_vec())
             .map(Some);
     }
+    if leaf.kind == LeafKind::IncidentEvent {
+        let Some((seq, bytes)) = storage.incident_event(leaf.item_id).await? else {
+            return Ok(None);
+        };
+        return crate::storage::incident_leaf(seq, &bytes).map(Some);
+    }
     if leaf.kind == LeafKind::Custody {
         let Some(event) = storage.custody_event(leaf.item_id).await? else {
             return Ok(None);

@@ -50,6 +50,8 @@ pub enum ItemKind {
     ServiceEvent,
     /// Remote-interview metadata.
     Interview,
+    /// A monitor's HJ 212 packet, byte-exact as received.
+    MonitorPacket,
 }
 
 impl ItemKind {
@@ -61,6 +63,7 @@ impl ItemKind {
             ItemKind::Service => "service",
             ItemKind::ServiceEvent => "service_event",
             ItemKind::Interview => "interview",
+            ItemKind::MonitorPacket => "monitor_packet",
         }
     }
 }
@@ -173,6 +176,15 @@ pub enum ItemIndex {
         ended_at_ms: i64,
         /// Interviewers.
         interviewer_ids: Vec<String>,
+    },
+    /// Columns of a monitor packet.
+    MonitorPacket {
+        /// The monitor's unique code.
+        mn: String,
+        /// The command code.
+        cn: String,
+        /// When measured (DataTime), for data packets.
+        data_time_ms: Option<i64>,
     },
 }
 

@@ -109,6 +109,7 @@ pub(crate) fn item_leaf(item: &NewItem, server_seq: u64, received_at_ms: i64) ->
             super::ItemKind::Service => LeafKind::Service,
             super::ItemKind::ServiceEvent => LeafKind::ServiceEvent,
             super::ItemKind::Interview => LeafKind::Interview,
+            super::ItemKind::MonitorPacket => LeafKind::MonitorPacket,
         },
         item_id: item.item_id,
         server_seq,
@@ -176,6 +177,25 @@ pub(crate) fn stored_event_leaf(event_id: Uuid, seq: u64, bytes: &[u8]) -> Resul
         sha256: sha2::Sha256::digest(bytes).into(),
         sm3: sm3_of(bytes),
         device_id: event.device_id,
+        officer_id: event.by,
+        capture: None,
+    })
+}
+
+/// The leaf of an incident event: its digests are of its stored bytes (the
+/// `IncidentEvent` encoding), its device the reporting source (empty for a
+/// person's change), its officer who made the change.
+pub(crate) fn incident_leaf(seq: u64, bytes: &[u8]) -> Result<Leaf, StorageError> {
+    let event = fieldlink_protocol::pb::IncidentEvent::decode(bytes)
+        .map_err(|e| StorageError::Corrupt(format!("incident event: {e}")))?;
+    Ok(Leaf {
+        kind: LeafKind::IncidentEvent,
+        item_id: super::convert::uuid(&event.event_id)?,
+        server_seq: seq,
+        received_at_ms: event.at_ms,
+        sha256: sha2::Sha256::digest(bytes).into(),
+        sm3: sm3_of(bytes),
+        device_id: event.source.map(|source| source.source_id).unwrap_or_default(),
         officer_id: event.by,
         capture: None,
     })

@@ -21,6 +21,9 @@ mod evidence;
 pub mod group_commit;
 #[cfg(test)]
 mod held_store;
+#[cfg(test)]
+mod incident_suite;
+mod incidents;
 mod inspection_rows;
 mod items;
 mod log;
@@ -40,13 +43,16 @@ pub use assignments::{
     AssignmentCommit, AssignmentFilter, AssignmentStore, FeedCursor, NewAssignmentEvent, RecordedEvent,
     StoredAssignment,
 };
+pub use incidents::{
+    IncidentCommit, IncidentFilter, IncidentReport, IncidentStore, JoinRule, ReportOutcome, StoredIncident,
+};
 pub use evidence::{EvidenceStore, PartialUpload, PhotoIndex, RecordLinks, StoredPhoto};
 pub use items::{
     CaseItemRow, CommitOutcome, DeviceCapture, ItemIndex, ItemKind, ItemStore, ItemSummary, NewItem,
     ServiceHistory, StoredItem, StoredReceipt,
 };
 pub use log::{LeafRef, LogStore, StoredCheckpoint, StoredCustody};
-pub(crate) use log_append::{custody_leaf, stored_event_leaf, stored_item_leaf};
+pub(crate) use log_append::{custody_leaf, incident_leaf, stored_event_leaf, stored_item_leaf};
 pub use people::{PeopleStore, SessionToken};
 
 /// Why storage failed. Shown to terminals only as UNAVAILABLE, never in detail.
@@ -69,7 +75,9 @@ pub enum StorageError {
 /// Everything the server stores, one trait per concern. Each backend
 /// implements all of them; code that needs one concern takes that trait.
 #[async_trait]
-pub trait Storage: ItemStore + EvidenceStore + AssignmentStore + PeopleStore + LogStore {
+pub trait Storage:
+    ItemStore + EvidenceStore + AssignmentStore + PeopleStore + LogStore + IncidentStore
+{
     /// Closes the database (pending writes are already committed).
     async fn close(&self);
 }

@@ -55,6 +55,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "device captures and cosignatures",
         include_str!("../../migrations/postgres/0005_device_captures.sql"),
     ),
+    (
+        6,
+        "incidents",
+        include_str!("../../migrations/postgres/0006_incidents.sql"),
+    ),
 ];
 
 /// What the runtime role may do when another role owns the schema.
@@ -62,6 +67,11 @@ const RUNTIME_GRANTS: &str = include_str!("../../data/postgres-runtime-grants.sq
 
 /// The channel assignment-event commits are announced on.
 pub const ASSIGNMENT_CHANNEL: &str = "fieldlink_assignment_events";
+
+/// Advisory lock key serializing incident reports and changes ("fl-incd"):
+/// a report must see every open incident to join one instead of opening a
+/// second.
+const INCIDENT_LOCK: i64 = 0x0066_6c2d_696e_6364;
 
 /// Advisory lock key serializing assignment-event commits ("fl-asgn").
 const ASSIGNMENT_LOCK: i64 = 0x0066_6c2d_6173_676e;
@@ -73,6 +83,7 @@ mod queries {
     type Store = super::PgStorage;
     type Db = sqlx::Postgres;
     include!("queries.rs");
+    include!("incident_queries.rs");
 }
 
 /// The PostgreSQL storage.
@@ -248,6 +259,11 @@ impl PgStorage {
     /// nodes still insert concurrently.
     async fn lock_log(tx: &mut Transaction<'_, Postgres>) -> Result<(), StorageError> {
         advisory_lock(tx, LOG_LOCK).await
+    }
+
+    /// One incident writer at a time, across every node.
+    async fn lock_incidents(tx: &mut Transaction<'_, Postgres>) -> Result<(), StorageError> {
+        advisory_lock(tx, INCIDENT_LOCK).await
     }
 
     /// An event's audience in one statement (a team may be thousands).

@@ -59,6 +59,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "device captures and cosignatures",
         include_str!("../../migrations/sqlite/0009_device_captures.sql"),
     ),
+    (
+        10,
+        "incidents",
+        include_str!("../../migrations/sqlite/0010_incidents.sql"),
+    ),
 ];
 
 // The queries both backends share (`queries.rs`), compiled for SQLite.
@@ -66,6 +71,7 @@ mod queries {
     type Store = super::SqliteStorage;
     type Db = sqlx::Sqlite;
     include!("queries.rs");
+    include!("incident_queries.rs");
 }
 
 /// `PRAGMA synchronous` value of FULL.
@@ -268,6 +274,11 @@ impl SqliteStorage {
 
     /// Nothing to do either: one writer at a time appends to the log.
     async fn lock_log(_tx: &mut Tx<'_>) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    /// Nothing to do: one writer at a time changes incidents.
+    async fn lock_incidents(_tx: &mut Tx<'_>) -> Result<(), StorageError> {
         Ok(())
     }
 

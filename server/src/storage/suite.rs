@@ -14,6 +14,11 @@ use super::{
 };
 use crate::directory::{Officer, Role, Team};
 
+pub use super::incident_suite::{
+    concurrent_reports_open_one_incident, incident_changes_are_version_checked,
+    reports_join_by_place_category_and_time,
+};
+
 /// A backend under test and a way to run raw SQL against it.
 pub struct Backend {
     pub storage: Arc<dyn Storage>,
@@ -33,6 +38,11 @@ impl Raw {
             Raw::Sqlite(pool) => sqlx::query(sql).execute(pool).await.is_ok(),
             Raw::Postgres(pool) => sqlx::query(sql).execute(pool).await.is_ok(),
         }
+    }
+
+    /// Whether `sql` succeeds (for the other suite files).
+    pub async fn succeeds_public(&self, sql: &str) -> bool {
+        self.succeeds(sql).await
     }
 
     fn is_postgres(&self) -> bool {
@@ -992,6 +1002,9 @@ macro_rules! backend_suite {
             case!(presence_is_summed_over_fresh_nodes);
             case!(a_mixed_batch_indexes_every_kind);
             case!(the_log_grows_with_every_commit_and_proves_each_leaf);
+            case!(reports_join_by_place_category_and_time);
+            case!(incident_changes_are_version_checked);
+            case!(concurrent_reports_open_one_incident);
         }
     };
 }

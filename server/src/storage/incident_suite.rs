@@ -1,0 +1,172 @@
+//! The incident part of the storage suite (run against each backend by
+//! `suite.rs`): joining by place, category and time, idempotent reports,
+//! version-checked changes, append-only events that are leaves of the log.
+
+use std::sync::Arc;
+
+use fieldlink_protocol::pb::{self, IncidentEventKind, IncidentState};
+use uuid::Uuid;
+
+use super::suite::Backend;
+use super::{IncidentCommit, IncidentFilter, IncidentReport, JoinRule};
+
+const RULE: JoinRule = JoinRule {
+    radius_m: 100.0,
+    window_ms: 3_600_000,
+};
+
+fn report(source_id: &str, category: &str, latitude: f64, longitude: f64, at_ms: i64) -> IncidentReport {
+    IncidentReport {
+        event_id: Uuid::now_v7(),
+        new_incident_id: Uuid::now_v7(),
+        category: category.into(),
+        matter_code: String::new(),
+        team_id: "team-a".into(),
+        source: pb::IncidentSource {
+            kind: "monitor".into(),
+            source_id: source_id.into(),
+            item_id: Uuid::now_v7().to_string(),
+            at_ms,
+            place: Some(pb::Place {
+                latitude,
+                longitude,
+                address: String::new(),
+                accuracy_m: 0.0,
+            }),
+            summary: format!("{category} at {source_id}"),
+        },
+        by: "system".into(),
+        at_ms,
+    }
+}
+
+pub async fn reports_join_by_place_category_and_time(b: Backend) {
+    let storage = Arc::clone(&b.storage);
+    let first = report("MN-1", "lampblack_exceedance", 31.2304, 121.4737, 1_000);
+    let opened = storage.report_incident(&first, &RULE).await.unwrap();
+    assert!(!opened.joined && !opened.replayed);
+    assert_eq!(opened.incident.report_count, 1);
+    assert_eq!(opened.incident.state, IncidentState::New as i32);
+
+    // 50 m away, same category, within the window: joins.
+    let near = report("MN-2", "lampblack_exceedance", 31.23085, 121.4737, 2_000);
+    let joined = storage.report_incident(&near, &RULE).await.unwrap();
+    assert!(joined.joined);
+    assert_eq!(joined.incident.id, opened.incident.id);
+    assert_eq!(joined.incident.report_count, 2);
+    assert_eq!(joined.incident.last_report_at_ms, 2_000);
+
+    // The same report again changes nothing.
+    let again = storage.report_incident(&near, &RULE).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.incident.report_count, 2);
+
+    // Another category, 500 m away, or after the window: new incidents.
+    let other_kind = report("MN-2", "monitor_fault", 31.23085, 121.4737, 2_500);
+    let far = report("MN-3", "lampblack_exceedance", 31.2349, 121.4737, 3_000);
+    let late = report("MN-1", "lampblack_exceedance", 31.2304, 121.4737, 2_000 + RULE.window_ms + 1);
+    for separate in [&other_kind, &far, &late] {
+        let outcome = storage.report_incident(separate, &RULE).await.unwrap();
+        assert!(!outcome.joined, "{}", separate.source.summary);
+        assert_ne!(outcome.incident.id, opened.incident.id);
+    }
+    let id = Uuid::parse_str(&opened.incident.id).unwrap();
+    let history = storage.incident_history(id).await.unwrap();
+    let kinds: Vec<i32> = history.iter().map(|event| event.kind).collect();
+    assert_eq!(
+        kinds,
+        [IncidentEventKind::Opened as i32, IncidentEventKind::Joined as i32]
+    );
+    assert_eq!(history[1].source.as_ref().unwrap().source_id, "MN-2");
+
+    // Each event is a leaf of the log, its digests of the stored bytes.
+    let event_id = Uuid::parse_str(&history[1].event_id).unwrap();
+    let (index, data) = storage.log_leaf(event_id).await.unwrap().unwrap();
+    let leaf = fieldlink_protocol::log::Leaf::decode(&data).unwrap();
+    assert_eq!(leaf.kind, fieldlink_protocol::log::LeafKind::IncidentEvent);
+    assert_eq!(leaf.device_id, "MN-2");
+    let (seq, bytes) = storage.incident_event(event_id).await.unwrap().unwrap();
+    assert_eq!(leaf.server_seq, seq);
+    assert_eq!(crate::storage::incident_leaf(seq, &bytes).unwrap(), leaf);
+    assert!(index < storage.log_size().await.unwrap());
+
+    let all = storage
+        .list_incidents(&IncidentFilter {
+            state: Some(IncidentState::New as i32),
+            limit: 10,
+            before_id: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 4);
+    assert!(all.windows(2).all(|pair| pair[0].incident.id > pair[1].incident.id));
+
+    // Append-only.
+    assert!(!b.raw.succeeds_public("UPDATE incident_events SET kind = 4").await);
+    assert!(!b.raw.succeeds_public("DELETE FROM incident_sources").await);
+}
+
+pub async fn incident_changes_are_version_checked(b: Backend) {
+    let storage = Arc::clone(&b.storage);
+    let opened = storage
+        .report_incident(&report("MN-9", "lampblack_exceedance", 30.0, 120.0, 5_000), &RULE)
+        .await
+        .unwrap();
+    let id = Uuid::parse_str(&opened.incident.id).unwrap();
+    let stored = storage.incident(id).await.unwrap().unwrap();
+    let mut dismissed = stored.incident.clone();
+    dismissed.state = IncidentState::Dismissed as i32;
+    dismissed.dismiss_reason = "误报 false alarm".into();
+    let event = pb::IncidentEvent {
+        event_id: Uuid::now_v7().to_string(),
+        incident_id: opened.incident.id.clone(),
+        kind: IncidentEventKind::Dismissed as i32,
+        by: "sup-01".into(),
+        at_ms: 6_000,
+        reason: dismissed.dismiss_reason.clone(),
+        source: None,
+        incident: Some(dismissed),
+    };
+    assert!(matches!(
+        storage.change_incident(stored.version, &event).await.unwrap(),
+        IncidentCommit::Committed { .. }
+    ));
+    let mut stale = event.clone();
+    stale.event_id = Uuid::now_v7().to_string();
+    assert_eq!(
+        storage.change_incident(stored.version, &stale).await.unwrap(),
+        IncidentCommit::VersionConflict
+    );
+    assert_eq!(storage.incident_history(id).await.unwrap().len(), 2);
+    let now = storage.incident(id).await.unwrap().unwrap();
+    assert_eq!(now.incident.state, IncidentState::Dismissed as i32);
+    assert!(now.version > stored.version);
+    // A dismissed incident takes no more reports: a new one opens.
+    let after = storage
+        .report_incident(&report("MN-9", "lampblack_exceedance", 30.0, 120.0, 7_000), &RULE)
+        .await
+        .unwrap();
+    assert!(!after.joined);
+    assert!(storage.incident(Uuid::now_v7()).await.unwrap().is_none());
+}
+
+pub async fn concurrent_reports_open_one_incident(b: Backend) {
+    let storage = Arc::clone(&b.storage);
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let storage = Arc::clone(&storage);
+            tokio::spawn(async move {
+                let at = report(&format!("MN-{i}"), "lampblack_exceedance", 31.0, 121.0 + f64::from(i) * 0.0001, 10_000);
+                storage.report_incident(&at, &RULE).await.unwrap()
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.unwrap().incident.id);
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let id = Uuid::parse_str(&ids[0]).unwrap();
+    assert_eq!(storage.incident(id).await.unwrap().unwrap().incident.report_count, 8);
+}
