@@ -11,10 +11,10 @@ use async_trait::async_trait;
 use fieldlink_server::directory::{Officer, Team};
 use fieldlink_server::storage::{
     AssignmentCommit, AssignmentFilter, AssignmentStore, CaseItemRow, CommitOutcome, EvidenceStore,
-    FeedCursor, IncidentCommit, IncidentFilter, IncidentReport, IncidentStore, ItemStore, JoinRule,
-    ReportOutcome, StoredIncident, ItemSummary, LogStore, NewAssignmentEvent, NewItem, PartialUpload, PeopleStore,
-    RecordLinks, RecordedEvent, ServiceHistory, SessionToken, Storage, StorageError, StoredAssignment,
-    StoredCheckpoint, StoredCustody, StoredItem, StoredPhoto, StoredReceipt,
+    FeedCursor, IncidentCommit, IncidentFilter, IncidentReport, IncidentStore, ItemStore, ItemSummary,
+    JoinRule, LogStore, NewAssignmentEvent, NewItem, PartialUpload, PeopleStore, RecordLinks, RecordedEvent,
+    ReportOutcome, ServiceHistory, SessionToken, Storage, StorageError, StoredAssignment, StoredCheckpoint,
+    StoredCustody, StoredIncident, StoredItem, StoredPhoto, StoredReceipt,
 };
 use uuid::Uuid;
 
@@ -288,7 +288,11 @@ impl PeopleStore for CommitSink {
 
 #[async_trait]
 impl IncidentStore for CommitSink {
-    async fn report_incident(&self, report: &IncidentReport, rule: &JoinRule) -> Result<ReportOutcome, StorageError> {
+    async fn report_incident(
+        &self,
+        report: &IncidentReport,
+        rule: &JoinRule,
+    ) -> Result<ReportOutcome, StorageError> {
         self.inner.report_incident(report, rule).await
     }
 

@@ -86,6 +86,17 @@ impl DataSegment {
     /// QN may be left out (uploads that want no answer need none), PNUM and
     /// PNO appear exactly when Flag says the packet is split.
     pub fn parse(segment: &[u8]) -> Result<Self, SegmentError> {
+        Self::parse_strict(segment).map_err(|mut error| {
+            // The refusal must name the monitor: find its MN even in a
+            // segment whose fields are out of place.
+            if error.mn.is_none() {
+                error.mn = std::str::from_utf8(segment).ok().and_then(find_mn);
+            }
+            error
+        })
+    }
+
+    fn parse_strict(segment: &[u8]) -> Result<Self, SegmentError> {
         let text = std::str::from_utf8(segment)
             .ok()
             .filter(|text| text.bytes().all(|b| (0x20..0x7F).contains(&b)))
@@ -217,6 +228,15 @@ fn fail(
     }
 }
 
+/// A well-formed `MN=` field anywhere before CP, if there is one.
+fn find_mn(text: &str) -> Option<String> {
+    let head = &text[..text.find("CP=").unwrap_or(text.len())];
+    head.split(';')
+        .filter_map(|field| field.strip_prefix("MN="))
+        .find(|mn| (1..=24).contains(&mn.len()) && mn.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .map(str::to_owned)
+}
+
 fn check_qn(value: &str) -> Result<(), &'static str> {
     parse_local_time(value, TimeFormat::WithMillis)
         .map(|_| ())
@@ -278,5 +298,8 @@ mod tests {
         assert_eq!(error.qn.as_deref(), Some("20160801085857223"));
         assert_eq!(error.mn.as_deref(), Some("A1"));
         assert_eq!(error.qn_rtn(), QnRtn::StError);
+        let error = DataSegment::parse(b"QN=20160801085857223;CN=2011;ST=31;PW=123456;MN=A1;Flag=5;CP=&&&&")
+            .unwrap_err();
+        assert_eq!((error.field, error.mn.as_deref()), ("ST", Some("A1")));
     }
 }

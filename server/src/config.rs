@@ -71,6 +71,26 @@ pub struct Config {
     /// Longest a console connection may stay open, ms (live event streams
     /// reconnect and resume).
     pub console_connection_lifetime_ms: u64,
+    /// The HJ 212 listener's TCP address for monitors (`serve --dev`
+    /// defaults it to 127.0.0.1:9212). None: no monitors.
+    pub hj212: Option<SocketAddr>,
+    /// The monitor registry (TOML; docs/intake.md). Required with `hj212`
+    /// without `dev`, which uses a demo registry.
+    pub monitors: Option<PathBuf>,
+    /// Monitor connections open at once; one more is closed on accept.
+    pub hj212_connections_max: usize,
+    /// A monitor connection with no packet for this long is closed, ms.
+    pub hj212_idle_timeout_ms: u64,
+    /// Time a monitor has to finish a packet it began, ms (slow senders).
+    pub hj212_packet_timeout_ms: u64,
+    /// Sustained packets per second one connection may send.
+    pub hj212_packets_per_second: f64,
+    /// Packets one connection may send in a burst (a monitor catching up).
+    pub hj212_packet_burst: f64,
+    /// Reports of a category within this distance of an open incident join it, metres.
+    pub incident_join_radius_m: f64,
+    /// … and within this time of its latest report, ms.
+    pub incident_join_window_ms: i64,
     /// Password checks (argon2id, 19 MiB each) running at once across the
     /// server; one more sign-in is refused as RATE_LIMITED.
     pub password_checks_max: usize,
@@ -165,6 +185,15 @@ impl Default for Config {
             log_key: None,
             allow_no_crl: false,
             password_checks_max: 4,
+            hj212: None,
+            monitors: None,
+            hj212_connections_max: 4_096,
+            hj212_idle_timeout_ms: 15 * 60 * 1000,
+            hj212_packet_timeout_ms: 10_000,
+            hj212_packets_per_second: 5.0,
+            hj212_packet_burst: 120.0,
+            incident_join_radius_m: 100.0,
+            incident_join_window_ms: 2 * 60 * 60 * 1000,
             console_connections_max: 256,
             console_header_timeout_ms: 10_000,
             console_connection_lifetime_ms: 60 * 60 * 1000,
@@ -305,6 +334,37 @@ impl Config {
             return invalid(
                 "console_connections_max",
                 "console_connections_max, console_header_timeout_ms and console_connection_lifetime_ms must be above 0",
+            );
+        }
+        if self.hj212_connections_max == 0
+            || self.hj212_idle_timeout_ms == 0
+            || self.hj212_packet_timeout_ms == 0
+        {
+            return invalid(
+                "hj212_connections_max",
+                "hj212_connections_max, hj212_idle_timeout_ms and hj212_packet_timeout_ms must be above 0",
+            );
+        }
+        let rate_ok = self.hj212_packets_per_second.is_finite() && self.hj212_packets_per_second > 0.0;
+        let burst_ok = self.hj212_packet_burst.is_finite() && self.hj212_packet_burst >= 1.0;
+        if !rate_ok || !burst_ok {
+            return invalid(
+                "hj212_packets_per_second",
+                "hj212_packets_per_second must be above 0 and hj212_packet_burst at least 1",
+            );
+        }
+        if !(self.incident_join_radius_m >= 0.0 && self.incident_join_radius_m <= 100_000.0)
+            || self.incident_join_window_ms < 0
+        {
+            return invalid(
+                "incident_join_radius_m",
+                "incident_join_radius_m must be 0 to 100000 and incident_join_window_ms not negative",
+            );
+        }
+        if self.hj212.is_some() && self.monitors.is_none() && !self.dev {
+            return invalid(
+                "monitors",
+                "a monitor registry (--monitors FILE) is required with --hj212 without --dev",
             );
         }
         if self.frame_bytes_max < 1024 {

@@ -34,6 +34,7 @@ pub mod evidence;
 pub mod export;
 pub mod export_index;
 pub mod handshake_gate;
+pub mod intake;
 pub mod metrics;
 pub mod password_checks;
 pub mod presence;

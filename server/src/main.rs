@@ -370,6 +370,33 @@ struct ServeArgs {
     /// Longest a console connection stays open, ms [default: 3600000].
     #[arg(long)]
     console_connection_lifetime_ms: Option<u64>,
+    /// TCP address of the HJ 212 listener for monitors [default with --dev: 127.0.0.1:9212].
+    #[arg(long)]
+    hj212: Option<SocketAddr>,
+    /// The monitor registry (TOML; docs/intake.md). Required with --hj212 without --dev.
+    #[arg(long)]
+    monitors: Option<PathBuf>,
+    /// Monitor connections open at once [default: 4096].
+    #[arg(long)]
+    hj212_connections_max: Option<usize>,
+    /// Close a monitor connection with no packet for this long, ms [default: 900000].
+    #[arg(long)]
+    hj212_idle_timeout_ms: Option<u64>,
+    /// Time a monitor has to finish a packet it began, ms [default: 10000].
+    #[arg(long)]
+    hj212_packet_timeout_ms: Option<u64>,
+    /// Sustained packets per second per monitor connection [default: 5].
+    #[arg(long)]
+    hj212_packets_per_second: Option<f64>,
+    /// Packets per monitor connection in a burst [default: 120].
+    #[arg(long)]
+    hj212_packet_burst: Option<f64>,
+    /// Reports within this distance of an open incident of their category join it, metres [default: 100].
+    #[arg(long)]
+    incident_join_radius_m: Option<f64>,
+    /// … and within this time of its latest report, ms [default: 7200000].
+    #[arg(long)]
+    incident_join_window_ms: Option<i64>,
     /// Print the configuration in force (file, then flags) as TOML and exit.
     #[arg(long)]
     print_config: bool,
@@ -433,8 +460,23 @@ impl ServeArgs {
             password_checks_max,
             console_connections_max,
             console_header_timeout_ms,
-            console_connection_lifetime_ms
+            console_connection_lifetime_ms,
+            hj212_connections_max,
+            hj212_idle_timeout_ms,
+            hj212_packet_timeout_ms,
+            hj212_packets_per_second,
+            hj212_packet_burst,
+            incident_join_radius_m,
+            incident_join_window_ms
         );
+        if self.monitors.is_some() {
+            config.monitors = self.monitors;
+        }
+        if self.hj212.is_some() {
+            config.hj212 = self.hj212;
+        } else if config.dev && config.hj212.is_none() {
+            config.hj212 = Some(SocketAddr::from(([127, 0, 0, 1], 9212)));
+        }
         if self.database.is_some() {
             config.database = self.database;
         }

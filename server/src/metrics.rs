@@ -31,6 +31,14 @@ pub struct Metrics {
     /// CRL files refused (not signed by an agency CA, older than the one in
     /// force, unreadable): the previous CRL stays in force.
     pub crl_refusals: AtomicU64,
+    /// HJ 212 packets and connections by outcome ("stored", "bad_crc", …).
+    hj212: Mutex<BTreeMap<&'static str, u64>>,
+    /// HJ 212 connections open.
+    pub hj212_connections: AtomicU64,
+    /// Incidents opened by a report.
+    pub incidents_opened: AtomicU64,
+    /// Reports that joined an open incident.
+    pub incident_reports_joined: AtomicU64,
 }
 
 impl Metrics {
@@ -46,6 +54,30 @@ impl Metrics {
         self.push_events.fetch_add(1, Ordering::Relaxed);
         self.push_lag_ms_total.fetch_add(lag, Ordering::Relaxed);
         self.push_lag_ms_max.fetch_max(lag, Ordering::Relaxed);
+    }
+
+    /// Counts one HJ 212 packet or connection outcome.
+    pub fn hj212(&self, outcome: &'static str) {
+        let mut counts = self.hj212.lock().unwrap_or_else(|e| e.into_inner());
+        *counts.entry(outcome).or_default() += 1;
+    }
+
+    /// HJ 212 outcomes counted so far.
+    pub fn hj212_outcomes(&self) -> BTreeMap<&'static str, u64> {
+        self.hj212.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Counts one incident report.
+    pub fn incident_report(&self, joined: bool, replayed: bool) {
+        match (joined, replayed) {
+            (_, true) => {}
+            (true, false) => {
+                self.incident_reports_joined.fetch_add(1, Ordering::Relaxed);
+            }
+            (false, false) => {
+                self.incidents_opened.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Requests counted so far, by (kind, result).
@@ -171,6 +203,34 @@ pub fn render(s: &Snapshot<'_>) -> String {
         "gauge",
         m.push_lag_ms_max.load(Ordering::Relaxed),
     );
+    gauge(
+        "fieldlink_hj212_connections",
+        "HJ 212 monitor connections open.",
+        "gauge",
+        m.hj212_connections.load(Ordering::Relaxed),
+    );
+    gauge(
+        "fieldlink_incidents_opened_total",
+        "Incidents opened by a report.",
+        "counter",
+        m.incidents_opened.load(Ordering::Relaxed),
+    );
+    gauge(
+        "fieldlink_incident_reports_joined_total",
+        "Reports that joined an open incident.",
+        "counter",
+        m.incident_reports_joined.load(Ordering::Relaxed),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP fieldlink_hj212_packets_total HJ 212 packets and connections by outcome.\n# TYPE fieldlink_hj212_packets_total counter"
+    );
+    for (outcome, count) in m.hj212_outcomes() {
+        let _ = writeln!(
+            out,
+            "fieldlink_hj212_packets_total{{outcome=\"{outcome}\"}} {count}"
+        );
+    }
     let _ = writeln!(
         out,
         "# HELP fieldlink_requests_total Requests by kind and result.\n# TYPE fieldlink_requests_total counter"

@@ -45,6 +45,9 @@ pub enum ServerError {
     /// Storage could not be opened.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The monitor registry could not be loaded.
+    #[error("monitor registry: {0}")]
+    Monitors(String),
     /// The transparency log's key is missing or refused.
     #[error(transparent)]
     LogKey(#[from] crate::transparency::LogKeyError),
@@ -63,6 +66,7 @@ pub struct RunningServer {
     local_addr: SocketAddr,
     console_addr: Option<SocketAddr>,
     console_https_addr: Option<SocketAddr>,
+    hj212_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
     state: AppState,
@@ -77,6 +81,11 @@ impl RunningServer {
     /// The console's HTTP address, when it serves one.
     pub fn console_addr(&self) -> Option<SocketAddr> {
         self.console_addr
+    }
+
+    /// The HJ 212 listener's address, when monitors are served.
+    pub fn hj212_addr(&self) -> Option<SocketAddr> {
+        self.hj212_addr
     }
 
     /// The console's HTTPS address, when it serves one.
@@ -369,16 +378,58 @@ pub async fn start_wrapped(
             Some(bound)
         }
     };
+    let hj212_addr = start_hj212(&state, &shutdown).await?;
     let task = tokio::spawn(accept_loop(endpoint, state.clone(), shutdown.clone(), writer));
     tracing::info!(%local_addr, "listening");
     Ok(RunningServer {
         local_addr,
         console_addr,
         console_https_addr,
+        hj212_addr,
         shutdown,
         task,
         state,
     })
+}
+
+/// Loads the monitor registry and starts the HJ 212 listener, when configured.
+async fn start_hj212(
+    state: &AppState,
+    shutdown: &CancellationToken,
+) -> Result<Option<SocketAddr>, ServerError> {
+    let Some(addr) = state.config.hj212 else {
+        return Ok(None);
+    };
+    let registry = match &state.config.monitors {
+        Some(path) => crate::intake::monitor_registry::MonitorRegistry::from_file(
+            path,
+            &|team| state.directory.team(team).is_some(),
+            &|code| state.catalogue.matter(code).is_some(),
+        ),
+        None => crate::intake::monitor_registry::MonitorRegistry::demo(),
+    }
+    .map_err(ServerError::Monitors)?;
+    let join_rule = crate::storage::JoinRule {
+        radius_m: state.config.incident_join_radius_m,
+        window_ms: state.config.incident_join_window_ms,
+    };
+    let monitors = registry.len();
+    let intake = Arc::new(crate::intake::Intake::new(registry, join_rule, (state.clock)()));
+    let listener = crate::intake::hj212_listener::bind(addr)
+        .await
+        .map_err(|detail| ServerError::Listen { addr, detail })?;
+    let bound = listener.local_addr().map_err(|e| ServerError::Listen {
+        addr,
+        detail: e.to_string(),
+    })?;
+    tokio::spawn(crate::intake::hj212_listener::serve(
+        state.clone(),
+        intake,
+        listener,
+        shutdown.clone(),
+    ));
+    tracing::info!(%bound, monitors, "HJ 212 listener for monitors");
+    Ok(Some(bound))
 }
 
 /// Starts the server and serves until `signal` completes, then shuts down gracefully.
@@ -394,6 +445,11 @@ pub async fn run(config: Config, signal: impl std::future::Future<Output = ()>) 
             server
                 .console_https_addr()
                 .map(|addr| format!("supervisor console (指挥台) on https://{addr}/\n")),
+        )
+        .chain(
+            server
+                .hj212_addr()
+                .map(|addr| format!("HJ 212 monitors (在线监测) on tcp://{addr}\n")),
         )
         .collect::<String>();
     {

@@ -43,9 +43,10 @@ async fn append_incident_event(
             return Ok(IncidentCommit::VersionConflict);
         }
     }
-    let seq: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(MAX(seq), 0) + 1 AS BIGINT) FROM incident_events")
-        .fetch_one(&mut **tx)
-        .await?;
+    let seq: i64 =
+        sqlx::query_scalar("SELECT CAST(COALESCE(MAX(seq), 0) + 1 AS BIGINT) FROM incident_events")
+            .fetch_one(&mut **tx)
+            .await?;
     let bytes = event.encode_to_vec();
     let leaf = crate::storage::log_append::incident_leaf(to_u64(seq)?, &bytes)?;
     sqlx::query(
@@ -154,7 +155,11 @@ async fn incident_to_join(
 
 #[async_trait]
 impl IncidentStore for Store {
-    async fn report_incident(&self, report: &IncidentReport, rule: &JoinRule) -> Result<ReportOutcome, StorageError> {
+    async fn report_incident(
+        &self,
+        report: &IncidentReport,
+        rule: &JoinRule,
+    ) -> Result<ReportOutcome, StorageError> {
         let mut tx = self.begin_write().await?;
         Store::lock_incidents(&mut tx).await?;
         if let Some(stored) = incident_of_source(&mut tx, &report.source.item_id).await? {
@@ -208,7 +213,9 @@ impl IncidentStore for Store {
             IncidentCommit::Committed { .. } => {}
             // Writers take turns, so the version read is the version now.
             IncidentCommit::VersionConflict => {
-                return Err(StorageError::Corrupt("incident changed under the incident lock".into()))
+                return Err(StorageError::Corrupt(
+                    "incident changed under the incident lock".into(),
+                ))
             }
         }
         tx.commit().await?;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use fieldlink_protocol::pb::{self, IncidentEventKind, IncidentState};
 use uuid::Uuid;
 
-use super::suite::Backend;
+use super::suite_backend::Backend;
 use super::{IncidentCommit, IncidentFilter, IncidentReport, JoinRule};
 
 const RULE: JoinRule = JoinRule {
@@ -64,7 +64,13 @@ pub async fn reports_join_by_place_category_and_time(b: Backend) {
     // Another category, 500 m away, or after the window: new incidents.
     let other_kind = report("MN-2", "monitor_fault", 31.23085, 121.4737, 2_500);
     let far = report("MN-3", "lampblack_exceedance", 31.2349, 121.4737, 3_000);
-    let late = report("MN-1", "lampblack_exceedance", 31.2304, 121.4737, 2_000 + RULE.window_ms + 1);
+    let late = report(
+        "MN-1",
+        "lampblack_exceedance",
+        31.2304,
+        121.4737,
+        2_000 + RULE.window_ms + 1,
+    );
     for separate in [&other_kind, &far, &late] {
         let outcome = storage.report_incident(separate, &RULE).await.unwrap();
         assert!(!outcome.joined, "{}", separate.source.summary);
@@ -99,11 +105,13 @@ pub async fn reports_join_by_place_category_and_time(b: Backend) {
         .await
         .unwrap();
     assert_eq!(all.len(), 4);
-    assert!(all.windows(2).all(|pair| pair[0].incident.id > pair[1].incident.id));
+    assert!(all
+        .windows(2)
+        .all(|pair| pair[0].incident.id > pair[1].incident.id));
 
     // Append-only.
-    assert!(!b.raw.succeeds_public("UPDATE incident_events SET kind = 4").await);
-    assert!(!b.raw.succeeds_public("DELETE FROM incident_sources").await);
+    assert!(!b.raw.succeeds("UPDATE incident_events SET kind = 4").await);
+    assert!(!b.raw.succeeds("DELETE FROM incident_sources").await);
 }
 
 pub async fn incident_changes_are_version_checked(b: Backend) {
@@ -156,7 +164,13 @@ pub async fn concurrent_reports_open_one_incident(b: Backend) {
         .map(|i| {
             let storage = Arc::clone(&storage);
             tokio::spawn(async move {
-                let at = report(&format!("MN-{i}"), "lampblack_exceedance", 31.0, 121.0 + f64::from(i) * 0.0001, 10_000);
+                let at = report(
+                    &format!("MN-{i}"),
+                    "lampblack_exceedance",
+                    31.0,
+                    121.0 + f64::from(i) * 0.0001,
+                    10_000,
+                );
                 storage.report_incident(&at, &RULE).await.unwrap()
             })
         })
@@ -168,5 +182,8 @@ pub async fn concurrent_reports_open_one_incident(b: Backend) {
     ids.dedup();
     assert_eq!(ids.len(), 1, "{ids:?}");
     let id = Uuid::parse_str(&ids[0]).unwrap();
-    assert_eq!(storage.incident(id).await.unwrap().unwrap().incident.report_count, 8);
+    assert_eq!(
+        storage.incident(id).await.unwrap().unwrap().incident.report_count,
+        8
+    );
 }

@@ -18,7 +18,11 @@ pub trait IncidentStore: Send + Sync + 'static {
     /// durable transaction, writers taking turns so that two reports at
     /// once cannot open two incidents. A report whose item already joined
     /// an incident answers that incident again, changing nothing.
-    async fn report_incident(&self, report: &IncidentReport, rule: &JoinRule) -> Result<ReportOutcome, StorageError>;
+    async fn report_incident(
+        &self,
+        report: &IncidentReport,
+        rule: &JoinRule,
+    ) -> Result<ReportOutcome, StorageError>;
 
     /// Appends a change made by a person or the loop (dispatch, dismissal,
     /// review) and stores its snapshot as the current state — only if the

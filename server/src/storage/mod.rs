@@ -36,6 +36,8 @@ pub mod scratch_pg;
 pub mod sqlite;
 #[cfg(test)]
 mod suite;
+#[cfg(test)]
+mod suite_backend;
 
 use async_trait::async_trait;
 
@@ -43,10 +45,10 @@ pub use assignments::{
     AssignmentCommit, AssignmentFilter, AssignmentStore, FeedCursor, NewAssignmentEvent, RecordedEvent,
     StoredAssignment,
 };
+pub use evidence::{EvidenceStore, PartialUpload, PhotoIndex, RecordLinks, StoredPhoto};
 pub use incidents::{
     IncidentCommit, IncidentFilter, IncidentReport, IncidentStore, JoinRule, ReportOutcome, StoredIncident,
 };
-pub use evidence::{EvidenceStore, PartialUpload, PhotoIndex, RecordLinks, StoredPhoto};
 pub use items::{
     CaseItemRow, CommitOutcome, DeviceCapture, ItemIndex, ItemKind, ItemStore, ItemSummary, NewItem,
     ServiceHistory, StoredItem, StoredReceipt,

@@ -1549,13 +1549,15 @@ async fn insert_index(
             .await?;
         }
         ItemIndex::MonitorPacket { mn, cn, data_time_ms } => {
-            sqlx::query("INSERT INTO monitor_packets (item_id, mn, cn, data_time_ms) VALUES ($1, $2, $3, $4)")
-                .bind(item_id)
-                .bind(mn)
-                .bind(cn)
-                .bind(data_time_ms)
-                .execute(&mut **tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO monitor_packets (item_id, mn, cn, data_time_ms) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(item_id)
+            .bind(mn)
+            .bind(cn)
+            .bind(data_time_ms)
+            .execute(&mut **tx)
+            .await?;
         }
         ItemIndex::Interview {
             started_at_ms,

@@ -2,75 +2,21 @@
 //! each backend (SQLite always; PostgreSQL against a scratch database, see
 //! [`super::scratch_pg`]).
 
-use std::sync::Arc;
-
 use fieldlink_protocol::pb;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{
     AssignmentCommit, AssignmentFilter, CommitOutcome, FeedCursor, ItemIndex, ItemKind, NewAssignmentEvent,
-    NewItem, PartialUpload, Storage,
+    NewItem, PartialUpload,
 };
 use crate::directory::{Officer, Role, Team};
 
-pub use super::incident_suite::{
+use super::incident_suite::{
     concurrent_reports_open_one_incident, incident_changes_are_version_checked,
     reports_join_by_place_category_and_time,
 };
-
-/// A backend under test and a way to run raw SQL against it.
-pub struct Backend {
-    pub storage: Arc<dyn Storage>,
-    pub raw: Raw,
-    _keep: Box<dyn std::any::Any + Send>,
-}
-
-pub enum Raw {
-    Sqlite(sqlx::SqlitePool),
-    Postgres(sqlx::PgPool),
-}
-
-impl Raw {
-    /// Whether `sql` succeeds.
-    async fn succeeds(&self, sql: &str) -> bool {
-        match self {
-            Raw::Sqlite(pool) => sqlx::query(sql).execute(pool).await.is_ok(),
-            Raw::Postgres(pool) => sqlx::query(sql).execute(pool).await.is_ok(),
-        }
-    }
-
-    /// Whether `sql` succeeds (for the other suite files).
-    pub async fn succeeds_public(&self, sql: &str) -> bool {
-        self.succeeds(sql).await
-    }
-
-    fn is_postgres(&self) -> bool {
-        matches!(self, Raw::Postgres(_))
-    }
-}
-
-pub async fn sqlite() -> Option<Backend> {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = super::sqlite::SqliteStorage::open(&dir.path().join("db.sqlite"))
-        .await
-        .unwrap();
-    Some(Backend {
-        raw: Raw::Sqlite(storage.pool().clone()),
-        storage: Arc::new(storage),
-        _keep: Box::new(dir),
-    })
-}
-
-pub async fn postgres() -> Option<Backend> {
-    let database = super::scratch_pg::ScratchDatabase::create().await?;
-    let storage = super::postgres::PgStorage::open(&database.url, 8).await.unwrap();
-    Some(Backend {
-        raw: Raw::Postgres(storage.pool().clone()),
-        storage: Arc::new(storage),
-        _keep: Box::new(database),
-    })
-}
+pub use super::suite_backend::{postgres, sqlite, Backend};
 
 pub fn inspection(id: Uuid, body: &[u8], case_id: Option<&str>, started_at_ms: i64) -> NewItem {
     NewItem {

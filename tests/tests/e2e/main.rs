@@ -11,6 +11,7 @@ mod evidence_export;
 mod faults;
 mod framing;
 mod handshake;
+mod hj212_intake;
 mod impairment;
 mod inspections;
 mod limits;

@@ -1,0 +1,59 @@
+//! Reports an alarm (or any source's report) as an incident: it joins an
+//! open one of its category nearby, or opens one.
+
+use fieldlink_protocol::pb;
+use uuid::Uuid;
+
+use super::alarm_rules::Alarm;
+use super::monitor_registry::Monitor;
+use super::Intake;
+use crate::state::AppState;
+use crate::storage::{IncidentReport, ReportOutcome, StorageError};
+
+/// Reports a monitor's alarm, raised by the packet stored as `item_id`
+/// (offline alarms have no packet: `item_id` is then the alarm's own id).
+pub async fn report_alarm(
+    state: &AppState,
+    intake: &Intake,
+    monitor: &Monitor,
+    alarm: &Alarm,
+    item_id: &str,
+    reported_at_ms: i64,
+) -> Result<ReportOutcome, StorageError> {
+    let now_ms = (state.clock)();
+    let report = IncidentReport {
+        event_id: Uuid::now_v7(),
+        new_incident_id: Uuid::now_v7(),
+        category: alarm.category(monitor).to_owned(),
+        matter_code: match alarm {
+            Alarm::Exceedance { .. } => monitor.matter_code.clone(),
+            _ => String::new(),
+        },
+        team_id: monitor.team.clone(),
+        source: pb::IncidentSource {
+            kind: "monitor".into(),
+            source_id: monitor.mn.clone(),
+            item_id: item_id.to_owned(),
+            at_ms: reported_at_ms,
+            place: Some(pb::Place {
+                latitude: monitor.latitude,
+                longitude: monitor.longitude,
+                address: monitor.address.clone(),
+                accuracy_m: 0.0,
+            }),
+            summary: alarm.summary(monitor),
+        },
+        by: "system".into(),
+        at_ms: now_ms,
+    };
+    let outcome = state.storage.report_incident(&report, &intake.join_rule).await?;
+    state.metrics.incident_report(outcome.joined, outcome.replayed);
+    tracing::info!(
+        incident = %outcome.incident.id,
+        category = %report.category,
+        mn = %monitor.mn,
+        joined = outcome.joined,
+        "incident reported"
+    );
+    Ok(outcome)
+}
