@@ -162,6 +162,24 @@ impl Client {
         .await
     }
 
+    /// Supervisors: approves completed work (PENDING_REVIEW → COMPLETED; its
+    /// incident, if any, closes) or returns it with a reason (→ RETURNED,
+    /// back on the officer's feed).
+    pub async fn review_assignment(
+        &self,
+        assignment_id: &str,
+        approve: bool,
+        reason: &str,
+    ) -> Result<pb::AssignmentResult, Error> {
+        self.assignment_request(Body::ReviewAssignment(pb::ReviewAssignment {
+            update_id: Uuid::now_v7().to_string(),
+            assignment_id: assignment_id.to_owned(),
+            approve,
+            reason: reason.to_owned(),
+        }))
+        .await
+    }
+
     /// Lists the assignments the signed-in person may see, newest first.
     pub async fn list_assignments(&self, filter: &pb::ListAssignments) -> Result<pb::AssignmentList, Error> {
         let request = pb::Request {

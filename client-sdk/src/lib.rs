@@ -10,6 +10,7 @@ mod config;
 mod connection;
 mod error;
 pub mod evidence_export;
+mod incidents;
 mod log;
 mod lossy_socket;
 pub mod outbox;

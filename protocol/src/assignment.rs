@@ -87,6 +87,7 @@ pub fn parse_new(mut draft: pb::Assignment) -> Result<(Uuid, Assignee, pb::Assig
     draft.closing_record_ids.clear();
     draft.overdue = false;
     draft.created_at_ms = 0;
+    draft.incident_id.clear();
     Ok((id, assignee, draft))
 }
 
@@ -173,6 +174,41 @@ impl Update {
     }
 }
 
+/// A checked review of completed work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    /// Idempotency key.
+    pub update_id: Uuid,
+    /// The assignment.
+    pub assignment_id: Uuid,
+    /// APPROVED or RETURNED.
+    pub transition: Kind,
+    /// Why (required to return).
+    pub reason: String,
+}
+
+impl Review {
+    /// Checks a review.
+    pub fn parse(review: pb::ReviewAssignment) -> Result<Self, FieldError> {
+        let update_id = validate::item_id("update_id", &review.update_id)?;
+        let assignment_id = validate::item_id("assignment_id", &review.assignment_id)?;
+        validate::optional_text("reason", &review.reason, REASON_BYTES_MAX)?;
+        if !review.approve && review.reason.trim().is_empty() {
+            return Err(FieldError::new("reason", "returning work needs a reason"));
+        }
+        Ok(Self {
+            update_id,
+            assignment_id,
+            transition: if review.approve {
+                Kind::Approved
+            } else {
+                Kind::Returned
+            },
+            reason: review.reason,
+        })
+    }
+}
+
 /// A transition that the current state does not allow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cannot go from {} by {}", current.as_str_name(), transition.as_str_name())]
@@ -185,10 +221,13 @@ pub struct IllegalTransition {
 
 /// The state after `transition` from `current`, if the lifecycle allows it.
 ///
-/// DISPATCHED → DELIVERED → ACCEPTED → EN_ROUTE → ON_SITE → COMPLETED; an
-/// officer may accept or reject before accepting, go on site without
-/// reporting en route; a supervisor may cancel or reassign anything not
-/// completed or cancelled; a reassignment starts again at DISPATCHED.
+/// DISPATCHED → DELIVERED → ACCEPTED → EN_ROUTE → ON_SITE → PENDING_REVIEW
+/// (the officer's completion) → COMPLETED (a supervisor's approval); a
+/// review may instead return the work (RETURNED), which the officer
+/// completes again (from RETURNED or after going on site again). An officer
+/// may accept or reject before accepting, go on site without reporting en
+/// route; a supervisor may cancel or reassign anything not completed or
+/// cancelled; a reassignment starts again at DISPATCHED.
 pub fn next_state(current: State, transition: Kind) -> Result<State, IllegalTransition> {
     let illegal = Err(IllegalTransition { current, transition });
     let open = !matches!(current, State::Completed | State::Cancelled | State::Unspecified);
@@ -197,11 +236,16 @@ pub fn next_state(current: State, transition: Kind) -> Result<State, IllegalTran
         Kind::Accepted if matches!(current, State::Dispatched | State::Delivered) => Ok(State::Accepted),
         Kind::Rejected if matches!(current, State::Dispatched | State::Delivered) => Ok(State::Rejected),
         Kind::EnRoute if current == State::Accepted => Ok(State::EnRoute),
-        Kind::OnSite if matches!(current, State::Accepted | State::EnRoute) => Ok(State::OnSite),
-        Kind::Completed if current == State::OnSite => Ok(State::Completed),
+        Kind::OnSite if matches!(current, State::Accepted | State::EnRoute | State::Returned) => {
+            Ok(State::OnSite)
+        }
+        Kind::Completed if matches!(current, State::OnSite | State::Returned) => Ok(State::PendingReview),
+        Kind::Approved if current == State::PendingReview => Ok(State::Completed),
+        Kind::Returned if current == State::PendingReview => Ok(State::Returned),
         Kind::Cancelled if open => Ok(State::Cancelled),
         Kind::Reassigned if open => Ok(State::Dispatched),
-        Kind::Overdue if open && current != State::Rejected => Ok(current),
+        // Work waiting for review is not late on the officer's side.
+        Kind::Overdue if open && !matches!(current, State::Rejected | State::PendingReview) => Ok(current),
         _ => illegal,
     }
 }
@@ -222,7 +266,43 @@ mod tests {
         ] {
             state = next_state(state, kind).unwrap();
         }
-        assert_eq!(state, State::Completed);
+        assert_eq!(state, State::PendingReview);
+        assert_eq!(next_state(state, Kind::Approved), Ok(State::Completed));
+    }
+
+    #[test]
+    fn returned_work_is_completed_again_and_reviewed_again() {
+        let returned = next_state(State::PendingReview, Kind::Returned).unwrap();
+        assert_eq!(returned, State::Returned);
+        assert_eq!(next_state(returned, Kind::OnSite), Ok(State::OnSite));
+        assert_eq!(next_state(returned, Kind::Completed), Ok(State::PendingReview));
+        for early in [
+            State::Dispatched,
+            State::Accepted,
+            State::OnSite,
+            State::Returned,
+            State::Completed,
+        ] {
+            assert!(next_state(early, Kind::Approved).is_err(), "{early:?}");
+            assert!(next_state(early, Kind::Returned).is_err(), "{early:?}");
+        }
+        assert!(next_state(State::PendingReview, Kind::Overdue).is_err());
+        assert!(next_state(State::PendingReview, Kind::Completed).is_err());
+        let review = |approve: bool, reason: &str| pb::ReviewAssignment {
+            update_id: Uuid::now_v7().to_string(),
+            assignment_id: Uuid::now_v7().to_string(),
+            approve,
+            reason: reason.into(),
+        };
+        assert_eq!(
+            Review::parse(review(true, "")).unwrap().transition,
+            Kind::Approved
+        );
+        assert_eq!(
+            Review::parse(review(false, "照片不清晰")).unwrap().transition,
+            Kind::Returned
+        );
+        assert_eq!(Review::parse(review(false, " ")).unwrap_err().field, "reason");
     }
 
     #[test]

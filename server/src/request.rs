@@ -123,6 +123,11 @@ fn body_kind(body: &Body) -> &'static str {
         Body::SubscribeAssignments(_) => "subscribe_assignments",
         Body::LogProof(_) => "log_proof",
         Body::LogConsistency(_) => "log_consistency",
+        Body::ReviewAssignment(_) => "review_assignment",
+        Body::ListIncidents(_) => "list_incidents",
+        Body::Incident(_) => "incident",
+        Body::DispatchIncident(_) => "dispatch_incident",
+        Body::DismissIncident(_) => "dismiss_incident",
     }
 }
 
@@ -221,6 +226,25 @@ async fn dispatch(
         Body::LogConsistency(query) => services::log_proof::consistency(state, query)
             .await
             .map(response::Result::ConsistencyProof),
+        Body::ReviewAssignment(review) => {
+            services::assignment::review(state, session, review, request.body_bytes)
+                .await
+                .map(response::Result::Assignment)
+        }
+        Body::ListIncidents(list) => services::incidents::list(state, session, list)
+            .await
+            .map(response::Result::Incidents),
+        Body::Incident(query) => services::incidents::show(state, session, query)
+            .await
+            .map(response::Result::Incident),
+        Body::DispatchIncident(dispatch) => {
+            services::incidents::dispatch(state, session, dispatch, request.body_bytes)
+                .await
+                .map(response::Result::Incident)
+        }
+        Body::DismissIncident(dismiss) => services::incidents::dismiss(state, session, dismiss)
+            .await
+            .map(response::Result::Incident),
         // Handled in serve_stream before dispatch.
         Body::SubscribeAssignments(_) => Err(ServiceError::Envelope(
             fieldlink_protocol::envelope::EnvelopeError::UnknownKind,

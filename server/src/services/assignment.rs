@@ -66,7 +66,7 @@ pub async fn create(
     let draft = request
         .assignment
         .ok_or_else(|| FieldError::new("assignment", "is required"))?;
-    let (id, assignee, mut assignment) = rules::parse_new(draft)?;
+    let (id, assignee, assignment) = rules::parse_new(draft)?;
     if let Some(result) = replay(state, id, &sha256).await? {
         return Ok(result);
     }
@@ -81,6 +81,18 @@ pub async fn create(
         .into());
     }
     check_assignee(state, "assignment", &assignee)?;
+    commit_new(state, session, id, sha256, assignment).await
+}
+
+/// Commits a checked new assignment (from a supervisor's form or an
+/// incident's dispatch): DISPATCHED, created by the session's supervisor.
+pub(crate) async fn commit_new(
+    state: &AppState,
+    session: &Session,
+    id: Uuid,
+    sha256: [u8; 32],
+    mut assignment: pb::Assignment,
+) -> Result<pb::AssignmentResult, ServiceError> {
     let now_ms = (state.clock)();
     assignment.created_by = session.officer.id.clone();
     assignment.created_at_ms = now_ms;
@@ -127,19 +139,10 @@ pub async fn update(
         return Ok(result);
     }
     if update.transition == Kind::Completed {
-        for (index, record_id) in update.record_ids.iter().enumerate() {
-            let stored = state.storage.item(*record_id).await?;
-            if stored.is_none_or(|item| item.kind != "inspection") {
-                return Err(FieldError::new(
-                    format!("record_ids[{index}]"),
-                    "is not a stored inspection record (submit the records before the completion)",
-                )
-                .into());
-            }
-        }
+        check_closing_records(state, session, &update).await?;
     }
     let actor = Actor::of(session);
-    change(
+    let result = change(
         state,
         update.update_id,
         sha256,
@@ -179,7 +182,118 @@ pub async fn update(
             })
         },
     )
-    .await
+    .await?;
+    if update.transition == Kind::Completed {
+        follow_incident(state, &result, &actor).await;
+    }
+    Ok(result)
+}
+
+/// A completion's records must be stored inspection records made for this
+/// assignment by the officer completing it (its submitter or one of the
+/// officers present): work is closed by the evidence of whoever did it.
+async fn check_closing_records(
+    state: &AppState,
+    session: &Session,
+    update: &Update,
+) -> Result<(), ServiceError> {
+    use prost::Message;
+    for (index, record_id) in update.record_ids.iter().enumerate() {
+        let field = format!("record_ids[{index}]");
+        let Some(item) = state
+            .storage
+            .item(*record_id)
+            .await?
+            .filter(|item| item.kind == "inspection")
+        else {
+            return Err(FieldError::new(
+                field,
+                "is not a stored inspection record (submit the records before the completion)",
+            )
+            .into());
+        };
+        let record = pb::InspectionRecord::decode(item.body.as_slice())
+            .map_err(|_| ServiceError::StorageUnavailable)?;
+        if record.assignment_id != update.assignment_id.to_string() {
+            return Err(ServiceError::FailedPrecondition {
+                field,
+                message: "the record was not made for this assignment (its assignment_id differs)".into(),
+            });
+        }
+        let me = &session.officer.id;
+        if &item.officer_id != me && !record.officer_ids.contains(me) {
+            return Err(ServiceError::FailedPrecondition {
+                field,
+                message: "the record was made by someone else: complete with your own records".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Supervisors: approve completed work or return it with a reason.
+pub async fn review(
+    state: &AppState,
+    session: &Session,
+    request: pb::ReviewAssignment,
+    body_bytes: &[u8],
+) -> Result<pb::AssignmentResult, ServiceError> {
+    require_supervisor(session)?;
+    let sha256: [u8; 32] = Sha256::digest(body_bytes).into();
+    let review = rules::Review::parse(request)?;
+    if let Some(result) = replay(state, review.update_id, &sha256).await? {
+        follow_incident(state, &result, &Actor::of(session)).await;
+        return Ok(result);
+    }
+    let result = change(
+        state,
+        review.update_id,
+        sha256,
+        review.assignment_id,
+        &Actor::of(session),
+        |current| {
+            let current_state = state_of(&current.assignment);
+            if current_state != State::PendingReview {
+                return Err(ServiceError::FailedPrecondition {
+                    field: "assignment_id".into(),
+                    message: format!(
+                        "the assignment is {}; only work PENDING_REVIEW is reviewed",
+                        current_state.as_str_name()
+                    ),
+                });
+            }
+            let next = rules::next_state(current_state, review.transition).map_err(illegal)?;
+            let mut assignment = current.assignment.clone();
+            assignment.state = next as i32;
+            Ok(Planned {
+                kind: review.transition,
+                audience: audience(state, &current.assignment),
+                assignment,
+                reason: review.reason.clone(),
+            })
+        },
+    )
+    .await?;
+    follow_incident(state, &result, &Actor::of(session)).await;
+    Ok(result)
+}
+
+/// Moves the incident an assignment came from along with the assignment's
+/// review (completed → pending review, approved → closed, returned →
+/// dispatched again). Idempotent: resends move nothing twice. The
+/// assignment is committed already; a failure here is logged and mended
+/// by the next change or resend.
+async fn follow_incident(state: &AppState, result: &pb::AssignmentResult, actor: &Actor) {
+    let Some(assignment) = &result.assignment else {
+        return;
+    };
+    if assignment.incident_id.is_empty() {
+        return;
+    }
+    if let Err(error) = crate::services::incident_loop::follow_assignment(state, assignment, &actor.id).await
+    {
+        tracing::warn!(%error, incident = %assignment.incident_id, "incident not moved with its assignment");
+    }
 }
 
 /// Supervisors: cancel.
@@ -524,7 +638,7 @@ async fn change(
 }
 
 /// The original result of a create or update id seen before.
-async fn replay(
+pub(crate) async fn replay(
     state: &AppState,
     event_id: Uuid,
     request_sha256: &[u8; 32],
@@ -596,7 +710,7 @@ fn state_of(assignment: &pb::Assignment) -> State {
     State::try_from(assignment.state).unwrap_or(State::Unspecified)
 }
 
-fn require_supervisor(session: &Session) -> Result<(), ServiceError> {
+pub(crate) fn require_supervisor(session: &Session) -> Result<(), ServiceError> {
     if session.officer.role != Role::Supervisor {
         return Err(ServiceError::PermissionDenied {
             field: String::new(),
@@ -606,7 +720,11 @@ fn require_supervisor(session: &Session) -> Result<(), ServiceError> {
     Ok(())
 }
 
-fn check_assignee(state: &AppState, prefix: &str, assignee: &Assignee) -> Result<(), ServiceError> {
+pub(crate) fn check_assignee(
+    state: &AppState,
+    prefix: &str,
+    assignee: &Assignee,
+) -> Result<(), ServiceError> {
     match assignee {
         Assignee::Officer(id) => {
             let usable = state

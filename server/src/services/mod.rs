@@ -6,6 +6,8 @@ pub mod assignment_feed;
 pub mod capture_check;
 pub mod case_view;
 pub mod commit;
+pub mod incident_loop;
+pub mod incidents;
 pub mod inspection;
 pub mod interview;
 pub mod log_proof;

@@ -715,12 +715,13 @@ impl AssignmentStore for Store {
         use fieldlink_protocol::pb::AssignmentState;
         sqlx::query(
             "SELECT snapshot, version FROM assignments WHERE NOT overdue AND due_at_ms > 0 AND due_at_ms < $1 \
-             AND state NOT IN ($2, $3, $4) ORDER BY due_at_ms LIMIT 1000",
+             AND state NOT IN ($2, $3, $4, $5) ORDER BY due_at_ms LIMIT 1000",
         )
         .bind(now_ms)
         .bind(AssignmentState::Completed as i32)
         .bind(AssignmentState::Cancelled as i32)
         .bind(AssignmentState::Rejected as i32)
+        .bind(AssignmentState::PendingReview as i32)
         .fetch_all(&self.pool)
         .await?
         .iter()

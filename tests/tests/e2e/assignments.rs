@@ -346,9 +346,11 @@ async fn cancellation_and_reassignment_reach_terminals_and_the_rules_hold() {
         .await
         .unwrap();
     let done = done.assignment.unwrap();
-    assert_eq!(done.state, State::Completed as i32);
+    assert_eq!(done.state, State::PendingReview as i32);
     assert_eq!(done.closing_record_ids, vec![inspection.id]);
-    // Completed is final: no cancellation.
+    // The review approves it: completed, which is final — no cancellation.
+    let approved = dispatcher.review_assignment(&a_id, true, "").await.unwrap();
+    assert_eq!(approved.assignment.unwrap().state, State::Completed as i32);
     let status = refusal(dispatcher.cancel_assignment(&a_id, "too late").await.unwrap_err());
     assert_eq!(status.code_or_unknown(), Code::FailedPrecondition);
 

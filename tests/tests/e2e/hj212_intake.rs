@@ -15,9 +15,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Demo monitors (server/data/demo-monitors.toml): two 50 m apart, one 700 m off.
-const NOODLES: &str = "LB330201000000000000001A";
+pub const NOODLES: &str = "LB330201000000000000001A";
 const SICHUAN: &str = "LB330201000000000000002B";
-const BARBECUE: &str = "LB330201000000000000003C";
+pub const BARBECUE: &str = "LB330201000000000000003C";
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -29,7 +29,7 @@ fn monitor(mn: &str) -> MonitorIdentity {
     }
 }
 
-async fn start(adjust: impl FnOnce(&mut fieldlink_server::config::Config)) -> (TestServer, SocketAddr) {
+pub async fn start(adjust: impl FnOnce(&mut fieldlink_server::config::Config)) -> (TestServer, SocketAddr) {
     let server = TestServer::start_with(|config| {
         config.hj212 = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         adjust(config);
@@ -40,13 +40,13 @@ async fn start(adjust: impl FnOnce(&mut fieldlink_server::config::Config)) -> (T
 }
 
 /// A monitor's connection: sends packets, reads the server's answers.
-struct MonitorConnection {
+pub struct MonitorConnection {
     stream: TcpStream,
     buffer: Vec<u8>,
 }
 
 impl MonitorConnection {
-    async fn open(addr: SocketAddr) -> Self {
+    pub async fn open(addr: SocketAddr) -> Self {
         Self {
             stream: TcpStream::connect(addr).await.expect("connect"),
             buffer: Vec::new(),
@@ -81,7 +81,7 @@ impl MonitorConnection {
     }
 }
 
-fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -90,7 +90,7 @@ fn now_ms() -> i64 {
 
 /// Sends real-time fume readings (one packet each, answers asked for) and
 /// checks each is answered with a data answer naming its QN.
-async fn send_readings(
+pub async fn send_readings(
     connection: &mut MonitorConnection,
     mn: &str,
     values: &[f64],

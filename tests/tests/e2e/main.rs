@@ -13,6 +13,7 @@ mod framing;
 mod handshake;
 mod hj212_intake;
 mod impairment;
+mod incident_loop;
 mod inspections;
 mod limits;
 mod multinode;

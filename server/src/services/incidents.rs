@@ -1,0 +1,241 @@
+//! Incidents for supervisors: list, show, dispatch as an assignment to a
+//! team, dismiss with a reason (docs/intake.md). Terminals of officers see
+//! none of this; they get the assignment.
+
+use fieldlink_protocol::assignment::{self as rules, Assignee};
+use fieldlink_protocol::pb::{self, IncidentEventKind as Kind, IncidentState, Priority};
+use fieldlink_protocol::{validate, FieldError};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::error::ServiceError;
+use crate::services::assignment::{check_assignee, commit_new, replay, require_supervisor};
+use crate::services::incident_loop::{change_as, no_incident};
+use crate::session::Session;
+use crate::state::AppState;
+use crate::storage::IncidentFilter;
+
+/// Supervisors: incidents, newest first.
+pub async fn list(
+    state: &AppState,
+    session: &Session,
+    request: pb::ListIncidents,
+) -> Result<pb::IncidentList, ServiceError> {
+    require_supervisor(session)?;
+    let limit = match request.limit {
+        0 => 100,
+        limit @ 1..=500 => limit,
+        _ => return Err(FieldError::new("limit", "must be 1 to 500").into()),
+    };
+    let state_filter = match request.state {
+        0 => None,
+        value => Some(validate::known_enum::<IncidentState>("state", value)? as i32),
+    };
+    let before_id = match request.after.as_str() {
+        "" => None,
+        text => Some(validate::any_uuid("after", text)?.to_string()),
+    };
+    let found = state
+        .storage
+        .list_incidents(&IncidentFilter {
+            state: state_filter,
+            limit,
+            before_id,
+        })
+        .await?;
+    let next_after = if found.len() == limit as usize {
+        found
+            .last()
+            .map(|stored| stored.incident.id.clone())
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    Ok(pb::IncidentList {
+        incidents: found.into_iter().map(|stored| stored.incident).collect(),
+        next_after,
+    })
+}
+
+/// Supervisors: one incident and its events.
+pub async fn show(
+    state: &AppState,
+    session: &Session,
+    request: pb::IncidentQuery,
+) -> Result<pb::IncidentDetail, ServiceError> {
+    require_supervisor(session)?;
+    let id = validate::any_uuid("incident_id", &request.incident_id)?;
+    detail(state, id).await
+}
+
+async fn detail(state: &AppState, id: Uuid) -> Result<pb::IncidentDetail, ServiceError> {
+    let stored = state.storage.incident(id).await?.ok_or_else(no_incident)?;
+    Ok(pb::IncidentDetail {
+        incident: Some(stored.incident),
+        events: state.storage.incident_history(id).await?,
+    })
+}
+
+/// Supervisors: dispatch a NEW incident as an assignment to a team. The
+/// incident is marked first (under its version check, so two supervisors
+/// cannot both dispatch it), then the assignment is created under the
+/// client's id; sending the same request again finishes what a failure
+/// between the two left undone.
+pub async fn dispatch(
+    state: &AppState,
+    session: &Session,
+    request: pb::DispatchIncident,
+    body_bytes: &[u8],
+) -> Result<pb::IncidentDetail, ServiceError> {
+    require_supervisor(session)?;
+    let sha256: [u8; 32] = Sha256::digest(body_bytes).into();
+    let incident_id = validate::any_uuid("incident_id", &request.incident_id)?;
+    let assignment_id = validate::item_id("assignment_id", &request.assignment_id)?;
+    if request.priority != 0 {
+        validate::known_enum::<Priority>("priority", request.priority)?;
+    }
+    if let Some(_result) = replay(state, assignment_id, &sha256).await? {
+        return detail(state, incident_id).await;
+    }
+    let current = state
+        .storage
+        .incident(incident_id)
+        .await?
+        .ok_or_else(no_incident)?
+        .incident;
+    let team = if request.team_id.is_empty() {
+        current.team_id.clone()
+    } else {
+        request.team_id.clone()
+    };
+    if team.is_empty() {
+        return Err(FieldError::new("team_id", "the incident names no team: choose one").into());
+    }
+    let matter_code = if request.matter_code.is_empty() {
+        current.matter_code.clone()
+    } else {
+        request.matter_code.clone()
+    };
+    if matter_code.is_empty() {
+        return Err(FieldError::new(
+            "matter_code",
+            "the incident names no matter: choose one from the catalogue",
+        )
+        .into());
+    }
+    if state.catalogue.matter(&matter_code).is_none() {
+        return Err(FieldError::new(
+            "matter_code",
+            format!("{matter_code} is not in the enforcement-matters catalogue"),
+        )
+        .into());
+    }
+    let draft = pb::Assignment {
+        id: assignment_id.to_string(),
+        title: shorten(&current.title, rules::TITLE_BYTES_MAX),
+        instructions: request.instructions.clone(),
+        matter_code,
+        place: current.place.clone(),
+        area: String::new(),
+        priority: if request.priority == 0 {
+            Priority::Normal as i32
+        } else {
+            request.priority
+        },
+        due_at_ms: request.due_at_ms,
+        assignee: Some(Assignee::Team(team.clone()).to_wire()),
+        ..Default::default()
+    };
+    let (id, assignee, mut assignment) = rules::parse_new(draft).map_err(|error| {
+        // Name the dispatch's own fields.
+        FieldError::new(error.field.trim_start_matches("assignment."), error.reason)
+    })?;
+    check_assignee(state, "team_id", &assignee)?;
+    assignment.incident_id = incident_id.to_string();
+
+    // Mark the incident (or find it marked for this very assignment).
+    change_as(
+        state,
+        Uuid::now_v7(),
+        incident_id,
+        &session.officer.id,
+        "",
+        Kind::Dispatched,
+        |incident| {
+            if incident.state == IncidentState::Dispatched as i32 && incident.assignment_id == id.to_string()
+            {
+                return Ok(None);
+            }
+            if incident.state != IncidentState::New as i32 {
+                return Err(not_new(incident, "dispatched"));
+            }
+            incident.state = IncidentState::Dispatched as i32;
+            incident.assignment_id = id.to_string();
+            incident.team_id = team.clone();
+            Ok(Some(()))
+        },
+    )
+    .await?;
+    commit_new(state, session, id, sha256, assignment).await?;
+    detail(state, incident_id).await
+}
+
+/// Supervisors: dismiss a NEW incident with a reason.
+pub async fn dismiss(
+    state: &AppState,
+    session: &Session,
+    request: pb::DismissIncident,
+) -> Result<pb::IncidentDetail, ServiceError> {
+    require_supervisor(session)?;
+    let incident_id = validate::any_uuid("incident_id", &request.incident_id)?;
+    let update_id = validate::item_id("update_id", &request.update_id)?;
+    validate::required_text("reason", &request.reason, rules::REASON_BYTES_MAX)?;
+    if let Some((_, bytes)) = state.storage.incident_event(update_id).await? {
+        // A resend: the same dismissal again is answered; another use of the id is a conflict.
+        use prost::Message;
+        let event =
+            pb::IncidentEvent::decode(bytes.as_slice()).map_err(|_| ServiceError::StorageUnavailable)?;
+        if event.incident_id != incident_id.to_string() || event.reason != request.reason {
+            return Err(ServiceError::Conflict { existing_seq: 0 });
+        }
+        return detail(state, incident_id).await;
+    }
+    change_as(
+        state,
+        update_id,
+        incident_id,
+        &session.officer.id,
+        &request.reason,
+        Kind::Dismissed,
+        |incident| {
+            if incident.state != IncidentState::New as i32 {
+                return Err(not_new(incident, "dismissed"));
+            }
+            incident.state = IncidentState::Dismissed as i32;
+            incident.dismiss_reason = request.reason.clone();
+            Ok(Some(()))
+        },
+    )
+    .await?;
+    detail(state, incident_id).await
+}
+
+fn not_new(incident: &pb::Incident, what: &str) -> ServiceError {
+    let current = IncidentState::try_from(incident.state).unwrap_or(IncidentState::Unspecified);
+    ServiceError::FailedPrecondition {
+        field: "incident_id".into(),
+        message: format!(
+            "the incident is {}; only a NEW incident is {what}",
+            current.as_str_name()
+        ),
+    }
+}
+
+/// `text` cut to at most `max` bytes on a character boundary.
+fn shorten(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
