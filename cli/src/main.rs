@@ -20,6 +20,7 @@ use commands::connection::ConnectionArgs;
 use commands::dispatch::DispatchCommand;
 use commands::error::CliError;
 use commands::example::ItemKind;
+use commands::incidents::IncidentsCommand;
 use commands::outbox::OutboxCommand;
 use commands::photo::PhotoCommand;
 use commands::sim::SimArgs;
@@ -67,6 +68,13 @@ enum Command {
     Dispatch {
         #[command(subcommand)]
         command: DispatchCommand,
+    },
+    /// Supervisors: triage incidents (monitor alarms, camera alerts, grid
+    /// reports): list, show, dispatch to a team, dismiss. With `--dev` these
+    /// sign in as the demo supervisor.
+    Incidents {
+        #[command(subcommand)]
+        command: IncidentsCommand,
     },
     /// The terminal's durable outbox: queue items offline, sync them later.
     Outbox {
@@ -126,6 +134,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Case { command } => commands::case::run(connection, command).await,
         Command::Assignments { command } => commands::assignments::run(connection, command).await,
         Command::Dispatch { command } => commands::dispatch::run(connection, command).await,
+        Command::Incidents { command } => commands::incidents::run(connection, command).await,
         Command::Outbox { db, command } => commands::outbox::run(connection, &db, command).await,
         Command::Sim(args) => commands::sim::run(connection, args).await,
         Command::Proof { item_id } => commands::proof::run(connection, &item_id).await,

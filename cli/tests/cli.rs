@@ -357,6 +357,141 @@ async fn a_supervisor_dispatches_and_an_officer_watches_and_accepts_from_the_com
     server.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_is_triaged_worked_reviewed_and_closed_from_the_command_line() {
+    use fieldlink_server::storage::{IncidentReport, JoinRule};
+    let data = tempfile::tempdir().unwrap();
+    let server = dev_server(data.path()).await;
+    let addr = server.local_addr();
+    let run = |args: Vec<String>| async move {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            fieldlink(addr, &args)
+        })
+        .await
+        .unwrap()
+    };
+    let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let json = |output: &std::process::Output| -> serde_json::Value {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    // Two reports as a monitor's alarms would make them.
+    for (mn, latitude) in [("LB1", 29.87), ("LB2", 29.9)] {
+        let report = IncidentReport {
+            event_id: uuid::Uuid::now_v7(),
+            new_incident_id: uuid::Uuid::now_v7(),
+            category: "lampblack_exceedance".into(),
+            matter_code: "HB-002".into(),
+            team_id: "team-chengnan".into(),
+            source: fieldlink_protocol::pb::IncidentSource {
+                kind: "monitor".into(),
+                source_id: mn.into(),
+                item_id: uuid::Uuid::now_v7().to_string(),
+                at_ms: 1_800_000_000_000,
+                place: Some(fieldlink_protocol::pb::Place {
+                    latitude,
+                    longitude: 121.55,
+                    ..Default::default()
+                }),
+                summary: format!("超标 {mn}"),
+            },
+            by: "system".into(),
+            at_ms: 1_800_000_000_000,
+        };
+        let rule = JoinRule {
+            radius_m: 100.0,
+            window_ms: 3_600_000,
+        };
+        server
+            .state()
+            .storage
+            .report_incident(&report, &rule)
+            .await
+            .unwrap();
+    }
+    let listed = run(args(&["incidents", "list", "--state", "new"])).await;
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let ids: Vec<String> = String::from_utf8(listed.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let (first, second) = (ids[0].clone(), ids[1].clone());
+
+    let dismissed = json(
+        &run(args(&[
+            "incidents",
+            "dismiss",
+            &second,
+            "--reason",
+            "误报 false alarm",
+        ]))
+        .await,
+    );
+    assert_eq!(dismissed["incident"]["state"], "INCIDENT_STATE_DISMISSED");
+    let refused = run(args(&["incidents", "dismiss", &second, "--reason", "again"])).await;
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("FAILED_PRECONDITION"));
+
+    let dispatched = json(&run(args(&["incidents", "dispatch", &first, "--instructions", "核查"])).await);
+    assert_eq!(dispatched["incident"]["state"], "INCIDENT_STATE_DISPATCHED");
+    let assignment = dispatched["incident"]["assignmentId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The officer works it with a record made for it.
+    for step in ["accept", "on-site"] {
+        json(&run(args(&["assignments", step, &assignment])).await);
+    }
+    let example = json(&run(args(&["example", "inspection"])).await);
+    let mut record = example.clone();
+    record["assignmentId"] = serde_json::Value::String(assignment.clone());
+    let file = data.path().join("record.json");
+    std::fs::write(&file, serde_json::to_vec(&record).unwrap()).unwrap();
+    json(&run(args(&["submit", "inspection", file.to_str().unwrap()])).await);
+    let record_id = record["id"].as_str().unwrap().to_owned();
+    let completed = json(
+        &run(args(&[
+            "assignments",
+            "complete",
+            &assignment,
+            "--records",
+            &record_id,
+        ]))
+        .await,
+    );
+    assert_eq!(
+        completed["assignment"]["state"],
+        "ASSIGNMENT_STATE_PENDING_REVIEW"
+    );
+
+    // Returning needs a reason; then approve.
+    let refused = run(args(&["dispatch", "review", &assignment, "return"])).await;
+    assert!(!refused.status.success());
+    let approved = json(&run(args(&["dispatch", "review", &assignment, "approve"])).await);
+    assert_eq!(approved["assignment"]["state"], "ASSIGNMENT_STATE_COMPLETED");
+    let shown = json(&run(args(&["incidents", "show", &first])).await);
+    assert_eq!(shown["incident"]["state"], "INCIDENT_STATE_CLOSED");
+    assert_eq!(shown["events"].as_array().unwrap().len(), 4);
+    server.shutdown().await;
+}
+
 /// Starts a dev server in `data` on a free loopback port.
 async fn dev_server(data: &std::path::Path) -> fieldlink_server::RunningServer {
     let certs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs-dev");

@@ -1,5 +1,5 @@
-//! `fieldlink dispatch …`: the supervisor's side: dispatch, cancel, reassign
-//! and list assignments.
+//! `fieldlink dispatch …`: the supervisor's side: dispatch, cancel, reassign,
+//! review and list assignments.
 
 use std::path::PathBuf;
 
@@ -40,6 +40,17 @@ pub enum DispatchCommand {
         #[arg(long, default_value = "")]
         reason: String,
     },
+    /// Review completed work (PENDING_REVIEW): approve it, or return it to
+    /// the officer with a reason.
+    Review {
+        /// The assignment id.
+        id: String,
+        /// `approve` or `return`.
+        verdict: Verdict,
+        /// Why (required to return).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
     /// List assignments as JSON lines, newest first.
     List {
         /// Only this state, e.g. `accepted`.
@@ -55,6 +66,15 @@ pub enum DispatchCommand {
         #[arg(long)]
         overdue: bool,
     },
+}
+
+/// A review's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Verdict {
+    /// The work is done: the assignment is completed, its incident closed.
+    Approve,
+    /// The work goes back to the officer.
+    Return,
 }
 
 /// Runs one command as a supervisor; prints results as JSON lines.
@@ -95,6 +115,10 @@ pub async fn run(connection: &ConnectionArgs, command: DispatchCommand) -> Resul
         DispatchCommand::Create { .. } => {
             let draft = draft.ok_or_else(|| CliError::Usage("no assignment".into()))?;
             print_line(&client.create_assignment(&draft).await?)?;
+        }
+        DispatchCommand::Review { id, verdict, reason } => {
+            let approve = verdict == Verdict::Approve;
+            print_line(&client.review_assignment(&id, approve, &reason).await?)?;
         }
         DispatchCommand::Cancel { id, reason } => {
             print_line(&client.cancel_assignment(&id, &reason).await?)?;

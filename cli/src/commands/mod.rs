@@ -8,6 +8,7 @@ pub mod connection;
 pub mod dispatch;
 pub mod error;
 pub mod example;
+pub mod incidents;
 pub mod outbox;
 pub mod output;
 pub mod photo;

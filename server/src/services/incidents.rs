@@ -130,12 +130,18 @@ pub async fn dispatch(
         )
         .into());
     }
+    // The officers need an address to go to; a source that gave none has
+    // its coordinates.
+    let mut place = current.place.clone();
+    if let Some(place) = place.as_mut().filter(|place| place.address.trim().is_empty()) {
+        place.address = format!("{:.5}, {:.5}", place.latitude, place.longitude);
+    }
     let draft = pb::Assignment {
         id: assignment_id.to_string(),
         title: shorten(&current.title, rules::TITLE_BYTES_MAX),
         instructions: request.instructions.clone(),
         matter_code,
-        place: current.place.clone(),
+        place,
         area: String::new(),
         priority: if request.priority == 0 {
             Priority::Normal as i32

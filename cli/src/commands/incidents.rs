@@ -1,0 +1,136 @@
+//! `fieldlink incidents …`: the supervisor's triage of work that came in
+//! (monitor alarms, camera alerts, grid reports): list, show, dispatch to a
+//! team, dismiss. Prints JSON lines.
+
+use clap::Subcommand;
+use fieldlink_protocol::pb;
+
+use super::connection::ConnectionArgs;
+use super::error::CliError;
+use super::output::print_line;
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum IncidentsCommand {
+    /// List incidents as JSON lines, newest first.
+    List {
+        /// Only this state: new, dispatched, pending-review, closed, dismissed.
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Show one incident with its events (sources included) as one JSON line.
+    Show {
+        /// The incident id.
+        id: String,
+    },
+    /// Dispatch a NEW incident to a team as an assignment.
+    Dispatch {
+        /// The incident id.
+        id: String,
+        /// The team (default: the incident's, from its source).
+        #[arg(long)]
+        team: Option<String>,
+        /// The catalogue matter (default: the incident's).
+        #[arg(long)]
+        matter_code: Option<String>,
+        /// Instructions for the officers.
+        #[arg(long, default_value = "")]
+        instructions: String,
+        /// Urgent instead of normal priority.
+        #[arg(long)]
+        urgent: bool,
+    },
+    /// Dismiss a NEW incident with a reason.
+    Dismiss {
+        /// The incident id.
+        id: String,
+        /// Why (required).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// Runs one command as a supervisor.
+pub async fn run(connection: &ConnectionArgs, command: IncidentsCommand) -> Result<(), CliError> {
+    let state = match &command {
+        IncidentsCommand::List { state: Some(name) } => state_number(name)?,
+        _ => 0,
+    };
+    let client = connection.connect(true).await?;
+    match command {
+        IncidentsCommand::List { .. } => {
+            let mut after = String::new();
+            loop {
+                let page = client
+                    .list_incidents(&pb::ListIncidents {
+                        state,
+                        limit: 0,
+                        after: after.clone(),
+                    })
+                    .await?;
+                for incident in &page.incidents {
+                    print_line(incident)?;
+                }
+                if page.next_after.is_empty() {
+                    break;
+                }
+                after = page.next_after;
+            }
+        }
+        IncidentsCommand::Show { id } => print_line(&client.incident(&id).await?)?,
+        IncidentsCommand::Dispatch {
+            id,
+            team,
+            matter_code,
+            instructions,
+            urgent,
+        } => {
+            let priority = if urgent {
+                pb::Priority::Urgent
+            } else {
+                pb::Priority::Normal
+            };
+            let detail = client
+                .dispatch_incident(&pb::DispatchIncident {
+                    incident_id: id,
+                    team_id: team.unwrap_or_default(),
+                    matter_code: matter_code.unwrap_or_default(),
+                    instructions,
+                    priority: priority as i32,
+                    ..Default::default()
+                })
+                .await?;
+            print_line(&detail)?;
+        }
+        IncidentsCommand::Dismiss { id, reason } => {
+            print_line(&client.dismiss_incident(&id, &reason).await?)?
+        }
+    }
+    client.close().await;
+    Ok(())
+}
+
+/// `new`, `pending-review`, … as the wire's enum value.
+fn state_number(name: &str) -> Result<i32, CliError> {
+    pb::IncidentState::from_str_name(&format!(
+        "INCIDENT_STATE_{}",
+        name.to_uppercase().replace('-', "_")
+    ))
+    .map(|state| state as i32)
+    .ok_or_else(|| CliError::Usage(format!("unknown incident state {name}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_are_named_as_on_the_command_line() {
+        assert_eq!(
+            state_number("pending-review").unwrap(),
+            pb::IncidentState::PendingReview as i32
+        );
+        assert_eq!(state_number("new").unwrap(), pb::IncidentState::New as i32);
+        assert!(matches!(state_number("open"), Err(CliError::Usage(_))));
+    }
+}
