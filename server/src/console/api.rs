@@ -41,6 +41,11 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/api/assignments/{id}", get(one_assignment))
         .route("/api/assignments/{id}/cancel", post(cancel_assignment))
         .route("/api/assignments/{id}/reassign", post(reassign_assignment))
+        .route("/api/assignments/{id}/review", post(review_assignment))
+        .route("/api/incidents", get(list_incidents))
+        .route("/api/incidents/{id}", get(one_incident))
+        .route("/api/incidents/{id}/dispatch", post(dispatch_incident))
+        .route("/api/incidents/{id}/dismiss", post(dismiss_incident))
         .route("/api/officers", get(officers))
         .route("/api/evidence", get(recent_evidence))
         .route("/api/items/{id}", get(one_item))
@@ -284,6 +289,145 @@ async fn reassign_assignment(
     let bytes = request.encode_to_vec();
     Ok(Json(
         services::assignment::reassign(&state.app, &service_session(&session), request, &bytes).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct Review {
+    update_id: String,
+    approve: bool,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn review_assignment(
+    State(state): State<ConsoleState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<pb::AssignmentResult>, ApiError> {
+    let session = supervisor(&state, &headers, true)?;
+    let form: Review = json_body(&body)?;
+    let request = pb::ReviewAssignment {
+        update_id: form.update_id,
+        assignment_id: id,
+        approve: form.approve,
+        reason: form.reason,
+    };
+    let bytes = request.encode_to_vec();
+    Ok(Json(
+        services::assignment::review(&state.app, &service_session(&session), request, &bytes).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct IncidentQuery {
+    /// `new`, `dispatched`, `pending_review`, `closed`, `dismissed`.
+    state: Option<String>,
+    limit: Option<u32>,
+    after: Option<String>,
+}
+
+async fn list_incidents(
+    State(state): State<ConsoleState>,
+    headers: HeaderMap,
+    Query(query): Query<IncidentQuery>,
+) -> Result<Json<pb::IncidentList>, ApiError> {
+    let session = supervisor(&state, &headers, false)?;
+    let state_filter = match query.state.as_deref() {
+        None | Some("") => 0,
+        Some(name) => pb::IncidentState::from_str_name(&format!(
+            "INCIDENT_STATE_{}",
+            name.to_uppercase().replace('-', "_")
+        ))
+        .map(|state| state as i32)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "state",
+                "must be new, dispatched, pending_review, closed or dismissed",
+            )
+        })?,
+    };
+    let request = pb::ListIncidents {
+        state: state_filter,
+        limit: query.limit.unwrap_or(100),
+        after: query.after.unwrap_or_default(),
+    };
+    Ok(Json(
+        services::incidents::list(&state.app, &service_session(&session), request).await?,
+    ))
+}
+
+async fn one_incident(
+    State(state): State<ConsoleState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<pb::IncidentDetail>, ApiError> {
+    let session = supervisor(&state, &headers, false)?;
+    let request = pb::IncidentQuery { incident_id: id };
+    Ok(Json(
+        services::incidents::show(&state.app, &service_session(&session), request).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct Dispatch {
+    assignment_id: String,
+    #[serde(default)]
+    team_id: String,
+    #[serde(default)]
+    matter_code: String,
+    #[serde(default)]
+    instructions: String,
+    #[serde(default)]
+    due_at_ms: i64,
+    #[serde(default)]
+    urgent: bool,
+}
+
+async fn dispatch_incident(
+    State(state): State<ConsoleState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<pb::IncidentDetail>, ApiError> {
+    let session = supervisor(&state, &headers, true)?;
+    let form: Dispatch = json_body(&body)?;
+    let priority = if form.urgent {
+        pb::Priority::Urgent
+    } else {
+        pb::Priority::Normal
+    };
+    let request = pb::DispatchIncident {
+        incident_id: id,
+        assignment_id: form.assignment_id,
+        team_id: form.team_id,
+        matter_code: form.matter_code,
+        instructions: form.instructions,
+        due_at_ms: form.due_at_ms,
+        priority: priority as i32,
+    };
+    let bytes = request.encode_to_vec();
+    Ok(Json(
+        services::incidents::dispatch(&state.app, &service_session(&session), request, &bytes).await?,
+    ))
+}
+
+async fn dismiss_incident(
+    State(state): State<ConsoleState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<pb::IncidentDetail>, ApiError> {
+    let session = supervisor(&state, &headers, true)?;
+    let form: Cancel = json_body(&body)?;
+    let request = pb::DismissIncident {
+        incident_id: id,
+        update_id: form.update_id,
+        reason: form.reason,
+    };
+    Ok(Json(
+        services::incidents::dismiss(&state.app, &service_session(&session), request).await?,
     ))
 }
 

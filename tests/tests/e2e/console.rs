@@ -128,6 +128,11 @@ fn routes() -> Vec<(&'static str, String)> {
         ("GET", format!("/api/assignments/{id}")),
         ("POST", format!("/api/assignments/{id}/cancel")),
         ("POST", format!("/api/assignments/{id}/reassign")),
+        ("POST", format!("/api/assignments/{id}/review")),
+        ("GET", "/api/incidents".into()),
+        ("GET", format!("/api/incidents/{id}")),
+        ("POST", format!("/api/incidents/{id}/dispatch")),
+        ("POST", format!("/api/incidents/{id}/dismiss")),
         ("GET", "/api/officers".into()),
         ("GET", "/api/evidence".into()),
         ("GET", format!("/api/items/{id}")),
@@ -519,6 +524,128 @@ async fn a_supervisor_dispatches_and_watches_assignments_officers_and_evidence()
             "{template} is not in the OpenAPI document"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_triages_incidents_and_reviews_completed_work() {
+    use fieldlink_server::storage::{IncidentReport, JoinRule};
+    let (server, base) = start().await;
+    let console = sign_in(&base, "supervisor-01").await.unwrap();
+    let mut ids = Vec::new();
+    for (mn, latitude) in [("LB1", 29.87), ("LB2", 29.90)] {
+        let report = IncidentReport {
+            event_id: uuid::Uuid::now_v7(),
+            new_incident_id: uuid::Uuid::now_v7(),
+            category: "lampblack_exceedance".into(),
+            matter_code: "HB-002".into(),
+            team_id: "team-chengnan".into(),
+            source: fieldlink_protocol::pb::IncidentSource {
+                kind: "monitor".into(),
+                source_id: mn.into(),
+                item_id: uuid7(),
+                at_ms: fieldlink_client::now_ms(),
+                place: Some(fieldlink_protocol::pb::Place {
+                    latitude,
+                    longitude: 121.55,
+                    address: "人民路".into(),
+                    accuracy_m: 0.0,
+                }),
+                summary: format!("超标 {mn}"),
+            },
+            by: "system".into(),
+            at_ms: fieldlink_client::now_ms(),
+        };
+        let rule = JoinRule {
+            radius_m: 100.0,
+            window_ms: 3_600_000,
+        };
+        let outcome = server
+            .server
+            .state()
+            .storage
+            .report_incident(&report, &rule)
+            .await
+            .unwrap();
+        ids.push(outcome.incident.id);
+    }
+    let (status, list) = send(console.get("/api/incidents?state=new")).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["incidents"].as_array().unwrap().len(), 2);
+    let (status, body) = send(console.get("/api/incidents?state=open")).await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("state")));
+
+    // Bad input: no CSRF token, no reason, an unknown incident.
+    let (status, _) = send(
+        console
+            .http
+            .post(format!("{base}/api/incidents/{}/dismiss", ids[1]))
+            .header("cookie", &console.cookie)
+            .json_body(&json!({"update_id": uuid7(), "reason": "x"})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, body) = send(console.post(
+        &format!("/api/incidents/{}/dismiss", ids[1]),
+        &json!({"update_id": uuid7()}),
+    ))
+    .await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("reason")), "{body}");
+    let (status, _) = send(console.get(&format!("/api/incidents/{}", uuid7()))).await;
+    assert_eq!(status, 404);
+
+    let (status, body) = send(console.post(
+        &format!("/api/incidents/{}/dismiss", ids[1]),
+        &json!({"update_id": uuid7(), "reason": "误报 false alarm"}),
+    ))
+    .await;
+    assert_eq!(
+        (status, body["incident"]["state"].as_str()),
+        (200, Some("INCIDENT_STATE_DISMISSED")),
+        "{body}"
+    );
+
+    let assignment_id = uuid7();
+    let (status, body) = send(console.post(
+        &format!("/api/incidents/{}/dispatch", ids[0]),
+        &json!({"assignment_id": assignment_id, "instructions": "核查", "urgent": true}),
+    ))
+    .await;
+    assert_eq!(
+        (status, body["incident"]["state"].as_str()),
+        (200, Some("INCIDENT_STATE_DISPATCHED")),
+        "{body}"
+    );
+    let (status, _) = send(console.post(
+        &format!("/api/incidents/{}/dispatch", ids[0]),
+        &json!({"assignment_id": uuid7()}),
+    ))
+    .await;
+    assert_eq!(status, 409, "a dispatched incident is not dispatched twice");
+
+    // The team's officer works it; the supervisor reviews it from the console.
+    let officer = connect(server.addr(), "device-001", "officer-01").await.unwrap();
+    officer.accept_assignment(&assignment_id).await.unwrap();
+    officer.on_site(&assignment_id).await.unwrap();
+    let mut mine = record("officer-01");
+    mine.assignment_id = assignment_id.clone();
+    officer.submit_inspection(&mine).await.unwrap();
+    officer
+        .complete_assignment(&assignment_id, std::slice::from_ref(&mine.id))
+        .await
+        .unwrap();
+    let review = format!("/api/assignments/{assignment_id}/review");
+    let (status, body) = send(console.post(&review, &json!({"update_id": uuid7(), "approve": false}))).await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("reason")));
+    let (status, body) = send(console.post(&review, &json!({"update_id": uuid7(), "approve": true}))).await;
+    assert_eq!(
+        (status, body["assignment"]["state"].as_str()),
+        (200, Some("ASSIGNMENT_STATE_COMPLETED")),
+        "{body}"
+    );
+    let (_, detail) = send(console.get(&format!("/api/incidents/{}", ids[0]))).await;
+    assert_eq!(detail["incident"]["state"], "INCIDENT_STATE_CLOSED");
+    let (status, _) = send(console.post(&review, &json!({"update_id": uuid7(), "approve": true}))).await;
+    assert_eq!(status, 409, "approved work is not reviewed again");
 }
 
 /// Reads server-sent events until one named `name` whose data satisfies `until`.
