@@ -21,6 +21,7 @@ use commands::dispatch::DispatchCommand;
 use commands::error::CliError;
 use commands::example::ItemKind;
 use commands::incidents::IncidentsCommand;
+use commands::monitor::MonitorCommand;
 use commands::outbox::OutboxCommand;
 use commands::photo::PhotoCommand;
 use commands::sim::SimArgs;
@@ -75,6 +76,11 @@ enum Command {
     Incidents {
         #[command(subcommand)]
         command: IncidentsCommand,
+    },
+    /// Play an online monitor speaking HJ 212 (docs/intake.md): send readings.
+    Monitor {
+        #[command(subcommand)]
+        command: MonitorCommand,
     },
     /// The terminal's durable outbox: queue items offline, sync them later.
     Outbox {
@@ -135,6 +141,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Assignments { command } => commands::assignments::run(connection, command).await,
         Command::Dispatch { command } => commands::dispatch::run(connection, command).await,
         Command::Incidents { command } => commands::incidents::run(connection, command).await,
+        Command::Monitor { command } => commands::monitor::run(connection.dev, command).await,
         Command::Outbox { db, command } => commands::outbox::run(connection, &db, command).await,
         Command::Sim(args) => commands::sim::run(connection, args).await,
         Command::Proof { item_id } => commands::proof::run(connection, &item_id).await,

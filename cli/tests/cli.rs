@@ -358,10 +358,19 @@ async fn a_supervisor_dispatches_and_an_officer_watches_and_accepts_from_the_com
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_incident_is_triaged_worked_reviewed_and_closed_from_the_command_line() {
-    use fieldlink_server::storage::{IncidentReport, JoinRule};
+async fn an_alarm_is_triaged_worked_reviewed_and_closed_from_the_command_line() {
     let data = tempfile::tempdir().unwrap();
-    let server = dev_server(data.path()).await;
+    let certs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs-dev");
+    let server = fieldlink_server::start(fieldlink_server::Config {
+        dev: true,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        hj212: Some("127.0.0.1:0".parse().unwrap()),
+        data_dir: data.path().to_path_buf(),
+        tls: Some(fieldlink_server::tls::TlsFiles::dev(&certs)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let addr = server.local_addr();
     let run = |args: Vec<String>| async move {
         tokio::task::spawn_blocking(move || {
@@ -380,40 +389,33 @@ async fn an_incident_is_triaged_worked_reviewed_and_closed_from_the_command_line
         );
         serde_json::from_slice(&output.stdout).unwrap()
     };
-    // Two reports as a monitor's alarms would make them.
-    for (mn, latitude) in [("LB1", 29.87), ("LB2", 29.9)] {
-        let report = IncidentReport {
-            event_id: uuid::Uuid::now_v7(),
-            new_incident_id: uuid::Uuid::now_v7(),
-            category: "lampblack_exceedance".into(),
-            matter_code: "HB-002".into(),
-            team_id: "team-chengnan".into(),
-            source: fieldlink_protocol::pb::IncidentSource {
-                kind: "monitor".into(),
-                source_id: mn.into(),
-                item_id: uuid::Uuid::now_v7().to_string(),
-                at_ms: 1_800_000_000_000,
-                place: Some(fieldlink_protocol::pb::Place {
-                    latitude,
-                    longitude: 121.55,
-                    ..Default::default()
-                }),
-                summary: format!("超标 {mn}"),
-            },
-            by: "system".into(),
-            at_ms: 1_800_000_000_000,
-        };
-        let rule = JoinRule {
-            radius_m: 100.0,
-            window_ms: 3_600_000,
-        };
-        server
-            .state()
-            .storage
-            .report_incident(&report, &rule)
-            .await
-            .unwrap();
+    // Two monitors 700 m apart exceed their limit: two incidents.
+    let hj212 = server.hj212_addr().expect("the HJ 212 listener runs").to_string();
+    for mn in ["LB330201000000000000001A", "LB330201000000000000003C"] {
+        let sent = json(
+            &run(args(&[
+                "monitor",
+                "send",
+                "--hj212",
+                &hj212,
+                "--mn",
+                mn,
+                "--values",
+                "2.6,2.9,3.1",
+            ]))
+            .await,
+        );
+        assert_eq!(
+            (sent["sent"].as_u64(), sent["answered"].as_u64()),
+            (Some(3), Some(3)),
+            "{sent}"
+        );
     }
+    let wrong = run(args(&[
+        "monitor", "send", "--hj212", &hj212, "--mn", "NOBODY", "--values", "1",
+    ]))
+    .await;
+    assert!(!wrong.status.success(), "an unknown monitor is refused");
     let listed = run(args(&["incidents", "list", "--state", "new"])).await;
     assert!(
         listed.status.success(),
@@ -431,7 +433,8 @@ async fn an_incident_is_triaged_worked_reviewed_and_closed_from_the_command_line
         })
         .collect();
     assert_eq!(ids.len(), 2);
-    let (first, second) = (ids[0].clone(), ids[1].clone());
+    // Newest first: the barbecue's incident, then the noodle house's.
+    let (second, first) = (ids[0].clone(), ids[1].clone());
 
     let dismissed = json(
         &run(args(&[

@@ -57,6 +57,13 @@ try {
   });
   console.log("THUMBNAIL_SEEN");
 
+  // Triage: the monitor's alarm waits as a NEW incident; dispatch it.
+  await page.click("#tab-triage");
+  await page.waitForSelector('tr[data-state="INCIDENT_STATE_NEW"] button[data-act="dispatch"]');
+  await page.click('tr[data-state="INCIDENT_STATE_NEW"] button[data-act="dispatch"]');
+  await page.waitForSelector('tr[data-state="INCIDENT_STATE_DISPATCHED"]');
+  console.log("INCIDENT_DISPATCHED");
+
   // The officer list shows the terminal online; the map draws locally.
   await page.click("#tab-officers");
   await page.waitForSelector('tr[data-officer="officer-01"] .dot.on');

@@ -9,6 +9,7 @@ pub mod dispatch;
 pub mod error;
 pub mod example;
 pub mod incidents;
+pub mod monitor;
 pub mod outbox;
 pub mod output;
 pub mod photo;

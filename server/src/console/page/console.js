@@ -13,6 +13,12 @@ const T = {
     inspection:"巡查记录", photo:"照片证据", service:"电子送达", service_event:"送达回执", interview:"远程询问",
     exportCase:"导出证据包", exporting:"正在导出…", exported:"已导出", custody:"保管记录", deviceSigned:"设备签名", yes:"有", no:"无",
     leaf:"日志序号", origin:"来源", view_item:"查看", download_original:"下载原件", export:"导出", audit:"核查",
+    triage:"事件分拨", triageNote:"监测报警、视频告警与网格上报登记为事件；同一地点同类事件自动合并。", category:"类别", summary:"摘要", reports:"报告数",
+    incidentState:"状态", dispatchIncident:"派遣", dismissIncident:"不予处置", dismissReason:"不予处置的理由：", review:"审核", approve:"审核通过", returnWork:"退回重办",
+    returnReason:"退回理由：", sources:"来源",
+    ASSIGNMENT_STATE_PENDING_REVIEW:"待审核", ASSIGNMENT_STATE_RETURNED:"已退回重办",
+    INCIDENT_STATE_NEW:"待分拨", INCIDENT_STATE_DISPATCHED:"已派遣", INCIDENT_STATE_PENDING_REVIEW:"待审核", INCIDENT_STATE_CLOSED:"已办结", INCIDENT_STATE_DISMISSED:"不予处置",
+    lampblack_exceedance:"油烟超标", monitor_fault:"设备故障", monitor_offline:"设备离线",
     alertProblems:"证据完整性告警：后台核查发现 {n} 处问题，请立即处理（见服务器日志）。", alertWitness:"见证方拒绝了 {n} 个日志检查点：日志可能被改写。" },
   en: { title:"Enforcement command console", signout:"Sign out", signinTitle:"Supervisor sign-in", officerId:"ID", password:"Password", signin:"Sign in",
     board:"Board", dispatch:"Dispatch", officers:"Officers", evidence:"Evidence", map:"Map", case:"Case",
@@ -26,6 +32,12 @@ const T = {
     inspection:"Inspection", photo:"Photo", service:"Service", service_event:"Service event", interview:"Interview",
     exportCase:"Export package", exporting:"Exporting…", exported:"Exported", custody:"Chain of custody", deviceSigned:"Device-signed", yes:"yes", no:"no",
     leaf:"Leaf", origin:"From", view_item:"viewed", download_original:"original downloaded", export:"exported", audit:"audited",
+    triage:"Triage", triageNote:"Monitor alarms, camera alerts and grid reports become incidents; reports of one kind at one place join.", category:"Category", summary:"Summary", reports:"Reports",
+    incidentState:"State", dispatchIncident:"Dispatch", dismissIncident:"Dismiss", dismissReason:"Why is it dismissed?", review:"Review", approve:"Approve", returnWork:"Return",
+    returnReason:"Why is it returned?", sources:"Sources",
+    ASSIGNMENT_STATE_PENDING_REVIEW:"Pending review", ASSIGNMENT_STATE_RETURNED:"Returned",
+    INCIDENT_STATE_NEW:"New", INCIDENT_STATE_DISPATCHED:"Dispatched", INCIDENT_STATE_PENDING_REVIEW:"Pending review", INCIDENT_STATE_CLOSED:"Closed", INCIDENT_STATE_DISMISSED:"Dismissed",
+    lampblack_exceedance:"Cooking fumes over the limit", monitor_fault:"Monitor fault", monitor_offline:"Monitor offline",
     alertProblems:"Evidence integrity alert: the background audit found {n} problem(s); act now (see the server log).", alertWitness:"A witness refused {n} log checkpoint(s): the log may have been rewritten." }
 };
 let lang = localStorage.getItem("fieldlink-lang") || "zh";
@@ -34,7 +46,7 @@ function applyLang() {
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
   document.querySelectorAll("[data-t]").forEach(el => { el.textContent = t(el.dataset.t); });
   document.getElementById("lang").textContent = lang === "zh" ? "English" : "中文";
-  renderBoard(); renderOfficers();
+  renderBoard(); renderOfficers(); renderIncidents();
 }
 document.getElementById("lang").onclick = () => { lang = lang === "zh" ? "en" : "zh"; localStorage.setItem("fieldlink-lang", lang); applyLang(); };
 
@@ -83,8 +95,12 @@ document.querySelectorAll("nav button").forEach(button => button.onclick = () =>
   if (button.dataset.view === "officers") loadOfficers();
 });
 
-const COLUMNS = ["ASSIGNMENT_STATE_DISPATCHED","ASSIGNMENT_STATE_DELIVERED","ASSIGNMENT_STATE_ACCEPTED","ASSIGNMENT_STATE_EN_ROUTE","ASSIGNMENT_STATE_ON_SITE","ASSIGNMENT_STATE_COMPLETED","ASSIGNMENT_STATE_REJECTED"];
-function columnOf(state) { return state === "ASSIGNMENT_STATE_CANCELLED" ? "ASSIGNMENT_STATE_REJECTED" : state; }
+const COLUMNS = ["ASSIGNMENT_STATE_DISPATCHED","ASSIGNMENT_STATE_DELIVERED","ASSIGNMENT_STATE_ACCEPTED","ASSIGNMENT_STATE_EN_ROUTE","ASSIGNMENT_STATE_ON_SITE","ASSIGNMENT_STATE_PENDING_REVIEW","ASSIGNMENT_STATE_COMPLETED","ASSIGNMENT_STATE_REJECTED"];
+function columnOf(state) {
+  if (state === "ASSIGNMENT_STATE_CANCELLED") return "ASSIGNMENT_STATE_REJECTED";
+  if (state === "ASSIGNMENT_STATE_RETURNED") return "ASSIGNMENT_STATE_ON_SITE";
+  return state;
+}
 function renderBoard() {
   const board = $("board"); if (!board) return;
   board.innerHTML = COLUMNS.map(c => `<div class="column" data-state="${c}"><h3>${esc(t(c))}</h3></div>`).join("");
@@ -110,13 +126,65 @@ async function showAssignment(id) {
   detail.innerHTML = `<h3>${esc(a.title)}</h3><div class="meta">${esc(t(a.state))} · ${esc(a.officerId || a.teamId)}</div>` +
     `<p>${esc(a.instructions || "")}</p><h4>${esc(t("history"))}</h4><table>` +
     (data.events || []).map(e => `<tr><td>${esc(fmtTime(e.atMs))}</td><td>${esc((e.kind || "").replace("ASSIGNMENT_EVENT_KIND_", ""))}</td><td>${esc(e.by)}</td><td>${esc(e.reason || "")}</td></tr>`).join("") + "</table>" +
+    (a.state === "ASSIGNMENT_STATE_PENDING_REVIEW"
+      ? `<button class="primary" id="detail-approve" type="button">${esc(t("approve"))}</button> <button id="detail-return" type="button">${esc(t("returnWork"))}</button> `
+      : "") +
     `<button class="primary" id="detail-cancel" type="button">${esc(t("cancel"))}</button> <button type="button" id="detail-close">${esc(t("close"))}</button><div class="error" id="detail-error"></div>`;
   detail.classList.remove("hidden");
   $("detail-close").onclick = () => detail.classList.add("hidden");
+  const review = async (approve, reason) => {
+    try {
+      const result = await api("POST", `/api/assignments/${encodeURIComponent(id)}/review`, { update_id: uuidv7(), approve, reason });
+      assignments.set(result.assignment.id, result.assignment); renderBoard(); detail.classList.add("hidden"); loadIncidents();
+    } catch (e) { $("detail-error").textContent = e.message; }
+  };
+  if ($("detail-approve")) {
+    $("detail-approve").onclick = () => review(true, "");
+    $("detail-return").onclick = () => { const reason = prompt(t("returnReason")); if (reason && reason.trim()) review(false, reason.trim()); };
+  }
   $("detail-cancel").onclick = async () => {
     try { await api("POST", `/api/assignments/${encodeURIComponent(id)}/cancel`, { update_id: uuidv7(), reason: "指挥台撤销 cancelled from the console" }); detail.classList.add("hidden"); }
     catch (e) { $("detail-error").textContent = e.message; }
   };
+}
+
+// Triage (事件分拨): incidents, newest first; refreshed every few seconds.
+let incidents = [];
+async function loadIncidents() {
+  try { incidents = (await api("GET", "/api/incidents?limit=200")).incidents || []; renderIncidents(); $("triage-error").textContent = ""; }
+  catch (e) { $("triage-error").textContent = e.message; }
+}
+function renderIncidents() {
+  const body = $("incidents"); if (!body) return;
+  body.innerHTML = incidents.map(i => `<tr data-incident="${esc(i.id)}" data-state="${esc(i.state)}"><td>${esc(fmtTime(i.lastReportAtMs))}</td><td>${esc(t(i.category))}</td>` +
+    `<td>${esc(i.title)}</td><td>${esc(i.reportCount || 1)}</td><td>${esc(i.teamId)}</td><td>${esc(t(i.state))}</td><td>` +
+    (i.state === "INCIDENT_STATE_NEW"
+      ? `<button class="primary" type="button" data-act="dispatch">${esc(t("dispatchIncident"))}</button> <button type="button" data-act="dismiss">${esc(t("dismissIncident"))}</button>`
+      : "") + `</td></tr>`).join("");
+}
+$("incidents").addEventListener("click", async (e) => {
+  const row = e.target.closest("[data-incident]"); if (!row) return;
+  const id = row.dataset.incident, act = e.target.dataset.act;
+  try {
+    if (act === "dispatch") {
+      await api("POST", `/api/incidents/${encodeURIComponent(id)}/dispatch`, { assignment_id: uuidv7() });
+      await Promise.all([loadIncidents(), loadAssignments()]);
+    } else if (act === "dismiss") {
+      const reason = prompt(t("dismissReason"));
+      if (reason && reason.trim()) { await api("POST", `/api/incidents/${encodeURIComponent(id)}/dismiss`, { update_id: uuidv7(), reason: reason.trim() }); await loadIncidents(); }
+    } else { showIncident(id); }
+  } catch (err) { $("triage-error").textContent = err.message; }
+});
+async function showIncident(id) {
+  const detail = $("detail"); const data = await api("GET", "/api/incidents/" + encodeURIComponent(id));
+  const i = data.incident;
+  detail.innerHTML = `<h3>${esc(i.title)}</h3><div class="meta">${esc(t(i.category))} · ${esc(t(i.state))} · ${esc(i.teamId)}</div>` +
+    (i.dismissReason ? `<p>${esc(i.dismissReason)}</p>` : "") + `<h4>${esc(t("history"))}</h4><table>` +
+    (data.events || []).map(e => `<tr><td>${esc(fmtTime(e.atMs))}</td><td>${esc((e.kind || "").replace("INCIDENT_EVENT_KIND_", ""))}</td><td>${esc(e.by)}</td>` +
+      `<td>${esc(e.source ? e.source.kind + " " + e.source.sourceId + " · " + e.source.summary : (e.reason || ""))}</td></tr>`).join("") + "</table>" +
+    `<button type="button" id="detail-close">${esc(t("close"))}</button>`;
+  detail.classList.remove("hidden");
+  $("detail-close").onclick = () => detail.classList.add("hidden");
 }
 
 function fillAssignees() {
@@ -248,7 +316,10 @@ function connectEvents() {
   events.onerror = () => { $("live-status").textContent = "○ " + t("offline"); };
   events.addEventListener("assignment", (e) => {
     const event = JSON.parse(e.data);
-    if (event.assignment) { assignments.set(event.assignment.id, event.assignment); renderBoard(); }
+    if (event.assignment) {
+      assignments.set(event.assignment.id, event.assignment); renderBoard();
+      if (event.assignment.incidentId) loadIncidents();
+    }
   });
   events.addEventListener("evidence", (e) => {
     const item = JSON.parse(e.data);
@@ -265,8 +336,9 @@ async function start(session) {
   csrf = session.csrf_token;
   $("who").textContent = `${session.name} (${session.officer_id})`;
   $("signin").classList.add("hidden"); $("app").classList.remove("hidden"); $("signout").classList.remove("hidden");
-  await Promise.all([loadAssignments(), loadOfficers(), loadEvidence()]);
+  await Promise.all([loadAssignments(), loadOfficers(), loadEvidence(), loadIncidents()]);
   connectEvents();
+  setInterval(loadIncidents, 5000);
   checkAlerts(); setInterval(checkAlerts, 30000);
 }
 
