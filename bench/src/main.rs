@@ -16,6 +16,7 @@ mod ceiling;
 mod connections;
 mod fleet_directory;
 mod growth;
+mod hj212;
 mod ingest;
 mod log;
 mod log_acks;
@@ -40,7 +41,7 @@ struct Args {
     /// Short rounds (under a minute in all on a 2-core machine).
     #[arg(long)]
     quick: bool,
-    /// Run one scenario only: ingest, photo, push, conns, growth, postgres or log.
+    /// Run one scenario only: ingest, photo, push, conns, growth, postgres, log or hj212.
     #[arg(long)]
     only: Option<String>,
     /// Write every figure as JSON to this file.
@@ -51,7 +52,9 @@ struct Args {
     child: Option<Vec<String>>,
 }
 
-const SCENARIOS: [&str; 7] = ["ingest", "photo", "push", "conns", "growth", "postgres", "log"];
+const SCENARIOS: [&str; 8] = [
+    "ingest", "photo", "push", "conns", "growth", "postgres", "log", "hj212",
+];
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
@@ -216,6 +219,16 @@ async fn run(args: &Args) -> Result<(), String> {
             plan.terminals
         );
         figures.extend(timed("log", log_acks::run(&plan)).await?);
+    }
+    if wanted("hj212") {
+        let plan = hj212::Plan {
+            monitors: 1_000,
+            rounds: if quick { 2 } else { 4 },
+            window: Duration::from_secs(if quick { 3 } else { 10 }),
+            exceeding: if quick { 30 } else { 200 },
+        };
+        eprintln!("hj212: {} monitors held open", plan.monitors);
+        figures.extend(timed("hj212", hj212::run(&plan)).await?);
     }
     report::print_table(&figures);
     eprintln!("finished in {:.0} s", started.elapsed().as_secs_f64());

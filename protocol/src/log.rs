@@ -43,6 +43,8 @@ pub enum LeafKind {
     MonitorPacket = 8,
     /// An incident event (docs/intake.md); its bytes are an `IncidentEvent`.
     IncidentEvent = 9,
+    /// An AI-video alert from the signed webhook, byte-exact as received.
+    CameraAlert = 10,
 }
 
 impl LeafKind {
@@ -58,6 +60,7 @@ impl LeafKind {
             7 => Self::Custody,
             8 => Self::MonitorPacket,
             9 => Self::IncidentEvent,
+            10 => Self::CameraAlert,
             _ => return None,
         })
     }
@@ -74,6 +77,7 @@ impl LeafKind {
             "custody" => Self::Custody,
             "monitor_packet" => Self::MonitorPacket,
             "incident_event" => Self::IncidentEvent,
+            "camera_alert" => Self::CameraAlert,
             _ => return None,
         })
     }
@@ -90,6 +94,7 @@ impl LeafKind {
             Self::Custody => "custody",
             Self::MonitorPacket => "monitor_packet",
             Self::IncidentEvent => "incident_event",
+            Self::CameraAlert => "camera_alert",
         }
     }
 }

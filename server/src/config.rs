@@ -77,6 +77,10 @@ pub struct Config {
     /// The monitor registry (TOML; docs/intake.md). Required with `hj212`
     /// without `dev`, which uses a demo registry.
     pub monitors: Option<PathBuf>,
+    /// The platforms allowed to post AI-video alerts to `/api/intake/alerts`
+    /// (TOML; docs/intake.md). Without it, `dev` has a demo source and
+    /// otherwise every alert is refused.
+    pub alert_sources: Option<PathBuf>,
     /// Monitor connections open at once; one more is closed on accept.
     pub hj212_connections_max: usize,
     /// A monitor connection with no packet for this long is closed, ms.
@@ -187,6 +191,7 @@ impl Default for Config {
             password_checks_max: 4,
             hj212: None,
             monitors: None,
+            alert_sources: None,
             hj212_connections_max: 4_096,
             hj212_idle_timeout_ms: 15 * 60 * 1000,
             hj212_packet_timeout_ms: 10_000,

@@ -376,6 +376,9 @@ struct ServeArgs {
     /// The monitor registry (TOML; docs/intake.md). Required with --hj212 without --dev.
     #[arg(long)]
     monitors: Option<PathBuf>,
+    /// The platforms allowed to post AI-video alerts (TOML; docs/intake.md).
+    #[arg(long)]
+    alert_sources: Option<PathBuf>,
     /// Monitor connections open at once [default: 4096].
     #[arg(long)]
     hj212_connections_max: Option<usize>,
@@ -471,6 +474,9 @@ impl ServeArgs {
         );
         if self.monitors.is_some() {
             config.monitors = self.monitors;
+        }
+        if self.alert_sources.is_some() {
+            config.alert_sources = self.alert_sources;
         }
         if self.hj212.is_some() {
             config.hj212 = self.hj212;

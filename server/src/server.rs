@@ -45,8 +45,8 @@ pub enum ServerError {
     /// Storage could not be opened.
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// The monitor registry could not be loaded.
-    #[error("monitor registry: {0}")]
+    /// The monitor registry or the alert sources could not be loaded.
+    #[error("intake: {0}")]
     Monitors(String),
     /// The transparency log's key is missing or refused.
     #[error(transparent)]
@@ -252,7 +252,16 @@ pub async fn start_wrapped(
         },
     );
     let password_checks = crate::password_checks::PasswordChecks::new(config.password_checks_max);
+    let alert_sources = match (&config.alert_sources, config.dev) {
+        (Some(path), _) => crate::intake::alert_sources::AlertSources::from_file(path, &|team| {
+            directory.team(team).is_some()
+        })
+        .map_err(ServerError::Monitors)?,
+        (None, true) => crate::intake::alert_sources::AlertSources::demo(),
+        (None, false) => crate::intake::alert_sources::AlertSources::default(),
+    };
     let state = AppState {
+        alert_sources: Arc::new(alert_sources),
         password_checks,
         config: Arc::new(config),
         events,

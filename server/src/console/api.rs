@@ -46,6 +46,12 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/api/incidents/{id}", get(one_incident))
         .route("/api/incidents/{id}/dispatch", post(dispatch_incident))
         .route("/api/incidents/{id}/dismiss", post(dismiss_incident))
+        .route(
+            "/api/intake/alerts",
+            post(intake_alert).layer(axum::extract::DefaultBodyLimit::max(
+                crate::intake::camera_alerts::ALERT_BYTES_MAX,
+            )),
+        )
         .route("/api/officers", get(officers))
         .route("/api/evidence", get(recent_evidence))
         .route("/api/items/{id}", get(one_item))
@@ -429,6 +435,50 @@ async fn dismiss_incident(
     Ok(Json(
         services::incidents::dismiss(&state.app, &service_session(&session), request).await?,
     ))
+}
+
+/// AI-video alerts: authenticated by the source's HMAC signature, not by a
+/// console session (docs/intake.md).
+async fn intake_alert(
+    State(state): State<ConsoleState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<crate::intake::camera_alerts::AlertReceipt>, ApiError> {
+    use crate::intake::camera_alerts::{authenticate, receive, AlertError};
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let outcome = match authenticate(
+        &state.app.alert_sources,
+        header("x-fieldlink-source"),
+        header("x-fieldlink-timestamp"),
+        header("x-fieldlink-signature"),
+        &body,
+        (state.app.clock)(),
+    ) {
+        Ok(source) => receive(&state.app, source, &body).await,
+        Err(error) => Err(error),
+    };
+    state.app.metrics.request(
+        "intake_alert",
+        match &outcome {
+            Ok(_) => "ok".into(),
+            Err(AlertError::Unauthenticated(_)) => "unauthenticated".into(),
+            Err(AlertError::Invalid(..)) => "invalid".into(),
+            Err(AlertError::Conflict) => "conflict".into(),
+            Err(AlertError::Unavailable) => "unavailable".into(),
+        },
+    );
+    outcome.map(Json).map_err(|error| match error {
+        AlertError::Unauthenticated(why) => {
+            ApiError::new(Code::Unauthenticated, reason::UNAUTHENTICATED, why)
+        }
+        AlertError::Invalid(field, why) => ApiError::invalid(field, &format!("{field}: {why}")),
+        AlertError::Conflict => ApiError::new(Code::AlreadyExists, reason::ID_CONFLICT, &error.to_string()),
+        AlertError::Unavailable => ApiError::new(
+            Code::Unavailable,
+            reason::STORAGE_UNAVAILABLE,
+            "storage unavailable; retry",
+        ),
+    })
 }
 
 async fn one_assignment(

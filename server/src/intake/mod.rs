@@ -4,6 +4,8 @@
 //! incident ([`incident_report`]).
 
 pub mod alarm_rules;
+pub mod alert_sources;
+pub mod camera_alerts;
 pub mod hj212_listener;
 pub mod incident_report;
 pub mod monitor_registry;

@@ -52,6 +52,8 @@ pub enum ItemKind {
     Interview,
     /// A monitor's HJ 212 packet, byte-exact as received.
     MonitorPacket,
+    /// An AI-video alert from the signed webhook, byte-exact as received.
+    CameraAlert,
 }
 
 impl ItemKind {
@@ -64,6 +66,7 @@ impl ItemKind {
             ItemKind::ServiceEvent => "service_event",
             ItemKind::Interview => "interview",
             ItemKind::MonitorPacket => "monitor_packet",
+            ItemKind::CameraAlert => "camera_alert",
         }
     }
 }
@@ -185,6 +188,15 @@ pub enum ItemIndex {
         cn: String,
         /// When measured (DataTime), for data packets.
         data_time_ms: Option<i64>,
+    },
+    /// Columns of a camera alert.
+    CameraAlert {
+        /// The webhook source (the video platform).
+        source: String,
+        /// The camera.
+        camera_id: String,
+        /// The platform's event id.
+        event_id: String,
     },
 }
 

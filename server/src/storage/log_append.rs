@@ -110,6 +110,7 @@ pub(crate) fn item_leaf(item: &NewItem, server_seq: u64, received_at_ms: i64) ->
             super::ItemKind::ServiceEvent => LeafKind::ServiceEvent,
             super::ItemKind::Interview => LeafKind::Interview,
             super::ItemKind::MonitorPacket => LeafKind::MonitorPacket,
+            super::ItemKind::CameraAlert => LeafKind::CameraAlert,
         },
         item_id: item.item_id,
         server_seq,

@@ -60,6 +60,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "incidents",
         include_str!("../../migrations/postgres/0006_incidents.sql"),
     ),
+    (
+        7,
+        "camera alerts",
+        include_str!("../../migrations/postgres/0007_camera_alerts.sql"),
+    ),
 ];
 
 /// What the runtime role may do when another role owns the schema.

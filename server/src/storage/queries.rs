@@ -1560,6 +1560,21 @@ async fn insert_index(
             .execute(&mut **tx)
             .await?;
         }
+        ItemIndex::CameraAlert {
+            source,
+            camera_id,
+            event_id,
+        } => {
+            sqlx::query(
+                "INSERT INTO camera_alerts (item_id, source, camera_id, event_id) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(item_id)
+            .bind(source)
+            .bind(camera_id)
+            .bind(event_id)
+            .execute(&mut **tx)
+            .await?;
+        }
         ItemIndex::Interview {
             started_at_ms,
             ended_at_ms,

@@ -64,6 +64,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "incidents",
         include_str!("../../migrations/sqlite/0010_incidents.sql"),
     ),
+    (
+        11,
+        "camera alerts",
+        include_str!("../../migrations/sqlite/0011_camera_alerts.sql"),
+    ),
 ];
 
 // The queries both backends share (`queries.rs`), compiled for SQLite.

@@ -5,6 +5,7 @@ mod assignments;
 mod authorization;
 mod bad_input;
 mod browser;
+mod camera_alerts;
 mod console;
 mod device_capture;
 mod evidence_export;
