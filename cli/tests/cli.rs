@@ -495,6 +495,48 @@ async fn an_alarm_is_triaged_worked_reviewed_and_closed_from_the_command_line() 
     server.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grid_worker_reports_from_the_command_line() {
+    let data = tempfile::tempdir().unwrap();
+    let server = dev_server(data.path()).await;
+    let addr = server.local_addr();
+    let run = move |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            fieldlink(addr, &args)
+        })
+    };
+    let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let example = run(args(&["example", "grid-report"])).await.unwrap();
+    assert!(example.status.success());
+    let file = data.path().join("report.json");
+    std::fs::write(&file, &example.stdout).unwrap();
+    let path = file.to_str().unwrap().to_owned();
+    let submitted = run(args(&["--officer", "grid-01", "submit", "grid-report", &path]))
+        .await
+        .unwrap();
+    assert!(
+        submitted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&submitted.stderr)
+    );
+    let receipt: serde_json::Value = serde_json::from_slice(&submitted.stdout).unwrap();
+    assert_eq!(receipt["replayed"], false);
+    // An officer is not a grid worker.
+    let refused = run(args(&["submit", "grid-report", &path])).await.unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("PERMISSION_DENIED"));
+    let listed = run(args(&["incidents", "list"])).await.unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8(listed.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["category"], "illegal_dumping");
+    server.shutdown().await;
+}
+
 /// Starts a dev server in `data` on a free loopback port.
 async fn dev_server(data: &std::path::Path) -> fieldlink_server::RunningServer {
     let certs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs-dev");

@@ -157,6 +157,13 @@ pub fn captured_of(body: &Body) -> Option<CapturedBody> {
             place(&r.place),
         ),
         Body::SubmitService(s) => (LeafKind::Service, &s.id, s.encode_to_vec(), s.sent_at_ms, None),
+        Body::SubmitGridReport(g) => (
+            LeafKind::GridReport,
+            &g.id,
+            g.encode_to_vec(),
+            g.observed_at_ms,
+            place(&g.place),
+        ),
         Body::SubmitServiceEvent(e) => (LeafKind::ServiceEvent, &e.id, e.encode_to_vec(), e.at_ms, None),
         Body::SubmitInterview(i) => (
             LeafKind::Interview,

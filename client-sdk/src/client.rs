@@ -133,6 +133,14 @@ impl Client {
         self.submit(Body::SubmitInterview(interview.clone())).await
     }
 
+    /// Grid workers (网格员): reports what they saw; returns its receipt. The
+    /// report has then opened or joined an incident for the command room.
+    /// Its photos are uploaded with [`Client::upload_photo`], linked to the
+    /// report's id.
+    pub async fn submit_grid_report(&self, report: &pb::GridReport) -> Result<pb::Receipt, Error> {
+        self.submit(Body::SubmitGridReport(report.clone())).await
+    }
+
     /// Every item of a case the signed-in officer may see, in time order.
     pub async fn case_items(&self, case_id: &str) -> Result<pb::CaseItems, Error> {
         let request = pb::Request {

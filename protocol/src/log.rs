@@ -45,6 +45,8 @@ pub enum LeafKind {
     IncidentEvent = 9,
     /// An AI-video alert from the signed webhook, byte-exact as received.
     CameraAlert = 10,
+    /// A grid worker's report (`GridReport`), byte-exact as received.
+    GridReport = 11,
 }
 
 impl LeafKind {
@@ -61,6 +63,7 @@ impl LeafKind {
             8 => Self::MonitorPacket,
             9 => Self::IncidentEvent,
             10 => Self::CameraAlert,
+            11 => Self::GridReport,
             _ => return None,
         })
     }
@@ -78,6 +81,7 @@ impl LeafKind {
             "monitor_packet" => Self::MonitorPacket,
             "incident_event" => Self::IncidentEvent,
             "camera_alert" => Self::CameraAlert,
+            "grid_report" => Self::GridReport,
             _ => return None,
         })
     }
@@ -95,6 +99,7 @@ impl LeafKind {
             Self::MonitorPacket => "monitor_packet",
             Self::IncidentEvent => "incident_event",
             Self::CameraAlert => "camera_alert",
+            Self::GridReport => "grid_report",
         }
     }
 }

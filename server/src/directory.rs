@@ -16,6 +16,8 @@ pub const DEMO_PASSWORD: &str = "demo-password";
 pub const DEMO_OFFICER: &str = "officer-01";
 /// The demo supervisor.
 pub const DEMO_SUPERVISOR: &str = "supervisor-01";
+/// The demo grid worker (网格员).
+pub const DEMO_GRID_WORKER: &str = "grid-01";
 
 /// A team (中队).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -35,6 +37,8 @@ pub enum Role {
     Officer,
     /// A command-center supervisor.
     Supervisor,
+    /// A grid worker (网格员): reports what they see on patrol, nothing else.
+    GridWorker,
 }
 
 impl Role {
@@ -43,6 +47,7 @@ impl Role {
         match self {
             Role::Officer => "officer",
             Role::Supervisor => "supervisor",
+            Role::GridWorker => "grid_worker",
         }
     }
 
@@ -51,6 +56,7 @@ impl Role {
         match text {
             "officer" => Some(Role::Officer),
             "supervisor" => Some(Role::Supervisor),
+            "grid_worker" => Some(Role::GridWorker),
             _ => None,
         }
     }
@@ -93,6 +99,7 @@ impl Officer {
             role: match self.role {
                 Role::Officer => pb::Role::Officer,
                 Role::Supervisor => pb::Role::Supervisor,
+                Role::GridWorker => pb::Role::GridWorker,
             } as i32,
         }
     }
@@ -135,17 +142,17 @@ impl DirectoryFile {
     }
 
     /// The demo directory: team 城南 with four officers, team 城北 with one,
-    /// and a supervisor, all with
+    /// a supervisor, and a grid worker of 城南's first grid, all with
     /// [`DEMO_PASSWORD`]. Hashing takes a moment; done once on first start.
     pub fn demo() -> Result<Self, crate::auth::AuthError> {
         let hash = crate::auth::hash_password(DEMO_PASSWORD)?;
         let officer = |id: &str, name: &str, credential: Option<&str>, role: Role| Officer {
             id: id.into(),
             name: name.into(),
-            team_id: if id == "officer-05" {
-                "team-chengbei"
-            } else {
-                "team-chengnan"
+            team_id: match id {
+                "officer-05" => "team-chengbei",
+                "grid-01" => "grid-chengnan-01",
+                _ => "team-chengnan",
             }
             .into(),
             credential_number: credential.map(str::to_owned),
@@ -163,6 +170,10 @@ impl DirectoryFile {
                     id: "team-chengbei".into(),
                     name: "城北执法中队 Chengbei enforcement team".into(),
                 },
+                Team {
+                    id: "grid-chengnan-01".into(),
+                    name: "城南第一网格 Chengnan grid 1".into(),
+                },
             ],
             officers: vec![
                 officer("officer-01", "王建国", Some("33020001"), Role::Officer),
@@ -171,6 +182,7 @@ impl DirectoryFile {
                 officer("officer-04", "陈静", Some("33020004"), Role::Officer),
                 officer("officer-05", "赵磊", Some("33020005"), Role::Officer),
                 officer(DEMO_SUPERVISOR, "刘指挥", None, Role::Supervisor),
+                officer(DEMO_GRID_WORKER, "孙网格", None, Role::GridWorker),
             ],
         })
     }

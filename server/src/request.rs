@@ -104,6 +104,20 @@ pub async fn serve_stream(
     Outcome::Served
 }
 
+/// What a grid worker may ask: their reports and those reports' photos,
+/// and proofs of what they sent.
+fn grid_workers_may(body: &Body) -> bool {
+    matches!(
+        body,
+        Body::SubmitGridReport(_)
+            | Body::UploadPhoto(_)
+            | Body::UploadStatus(_)
+            | Body::RecordPhotos(_)
+            | Body::LogProof(_)
+            | Body::LogConsistency(_)
+    )
+}
+
 /// The request kind, as metrics name it.
 fn body_kind(body: &Body) -> &'static str {
     match body {
@@ -128,6 +142,7 @@ fn body_kind(body: &Body) -> &'static str {
         Body::Incident(_) => "incident",
         Body::DispatchIncident(_) => "dispatch_incident",
         Body::DismissIncident(_) => "dismiss_incident",
+        Body::SubmitGridReport(_) => "submit_grid_report",
     }
 }
 
@@ -138,6 +153,12 @@ async fn dispatch(
     recv: &mut quinn::RecvStream,
     thumbnail: &mut Option<ThumbnailJob>,
 ) -> Result<response::Result, ServiceError> {
+    if session.officer.role == crate::directory::Role::GridWorker && !grid_workers_may(&request.body) {
+        return Err(ServiceError::PermissionDenied {
+            field: String::new(),
+            message: "a grid worker (网格员) submits grid reports and their photos only".into(),
+        });
+    }
     match request.body {
         Body::SubmitInspection(record) => services::inspection::submit(
             state,
@@ -245,6 +266,15 @@ async fn dispatch(
         Body::DismissIncident(dismiss) => services::incidents::dismiss(state, session, dismiss)
             .await
             .map(response::Result::Incident),
+        Body::SubmitGridReport(report) => services::grid_report::submit(
+            state,
+            session,
+            report,
+            request.body_bytes,
+            request.capture.as_ref(),
+        )
+        .await
+        .map(response::Result::Receipt),
         // Handled in serve_stream before dispatch.
         Body::SubscribeAssignments(_) => Err(ServiceError::Envelope(
             fieldlink_protocol::envelope::EnvelopeError::UnknownKind,

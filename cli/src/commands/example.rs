@@ -36,6 +36,8 @@ pub enum ItemKind {
         #[arg(long)]
         team: Option<String>,
     },
+    /// A grid worker's report (网格上报), for `--officer grid-01 submit grid-report`.
+    GridReport,
     /// Remote-interview metadata (远程询问); the second interviewer is officer-02.
     Interview {
         /// The case id to put in it.
@@ -60,9 +62,28 @@ pub fn run(connection: &ConnectionArgs, kind: ItemKind) -> Result<(), CliError> 
         )),
         ItemKind::ServiceEvent { service, kind } => print_pretty(&service_event(service, &kind, now_ms)?),
         ItemKind::Assignment { to, team } => print_pretty(&assignment(to, team, now_ms)),
+        ItemKind::GridReport => print_pretty(&grid_report(now_ms)),
         ItemKind::Interview { case, with } => print_pretty(
             &fieldlink_protocol::interview::example_interview([&officer, &with], &case, now_ms),
         ),
+    }
+}
+
+fn grid_report(now_ms: i64) -> pb::GridReport {
+    pb::GridReport {
+        id: uuid::Uuid::now_v7().to_string(),
+        category: "illegal_dumping".into(),
+        place: Some(pb::Place {
+            latitude: 29.8712,
+            longitude: 121.5523,
+            address: "人民路 30 号东侧绿化带".into(),
+            accuracy_m: 8.0,
+        }),
+        description: "绿化带内倾倒建筑垃圾约 2 立方米 About 2 m³ of construction waste dumped in the verge"
+            .into(),
+        observed_at_ms: now_ms - 60_000,
+        photo_ids: Vec::new(),
+        matter_code: "SR-002".into(),
     }
 }
 

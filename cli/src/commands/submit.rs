@@ -32,6 +32,11 @@ pub enum SubmitKind {
         /// The JSON file.
         file: PathBuf,
     },
+    /// A grid worker's report (JSON file); sign in as the grid worker with `--officer`.
+    GridReport {
+        /// The JSON file.
+        file: PathBuf,
+    },
 }
 
 enum Item {
@@ -39,6 +44,7 @@ enum Item {
     Service(pb::ServiceConfirmation),
     ServiceEvent(pb::ServiceEvent),
     Interview(pb::InterviewRecord),
+    GridReport(pb::GridReport),
 }
 
 /// Reads and parses the file before connecting (a bad file is a usage
@@ -49,6 +55,7 @@ pub async fn run(connection: &ConnectionArgs, kind: SubmitKind) -> Result<(), Cl
         SubmitKind::Service { file } => Item::Service(read_json(&file)?),
         SubmitKind::ServiceEvent { file } => Item::ServiceEvent(read_json(&file)?),
         SubmitKind::Interview { file } => Item::Interview(read_json(&file)?),
+        SubmitKind::GridReport { file } => Item::GridReport(read_json(&file)?),
     };
     let client = connection.connect(false).await?;
     let receipt = match &item {
@@ -56,6 +63,7 @@ pub async fn run(connection: &ConnectionArgs, kind: SubmitKind) -> Result<(), Cl
         Item::Service(service) => client.submit_service(service).await?,
         Item::ServiceEvent(event) => client.submit_service_event(event).await?,
         Item::Interview(interview) => client.submit_interview(interview).await?,
+        Item::GridReport(report) => client.submit_grid_report(report).await?,
     };
     print_line(&receipt_json(&receipt))?;
     client.close().await;

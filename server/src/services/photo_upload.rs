@@ -314,13 +314,15 @@ fn replay_or_conflict(
     }
 }
 
-/// Only the device and officer that created a record may attach photos to
-/// it. A record not stored yet is fine: it may arrive after its photos.
+/// Only the device and officer that created a record (an inspection record
+/// or a grid report) may attach photos to it. A record not stored yet is
+/// fine: it may arrive after its photos.
 async fn check_record_link(state: &AppState, session: &Session, record_id: Uuid) -> Result<(), ServiceError> {
     let Some(record) = state.storage.item(record_id).await? else {
         return Ok(());
     };
-    if record.kind != ItemKind::Inspection.as_str()
+    let linkable = [ItemKind::Inspection.as_str(), ItemKind::GridReport.as_str()];
+    if !linkable.contains(&record.kind.as_str())
         || record.device_id != session.device_id
         || record.officer_id != session.officer.id
     {

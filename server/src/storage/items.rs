@@ -54,6 +54,8 @@ pub enum ItemKind {
     MonitorPacket,
     /// An AI-video alert from the signed webhook, byte-exact as received.
     CameraAlert,
+    /// A grid worker's report.
+    GridReport,
 }
 
 impl ItemKind {
@@ -67,6 +69,7 @@ impl ItemKind {
             ItemKind::Interview => "interview",
             ItemKind::MonitorPacket => "monitor_packet",
             ItemKind::CameraAlert => "camera_alert",
+            ItemKind::GridReport => "grid_report",
         }
     }
 }
@@ -197,6 +200,17 @@ pub enum ItemIndex {
         camera_id: String,
         /// The platform's event id.
         event_id: String,
+    },
+    /// Columns of a grid report.
+    GridReport {
+        /// Category code.
+        category: String,
+        /// When it was seen.
+        observed_at_ms: i64,
+        /// Latitude.
+        latitude: f64,
+        /// Longitude.
+        longitude: f64,
     },
 }
 

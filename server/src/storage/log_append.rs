@@ -111,6 +111,7 @@ pub(crate) fn item_leaf(item: &NewItem, server_seq: u64, received_at_ms: i64) ->
             super::ItemKind::Interview => LeafKind::Interview,
             super::ItemKind::MonitorPacket => LeafKind::MonitorPacket,
             super::ItemKind::CameraAlert => LeafKind::CameraAlert,
+            super::ItemKind::GridReport => LeafKind::GridReport,
         },
         item_id: item.item_id,
         server_seq,

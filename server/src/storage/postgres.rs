@@ -62,8 +62,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         7,
-        "camera alerts",
-        include_str!("../../migrations/postgres/0007_camera_alerts.sql"),
+        "camera alerts and grid reports",
+        include_str!("../../migrations/postgres/0007_intake_reports.sql"),
     ),
 ];
 

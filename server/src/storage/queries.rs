@@ -1575,6 +1575,24 @@ async fn insert_index(
             .execute(&mut **tx)
             .await?;
         }
+        ItemIndex::GridReport {
+            category,
+            observed_at_ms,
+            latitude,
+            longitude,
+        } => {
+            sqlx::query(
+                "INSERT INTO grid_reports (item_id, category, observed_at_ms, latitude, longitude) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(item_id)
+            .bind(category)
+            .bind(observed_at_ms)
+            .bind(latitude)
+            .bind(longitude)
+            .execute(&mut **tx)
+            .await?;
+        }
         ItemIndex::Interview {
             started_at_ms,
             ended_at_ms,

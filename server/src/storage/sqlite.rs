@@ -66,8 +66,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         11,
-        "camera alerts",
-        include_str!("../../migrations/sqlite/0011_camera_alerts.sql"),
+        "camera alerts and grid reports",
+        include_str!("../../migrations/sqlite/0011_intake_reports.sql"),
     ),
 ];
 

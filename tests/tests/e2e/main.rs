@@ -11,6 +11,7 @@ mod device_capture;
 mod evidence_export;
 mod faults;
 mod framing;
+mod grid_reports;
 mod handshake;
 mod hj212_intake;
 mod impairment;

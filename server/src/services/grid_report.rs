@@ -1,0 +1,131 @@
+//! SubmitGridReport (网格上报): a grid worker reports what they saw; the
+//! report is stored byte-exact as an item and a leaf, then opens or joins an
+//! incident the command room triages (docs/intake.md).
+
+use fieldlink_protocol::inspection::{matter_code, parse_place};
+use fieldlink_protocol::log::LeafKind;
+use fieldlink_protocol::{pb, validate, FieldError};
+use uuid::Uuid;
+
+use crate::directory::Role;
+use crate::error::ServiceError;
+use crate::services::{capture_check, commit};
+use crate::session::Session;
+use crate::state::AppState;
+use crate::storage::{IncidentReport, ItemIndex, ItemKind, JoinRule, NewItem};
+
+/// Longest description.
+pub const DESCRIPTION_BYTES_MAX: usize = 2048;
+/// Most photos one report names.
+pub const PHOTOS_MAX: usize = 20;
+
+/// Stores a grid report, reports it as an incident, answers with the receipt.
+pub async fn submit(
+    state: &AppState,
+    session: &Session,
+    report: pb::GridReport,
+    body_bytes: &[u8],
+    capture: Option<&pb::CaptureSignature>,
+) -> Result<pb::Receipt, ServiceError> {
+    if session.officer.role != Role::GridWorker {
+        return Err(ServiceError::PermissionDenied {
+            field: String::new(),
+            message: "grid reports are made by grid workers (网格员)".into(),
+        });
+    }
+    let (item_id, sha256) = commit::arrive(&report.id, body_bytes)?;
+    let checked = check(state, session, &report, sha256, body_bytes)
+        .and_then(|item| capture_check::attach(session, capture, LeafKind::GridReport, item));
+    let receipt = commit::commit_checked(state, item_id, &sha256, checked).await?;
+    // The report is durable; its incident is reported now (a resend reports
+    // again, which finds the incident it joined and changes nothing).
+    let place = report.place.clone().unwrap_or_default();
+    let incident = IncidentReport {
+        event_id: Uuid::now_v7(),
+        new_incident_id: Uuid::now_v7(),
+        category: report.category.clone(),
+        matter_code: report.matter_code.clone(),
+        // Grid workers belong to a grid, not an enforcement team: the
+        // supervisor chooses the team at dispatch.
+        team_id: String::new(),
+        source: pb::IncidentSource {
+            kind: "grid_report".into(),
+            source_id: session.officer.id.clone(),
+            item_id: item_id.to_string(),
+            at_ms: report.observed_at_ms,
+            place: Some(place),
+            summary: summary(&report.description),
+        },
+        by: session.officer.id.clone(),
+        at_ms: (state.clock)(),
+    };
+    let rule = JoinRule {
+        radius_m: state.config.incident_join_radius_m,
+        window_ms: state.config.incident_join_window_ms,
+    };
+    let outcome = state.storage.report_incident(&incident, &rule).await?;
+    state.metrics.incident_report(outcome.joined, outcome.replayed);
+    Ok(receipt)
+}
+
+fn check(
+    state: &AppState,
+    session: &Session,
+    report: &pb::GridReport,
+    sha256: [u8; 32],
+    body_bytes: &[u8],
+) -> Result<NewItem, ServiceError> {
+    let context = state.validation_context();
+    let category_ok = (1..=64).contains(&report.category.len())
+        && report
+            .category
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !category_ok {
+        return Err(FieldError::new("category", "must be 1 to 64 of a-z, 0-9 and _").into());
+    }
+    let place = parse_place("place", report.place.clone())?;
+    validate::required_text("description", &report.description, DESCRIPTION_BYTES_MAX)?;
+    let observed_at_ms = validate::timestamp_ms("observed_at_ms", report.observed_at_ms, &context)?;
+    if report.photo_ids.len() > PHOTOS_MAX {
+        return Err(FieldError::new("photo_ids", format!("at most {PHOTOS_MAX}")).into());
+    }
+    for (index, id) in report.photo_ids.iter().enumerate() {
+        validate::item_id(&format!("photo_ids[{index}]"), id)?;
+    }
+    if !report.matter_code.is_empty() {
+        let code = matter_code("matter_code", &report.matter_code)?;
+        if state.catalogue.matter(&code).is_none() {
+            return Err(FieldError::new(
+                "matter_code",
+                format!("{code} is not in the enforcement-matters catalogue"),
+            )
+            .into());
+        }
+    }
+    Ok(NewItem {
+        item_id: validate::item_id("id", &report.id)?,
+        kind: ItemKind::GridReport,
+        device_id: session.device_id.clone(),
+        officer_id: session.officer.id.clone(),
+        case_id: None,
+        sha256,
+        body: body_bytes.to_vec(),
+        capture: None,
+        index: ItemIndex::GridReport {
+            category: report.category.clone(),
+            observed_at_ms,
+            latitude: place.latitude,
+            longitude: place.longitude,
+        },
+    })
+}
+
+/// The incident's one line: the description's first 200 bytes.
+fn summary(description: &str) -> String {
+    let mut end = description.len().min(200);
+    while !description.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("网格上报 grid report: {}", &description[..end])
+}
