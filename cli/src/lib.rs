@@ -9,3 +9,4 @@
 
 pub mod photos;
 pub mod sim;
+pub mod sim_monitors;

@@ -648,13 +648,28 @@ async fn an_outbox_drained_by_a_process_killed_again_and_again_delivers_everythi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_simulator_runs_a_short_shift_and_prints_its_summary() {
     let data = tempfile::tempdir().unwrap();
-    let server = dev_server(data.path()).await;
+    let certs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs-dev");
+    let server = fieldlink_server::start(fieldlink_server::Config {
+        dev: true,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        hj212: Some("127.0.0.1:0".parse().unwrap()),
+        data_dir: data.path().to_path_buf(),
+        tls: Some(fieldlink_server::tls::TlsFiles::dev(&certs)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let addr = server.local_addr();
+    let hj212 = server.hj212_addr().unwrap().to_string();
     let output = tokio::task::spawn_blocking(move || {
         fieldlink(
             addr,
             &[
                 "sim",
+                "--monitors",
+                "4",
+                "--hj212",
+                &hj212,
                 "--terminals",
                 "3",
                 "--duration",
@@ -692,6 +707,12 @@ async fn the_simulator_runs_a_short_shift_and_prints_its_summary() {
         assert!(summary.get(key).is_some(), "{key} missing from {summary}");
     }
     assert_eq!(summary["terminals"], 3);
+    // The monitors' readings were all answered (stored).
+    let monitors = &summary["monitors"];
+    let sent = monitors["packets_sent"].as_u64().unwrap();
+    assert!(sent >= 4, "{summary}");
+    assert_eq!(monitors["packets_answered"].as_u64(), Some(sent), "{summary}");
+    assert_eq!(monitors["errors"], 0, "{summary}");
     let records = summary["records_acked"].as_u64().unwrap();
     assert!(records >= 1, "{summary}");
     // What the simulator counts as acknowledged is what the server stored.
@@ -699,7 +720,8 @@ async fn the_simulator_runs_a_short_shift_and_prints_its_summary() {
     let counted = records
         + summary["photos_acked"].as_u64().unwrap()
         + summary["services_acked"].as_u64().unwrap()
-        + summary["interviews_acked"].as_u64().unwrap();
+        + summary["interviews_acked"].as_u64().unwrap()
+        + sent;
     assert_eq!(stored, counted, "{summary}");
     server.shutdown().await;
 }

@@ -17,7 +17,7 @@ fn certs_dir() -> PathBuf {
 fn spawn_server(args: &[&str]) -> (Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fieldlink-server"))
         .arg("serve")
-        .args(["--http", "127.0.0.1:0"])
+        .args(["--http", "127.0.0.1:0", "--hj212", "127.0.0.1:0"])
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

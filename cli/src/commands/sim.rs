@@ -34,6 +34,20 @@ pub struct SimArgs {
     /// Most assignments to dispatch.
     #[arg(long, default_value_t = 1000)]
     assignments_max: u64,
+    /// Kitchen-fume monitors speaking HJ 212 beside the terminals (the
+    /// demo registry's MNs in turn), a reading every 2 s, now and then over
+    /// the limit: the console's triage queue fills live.
+    #[arg(long, default_value_t = 0)]
+    monitors: usize,
+    /// The server's HJ 212 address, for `--monitors`.
+    #[arg(long, default_value = "127.0.0.1:9212")]
+    hj212: std::net::SocketAddr,
+    /// The monitors' MNs, comma-separated [default: the demo registry's].
+    #[arg(long, value_delimiter = ',')]
+    monitor_mns: Vec<String>,
+    /// The monitors' password [--dev: 123456].
+    #[arg(long)]
+    monitor_password: Option<String>,
 }
 
 /// Runs the fleet for its duration and prints the summary.
@@ -64,6 +78,31 @@ pub async fn run(connection: &ConnectionArgs, args: SimArgs) -> Result<(), CliEr
         supervisor,
         assignments_max: args.assignments_max,
     };
+    let monitor_plan = fieldlink_cli::sim_monitors::MonitorPlan {
+        hj212: args.hj212,
+        monitors: args.monitors,
+        mns: if args.monitor_mns.is_empty() {
+            fieldlink_cli::sim_monitors::DEMO_MONITORS
+                .map(str::to_owned)
+                .to_vec()
+        } else {
+            args.monitor_mns
+        },
+        password: match (args.monitor_password, connection.dev) {
+            (Some(password), _) => password,
+            (None, true) => "123456".into(),
+            (None, false) if args.monitors > 0 => {
+                return Err(CliError::Usage(
+                    "--monitor-password is required with --monitors (or --dev)".into(),
+                ))
+            }
+            (None, false) => String::new(),
+        },
+        interval: std::time::Duration::from_secs(2),
+        duration: config.duration,
+        seed: config.seed,
+    };
+    let monitors = tokio::spawn(fieldlink_cli::sim_monitors::run(monitor_plan));
     let summary = fieldlink_cli::sim::run(config, |officer, device| {
         let mut args = connection.clone();
         args.officer = Some(officer.to_owned());
@@ -77,5 +116,10 @@ pub async fn run(connection: &ConnectionArgs, args: SimArgs) -> Result<(), CliEr
         })
     })
     .await;
-    print_line(&summary)
+    let monitors = monitors.await.unwrap_or_default();
+    let mut line = serde_json::to_value(&summary)?;
+    if args.monitors > 0 {
+        line["monitors"] = serde_json::to_value(&monitors)?;
+    }
+    print_line(&line)
 }

@@ -28,6 +28,9 @@ pub fn spawn(data: &Path, addr: SocketAddr, extra: &[&str]) -> Child {
             "--dev",
             "--http",
             "127.0.0.1:0",
+            // Several nodes at once: no fixed HJ 212 port.
+            "--hj212",
+            "127.0.0.1:0",
             "--listen",
             &addr.to_string(),
             "--data-dir",
