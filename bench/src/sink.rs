@@ -194,6 +194,13 @@ impl AssignmentStore for CommitSink {
         self.inner.list_assignments(filter).await
     }
 
+    async fn unaccepted_team_assignments(
+        &self,
+        created_before_ms: i64,
+    ) -> Result<Vec<StoredAssignment>, StorageError> {
+        self.inner.unaccepted_team_assignments(created_before_ms).await
+    }
+
     async fn overdue_assignments(&self, now_ms: i64) -> Result<Vec<StoredAssignment>, StorageError> {
         self.inner.overdue_assignments(now_ms).await
     }

@@ -88,6 +88,9 @@ pub fn parse_new(mut draft: pb::Assignment) -> Result<(Uuid, Assignee, pb::Assig
     draft.overdue = false;
     draft.created_at_ms = 0;
     draft.incident_id.clear();
+    draft.escalated = false;
+    draft.follow_up_of.clear();
+    draft.follow_up_record_id.clear();
     Ok((id, assignee, draft))
 }
 
@@ -244,6 +247,7 @@ pub fn next_state(current: State, transition: Kind) -> Result<State, IllegalTran
         Kind::Returned if current == State::PendingReview => Ok(State::Returned),
         Kind::Cancelled if open => Ok(State::Cancelled),
         Kind::Reassigned if open => Ok(State::Dispatched),
+        Kind::Escalated if matches!(current, State::Dispatched | State::Delivered) => Ok(current),
         // Work waiting for review is not late on the officer's side.
         Kind::Overdue if open && !matches!(current, State::Rejected | State::PendingReview) => Ok(current),
         _ => illegal,

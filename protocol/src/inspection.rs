@@ -40,6 +40,9 @@ pub struct Inspection {
     pub case_id: Option<String>,
     /// Note on the outcome.
     pub outcome_note: String,
+    /// With ORDER_TO_RECTIFY: the date by which to rectify (a follow-up
+    /// inspection is due then).
+    pub rectify_by_ms: Option<i64>,
 }
 
 /// The inspected party, checked.
@@ -125,6 +128,22 @@ impl Inspection {
             "" => None,
             text => Some(validate::case_id("case_id", text)?),
         };
+        let rectify_by_ms = match record.rectify_by_ms {
+            0 => None,
+            _ if outcome != Outcome::OrderToRectify => {
+                return Err(FieldError::new(
+                    "rectify_by_ms",
+                    "is set only with OUTCOME_ORDER_TO_RECTIFY",
+                ))
+            }
+            by if by <= started_at_ms || by > started_at_ms + RECTIFY_WITHIN_MS_MAX => {
+                return Err(FieldError::new(
+                    "rectify_by_ms",
+                    "must be after started_at_ms and within a year of it",
+                ))
+            }
+            by => Some(by),
+        };
         Ok(Self {
             id,
             matter_code,
@@ -139,9 +158,13 @@ impl Inspection {
             assignment_id,
             case_id,
             outcome_note: record.outcome_note,
+            rectify_by_ms,
         })
     }
 }
+
+/// Furthest a rectification date may be from the inspection: a year.
+pub const RECTIFY_WITHIN_MS_MAX: i64 = 366 * 24 * 3_600_000;
 
 /// A matter code: 3 to 32 characters of `A-Z`, `0-9`, `-`, not starting with `-`.
 pub fn matter_code(field: &str, value: &str) -> Result<String, FieldError> {
@@ -289,6 +312,7 @@ pub fn example_record(officer_id: &str, now_ms: i64) -> pb::InspectionRecord {
         assignment_id: String::new(),
         case_id: String::new(),
         outcome_note: String::new(),
+        rectify_by_ms: 0,
     }
 }
 

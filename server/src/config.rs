@@ -154,6 +154,11 @@ pub struct Config {
     pub exif_default_utc_offset_minutes: i32,
     /// How often the janitor discards stale uploads and orphan blobs, ms.
     pub janitor_interval_ms: u64,
+    /// A team assignment of normal priority not accepted within this long
+    /// is escalated to supervisors, ms.
+    pub acceptance_timeout_ms: i64,
+    /// The same for urgent assignments, ms.
+    pub acceptance_timeout_urgent_ms: i64,
     /// How often assignments past their due time are marked overdue, ms.
     pub overdue_check_interval_ms: u64,
     /// How often the CRL file is checked for changes (a revoked device is
@@ -190,6 +195,8 @@ impl Default for Config {
             allow_no_crl: false,
             password_checks_max: 4,
             hj212: None,
+            acceptance_timeout_ms: 30 * 60 * 1000,
+            acceptance_timeout_urgent_ms: 5 * 60 * 1000,
             monitors: None,
             alert_sources: None,
             hj212_connections_max: 4_096,
@@ -370,6 +377,12 @@ impl Config {
             return invalid(
                 "monitors",
                 "a monitor registry (--monitors FILE) is required with --hj212 without --dev",
+            );
+        }
+        if self.acceptance_timeout_ms <= 0 || self.acceptance_timeout_urgent_ms <= 0 {
+            return invalid(
+                "acceptance_timeout_ms",
+                "acceptance_timeout_ms and acceptance_timeout_urgent_ms must be above 0",
             );
         }
         if self.frame_bytes_max < 1024 {

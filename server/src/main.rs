@@ -336,6 +336,12 @@ struct ServeArgs {
     /// How often stale uploads and orphan blobs are discarded, ms [default: 600000].
     #[arg(long)]
     janitor_interval_ms: Option<u64>,
+    /// Escalate a normal team assignment nobody accepted within this, ms [default: 1800000].
+    #[arg(long)]
+    acceptance_timeout_ms: Option<i64>,
+    /// The same for urgent assignments, ms [default: 300000].
+    #[arg(long)]
+    acceptance_timeout_urgent_ms: Option<i64>,
     /// How often assignments past due are marked overdue, ms [default: 30000].
     #[arg(long)]
     overdue_check_interval_ms: Option<u64>,
@@ -470,7 +476,9 @@ impl ServeArgs {
             hj212_packets_per_second,
             hj212_packet_burst,
             incident_join_radius_m,
-            incident_join_window_ms
+            incident_join_window_ms,
+            acceptance_timeout_ms,
+            acceptance_timeout_urgent_ms
         );
         if self.monitors.is_some() {
             config.monitors = self.monitors;

@@ -81,20 +81,21 @@ pub async fn create(
         .into());
     }
     check_assignee(state, "assignment", &assignee)?;
-    commit_new(state, session, id, sha256, assignment).await
+    commit_new(state, &Actor::of(session), id, sha256, assignment).await
 }
 
-/// Commits a checked new assignment (from a supervisor's form or an
-/// incident's dispatch): DISPATCHED, created by the session's supervisor.
+/// Commits a checked new assignment (from a supervisor's form, an
+/// incident's dispatch, or the server's follow-up of a rectification
+/// order): DISPATCHED, created by `actor`.
 pub(crate) async fn commit_new(
     state: &AppState,
-    session: &Session,
+    actor: &Actor,
     id: Uuid,
     sha256: [u8; 32],
     mut assignment: pb::Assignment,
 ) -> Result<pb::AssignmentResult, ServiceError> {
     let now_ms = (state.clock)();
-    assignment.created_by = session.officer.id.clone();
+    assignment.created_by = actor.id.clone();
     assignment.created_at_ms = now_ms;
     assignment.state = State::Dispatched as i32;
     let audience = audience(state, &assignment);
@@ -102,8 +103,8 @@ pub(crate) async fn commit_new(
         seq: 0,
         kind: Kind::Created as i32,
         assignment: Some(assignment),
-        by: session.officer.id.clone(),
-        device_id: session.device_id.clone(),
+        by: actor.id.clone(),
+        device_id: actor.device_id.clone(),
         at_ms: now_ms,
         reason: String::new(),
     };
@@ -488,6 +489,7 @@ pub async fn run_overdue_checks(state: AppState, shutdown: tokio_util::sync::Can
     let interval = Duration::from_millis(state.config.overdue_check_interval_ms);
     loop {
         mark_overdue(&state).await;
+        escalate_unaccepted(&state).await;
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
             () = shutdown.cancelled() => return,
@@ -532,6 +534,66 @@ pub async fn mark_overdue(state: &AppState) -> usize {
         }
     }
     marked
+}
+
+/// Escalates team assignments nobody accepted within their acceptance time
+/// (`acceptance_timeout_ms`, `acceptance_timeout_urgent_ms`): an ESCALATED
+/// event (every supervisor's feed carries it; the team's members are
+/// reminded) and the `escalated` mark the board shows. Returns how many.
+pub async fn escalate_unaccepted(state: &AppState) -> usize {
+    let now = (state.clock)();
+    let (normal, urgent) = (
+        state.config.acceptance_timeout_ms,
+        state.config.acceptance_timeout_urgent_ms,
+    );
+    let waiting = match state
+        .storage
+        .unaccepted_team_assignments(now - normal.min(urgent))
+        .await
+    {
+        Ok(waiting) => waiting,
+        Err(error) => {
+            tracing::warn!(%error, "acceptance check failed");
+            return 0;
+        }
+    };
+    let mut escalated = 0;
+    for stored in waiting {
+        let timeout = if stored.assignment.priority == pb::Priority::Urgent as i32 {
+            urgent
+        } else {
+            normal
+        };
+        let late = stored.assignment.created_at_ms + timeout < now;
+        let Ok(id) = Uuid::parse_str(&stored.assignment.id) else {
+            continue;
+        };
+        if stored.assignment.escalated || !late {
+            continue;
+        }
+        let result = change(state, Uuid::now_v7(), [0; 32], id, &Actor::system(), |current| {
+            rules::next_state(state_of(&current.assignment), Kind::Escalated).map_err(illegal)?;
+            if current.assignment.escalated {
+                return Err(ServiceError::FailedPrecondition {
+                    field: String::new(),
+                    message: "already escalated".into(),
+                });
+            }
+            let mut assignment = current.assignment.clone();
+            assignment.escalated = true;
+            Ok(Planned {
+                kind: Kind::Escalated,
+                audience: audience(state, &current.assignment),
+                assignment,
+                reason: format!("无人接单 not accepted within {} min", timeout / 60_000),
+            })
+        })
+        .await;
+        if result.is_ok() {
+            escalated += 1;
+        }
+    }
+    escalated
 }
 
 /// The officers whose feed an assignment's events go to: whoever accepted

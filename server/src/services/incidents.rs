@@ -182,7 +182,14 @@ pub async fn dispatch(
         },
     )
     .await?;
-    commit_new(state, session, id, sha256, assignment).await?;
+    commit_new(
+        state,
+        &crate::services::assignment::Actor::of(session),
+        id,
+        sha256,
+        assignment,
+    )
+    .await?;
     detail(state, incident_id).await
 }
 

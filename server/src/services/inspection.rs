@@ -24,9 +24,19 @@ pub async fn submit(
     capture: Option<&pb::CaptureSignature>,
 ) -> Result<pb::Receipt, ServiceError> {
     let (item_id, sha256) = commit::arrive(&record.id, body_bytes)?;
+    let orders_rectification = record.rectify_by_ms != 0;
+    let follow_up = orders_rectification.then(|| record.clone());
     let checked = check(state, session, record, sha256, body_bytes)
         .and_then(|item| capture_check::attach(session, capture, LeafKind::Inspection, item));
-    commit::commit_checked(state, item_id, &sha256, checked).await
+    let receipt = commit::commit_checked(state, item_id, &sha256, checked).await?;
+    // The record is durable; its follow-up (复查) is scheduled now. A resend
+    // of the record finishes what a failure here left undone.
+    if let Some(record) = follow_up {
+        if let Err(error) = crate::services::follow_up::ensure(state, session, &record).await {
+            tracing::warn!(%error, record = %record.id, "follow-up inspection not scheduled yet");
+        }
+    }
+    Ok(receipt)
 }
 
 /// The record checked and ready to commit.

@@ -6,6 +6,7 @@ pub mod assignment_feed;
 pub mod capture_check;
 pub mod case_view;
 pub mod commit;
+pub mod follow_up;
 pub mod grid_report;
 pub mod incident_loop;
 pub mod incidents;

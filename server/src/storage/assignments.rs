@@ -64,6 +64,13 @@ pub trait AssignmentStore: Send + Sync + 'static {
     /// Open assignments past their due time and not yet marked overdue.
     async fn overdue_assignments(&self, now_ms: i64) -> Result<Vec<StoredAssignment>, StorageError>;
 
+    /// Team assignments still waiting for an acceptance (DISPATCHED or
+    /// DELIVERED) created before `created_before_ms`, oldest first, at most 1,000.
+    async fn unaccepted_team_assignments(
+        &self,
+        created_before_ms: i64,
+    ) -> Result<Vec<StoredAssignment>, StorageError>;
+
     /// The seq of the newest assignment event (0 if none).
     async fn latest_assignment_seq(&self) -> Result<u64, StorageError>;
 

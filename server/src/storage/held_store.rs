@@ -169,6 +169,13 @@ impl AssignmentStore for HeldStore {
         Ok(Vec::new())
     }
 
+    async fn unaccepted_team_assignments(
+        &self,
+        _before_ms: i64,
+    ) -> Result<Vec<StoredAssignment>, StorageError> {
+        Ok(Vec::new())
+    }
+
     async fn latest_assignment_seq(&self) -> Result<u64, StorageError> {
         Ok(0)
     }

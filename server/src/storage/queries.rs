@@ -711,6 +711,25 @@ impl AssignmentStore for Store {
             .collect()
     }
 
+    async fn unaccepted_team_assignments(
+        &self,
+        created_before_ms: i64,
+    ) -> Result<Vec<StoredAssignment>, StorageError> {
+        use fieldlink_protocol::pb::AssignmentState;
+        sqlx::query(
+            "SELECT snapshot, version FROM assignments WHERE team_id IS NOT NULL AND state IN ($1, $2) \
+             AND created_at_ms < $3 ORDER BY created_at_ms LIMIT 1000",
+        )
+        .bind(AssignmentState::Dispatched as i32)
+        .bind(AssignmentState::Delivered as i32)
+        .bind(created_before_ms)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(assignment_from_row)
+        .collect()
+    }
+
     async fn overdue_assignments(&self, now_ms: i64) -> Result<Vec<StoredAssignment>, StorageError> {
         use fieldlink_protocol::pb::AssignmentState;
         sqlx::query(

@@ -245,3 +245,137 @@ async fn an_alarm_is_dispatched_worked_returned_approved_and_closed() {
     assert_eq!(dismissed.state, IncidentState::Dismissed as i32);
     assert!(dismissed.dismiss_reason.contains("false alarm"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_to_rectify_schedules_one_follow_up_inspection_for_the_same_team() {
+    let server = fieldlink_tests::TestServer::start().await;
+    let supervisor = connect(server.addr(), "device-003", "supervisor-01")
+        .await
+        .unwrap();
+    let officer = connect(server.addr(), "device-001", "officer-01").await.unwrap();
+    let mut team_feed = connect(server.addr(), "device-002", "officer-02")
+        .await
+        .unwrap()
+        .assignments();
+    let first = supervisor
+        .create_assignment(&fieldlink_tests::assignment_for_team("team-chengnan"))
+        .await
+        .unwrap()
+        .assignment
+        .unwrap();
+    officer.accept_assignment(&first.id).await.unwrap();
+    officer.on_site(&first.id).await.unwrap();
+
+    // A rectification date needs the order, and a sane date.
+    let mut order = record("officer-01");
+    order.assignment_id = first.id.clone();
+    order.officer_ids = vec!["officer-01".into(), "officer-02".into()];
+    order.outcome = pb::Outcome::OrderToRectify as i32;
+    let mut wrong = order.clone();
+    wrong.outcome = pb::Outcome::Advised as i32;
+    wrong.rectify_by_ms = order.started_at_ms + 86_400_000;
+    let status = refusal(officer.submit_inspection(&wrong).await.unwrap_err());
+    assert_eq!(status.field, "rectify_by_ms");
+    let mut early = order.clone();
+    early.rectify_by_ms = order.started_at_ms - 1;
+    assert_eq!(
+        refusal(officer.submit_inspection(&early).await.unwrap_err()).field,
+        "rectify_by_ms"
+    );
+
+    order.rectify_by_ms = order.started_at_ms + 7 * 86_400_000;
+    officer.submit_inspection(&order).await.unwrap();
+    let created = events_until(&mut team_feed, |e| {
+        e.kind == Kind::Created as i32
+            && e.assignment
+                .as_ref()
+                .is_some_and(|a| a.follow_up_record_id == order.id)
+    })
+    .await
+    .pop()
+    .unwrap();
+    let follow_up = created.assignment.unwrap();
+    assert_eq!(follow_up.follow_up_of, first.id);
+    assert_eq!(follow_up.due_at_ms, order.rectify_by_ms);
+    assert_eq!(follow_up.state, State::Dispatched as i32);
+    assert_eq!(follow_up.assignee, first.assignee, "the same team");
+    assert_eq!(follow_up.place, order.place, "the same place");
+    assert_eq!(created.by, "system");
+    assert!(follow_up.title.starts_with("复查"));
+
+    // The record sent again schedules nothing more.
+    assert!(officer.submit_inspection(&order).await.unwrap().replayed);
+    let all = supervisor.list_assignments(&Default::default()).await.unwrap();
+    let follow_ups = all
+        .assignments
+        .iter()
+        .filter(|a| a.follow_up_record_id == order.id)
+        .count();
+    assert_eq!(follow_ups, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_assignment_nobody_accepts_is_escalated_once() {
+    let server = fieldlink_tests::TestServer::start_with(|config| {
+        config.acceptance_timeout_ms = 300;
+        config.acceptance_timeout_urgent_ms = 300;
+        config.overdue_check_interval_ms = 100;
+    })
+    .await;
+    let supervisor = connect(server.addr(), "device-003", "supervisor-01")
+        .await
+        .unwrap();
+    let mut watch = supervisor.assignments();
+    let team = supervisor
+        .create_assignment(&fieldlink_tests::assignment_for_team("team-chengnan"))
+        .await
+        .unwrap()
+        .assignment
+        .unwrap();
+    let own = supervisor
+        .create_assignment(&fieldlink_tests::assignment_for("officer-01"))
+        .await
+        .unwrap()
+        .assignment
+        .unwrap();
+    let escalated = events_until(&mut watch, |e| {
+        e.kind == Kind::Escalated as i32 && e.assignment.as_ref().is_some_and(|a| a.id == team.id)
+    })
+    .await
+    .pop()
+    .unwrap();
+    let assignment = escalated.assignment.unwrap();
+    assert!(assignment.escalated);
+    assert_eq!(
+        assignment.state,
+        State::Dispatched as i32,
+        "the state is unchanged"
+    );
+    assert_eq!(escalated.by, "system");
+    // Given time for more sweeps: still escalated once, and an officer's own
+    // assignment is never escalated (it is theirs already).
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let history_kinds = |id: &str| {
+        let id = uuid::Uuid::parse_str(id).unwrap();
+        let storage = std::sync::Arc::clone(&server.server.state().storage);
+        async move {
+            storage
+                .assignment_history(id)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.kind)
+                .collect::<Vec<_>>()
+        }
+    };
+    let kinds = history_kinds(&team.id).await;
+    assert_eq!(
+        kinds.iter().filter(|k| **k == Kind::Escalated as i32).count(),
+        1,
+        "{kinds:?}"
+    );
+    assert!(!history_kinds(&own.id).await.contains(&(Kind::Escalated as i32)));
+    // Accepting still works after the escalation.
+    let officer = connect(server.addr(), "device-001", "officer-01").await.unwrap();
+    officer.accept_assignment(&team.id).await.unwrap();
+}

@@ -15,7 +15,7 @@ const T = {
     leaf:"日志序号", origin:"来源", view_item:"查看", download_original:"下载原件", export:"导出", audit:"核查",
     triage:"事件分拨", triageNote:"监测报警、视频告警与网格上报登记为事件；同一地点同类事件自动合并。", category:"类别", summary:"摘要", reports:"报告数",
     incidentState:"状态", dispatchIncident:"派遣", dismissIncident:"不予处置", dismissReason:"不予处置的理由：", review:"审核", approve:"审核通过", returnWork:"退回重办",
-    returnReason:"退回理由：", sources:"来源",
+    returnReason:"退回理由：", sources:"来源", escalated:"无人接单", followUp:"复查",
     ASSIGNMENT_STATE_PENDING_REVIEW:"待审核", ASSIGNMENT_STATE_RETURNED:"已退回重办",
     INCIDENT_STATE_NEW:"待分拨", INCIDENT_STATE_DISPATCHED:"已派遣", INCIDENT_STATE_PENDING_REVIEW:"待审核", INCIDENT_STATE_CLOSED:"已办结", INCIDENT_STATE_DISMISSED:"不予处置",
     lampblack_exceedance:"油烟超标", monitor_fault:"设备故障", monitor_offline:"设备离线",
@@ -34,7 +34,7 @@ const T = {
     leaf:"Leaf", origin:"From", view_item:"viewed", download_original:"original downloaded", export:"exported", audit:"audited",
     triage:"Triage", triageNote:"Monitor alarms, camera alerts and grid reports become incidents; reports of one kind at one place join.", category:"Category", summary:"Summary", reports:"Reports",
     incidentState:"State", dispatchIncident:"Dispatch", dismissIncident:"Dismiss", dismissReason:"Why is it dismissed?", review:"Review", approve:"Approve", returnWork:"Return",
-    returnReason:"Why is it returned?", sources:"Sources",
+    returnReason:"Why is it returned?", sources:"Sources", escalated:"not accepted", followUp:"follow-up",
     ASSIGNMENT_STATE_PENDING_REVIEW:"Pending review", ASSIGNMENT_STATE_RETURNED:"Returned",
     INCIDENT_STATE_NEW:"New", INCIDENT_STATE_DISPATCHED:"Dispatched", INCIDENT_STATE_PENDING_REVIEW:"Pending review", INCIDENT_STATE_CLOSED:"Closed", INCIDENT_STATE_DISMISSED:"Dismissed",
     lampblack_exceedance:"Cooking fumes over the limit", monitor_fault:"Monitor fault", monitor_offline:"Monitor offline",
@@ -108,10 +108,11 @@ function renderBoard() {
   for (const a of sorted) {
     const column = board.querySelector(`[data-state="${columnOf(a.state)}"]`); if (!column) continue;
     const card = document.createElement("div");
-    card.className = "card" + (a.overdue ? " overdue" : "") + (a.priority === "PRIORITY_URGENT" ? " urgent" : "");
+    card.className = "card" + (a.overdue || a.escalated ? " overdue" : "") + (a.priority === "PRIORITY_URGENT" ? " urgent" : "");
     card.dataset.id = a.id; card.dataset.state = a.state;
     card.innerHTML = `<div class="title">${esc(a.title)}</div><div class="meta">${esc(a.officerId || a.teamId || "")}${a.acceptedBy ? " → " + esc(a.acceptedBy) : ""}</div>` +
-      `<div class="meta">${a.dueAtMs && a.dueAtMs !== "0" ? esc(t("due")) + " " + esc(fmtTime(a.dueAtMs)) : ""}${a.overdue ? " · <b>" + esc(t("overdue")) + "</b>" : ""}</div>`;
+      `<div class="meta">${a.dueAtMs && a.dueAtMs !== "0" ? esc(t("due")) + " " + esc(fmtTime(a.dueAtMs)) : ""}${a.overdue ? " · <b>" + esc(t("overdue")) + "</b>" : ""}` +
+      `${a.escalated ? " · <b>" + esc(t("escalated")) + "</b>" : ""}${a.followUpOf || a.followUpRecordId ? " · " + esc(t("followUp")) : ""}</div>`;
     card.onclick = () => showAssignment(a.id);
     column.appendChild(card);
   }
