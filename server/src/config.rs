@@ -81,6 +81,9 @@ pub struct Config {
     /// (TOML; docs/intake.md). Without it, `dev` has a demo source and
     /// otherwise every alert is refused.
     pub alert_sources: Option<PathBuf>,
+    /// Zones of the town with their teams, and auto-dispatch rules (TOML;
+    /// docs/intake.md). Without it, `dev` has two demo zones.
+    pub zones: Option<PathBuf>,
     /// Monitor connections open at once; one more is closed on accept.
     pub hj212_connections_max: usize,
     /// A monitor connection with no packet for this long is closed, ms.
@@ -199,6 +202,7 @@ impl Default for Config {
             acceptance_timeout_urgent_ms: 5 * 60 * 1000,
             monitors: None,
             alert_sources: None,
+            zones: None,
             hj212_connections_max: 4_096,
             hj212_idle_timeout_ms: 15 * 60 * 1000,
             hj212_packet_timeout_ms: 10_000,

@@ -27,6 +27,7 @@ pub mod connection;
 pub mod console;
 pub mod custody;
 pub mod delivery_marks;
+pub mod derived_id;
 pub mod device_limits;
 pub mod directory;
 pub mod error;

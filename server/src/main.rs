@@ -385,6 +385,9 @@ struct ServeArgs {
     /// The platforms allowed to post AI-video alerts (TOML; docs/intake.md).
     #[arg(long)]
     alert_sources: Option<PathBuf>,
+    /// Zones with their teams and auto-dispatch rules (TOML; docs/intake.md).
+    #[arg(long)]
+    zones: Option<PathBuf>,
     /// Monitor connections open at once [default: 4096].
     #[arg(long)]
     hj212_connections_max: Option<usize>,
@@ -485,6 +488,9 @@ impl ServeArgs {
         }
         if self.alert_sources.is_some() {
             config.alert_sources = self.alert_sources;
+        }
+        if self.zones.is_some() {
+            config.zones = self.zones;
         }
         if self.hj212.is_some() {
             config.hj212 = self.hj212;

@@ -260,7 +260,18 @@ pub async fn start_wrapped(
         (None, true) => crate::intake::alert_sources::AlertSources::demo(),
         (None, false) => crate::intake::alert_sources::AlertSources::default(),
     };
+    let zones = match (&config.zones, config.dev) {
+        (Some(path), _) => {
+            crate::intake::zones::Zones::from_file(path, &|team| directory.team(team).is_some(), &|code| {
+                catalogue.matter(code).is_some()
+            })
+            .map_err(ServerError::Monitors)?
+        }
+        (None, true) => crate::intake::zones::Zones::demo().map_err(ServerError::Monitors)?,
+        (None, false) => crate::intake::zones::Zones::default(),
+    };
     let state = AppState {
+        zones: Arc::new(zones),
         alert_sources: Arc::new(alert_sources),
         password_checks,
         config: Arc::new(config),

@@ -58,6 +58,8 @@ pub struct AppState {
     pub password_checks: crate::password_checks::PasswordChecks,
     /// The platforms allowed to post AI-video alerts.
     pub alert_sources: Arc<crate::intake::alert_sources::AlertSources>,
+    /// Zones, their teams and the auto-dispatch rules.
+    pub zones: Arc<crate::intake::zones::Zones>,
 }
 
 impl AppState {

@@ -161,7 +161,13 @@ pub async fn receive(
         alert.team_id.clone()
     };
     let sha256: [u8; 32] = Sha256::digest(body).into();
-    let item_id = alert_id(&source.id, &alert.event_id);
+    // The id depends on the source and its event id only (not the body):
+    // the same event id with other content is then a conflict.
+    let item_id = crate::derived_id::derived_v7(
+        "fieldlink camera alert",
+        0,
+        &[source.id.as_bytes(), alert.event_id.as_bytes()],
+    );
     let item = NewItem {
         item_id,
         kind: ItemKind::CameraAlert,
@@ -220,6 +226,7 @@ pub async fn receive(
         .await
         .map_err(|_| AlertError::Unavailable)?;
     state.metrics.incident_report(outcome.joined, outcome.replayed);
+    super::routing::after_report(state, &outcome).await;
     Ok(AlertReceipt {
         item_id: item_id.to_string(),
         sha256: hex::encode(receipt.sha256),
@@ -293,19 +300,6 @@ fn check(state: &AppState, alert: &Alert) -> Result<(), AlertError> {
         Ok(_) => invalid("snapshot_base64", "the snapshot's sides must be 1 to 8192 pixels"),
         Err(_) => invalid("snapshot_base64", "is not an image of snapshot_content_type"),
     }
-}
-
-/// An alert's item id: the same source and event id get the same id.
-fn alert_id(source: &str, event_id: &str) -> Uuid {
-    let digest = Sha256::new()
-        .chain_update(b"fieldlink camera alert\0")
-        .chain_update(source.as_bytes())
-        .chain_update([0])
-        .chain_update(event_id.as_bytes())
-        .finalize();
-    let mut id = [0u8; 16];
-    id.copy_from_slice(&digest[..16]);
-    Uuid::new_v8(id)
 }
 
 #[cfg(test)]

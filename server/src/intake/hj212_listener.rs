@@ -294,25 +294,27 @@ fn refuse(qn: Option<&str>, pw: &str, mn: Option<&str>, code: QnRtn) -> Handled 
     }
 }
 
-/// A packet's item id: the same packet sent again (same MN and QN) gets the
-/// same id, so a resend is answered from the stored receipt; a packet
-/// without a QN is identified by its bytes.
+/// A packet's item id: the same packet sent again (same MN, QN and CN) gets
+/// the same id, so a resend is answered from the stored receipt; a packet
+/// without a QN is identified by its bytes. Its time is the QN's.
 fn packet_id(segment: &DataSegment, bytes: &[u8]) -> Uuid {
-    let mut hash = Sha256::new();
-    hash.update(b"fieldlink hj212 packet\0");
-    hash.update(segment.mn.as_bytes());
-    hash.update([0]);
+    let at_ms =
+        fieldlink_hj212::time::parse_local_time(&segment.qn, fieldlink_hj212::time::TimeFormat::WithMillis)
+            .unwrap_or(0);
+    let purpose = "fieldlink hj212 packet";
     if segment.qn.is_empty() {
-        hash.update(bytes);
+        crate::derived_id::derived_v7(purpose, at_ms, &[segment.mn.as_bytes(), bytes])
     } else {
-        hash.update(segment.qn.as_bytes());
-        hash.update([0]);
-        hash.update(segment.cn.as_bytes());
+        crate::derived_id::derived_v7(
+            purpose,
+            at_ms,
+            &[
+                segment.mn.as_bytes(),
+                segment.qn.as_bytes(),
+                segment.cn.as_bytes(),
+            ],
+        )
     }
-    let digest = hash.finalize();
-    let mut id = [0u8; 16];
-    id.copy_from_slice(&digest[..16]);
-    Uuid::new_v8(id)
 }
 
 /// Looks for silent monitors every so often and reports each silence once.

@@ -48,6 +48,7 @@ pub async fn report_alarm(
     };
     let outcome = state.storage.report_incident(&report, &intake.join_rule).await?;
     state.metrics.incident_report(outcome.joined, outcome.replayed);
+    super::routing::after_report(state, &outcome).await;
     tracing::info!(
         incident = %outcome.incident.id,
         category = %report.category,

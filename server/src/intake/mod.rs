@@ -9,6 +9,8 @@ pub mod camera_alerts;
 pub mod hj212_listener;
 pub mod incident_report;
 pub mod monitor_registry;
+pub mod routing;
+pub mod zones;
 
 use std::collections::HashMap;
 use std::sync::Mutex;

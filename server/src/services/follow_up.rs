@@ -15,14 +15,12 @@ use crate::state::AppState;
 
 /// The follow-up's id: one per ordering record, so a resent record (or a
 /// retry after a failure) finds it instead of making a second.
-pub fn follow_up_id(record_id: &str) -> Uuid {
-    let digest = Sha256::new()
-        .chain_update(b"fieldlink follow-up\0")
-        .chain_update(record_id.as_bytes())
-        .finalize();
-    let mut id = [0u8; 16];
-    id.copy_from_slice(&digest[..16]);
-    Uuid::new_v8(id)
+pub fn follow_up_id(record: &pb::InspectionRecord) -> Uuid {
+    crate::derived_id::derived_v7(
+        "fieldlink follow-up",
+        record.started_at_ms,
+        &[record.id.as_bytes()],
+    )
 }
 
 /// Schedules the follow-up a stored record asks for, if it asks for one
@@ -35,7 +33,7 @@ pub async fn ensure(
     if record.outcome != Outcome::OrderToRectify as i32 || record.rectify_by_ms == 0 {
         return Ok(None);
     }
-    let id = follow_up_id(&record.id);
+    let id = follow_up_id(record);
     if state.storage.assignment(id).await?.is_some() {
         return Ok(Some(id));
     }

@@ -45,9 +45,9 @@ pub async fn submit(
         new_incident_id: Uuid::now_v7(),
         category: report.category.clone(),
         matter_code: report.matter_code.clone(),
-        // Grid workers belong to a grid, not an enforcement team: the
-        // supervisor chooses the team at dispatch.
-        team_id: String::new(),
+        // Grid workers belong to a grid, not an enforcement team: the team
+        // is the zone's, else the supervisor chooses one at dispatch.
+        team_id: crate::intake::routing::team_for(state, ["", ""], &place),
         source: pb::IncidentSource {
             kind: "grid_report".into(),
             source_id: session.officer.id.clone(),
@@ -65,6 +65,7 @@ pub async fn submit(
     };
     let outcome = state.storage.report_incident(&incident, &rule).await?;
     state.metrics.incident_report(outcome.joined, outcome.replayed);
+    crate::intake::routing::after_report(state, &outcome).await;
     Ok(receipt)
 }
 

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::ServiceError;
-use crate::services::assignment::{check_assignee, commit_new, replay, require_supervisor};
+use crate::services::assignment::{check_assignee, commit_new, replay, require_supervisor, Actor};
 use crate::services::incident_loop::{change_as, no_incident};
 use crate::session::Session;
 use crate::state::AppState;
@@ -89,6 +89,17 @@ pub async fn dispatch(
 ) -> Result<pb::IncidentDetail, ServiceError> {
     require_supervisor(session)?;
     let sha256: [u8; 32] = Sha256::digest(body_bytes).into();
+    dispatch_as(state, &Actor::of(session), request, sha256).await
+}
+
+/// Dispatches as `actor` (a supervisor, or the server's auto-dispatch);
+/// `sha256` identifies the request for resends.
+pub(crate) async fn dispatch_as(
+    state: &AppState,
+    actor: &Actor,
+    request: pb::DispatchIncident,
+    sha256: [u8; 32],
+) -> Result<pb::IncidentDetail, ServiceError> {
     let incident_id = validate::any_uuid("incident_id", &request.incident_id)?;
     let assignment_id = validate::item_id("assignment_id", &request.assignment_id)?;
     if request.priority != 0 {
@@ -164,7 +175,7 @@ pub async fn dispatch(
         state,
         Uuid::now_v7(),
         incident_id,
-        &session.officer.id,
+        &actor.id,
         "",
         Kind::Dispatched,
         |incident| {
@@ -182,14 +193,7 @@ pub async fn dispatch(
         },
     )
     .await?;
-    commit_new(
-        state,
-        &crate::services::assignment::Actor::of(session),
-        id,
-        sha256,
-        assignment,
-    )
-    .await?;
+    commit_new(state, actor, id, sha256, assignment).await?;
     detail(state, incident_id).await
 }
 

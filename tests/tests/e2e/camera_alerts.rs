@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use base64::Engine;
-use fieldlink_protocol::pb::{IncidentState, ListIncidents};
+use fieldlink_protocol::pb::{self, IncidentState, ListIncidents};
 use fieldlink_server::intake::alert_sources::{DEMO_SECRET, DEMO_SOURCE};
 use fieldlink_server::intake::camera_alerts::signature;
 use fieldlink_tests::{connect, photos, TestServer};
@@ -198,4 +198,79 @@ async fn signed_alerts_become_incidents_and_everything_else_is_refused() {
         .events
         .iter()
         .all(|e| e.source.as_ref().is_some_and(|s| s.kind == "camera")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zone_rule_dispatches_new_alerts_to_the_zones_team_at_once() {
+    let zones = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        zones.path(),
+        r#"
+[[zones]]
+id = "chengnan"
+name = "城南片区"
+team = "team-chengnan"
+polygon = [[121.530, 29.855], [121.575, 29.855], [121.575, 29.885], [121.530, 29.885]]
+
+[[auto_dispatch]]
+category = "street_vending"
+zone = "chengnan"
+"#,
+    )
+    .unwrap();
+    let path = zones.path().to_path_buf();
+    let server = TestServer::start_with(|config| {
+        config.http = Some("127.0.0.1:0".parse().unwrap());
+        config.zones = Some(path);
+    })
+    .await;
+    let base = format!("http://{}", server.server.console_addr().unwrap());
+    let officer = connect(server.addr(), "device-001", "officer-01").await.unwrap();
+    let mut feed = officer.assignments();
+    let now = fieldlink_client::now_ms();
+    let body = serde_json::to_vec(&alert("evt-auto-1", 29.8700)).unwrap();
+    let (status, receipt) = post(&base, DEMO_SOURCE, DEMO_SECRET, now, &body).await;
+    assert_eq!(status, 200, "{receipt}");
+    // The team's terminals get the assignment without anyone triaging.
+    let event = fieldlink_tests::events_until(&mut feed, |e| {
+        e.assignment
+            .as_ref()
+            .is_some_and(|a| a.incident_id == receipt["incident_id"].as_str().unwrap())
+    })
+    .await
+    .pop()
+    .unwrap();
+    assert_eq!(event.by, "system");
+    let assignment = event.assignment.unwrap();
+    assert_eq!(
+        assignment.assignee,
+        Some(pb::assignment::Assignee::TeamId("team-chengnan".into()))
+    );
+    let supervisor = connect(server.addr(), "device-003", "supervisor-01")
+        .await
+        .unwrap();
+    let detail = supervisor
+        .incident(receipt["incident_id"].as_str().unwrap())
+        .await
+        .unwrap();
+    let incident = detail.incident.unwrap();
+    assert_eq!(incident.state, IncidentState::Dispatched as i32);
+    assert_eq!(incident.assignment_id, assignment.id);
+    // Another category in the zone waits for triage.
+    let mut other = alert("evt-auto-2", 29.8800);
+    other["category"] = json!("garbage_overflow");
+    let (status, second) = post(
+        &base,
+        DEMO_SOURCE,
+        DEMO_SECRET,
+        now,
+        &serde_json::to_vec(&other).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let waiting = supervisor
+        .incident(second["incident_id"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(waiting.incident.unwrap().state, IncidentState::New as i32);
 }

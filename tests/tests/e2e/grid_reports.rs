@@ -68,9 +68,10 @@ async fn a_grid_report_becomes_an_incident_and_grid_workers_do_nothing_else() {
         .unwrap();
     assert_eq!(list.incidents.len(), 1);
     let incident = &list.incidents[0];
+    // The place lies in the demo zone 城南: its team is responsible.
     assert_eq!(
         (incident.category.as_str(), incident.team_id.as_str()),
-        ("illegal_dumping", "")
+        ("illegal_dumping", "team-chengnan")
     );
     let detail = supervisor.incident(&incident.id).await.unwrap();
     let source = detail.events[0].source.clone().unwrap();
@@ -80,12 +81,40 @@ async fn a_grid_report_becomes_an_incident_and_grid_workers_do_nothing_else() {
     );
     assert_eq!(source.item_id, seen.id);
     assert_eq!(detail.events[0].by, "grid-01");
+    let dispatched = supervisor
+        .dispatch_incident(&pb::DispatchIncident {
+            incident_id: incident.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        dispatched.incident.unwrap().state,
+        IncidentState::Dispatched as i32
+    );
 
-    // A grid report names no team: the supervisor chooses one.
+    // Outside every zone, no team is known: the supervisor must choose one.
+    let mut far = report();
+    far.place = Some(pb::Place {
+        latitude: 30.5,
+        longitude: 120.0,
+        address: "镇外 outside the town".into(),
+        accuracy_m: 0.0,
+    });
+    grid.submit_grid_report(&far).await.unwrap();
+    let new = supervisor
+        .list_incidents(&pb::ListIncidents {
+            state: IncidentState::New as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(new.incidents.len(), 1);
+    assert_eq!(new.incidents[0].team_id, "");
     let status = refusal(
         supervisor
             .dispatch_incident(&pb::DispatchIncident {
-                incident_id: incident.id.clone(),
+                incident_id: new.incidents[0].id.clone(),
                 ..Default::default()
             })
             .await
@@ -94,18 +123,6 @@ async fn a_grid_report_becomes_an_incident_and_grid_workers_do_nothing_else() {
     assert_eq!(
         (status.code_or_unknown(), status.field.as_str()),
         (Code::InvalidArgument, "team_id")
-    );
-    let dispatched = supervisor
-        .dispatch_incident(&pb::DispatchIncident {
-            incident_id: incident.id.clone(),
-            team_id: "team-chengnan".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        dispatched.incident.unwrap().state,
-        IncidentState::Dispatched as i32
     );
 
     // Grid workers report; they do not inspect, triage or work assignments.
@@ -160,5 +177,5 @@ async fn a_grid_report_becomes_an_incident_and_grid_workers_do_nothing_else() {
         .list_incidents(&pb::ListIncidents::default())
         .await
         .unwrap();
-    assert_eq!(all.incidents.len(), 1);
+    assert_eq!(all.incidents.len(), 2);
 }
