@@ -85,6 +85,10 @@ fn kind_label(kind: &str) -> String {
         "interview" => "远程询问",
         "assignment_event" => "任务事件",
         "custody" => "保管事件",
+        "monitor_packet" => "在线监测数据包",
+        "camera_alert" => "视频告警",
+        "grid_report" => "网格上报",
+        "incident_event" => "事件记录",
         _ => "",
     };
     format!("{chinese}<br>{}", escape(kind))

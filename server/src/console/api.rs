@@ -659,6 +659,19 @@ fn decode_body(kind: &str, bytes: &[u8]) -> Value {
         "service" => as_json::<pb::ServiceConfirmation>(bytes),
         "service_event" => as_json::<pb::ServiceEvent>(bytes),
         "interview" => as_json::<pb::InterviewRecord>(bytes),
+        "grid_report" => as_json::<pb::GridReport>(bytes),
+        // The alert as posted, its snapshot summarized (the bytes are in the item).
+        "camera_alert" => match serde_json::from_slice::<Value>(bytes) {
+            Ok(mut alert) => {
+                if let Some(snapshot) = alert.get_mut("snapshot_base64") {
+                    let length = snapshot.as_str().map_or(0, str::len);
+                    *snapshot = Value::String(format!("({length} base64 characters)"));
+                }
+                alert
+            }
+            Err(_) => Value::Null,
+        },
+        "monitor_packet" => Value::String(String::from_utf8_lossy(bytes).trim_end().to_owned()),
         _ => Value::Null,
     }
 }

@@ -187,3 +187,37 @@ pub async fn concurrent_reports_open_one_incident(b: Backend) {
         8
     );
 }
+
+pub async fn monitor_packets_stay_out_of_the_evidence_feed(b: Backend) {
+    use sha2::{Digest, Sha256};
+    let storage = Arc::clone(&b.storage);
+    let packet = b"##0010QN=1;CP=&&&&0000\r\n".to_vec();
+    let record = super::suite::inspection(Uuid::now_v7(), b"a record", None, 1_000);
+    let item = super::NewItem {
+        item_id: Uuid::now_v7(),
+        kind: super::ItemKind::MonitorPacket,
+        device_id: "hj212:M1".into(),
+        officer_id: String::new(),
+        case_id: None,
+        sha256: Sha256::digest(&packet).into(),
+        body: packet,
+        index: super::ItemIndex::MonitorPacket {
+            mn: "M1".into(),
+            cn: "2011".into(),
+            data_time_ms: Some(1_000),
+        },
+        capture: None,
+    };
+    let packet_id = item.item_id;
+    storage
+        .commit_items(&[record.clone(), item], 2_000)
+        .await
+        .unwrap();
+    let stored = storage.item(packet_id).await.unwrap().unwrap();
+    assert_eq!(stored.kind, "monitor_packet");
+    assert!(storage.log_leaf(packet_id).await.unwrap().is_some());
+    let recent = storage.recent_items(None, 10).await.unwrap();
+    let ids: Vec<Uuid> = recent.iter().map(|item| item.receipt.item_id).collect();
+    assert_eq!(ids, [record.item_id]);
+    assert!(!b.raw.succeeds("DELETE FROM monitor_packets").await);
+}

@@ -25,7 +25,9 @@ pub trait ItemStore: Send + Sync + 'static {
     /// Every item of a case, ordered by when it happened, then by sequence.
     async fn case_items(&self, case_id: &str) -> Result<Vec<CaseItemRow>, StorageError>;
 
-    /// The most recent items (newest first), before `before_seq` when given.
+    /// The most recent items (newest first), before `before_seq` when given —
+    /// monitors' HJ 212 packets left out (machine data, many a minute: they
+    /// would crowd the officers' evidence out of the console's feed).
     async fn recent_items(
         &self,
         before_seq: Option<u64>,

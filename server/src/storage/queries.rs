@@ -324,10 +324,11 @@ impl ItemStore for Store {
         };
         sqlx::query(
             "SELECT seq, item_id, received_at_ms, sha256, kind, device_id, officer_id, case_id FROM items \
-             WHERE seq < $1 ORDER BY seq DESC LIMIT $2",
+             WHERE seq < $1 AND kind <> $3 ORDER BY seq DESC LIMIT $2",
         )
         .bind(before)
         .bind(i64::from(limit))
+        .bind(crate::storage::ItemKind::MonitorPacket.as_str())
         .fetch_all(&self.pool)
         .await?
         .iter()

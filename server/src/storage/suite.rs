@@ -14,7 +14,7 @@ use crate::directory::{Officer, Role, Team};
 
 use super::incident_suite::{
     concurrent_reports_open_one_incident, incident_changes_are_version_checked,
-    reports_join_by_place_category_and_time,
+    monitor_packets_stay_out_of_the_evidence_feed, reports_join_by_place_category_and_time,
 };
 pub use super::suite_backend::{postgres, sqlite, Backend};
 
@@ -951,6 +951,7 @@ macro_rules! backend_suite {
             case!(reports_join_by_place_category_and_time);
             case!(incident_changes_are_version_checked);
             case!(concurrent_reports_open_one_incident);
+            case!(monitor_packets_stay_out_of_the_evidence_feed);
         }
     };
 }
