@@ -246,6 +246,12 @@ pub async fn review(
         follow_incident(state, &result, &Actor::of(session)).await;
         return Ok(result);
     }
+    // The grid workers who reported the incident are told its outcome: the
+    // approval goes to their feeds too.
+    let reporters = match review.transition {
+        Kind::Approved => reporters_of(state, review.assignment_id).await?,
+        _ => Vec::new(),
+    };
     let result = change(
         state,
         review.update_id,
@@ -266,9 +272,11 @@ pub async fn review(
             let next = rules::next_state(current_state, review.transition).map_err(illegal)?;
             let mut assignment = current.assignment.clone();
             assignment.state = next as i32;
+            let mut audience = audience(state, &current.assignment);
+            audience.extend(reporters.iter().cloned());
             Ok(Planned {
                 kind: review.transition,
-                audience: audience(state, &current.assignment),
+                audience,
                 assignment,
                 reason: review.reason.clone(),
             })
@@ -277,6 +285,29 @@ pub async fn review(
     .await?;
     follow_incident(state, &result, &Actor::of(session)).await;
     Ok(result)
+}
+
+/// The grid workers whose reports joined the incident an assignment was
+/// dispatched for.
+async fn reporters_of(state: &AppState, assignment_id: Uuid) -> Result<Vec<String>, ServiceError> {
+    let Some(stored) = state.storage.assignment(assignment_id).await? else {
+        return Ok(Vec::new());
+    };
+    let Ok(incident_id) = Uuid::parse_str(&stored.assignment.incident_id) else {
+        return Ok(Vec::new());
+    };
+    let mut reporters: Vec<String> = state
+        .storage
+        .incident_history(incident_id)
+        .await?
+        .into_iter()
+        .filter_map(|event| event.source)
+        .filter(|source| source.kind == "grid_report")
+        .map(|source| source.source_id)
+        .collect();
+    reporters.sort();
+    reporters.dedup();
+    Ok(reporters)
 }
 
 /// Moves the incident an assignment came from along with the assignment's

@@ -192,7 +192,26 @@ pub async fn monitor_packets_stay_out_of_the_evidence_feed(b: Backend) {
     use sha2::{Digest, Sha256};
     let storage = Arc::clone(&b.storage);
     let packet = b"##0010QN=1;CP=&&&&0000\r\n".to_vec();
-    let record = super::suite::inspection(Uuid::now_v7(), b"a record", None, 1_000);
+    let record = super::NewItem {
+        item_id: Uuid::now_v7(),
+        kind: super::ItemKind::Inspection,
+        device_id: "device-001".into(),
+        officer_id: "officer-01".into(),
+        case_id: None,
+        sha256: Sha256::digest(b"a record").into(),
+        body: b"a record".to_vec(),
+        index: super::ItemIndex::Inspection {
+            matter_code: "ZJ-001".into(),
+            outcome: 1,
+            started_at_ms: 1_000,
+            latitude: 29.8,
+            longitude: 121.5,
+            assignment_id: None,
+            officer_ids: vec!["officer-01".into()],
+            photo_ids: Vec::new(),
+        },
+        capture: None,
+    };
     let item = super::NewItem {
         item_id: Uuid::now_v7(),
         kind: super::ItemKind::MonitorPacket,
