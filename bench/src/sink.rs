@@ -311,6 +311,13 @@ impl IncidentStore for CommitSink {
         self.inner.change_incident(expected_version, event).await
     }
 
+    async fn change_incidents(
+        &self,
+        changes: &[(u64, &fieldlink_protocol::pb::IncidentEvent)],
+    ) -> Result<IncidentCommit, StorageError> {
+        self.inner.change_incidents(changes).await
+    }
+
     async fn incident(&self, incident_id: Uuid) -> Result<Option<StoredIncident>, StorageError> {
         self.inner.incident(incident_id).await
     }

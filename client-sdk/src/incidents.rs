@@ -54,6 +54,22 @@ impl Client {
         .await
     }
 
+    /// Supervisors: merges the NEW incident `incident_id` into `into_incident_id`.
+    pub async fn merge_incidents(
+        &self,
+        incident_id: &str,
+        into_incident_id: &str,
+        reason: &str,
+    ) -> Result<pb::IncidentDetail, Error> {
+        self.incident_detail(Body::MergeIncidents(pb::MergeIncidents {
+            update_id: Uuid::now_v7().to_string(),
+            incident_id: incident_id.to_owned(),
+            into_incident_id: into_incident_id.to_owned(),
+            reason: reason.to_owned(),
+        }))
+        .await
+    }
+
     async fn incident_detail(&self, body: Body) -> Result<pb::IncidentDetail, Error> {
         match self.incident_request(body).await? {
             response::Result::Incident(detail) => Ok(detail),

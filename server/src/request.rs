@@ -143,6 +143,7 @@ fn body_kind(body: &Body) -> &'static str {
         Body::DispatchIncident(_) => "dispatch_incident",
         Body::DismissIncident(_) => "dismiss_incident",
         Body::SubmitGridReport(_) => "submit_grid_report",
+        Body::MergeIncidents(_) => "merge_incidents",
     }
 }
 
@@ -264,6 +265,9 @@ async fn dispatch(
                 .map(response::Result::Incident)
         }
         Body::DismissIncident(dismiss) => services::incidents::dismiss(state, session, dismiss)
+            .await
+            .map(response::Result::Incident),
+        Body::MergeIncidents(merge) => services::incidents::merge(state, session, merge)
             .await
             .map(response::Result::Incident),
         Body::SubmitGridReport(report) => services::grid_report::submit(

@@ -40,6 +40,17 @@ pub enum IncidentsCommand {
         #[arg(long)]
         urgent: bool,
     },
+    /// Merge a NEW incident into another that covers the same matter.
+    Merge {
+        /// The incident merged away.
+        id: String,
+        /// The incident that carries on.
+        #[arg(long)]
+        into: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
     /// Dismiss a NEW incident with a reason.
     Dismiss {
         /// The incident id.
@@ -101,6 +112,9 @@ pub async fn run(connection: &ConnectionArgs, command: IncidentsCommand) -> Resu
                 })
                 .await?;
             print_line(&detail)?;
+        }
+        IncidentsCommand::Merge { id, into, reason } => {
+            print_line(&client.merge_incidents(&id, &into, &reason).await?)?
         }
         IncidentsCommand::Dismiss { id, reason } => {
             print_line(&client.dismiss_incident(&id, &reason).await?)?

@@ -46,6 +46,7 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/api/incidents/{id}", get(one_incident))
         .route("/api/incidents/{id}/dispatch", post(dispatch_incident))
         .route("/api/incidents/{id}/dismiss", post(dismiss_incident))
+        .route("/api/incidents/{id}/merge", post(merge_incident))
         .route(
             "/api/intake/alerts",
             post(intake_alert).layer(axum::extract::DefaultBodyLimit::max(
@@ -479,6 +480,33 @@ async fn intake_alert(
             "storage unavailable; retry",
         ),
     })
+}
+
+#[derive(Deserialize)]
+struct Merge {
+    update_id: String,
+    into_incident_id: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn merge_incident(
+    State(state): State<ConsoleState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<pb::IncidentDetail>, ApiError> {
+    let session = supervisor(&state, &headers, true)?;
+    let form: Merge = json_body(&body)?;
+    let request = pb::MergeIncidents {
+        update_id: form.update_id,
+        incident_id: id,
+        into_incident_id: form.into_incident_id,
+        reason: form.reason,
+    };
+    Ok(Json(
+        services::incidents::merge(&state.app, &service_session(&session), request).await?,
+    ))
 }
 
 async fn one_assignment(

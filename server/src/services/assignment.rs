@@ -296,15 +296,30 @@ async fn reporters_of(state: &AppState, assignment_id: Uuid) -> Result<Vec<Strin
     let Ok(incident_id) = Uuid::parse_str(&stored.assignment.incident_id) else {
         return Ok(Vec::new());
     };
-    let mut reporters: Vec<String> = state
-        .storage
-        .incident_history(incident_id)
-        .await?
-        .into_iter()
-        .filter_map(|event| event.source)
-        .filter(|source| source.kind == "grid_report")
-        .map(|source| source.source_id)
-        .collect();
+    // Its own reports and those of the incidents merged into it.
+    let mut incidents = vec![incident_id];
+    if let Some(incident) = state.storage.incident(incident_id).await? {
+        incidents.extend(
+            incident
+                .incident
+                .merged_ids
+                .iter()
+                .filter_map(|id| Uuid::parse_str(id).ok()),
+        );
+    }
+    let mut reporters = Vec::new();
+    for id in incidents {
+        reporters.extend(
+            state
+                .storage
+                .incident_history(id)
+                .await?
+                .into_iter()
+                .filter_map(|event| event.source)
+                .filter(|source| source.kind == "grid_report")
+                .map(|source| source.source_id),
+        );
+    }
     reporters.sort();
     reporters.dedup();
     Ok(reporters)

@@ -237,6 +237,93 @@ pub async fn dismiss(
     detail(state, incident_id).await
 }
 
+/// Supervisors: merge a NEW incident into another NEW or DISPATCHED one.
+/// Both changes commit together, under both version checks.
+pub async fn merge(
+    state: &AppState,
+    session: &Session,
+    request: pb::MergeIncidents,
+) -> Result<pb::IncidentDetail, ServiceError> {
+    use crate::storage::IncidentCommit;
+    require_supervisor(session)?;
+    let from_id = validate::any_uuid("incident_id", &request.incident_id)?;
+    let into_id = validate::any_uuid("into_incident_id", &request.into_incident_id)?;
+    let update_id = validate::item_id("update_id", &request.update_id)?;
+    validate::optional_text("reason", &request.reason, rules::REASON_BYTES_MAX)?;
+    if from_id == into_id {
+        return Err(FieldError::new("into_incident_id", "an incident is not merged into itself").into());
+    }
+    if state.storage.incident_event(update_id).await?.is_some() {
+        // A resend: the merge is done.
+        return detail(state, into_id).await;
+    }
+    for _ in 0..8 {
+        let from = state.storage.incident(from_id).await?.ok_or_else(no_incident)?;
+        let into = state
+            .storage
+            .incident(into_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound {
+                field: "into_incident_id".into(),
+                message: "no such incident".into(),
+            })?;
+        if from.incident.state != IncidentState::New as i32 {
+            return Err(not_new(&from.incident, "merged away"));
+        }
+        let open = [IncidentState::New as i32, IncidentState::Dispatched as i32];
+        if !open.contains(&into.incident.state) {
+            return Err(ServiceError::FailedPrecondition {
+                field: "into_incident_id".into(),
+                message: "only a NEW or DISPATCHED incident takes others in".into(),
+            });
+        }
+        let now = (state.clock)();
+        let mut merged = from.incident.clone();
+        merged.state = IncidentState::Merged as i32;
+        merged.merged_into = into_id.to_string();
+        let mut carrying = into.incident.clone();
+        carrying.report_count = carrying.report_count.saturating_add(from.incident.report_count);
+        carrying.last_report_at_ms = carrying.last_report_at_ms.max(from.incident.last_report_at_ms);
+        carrying.merged_ids.push(from_id.to_string());
+        let reason = if request.reason.is_empty() {
+            String::new()
+        } else {
+            format!(" — {}", request.reason)
+        };
+        let event = |event_id: Uuid, incident: pb::Incident, kind: Kind, reason: String| pb::IncidentEvent {
+            event_id: event_id.to_string(),
+            incident_id: incident.id.clone(),
+            kind: kind as i32,
+            by: session.officer.id.clone(),
+            at_ms: now,
+            reason,
+            source: None,
+            incident: Some(incident),
+        };
+        let away = event(
+            update_id,
+            merged,
+            Kind::Merged,
+            format!("并入 merged into {into_id}{reason}"),
+        );
+        let kept = event(
+            Uuid::now_v7(),
+            carrying,
+            Kind::Absorbed,
+            format!("并入 {from_id} merged in{reason}"),
+        );
+        match state
+            .storage
+            .change_incidents(&[(from.version, &away), (into.version, &kept)])
+            .await?
+        {
+            IncidentCommit::Committed { .. } => return detail(state, into_id).await,
+            IncidentCommit::VersionConflict => continue,
+        }
+    }
+    Err(ServiceError::Contended)
+}
+
 fn not_new(incident: &pb::Incident, what: &str) -> ServiceError {
     let current = IncidentState::try_from(incident.state).unwrap_or(IncidentState::Unspecified);
     ServiceError::FailedPrecondition {

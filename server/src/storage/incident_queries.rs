@@ -191,6 +191,8 @@ impl IncidentStore for Store {
                     assignment_id: String::new(),
                     title: report.source.summary.clone(),
                     dismiss_reason: String::new(),
+                    merged_into: String::new(),
+                    merged_ids: Vec::new(),
                 },
                 false,
             ),
@@ -238,6 +240,24 @@ impl IncidentStore for Store {
             tx.commit().await?;
         }
         Ok(outcome)
+    }
+
+    async fn change_incidents(
+        &self,
+        changes: &[(u64, &fieldlink_protocol::pb::IncidentEvent)],
+    ) -> Result<IncidentCommit, StorageError> {
+        let mut tx = self.begin_write().await?;
+        Store::lock_incidents(&mut tx).await?;
+        let mut last = IncidentCommit::VersionConflict;
+        for (expected_version, event) in changes {
+            last = append_incident_event(&mut tx, Some(*expected_version), event).await?;
+            if last == IncidentCommit::VersionConflict {
+                // Dropping the transaction rolls back what came before.
+                return Ok(IncidentCommit::VersionConflict);
+            }
+        }
+        tx.commit().await?;
+        Ok(last)
     }
 
     async fn incident(&self, incident_id: Uuid) -> Result<Option<StoredIncident>, StorageError> {

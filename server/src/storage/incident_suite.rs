@@ -240,3 +240,63 @@ pub async fn monitor_packets_stay_out_of_the_evidence_feed(b: Backend) {
     assert_eq!(ids, [record.item_id]);
     assert!(!b.raw.succeeds("DELETE FROM monitor_packets").await);
 }
+
+pub async fn changes_of_several_incidents_commit_together_or_not_at_all(b: Backend) {
+    let storage = Arc::clone(&b.storage);
+    let a = storage
+        .report_incident(&report("A", "x", 30.0, 120.0, 1_000), &RULE)
+        .await
+        .unwrap();
+    let c = storage
+        .report_incident(&report("C", "x", 31.0, 121.0, 1_000), &RULE)
+        .await
+        .unwrap();
+    let stored = |id: &str| {
+        let storage = Arc::clone(&storage);
+        let id = Uuid::parse_str(id).unwrap();
+        async move { storage.incident(id).await.unwrap().unwrap() }
+    };
+    let (a_now, c_now) = (stored(&a.incident.id).await, stored(&c.incident.id).await);
+    let change = |incident: &pb::Incident, kind: IncidentEventKind| {
+        let mut changed = incident.clone();
+        changed.state = IncidentState::Merged as i32;
+        pb::IncidentEvent {
+            event_id: Uuid::now_v7().to_string(),
+            incident_id: changed.id.clone(),
+            kind: kind as i32,
+            by: "sup-01".into(),
+            at_ms: 2_000,
+            reason: String::new(),
+            source: None,
+            incident: Some(changed),
+        }
+    };
+    let first = change(&a_now.incident, IncidentEventKind::Merged);
+    let second = change(&c_now.incident, IncidentEventKind::Absorbed);
+    // The second's version is stale: neither commits.
+    let outcome = storage
+        .change_incidents(&[(a_now.version, &first), (c_now.version + 99, &second)])
+        .await
+        .unwrap();
+    assert_eq!(outcome, IncidentCommit::VersionConflict);
+    assert_eq!(stored(&a.incident.id).await, a_now);
+    assert!(storage
+        .incident_event(Uuid::parse_str(&first.event_id).unwrap())
+        .await
+        .unwrap()
+        .is_none());
+    // Both current: both commit.
+    let outcome = storage
+        .change_incidents(&[(a_now.version, &first), (c_now.version, &second)])
+        .await
+        .unwrap();
+    assert!(matches!(outcome, IncidentCommit::Committed { .. }));
+    assert_eq!(
+        stored(&a.incident.id).await.incident.state,
+        IncidentState::Merged as i32
+    );
+    assert_eq!(
+        stored(&c.incident.id).await.incident.state,
+        IncidentState::Merged as i32
+    );
+}

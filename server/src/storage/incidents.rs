@@ -33,6 +33,14 @@ pub trait IncidentStore: Send + Sync + 'static {
         event: &pb::IncidentEvent,
     ) -> Result<IncidentCommit, StorageError>;
 
+    /// Several changes in one durable transaction (a merge changes two
+    /// incidents): all commit, or — when any incident's version moved —
+    /// none does.
+    async fn change_incidents(
+        &self,
+        changes: &[(u64, &pb::IncidentEvent)],
+    ) -> Result<IncidentCommit, StorageError>;
+
     /// One incident as it stands.
     async fn incident(&self, incident_id: Uuid) -> Result<Option<StoredIncident>, StorageError>;
 

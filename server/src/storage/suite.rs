@@ -13,8 +13,9 @@ use super::{
 use crate::directory::{Officer, Role, Team};
 
 use super::incident_suite::{
-    concurrent_reports_open_one_incident, incident_changes_are_version_checked,
-    monitor_packets_stay_out_of_the_evidence_feed, reports_join_by_place_category_and_time,
+    changes_of_several_incidents_commit_together_or_not_at_all, concurrent_reports_open_one_incident,
+    incident_changes_are_version_checked, monitor_packets_stay_out_of_the_evidence_feed,
+    reports_join_by_place_category_and_time,
 };
 pub use super::suite_backend::{postgres, sqlite, Backend};
 
@@ -952,6 +953,7 @@ macro_rules! backend_suite {
             case!(incident_changes_are_version_checked);
             case!(concurrent_reports_open_one_incident);
             case!(monitor_packets_stay_out_of_the_evidence_feed);
+            case!(changes_of_several_incidents_commit_together_or_not_at_all);
         }
     };
 }

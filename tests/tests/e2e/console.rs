@@ -133,6 +133,7 @@ fn routes() -> Vec<(&'static str, String)> {
         ("GET", format!("/api/incidents/{id}")),
         ("POST", format!("/api/incidents/{id}/dispatch")),
         ("POST", format!("/api/incidents/{id}/dismiss")),
+        ("POST", format!("/api/incidents/{id}/merge")),
         ("POST", "/api/intake/alerts".into()),
         ("GET", "/api/officers".into()),
         ("GET", "/api/evidence".into()),

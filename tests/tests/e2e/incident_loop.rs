@@ -379,3 +379,77 @@ async fn a_team_assignment_nobody_accepts_is_escalated_once() {
     let officer = connect(server.addr(), "device-001", "officer-01").await.unwrap();
     officer.accept_assignment(&team.id).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_merges_one_incident_into_another() {
+    let (server, hj212) = start(|_| {}).await;
+    let supervisor = connect(server.addr(), "device-003", "supervisor-01")
+        .await
+        .unwrap();
+    // Two monitors 700 m apart: two incidents about what turns out to be one smell.
+    let mut noodles = MonitorConnection::open(hj212).await;
+    send_readings(&mut noodles, NOODLES, &[2.4, 2.6, 2.9], now_ms() - 600_000).await;
+    let mut barbecue = MonitorConnection::open(hj212).await;
+    send_readings(&mut barbecue, BARBECUE, &[3.4, 3.6, 3.9], now_ms() - 500_000).await;
+    let list = supervisor
+        .list_incidents(&pb::ListIncidents::default())
+        .await
+        .unwrap();
+    assert_eq!(list.incidents.len(), 2);
+    let (newer, older) = (list.incidents[0].id.clone(), list.incidents[1].id.clone());
+
+    // Bad merges change nothing.
+    let status = refusal(supervisor.merge_incidents(&newer, &newer, "").await.unwrap_err());
+    assert_eq!(
+        (status.code_or_unknown(), status.field.as_str()),
+        (Code::InvalidArgument, "into_incident_id")
+    );
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let status = refusal(
+        supervisor
+            .merge_incidents(&newer, &unknown, "")
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (status.code_or_unknown(), status.field.as_str()),
+        (Code::NotFound, "into_incident_id")
+    );
+    let officer = connect(server.addr(), "device-001", "officer-01").await.unwrap();
+    let status = refusal(officer.merge_incidents(&newer, &older, "").await.unwrap_err());
+    assert_eq!(status.code_or_unknown(), Code::PermissionDenied);
+
+    let detail = supervisor
+        .merge_incidents(&newer, &older, "同一油烟源 one source")
+        .await
+        .unwrap();
+    let kept = detail.incident.unwrap();
+    assert_eq!((kept.id.as_str(), kept.report_count), (older.as_str(), 2));
+    assert_eq!(kept.merged_ids, vec![newer.clone()]);
+    assert_eq!(
+        detail.events.last().unwrap().kind,
+        IncidentEventKind::Absorbed as i32
+    );
+    let away = supervisor.incident(&newer).await.unwrap();
+    let merged = away.incident.unwrap();
+    assert_eq!(
+        (merged.state, merged.merged_into.as_str()),
+        (IncidentState::Merged as i32, older.as_str())
+    );
+    assert_eq!(away.events.last().unwrap().kind, IncidentEventKind::Merged as i32);
+    // A merged incident is final: not merged again, dispatched or dismissed.
+    let status = refusal(supervisor.merge_incidents(&newer, &older, "").await.unwrap_err());
+    assert_eq!(status.code_or_unknown(), Code::FailedPrecondition);
+    let status = refusal(supervisor.dismiss_incident(&newer, "x").await.unwrap_err());
+    assert_eq!(status.code_or_unknown(), Code::FailedPrecondition);
+    // Only the incident that carries on is still waiting for triage.
+    let new = supervisor
+        .list_incidents(&pb::ListIncidents {
+            state: IncidentState::New as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(new.incidents.len(), 1);
+    assert_eq!(new.incidents[0].id, older);
+}
