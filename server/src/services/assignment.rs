@@ -436,18 +436,10 @@ pub async fn list(
     session: &Session,
     request: pb::ListAssignments,
 ) -> Result<pb::AssignmentList, ServiceError> {
-    let limit = match request.limit {
-        0 => 100,
-        limit @ 1..=500 => limit,
-        _ => return Err(FieldError::new("limit", "must be 1 to 500").into()),
-    };
+    let page = crate::services::paging::Page::parse(request.limit, &request.after)?;
     let state_filter = match request.state {
         0 => None,
         value => Some(validate::known_enum::<State>("state", value)? as i32),
-    };
-    let before_id = match request.after.as_str() {
-        "" => None,
-        text => Some(validate::any_uuid("after", text)?.to_string()),
     };
     if !request.officer_id.is_empty() {
         validate::officer_id("officer_id", &request.officer_id)?;
@@ -469,16 +461,12 @@ pub async fn list(
         team,
         officer_id: (!request.officer_id.is_empty()).then(|| request.officer_id.clone()),
         overdue_only: request.overdue_only,
-        limit,
-        before_id,
+        limit: page.limit,
+        before_id: page.before_id.clone(),
         visible_to_team,
     };
     let found = state.storage.list_assignments(&filter).await?;
-    let next_after = if found.len() == limit as usize {
-        found.last().map(|a| a.assignment.id.clone()).unwrap_or_default()
-    } else {
-        String::new()
-    };
+    let next_after = page.next_after(found.len(), found.last().map(|a| a.assignment.id.as_str()));
     Ok(pb::AssignmentList {
         assignments: found.into_iter().map(|a| a.assignment).collect(),
         next_after,

@@ -22,35 +22,23 @@ pub async fn list(
     request: pb::ListIncidents,
 ) -> Result<pb::IncidentList, ServiceError> {
     require_supervisor(session)?;
-    let limit = match request.limit {
-        0 => 100,
-        limit @ 1..=500 => limit,
-        _ => return Err(FieldError::new("limit", "must be 1 to 500").into()),
-    };
+    let page = crate::services::paging::Page::parse(request.limit, &request.after)?;
     let state_filter = match request.state {
         0 => None,
         value => Some(validate::known_enum::<IncidentState>("state", value)? as i32),
-    };
-    let before_id = match request.after.as_str() {
-        "" => None,
-        text => Some(validate::any_uuid("after", text)?.to_string()),
     };
     let found = state
         .storage
         .list_incidents(&IncidentFilter {
             state: state_filter,
-            limit,
-            before_id,
+            limit: page.limit,
+            before_id: page.before_id.clone(),
         })
         .await?;
-    let next_after = if found.len() == limit as usize {
-        found
-            .last()
-            .map(|stored| stored.incident.id.clone())
-            .unwrap_or_default()
-    } else {
-        String::new()
-    };
+    let next_after = page.next_after(
+        found.len(),
+        found.last().map(|stored| stored.incident.id.as_str()),
+    );
     Ok(pb::IncidentList {
         incidents: found.into_iter().map(|stored| stored.incident).collect(),
         next_after,

@@ -13,6 +13,7 @@ pub mod incidents;
 pub mod inspection;
 pub mod interview;
 pub mod log_proof;
+pub mod paging;
 pub mod participants;
 pub mod photo_upload;
 pub mod record_photos;
