@@ -27,10 +27,11 @@ BEGIN SELECT RAISE(ABORT, 'grid_reports is append-only'); END;
 CREATE TRIGGER grid_reports_no_delete BEFORE DELETE ON grid_reports
 BEGIN SELECT RAISE(ABORT, 'grid_reports is append-only'); END;
 
--- Grid workers (网格员) join the directory: the role check is widened. SQLite
--- cannot alter a CHECK, so the table is rebuilt (its foreign-key checks
--- deferred to the commit, when session_tokens points at the new table).
-PRAGMA defer_foreign_keys = ON;
+-- Grid workers (网格员) join the directory: the role check is widened.
+-- SQLite cannot alter a CHECK, so `officers` is rebuilt, and with it
+-- `session_tokens`, its one child: new tables are filled, the old ones
+-- dropped child first, and the renames point the child at the new parent
+-- (with foreign keys on, a rename rewrites the references to it).
 CREATE TABLE officers_new (
     officer_id        TEXT PRIMARY KEY NOT NULL,
     name              TEXT NOT NULL,
@@ -42,5 +43,17 @@ CREATE TABLE officers_new (
 );
 INSERT INTO officers_new (officer_id, name, team_id, credential_number, role, password_hash, enrolled)
     SELECT officer_id, name, team_id, credential_number, role, password_hash, enrolled FROM officers;
+CREATE TABLE session_tokens_new (
+    token_sha256   BLOB PRIMARY KEY NOT NULL,
+    officer_id     TEXT NOT NULL REFERENCES officers_new(officer_id),
+    device_id      TEXT NOT NULL,
+    created_at_ms  INTEGER NOT NULL,
+    expires_at_ms  INTEGER NOT NULL,
+    revoked_at_ms  INTEGER
+);
+INSERT INTO session_tokens_new (token_sha256, officer_id, device_id, created_at_ms, expires_at_ms, revoked_at_ms)
+    SELECT token_sha256, officer_id, device_id, created_at_ms, expires_at_ms, revoked_at_ms FROM session_tokens;
+DROP TABLE session_tokens;
 DROP TABLE officers;
 ALTER TABLE officers_new RENAME TO officers;
+ALTER TABLE session_tokens_new RENAME TO session_tokens;

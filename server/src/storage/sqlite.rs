@@ -316,6 +316,60 @@ mod tests {
         }
     }
 
+    /// A database made before grid workers, with a signed-in officer,
+    /// upgrades: `officers` and `session_tokens` are rebuilt with their rows
+    /// and their foreign key (regression: the first rebuild failed the
+    /// deferred foreign-key check at commit on any database with tokens).
+    #[tokio::test]
+    async fn a_database_with_sessions_upgrades_to_grid_workers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        {
+            let options = SqliteConnectOptions::from_str("sqlite:")
+                .unwrap()
+                .filename(&path)
+                .create_if_missing(true)
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await
+                .unwrap();
+            EmbeddedMigrations(&MIGRATIONS[..10]).apply(&pool).await.unwrap();
+            for sql in [
+                "INSERT INTO teams (team_id, name) VALUES ('t', 'T')",
+                "INSERT INTO officers (officer_id, name, team_id, role, password_hash) VALUES ('o1', 'n', 't', 'officer', 'h')",
+                "INSERT INTO session_tokens (token_sha256, officer_id, device_id, created_at_ms, expires_at_ms) \
+                 VALUES (x'00', 'o1', 'd', 1, 2)",
+            ] {
+                sqlx::query(sql).execute(&pool).await.unwrap();
+            }
+            pool.close().await;
+        }
+        let storage = SqliteStorage::open(&path).await.unwrap();
+        let pool = storage.pool();
+        let tokens: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM session_tokens WHERE officer_id = 'o1'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(tokens, 1);
+        sqlx::query("INSERT INTO officers (officer_id, name, team_id, role, password_hash) VALUES ('g1', 'n', 't', 'grid_worker', 'h')")
+            .execute(pool)
+            .await
+            .unwrap();
+        let orphan = sqlx::query(
+            "INSERT INTO session_tokens (token_sha256, officer_id, device_id, created_at_ms, expires_at_ms) \
+             VALUES (x'01', 'nobody', 'd', 1, 2)",
+        )
+        .execute(pool)
+        .await;
+        assert!(orphan.is_err(), "the foreign key still holds");
+        let bad_role = sqlx::query("INSERT INTO officers (officer_id, name, team_id, role, password_hash) VALUES ('x', 'n', 't', 'boss', 'h')")
+            .execute(pool)
+            .await;
+        assert!(bad_role.is_err(), "the role check still holds");
+    }
+
     #[tokio::test]
     async fn durability_settings_hold_on_every_connection() {
         let (_dir, storage) = open().await;
