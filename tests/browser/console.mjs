@@ -71,6 +71,8 @@ try {
   await page.screenshot({ path: screenshot, fullPage: true });
   await page.click("#tab-map");
   await page.waitForSelector("#map-svg circle");
+  // The incident still awaiting triage is pinned on the map.
+  await page.waitForSelector("#map-svg .incident-pin");
   // English beside Chinese.
   await page.click("#lang");
   if ((await page.textContent("#tab-board")).trim() !== "Board") throw new Error("no English switch");

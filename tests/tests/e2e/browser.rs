@@ -80,6 +80,21 @@ async fn a_supervisor_dispatches_in_the_browser_and_watches_the_terminal_live() 
         .report_incident(&report, &rule)
         .await
         .unwrap();
+    // A second one, 1 km north, stays in triage (and on the map).
+    let mut second = report.clone();
+    second.event_id = uuid::Uuid::now_v7();
+    second.new_incident_id = uuid::Uuid::now_v7();
+    second.source.item_id = uuid::Uuid::now_v7().to_string();
+    if let Some(place) = second.source.place.as_mut() {
+        place.latitude = 29.879;
+    }
+    server
+        .server
+        .state()
+        .storage
+        .report_incident(&second, &rule)
+        .await
+        .unwrap();
 
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();

@@ -6,7 +6,7 @@ const T = {
     assigneeKind:"派给", toOfficer:"执法人员", toTeam:"中队", assignee:"对象", taskTitle:"任务名称", matter:"事项编码",
     priority:"优先级", normal:"普通", urgent:"紧急", place:"地点", lat:"纬度", lon:"经度", due:"截止时间", caseId:"案件编号",
     instructions:"工作要求", send:"派发", name:"姓名", team:"中队", online:"在线", lastSeen:"最近在线", position:"最近位置",
-    mapNote:"本地绘制（无在线地图）：圆点为执法人员最近位置，方块为未完成任务。", show:"查看", when:"时间", kind:"类别", by:"提交人", receipt:"回执",
+    mapNote:"本地绘制（无在线地图）：圆点为执法人员最近位置，方块为未完成任务，红色三角为待分拨事件。", show:"查看", when:"时间", kind:"类别", by:"提交人", receipt:"回执",
     live:"实时连接", offline:"连接中断，重连中…", overdue:"已超期", cancel:"撤销任务", history:"处理记录", sent:"已派发", close:"关闭",
     ASSIGNMENT_STATE_DISPATCHED:"已派发", ASSIGNMENT_STATE_DELIVERED:"已送达", ASSIGNMENT_STATE_ACCEPTED:"已接收", ASSIGNMENT_STATE_EN_ROUTE:"在途",
     ASSIGNMENT_STATE_ON_SITE:"到场", ASSIGNMENT_STATE_COMPLETED:"已办结", ASSIGNMENT_STATE_REJECTED:"已退回/撤销",
@@ -26,7 +26,7 @@ const T = {
     assigneeKind:"Assign to", toOfficer:"Officer", toTeam:"Team", assignee:"Assignee", taskTitle:"Title", matter:"Matter code",
     priority:"Priority", normal:"Normal", urgent:"Urgent", place:"Place", lat:"Latitude", lon:"Longitude", due:"Due at", caseId:"Case id",
     instructions:"Instructions", send:"Dispatch", name:"Name", team:"Team", online:"Online", lastSeen:"Last seen", position:"Last position",
-    mapNote:"Drawn locally (no map tiles): dots are officers' last positions, squares open assignments.", show:"Show", when:"When", kind:"Kind", by:"By", receipt:"Receipt",
+    mapNote:"Drawn locally (no map tiles): dots are officers' last positions, squares open assignments, red triangles incidents awaiting triage.", show:"Show", when:"When", kind:"Kind", by:"By", receipt:"Receipt",
     live:"live", offline:"disconnected, reconnecting…", overdue:"overdue", cancel:"Cancel assignment", history:"History", sent:"Dispatched", close:"Close",
     ASSIGNMENT_STATE_DISPATCHED:"Dispatched", ASSIGNMENT_STATE_DELIVERED:"Delivered", ASSIGNMENT_STATE_ACCEPTED:"Accepted", ASSIGNMENT_STATE_EN_ROUTE:"En route",
     ASSIGNMENT_STATE_ON_SITE:"On site", ASSIGNMENT_STATE_COMPLETED:"Completed", ASSIGNMENT_STATE_REJECTED:"Rejected / cancelled",
@@ -250,13 +250,20 @@ function drawMap() {
     if (a.place && a.place.latitude && !["ASSIGNMENT_STATE_COMPLETED","ASSIGNMENT_STATE_CANCELLED","ASSIGNMENT_STATE_REJECTED"].includes(a.state))
       points.push({ x: a.place.longitude, y: a.place.latitude, label: a.title, kind: "task", overdue: a.overdue });
   }
+  // Incidents waiting for triage: red triangles.
+  for (const i of incidents) {
+    if (i.place && i.place.latitude && i.state === "INCIDENT_STATE_NEW")
+      points.push({ x: i.place.longitude, y: i.place.latitude, label: t(i.category), kind: "incident" });
+  }
   if (!points.length) { svg.innerHTML = ""; return; }
   const xs = points.map(p => p.x), ys = points.map(p => p.y);
   const pad = 0.002, minX = Math.min(...xs) - pad, maxX = Math.max(...xs) + pad, minY = Math.min(...ys) - pad, maxY = Math.max(...ys) + pad;
   const sx = (x) => 40 + (x - minX) / (maxX - minX) * 920, sy = (y) => 480 - (y - minY) / (maxY - minY) * 440;
   svg.innerHTML = points.map(p => {
     const x = sx(p.x), y = sy(p.y);
-    const mark = p.kind === "officer" ? `<circle cx="${x}" cy="${y}" r="7" fill="#0b5cad"/>` : `<rect x="${x-6}" y="${y-6}" width="12" height="12" fill="${p.overdue ? "#c62828" : "#f39c12"}"/>`;
+    const mark = p.kind === "officer" ? `<circle cx="${x}" cy="${y}" r="7" fill="#0b5cad"/>`
+      : p.kind === "incident" ? `<polygon class="incident-pin" points="${x},${y-8} ${x-7},${y+6} ${x+7},${y+6}" fill="#c62828"/>`
+      : `<rect x="${x-6}" y="${y-6}" width="12" height="12" fill="${p.overdue ? "#c62828" : "#f39c12"}"/>`;
     return mark + `<text x="${x + 10}" y="${y + 4}" font-size="13">${esc(p.label)}</text>`;
   }).join("");
 }
