@@ -303,14 +303,6 @@ impl IncidentStore for CommitSink {
         self.inner.report_incident(report, rule).await
     }
 
-    async fn change_incident(
-        &self,
-        expected_version: u64,
-        event: &fieldlink_protocol::pb::IncidentEvent,
-    ) -> Result<IncidentCommit, StorageError> {
-        self.inner.change_incident(expected_version, event).await
-    }
-
     async fn change_incidents(
         &self,
         changes: &[(u64, &fieldlink_protocol::pb::IncidentEvent)],

@@ -61,6 +61,16 @@ pub fn optional_text(field: &str, value: &str, bytes_max: usize) -> Result<(), F
     Ok(())
 }
 
+/// The longest prefix of `text` of at most `bytes_max` bytes that ends on a
+/// character boundary (server-made titles and summaries within a field's limit).
+pub fn prefix_within(text: &str, bytes_max: usize) -> &str {
+    let mut end = text.len().min(bytes_max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// A client-generated item id: a UUID version 7 in canonical 36-character
 /// text form (either case). Returned as a [`Uuid`]; stored lower-case.
 pub fn item_id(field: &str, value: &str) -> Result<Uuid, FieldError> {
@@ -212,6 +222,13 @@ pub fn known_enum<E: TryFrom<i32>>(field: &str, value: i32) -> Result<E, FieldEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefixes_end_on_a_character() {
+        assert_eq!(prefix_within("复查 ab", 4), "复");
+        assert_eq!(prefix_within("复查 ab", 100), "复查 ab");
+        assert_eq!(prefix_within("ab", 0), "");
+    }
 
     const CONTEXT: ValidationContext = ValidationContext {
         now_ms: 1_800_000_000_000,

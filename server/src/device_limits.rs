@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+
+use crate::token_bucket::TokenBucket;
 
 /// The settings.
 #[derive(Debug, Clone, Copy)]
@@ -23,8 +24,7 @@ pub struct DeviceLimitSettings {
 struct DeviceState {
     connections: usize,
     uploads: usize,
-    tokens: f64,
-    refilled_at: Instant,
+    requests: TokenBucket,
 }
 
 /// The shared counters.
@@ -74,19 +74,7 @@ impl DeviceLimits {
     /// Takes one request token; `Err(ms)` says how long until one is free.
     pub fn request(&self, device: &str) -> Result<(), u64> {
         let mut devices = self.lock();
-        let state = self.state(&mut devices, device);
-        let now = Instant::now();
-        let elapsed = now.duration_since(state.refilled_at).as_secs_f64();
-        state.tokens =
-            (state.tokens + elapsed * self.settings.requests_per_second).min(self.settings.request_burst);
-        state.refilled_at = now;
-        if state.tokens >= 1.0 {
-            state.tokens -= 1.0;
-            Ok(())
-        } else {
-            let wait_s = (1.0 - state.tokens) / self.settings.requests_per_second.max(f64::MIN_POSITIVE);
-            Err((wait_s * 1000.0).ceil() as u64)
-        }
+        self.state(&mut devices, device).requests.take()
     }
 
     fn take(&self, device: &str, kind: SlotKind) -> Option<Slot> {
@@ -112,8 +100,7 @@ impl DeviceLimits {
         devices.entry(device.to_owned()).or_insert_with(|| DeviceState {
             connections: 0,
             uploads: 0,
-            tokens: self.settings.request_burst,
-            refilled_at: Instant::now(),
+            requests: TokenBucket::new(self.settings.requests_per_second, self.settings.request_burst),
         })
     }
 

@@ -51,6 +51,7 @@ pub mod storage;
 pub mod stored_data;
 pub mod stream_churn;
 pub mod tls;
+pub mod token_bucket;
 pub mod transparency;
 pub mod transport;
 pub mod witness;

@@ -45,9 +45,9 @@ pub enum ServerError {
     /// Storage could not be opened.
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// The monitor registry or the alert sources could not be loaded.
+    /// The monitor registry, the alert sources or the zones could not be loaded.
     #[error("intake: {0}")]
-    Monitors(String),
+    Intake(String),
     /// The transparency log's key is missing or refused.
     #[error(transparent)]
     LogKey(#[from] crate::transparency::LogKeyError),
@@ -256,7 +256,7 @@ pub async fn start_wrapped(
         (Some(path), _) => crate::intake::alert_sources::AlertSources::from_file(path, &|team| {
             directory.team(team).is_some()
         })
-        .map_err(ServerError::Monitors)?,
+        .map_err(ServerError::Intake)?,
         (None, true) => crate::intake::alert_sources::AlertSources::demo(),
         (None, false) => crate::intake::alert_sources::AlertSources::default(),
     };
@@ -265,9 +265,9 @@ pub async fn start_wrapped(
             crate::intake::zones::Zones::from_file(path, &|team| directory.team(team).is_some(), &|code| {
                 catalogue.matter(code).is_some()
             })
-            .map_err(ServerError::Monitors)?
+            .map_err(ServerError::Intake)?
         }
-        (None, true) => crate::intake::zones::Zones::demo().map_err(ServerError::Monitors)?,
+        (None, true) => crate::intake::zones::Zones::demo().map_err(ServerError::Intake)?,
         (None, false) => crate::intake::zones::Zones::default(),
     };
     let state = AppState {
@@ -428,13 +428,9 @@ async fn start_hj212(
         ),
         None => crate::intake::monitor_registry::MonitorRegistry::demo(),
     }
-    .map_err(ServerError::Monitors)?;
-    let join_rule = crate::storage::JoinRule {
-        radius_m: state.config.incident_join_radius_m,
-        window_ms: state.config.incident_join_window_ms,
-    };
+    .map_err(ServerError::Intake)?;
     let monitors = registry.len();
-    let intake = Arc::new(crate::intake::Intake::new(registry, join_rule, (state.clock)()));
+    let intake = Arc::new(crate::intake::Intake::new(registry, (state.clock)()));
     let listener = crate::intake::hj212_listener::bind(addr)
         .await
         .map_err(|detail| ServerError::Listen { addr, detail })?;

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::alert_sources::AlertSources;
 use crate::state::AppState;
-use crate::storage::{CommitOutcome, IncidentReport, ItemIndex, ItemKind, JoinRule, NewItem, ReportOutcome};
+use crate::storage::{CommitOutcome, IncidentReport, ItemIndex, ItemKind, NewItem};
 
 /// How far a signature's timestamp may be from the server clock, ms.
 pub const SIGNATURE_WINDOW_MS: i64 = 5 * 60 * 1000;
@@ -92,19 +92,22 @@ pub struct AlertReceipt {
     pub replayed: bool,
 }
 
-/// The signature a source sends: hex HMAC-SHA256 with its secret over
-/// `{timestamp}.{body}`.
-pub fn signature(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap_or_else(|_| unreachable_hmac());
+/// HMAC-SHA256 under `secret` over `{timestamp}.{body}`: what a source signs.
+fn signed(secret: &[u8], timestamp: &str, body: &[u8]) -> Result<Hmac<Sha256>, AlertError> {
+    // HMAC takes keys of any length; the error cannot happen.
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret).map_err(|_| AlertError::Unauthenticated("unusable secret"))?;
     mac.update(timestamp.as_bytes());
     mac.update(b".");
     mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
+    Ok(mac)
 }
 
-// HMAC accepts keys of any length; this cannot happen.
-fn unreachable_hmac() -> Hmac<Sha256> {
-    Hmac::<Sha256>::new_from_slice(b"-").unwrap_or_else(|_| unreachable_hmac())
+/// The signature a source sends, hex (what a platform computes; docs/intake.md §4).
+pub fn signature(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
+    signed(secret, timestamp, body)
+        .map(|mac| hex::encode(mac.finalize().into_bytes()))
+        .unwrap_or_default()
 }
 
 /// Checks the source, timestamp and signature headers; returns the source id.
@@ -136,12 +139,8 @@ pub fn authenticate<'a>(
         .ok_or(AlertError::Unauthenticated(
             "missing or malformed X-Fieldlink-Signature",
         ))?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(source.secret.as_bytes())
-        .map_err(|_| AlertError::Unauthenticated("unusable secret"))?;
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac.verify_slice(&given)
+    signed(source.secret.as_bytes(), timestamp, body)?
+        .verify_slice(&given)
         .map_err(|_| AlertError::Unauthenticated("the signature does not match"))?;
     Ok(source)
 }
@@ -216,17 +215,9 @@ pub async fn receive(
         by: "system".into(),
         at_ms: (state.clock)(),
     };
-    let rule = JoinRule {
-        radius_m: state.config.incident_join_radius_m,
-        window_ms: state.config.incident_join_window_ms,
-    };
-    let outcome: ReportOutcome = state
-        .storage
-        .report_incident(&report, &rule)
+    let outcome = super::incident_report::report(state, &report)
         .await
         .map_err(|_| AlertError::Unavailable)?;
-    state.metrics.incident_report(outcome.joined, outcome.replayed);
-    super::routing::after_report(state, &outcome).await;
     Ok(AlertReceipt {
         item_id: item_id.to_string(),
         sha256: hex::encode(receipt.sha256),

@@ -94,7 +94,9 @@ async fn serve_monitor(state: &AppState, intake: &Intake, mut stream: TcpStream)
     let config = &state.config;
     let mut buffer: Vec<u8> = Vec::with_capacity(FRAME_OVERHEAD + SEGMENT_LEN_MAX);
     let mut packet_started = Instant::now();
-    let mut bucket = TokenBucket::new(config.hj212_packets_per_second, config.hj212_packet_burst);
+    // A per-connection packet budget: the rate, up to the burst at once.
+    let mut bucket =
+        crate::token_bucket::TokenBucket::new(config.hj212_packets_per_second, config.hj212_packet_burst);
     let mut refusals_in_a_row = 0u32;
     loop {
         // Whole packets first: a sender may put several in one write.
@@ -109,7 +111,7 @@ async fn serve_monitor(state: &AppState, intake: &Intake, mut stream: TcpStream)
             };
             let Framed::Packet(packet) = framed else { break };
             let length = packet.bytes.len();
-            if !bucket.take() {
+            if bucket.take().is_err() {
                 state.metrics.hj212("rate_limited");
                 return "rate_limited";
             }
@@ -257,7 +259,7 @@ async fn handle_packet(state: &AppState, intake: &Intake, packet: &RawPacket<'_>
                 // The packet is durable; an alarm that could not be
                 // reported is not acknowledged, so the monitor resends.
                 if let Err(error) =
-                    report_alarm(state, intake, monitor, alarm, &item_id.to_string(), reported_at).await
+                    report_alarm(state, monitor, alarm, &item_id.to_string(), reported_at).await
                 {
                     tracing::error!(%error, mn = %segment.mn, "could not report an alarm");
                     state.metrics.hj212("report_failed");
@@ -339,40 +341,9 @@ async fn watch_offline(state: AppState, intake: Arc<Intake>, shutdown: Cancellat
             .collect();
         for (monitor, alarm) in silent {
             let id = Uuid::now_v7().to_string();
-            if let Err(error) = report_alarm(&state, &intake, monitor, &alarm, &id, now_ms).await {
+            if let Err(error) = report_alarm(&state, monitor, &alarm, &id, now_ms).await {
                 tracing::error!(%error, mn = %monitor.mn, "could not report a silent monitor");
             }
-        }
-    }
-}
-
-/// A per-connection packet budget: `rate` a second, up to `burst` at once.
-struct TokenBucket {
-    rate: f64,
-    burst: f64,
-    tokens: f64,
-    at: Instant,
-}
-
-impl TokenBucket {
-    fn new(rate: f64, burst: f64) -> Self {
-        Self {
-            rate,
-            burst,
-            tokens: burst,
-            at: Instant::now(),
-        }
-    }
-
-    fn take(&mut self) -> bool {
-        let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
         }
     }
 }

@@ -1,20 +1,32 @@
-//! Reports an alarm (or any source's report) as an incident: it joins an
-//! open one of its category nearby, or opens one.
+//! Reports work that came in as an incident: it joins an open one of its
+//! category nearby, or opens one — the one path monitors' alarms, camera
+//! alerts and grid reports all take.
 
 use fieldlink_protocol::pb;
 use uuid::Uuid;
 
 use super::alarm_rules::Alarm;
 use super::monitor_registry::Monitor;
-use super::Intake;
 use crate::state::AppState;
-use crate::storage::{IncidentReport, ReportOutcome, StorageError};
+use crate::storage::{IncidentReport, JoinRule, ReportOutcome, StorageError};
+
+/// Records a report under the configured join rule, counts it, and routes
+/// a new incident (auto-dispatch by zone).
+pub async fn report(state: &AppState, report: &IncidentReport) -> Result<ReportOutcome, StorageError> {
+    let rule = JoinRule {
+        radius_m: state.config.incident_join_radius_m,
+        window_ms: state.config.incident_join_window_ms,
+    };
+    let outcome = state.storage.report_incident(report, &rule).await?;
+    state.metrics.incident_report(outcome.joined, outcome.replayed);
+    super::routing::after_report(state, &outcome).await;
+    Ok(outcome)
+}
 
 /// Reports a monitor's alarm, raised by the packet stored as `item_id`
 /// (offline alarms have no packet: `item_id` is then the alarm's own id).
 pub async fn report_alarm(
     state: &AppState,
-    intake: &Intake,
     monitor: &Monitor,
     alarm: &Alarm,
     item_id: &str,
@@ -46,9 +58,7 @@ pub async fn report_alarm(
         by: "system".into(),
         at_ms: now_ms,
     };
-    let outcome = state.storage.report_incident(&report, &intake.join_rule).await?;
-    state.metrics.incident_report(outcome.joined, outcome.replayed);
-    super::routing::after_report(state, &outcome).await;
+    let outcome = self::report(state, &report).await?;
     tracing::info!(
         incident = %outcome.incident.id,
         category = %report.category,

@@ -15,7 +15,6 @@ pub mod zones;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::storage::JoinRule;
 use alarm_rules::MonitorState;
 use monitor_registry::MonitorRegistry;
 
@@ -26,8 +25,6 @@ pub struct Intake {
     /// What the rules remember, per MN (a monitor may reconnect on another
     /// connection while the old one lingers).
     pub states: Mutex<HashMap<String, MonitorState>>,
-    /// Which reports join one incident.
-    pub join_rule: JoinRule,
     /// When the intake started (silence is counted from here for monitors
     /// not heard since), ms.
     pub started_at_ms: i64,
@@ -35,11 +32,10 @@ pub struct Intake {
 
 impl Intake {
     /// The intake for a registry.
-    pub fn new(registry: MonitorRegistry, join_rule: JoinRule, started_at_ms: i64) -> Self {
+    pub fn new(registry: MonitorRegistry, started_at_ms: i64) -> Self {
         Self {
             registry,
             states: Mutex::new(HashMap::new()),
-            join_rule,
             started_at_ms,
         }
     }

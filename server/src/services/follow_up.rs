@@ -54,13 +54,13 @@ pub async fn ensure(
         Some(first) => format!("复查 Follow-up: {}", first.title),
         None => format!("复查 Follow-up: {}", record.matter_code),
     };
-    let mut end = title.len().min(fieldlink_protocol::assignment::TITLE_BYTES_MAX);
-    while !title.is_char_boundary(end) {
-        end -= 1;
-    }
     let assignment = pb::Assignment {
         id: id.to_string(),
-        title: title[..end].to_owned(),
+        title: fieldlink_protocol::validate::prefix_within(
+            &title,
+            fieldlink_protocol::assignment::TITLE_BYTES_MAX,
+        )
+        .to_owned(),
         instructions: format!(
             "复查整改情况（责令改正记录 {}）Check that the order to rectify was complied with",
             record.id

@@ -12,7 +12,7 @@ use crate::error::ServiceError;
 use crate::services::{capture_check, commit};
 use crate::session::Session;
 use crate::state::AppState;
-use crate::storage::{IncidentReport, ItemIndex, ItemKind, JoinRule, NewItem};
+use crate::storage::{IncidentReport, ItemIndex, ItemKind, NewItem};
 
 /// Longest description.
 pub const DESCRIPTION_BYTES_MAX: usize = 2048;
@@ -59,13 +59,7 @@ pub async fn submit(
         by: session.officer.id.clone(),
         at_ms: (state.clock)(),
     };
-    let rule = JoinRule {
-        radius_m: state.config.incident_join_radius_m,
-        window_ms: state.config.incident_join_window_ms,
-    };
-    let outcome = state.storage.report_incident(&incident, &rule).await?;
-    state.metrics.incident_report(outcome.joined, outcome.replayed);
-    crate::intake::routing::after_report(state, &outcome).await;
+    crate::intake::incident_report::report(state, &incident).await?;
     Ok(receipt)
 }
 
@@ -124,9 +118,8 @@ fn check(
 
 /// The incident's one line: the description's first 200 bytes.
 fn summary(description: &str) -> String {
-    let mut end = description.len().min(200);
-    while !description.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("网格上报 grid report: {}", &description[..end])
+    format!(
+        "网格上报 grid report: {}",
+        validate::prefix_within(description, 200)
+    )
 }

@@ -137,7 +137,7 @@ pub(crate) async fn dispatch_as(
     }
     let draft = pb::Assignment {
         id: assignment_id.to_string(),
-        title: shorten(&current.title, rules::TITLE_BYTES_MAX),
+        title: validate::prefix_within(&current.title, rules::TITLE_BYTES_MAX).to_owned(),
         instructions: request.instructions.clone(),
         matter_code,
         place,
@@ -321,13 +321,4 @@ fn not_new(incident: &pb::Incident, what: &str) -> ServiceError {
             current.as_str_name()
         ),
     }
-}
-
-/// `text` cut to at most `max` bytes on a character boundary.
-fn shorten(text: &str, max: usize) -> String {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
 }

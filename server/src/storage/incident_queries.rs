@@ -228,20 +228,6 @@ impl IncidentStore for Store {
         })
     }
 
-    async fn change_incident(
-        &self,
-        expected_version: u64,
-        event: &fieldlink_protocol::pb::IncidentEvent,
-    ) -> Result<IncidentCommit, StorageError> {
-        let mut tx = self.begin_write().await?;
-        Store::lock_incidents(&mut tx).await?;
-        let outcome = append_incident_event(&mut tx, Some(expected_version), event).await?;
-        if matches!(outcome, IncidentCommit::Committed { .. }) {
-            tx.commit().await?;
-        }
-        Ok(outcome)
-    }
-
     async fn change_incidents(
         &self,
         changes: &[(u64, &fieldlink_protocol::pb::IncidentEvent)],

@@ -31,7 +31,9 @@ pub trait IncidentStore: Send + Sync + 'static {
         &self,
         expected_version: u64,
         event: &pb::IncidentEvent,
-    ) -> Result<IncidentCommit, StorageError>;
+    ) -> Result<IncidentCommit, StorageError> {
+        self.change_incidents(&[(expected_version, event)]).await
+    }
 
     /// Several changes in one durable transaction (a merge changes two
     /// incidents): all commit, or — when any incident's version moved —
