@@ -305,9 +305,33 @@ impl IncidentStore for CommitSink {
 
     async fn change_incidents(
         &self,
-        changes: &[(u64, &fieldlink_protocol::pb::IncidentEvent)],
+        changes: &[(Option<u64>, &fieldlink_protocol::pb::IncidentEvent)],
     ) -> Result<IncidentCommit, StorageError> {
         self.inner.change_incidents(changes).await
+    }
+
+    async fn incident_events_after(
+        &self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, fieldlink_protocol::pb::IncidentEvent)>, StorageError> {
+        self.inner.incident_events_after(after_seq, limit).await
+    }
+
+    async fn latest_incident_seq(&self) -> Result<u64, StorageError> {
+        self.inner.latest_incident_seq().await
+    }
+
+    async fn incident_of_item(&self, item_id: Uuid) -> Result<Option<StoredIncident>, StorageError> {
+        self.inner.incident_of_item(item_id).await
+    }
+
+    async fn grid_reports_of(
+        &self,
+        officer_id: &str,
+        filter: &fieldlink_server::storage::IncidentFilter,
+    ) -> Result<Vec<fieldlink_server::storage::GridReportRow>, StorageError> {
+        self.inner.grid_reports_of(officer_id, filter).await
     }
 
     async fn incident(&self, incident_id: Uuid) -> Result<Option<StoredIncident>, StorageError> {

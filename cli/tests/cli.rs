@@ -534,6 +534,65 @@ async fn a_grid_worker_reports_from_the_command_line() {
         .collect();
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["category"], "illegal_dumping");
+    let incident = lines[0]["id"].as_str().unwrap().to_owned();
+
+    // A second report at the same place joins; the supervisor splits it off
+    // and dismisses it; the grid worker's list shows both outcomes.
+    let example = run(args(&["example", "grid-report"])).await.unwrap();
+    let second: serde_json::Value = serde_json::from_slice(&example.stdout).unwrap();
+    let second_id = second["id"].as_str().unwrap().to_owned();
+    std::fs::write(&file, &example.stdout).unwrap();
+    let submitted = run(args(&["--officer", "grid-01", "submit", "grid-report", &path]))
+        .await
+        .unwrap();
+    assert!(submitted.status.success());
+    let split = run(args(&[
+        "incidents",
+        "split",
+        &incident,
+        "--items",
+        &second_id,
+        "--reason",
+        "另一处 elsewhere",
+    ]))
+    .await
+    .unwrap();
+    assert!(
+        split.status.success(),
+        "{}",
+        String::from_utf8_lossy(&split.stderr)
+    );
+    let made: serde_json::Value = serde_json::from_slice(&split.stdout).unwrap();
+    let new_incident = made["incident"]["id"].as_str().unwrap().to_owned();
+    assert_ne!(new_incident, incident);
+    assert_eq!(made["sources"][0]["itemId"], second_id.as_str());
+    let dismissed = run(args(&[
+        "incidents",
+        "dismiss",
+        &new_incident,
+        "--reason",
+        "已自行清理 cleared",
+    ]))
+    .await
+    .unwrap();
+    assert!(dismissed.status.success());
+    let mine = run(args(&["--officer", "grid-01", "incidents", "mine"]))
+        .await
+        .unwrap();
+    assert!(mine.status.success(), "{}", String::from_utf8_lossy(&mine.stderr));
+    let reports: Vec<serde_json::Value> = String::from_utf8(mine.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(reports.len(), 2);
+    assert_eq!(reports[0]["reportId"], second_id.as_str());
+    assert_eq!(reports[0]["state"], "INCIDENT_STATE_DISMISSED");
+    assert_eq!(reports[0]["reason"], "已自行清理 cleared");
+    assert_eq!(reports[1]["state"], "INCIDENT_STATE_NEW");
+    // Splitting needs the items; a missing flag is a usage error.
+    let usage = run(args(&["incidents", "split", &incident])).await.unwrap();
+    assert!(!usage.status.success());
     server.shutdown().await;
 }
 
@@ -653,6 +712,7 @@ async fn the_simulator_runs_a_short_shift_and_prints_its_summary() {
         dev: true,
         listen: "127.0.0.1:0".parse().unwrap(),
         hj212: Some("127.0.0.1:0".parse().unwrap()),
+        http: Some("127.0.0.1:0".parse().unwrap()),
         data_dir: data.path().to_path_buf(),
         tls: Some(fieldlink_server::tls::TlsFiles::dev(&certs)),
         ..Default::default()
@@ -661,6 +721,7 @@ async fn the_simulator_runs_a_short_shift_and_prints_its_summary() {
     .unwrap();
     let addr = server.local_addr();
     let hj212 = server.hj212_addr().unwrap().to_string();
+    let console = server.console_addr().unwrap().to_string();
     let output = tokio::task::spawn_blocking(move || {
         fieldlink(
             addr,
@@ -670,6 +731,14 @@ async fn the_simulator_runs_a_short_shift_and_prints_its_summary() {
                 "4",
                 "--hj212",
                 &hj212,
+                "--grid-workers",
+                "2",
+                "--cameras",
+                "1",
+                "--console",
+                &console,
+                "--report-every-ms",
+                "1500",
                 "--terminals",
                 "3",
                 "--duration",
@@ -715,13 +784,36 @@ async fn the_simulator_runs_a_short_shift_and_prints_its_summary() {
     assert_eq!(monitors["errors"], 0, "{summary}");
     let records = summary["records_acked"].as_u64().unwrap();
     assert!(records >= 1, "{summary}");
+    // Grid workers and cameras reported, each report acknowledged.
+    let reporters = &summary["reporters"];
+    assert_eq!(reporters["errors"], 0, "{summary}");
+    let grid_reports = reporters["grid_reports_acked"].as_u64().unwrap();
+    let grid_photos = reporters["grid_photos_acked"].as_u64().unwrap();
+    let alerts = reporters["camera_alerts_accepted"].as_u64().unwrap();
+    assert!(grid_reports >= 1 && alerts >= 1, "{summary}");
+    assert_eq!(grid_photos, grid_reports, "{summary}");
     // What the simulator counts as acknowledged is what the server stored.
     let stored = server.state().storage.item_count().await.unwrap();
     let counted = records
         + summary["photos_acked"].as_u64().unwrap()
         + summary["services_acked"].as_u64().unwrap()
         + summary["interviews_acked"].as_u64().unwrap()
-        + sent;
+        + sent
+        + grid_reports
+        + grid_photos
+        + alerts;
     assert_eq!(stored, counted, "{summary}");
+    // Their reports became incidents on the triage queue.
+    let incidents = server
+        .state()
+        .storage
+        .list_incidents(&fieldlink_server::storage::IncidentFilter {
+            limit: 500,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let reported: u32 = incidents.iter().map(|i| i.incident.report_count).sum();
+    assert!(reported as u64 >= grid_reports + alerts, "{summary}");
     server.shutdown().await;
 }

@@ -1,6 +1,7 @@
 //! Incidents (事件) for supervisors: work that came in from monitors,
 //! cameras and grid workers, to triage — list, show, dispatch to a team as
-//! an assignment, dismiss with a reason (docs/intake.md).
+//! an assignment, dismiss with a reason, merge and split (docs/intake.md);
+//! and for grid workers, what became of their reports.
 
 use fieldlink_protocol::frame;
 use fieldlink_protocol::pb::{self, request::Body, response};
@@ -68,6 +69,36 @@ impl Client {
             reason: reason.to_owned(),
         }))
         .await
+    }
+
+    /// Supervisors: splits the reports `item_ids` off the NEW incident
+    /// `incident_id` into a new NEW incident (of `category`; empty: the
+    /// same). Returns the new incident.
+    pub async fn split_incident(
+        &self,
+        incident_id: &str,
+        item_ids: &[String],
+        category: &str,
+        reason: &str,
+    ) -> Result<pb::IncidentDetail, Error> {
+        self.incident_detail(Body::SplitIncident(pb::SplitIncident {
+            update_id: Uuid::now_v7().to_string(),
+            incident_id: incident_id.to_owned(),
+            new_incident_id: Uuid::now_v7().to_string(),
+            item_ids: item_ids.to_vec(),
+            category: category.to_owned(),
+            reason: reason.to_owned(),
+        }))
+        .await
+    }
+
+    /// Grid workers: their own reports newest first, each with what became
+    /// of it (in hand, closed, or dismissed with the reason).
+    pub async fn my_reports(&self, page: &pb::ListMyReports) -> Result<pb::GridReportList, Error> {
+        match self.incident_request(Body::ListMyReports(page.clone())).await? {
+            response::Result::MyReports(list) => Ok(list),
+            other => Err(unexpected(other)),
+        }
     }
 
     async fn incident_detail(&self, body: Body) -> Result<pb::IncidentDetail, Error> {

@@ -35,6 +35,19 @@ pub struct ValidationContext {
     pub clock_skew_ms_max: i64,
 }
 
+/// A category code (incidents, grid reports, alerts): 1 to 64 of a-z, 0-9 and _.
+pub fn category_code(field: &str, value: &str) -> Result<(), FieldError> {
+    let ok = (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::new(field, "must be 1 to 64 of a-z, 0-9 and _"))
+    }
+}
+
 /// A required text field: not empty, at most `bytes_max` UTF-8 bytes.
 pub fn required_text(field: &str, value: &str, bytes_max: usize) -> Result<(), FieldError> {
     if value.trim().is_empty() {

@@ -142,7 +142,7 @@ impl DirectoryFile {
     }
 
     /// The demo directory: team 城南 with four officers, team 城北 with one,
-    /// a supervisor, and a grid worker of 城南's first grid, all with
+    /// a supervisor, and two grid workers of 城南's first grid, all with
     /// [`DEMO_PASSWORD`]. Hashing takes a moment; done once on first start.
     pub fn demo() -> Result<Self, crate::auth::AuthError> {
         let hash = crate::auth::hash_password(DEMO_PASSWORD)?;
@@ -151,7 +151,7 @@ impl DirectoryFile {
             name: name.into(),
             team_id: match id {
                 "officer-05" => "team-chengbei",
-                "grid-01" => "grid-chengnan-01",
+                "grid-01" | "grid-02" => "grid-chengnan-01",
                 _ => "team-chengnan",
             }
             .into(),
@@ -183,6 +183,7 @@ impl DirectoryFile {
                 officer("officer-05", "赵磊", Some("33020005"), Role::Officer),
                 officer(DEMO_SUPERVISOR, "刘指挥", None, Role::Supervisor),
                 officer(DEMO_GRID_WORKER, "孙网格", None, Role::GridWorker),
+                officer("grid-02", "周网格", None, Role::GridWorker),
             ],
         })
     }

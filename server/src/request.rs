@@ -104,12 +104,13 @@ pub async fn serve_stream(
     Outcome::Served
 }
 
-/// What a grid worker may ask: their reports and those reports' photos,
-/// and proofs of what they sent.
+/// What a grid worker may ask: their reports (and what became of them) and
+/// those reports' photos, and proofs of what they sent.
 fn grid_workers_may(body: &Body) -> bool {
     matches!(
         body,
         Body::SubmitGridReport(_)
+            | Body::ListMyReports(_)
             | Body::UploadPhoto(_)
             | Body::UploadStatus(_)
             | Body::RecordPhotos(_)
@@ -144,6 +145,8 @@ fn body_kind(body: &Body) -> &'static str {
         Body::DismissIncident(_) => "dismiss_incident",
         Body::SubmitGridReport(_) => "submit_grid_report",
         Body::MergeIncidents(_) => "merge_incidents",
+        Body::SplitIncident(_) => "split_incident",
+        Body::ListMyReports(_) => "list_my_reports",
     }
 }
 
@@ -270,6 +273,12 @@ async fn dispatch(
         Body::MergeIncidents(merge) => services::incidents::merge(state, session, merge)
             .await
             .map(response::Result::Incident),
+        Body::SplitIncident(split) => services::incident_split::split(state, session, split)
+            .await
+            .map(response::Result::Incident),
+        Body::ListMyReports(list) => services::grid_report::my_reports(state, session, list)
+            .await
+            .map(response::Result::MyReports),
         Body::SubmitGridReport(report) => services::grid_report::submit(
             state,
             session,

@@ -64,6 +64,19 @@ try {
   await page.waitForSelector('tr[data-state="INCIDENT_STATE_DISPATCHED"]');
   console.log("INCIDENT_DISPATCHED");
 
+  // A camera's alert arrives while the supervisor watches: the queue grows
+  // live (no reload, no polling), and its detail shows the snapshot's thumbnail.
+  console.log("TRIAGE_WATCHING");
+  await page.waitForSelector('tr[data-category="street_vending"][data-state="INCIDENT_STATE_NEW"]');
+  console.log("LIVE_INCIDENT_SEEN");
+  await page.click('tr[data-category="street_vending"] td:first-child');
+  await page.waitForFunction(() => {
+    const img = document.querySelector("#detail .incident-source img.source-thumb");
+    return img && img.complete && img.naturalWidth > 0 && img.style.visibility !== "hidden";
+  });
+  console.log("SNAPSHOT_THUMB_SEEN");
+  await page.click("#detail-close");
+
   // The officer list shows the terminal online; the map draws locally.
   await page.click("#tab-officers");
   await page.waitForSelector('tr[data-officer="officer-01"] .dot.on');

@@ -1,6 +1,7 @@
 //! `fieldlink incidents …`: the supervisor's triage of work that came in
 //! (monitor alarms, camera alerts, grid reports): list, show, dispatch to a
-//! team, dismiss. Prints JSON lines.
+//! team, dismiss, merge, split; and `incidents mine`, a grid worker's own
+//! reports with what became of them. Prints JSON lines.
 
 use clap::Subcommand;
 use fieldlink_protocol::pb;
@@ -51,6 +52,24 @@ pub enum IncidentsCommand {
         #[arg(long, default_value = "")]
         reason: String,
     },
+    /// Split reports off a NEW incident into a new one (they are about
+    /// something else); prints the new incident.
+    Split {
+        /// The incident split.
+        id: String,
+        /// The reports to move: their item ids (see `incidents show`), comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        items: Vec<String>,
+        /// The new incident's category (default: the same).
+        #[arg(long, default_value = "")]
+        category: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// A grid worker's own reports and what became of them, newest first
+    /// (sign in as the grid worker: `--officer grid-01`).
+    Mine,
     /// Dismiss a NEW incident with a reason.
     Dismiss {
         /// The incident id.
@@ -67,7 +86,10 @@ pub async fn run(connection: &ConnectionArgs, command: IncidentsCommand) -> Resu
         IncidentsCommand::List { state: Some(name) } => state_number(name)?,
         _ => 0,
     };
-    let client = connection.connect(true).await?;
+    // Everything but `mine` is the supervisor's.
+    let client = connection
+        .connect(!matches!(command, IncidentsCommand::Mine))
+        .await?;
     match command {
         IncidentsCommand::List { .. } => {
             let mut after = String::new();
@@ -115,6 +137,30 @@ pub async fn run(connection: &ConnectionArgs, command: IncidentsCommand) -> Resu
         }
         IncidentsCommand::Merge { id, into, reason } => {
             print_line(&client.merge_incidents(&id, &into, &reason).await?)?
+        }
+        IncidentsCommand::Split {
+            id,
+            items,
+            category,
+            reason,
+        } => print_line(&client.split_incident(&id, &items, &category, &reason).await?)?,
+        IncidentsCommand::Mine => {
+            let mut after = String::new();
+            loop {
+                let page = client
+                    .my_reports(&pb::ListMyReports {
+                        limit: 0,
+                        after: after.clone(),
+                    })
+                    .await?;
+                for report in &page.reports {
+                    print_line(report)?;
+                }
+                if page.next_after.is_empty() {
+                    break;
+                }
+                after = page.next_after;
+            }
         }
         IncidentsCommand::Dismiss { id, reason } => {
             print_line(&client.dismiss_incident(&id, &reason).await?)?

@@ -48,7 +48,35 @@ pub struct SimArgs {
     /// The monitors' password [--dev: 123456].
     #[arg(long)]
     monitor_password: Option<String>,
+    /// Grid workers (网格员) reporting from their terminals, each report
+    /// with a photo, about every `--report-every-ms`; they sign in as
+    /// `--grid-worker-ids`.
+    #[arg(long, default_value_t = 0)]
+    grid_workers: usize,
+    /// Grid workers to sign in as, comma-separated [--dev: grid-01,grid-02].
+    #[arg(long, value_delimiter = ',')]
+    grid_worker_ids: Vec<String>,
+    /// AI-video cameras posting signed alerts with a snapshot to the
+    /// console's webhook, about every `--report-every-ms` each.
+    #[arg(long, default_value_t = 0)]
+    cameras: usize,
+    /// The console's address, for `--cameras` (plain HTTP, as under --dev).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    console: std::net::SocketAddr,
+    /// Mean time between one grid worker's or camera's reports, ms.
+    #[arg(long, default_value_t = 10_000)]
+    report_every_ms: u64,
+    /// The cameras' alert source id [--dev: demo-video-platform].
+    #[arg(long)]
+    camera_source: Option<String>,
+    /// The environment variable holding the source's HMAC secret [--dev: the demo secret].
+    #[arg(long, default_value = "FIELDLINK_CAMERA_SECRET")]
+    camera_secret_env: String,
 }
+
+/// The demo alert source (server/src/intake/alert_sources.rs), for --dev.
+const DEMO_CAMERA_SOURCE: &str = "demo-video-platform";
+const DEMO_CAMERA_SECRET: &str = "dev-webhook-secret-not-for-production";
 
 /// Runs the fleet for its duration and prints the summary.
 pub async fn run(connection: &ConnectionArgs, args: SimArgs) -> Result<(), CliError> {
@@ -102,8 +130,36 @@ pub async fn run(connection: &ConnectionArgs, args: SimArgs) -> Result<(), CliEr
         duration: config.duration,
         seed: config.seed,
     };
-    let monitors = tokio::spawn(fieldlink_cli::sim_monitors::run(monitor_plan));
-    let summary = fieldlink_cli::sim::run(config, |officer, device| {
+    let grid_workers = if args.grid_worker_ids.is_empty() {
+        fieldlink_cli::sim_reporters::DEMO_GRID_WORKERS
+            .map(str::to_owned)
+            .to_vec()
+    } else {
+        args.grid_worker_ids
+    };
+    let (camera_source, camera_secret) = match (args.camera_source, std::env::var(&args.camera_secret_env)) {
+        (Some(source), Ok(secret)) => (source, secret),
+        (None, _) if connection.dev => (DEMO_CAMERA_SOURCE.to_owned(), DEMO_CAMERA_SECRET.to_owned()),
+        _ if args.cameras > 0 => {
+            return Err(CliError::Usage(format!(
+                "--cameras needs --camera-source and the secret in {} (or --dev)",
+                args.camera_secret_env
+            )))
+        }
+        _ => (String::new(), String::new()),
+    };
+    let reporter_plan = fieldlink_cli::sim_reporters::ReporterPlan {
+        grid_workers: args.grid_workers,
+        cameras: args.cameras,
+        console: args.console,
+        camera_source,
+        camera_secret,
+        interval: std::time::Duration::from_millis(args.report_every_ms.max(100)),
+        duration: config.duration,
+        seed: config.seed,
+    };
+    // Device `device` signed in as `officer`, as these flags say.
+    let settings = |officer: &str, device: &str| {
         let mut args = connection.clone();
         args.officer = Some(officer.to_owned());
         if args.dev && args.cert.is_none() {
@@ -114,12 +170,21 @@ pub async fn run(connection: &ConnectionArgs, args: SimArgs) -> Result<(), CliEr
             CliError::Client(error) => error,
             other => fieldlink_client::Error::Config(other.to_string()),
         })
-    })
-    .await;
+    };
+    let devices = config.devices.clone();
+    let monitors = tokio::spawn(fieldlink_cli::sim_monitors::run(monitor_plan));
+    let reporters = fieldlink_cli::sim_reporters::run(reporter_plan, |index| {
+        let officer = &grid_workers[index % grid_workers.len().max(1)];
+        settings(officer, &devices[index % devices.len()])
+    });
+    let (summary, reporters) = tokio::join!(fieldlink_cli::sim::run(config, &settings), reporters);
     let monitors = monitors.await.unwrap_or_default();
     let mut line = serde_json::to_value(&summary)?;
     if args.monitors > 0 {
         line["monitors"] = serde_json::to_value(&monitors)?;
+    }
+    if args.grid_workers > 0 || args.cameras > 0 {
+        line["reporters"] = serde_json::to_value(&reporters)?;
     }
     print_line(&line)
 }

@@ -47,6 +47,15 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/api/incidents/{id}/dispatch", post(dispatch_incident))
         .route("/api/incidents/{id}/dismiss", post(dismiss_incident))
         .route("/api/incidents/{id}/merge", post(merge_incident))
+        .route("/api/incidents/{id}/split", post(split_incident))
+        .route(
+            "/api/incidents/{id}/evidence",
+            get(super::incident_evidence::incident_evidence),
+        )
+        .route(
+            "/api/camera-alerts/{id}/thumbnail",
+            get(super::incident_evidence::camera_alert_thumbnail),
+        )
         .route(
             "/api/intake/alerts",
             post(intake_alert).layer(axum::extract::DefaultBodyLimit::max(
@@ -506,6 +515,38 @@ async fn merge_incident(
     };
     Ok(Json(
         services::incidents::merge(&state.app, &service_session(&session), request).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct Split {
+    update_id: String,
+    new_incident_id: String,
+    item_ids: Vec<String>,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn split_incident(
+    State(state): State<ConsoleState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<pb::IncidentDetail>, ApiError> {
+    let session = supervisor(&state, &headers, true)?;
+    let form: Split = json_body(&body)?;
+    let request = pb::SplitIncident {
+        update_id: form.update_id,
+        incident_id: id,
+        new_incident_id: form.new_incident_id,
+        item_ids: form.item_ids,
+        category: form.category,
+        reason: form.reason,
+    };
+    Ok(Json(
+        services::incident_split::split(&state.app, &service_session(&session), request).await?,
     ))
 }
 

@@ -2,13 +2,16 @@
 //!
 //! - `assignment`: every assignment event (proto3 JSON of AssignmentEvent);
 //! - `evidence`: each newly stored item (the same summary as `/api/evidence`);
-//! - `presence`: the officers online, whenever that changes.
+//! - `presence`: the officers online, whenever that changes;
+//! - `incident`: every incident event (proto3 JSON of IncidentEvent, the
+//!   incident after it included): the live triage queue.
 //!
-//! Event ids are `A.E`: the last assignment seq and item seq sent. A browser
-//! reconnecting sends `Last-Event-ID` and gets what it missed: assignment
-//! events from the database, and the items stored since (up to the latest
-//! 200). Assignment events arrive live from the push hub; items and presence
-//! are polled once a second, which also covers other nodes.
+//! Event ids are `A.E.I`: the last assignment seq, item seq and incident
+//! event seq sent. A browser reconnecting sends `Last-Event-ID` and gets
+//! what it missed: assignment and incident events from the database, and
+//! the items stored since (up to the latest 200). Assignment events arrive
+//! live from the push hub; items, incident events and presence are polled
+//! once a second, which also covers other nodes.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -37,13 +40,12 @@ pub async fn stream(
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once('.'))
-        .and_then(|(a, e)| Some((a.parse::<u64>().ok()?, e.parse::<u64>().ok()?)));
-    let (assignments_after, items_after) = match resume {
-        Some(ids) => ids,
-        None => (
-            state.app.storage.latest_assignment_seq().await?,
-            state
+        .and_then(Cursor::parse);
+    let cursor = match resume {
+        Some(cursor) => cursor,
+        None => Cursor {
+            assignments: state.app.storage.latest_assignment_seq().await?,
+            items: state
                 .app
                 .storage
                 .recent_items(None, 1)
@@ -51,15 +53,42 @@ pub async fn stream(
                 .first()
                 .map(|i| i.receipt.server_seq)
                 .unwrap_or(0),
-        ),
+            incidents: state.app.storage.latest_incident_seq().await?,
+        },
     };
     let (sender, receiver) = mpsc::channel(QUEUE_EVENTS);
     let live = state.app.push.subscribe();
-    tokio::spawn(produce(state, live, sender, assignments_after, items_after));
+    tokio::spawn(produce(state, live, sender, cursor));
     let stream = futures::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|event| (Ok(event), receiver))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// What a browser has been sent: the event id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cursor {
+    assignments: u64,
+    items: u64,
+    incidents: u64,
+}
+
+impl Cursor {
+    /// `A.E.I`, or `A.E` from a page loaded before incidents were streamed
+    /// (it then gets no incident events it missed: it reloads them anyway).
+    fn parse(text: &str) -> Option<Cursor> {
+        let mut parts = text.split('.').map(|p| p.parse::<u64>().ok());
+        let cursor = Cursor {
+            assignments: parts.next()??,
+            items: parts.next()??,
+            incidents: parts.next().unwrap_or(Some(u64::MAX))?,
+        };
+        parts.next().is_none().then_some(cursor)
+    }
+
+    fn id(&self) -> String {
+        format!("{}.{}.{}", self.assignments, self.items, self.incidents)
+    }
 }
 
 /// Feeds one browser until it goes away or the server stops.
@@ -67,9 +96,11 @@ async fn produce(
     state: ConsoleState,
     mut live: broadcast::Receiver<std::sync::Arc<crate::push::Published>>,
     sender: mpsc::Sender<Event>,
-    mut assignments: u64,
-    mut items: u64,
+    mut cursor: Cursor,
 ) {
+    if cursor.incidents == u64::MAX {
+        cursor.incidents = state.app.storage.latest_incident_seq().await.unwrap_or(0);
+    }
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut presence = None;
     // Catch up first (also after falling behind the live broadcast).
@@ -82,15 +113,15 @@ async fn produce(
                 let Ok(events) = state
                     .app
                     .storage
-                    .feed_events(None, assignments, CATCH_UP_EVENTS)
+                    .feed_events(None, cursor.assignments, CATCH_UP_EVENTS)
                     .await
                 else {
                     break;
                 };
                 let full = events.len() == CATCH_UP_EVENTS as usize;
                 for event in events {
-                    assignments = event.seq;
-                    if !send(&sender, "assignment", &event, assignments, items).await {
+                    cursor.assignments = event.seq;
+                    if !send(&sender, "assignment", &event, cursor).await {
                         return;
                     }
                 }
@@ -105,12 +136,12 @@ async fn produce(
             received = live.recv() => match received {
                 Ok(published) => {
                     let event = &published.event;
-                    if event.seq == assignments + 1 {
-                        assignments = event.seq;
-                        if !send(&sender, "assignment", event, assignments, items).await {
+                    if event.seq == cursor.assignments + 1 {
+                        cursor.assignments = event.seq;
+                        if !send(&sender, "assignment", event, cursor).await {
                             return;
                         }
-                    } else if event.seq > assignments {
+                    } else if event.seq > cursor.assignments {
                         catch_up = true;
                     }
                 }
@@ -120,12 +151,12 @@ async fn produce(
             _ = tick.tick() => {
                 // New evidence, oldest first; only new items are looked up further.
                 if let Ok(recent) = state.app.storage.recent_items(None, 200).await {
-                    let mut new: Vec<_> = recent.into_iter().filter(|i| i.receipt.server_seq > items).collect();
+                    let mut new: Vec<_> = recent.into_iter().filter(|i| i.receipt.server_seq > cursor.items).collect();
                     new.reverse();
                     if let Ok(summaries) = super::views::evidence_summaries(&state, new).await {
                         for item in summaries {
-                            items = items.max(item["server_seq"].as_u64().unwrap_or(0));
-                            if !send(&sender, "evidence", &item, assignments, items).await {
+                            cursor.items = cursor.items.max(item["server_seq"].as_u64().unwrap_or(0));
+                            if !send(&sender, "evidence", &item, cursor).await {
                                 return;
                             }
                         }
@@ -144,8 +175,22 @@ async fn produce(
                 if presence.as_ref() != Some(&online) {
                     let value = json!({ "online": online });
                     presence = Some(online);
-                    if !send(&sender, "presence", &value, assignments, items).await {
+                    if !send(&sender, "presence", &value, cursor).await {
                         return;
+                    }
+                }
+                // Incident events, oldest first (bounded per tick; the next goes on).
+                if let Ok(events) = state
+                    .app
+                    .storage
+                    .incident_events_after(cursor.incidents, CATCH_UP_EVENTS)
+                    .await
+                {
+                    for (seq, event) in events {
+                        cursor.incidents = seq;
+                        if !send(&sender, "incident", &event, cursor).await {
+                            return;
+                        }
                     }
                 }
                 // A feed that missed a notification (other node) catches up here too.
@@ -160,15 +205,30 @@ async fn send<T: serde::Serialize>(
     sender: &mpsc::Sender<Event>,
     name: &str,
     data: &T,
-    assignments: u64,
-    items: u64,
+    cursor: Cursor,
 ) -> bool {
-    let Ok(event) = Event::default()
-        .event(name)
-        .id(format!("{assignments}.{items}"))
-        .json_data(data)
-    else {
+    let Ok(event) = Event::default().event(name).id(cursor.id()).json_data(data) else {
         return true;
     };
     sender.try_send(event).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_round_trip_and_old_ones_still_resume() {
+        let cursor = Cursor {
+            assignments: 7,
+            items: 12,
+            incidents: 3,
+        };
+        assert_eq!(Cursor::parse(&cursor.id()), Some(cursor));
+        let old = Cursor::parse("7.12").unwrap();
+        assert_eq!((old.assignments, old.items, old.incidents), (7, 12, u64::MAX));
+        for bad in ["", "7", "7.x", "7.12.3.4", "-1.2.3", "7..3"] {
+            assert_eq!(Cursor::parse(bad), None, "{bad}");
+        }
+    }
 }

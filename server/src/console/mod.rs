@@ -7,6 +7,7 @@
 //!   protocol, so rules and errors are the same (codes and reasons from
 //!   [`crate::error`]).
 //! - [`events`]: `GET /api/events`, resumable with `Last-Event-ID`.
+//! - [`incident_evidence`]: an incident's reports with their images.
 //! - [`views`]: what both show (evidence summaries, flag names).
 //! - `page/index.html`: the page (zh-CN first, English switch), no build step.
 //! - `/healthz`, `/readyz`, `/metrics`: without authentication, answered
@@ -17,6 +18,7 @@
 
 pub mod api;
 pub mod events;
+pub mod incident_evidence;
 pub mod sessions;
 pub mod views;
 

@@ -239,12 +239,7 @@ fn check(state: &AppState, alert: &Alert) -> Result<(), AlertError> {
     if !text_ok(&alert.camera_id, 64) {
         return invalid("camera_id", "1 to 64 characters, no control characters");
     }
-    let category_ok = (1..=64).contains(&alert.category.len())
-        && alert
-            .category
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if !category_ok {
+    if fieldlink_protocol::validate::category_code("category", &alert.category).is_err() {
         return invalid("category", "1 to 64 of a-z, 0-9 and _");
     }
     let now = (state.clock)();
@@ -292,6 +287,29 @@ fn check(state: &AppState, alert: &Alert) -> Result<(), AlertError> {
         Err(_) => invalid("snapshot_base64", "is not an image of snapshot_content_type"),
     }
 }
+
+/// The snapshot inside a stored alert, decoded (for the console's
+/// thumbnail). None when the stored body is not such an alert.
+pub fn stored_snapshot(body: &[u8]) -> Option<image::DynamicImage> {
+    let alert: Alert = serde_json::from_slice(body).ok()?;
+    let format = match alert.snapshot_content_type.as_str() {
+        "image/jpeg" => image::ImageFormat::Jpeg,
+        "image/png" => image::ImageFormat::Png,
+        _ => return None,
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&alert.snapshot_base64)
+        .ok()?;
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    // Sides were checked on arrival; the allocation is bounded all the same.
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(SNAPSHOT_DECODE_BYTES_MAX);
+    reader.limits(limits);
+    reader.decode().ok()
+}
+
+/// Memory one snapshot's decoding may take, bytes.
+const SNAPSHOT_DECODE_BYTES_MAX: u64 = 300 * 1024 * 1024;
 
 #[cfg(test)]
 mod tests {

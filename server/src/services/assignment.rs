@@ -309,13 +309,10 @@ async fn reporters_of(state: &AppState, assignment_id: Uuid) -> Result<Vec<Strin
     }
     let mut reporters = Vec::new();
     for id in incidents {
+        let history = state.storage.incident_history(id).await?;
         reporters.extend(
-            state
-                .storage
-                .incident_history(id)
-                .await?
+            crate::services::incident_loop::current_sources(&history)
                 .into_iter()
-                .filter_map(|event| event.source)
                 .filter(|source| source.kind == "grid_report")
                 .map(|source| source.source_id),
         );

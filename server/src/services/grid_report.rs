@@ -63,6 +63,79 @@ pub async fn submit(
     Ok(receipt)
 }
 
+/// Incidents followed through merges, at most (a merge chain longer than
+/// this is not made by people).
+const MERGE_HOPS_MAX: usize = 16;
+
+/// Grid workers: their reports, newest first, each with its incident's
+/// state now (我的上报): a dismissal and its reason reach the reporter here;
+/// an approval reaches their feed as well.
+pub async fn my_reports(
+    state: &AppState,
+    session: &Session,
+    request: pb::ListMyReports,
+) -> Result<pb::GridReportList, ServiceError> {
+    if session.officer.role != Role::GridWorker {
+        return Err(ServiceError::PermissionDenied {
+            field: String::new(),
+            message: "only grid workers (网格员) have grid reports".into(),
+        });
+    }
+    let page = crate::services::paging::Page::parse(request.limit, &request.after)?;
+    let rows = state
+        .storage
+        .grid_reports_of(
+            &session.officer.id,
+            &crate::storage::IncidentFilter {
+                state: None,
+                limit: page.limit,
+                before_id: page.before_id.clone(),
+            },
+        )
+        .await?;
+    let next_after = page.next_after(rows.len(), rows.last().map(|row| row.report_id.as_str()));
+    let mut reports = Vec::with_capacity(rows.len());
+    for row in rows {
+        let item_id = Uuid::parse_str(&row.report_id).map_err(|_| ServiceError::StorageUnavailable)?;
+        let mut outcome = pb::GridReportOutcome {
+            report_id: row.report_id,
+            category: row.category,
+            observed_at_ms: row.observed_at_ms,
+            ..Default::default()
+        };
+        let mut incident = state.storage.incident_of_item(item_id).await?.map(|s| s.incident);
+        // A merged incident carries on as the one it was merged into.
+        for _ in 0..MERGE_HOPS_MAX {
+            let Some(into) = incident
+                .as_ref()
+                .and_then(|i| Uuid::parse_str(&i.merged_into).ok())
+            else {
+                break;
+            };
+            match state.storage.incident(into).await? {
+                Some(next) => incident = Some(next.incident),
+                None => break,
+            }
+        }
+        if let Some(incident) = incident {
+            outcome.updated_at_ms = state
+                .storage
+                .incident_history(
+                    Uuid::parse_str(&incident.id).map_err(|_| ServiceError::StorageUnavailable)?,
+                )
+                .await?
+                .last()
+                .map(|event| event.at_ms)
+                .unwrap_or(incident.opened_at_ms);
+            outcome.incident_id = incident.id;
+            outcome.state = incident.state;
+            outcome.reason = incident.dismiss_reason;
+        }
+        reports.push(outcome);
+    }
+    Ok(pb::GridReportList { reports, next_after })
+}
+
 fn check(
     state: &AppState,
     session: &Session,
@@ -71,14 +144,7 @@ fn check(
     body_bytes: &[u8],
 ) -> Result<NewItem, ServiceError> {
     let context = state.validation_context();
-    let category_ok = (1..=64).contains(&report.category.len())
-        && report
-            .category
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if !category_ok {
-        return Err(FieldError::new("category", "must be 1 to 64 of a-z, 0-9 and _").into());
-    }
+    validate::category_code("category", &report.category)?;
     let place = parse_place("place", report.place.clone())?;
     validate::required_text("description", &report.description, DESCRIPTION_BYTES_MAX)?;
     let observed_at_ms = validate::timestamp_ms("observed_at_ms", report.observed_at_ms, &context)?;

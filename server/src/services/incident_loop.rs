@@ -86,6 +86,7 @@ pub(crate) async fn change_as(
             reason: reason.to_owned(),
             source: None,
             incident: Some(incident.clone()),
+            moved: Vec::new(),
         };
         match state.storage.change_incident(stored.version, &event).await? {
             IncidentCommit::Committed { seq } => {
@@ -105,5 +106,61 @@ pub(crate) fn no_incident() -> ServiceError {
     ServiceError::NotFound {
         field: "incident_id".into(),
         message: "no such incident".into(),
+    }
+}
+
+/// An incident's reports as they stand, from its history: those that
+/// opened or joined it, less those a split moved away, plus those a split
+/// brought, oldest first.
+pub(crate) fn current_sources(history: &[pb::IncidentEvent]) -> Vec<pb::IncidentSource> {
+    let mut sources: Vec<pb::IncidentSource> = Vec::new();
+    for event in history {
+        match Kind::try_from(event.kind) {
+            Ok(Kind::Opened | Kind::Joined) => sources.extend(event.source.iter().cloned()),
+            Ok(Kind::Split) => sources.retain(|kept| !event.moved.iter().any(|m| m.item_id == kept.item_id)),
+            Ok(Kind::SplitOff) => sources.extend(event.moved.iter().cloned()),
+            _ => {}
+        }
+    }
+    sources
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(item: &str) -> pb::IncidentSource {
+        pb::IncidentSource {
+            item_id: item.into(),
+            ..Default::default()
+        }
+    }
+
+    fn event(kind: Kind, source: Option<&str>, moved: &[&str]) -> pb::IncidentEvent {
+        pb::IncidentEvent {
+            kind: kind as i32,
+            source: source.map(self::source),
+            moved: moved.iter().map(|m| self::source(m)).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn sources_follow_joins_and_splits() {
+        let history = [
+            event(Kind::Opened, Some("a"), &[]),
+            event(Kind::Joined, Some("b"), &[]),
+            event(Kind::Joined, Some("c"), &[]),
+            event(Kind::Dispatched, None, &[]),
+            event(Kind::Split, None, &["b"]),
+        ];
+        let ids: Vec<_> = current_sources(&history).into_iter().map(|s| s.item_id).collect();
+        assert_eq!(ids, ["a", "c"]);
+        let new = [
+            event(Kind::SplitOff, None, &["b", "d"]),
+            event(Kind::Joined, Some("e"), &[]),
+        ];
+        let ids: Vec<_> = current_sources(&new).into_iter().map(|s| s.item_id).collect();
+        assert_eq!(ids, ["b", "d", "e"]);
     }
 }

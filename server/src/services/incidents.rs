@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::error::ServiceError;
 use crate::services::assignment::{check_assignee, commit_new, replay, require_supervisor, Actor};
-use crate::services::incident_loop::{change_as, no_incident};
+use crate::services::incident_loop::{change_as, current_sources, no_incident};
 use crate::session::Session;
 use crate::state::AppState;
 use crate::storage::IncidentFilter;
@@ -56,11 +56,13 @@ pub async fn show(
     detail(state, id).await
 }
 
-async fn detail(state: &AppState, id: Uuid) -> Result<pb::IncidentDetail, ServiceError> {
+pub(crate) async fn detail(state: &AppState, id: Uuid) -> Result<pb::IncidentDetail, ServiceError> {
     let stored = state.storage.incident(id).await?.ok_or_else(no_incident)?;
+    let events = state.storage.incident_history(id).await?;
     Ok(pb::IncidentDetail {
         incident: Some(stored.incident),
-        events: state.storage.incident_history(id).await?,
+        sources: current_sources(&events),
+        events,
     })
 }
 
@@ -273,20 +275,9 @@ pub async fn merge(
         carrying.report_count = carrying.report_count.saturating_add(from.incident.report_count);
         carrying.last_report_at_ms = carrying.last_report_at_ms.max(from.incident.last_report_at_ms);
         carrying.merged_ids.push(from_id.to_string());
-        let reason = if request.reason.is_empty() {
-            String::new()
-        } else {
-            format!(" — {}", request.reason)
-        };
-        let event = |event_id: Uuid, incident: pb::Incident, kind: Kind, reason: String| pb::IncidentEvent {
-            event_id: event_id.to_string(),
-            incident_id: incident.id.clone(),
-            kind: kind as i32,
-            by: session.officer.id.clone(),
-            at_ms: now,
-            reason,
-            source: None,
-            incident: Some(incident),
+        let reason = reason_suffix(&request.reason);
+        let event = |event_id, incident, kind, reason| {
+            supervisor_event(session, now, event_id, incident, kind, reason, Vec::new())
         };
         let away = event(
             update_id,
@@ -302,7 +293,7 @@ pub async fn merge(
         );
         match state
             .storage
-            .change_incidents(&[(from.version, &away), (into.version, &kept)])
+            .change_incidents(&[(Some(from.version), &away), (Some(into.version), &kept)])
             .await?
         {
             IncidentCommit::Committed { .. } => return detail(state, into_id).await,
@@ -312,7 +303,39 @@ pub async fn merge(
     Err(ServiceError::Contended)
 }
 
-fn not_new(incident: &pb::Incident, what: &str) -> ServiceError {
+/// A supervisor's change of one incident (merge, split) as its event.
+pub(crate) fn supervisor_event(
+    session: &Session,
+    at_ms: i64,
+    event_id: Uuid,
+    incident: pb::Incident,
+    kind: Kind,
+    reason: String,
+    moved: Vec<pb::IncidentSource>,
+) -> pb::IncidentEvent {
+    pb::IncidentEvent {
+        event_id: event_id.to_string(),
+        incident_id: incident.id.clone(),
+        kind: kind as i32,
+        by: session.officer.id.clone(),
+        at_ms,
+        reason,
+        source: None,
+        incident: Some(incident),
+        moved,
+    }
+}
+
+/// A person's reason as the tail of an event's reason (" — why"), if given.
+pub(crate) fn reason_suffix(reason: &str) -> String {
+    if reason.is_empty() {
+        String::new()
+    } else {
+        format!(" — {reason}")
+    }
+}
+
+pub(crate) fn not_new(incident: &pb::Incident, what: &str) -> ServiceError {
     let current = IncidentState::try_from(incident.state).unwrap_or(IncidentState::Unspecified);
     ServiceError::FailedPrecondition {
         field: "incident_id".into(),

@@ -9,6 +9,7 @@ pub mod commit;
 pub mod follow_up;
 pub mod grid_report;
 pub mod incident_loop;
+pub mod incident_split;
 pub mod incidents;
 pub mod inspection;
 pub mod interview;

@@ -61,7 +61,12 @@ async fn append_incident_event(
     .bind(&bytes)
     .execute(&mut **tx)
     .await?;
-    if let Some(source) = &event.source {
+    // Where each report is now: its first incident, then each split's.
+    let arrived = match event.kind {
+        k if k == IncidentEventKind::SplitOff as i32 => event.moved.iter().collect::<Vec<_>>(),
+        _ => event.source.iter().collect(),
+    };
+    for source in arrived {
         sqlx::query("INSERT INTO incident_sources (item_id, incident_id, event_id) VALUES ($1, $2, $3)")
             .bind(&source.item_id)
             .bind(&incident.id)
@@ -104,18 +109,22 @@ async fn append_incident_event(
     Ok(IncidentCommit::Committed { seq: to_u64(seq)? })
 }
 
+/// The incident a report's item belongs to now (the latest move), if it
+/// joined one.
+const INCIDENT_OF_SOURCE: &str = "SELECT i.snapshot, i.version FROM incident_sources s \
+     JOIN incident_events e ON e.event_id = s.event_id \
+     JOIN incidents i ON i.incident_id = s.incident_id \
+     WHERE s.item_id = $1 ORDER BY e.seq DESC LIMIT 1";
+
 /// The incident a report's item joined before, if it did.
 async fn incident_of_source(
     tx: &mut Transaction<'_, Db>,
     item_id: &str,
 ) -> Result<Option<StoredIncident>, StorageError> {
-    let row = sqlx::query(
-        "SELECT i.snapshot, i.version FROM incident_sources s \
-         JOIN incidents i ON i.incident_id = s.incident_id WHERE s.item_id = $1",
-    )
-    .bind(item_id)
-    .fetch_optional(&mut **tx)
-    .await?;
+    let row = sqlx::query(INCIDENT_OF_SOURCE)
+        .bind(item_id)
+        .fetch_optional(&mut **tx)
+        .await?;
     row.as_ref().map(incident_from_row).transpose()
 }
 
@@ -210,6 +219,7 @@ impl IncidentStore for Store {
             reason: String::new(),
             source: Some(report.source.clone()),
             incident: Some(incident.clone()),
+            moved: Vec::new(),
         };
         match append_incident_event(&mut tx, expected, &event).await? {
             IncidentCommit::Committed { .. } => {}
@@ -230,13 +240,13 @@ impl IncidentStore for Store {
 
     async fn change_incidents(
         &self,
-        changes: &[(u64, &fieldlink_protocol::pb::IncidentEvent)],
+        changes: &[(Option<u64>, &fieldlink_protocol::pb::IncidentEvent)],
     ) -> Result<IncidentCommit, StorageError> {
         let mut tx = self.begin_write().await?;
         Store::lock_incidents(&mut tx).await?;
         let mut last = IncidentCommit::VersionConflict;
         for (expected_version, event) in changes {
-            last = append_incident_event(&mut tx, Some(*expected_version), event).await?;
+            last = append_incident_event(&mut tx, *expected_version, event).await?;
             if last == IncidentCommit::VersionConflict {
                 // Dropping the transaction rolls back what came before.
                 return Ok(IncidentCommit::VersionConflict);
@@ -296,5 +306,71 @@ impl IncidentStore for Store {
             Some(row) => Ok(Some((to_u64(row.try_get("seq")?)?, row.try_get("record")?))),
             None => Ok(None),
         }
+    }
+
+    async fn incident_events_after(
+        &self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, fieldlink_protocol::pb::IncidentEvent)>, StorageError> {
+        use prost::Message;
+        let rows =
+            sqlx::query("SELECT seq, record FROM incident_events WHERE seq > $1 ORDER BY seq LIMIT $2")
+                .bind(to_i64(after_seq)?)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|row| {
+                let bytes: Vec<u8> = row.try_get("record")?;
+                let event = fieldlink_protocol::pb::IncidentEvent::decode(bytes.as_slice())
+                    .map_err(|e| StorageError::Corrupt(format!("incident event: {e}")))?;
+                Ok((to_u64(row.try_get("seq")?)?, event))
+            })
+            .collect()
+    }
+
+    async fn latest_incident_seq(&self) -> Result<u64, StorageError> {
+        let seq: i64 =
+            sqlx::query_scalar("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM incident_events")
+                .fetch_one(&self.pool)
+                .await?;
+        to_u64(seq)
+    }
+
+    async fn incident_of_item(&self, item_id: Uuid) -> Result<Option<StoredIncident>, StorageError> {
+        let row = sqlx::query(INCIDENT_OF_SOURCE)
+            .bind(item_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(incident_from_row).transpose()
+    }
+
+    async fn grid_reports_of(
+        &self,
+        officer_id: &str,
+        filter: &IncidentFilter,
+    ) -> Result<Vec<crate::storage::GridReportRow>, StorageError> {
+        let mut query = QueryBuilder::<Db>::new(
+            "SELECT g.item_id, g.category, g.observed_at_ms FROM grid_reports g \
+             JOIN items i ON i.item_id = g.item_id WHERE i.officer_id = ",
+        );
+        query.push_bind(officer_id.to_owned());
+        if let Some(before) = &filter.before_id {
+            query.push(" AND g.item_id < ").push_bind(before.clone());
+        }
+        query
+            .push(" ORDER BY g.item_id DESC LIMIT ")
+            .push_bind(i64::from(filter.limit));
+        let rows = query.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(crate::storage::GridReportRow {
+                    report_id: row.try_get("item_id")?,
+                    category: row.try_get("category")?,
+                    observed_at_ms: row.try_get("observed_at_ms")?,
+                })
+            })
+            .collect()
     }
 }

@@ -134,6 +134,7 @@ pub async fn incident_changes_are_version_checked(b: Backend) {
         reason: dismissed.dismiss_reason.clone(),
         source: None,
         incident: Some(dismissed),
+        moved: Vec::new(),
     };
     assert!(matches!(
         storage.change_incident(stored.version, &event).await.unwrap(),
@@ -269,13 +270,14 @@ pub async fn changes_of_several_incidents_commit_together_or_not_at_all(b: Backe
             reason: String::new(),
             source: None,
             incident: Some(changed),
+            moved: Vec::new(),
         }
     };
     let first = change(&a_now.incident, IncidentEventKind::Merged);
     let second = change(&c_now.incident, IncidentEventKind::Absorbed);
     // The second's version is stale: neither commits.
     let outcome = storage
-        .change_incidents(&[(a_now.version, &first), (c_now.version + 99, &second)])
+        .change_incidents(&[(Some(a_now.version), &first), (Some(c_now.version + 99), &second)])
         .await
         .unwrap();
     assert_eq!(outcome, IncidentCommit::VersionConflict);
@@ -287,7 +289,7 @@ pub async fn changes_of_several_incidents_commit_together_or_not_at_all(b: Backe
         .is_none());
     // Both current: both commit.
     let outcome = storage
-        .change_incidents(&[(a_now.version, &first), (c_now.version, &second)])
+        .change_incidents(&[(Some(a_now.version), &first), (Some(c_now.version), &second)])
         .await
         .unwrap();
     assert!(matches!(outcome, IncidentCommit::Committed { .. }));
@@ -299,4 +301,98 @@ pub async fn changes_of_several_incidents_commit_together_or_not_at_all(b: Backe
         stored(&c.incident.id).await.incident.state,
         IncidentState::Merged as i32
     );
+}
+
+pub async fn a_split_opens_an_incident_and_its_reports_follow(b: Backend) {
+    let storage = Arc::clone(&b.storage);
+    let before = storage.latest_incident_seq().await.unwrap();
+    let first = report("A", "x", 30.0, 120.0, 1_000);
+    let second = report("B", "x", 30.0, 120.0, 1_100);
+    let opened = storage.report_incident(&first, &RULE).await.unwrap();
+    storage.report_incident(&second, &RULE).await.unwrap();
+    let from_id = Uuid::parse_str(&opened.incident.id).unwrap();
+    let from = storage.incident(from_id).await.unwrap().unwrap();
+    let new_id = Uuid::now_v7();
+    let moved = vec![second.source.clone()];
+    let mut kept = from.incident.clone();
+    kept.report_count = 1;
+    let new_incident = pb::Incident {
+        id: new_id.to_string(),
+        category: "y".into(),
+        state: IncidentState::New as i32,
+        report_count: 1,
+        place: second.source.place.clone(),
+        ..Default::default()
+    };
+    let event = |incident: pb::Incident, kind: IncidentEventKind| pb::IncidentEvent {
+        event_id: Uuid::now_v7().to_string(),
+        incident_id: incident.id.clone(),
+        kind: kind as i32,
+        by: "sup-01".into(),
+        at_ms: 2_000,
+        reason: String::new(),
+        source: None,
+        incident: Some(incident),
+        moved: moved.clone(),
+    };
+    let split = event(kept, IncidentEventKind::Split);
+    let split_off = event(new_incident, IncidentEventKind::SplitOff);
+    // Opening an incident that exists is refused with the rest.
+    let taken = pb::IncidentEvent {
+        incident: Some(pb::Incident {
+            id: opened.incident.id.clone(),
+            ..split_off.incident.clone().unwrap()
+        }),
+        ..split_off.clone()
+    };
+    assert!(storage
+        .change_incidents(&[(Some(from.version), &split), (None, &taken)])
+        .await
+        .is_err());
+    assert_eq!(storage.incident(from_id).await.unwrap().unwrap(), from);
+    let outcome = storage
+        .change_incidents(&[(Some(from.version), &split), (None, &split_off)])
+        .await
+        .unwrap();
+    assert!(matches!(outcome, IncidentCommit::Committed { .. }));
+    let made = storage.incident(new_id).await.unwrap().unwrap();
+    assert_eq!(made.incident.category, "y");
+    // Each report's incident now: the moved one's is the new incident, and
+    // a resend of it answers that incident, opening and joining nothing.
+    let item = |r: &IncidentReport| Uuid::parse_str(&r.source.item_id).unwrap();
+    let of = |r: &IncidentReport| {
+        let storage = Arc::clone(&storage);
+        let id = item(r);
+        async move { storage.incident_of_item(id).await.unwrap().unwrap().incident.id }
+    };
+    assert_eq!(of(&first).await, opened.incident.id);
+    assert_eq!(of(&second).await, new_id.to_string());
+    let resent = storage.report_incident(&second, &RULE).await.unwrap();
+    assert!(resent.replayed);
+    assert_eq!(resent.incident.id, new_id.to_string());
+    assert!(storage.incident_of_item(Uuid::now_v7()).await.unwrap().is_none());
+    // Every event since `before`, in order, for the console's live triage.
+    let events = storage.incident_events_after(before, 100).await.unwrap();
+    let kinds: Vec<i32> = events.iter().map(|(_, e)| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            IncidentEventKind::Opened,
+            IncidentEventKind::Joined,
+            IncidentEventKind::Split,
+            IncidentEventKind::SplitOff
+        ]
+        .map(|k| k as i32)
+    );
+    let seqs: Vec<u64> = events.iter().map(|(seq, _)| *seq).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    assert_eq!(
+        storage.latest_incident_seq().await.unwrap(),
+        *seqs.last().unwrap()
+    );
+    let page = storage.incident_events_after(seqs[1], 1).await.unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].0, seqs[2]);
+    // The moves are append-only too.
+    assert!(!b.raw.succeeds("DELETE FROM incident_sources").await);
 }

@@ -32,15 +32,17 @@ pub trait IncidentStore: Send + Sync + 'static {
         expected_version: u64,
         event: &pb::IncidentEvent,
     ) -> Result<IncidentCommit, StorageError> {
-        self.change_incidents(&[(expected_version, event)]).await
+        self.change_incidents(&[(Some(expected_version), event)]).await
     }
 
-    /// Several changes in one durable transaction (a merge changes two
-    /// incidents): all commit, or — when any incident's version moved —
-    /// none does.
+    /// Several changes in one durable transaction (a merge or a split
+    /// changes two incidents): all commit, or — when any incident's version
+    /// moved — none does. An expected version of `None` opens the event's
+    /// incident (a split's new one); a SPLIT_OFF event's `moved` reports
+    /// are recorded as now belonging to it.
     async fn change_incidents(
         &self,
-        changes: &[(u64, &pb::IncidentEvent)],
+        changes: &[(Option<u64>, &pb::IncidentEvent)],
     ) -> Result<IncidentCommit, StorageError>;
 
     /// One incident as it stands.
@@ -54,6 +56,39 @@ pub trait IncidentStore: Send + Sync + 'static {
 
     /// An event's seq and stored bytes (for the audit).
     async fn incident_event(&self, event_id: Uuid) -> Result<Option<(u64, Vec<u8>)>, StorageError>;
+
+    /// Events of every incident after `after_seq`, oldest first, at most
+    /// `limit` (the console's live triage; seqs are gap-free and in commit
+    /// order, as writers take turns).
+    async fn incident_events_after(
+        &self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, pb::IncidentEvent)>, StorageError>;
+
+    /// The seq of the newest incident event (0: none yet).
+    async fn latest_incident_seq(&self) -> Result<u64, StorageError>;
+
+    /// The incident a report's item belongs to now (after any split).
+    async fn incident_of_item(&self, item_id: Uuid) -> Result<Option<StoredIncident>, StorageError>;
+
+    /// A grid worker's reports, newest first.
+    async fn grid_reports_of(
+        &self,
+        officer_id: &str,
+        filter: &IncidentFilter,
+    ) -> Result<Vec<GridReportRow>, StorageError>;
+}
+
+/// One of a grid worker's stored reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GridReportRow {
+    /// The report's id (its item id).
+    pub report_id: String,
+    /// Its category.
+    pub category: String,
+    /// When it was seen, ms since the Unix epoch.
+    pub observed_at_ms: i64,
 }
 
 /// A report to record.

@@ -47,7 +47,8 @@ pub use assignments::{
 };
 pub use evidence::{EvidenceStore, PartialUpload, PhotoIndex, RecordLinks, StoredPhoto};
 pub use incidents::{
-    IncidentCommit, IncidentFilter, IncidentReport, IncidentStore, JoinRule, ReportOutcome, StoredIncident,
+    GridReportRow, IncidentCommit, IncidentFilter, IncidentReport, IncidentStore, JoinRule, ReportOutcome,
+    StoredIncident,
 };
 pub use items::{
     CaseItemRow, CommitOutcome, DeviceCapture, ItemIndex, ItemKind, ItemStore, ItemSummary, NewItem,

@@ -65,6 +65,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "camera alerts and grid reports",
         include_str!("../../migrations/postgres/0007_intake_reports.sql"),
     ),
+    (
+        8,
+        "incident splits",
+        include_str!("../../migrations/postgres/0008_incident_splits.sql"),
+    ),
 ];
 
 /// What the runtime role may do when another role owns the schema.

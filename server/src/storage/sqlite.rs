@@ -69,6 +69,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "camera alerts and grid reports",
         include_str!("../../migrations/sqlite/0011_intake_reports.sql"),
     ),
+    (
+        12,
+        "incident splits",
+        include_str!("../../migrations/sqlite/0012_incident_splits.sql"),
+    ),
 ];
 
 // The queries both backends share (`queries.rs`), compiled for SQLite.

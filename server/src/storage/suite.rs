@@ -13,6 +13,7 @@ use super::{
 use crate::directory::{Officer, Role, Team};
 
 use super::incident_suite::{
+    a_split_opens_an_incident_and_its_reports_follow,
     changes_of_several_incidents_commit_together_or_not_at_all, concurrent_reports_open_one_incident,
     incident_changes_are_version_checked, monitor_packets_stay_out_of_the_evidence_feed,
     reports_join_by_place_category_and_time,
@@ -954,6 +955,7 @@ macro_rules! backend_suite {
             case!(concurrent_reports_open_one_incident);
             case!(monitor_packets_stay_out_of_the_evidence_feed);
             case!(changes_of_several_incidents_commit_together_or_not_at_all);
+            case!(a_split_opens_an_incident_and_its_reports_follow);
         }
     };
 }

@@ -131,6 +131,20 @@ async fn a_supervisor_dispatches_in_the_browser_and_watches_the_terminal_live() 
                 );
                 terminal.upload_photo(&photo, |_| {}).await.unwrap();
             }
+            if line == "TRIAGE_WATCHING" {
+                // A camera platform posts an alert with its snapshot.
+                let body =
+                    serde_json::to_vec(&crate::camera_alerts::alert("evt-browser-1", 29.8700)).unwrap();
+                let (status, receipt) = crate::camera_alerts::post(
+                    &console,
+                    fieldlink_server::intake::alert_sources::DEMO_SOURCE,
+                    fieldlink_server::intake::alert_sources::DEMO_SECRET,
+                    fieldlink_client::now_ms(),
+                    &body,
+                )
+                .await;
+                assert_eq!(status, 200, "{receipt}");
+            }
             seen.push(line);
         }
     };
@@ -147,6 +161,8 @@ async fn a_supervisor_dispatches_in_the_browser_and_watches_the_terminal_live() 
         "ACCEPTED_SEEN",
         "THUMBNAIL_SEEN",
         "INCIDENT_DISPATCHED",
+        "LIVE_INCIDENT_SEEN",
+        "SNAPSHOT_THUMB_SEEN",
         "DONE",
     ] {
         assert!(seen.iter().any(|l| l == step), "{step} missing from {seen:?}");

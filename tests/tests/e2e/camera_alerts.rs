@@ -21,7 +21,7 @@ fn http() -> reqwest::Client {
         .unwrap()
 }
 
-fn alert(event_id: &str, latitude: f64) -> Value {
+pub(crate) fn alert(event_id: &str, latitude: f64) -> Value {
     let snapshot = base64::engine::general_purpose::STANDARD.encode(photos::jpeg(320, 240, 5));
     json!({
         "event_id": event_id,
@@ -39,7 +39,13 @@ fn alert(event_id: &str, latitude: f64) -> Value {
 }
 
 /// Posts `body` signed with `secret` at `timestamp` as `source`: (status, JSON).
-async fn post(base: &str, source: &str, secret: &str, timestamp: i64, body: &[u8]) -> (u16, Value) {
+pub(crate) async fn post(
+    base: &str,
+    source: &str,
+    secret: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> (u16, Value) {
     let stamp = timestamp.to_string();
     let response = http()
         .post(format!("{base}/api/intake/alerts"))

@@ -11,11 +11,11 @@ use fieldlink_tests::{connect, photos, record, TestServer};
 use serde_json::{json, Value};
 
 /// A tiny client for the console: base URL, the session cookie, CSRF token.
-struct Console {
-    base: String,
-    http: reqwest::Client,
-    cookie: String,
-    csrf: String,
+pub(crate) struct Console {
+    pub(crate) base: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) cookie: String,
+    pub(crate) csrf: String,
 }
 
 fn http() -> reqwest::Client {
@@ -26,7 +26,7 @@ fn http() -> reqwest::Client {
         .unwrap()
 }
 
-async fn start() -> (TestServer, String) {
+pub(crate) async fn start() -> (TestServer, String) {
     let server = TestServer::start_with(|config| config.http = Some("127.0.0.1:0".parse().unwrap())).await;
     let base = format!(
         "http://{}",
@@ -36,14 +36,14 @@ async fn start() -> (TestServer, String) {
 }
 
 /// (HTTP status, JSON body or Null).
-async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
+pub(crate) async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-async fn sign_in(base: &str, officer: &str) -> Result<Console, (u16, Value)> {
+pub(crate) async fn sign_in(base: &str, officer: &str) -> Result<Console, (u16, Value)> {
     let http = http();
     let response = http
         .post(format!("{base}/api/session"))
@@ -74,7 +74,7 @@ async fn sign_in(base: &str, officer: &str) -> Result<Console, (u16, Value)> {
 }
 
 /// JSON bodies without reqwest's `json` feature.
-trait JsonBody {
+pub(crate) trait JsonBody {
     fn json_body(self, value: &Value) -> Self;
 }
 
@@ -86,13 +86,13 @@ impl JsonBody for reqwest::RequestBuilder {
 }
 
 impl Console {
-    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn get(&self, path: &str) -> reqwest::RequestBuilder {
         self.http
             .get(format!("{}{path}", self.base))
             .header("cookie", &self.cookie)
     }
 
-    fn post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
+    pub(crate) fn post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
         self.http
             .post(format!("{}{path}", self.base))
             .header("cookie", &self.cookie)
@@ -101,7 +101,7 @@ impl Console {
     }
 }
 
-fn uuid7() -> String {
+pub(crate) fn uuid7() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
@@ -134,6 +134,9 @@ fn routes() -> Vec<(&'static str, String)> {
         ("POST", format!("/api/incidents/{id}/dispatch")),
         ("POST", format!("/api/incidents/{id}/dismiss")),
         ("POST", format!("/api/incidents/{id}/merge")),
+        ("POST", format!("/api/incidents/{id}/split")),
+        ("GET", format!("/api/incidents/{id}/evidence")),
+        ("GET", format!("/api/camera-alerts/{id}/thumbnail")),
         ("POST", "/api/intake/alerts".into()),
         ("GET", "/api/officers".into()),
         ("GET", "/api/evidence".into()),
@@ -651,7 +654,7 @@ async fn a_supervisor_triages_incidents_and_reviews_completed_work() {
 }
 
 /// Reads server-sent events until one named `name` whose data satisfies `until`.
-async fn next_sse(
+pub(crate) async fn next_sse(
     response: &mut reqwest::Response,
     buffer: &mut String,
     name: &str,

@@ -17,6 +17,8 @@ const T = {
     triage:"事件分拨", triageNote:"监测报警、视频告警与网格上报登记为事件；同一地点同类事件自动合并。", category:"类别", summary:"摘要", reports:"报告数",
     incidentState:"状态", dispatchIncident:"派遣", dismissIncident:"不予处置", dismissReason:"不予处置的理由：", review:"审核", approve:"审核通过", returnWork:"退回重办",
     returnReason:"退回理由：", sources:"来源", escalated:"无人接单", followUp:"复查",
+    splitOff:"拆分所选报告", splitReason:"拆分理由（可不填）：", mergeInto:"并入", mergeReason:"并入理由（可不填）：", noImages:"无图片", INCIDENT_STATE_MERGED:"已并入",
+    monitor:"在线监测", camera:"视频监控", supervisor:"指挥员",
     ASSIGNMENT_STATE_PENDING_REVIEW:"待审核", ASSIGNMENT_STATE_RETURNED:"已退回重办",
     INCIDENT_STATE_NEW:"待分拨", INCIDENT_STATE_DISPATCHED:"已派遣", INCIDENT_STATE_PENDING_REVIEW:"待审核", INCIDENT_STATE_CLOSED:"已办结", INCIDENT_STATE_DISMISSED:"不予处置",
     lampblack_exceedance:"油烟超标", monitor_fault:"设备故障", monitor_offline:"设备离线",
@@ -37,6 +39,8 @@ const T = {
     triage:"Triage", triageNote:"Monitor alarms, camera alerts and grid reports become incidents; reports of one kind at one place join.", category:"Category", summary:"Summary", reports:"Reports",
     incidentState:"State", dispatchIncident:"Dispatch", dismissIncident:"Dismiss", dismissReason:"Why is it dismissed?", review:"Review", approve:"Approve", returnWork:"Return",
     returnReason:"Why is it returned?", sources:"Sources", escalated:"not accepted", followUp:"follow-up",
+    splitOff:"Split off the selected reports", splitReason:"Why is it split? (optional)", mergeInto:"Merge into", mergeReason:"Why is it merged? (optional)", noImages:"no images", INCIDENT_STATE_MERGED:"Merged",
+    monitor:"Monitor", camera:"Camera", supervisor:"Supervisor",
     ASSIGNMENT_STATE_PENDING_REVIEW:"Pending review", ASSIGNMENT_STATE_RETURNED:"Returned",
     INCIDENT_STATE_NEW:"New", INCIDENT_STATE_DISPATCHED:"Dispatched", INCIDENT_STATE_PENDING_REVIEW:"Pending review", INCIDENT_STATE_CLOSED:"Closed", INCIDENT_STATE_DISMISSED:"Dismissed",
     lampblack_exceedance:"Cooking fumes over the limit", monitor_fault:"Monitor fault", monitor_offline:"Monitor offline",
@@ -151,15 +155,24 @@ async function showAssignment(id) {
   };
 }
 
-// Triage (事件分拨): incidents, newest first; refreshed every few seconds.
+// Triage (事件分拨): incidents, newest first; kept live by the `incident`
+// events of /api/events (each carries the incident after the change).
 let incidents = [];
+function incidentChanged(event) {
+  const i = event.incident; if (!i || !i.id) return;
+  const at = incidents.findIndex(x => x.id === i.id);
+  if (at >= 0) incidents[at] = i; else { incidents.push(i); incidents.sort((a, b) => (a.id < b.id ? 1 : -1)); }
+  renderIncidents(); drawMap();
+  const open = $("detail").dataset.incident;
+  if (open === i.id && !$("detail").classList.contains("hidden")) showIncident(i.id);
+}
 async function loadIncidents() {
   try { incidents = (await api("GET", "/api/incidents?limit=200")).incidents || []; renderIncidents(); $("triage-error").textContent = ""; }
   catch (e) { $("triage-error").textContent = e.message; }
 }
 function renderIncidents() {
   const body = $("incidents"); if (!body) return;
-  body.innerHTML = incidents.map(i => `<tr data-incident="${esc(i.id)}" data-state="${esc(i.state)}"><td>${esc(fmtTime(i.lastReportAtMs))}</td><td>${esc(t(i.category))}</td>` +
+  body.innerHTML = incidents.map(i => `<tr data-incident="${esc(i.id)}" data-state="${esc(i.state)}" data-category="${esc(i.category)}"><td>${esc(fmtTime(i.lastReportAtMs))}</td><td>${esc(t(i.category))}</td>` +
     `<td>${esc(i.title)}</td><td>${esc(i.reportCount || 1)}</td><td>${esc(i.teamId)}</td><td>${esc(t(i.state))}</td><td>` +
     (i.state === "INCIDENT_STATE_NEW"
       ? `<button class="primary" type="button" data-act="dispatch">${esc(t("dispatchIncident"))}</button> <button type="button" data-act="dismiss">${esc(t("dismissIncident"))}</button>`
@@ -179,15 +192,46 @@ $("incidents").addEventListener("click", async (e) => {
   } catch (err) { $("triage-error").textContent = err.message; }
 });
 async function showIncident(id) {
-  const detail = $("detail"); const data = await api("GET", "/api/incidents/" + encodeURIComponent(id));
-  const i = data.incident;
-  detail.innerHTML = `<h3>${esc(i.title)}</h3><div class="meta">${esc(t(i.category))} · ${esc(t(i.state))} · ${esc(i.teamId)}</div>` +
-    (i.dismissReason ? `<p>${esc(i.dismissReason)}</p>` : "") + `<h4>${esc(t("history"))}</h4><table>` +
+  const detail = $("detail");
+  const path = "/api/incidents/" + encodeURIComponent(id);
+  const [data, evidence] = await Promise.all([api("GET", path), api("GET", path + "/evidence")]);
+  const i = data.incident, isNew = i.state === "INCIDENT_STATE_NEW";
+  // Each report with thumbnails of its images; while NEW, a box to split it off.
+  const sources = (evidence.sources || []).map(s => `<li class="incident-source" data-source="${esc(s.item_id)}">` +
+    (isNew && !s.merged_from ? `<input type="checkbox" class="split-pick" value="${esc(s.item_id)}"> ` : "") +
+    `${esc(fmtTime(s.at_ms))} · ${esc(t(s.kind))} ${esc(s.source_id)} · ${esc(s.summary)}` +
+    (s.merged_from ? ` <span class="meta">(${esc(t("INCIDENT_STATE_MERGED"))} ${esc(s.merged_from.slice(0, 8))})</span>` : "") +
+    `<div class="thumbs">` + (s.images.length ? s.images.map(img => `<a href="${esc(img.url)}" target="_blank" rel="noopener">` +
+      `<img class="source-thumb" loading="lazy" alt="" src="${esc(img.thumbnail_url)}"></a>`).join("") : "") + `</div></li>`).join("");
+  const others = incidents.filter(o => o.id !== i.id && (o.state === "INCIDENT_STATE_NEW" || o.state === "INCIDENT_STATE_DISPATCHED"));
+  detail.dataset.incident = i.id;
+  detail.innerHTML = `<h3>${esc(i.title)}</h3><div class="meta">${esc(t(i.category))} · ${esc(t(i.state))} · ${esc(i.teamId)} · ${esc(t("reports"))} ${esc(i.reportCount || 1)}</div>` +
+    (i.dismissReason ? `<p>${esc(i.dismissReason)}</p>` : "") +
+    `<h4>${esc(t("sources"))}</h4><ul class="sources">${sources}</ul>` +
+    (isNew ? `<div class="actions"><button type="button" id="split-off">${esc(t("splitOff"))}</button> ` +
+      (others.length ? `<select id="merge-into">${others.map(o => `<option value="${esc(o.id)}">${esc(t(o.category))} · ${esc(o.title)}</option>`).join("")}</select> ` +
+        `<button type="button" id="merge-go">${esc(t("mergeInto"))}</button>` : "") + `</div>` : "") +
+    `<h4>${esc(t("history"))}</h4><table>` +
     (data.events || []).map(e => `<tr><td>${esc(fmtTime(e.atMs))}</td><td>${esc((e.kind || "").replace("INCIDENT_EVENT_KIND_", ""))}</td><td>${esc(e.by)}</td>` +
-      `<td>${esc(e.source ? e.source.kind + " " + e.source.sourceId + " · " + e.source.summary : (e.reason || ""))}</td></tr>`).join("") + "</table>" +
-    `<button type="button" id="detail-close">${esc(t("close"))}</button>`;
+      `<td>${esc(e.source ? t(e.source.kind) + " " + e.source.sourceId + " · " + e.source.summary : (e.reason || ""))}</td></tr>`).join("") + "</table>" +
+    `<p class="error" id="incident-error"></p><button type="button" id="detail-close">${esc(t("close"))}</button>`;
   detail.classList.remove("hidden");
+  // A thumbnail not made yet: hide it rather than show a broken image.
+  detail.querySelectorAll("img.source-thumb").forEach(img => { img.onerror = () => { img.style.visibility = "hidden"; }; });
   $("detail-close").onclick = () => detail.classList.add("hidden");
+  const act = async (fn) => { try { await fn(); } catch (err) { $("incident-error").textContent = err.message; } };
+  if ($("split-off")) $("split-off").onclick = () => act(async () => {
+    const picked = [...detail.querySelectorAll(".split-pick:checked")].map(c => c.value);
+    if (!picked.length) return;
+    const reason = prompt(t("splitReason")); if (reason === null) return;
+    const made = await api("POST", path + "/split", { update_id: uuidv7(), new_incident_id: uuidv7(), item_ids: picked, reason: reason.trim() });
+    await loadIncidents(); showIncident(made.incident.id);
+  });
+  if ($("merge-go")) $("merge-go").onclick = () => act(async () => {
+    const reason = prompt(t("mergeReason")); if (reason === null) return;
+    const into = await api("POST", path + "/merge", { update_id: uuidv7(), into_incident_id: $("merge-into").value, reason: reason.trim() });
+    await loadIncidents(); showIncident(into.incident.id);
+  });
 }
 
 function fillAssignees() {
@@ -335,6 +379,7 @@ function connectEvents() {
     const item = JSON.parse(e.data);
     if (!document.querySelector(`[data-item="${CSS.escape(item.item_id)}"]`)) $("evidence").insertAdjacentHTML("afterbegin", evidenceHtml(item));
   });
+  events.addEventListener("incident", (e) => incidentChanged(JSON.parse(e.data)));
   events.addEventListener("presence", (e) => {
     const online = new Set(JSON.parse(e.data).online || []);
     officers.forEach(o => { const was = o.online; o.online = online.has(o.officer_id); if (was && !o.online) o.last_seen_ms = Date.now(); });
@@ -348,7 +393,6 @@ async function start(session) {
   $("signin").classList.add("hidden"); $("app").classList.remove("hidden"); $("signout").classList.remove("hidden");
   await Promise.all([loadAssignments(), loadOfficers(), loadEvidence(), loadIncidents()]);
   connectEvents();
-  setInterval(loadIncidents, 5000);
   checkAlerts(); setInterval(checkAlerts, 30000);
 }
 
