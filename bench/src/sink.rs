@@ -326,6 +326,10 @@ impl IncidentStore for CommitSink {
         self.inner.incident_of_item(item_id).await
     }
 
+    async fn monitor_last_heard(&self, mn: &str, since_ms: i64) -> Result<Option<i64>, StorageError> {
+        self.inner.monitor_last_heard(mn, since_ms).await
+    }
+
     async fn grid_reports_of(
         &self,
         officer_id: &str,

@@ -5,3 +5,7 @@
 ALTER TABLE incident_sources DROP CONSTRAINT incident_sources_pkey;
 ALTER TABLE incident_sources ADD PRIMARY KEY (item_id, event_id);
 CREATE INDEX incident_sources_incident ON incident_sources(incident_id);
+
+-- When a monitor was last heard, by any node (the offline rule): recent
+-- items by the time they arrived.
+CREATE INDEX items_received ON items(received_at_ms);

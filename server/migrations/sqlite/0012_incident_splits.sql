@@ -19,3 +19,7 @@ CREATE TRIGGER incident_sources_no_update BEFORE UPDATE ON incident_sources
 BEGIN SELECT RAISE(ABORT, 'incident_sources is append-only'); END;
 CREATE TRIGGER incident_sources_no_delete BEFORE DELETE ON incident_sources
 BEGIN SELECT RAISE(ABORT, 'incident_sources is append-only'); END;
+
+-- When a monitor was last heard, by any node (the offline rule): recent
+-- items by the time they arrived.
+CREATE INDEX items_received ON items(received_at_ms);

@@ -83,8 +83,15 @@ pub struct MonitorState {
 
 impl MonitorState {
     /// A packet arrived at `now_ms` (any packet: the monitor is alive).
+    /// A packet arrived at `now_ms` (any packet: the monitor is alive), here
+    /// or, as the database says, at another node.
     pub fn heard(&mut self, now_ms: i64) {
-        self.last_packet_ms = Some(now_ms);
+        self.last_packet_ms = Some(self.last_packet_ms.map_or(now_ms, |last| last.max(now_ms)));
+        self.offline_reported = false;
+    }
+
+    /// The silence could not be confirmed or reported: look again next time.
+    pub fn retry_offline(&mut self) {
         self.offline_reported = false;
     }
 
@@ -136,8 +143,7 @@ impl MonitorState {
     pub fn check_offline(&mut self, monitor: &Monitor, since_ms: i64, now_ms: i64) -> Option<Alarm> {
         let last = self.last_packet_ms.unwrap_or(since_ms);
         let silent_ms = now_ms.saturating_sub(last);
-        let limit_ms = i64::try_from(monitor.offline_after_s.saturating_mul(1000)).unwrap_or(i64::MAX);
-        if silent_ms > limit_ms && !self.offline_reported {
+        if silent_ms > monitor.offline_after_ms() && !self.offline_reported {
             self.offline_reported = true;
             return Some(Alarm::Offline { silent_ms });
         }

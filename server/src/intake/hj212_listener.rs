@@ -29,8 +29,10 @@ use crate::storage::{CommitOutcome, ItemIndex, ItemKind, NewItem};
 /// only sends garbage gets no more answers).
 const REFUSALS_IN_A_ROW_MAX: u32 = 16;
 
-/// How often silent monitors are looked for.
-const OFFLINE_CHECK_INTERVAL: Duration = Duration::from_secs(30);
+/// How often silent monitors are looked for: a third of the shortest
+/// offline time in the registry, between these bounds.
+const OFFLINE_CHECK_INTERVAL_MIN: Duration = Duration::from_millis(500);
+const OFFLINE_CHECK_INTERVAL_MAX: Duration = Duration::from_secs(30);
 
 /// Binds the listener.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
@@ -321,7 +323,15 @@ fn packet_id(segment: &DataSegment, bytes: &[u8]) -> Uuid {
 
 /// Looks for silent monitors every so often and reports each silence once.
 async fn watch_offline(state: AppState, intake: Arc<Intake>, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(OFFLINE_CHECK_INTERVAL);
+    let shortest_ms = intake
+        .registry
+        .all()
+        .map(|monitor| monitor.offline_after_ms())
+        .min()
+        .unwrap_or(i64::MAX);
+    let every = Duration::from_millis(u64::try_from(shortest_ms / 3).unwrap_or(u64::MAX))
+        .clamp(OFFLINE_CHECK_INTERVAL_MIN, OFFLINE_CHECK_INTERVAL_MAX);
+    let mut tick = tokio::time::interval(every);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -339,11 +349,42 @@ async fn watch_offline(state: AppState, intake: Arc<Intake>, shutdown: Cancellat
                     .map(|alarm| (monitor, alarm))
             })
             .collect();
-        for (monitor, alarm) in silent {
-            let id = Uuid::now_v7().to_string();
-            if let Err(error) = report_alarm(&state, monitor, &alarm, &id, now_ms).await {
+        for (monitor, _) in silent {
+            if let Err(error) = confirm_and_report_silence(&state, &intake, monitor, now_ms).await {
                 tracing::error!(%error, mn = %monitor.mn, "could not report a silent monitor");
+                intake.with_state(&monitor.mn, |rules| rules.retry_offline());
             }
         }
     }
+}
+
+/// A monitor silent here may be talking to another node: the database,
+/// which every node writes, says when any node last heard it. Only a
+/// silence there too is reported, under an id made from that last packet's
+/// time, so every node that sees the same silence (or this node again
+/// after a restart) reports the same report and the incident counts it once.
+async fn confirm_and_report_silence(
+    state: &AppState,
+    intake: &Intake,
+    monitor: &super::monitor_registry::Monitor,
+    now_ms: i64,
+) -> Result<(), crate::storage::StorageError> {
+    let recent = now_ms.saturating_sub(monitor.offline_after_ms());
+    if let Some(heard) = state.storage.monitor_last_heard(&monitor.mn, recent).await? {
+        intake.with_state(&monitor.mn, |rules| rules.heard(heard));
+        return Ok(());
+    }
+    // Truly silent: when was it last heard at all (a rare, wider look)?
+    let last = state.storage.monitor_last_heard(&monitor.mn, i64::MIN).await?;
+    let since = last.unwrap_or(intake.started_at_ms);
+    let alarm = super::alarm_rules::Alarm::Offline {
+        silent_ms: now_ms.saturating_sub(since),
+    };
+    let id = crate::derived_id::derived_v7(
+        "fieldlink monitor offline",
+        last.unwrap_or(0),
+        &[monitor.mn.as_bytes()],
+    );
+    report_alarm(state, monitor, &alarm, &id.to_string(), now_ms).await?;
+    Ok(())
 }

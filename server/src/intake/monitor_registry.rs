@@ -66,6 +66,13 @@ fn default_consecutive() -> u32 {
     3
 }
 
+impl Monitor {
+    /// Silence longer than this is an offline alarm, ms.
+    pub fn offline_after_ms(&self) -> i64 {
+        i64::try_from(self.offline_after_s.saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
+}
+
 fn default_offline_after_s() -> u64 {
     900
 }
@@ -179,8 +186,10 @@ fn check(
     if !(1..=1000).contains(&monitor.consecutive) {
         return Err("consecutive must be 1 to 1000".into());
     }
-    if monitor.offline_after_s < 60 {
-        return Err("offline_after_s must be at least 60".into());
+    // Seconds are allowed (tests, fast-reporting sensors); a few times the
+    // monitor's reporting interval is what avoids false alarms.
+    if !(1..=7 * 24 * 3600).contains(&monitor.offline_after_s) {
+        return Err("offline_after_s must be 1 to 604800 (a week)".into());
     }
     if monitor.limits.is_empty() {
         return Err("limits must name at least one pollutant code".into());

@@ -346,6 +346,20 @@ impl IncidentStore for Store {
         row.as_ref().map(incident_from_row).transpose()
     }
 
+    async fn monitor_last_heard(&self, mn: &str, since_ms: i64) -> Result<Option<i64>, StorageError> {
+        // With a recent `since_ms` the index on received_at_ms keeps this to
+        // the last minutes' items.
+        let heard: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(i.received_at_ms) FROM items i JOIN monitor_packets p ON p.item_id = i.item_id \
+             WHERE i.received_at_ms > $1 AND p.mn = $2",
+        )
+        .bind(since_ms)
+        .bind(mn)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(heard)
+    }
+
     async fn grid_reports_of(
         &self,
         officer_id: &str,

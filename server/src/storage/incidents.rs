@@ -72,6 +72,12 @@ pub trait IncidentStore: Send + Sync + 'static {
     /// The incident a report's item belongs to now (after any split).
     async fn incident_of_item(&self, item_id: Uuid) -> Result<Option<StoredIncident>, StorageError>;
 
+    /// When any node last stored a packet of monitor `mn`, if it did after
+    /// `since_ms` (ms since the Unix epoch, the server's clock): the
+    /// offline rule asks before it reports a silence, so a monitor talking
+    /// to another node is not reported silent by this one.
+    async fn monitor_last_heard(&self, mn: &str, since_ms: i64) -> Result<Option<i64>, StorageError>;
+
     /// A grid worker's reports, newest first.
     async fn grid_reports_of(
         &self,

@@ -67,7 +67,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         8,
-        "incident splits",
+        "incident splits and monitor silence",
         include_str!("../../migrations/postgres/0008_incident_splits.sql"),
     ),
 ];

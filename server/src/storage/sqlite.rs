@@ -71,7 +71,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         12,
-        "incident splits",
+        "incident splits and monitor silence",
         include_str!("../../migrations/sqlite/0012_incident_splits.sql"),
     ),
 ];

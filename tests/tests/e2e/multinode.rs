@@ -370,3 +370,99 @@ async fn nodes_writing_at_once_keep_one_consistent_log() {
         node.shutdown().await;
     }
 }
+
+/// A registry of two monitors that count as offline after 2 s of silence.
+fn quick_silence_registry() -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let entry = |mn: &str, latitude: f64| {
+        format!(
+            "[[monitors]]\nmn = \"{mn}\"\npassword = \"123456\"\nname = \"{mn}\"\nst = \"31\"\n\
+             latitude = {latitude}\nlongitude = 121.55\naddress = \"人民路\"\nteam = \"team-chengnan\"\n\
+             category = \"lampblack_exceedance\"\nmatter_code = \"HB-002\"\nconsecutive = 3\n\
+             offline_after_s = 2\nlimits = {{ a34041 = 2.0 }}\n\n"
+        )
+    };
+    let text = entry(crate::hj212_intake::NOODLES, 29.87) + &entry(crate::hj212_intake::BARBECUE, 29.89);
+    std::fs::write(file.path(), text).unwrap();
+    file
+}
+
+/// Offline incidents on the shared database, by the monitor they name.
+async fn offline_incidents(node: &RunningServer) -> Vec<pb::Incident> {
+    use fieldlink_server::storage::IncidentStore;
+    node.state()
+        .storage
+        .list_incidents(&fieldlink_server::storage::IncidentFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|stored| stored.incident)
+        .filter(|incident| incident.category == "monitor_offline")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitor_talking_to_one_node_is_not_reported_offline_by_another() {
+    use crate::hj212_intake::{now_ms, send_readings, MonitorConnection, BARBECUE, NOODLES};
+    let Some(database) = ScratchDatabase::create().await else {
+        return;
+    };
+    let shared = tempfile::tempdir().unwrap();
+    let registry = quick_silence_registry();
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        let mut config = dev_config(shared.path());
+        config.database = Some(database.url.clone());
+        config.hj212 = Some("127.0.0.1:0".parse().unwrap());
+        config.monitors = Some(registry.path().to_path_buf());
+        nodes.push(fieldlink_server::start(config).await.expect("node starts"));
+    }
+    // NOODLES talks to node A for three offline periods (a reading every
+    // half second, within its limit); BARBECUE never reports at all.
+    let mut noodles = MonitorConnection::open(nodes[0].hj212_addr().unwrap()).await;
+    let start = now_ms() - 3_600_000;
+    let talking_until = Instant::now() + Duration::from_secs(6);
+    let mut sent = 0i64;
+    while Instant::now() < talking_until {
+        send_readings(&mut noodles, NOODLES, &[0.5], start + sent * 60_000).await;
+        sent += 1;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Both nodes looked many times by now (every 2/3 s): BARBECUE's silence
+    // is one incident with one report though both nodes saw it; NOODLES,
+    // heard through node A only, is not reported by node B.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let offline = loop {
+        let offline = offline_incidents(&nodes[1]).await;
+        if !offline.is_empty() || Instant::now() > deadline {
+            break offline;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(offline.len(), 1, "{offline:?}");
+    assert_eq!(offline[0].report_count, 1, "one silence, one report: {offline:?}");
+    assert!(offline[0].title.contains(BARBECUE), "{}", offline[0].title);
+
+    // Now NOODLES falls silent: one report of it, whichever nodes see it.
+    drop(noodles);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let offline = loop {
+        let offline = offline_incidents(&nodes[1]).await;
+        if offline.iter().any(|i| i.title.contains(NOODLES)) || Instant::now() > deadline {
+            break offline;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Both nodes have had time to look again (several check periods).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let offline = offline_incidents(&nodes[1]).await;
+    let noodles: Vec<_> = offline.iter().filter(|i| i.title.contains(NOODLES)).collect();
+    assert_eq!(noodles.len(), 1, "{offline:?}");
+    assert_eq!(noodles[0].report_count, 1, "{offline:?}");
+    for node in nodes {
+        node.shutdown().await;
+    }
+}
