@@ -389,7 +389,6 @@ fn quick_silence_registry() -> tempfile::NamedTempFile {
 
 /// Offline incidents on the shared database, by the monitor they name.
 async fn offline_incidents(node: &RunningServer) -> Vec<pb::Incident> {
-    use fieldlink_server::storage::IncidentStore;
     node.state()
         .storage
         .list_incidents(&fieldlink_server::storage::IncidentFilter {
@@ -449,13 +448,14 @@ async fn a_monitor_talking_to_one_node_is_not_reported_offline_by_another() {
     // Now NOODLES falls silent: one report of it, whichever nodes see it.
     drop(noodles);
     let deadline = Instant::now() + Duration::from_secs(60);
-    let offline = loop {
-        let offline = offline_incidents(&nodes[1]).await;
-        if offline.iter().any(|i| i.title.contains(NOODLES)) || Instant::now() > deadline {
-            break offline;
-        }
+    while !offline_incidents(&nodes[1])
+        .await
+        .iter()
+        .any(|i| i.title.contains(NOODLES))
+        && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    }
     // Both nodes have had time to look again (several check periods).
     tokio::time::sleep(Duration::from_secs(3)).await;
     let offline = offline_incidents(&nodes[1]).await;
