@@ -14,6 +14,7 @@
 mod baselines;
 mod ceiling;
 mod connections;
+mod decode_budget;
 mod fleet_directory;
 mod growth;
 mod hj212;
@@ -41,7 +42,7 @@ struct Args {
     /// Short rounds (under a minute in all on a 2-core machine).
     #[arg(long)]
     quick: bool,
-    /// Run one scenario only: ingest, photo, push, conns, growth, postgres, log or hj212.
+    /// Run one scenario only: ingest, photo, decode, push, conns, growth, postgres, log or hj212.
     #[arg(long)]
     only: Option<String>,
     /// Write every figure as JSON to this file.
@@ -52,8 +53,8 @@ struct Args {
     child: Option<Vec<String>>,
 }
 
-const SCENARIOS: [&str; 8] = [
-    "ingest", "photo", "push", "conns", "growth", "postgres", "log", "hj212",
+const SCENARIOS: [&str; 9] = [
+    "ingest", "photo", "decode", "push", "conns", "growth", "postgres", "log", "hj212",
 ];
 
 fn main() -> std::process::ExitCode {
@@ -139,6 +140,13 @@ async fn run(args: &Args) -> Result<(), String> {
         };
         eprintln!("photo: {} rounds", plan.rounds);
         figures.extend(timed("photo", photo::run(&plan)).await?);
+    }
+    if wanted("decode") {
+        let plan = decode_budget::Plan {
+            uploads: if quick { 4 } else { 16 },
+        };
+        eprintln!("decode: {} huge PNGs at once", plan.uploads);
+        figures.extend(timed("decode", decode_budget::run(&plan)).await?);
     }
     if wanted("push") {
         let plan = push::Plan {

@@ -84,6 +84,46 @@ impl ItemStore for CommitSink {
 
 #[async_trait]
 impl EvidenceStore for CommitSink {
+    async fn claim_media_jobs(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<fieldlink_server::storage::MediaJob>, StorageError> {
+        self.inner.claim_media_jobs(now_ms, lease_ms, limit).await
+    }
+
+    async fn finish_media_job(&self, item_id: Uuid) -> Result<(), StorageError> {
+        self.inner.finish_media_job(item_id).await
+    }
+
+    async fn release_media_job(&self, item_id: Uuid, retry_at_ms: i64) -> Result<(), StorageError> {
+        self.inner.release_media_job(item_id, retry_at_ms).await
+    }
+
+    async fn media_jobs_pending(&self) -> Result<u64, StorageError> {
+        self.inner.media_jobs_pending().await
+    }
+
+    async fn add_media_finding(
+        &self,
+        item_id: Uuid,
+        finding: &str,
+        detail: &str,
+        at_ms: i64,
+    ) -> Result<(), StorageError> {
+        self.inner
+            .add_media_finding(item_id, finding, detail, at_ms)
+            .await
+    }
+
+    async fn media_findings(
+        &self,
+        item_id: Uuid,
+    ) -> Result<Vec<fieldlink_server::storage::MediaFinding>, StorageError> {
+        self.inner.media_findings(item_id).await
+    }
+
     async fn photo(&self, evidence_id: Uuid) -> Result<Option<StoredPhoto>, StorageError> {
         self.inner.photo(evidence_id).await
     }

@@ -9,7 +9,8 @@ GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO fieldlink_app;
 REVOKE INSERT ON _sqlx_migrations FROM fieldlink_app;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO fieldlink_app;
 -- Working state, not evidence: the directory, sign-in tokens (revocation),
--- the assignments' current state, feed cursors, unfinished uploads, presence.
-GRANT UPDATE ON teams, officers, session_tokens, assignments, feed_cursors, partial_uploads, presence, incidents
-    TO fieldlink_app;
-GRANT DELETE ON partial_uploads TO fieldlink_app;
+-- the assignments' current state, feed cursors, unfinished uploads, presence,
+-- the media worker's queue.
+GRANT UPDATE ON teams, officers, session_tokens, assignments, feed_cursors, partial_uploads, presence, incidents,
+    media_jobs TO fieldlink_app;
+GRANT DELETE ON partial_uploads, media_jobs TO fieldlink_app;

@@ -147,8 +147,12 @@ pub struct Config {
     pub partial_upload_ttl_ms: i64,
     /// Declared bytes of unfinished uploads one device may hold.
     pub partial_bytes_per_device_max: u64,
-    /// Images decoded at once (each decode may take hundreds of MiB).
+    /// Images the media worker decodes at once, after their receipts (0:
+    /// post-processing paused; thumbnails wait in the queue).
     pub image_decodes_max: usize,
+    /// Memory all decodes at once may take, MiB: each reserves what its
+    /// image may need at most before it starts, or waits.
+    pub decode_budget_mib: u64,
     /// EXIF capture time may differ from the declared time by this much before it is flagged, ms.
     pub exif_time_tolerance_ms: i64,
     /// EXIF GPS may be this far from the declared place before it is flagged, metres.
@@ -242,6 +246,7 @@ impl Default for Config {
             partial_upload_ttl_ms: limits::PARTIAL_UPLOAD_TTL_MS_DEFAULT,
             partial_bytes_per_device_max: limits::PARTIAL_BYTES_PER_DEVICE_MAX_DEFAULT,
             image_decodes_max: 2,
+            decode_budget_mib: 768,
             exif_time_tolerance_ms: 10 * 60 * 1000,
             exif_distance_tolerance_m: 500.0,
             exif_default_utc_offset_minutes: 480,

@@ -321,9 +321,12 @@ struct ServeArgs {
     /// Bytes of unfinished uploads one device may hold [default: 268435456].
     #[arg(long)]
     partial_bytes_per_device_max: Option<u64>,
-    /// Images decoded at once [default: 2].
+    /// Images decoded at once after their receipts, for thumbnails; 0 pauses post-processing [default: 2].
     #[arg(long)]
     image_decodes_max: Option<usize>,
+    /// Memory all those decodes may take at once, MiB [default: 768].
+    #[arg(long)]
+    decode_budget_mib: Option<u64>,
     /// Flag photos whose EXIF time differs by more than this, ms [default: 600000].
     #[arg(long)]
     exif_time_tolerance_ms: Option<i64>,
@@ -458,6 +461,7 @@ impl ServeArgs {
             partial_upload_ttl_ms,
             partial_bytes_per_device_max,
             image_decodes_max,
+            decode_budget_mib,
             exif_time_tolerance_ms,
             exif_distance_tolerance_m,
             exif_default_utc_offset_minutes,

@@ -35,6 +35,8 @@ pub struct Metrics {
     hj212: Mutex<BTreeMap<&'static str, u64>>,
     /// HJ 212 connections open.
     pub hj212_connections: AtomicU64,
+    /// Media jobs by outcome ("done", "undecodable", "retried", "given_up").
+    media_jobs: Mutex<BTreeMap<&'static str, u64>>,
     /// Incidents opened by a report.
     pub incidents_opened: AtomicU64,
     /// Reports that joined an open incident.
@@ -60,6 +62,17 @@ impl Metrics {
     pub fn hj212(&self, outcome: &'static str) {
         let mut counts = self.hj212.lock().unwrap_or_else(|e| e.into_inner());
         *counts.entry(outcome).or_default() += 1;
+    }
+
+    /// Counts one media job's outcome.
+    pub fn media_job(&self, outcome: &'static str) {
+        let mut counts = self.media_jobs.lock().unwrap_or_else(|e| e.into_inner());
+        *counts.entry(outcome).or_default() += 1;
+    }
+
+    /// Media job outcomes counted so far.
+    pub fn media_job_outcomes(&self) -> BTreeMap<&'static str, u64> {
+        self.media_jobs.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// HJ 212 outcomes counted so far.
@@ -230,6 +243,13 @@ pub fn render(s: &Snapshot<'_>) -> String {
             out,
             "fieldlink_hj212_packets_total{{outcome=\"{outcome}\"}} {count}"
         );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP fieldlink_media_jobs_total Post-processing jobs (thumbnails) by outcome.\n# TYPE fieldlink_media_jobs_total counter"
+    );
+    for (outcome, count) in m.media_job_outcomes() {
+        let _ = writeln!(out, "fieldlink_media_jobs_total{{outcome=\"{outcome}\"}} {count}");
     }
     let _ = writeln!(
         out,

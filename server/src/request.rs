@@ -8,7 +8,7 @@ use fieldlink_protocol::pb::{self, request::Body, response};
 use fieldlink_protocol::stream_code;
 
 use crate::error::ServiceError;
-use crate::services::{self, photo_upload::ThumbnailJob};
+use crate::services;
 use crate::session::Session;
 use crate::state::AppState;
 
@@ -30,7 +30,6 @@ pub async fn serve_stream(
     mut recv: quinn::RecvStream,
 ) -> Outcome {
     let deadline = Duration::from_millis(state.config.request_timeout_ms);
-    let mut thumbnail = None;
     if let Err(wait_ms) = state.device_limits.request(&session.device_id) {
         let _ = recv.stop(stream_code::FRAME_REFUSED.into());
         let status = ServiceError::RateLimited {
@@ -65,7 +64,7 @@ pub async fn serve_stream(
                         services::assignment_feed::serve(state, session, subscribe, send, recv).await;
                         return Outcome::Served;
                     }
-                    dispatch(state, session, request, &mut recv, &mut thumbnail).await
+                    dispatch(state, session, request, &mut recv).await
                 }
             },
         };
@@ -96,10 +95,6 @@ pub async fn serve_stream(
     };
     if write_frame(&mut send, &response).await.is_ok() {
         let _ = send.finish();
-    }
-    if let Some(job) = thumbnail {
-        // Off the acknowledgement path: the receipt is already on its way.
-        services::photo_upload::make_thumbnail(state.clone(), job).await;
     }
     Outcome::Served
 }
@@ -155,7 +150,6 @@ async fn dispatch(
     session: &Session,
     request: fieldlink_protocol::envelope::ParsedRequest<'_>,
     recv: &mut quinn::RecvStream,
-    thumbnail: &mut Option<ThumbnailJob>,
 ) -> Result<response::Result, ServiceError> {
     if session.officer.role == crate::directory::Role::GridWorker && !grid_workers_may(&request.body) {
         return Err(ServiceError::PermissionDenied {
@@ -173,19 +167,16 @@ async fn dispatch(
         )
         .await
         .map(response::Result::Receipt),
-        Body::UploadPhoto(header) => {
-            let (receipt, job) = services::photo_upload::upload(
-                state,
-                session,
-                header,
-                request.body_bytes,
-                request.capture.as_ref(),
-                recv,
-            )
-            .await?;
-            *thumbnail = job;
-            Ok(response::Result::Receipt(receipt))
-        }
+        Body::UploadPhoto(header) => services::photo_upload::upload(
+            state,
+            session,
+            header,
+            request.body_bytes,
+            request.capture.as_ref(),
+            recv,
+        )
+        .await
+        .map(response::Result::Receipt),
         Body::UploadStatus(query) => services::upload_status::query(state, session, query)
             .await
             .map(response::Result::UploadStatus),

@@ -184,15 +184,13 @@ pub async fn start_wrapped(
         }
         tracing::info!(appended, "gave stored items their log leaves");
     }
-    let evidence = Evidence::open(
-        &config.data_dir.join("evidence"),
-        config.image_decodes_max,
-        config.evidence_s3().as_ref(),
-    )
-    .map_err(|e| ServerError::Listen {
-        addr: config.listen,
-        detail: format!("cannot open the evidence store: {e}"),
-    })?;
+    let evidence =
+        Evidence::open(&config.data_dir.join("evidence"), config.evidence_s3().as_ref()).map_err(|e| {
+            ServerError::Listen {
+                addr: config.listen,
+                detail: format!("cannot open the evidence store: {e}"),
+            }
+        })?;
     let directory = load_directory(&config, storage.as_ref()).await?;
 
     let server_config = transport::server_config(crypto, &config).map_err(|detail| ServerError::Listen {
@@ -296,6 +294,10 @@ pub async fn start_wrapped(
         clock,
     };
     tokio::spawn(crate::evidence::janitor::run(state.clone(), shutdown.clone()));
+    tokio::spawn(crate::evidence::media_worker::run(
+        state.clone(),
+        shutdown.clone(),
+    ));
     tokio::spawn(crate::audit::run_scrub(
         state.storage.clone(),
         state.evidence.clone(),

@@ -34,12 +34,8 @@ pub async fn open(config: &crate::Config) -> Result<(Arc<dyn Storage>, Evidence)
         }
         Some(url) => Arc::new(crate::storage::postgres::PgStorage::open(url, 2).await?),
     };
-    let evidence = Evidence::open(
-        &config.data_dir.join("evidence"),
-        1,
-        config.evidence_s3().as_ref(),
-    )
-    .map_err(OpenError::Evidence)?;
+    let evidence = Evidence::open(&config.data_dir.join("evidence"), config.evidence_s3().as_ref())
+        .map_err(OpenError::Evidence)?;
     Ok((storage, evidence))
 }
 

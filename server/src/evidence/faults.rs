@@ -18,6 +18,8 @@ pub enum FaultPoint {
     DirectoryFsync,
     /// The database commit of the item.
     Commit,
+    /// A media job (post-processing after the receipt).
+    MediaJob,
 }
 
 /// The armed faults. Cheap to clone; clones share the set.

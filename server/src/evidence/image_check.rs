@@ -1,9 +1,9 @@
-//! Is this really the image it claims to be? Magic bytes, a full decode under
-//! explicit limits, and where the image ends.
-//!
-//! Runs on a blocking thread. The limits come first: the decoder reads the
-//! dimensions from the header and refuses a decompression bomb (a small file
-//! claiming huge dimensions) before allocating its pixels.
+//! Is this really the image it claims to be? Magic bytes, the dimensions in
+//! the header against the pixel limits, and the structure — JPEG segments
+//! up to EOI (ITU T.81 Annex B), PNG chunks with their CRCs up to IEND
+//! (ISO/IEC 15948 §5) — and where the image ends. Nothing is decoded before
+//! the receipt: pixels are decoded after it, by the media worker
+//! ([`decode`]), under the decode memory budget.
 
 use std::io::Cursor;
 
@@ -15,6 +15,7 @@ use image::{DynamicImage, ImageFormat, ImageReader};
 pub const DECODE_ALLOC_BYTES_MAX: u64 = 512 * 1024 * 1024;
 
 /// What a valid image turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ImageFacts {
     /// Width in pixels.
     pub width: u32,
@@ -22,8 +23,6 @@ pub struct ImageFacts {
     pub height: u32,
     /// Bytes follow the end marker (JPEG EOI, PNG IEND).
     pub trailing_bytes: bool,
-    /// The decoded pixels (for the thumbnail).
-    pub decoded: DynamicImage,
 }
 
 /// Why an image was refused.
@@ -40,42 +39,83 @@ pub enum ImageError {
     Corrupt(String),
 }
 
-/// Checks and decodes `bytes` as `content_type`.
-pub fn check(bytes: &[u8], content_type: ContentType) -> Result<ImageFacts, ImageError> {
-    if !content_type.matches_magic(bytes) {
-        return Err(ImageError::ContentTypeMismatch(content_type.as_mime()));
-    }
+fn reader(bytes: &[u8], content_type: ContentType) -> ImageReader<Cursor<&[u8]>> {
     let format = match content_type {
         ContentType::Jpeg => ImageFormat::Jpeg,
         ContentType::Png => ImageFormat::Png,
     };
-    let reader = || {
-        let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-        let mut limits = image::Limits::default();
-        limits.max_image_width = Some(IMAGE_SIDE_PIXELS_MAX);
-        limits.max_image_height = Some(IMAGE_SIDE_PIXELS_MAX);
-        limits.max_alloc = Some(DECODE_ALLOC_BYTES_MAX);
-        reader.limits(limits);
-        reader
-    };
-    let (width, height) = reader().into_dimensions().map_err(classify)?;
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(IMAGE_SIDE_PIXELS_MAX);
+    limits.max_image_height = Some(IMAGE_SIDE_PIXELS_MAX);
+    limits.max_alloc = Some(DECODE_ALLOC_BYTES_MAX);
+    reader.limits(limits);
+    reader
+}
+
+/// Checks `bytes` as `content_type` without decoding its pixels.
+pub fn check(bytes: &[u8], content_type: ContentType) -> Result<ImageFacts, ImageError> {
+    if !content_type.matches_magic(bytes) {
+        return Err(ImageError::ContentTypeMismatch(content_type.as_mime()));
+    }
+    let (width, height) = reader(bytes, content_type).into_dimensions().map_err(classify)?;
     if u64::from(width) * u64::from(height) > IMAGE_PIXELS_MAX {
         return Err(ImageError::TooLarge(format!(
             "{width}x{height} is over {IMAGE_PIXELS_MAX} pixels"
         )));
     }
-    let decoded = reader().decode().map_err(classify)?;
     let end = match content_type {
-        ContentType::Jpeg => jpeg_end(bytes),
-        ContentType::Png => png_end(bytes),
-    }
-    .ok_or_else(|| ImageError::Corrupt("no end marker".into()))?;
+        ContentType::Jpeg => jpeg_end(bytes).ok_or_else(|| ImageError::Corrupt("no end marker".into()))?,
+        ContentType::Png => png_end_checked(bytes)?,
+    };
     Ok(ImageFacts {
         width,
         height,
         trailing_bytes: end < bytes.len(),
-        decoded,
     })
+}
+
+/// Decodes a stored image (after its receipt) under the same limits.
+pub fn decode(bytes: &[u8], content_type: ContentType) -> Result<DynamicImage, ImageError> {
+    reader(bytes, content_type).decode().map_err(classify)
+}
+
+/// Memory a decode of a `width` × `height` image of `content_type` may
+/// take at most, bytes: what the media worker reserves from its budget
+/// before it starts (16-bit RGBA for PNG, 4 bytes a pixel for JPEG).
+pub fn decode_bytes_estimate(content_type: ContentType, width: u32, height: u32) -> u64 {
+    let per_pixel = match content_type {
+        ContentType::Png => 8,
+        ContentType::Jpeg => 4,
+    };
+    u64::from(width) * u64::from(height) * per_pixel
+}
+
+/// Offset just past IEND, every chunk's CRC checked on the way: a PNG
+/// damaged anywhere is refused without inflating a byte of it.
+fn png_end_checked(bytes: &[u8]) -> Result<usize, ImageError> {
+    let corrupt = |what: String| ImageError::Corrupt(what);
+    let mut pos = 8;
+    loop {
+        let header = bytes
+            .get(pos..pos + 8)
+            .ok_or_else(|| corrupt("truncated before IEND".into()))?;
+        let length = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let end = pos
+            .checked_add(12)
+            .and_then(|p| p.checked_add(length))
+            .filter(|end| *end <= bytes.len())
+            .ok_or_else(|| corrupt("truncated before IEND".into()))?;
+        let stored = u32::from_be_bytes([bytes[end - 4], bytes[end - 3], bytes[end - 2], bytes[end - 1]]);
+        if crc32fast::hash(&bytes[pos + 4..end - 4]) != stored {
+            let kind = String::from_utf8_lossy(&header[4..8]).into_owned();
+            return Err(corrupt(format!("the CRC of chunk {kind} at byte {pos} is wrong")));
+        }
+        if &header[4..8] == b"IEND" {
+            return Ok(end);
+        }
+        pos = end;
+    }
 }
 
 fn classify(error: image::ImageError) -> ImageError {
@@ -172,7 +212,7 @@ mod tests {
     }
 
     #[test]
-    fn valid_images_decode_and_end_where_they_end() {
+    fn valid_images_check_decode_and_end_where_they_end() {
         let j = jpeg(64, 48);
         let facts = check(&j, ContentType::Jpeg).unwrap();
         assert_eq!((facts.width, facts.height, facts.trailing_bytes), (64, 48, false));
@@ -180,6 +220,27 @@ mod tests {
         let p = png(10, 5);
         let facts = check(&p, ContentType::Png).unwrap();
         assert_eq!((facts.width, facts.height, facts.trailing_bytes), (10, 5, false));
+        assert_eq!(png_end(&p), Some(p.len()));
+        let decoded = decode(&j, ContentType::Jpeg).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (64, 48));
+    }
+
+    #[test]
+    fn a_png_damaged_inside_is_refused_by_its_crc_without_decoding() {
+        let mut p = png(32, 32);
+        // Flip a byte inside the IDAT data: sizes and markers stay valid.
+        let idat = p.windows(4).position(|w| w == b"IDAT").unwrap();
+        p[idat + 6] ^= 0x55;
+        match check(&p, ContentType::Png) {
+            Err(ImageError::Corrupt(why)) => assert!(why.contains("IDAT"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn decode_budgets_cover_the_widest_pixels() {
+        assert_eq!(decode_bytes_estimate(ContentType::Png, 8000, 8000), 512_000_000);
+        assert_eq!(decode_bytes_estimate(ContentType::Jpeg, 100, 10), 4_000);
     }
 
     #[test]

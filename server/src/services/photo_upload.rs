@@ -3,10 +3,13 @@
 //! The order of the write path is what makes a receipt trustworthy: bytes are
 //! hashed (SHA-256 and SM3) while they are written to a partial file; at the
 //! end the file is fsync'd, the digest compared with the declaration, the
-//! image decoded under limits; then the file is renamed into the
-//! content-addressed store and the directory fsync'd; then the evidence row
-//! is committed; only then is the receipt sent. A crash at any step leaves
-//! nothing visible, an orphan blob (collected later), or a committed item.
+//! image's structure checked (header dimensions against the limits, JPEG
+//! segments or PNG chunk CRCs; no pixel is decoded); then the file is
+//! renamed into the content-addressed store and the directory fsync'd; then
+//! the evidence row is committed, with its post-processing job (the
+//! thumbnail: [`crate::evidence::media_worker`]); only then is the receipt
+//! sent. A crash at any step leaves nothing visible, an orphan blob
+//! (collected later), or a committed item whose queued job resumes.
 
 use std::time::Duration;
 
@@ -14,8 +17,6 @@ use fieldlink_protocol::log::LeafKind;
 use fieldlink_protocol::pb;
 use fieldlink_protocol::photo::PhotoHeader;
 use fieldlink_protocol::validate;
-use image::DynamicImage;
-use sha2::Digest;
 use uuid::Uuid;
 
 use crate::error::ServiceError;
@@ -32,12 +33,6 @@ use crate::storage::{CommitOutcome, ItemIndex, ItemKind, NewItem, PartialUpload,
 /// Bytes read from the stream at a time.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
-/// Work left after the receipt is sent: the thumbnail.
-pub struct ThumbnailJob {
-    evidence_id: Uuid,
-    decoded: DynamicImage,
-}
-
 /// Receives, checks and stores one photo.
 pub async fn upload(
     state: &AppState,
@@ -46,13 +41,13 @@ pub async fn upload(
     header_bytes: &[u8],
     capture: Option<&pb::CaptureSignature>,
     recv: &mut quinn::RecvStream,
-) -> Result<(pb::Receipt, Option<ThumbnailJob>), ServiceError> {
+) -> Result<pb::Receipt, ServiceError> {
     // A resend of a stored photo is answered before anything else, and its
     // bytes are not read at all.
     let evidence_id = validate::item_id("evidence_id", &header.evidence_id)?;
     if let Some(stored) = state.storage.photo(evidence_id).await? {
         let stored_header = state.storage.item(evidence_id).await?.map(|item| item.body);
-        return replay_or_conflict(stored, stored_header.as_deref(), &header).map(|receipt| (receipt, None));
+        return replay_or_conflict(stored, stored_header.as_deref(), &header);
     }
     if let Some(other) = state.storage.item(evidence_id).await? {
         // The id names an item of another kind.
@@ -147,8 +142,9 @@ pub async fn upload(
         return Err(error);
     }
 
-    // Decode under limits, off the async threads, a bounded number at a time.
-    let permit = state.evidence.decode_permits.clone().acquire_owned().await;
+    // Check the structure (no decode), off the async threads, a bounded
+    // number at a time.
+    let permit = state.evidence.check_permits.clone().acquire_owned().await;
     let content_type = header_checked.content_type;
     let utc_offset = state.config.exif_default_utc_offset_minutes;
     let read_path = path.clone();
@@ -247,38 +243,11 @@ pub async fn upload(
         CommitOutcome::Replayed(receipt) => (receipt, true),
         CommitOutcome::Conflict { existing_seq } => return Err(ServiceError::Conflict { existing_seq }),
     };
-    let receipt = photo_receipt(wire_receipt(receipt, replayed), &index);
-    let job = (!replayed).then_some(ThumbnailJob {
-        evidence_id: header_checked.evidence_id,
-        decoded: facts.decoded,
-    });
-    Ok((receipt, job))
-}
-
-/// Makes and stores the thumbnail. Runs after the receipt has been sent.
-pub async fn make_thumbnail(state: AppState, job: ThumbnailJob) {
-    let made = tokio::task::spawn_blocking(move || crate::evidence::thumbnail::make(&job.decoded)).await;
-    let (jpeg, width, height) = match made {
-        Ok(Ok(made)) => made,
-        _ => {
-            tracing::warn!(evidence = %job.evidence_id, "thumbnail could not be made");
-            return;
-        }
-    };
-    let sha256: [u8; 32] = sha2::Sha256::digest(&jpeg).into();
-    let blobs = state.evidence.blobs.clone();
-    let stored = tokio::task::spawn_blocking(move || blobs.put(&jpeg, &sha256)).await;
-    if !matches!(stored, Ok(Ok(()))) {
-        tracing::warn!(evidence = %job.evidence_id, "thumbnail could not be stored");
-        return;
+    if !replayed {
+        // Its thumbnail is queued with it; the worker may start now.
+        state.evidence.media_wake.notify_one();
     }
-    if let Err(error) = state
-        .storage
-        .insert_thumbnail(job.evidence_id, &sha256, width, height, (state.clock)())
-        .await
-    {
-        tracing::warn!(evidence = %job.evidence_id, %error, "thumbnail row not stored");
-    }
+    Ok(photo_receipt(wire_receipt(receipt, replayed), &index))
 }
 
 /// A receipt with the photo's facts added.

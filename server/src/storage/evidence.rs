@@ -57,8 +57,59 @@ pub trait EvidenceStore: Send + Sync + 'static {
     /// A photo's thumbnail blob, if made.
     async fn thumbnail(&self, evidence_id: Uuid) -> Result<Option<[u8; 32]>, StorageError>;
 
+    /// Takes up to `limit` queued media jobs whose lease ran out (oldest
+    /// first) under a lease until `now_ms + lease_ms`: no other worker, on
+    /// any node, takes them meanwhile.
+    async fn claim_media_jobs(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<MediaJob>, StorageError>;
+
+    /// The job is done (or given up): it leaves the queue.
+    async fn finish_media_job(&self, item_id: Uuid) -> Result<(), StorageError>;
+
+    /// The job failed for now: it may be taken again from `retry_at_ms`.
+    async fn release_media_job(&self, item_id: Uuid, retry_at_ms: i64) -> Result<(), StorageError>;
+
+    /// Jobs in the queue.
+    async fn media_jobs_pending(&self) -> Result<u64, StorageError>;
+
+    /// Appends what post-processing found about an item (once per finding).
+    async fn add_media_finding(
+        &self,
+        item_id: Uuid,
+        finding: &str,
+        detail: &str,
+        at_ms: i64,
+    ) -> Result<(), StorageError>;
+
+    /// What post-processing found about an item, oldest first.
+    async fn media_findings(&self, item_id: Uuid) -> Result<Vec<MediaFinding>, StorageError>;
+
     /// Whether any photo or thumbnail references the blob.
     async fn blob_is_referenced(&self, sha256: &[u8; 32]) -> Result<bool, StorageError>;
+}
+
+/// A queued media job, as taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaJob {
+    /// The item.
+    pub item_id: Uuid,
+    /// Times taken, this one included.
+    pub attempts: u64,
+}
+
+/// One thing post-processing found about an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaFinding {
+    /// What: `undecodable`, `post_processing_failed`.
+    pub finding: String,
+    /// For a person.
+    pub detail: String,
+    /// When, ms since the Unix epoch.
+    pub at_ms: i64,
 }
 
 /// Queryable facts of a stored photo.

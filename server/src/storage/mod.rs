@@ -45,7 +45,9 @@ pub use assignments::{
     AssignmentCommit, AssignmentFilter, AssignmentStore, FeedCursor, NewAssignmentEvent, RecordedEvent,
     StoredAssignment,
 };
-pub use evidence::{EvidenceStore, PartialUpload, PhotoIndex, RecordLinks, StoredPhoto};
+pub use evidence::{
+    EvidenceStore, MediaFinding, MediaJob, PartialUpload, PhotoIndex, RecordLinks, StoredPhoto,
+};
 pub use incidents::{
     GridReportRow, IncidentCommit, IncidentFilter, IncidentReport, IncidentStore, JoinRule, ReportOutcome,
     StoredIncident,

@@ -70,6 +70,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "incident splits and monitor silence",
         include_str!("../../migrations/postgres/0008_incident_splits.sql"),
     ),
+    (
+        9,
+        "media jobs and findings",
+        include_str!("../../migrations/postgres/0009_media_jobs.sql"),
+    ),
 ];
 
 /// What the runtime role may do when another role owns the schema.

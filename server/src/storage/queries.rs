@@ -32,10 +32,10 @@ use crate::storage::inspection_rows::InspectionRows;
 use crate::storage::log_append::{event_leaf, item_leaf, LogAppend};
 use crate::storage::{
     AssignmentCommit, AssignmentFilter, AssignmentStore, CaseItemRow, CommitOutcome, DeviceCapture,
-    EvidenceStore, FeedCursor, ItemIndex, ItemStore, ItemSummary, LeafRef, LogStore, NewAssignmentEvent,
-    NewItem, PartialUpload, PeopleStore, PhotoIndex, RecordLinks, RecordedEvent, ServiceHistory,
-    SessionToken, Storage, StorageError, StoredAssignment, StoredCheckpoint, StoredCustody, StoredItem,
-    StoredPhoto, StoredReceipt,
+    EvidenceStore, FeedCursor, ItemIndex, ItemStore, ItemSummary, LeafRef, LogStore, MediaFinding, MediaJob,
+    NewAssignmentEvent, NewItem, PartialUpload, PeopleStore, PhotoIndex, RecordLinks, RecordedEvent,
+    ServiceHistory, SessionToken, Storage, StorageError, StoredAssignment, StoredCheckpoint, StoredCustody,
+    StoredItem, StoredPhoto, StoredReceipt,
 };
 
 type DbRow = <Db as sqlx::Database>::Row;
@@ -167,7 +167,7 @@ impl ItemStore for Store {
         }
         for item in &stored {
             if !matches!(item.index, ItemIndex::Inspection { .. }) {
-                insert_index(&mut tx, &item.item_id.to_string(), &item.index).await?;
+                insert_index(&mut tx, &item.item_id.to_string(), &item.index, now_ms).await?;
             }
         }
         insert_captures(&mut tx, &stored).await?;
@@ -549,6 +549,107 @@ impl EvidenceStore for Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn claim_media_jobs(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<MediaJob>, StorageError> {
+        let due = sqlx::query(
+            "SELECT item_id, attempts FROM media_jobs WHERE lease_until_ms < $1 \
+             ORDER BY queued_at_ms LIMIT $2",
+        )
+        .bind(now_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut claimed = Vec::with_capacity(due.len());
+        for row in &due {
+            let item_id: String = row.try_get("item_id")?;
+            // Taken only if no other worker (or node) took it meanwhile.
+            let taken = sqlx::query(
+                "UPDATE media_jobs SET lease_until_ms = $2, attempts = attempts + 1 \
+                 WHERE item_id = $1 AND lease_until_ms < $3",
+            )
+            .bind(&item_id)
+            .bind(now_ms.saturating_add(lease_ms))
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            if taken == 1 {
+                claimed.push(MediaJob {
+                    item_id: Uuid::parse_str(&item_id)
+                        .map_err(|e| StorageError::Corrupt(format!("media job id: {e}")))?,
+                    attempts: to_u64(row.try_get::<i64, _>("attempts")?)?.saturating_add(1),
+                });
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn finish_media_job(&self, item_id: Uuid) -> Result<(), StorageError> {
+        sqlx::query("DELETE FROM media_jobs WHERE item_id = $1")
+            .bind(item_id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn release_media_job(&self, item_id: Uuid, retry_at_ms: i64) -> Result<(), StorageError> {
+        sqlx::query("UPDATE media_jobs SET lease_until_ms = $2 WHERE item_id = $1")
+            .bind(item_id.to_string())
+            .bind(retry_at_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn media_jobs_pending(&self) -> Result<u64, StorageError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM media_jobs")
+            .fetch_one(&self.pool)
+            .await?;
+        to_u64(count)
+    }
+
+    async fn add_media_finding(
+        &self,
+        item_id: Uuid,
+        finding: &str,
+        detail: &str,
+        at_ms: i64,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO media_findings (item_id, finding, detail, at_ms) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (item_id, finding) DO NOTHING",
+        )
+        .bind(item_id.to_string())
+        .bind(finding)
+        .bind(detail)
+        .bind(at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn media_findings(&self, item_id: Uuid) -> Result<Vec<MediaFinding>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT finding, detail, at_ms FROM media_findings WHERE item_id = $1 ORDER BY at_ms, finding",
+        )
+        .bind(item_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(MediaFinding {
+                    finding: row.try_get("finding")?,
+                    detail: row.try_get("detail")?,
+                    at_ms: row.try_get("at_ms")?,
+                })
+            })
+            .collect()
     }
 
     async fn thumbnail(&self, evidence_id: Uuid) -> Result<Option<[u8; 32]>, StorageError> {
@@ -1520,6 +1621,7 @@ async fn insert_index(
     tx: &mut Transaction<'_, Db>,
     item_id: &str,
     index: &ItemIndex,
+    now_ms: i64,
 ) -> Result<(), StorageError> {
     match index {
         ItemIndex::Inspection { .. } => {
@@ -1652,6 +1754,12 @@ async fn insert_index(
             .bind(flags_text(&photo.flags))
             .execute(&mut **tx)
             .await?;
+            // Its thumbnail is made after the receipt, from this queue.
+            sqlx::query("INSERT INTO media_jobs (item_id, queued_at_ms) VALUES ($1, $2)")
+                .bind(item_id)
+                .bind(now_ms)
+                .execute(&mut **tx)
+                .await?;
         }
     }
     Ok(())

@@ -74,6 +74,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "incident splits and monitor silence",
         include_str!("../../migrations/sqlite/0012_incident_splits.sql"),
     ),
+    (
+        13,
+        "media jobs and findings",
+        include_str!("../../migrations/sqlite/0013_media_jobs.sql"),
+    ),
 ];
 
 // The queries both backends share (`queries.rs`), compiled for SQLite.
