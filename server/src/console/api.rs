@@ -689,6 +689,15 @@ async fn one_item(
             "flags": flag_names(&photo.index.flags),
         });
     }
+    // What post-processing found after the receipt (an undecodable image).
+    value["findings"] = json!(state
+        .app
+        .storage
+        .media_findings(id)
+        .await?
+        .into_iter()
+        .map(|f| json!({"finding": f.finding, "detail": f.detail, "at_ms": f.at_ms}))
+        .collect::<Vec<_>>());
     Ok(Json(value))
 }
 

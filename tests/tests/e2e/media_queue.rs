@@ -76,6 +76,7 @@ async fn thumbnails_wait_in_the_queue_across_a_restart_and_bad_pixels_are_a_find
     // Restarted with workers: the queue is worked off.
     let mut config = dev_config(data_dir.path());
     config.database = database.as_ref().map(|d| d.url.clone());
+    config.http = Some("127.0.0.1:0".parse().unwrap());
     let server = fieldlink_server::start(config).await.expect("restarts");
     let storage = server.state().storage.clone();
     eventually("the queue is empty", || {
@@ -94,6 +95,12 @@ async fn thumbnails_wait_in_the_queue_across_a_restart_and_bad_pixels_are_a_find
     // The photo itself, and its receipt, are as they were.
     let stored = storage.photo(bad_id).await.unwrap().unwrap();
     assert_eq!((stored.index.width, stored.index.height), (64, 64));
+    // The console shows the finding with the item.
+    let base = format!("http://{}", server.console_addr().unwrap());
+    let console = crate::console::sign_in(&base, "supervisor-01").await.unwrap();
+    let (status, item) = crate::console::send(console.get(&format!("/api/items/{bad_id}"))).await;
+    assert_eq!(status, 200, "{item}");
+    assert_eq!(item["findings"][0]["finding"], "undecodable", "{item}");
     let outcomes = server.state().metrics.media_job_outcomes();
     assert_eq!(outcomes.get("done"), Some(&3), "{outcomes:?}");
     assert_eq!(outcomes.get("undecodable"), Some(&1), "{outcomes:?}");

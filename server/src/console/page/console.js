@@ -18,7 +18,7 @@ const T = {
     incidentState:"状态", dispatchIncident:"派遣", dismissIncident:"不予处置", dismissReason:"不予处置的理由：", review:"审核", approve:"审核通过", returnWork:"退回重办",
     returnReason:"退回理由：", sources:"来源", escalated:"无人接单", followUp:"复查",
     splitOff:"拆分所选报告", splitReason:"拆分理由（可不填）：", mergeInto:"并入", mergeReason:"并入理由（可不填）：", noImages:"无图片", INCIDENT_STATE_MERGED:"已并入",
-    monitor:"在线监测", camera:"视频监控", supervisor:"指挥员",
+    monitor:"在线监测", camera:"视频监控", supervisor:"指挥员", undecodable:"图像无法解码（原件照存）", post_processing_failed:"后处理失败",
     ASSIGNMENT_STATE_PENDING_REVIEW:"待审核", ASSIGNMENT_STATE_RETURNED:"已退回重办",
     INCIDENT_STATE_NEW:"待分拨", INCIDENT_STATE_DISPATCHED:"已派遣", INCIDENT_STATE_PENDING_REVIEW:"待审核", INCIDENT_STATE_CLOSED:"已办结", INCIDENT_STATE_DISMISSED:"不予处置",
     lampblack_exceedance:"油烟超标", monitor_fault:"设备故障", monitor_offline:"设备离线",
@@ -40,7 +40,7 @@ const T = {
     incidentState:"State", dispatchIncident:"Dispatch", dismissIncident:"Dismiss", dismissReason:"Why is it dismissed?", review:"Review", approve:"Approve", returnWork:"Return",
     returnReason:"Why is it returned?", sources:"Sources", escalated:"not accepted", followUp:"follow-up",
     splitOff:"Split off the selected reports", splitReason:"Why is it split? (optional)", mergeInto:"Merge into", mergeReason:"Why is it merged? (optional)", noImages:"no images", INCIDENT_STATE_MERGED:"Merged",
-    monitor:"Monitor", camera:"Camera", supervisor:"Supervisor",
+    monitor:"Monitor", camera:"Camera", supervisor:"Supervisor", undecodable:"The image does not decode (the original is kept as sent)", post_processing_failed:"Post-processing failed",
     ASSIGNMENT_STATE_PENDING_REVIEW:"Pending review", ASSIGNMENT_STATE_RETURNED:"Returned",
     INCIDENT_STATE_NEW:"New", INCIDENT_STATE_DISPATCHED:"Dispatched", INCIDENT_STATE_PENDING_REVIEW:"Pending review", INCIDENT_STATE_CLOSED:"Closed", INCIDENT_STATE_DISMISSED:"Dismissed",
     lampblack_exceedance:"Cooking fumes over the limit", monitor_fault:"Monitor fault", monitor_offline:"Monitor offline",
@@ -345,6 +345,7 @@ async function showItem(id) {
     `<p class="status">${esc(t("receipt"))} #${esc(item.receipt.server_seq)} · ${esc(fmtTime(item.receipt.received_at_ms))}<br>SHA-256 <code>${esc(digest)}</code><br>` +
     `${esc(t("leaf"))} ${esc(item.leaf_index ?? "—")} · ${esc(t("deviceSigned"))}: ${esc(item.device_signed ? t("yes") : t("no"))}</p>` +
     (item.photo ? `<p><a href="/api/photos/${encodeURIComponent(item.item_id)}/original" target="_blank" rel="noopener">${esc(t("download_original"))}</a></p>` : "") +
+    ((item.findings || []).length ? `<p class="error">${(item.findings).map(f => `${esc(t(f.finding))}: ${esc(f.detail)}`).join("<br>")}</p>` : "") +
     `<h4>${esc(t("custody"))}</h4><table id="custody">` +
     (item.custody || []).map(c => `<tr><td>${esc(fmtTime(c.at_ms))}</td><td>${esc(t(c.action))}</td><td>${esc(c.actor)}</td><td>${esc(c.origin)}</td></tr>`).join("") + "</table>" +
     `<button type="button" id="detail-close">${esc(t("close"))}</button>`;
