@@ -84,6 +84,23 @@ impl ItemStore for CommitSink {
 
 #[async_trait]
 impl EvidenceStore for CommitSink {
+    async fn take_blob_lease(
+        &self,
+        sha256: &[u8; 32],
+        holder: &str,
+        until_ms: i64,
+    ) -> Result<(), StorageError> {
+        self.inner.take_blob_lease(sha256, holder, until_ms).await
+    }
+
+    async fn release_blob_lease(&self, sha256: &[u8; 32], holder: &str) -> Result<(), StorageError> {
+        self.inner.release_blob_lease(sha256, holder).await
+    }
+
+    async fn blob_is_wanted(&self, sha256: &[u8; 32], now_ms: i64) -> Result<bool, StorageError> {
+        self.inner.blob_is_wanted(sha256, now_ms).await
+    }
+
     async fn claim_media_jobs(
         &self,
         now_ms: i64,

@@ -10,7 +10,7 @@ REVOKE INSERT ON _sqlx_migrations FROM fieldlink_app;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO fieldlink_app;
 -- Working state, not evidence: the directory, sign-in tokens (revocation),
 -- the assignments' current state, feed cursors, unfinished uploads, presence,
--- the media worker's queue.
+-- the media worker's queue, blob leases.
 GRANT UPDATE ON teams, officers, session_tokens, assignments, feed_cursors, partial_uploads, presence, incidents,
-    media_jobs TO fieldlink_app;
-GRANT DELETE ON partial_uploads, media_jobs TO fieldlink_app;
+    media_jobs, blob_leases TO fieldlink_app;
+GRANT DELETE ON partial_uploads, media_jobs, blob_leases TO fieldlink_app;

@@ -158,7 +158,59 @@ impl BlobStore {
             None => fs::remove_file(self.path_of(sha256)),
         }
     }
+
+    /// Moves an orphan out of the store, into `tmp/aside-<name>` (the
+    /// janitor's first step: it looks again, then puts it back or discards
+    /// it). None for an object store, which cannot move an object.
+    pub fn set_aside(&self, sha256: &[u8; 32]) -> io::Result<Option<PathBuf>> {
+        if self.remote.is_some() {
+            return Ok(None);
+        }
+        let aside = self.temp.join(format!(
+            "{ASIDE_PREFIX}{}.{}",
+            hex::encode(sha256),
+            rand::random::<u64>()
+        ));
+        fs::rename(self.path_of(sha256), &aside)?;
+        Ok(Some(aside))
+    }
+
+    /// Puts a blob set aside back (a reference or a lease appeared). If an
+    /// upload stored the same bytes meanwhile, the copy set aside goes.
+    pub fn put_back(&self, sha256: &[u8; 32], aside: &Path) -> io::Result<()> {
+        let target = self.path_of(sha256);
+        if target.is_file() {
+            return fs::remove_file(aside);
+        }
+        let dir = target.parent().unwrap_or(&self.root).to_path_buf();
+        fs::create_dir_all(&dir)?;
+        fs::rename(aside, &target)?;
+        sync_dir(&dir)
+    }
+
+    /// Blobs set aside and not yet decided (a crash in between): (digest, path).
+    pub fn set_aside_blobs(&self) -> io::Result<Vec<([u8; 32], PathBuf)>> {
+        let mut found = Vec::new();
+        for entry in fs::read_dir(&self.temp)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(sha256) = name
+                .to_str()
+                .and_then(|name| name.strip_prefix(ASIDE_PREFIX))
+                .and_then(|rest| rest.split('.').next())
+                .and_then(|hex_name| hex::decode(hex_name).ok())
+                .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            else {
+                continue;
+            };
+            found.push((sha256, entry.path()));
+        }
+        Ok(found)
+    }
 }
+
+/// Names of blobs the janitor set aside, in the store's `tmp` directory.
+const ASIDE_PREFIX: &str = "aside-";
 
 /// fsyncs a directory so that renames and new entries in it are durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {

@@ -20,6 +20,23 @@ pub enum FaultPoint {
     Commit,
     /// A media job (post-processing after the receipt).
     MediaJob,
+    /// Not a failure: when armed, a byte of a finished upload's file is
+    /// changed before it is checked, as another writer (a resume on another
+    /// node) could.
+    PartialChanged,
+}
+
+/// Changes one byte in the middle of `path` (for [`FaultPoint::PartialChanged`]).
+pub fn change_a_byte(path: &std::path::Path) -> io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut file = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
+    let middle = file.metadata()?.len() / 2;
+    let mut byte = [0u8; 1];
+    file.seek(SeekFrom::Start(middle))?;
+    file.read_exact(&mut byte)?;
+    file.seek(SeekFrom::Start(middle))?;
+    file.write_all(&[byte[0] ^ 0xFF])?;
+    file.sync_all()
 }
 
 /// The armed faults. Cheap to clone; clones share the set.

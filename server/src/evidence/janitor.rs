@@ -1,6 +1,15 @@
 //! Discards what is no longer wanted: unfinished uploads past their time, and
 //! orphan blobs (a crash between the blob's rename and the database commit
 //! leaves one; it was never acknowledged, so nothing is lost).
+//!
+//! An orphan may be wanted again at any moment: a retry of the same bytes
+//! finds it in the store and keeps it instead of its own copy. Whoever is
+//! about to rely on a blob leases it first (`blob_leases`, durable, on every
+//! node), and the janitor removes in two steps: it moves an old blob that is
+//! neither referenced nor leased aside, looks again, and puts it back if a
+//! reference or a lease appeared meanwhile; only then is it discarded. A
+//! holder that checked for the blob before the move holds a lease the second
+//! look sees; one that checks after finds it gone and stores its own copy.
 
 use std::time::Duration;
 
@@ -46,6 +55,15 @@ pub async fn sweep(state: &AppState) -> Sweep {
         }
         Err(error) => tracing::warn!(%error, "janitor could not list stale uploads"),
     }
+    // Blobs a crash left set aside: decided now.
+    let blobs = state.evidence.blobs.clone();
+    if let Ok(Ok(aside)) = tokio::task::spawn_blocking(move || blobs.set_aside_blobs()).await {
+        for (sha256, path) in aside {
+            if decide(state, sha256, path).await {
+                sweep.orphan_blobs += 1;
+            }
+        }
+    }
     let blobs = state.evidence.blobs.clone();
     let listed = tokio::task::spawn_blocking(move || blobs.list()).await;
     if let Ok(Ok(blobs)) = listed {
@@ -53,11 +71,28 @@ pub async fn sweep(state: &AppState) -> Sweep {
             if age < ORPHAN_BLOB_AGE_MIN {
                 continue;
             }
-            if let Ok(false) = state.storage.blob_is_referenced(&sha256).await {
-                let blobs = state.evidence.blobs.clone();
-                if let Ok(Ok(())) = tokio::task::spawn_blocking(move || blobs.remove(&sha256)).await {
-                    sweep.orphan_blobs += 1;
+            if !matches!(
+                state.storage.blob_is_wanted(&sha256, (state.clock)()).await,
+                Ok(false)
+            ) {
+                continue;
+            }
+            let store = state.evidence.blobs.clone();
+            let removed = match tokio::task::spawn_blocking(move || store.set_aside(&sha256)).await {
+                Ok(Ok(Some(path))) => decide(state, sha256, path).await,
+                // An object store cannot move an object: it is removed after
+                // the one look (a lease taken since is the remaining window).
+                Ok(Ok(None)) => {
+                    let store = state.evidence.blobs.clone();
+                    matches!(
+                        tokio::task::spawn_blocking(move || store.remove(&sha256)).await,
+                        Ok(Ok(()))
+                    )
                 }
+                _ => false,
+            };
+            if removed {
+                sweep.orphan_blobs += 1;
             }
         }
     }
@@ -65,6 +100,29 @@ pub async fn sweep(state: &AppState) -> Sweep {
         tracing::info!(?sweep, "janitor swept");
     }
     sweep
+}
+
+/// The second look at a blob set aside: back into the store if it is
+/// wanted now (or the database cannot say), else discarded. True when
+/// discarded.
+async fn decide(state: &AppState, sha256: [u8; 32], path: std::path::PathBuf) -> bool {
+    let wanted = !matches!(
+        state.storage.blob_is_wanted(&sha256, (state.clock)()).await,
+        Ok(false)
+    );
+    let store = state.evidence.blobs.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        if wanted {
+            store.put_back(&sha256, &path)
+        } else {
+            std::fs::remove_file(&path)
+        }
+    })
+    .await;
+    if wanted {
+        tracing::info!(blob = %hex::encode(sha256), "a blob set aside was wanted again: put back");
+    }
+    !wanted && matches!(done, Ok(Ok(())))
 }
 
 /// Sweeps at start and then every `janitor_interval_ms` until cancelled.

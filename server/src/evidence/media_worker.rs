@@ -188,18 +188,29 @@ async fn thumbnail(state: &AppState, budget: &Arc<Semaphore>, budget_mib: u64, j
         Err(_) => return Outcome::Failed("the decode task failed".into()),
     };
     let thumb_sha: [u8; 32] = sha2::Sha256::digest(&jpeg).into();
-    let blobs = state.evidence.blobs.clone();
-    match tokio::task::spawn_blocking(move || blobs.put(&jpeg, &thumb_sha)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => return Outcome::Failed(error.to_string()),
-        Err(_) => return Outcome::Failed("the store task failed".into()),
-    }
-    match state
+    // Leased first: `put` keeps an equal blob that is there already, which
+    // the janitor must then not remove before the thumbnail row exists.
+    let holder = format!("thumbnail {}", job.item_id);
+    if let Err(error) = state
         .storage
-        .insert_thumbnail(job.item_id, &thumb_sha, width, height, (state.clock)())
+        .take_blob_lease(&thumb_sha, &holder, (state.clock)().saturating_add(LEASE_MS))
         .await
     {
-        Ok(()) => Outcome::Done,
-        Err(error) => Outcome::Failed(error.to_string()),
+        return Outcome::Failed(error.to_string());
     }
+    let blobs = state.evidence.blobs.clone();
+    let outcome = match tokio::task::spawn_blocking(move || blobs.put(&jpeg, &thumb_sha)).await {
+        Ok(Ok(())) => match state
+            .storage
+            .insert_thumbnail(job.item_id, &thumb_sha, width, height, (state.clock)())
+            .await
+        {
+            Ok(()) => Outcome::Done,
+            Err(error) => Outcome::Failed(error.to_string()),
+        },
+        Ok(Err(error)) => Outcome::Failed(error.to_string()),
+        Err(_) => Outcome::Failed("the store task failed".into()),
+    };
+    let _ = state.storage.release_blob_lease(&thumb_sha, &holder).await;
+    outcome
 }

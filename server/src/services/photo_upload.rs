@@ -17,6 +17,7 @@ use fieldlink_protocol::log::LeafKind;
 use fieldlink_protocol::pb;
 use fieldlink_protocol::photo::PhotoHeader;
 use fieldlink_protocol::validate;
+use sha2::Digest;
 use uuid::Uuid;
 
 use crate::error::ServiceError;
@@ -29,6 +30,10 @@ use crate::services::commit::wire_receipt;
 use crate::session::Session;
 use crate::state::AppState;
 use crate::storage::{CommitOutcome, ItemIndex, ItemKind, NewItem, PartialUpload, PhotoIndex, StoredPhoto};
+
+/// How long a blob is leased while an upload files it (the janitor keeps a
+/// leased blob; the lease is released at the end, or expires).
+const BLOB_LEASE_MS: i64 = 60 * 60 * 1000;
 
 /// Bytes read from the stream at a time.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
@@ -148,17 +153,36 @@ pub async fn upload(
     let content_type = header_checked.content_type;
     let utc_offset = state.config.exif_default_utc_offset_minutes;
     let read_path = path.clone();
+    let tamper = state
+        .evidence
+        .faults
+        .check(crate::evidence::faults::FaultPoint::PartialChanged)
+        .is_err();
     let checked = tokio::task::spawn_blocking(move || {
         let _permit = permit;
+        if tamper {
+            crate::evidence::faults::change_a_byte(&read_path)?;
+        }
         let bytes = std::fs::read(&read_path)?;
-        Ok::<_, std::io::Error>(
+        // What is filed is what was hashed: the bytes read back must hash
+        // to the running digest (another writer, a disk, could have changed
+        // the file since).
+        let reread: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+        Ok::<_, std::io::Error>((
+            reread,
             image_check::check(&bytes, content_type)
                 .map(|facts| (facts, exif_check::read(&bytes, utc_offset))),
-        )
+        ))
     })
     .await
     .map_err(|_| ServiceError::StorageUnavailable)?
     .map_err(|error| io_failure(&error))?;
+    let (reread, checked) = checked;
+    if reread != digests.sha256 {
+        tracing::error!(evidence = %header_checked.evidence_id, "the upload's file changed after it was hashed: refused, not filed");
+        discard(state, session, header_checked.evidence_id).await;
+        return Err(ServiceError::StorageUnavailable);
+    }
     let (facts, exif) = match checked {
         Ok(checked) => checked,
         Err(error) => {
@@ -180,13 +204,24 @@ pub async fn upload(
         flags.push(pb::EvidenceFlag::TrailingBytes);
     }
 
-    // Into the content-addressed store: rename, fsync the directory.
-    let blobs = state.evidence.blobs.clone();
+    // Into the content-addressed store: rename, fsync the directory. The
+    // blob is leased first: adopting may find the same bytes there already
+    // and rely on them, which the janitor must then not remove.
     let sha256 = digests.sha256;
-    tokio::task::spawn_blocking(move || blobs.adopt(&path, &sha256))
+    let holder = header_checked.evidence_id.to_string();
+    state
+        .storage
+        .take_blob_lease(&sha256, &holder, (state.clock)().saturating_add(BLOB_LEASE_MS))
+        .await?;
+    let blobs = state.evidence.blobs.clone();
+    let adopted = tokio::task::spawn_blocking(move || blobs.adopt(&path, &sha256))
         .await
-        .map_err(|_| ServiceError::StorageUnavailable)?
-        .map_err(|error| io_failure(&error))?;
+        .map_err(|_| ServiceError::StorageUnavailable)
+        .and_then(|done| done.map_err(|error| io_failure(&error)));
+    if let Err(error) = adopted {
+        let _ = state.storage.release_blob_lease(&sha256, &holder).await;
+        return Err(error);
+    }
 
     let index = PhotoIndex {
         record_id: header_checked.record_id.to_string(),
@@ -232,6 +267,9 @@ pub async fn upload(
         .storage
         .delete_partial_upload(&session.device_id, header_checked.evidence_id)
         .await;
+    // Referenced now (or, if the commit failed, an orphan again): the lease
+    // has done its work. One left behind expires.
+    let _ = state.storage.release_blob_lease(&sha256, &holder).await;
     let outcome = outcome?;
     drop(slot);
     state

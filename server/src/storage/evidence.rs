@@ -90,6 +90,22 @@ pub trait EvidenceStore: Send + Sync + 'static {
 
     /// Whether any photo or thumbnail references the blob.
     async fn blob_is_referenced(&self, sha256: &[u8; 32]) -> Result<bool, StorageError>;
+
+    /// Leases the blob for `holder` until `until_ms` (durably, before the
+    /// holder relies on the blob being there); taking it again extends it.
+    async fn take_blob_lease(
+        &self,
+        sha256: &[u8; 32],
+        holder: &str,
+        until_ms: i64,
+    ) -> Result<(), StorageError>;
+
+    /// The holder is done with the blob (it is referenced now, or not wanted).
+    async fn release_blob_lease(&self, sha256: &[u8; 32], holder: &str) -> Result<(), StorageError>;
+
+    /// Whether the blob is referenced or leased at `now_ms`: the janitor
+    /// removes neither. Expired leases are dropped on the way.
+    async fn blob_is_wanted(&self, sha256: &[u8; 32], now_ms: i64) -> Result<bool, StorageError>;
 }
 
 /// A queued media job, as taken.

@@ -75,6 +75,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "media jobs and findings",
         include_str!("../../migrations/postgres/0009_media_jobs.sql"),
     ),
+    (
+        10,
+        "blob leases",
+        include_str!("../../migrations/postgres/0010_blob_leases.sql"),
+    ),
 ];
 
 /// What the runtime role may do when another role owns the schema.

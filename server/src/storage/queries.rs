@@ -669,6 +669,46 @@ impl EvidenceStore for Store {
         .await?;
         Ok(count > 0)
     }
+
+    async fn take_blob_lease(
+        &self,
+        sha256: &[u8; 32],
+        holder: &str,
+        until_ms: i64,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO blob_leases (sha256, holder, until_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (sha256, holder) DO UPDATE SET until_ms = excluded.until_ms",
+        )
+        .bind(&sha256[..])
+        .bind(holder)
+        .bind(until_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn release_blob_lease(&self, sha256: &[u8; 32], holder: &str) -> Result<(), StorageError> {
+        sqlx::query("DELETE FROM blob_leases WHERE sha256 = $1 AND holder = $2")
+            .bind(&sha256[..])
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn blob_is_wanted(&self, sha256: &[u8; 32], now_ms: i64) -> Result<bool, StorageError> {
+        sqlx::query("DELETE FROM blob_leases WHERE sha256 = $1 AND until_ms <= $2")
+            .bind(&sha256[..])
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?;
+        let leased: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM blob_leases WHERE sha256 = $1")
+            .bind(&sha256[..])
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(leased > 0 || self.blob_is_referenced(sha256).await?)
+    }
 }
 
 #[async_trait]

@@ -79,6 +79,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "media jobs and findings",
         include_str!("../../migrations/sqlite/0013_media_jobs.sql"),
     ),
+    (
+        14,
+        "blob leases",
+        include_str!("../../migrations/sqlite/0014_blob_leases.sql"),
+    ),
 ];
 
 // The queries both backends share (`queries.rs`), compiled for SQLite.

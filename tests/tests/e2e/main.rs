@@ -4,6 +4,7 @@
 mod assignments;
 mod authorization;
 mod bad_input;
+mod blob_races;
 mod browser;
 mod camera_alerts;
 mod console;

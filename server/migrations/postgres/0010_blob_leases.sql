@@ -1,0 +1,8 @@
+-- A blob about to be relied on is leased first (see the SQLite migration
+-- 0014 and docs/operations.md). Working state, across nodes.
+CREATE TABLE blob_leases (
+    sha256   BYTEA NOT NULL CHECK (length(sha256) = 32),
+    holder   TEXT NOT NULL,
+    until_ms BIGINT NOT NULL,
+    PRIMARY KEY (sha256, holder)
+);
