@@ -101,6 +101,43 @@ impl EvidenceStore for CommitSink {
         self.inner.blob_is_wanted(sha256, now_ms).await
     }
 
+    async fn take_upload_lease(
+        &self,
+        device_id: &str,
+        evidence_id: Uuid,
+        holder: &str,
+        node_prefix: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, StorageError> {
+        self.inner
+            .take_upload_lease(device_id, evidence_id, holder, node_prefix, now_ms, until_ms)
+            .await
+    }
+
+    async fn renew_upload_lease(
+        &self,
+        device_id: &str,
+        evidence_id: Uuid,
+        holder: &str,
+        until_ms: i64,
+    ) -> Result<bool, StorageError> {
+        self.inner
+            .renew_upload_lease(device_id, evidence_id, holder, until_ms)
+            .await
+    }
+
+    async fn release_upload_lease(
+        &self,
+        device_id: &str,
+        evidence_id: Uuid,
+        holder: &str,
+    ) -> Result<(), StorageError> {
+        self.inner
+            .release_upload_lease(device_id, evidence_id, holder)
+            .await
+    }
+
     async fn claim_media_jobs(
         &self,
         now_ms: i64,

@@ -62,6 +62,8 @@ pub mod reason {
     pub const UPLOAD_LIMIT: &str = "UPLOAD_LIMIT";
     /// The device holds as many connections as it may.
     pub const CONNECTION_LIMIT: &str = "CONNECTION_LIMIT";
+    /// Another server node is receiving this upload; resume after `retry_after_ms`.
+    pub const UPLOAD_ELSEWHERE: &str = "UPLOAD_ELSEWHERE";
     /// The stream was reset or stopped before the answer could be sent.
     pub const STREAM_LOST: &str = "STREAM_LOST";
     /// The console request needs a signed-in supervisor.
@@ -97,6 +99,7 @@ pub mod reason {
         RATE_LIMITED,
         UPLOAD_LIMIT,
         CONNECTION_LIMIT,
+        UPLOAD_ELSEWHERE,
         STREAM_LOST,
         UNAUTHENTICATED,
     ];

@@ -12,5 +12,5 @@ GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO fieldlink_app;
 -- the assignments' current state, feed cursors, unfinished uploads, presence,
 -- the media worker's queue, blob leases.
 GRANT UPDATE ON teams, officers, session_tokens, assignments, feed_cursors, partial_uploads, presence, incidents,
-    media_jobs, blob_leases TO fieldlink_app;
-GRANT DELETE ON partial_uploads, media_jobs, blob_leases TO fieldlink_app;
+    media_jobs, blob_leases, upload_leases TO fieldlink_app;
+GRANT DELETE ON partial_uploads, media_jobs, blob_leases, upload_leases TO fieldlink_app;

@@ -124,6 +124,12 @@ pub enum ServiceError {
         /// When to try again.
         retry_after_ms: u64,
     },
+    /// Another node is receiving this upload.
+    #[error("another server node is still receiving this upload; resume in {retry_after_ms} ms")]
+    UploadElsewhere {
+        /// When to try again.
+        retry_after_ms: u64,
+    },
     /// The device runs as many uploads as it may.
     #[error("this device already runs {limit} uploads at once")]
     UploadLimit {
@@ -250,6 +256,10 @@ impl ServiceError {
             ServiceError::RateLimited { retry_after_ms } | ServiceError::PasswordChecksBusy { retry_after_ms } => pb::Status {
                 retry_after_ms: *retry_after_ms,
                 ..status::status(Code::ResourceExhausted, reason::RATE_LIMITED, self.to_string())
+            },
+            ServiceError::UploadElsewhere { retry_after_ms } => pb::Status {
+                retry_after_ms: *retry_after_ms,
+                ..status::status(Code::Unavailable, reason::UPLOAD_ELSEWHERE, self.to_string())
             },
             ServiceError::UploadLimit { .. } => pb::Status {
                 retry_after_ms: 1_000,

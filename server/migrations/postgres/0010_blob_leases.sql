@@ -6,3 +6,12 @@ CREATE TABLE blob_leases (
     until_ms BIGINT NOT NULL,
     PRIMARY KEY (sha256, holder)
 );
+
+-- One node at a time receives an upload (see the SQLite migration 0014).
+CREATE TABLE upload_leases (
+    device_id   TEXT NOT NULL,
+    evidence_id TEXT NOT NULL,
+    holder      TEXT NOT NULL,
+    until_ms    BIGINT NOT NULL,
+    PRIMARY KEY (device_id, evidence_id)
+);

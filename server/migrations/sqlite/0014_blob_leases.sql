@@ -10,3 +10,17 @@ CREATE TABLE blob_leases (
     until_ms INTEGER NOT NULL,
     PRIMARY KEY (sha256, holder)
 );
+
+-- One node at a time receives an upload (device, evidence id): the stream
+-- receiving it holds this lease, renewed while it runs. A resume that
+-- reaches another node while the lease is live is refused (retryable), so
+-- two nodes never write one partial file in a shared evidence directory.
+-- `holder` is "node/stream"; a newer stream on the same node takes over (the
+-- node's upload slots already stop the older one).
+CREATE TABLE upload_leases (
+    device_id   TEXT NOT NULL,
+    evidence_id TEXT NOT NULL,
+    holder      TEXT NOT NULL,
+    until_ms    INTEGER NOT NULL,
+    PRIMARY KEY (device_id, evidence_id)
+);

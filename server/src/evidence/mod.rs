@@ -11,7 +11,8 @@
 //!   under one decode memory budget.
 //! - [`upload_plan`]: where an upload stream may start (resume, fresh, refused);
 //!   [`upload_model`] checks it and the writer against a model.
-//! - [`upload_slots`]: one active stream per (device, evidence id).
+//! - [`upload_slots`]: one active stream per (device, evidence id);
+//!   [`upload_lease`]: and one node at a time, across nodes.
 //! - [`janitor`]: discards expired partial uploads and orphan blobs.
 
 pub mod blob_store;
@@ -23,6 +24,7 @@ pub mod media_worker;
 pub mod object_blobs;
 pub mod partial;
 pub mod thumbnail;
+pub mod upload_lease;
 pub mod upload_model;
 pub mod upload_plan;
 pub mod upload_slots;

@@ -92,6 +92,12 @@ pub async fn upload(
         .slots
         .acquire(&session.device_id, header_checked.evidence_id)
         .await;
+    let lease = crate::evidence::upload_lease::UploadLease::take(
+        state,
+        &session.device_id,
+        header_checked.evidence_id,
+    )
+    .await?;
     let offset = start_or_resume(state, session, &header_checked).await?;
     let path = state
         .evidence
@@ -178,6 +184,8 @@ pub async fn upload(
     .map_err(|_| ServiceError::StorageUnavailable)?
     .map_err(|error| io_failure(&error))?;
     let (reread, checked) = checked;
+    // Still this stream's upload (no other node took it over meanwhile).
+    lease.confirm().await?;
     if reread != digests.sha256 {
         tracing::error!(evidence = %header_checked.evidence_id, "the upload's file changed after it was hashed: refused, not filed");
         discard(state, session, header_checked.evidence_id).await;

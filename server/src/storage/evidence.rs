@@ -103,6 +103,37 @@ pub trait EvidenceStore: Send + Sync + 'static {
     /// The holder is done with the blob (it is referenced now, or not wanted).
     async fn release_blob_lease(&self, sha256: &[u8; 32], holder: &str) -> Result<(), StorageError>;
 
+    /// Takes (or renews) the lease on receiving an upload for `holder`
+    /// ("node/stream") until `until_ms`: granted when it is free, expired,
+    /// or held by a stream of the same node (`node_prefix`, "node/").
+    /// False when another node's stream holds it.
+    async fn take_upload_lease(
+        &self,
+        device_id: &str,
+        evidence_id: Uuid,
+        holder: &str,
+        node_prefix: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, StorageError>;
+
+    /// Renews a lease `holder` still holds; false when it holds it no more.
+    async fn renew_upload_lease(
+        &self,
+        device_id: &str,
+        evidence_id: Uuid,
+        holder: &str,
+        until_ms: i64,
+    ) -> Result<bool, StorageError>;
+
+    /// Lets the lease go, if `holder` still holds it.
+    async fn release_upload_lease(
+        &self,
+        device_id: &str,
+        evidence_id: Uuid,
+        holder: &str,
+    ) -> Result<(), StorageError>;
+
     /// Whether the blob is referenced or leased at `now_ms`: the janitor
     /// removes neither. Expired leases are dropped on the way.
     async fn blob_is_wanted(&self, sha256: &[u8; 32], now_ms: i64) -> Result<bool, StorageError>;

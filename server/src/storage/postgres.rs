@@ -77,7 +77,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         10,
-        "blob leases",
+        "blob and upload leases",
         include_str!("../../migrations/postgres/0010_blob_leases.sql"),
     ),
 ];

@@ -697,6 +697,68 @@ impl EvidenceStore for Store {
         Ok(())
     }
 
+    async fn take_upload_lease(
+        &self,
+        device_id: &str,
+        evidence_id: Uuid,
+        holder: &str,
+        node_prefix: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, StorageError> {
+        let taken = sqlx::query(
+            "INSERT INTO upload_leases (device_id, evidence_id, holder, until_ms) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (device_id, evidence_id) DO UPDATE SET holder = excluded.holder, \
+             until_ms = excluded.until_ms \
+             WHERE upload_leases.until_ms < $5 OR substr(upload_leases.holder, 1, length($6)) = $6",
+        )
+        .bind(device_id)
+        .bind(evidence_id.to_string())
+        .bind(holder)
+        .bind(until_ms)
+        .bind(now_ms)
+        .bind(node_prefix)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(taken == 1)
+    }
+
+    async fn renew_upload_lease(
+        &self,
+        device_id: &str,
+        evidence_id: Uuid,
+        holder: &str,
+        until_ms: i64,
+    ) -> Result<bool, StorageError> {
+        let renewed = sqlx::query(
+            "UPDATE upload_leases SET until_ms = $4 WHERE device_id = $1 AND evidence_id = $2 AND holder = $3",
+        )
+        .bind(device_id)
+        .bind(evidence_id.to_string())
+        .bind(holder)
+        .bind(until_ms)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(renewed == 1)
+    }
+
+    async fn release_upload_lease(
+        &self,
+        device_id: &str,
+        evidence_id: Uuid,
+        holder: &str,
+    ) -> Result<(), StorageError> {
+        sqlx::query("DELETE FROM upload_leases WHERE device_id = $1 AND evidence_id = $2 AND holder = $3")
+            .bind(device_id)
+            .bind(evidence_id.to_string())
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn blob_is_wanted(&self, sha256: &[u8; 32], now_ms: i64) -> Result<bool, StorageError> {
         sqlx::query("DELETE FROM blob_leases WHERE sha256 = $1 AND until_ms <= $2")
             .bind(&sha256[..])

@@ -81,7 +81,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         14,
-        "blob leases",
+        "blob and upload leases",
         include_str!("../../migrations/sqlite/0014_blob_leases.sql"),
     ),
 ];

@@ -466,3 +466,58 @@ async fn a_monitor_talking_to_one_node_is_not_reported_offline_by_another() {
         node.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_is_received_by_one_node_at_a_time() {
+    use crate::photos::{durable_offset, raw_upload, response};
+    use fieldlink_client::PhotoUpload;
+    use fieldlink_tests::{expect_error, photos, raw_session};
+    use sha2::{Digest, Sha256};
+    let Some(database) = ScratchDatabase::create().await else {
+        return;
+    };
+    let shared = tempfile::tempdir().unwrap();
+    let nodes = nodes(&database, shared.path(), 2).await;
+    let (a, b) = (nodes[0].local_addr(), nodes[1].local_addr());
+    let jpeg = photos::pad_jpeg(photos::jpeg(640, 480, 5), 2 * 1024 * 1024);
+    let photo = PhotoUpload::new(
+        &uuid::Uuid::now_v7().to_string(),
+        "image/jpeg",
+        fieldlink_client::now_ms() - 60_000,
+        jpeg.clone(),
+    );
+    // Node A is receiving the upload: half sent, its stream still open.
+    let watcher = connect(a, "device-001", "officer-01").await.unwrap();
+    let (_endpoint_a, connection_a) = raw_session(a, "device-001", "officer-01").await;
+    let half = jpeg.len() / 2;
+    let (mut send_a, _recv_a) = raw_upload(&connection_a, photo.header(0), &jpeg[..half], false).await;
+    let held = durable_offset(&watcher, photo.evidence_id(), 64 * 1024).await;
+
+    // A resume reaching node B meanwhile is refused: two nodes never write
+    // one partial file.
+    let (_endpoint_b, connection_b) = raw_session(b, "device-001", "officer-01").await;
+    let (_send_b, mut recv_b) =
+        raw_upload(&connection_b, photo.header(held), &jpeg[held as usize..], true).await;
+    let status = expect_error(response(&mut recv_b).await);
+    assert_eq!(
+        (status.code_or_unknown(), status.reason.as_str()),
+        (Code::Unavailable, "UPLOAD_ELSEWHERE"),
+        "{status:?}"
+    );
+    assert!(status.retryable && status.retry_after_ms > 0);
+    // Refused before it wrote a byte: what A holds is as it was.
+    let now_held = watcher.upload_status(photo.evidence_id()).await.unwrap();
+    assert_eq!(now_held.durable_offset, held);
+    assert!(!now_held.complete);
+
+    // Once A's stream is gone, B finishes the upload from what A held.
+    send_a.reset(0u32.into()).unwrap();
+    let terminal = connect(b, "device-001", "officer-01").await.unwrap();
+    let receipt = terminal.upload_photo(&photo, |_| {}).await.unwrap();
+    assert_eq!(receipt.sha256, Sha256::digest(&jpeg).to_vec());
+    let sha256: [u8; 32] = receipt.sha256.as_slice().try_into().unwrap();
+    assert_eq!(nodes[1].state().evidence.blobs.read(&sha256).unwrap(), jpeg);
+    for node in nodes {
+        node.shutdown().await;
+    }
+}

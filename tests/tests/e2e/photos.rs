@@ -67,7 +67,7 @@ fn blob_count(server: &TestServer) -> usize {
 }
 
 /// Opens an upload stream, sends the header and `bytes`; finishes when asked.
-async fn raw_upload(
+pub(crate) async fn raw_upload(
     connection: &quinn::Connection,
     header: pb::PhotoHeader,
     bytes: &[u8],
@@ -87,7 +87,7 @@ async fn raw_upload(
     (send, recv)
 }
 
-async fn response(recv: &mut quinn::RecvStream) -> pb::Response {
+pub(crate) async fn response(recv: &mut quinn::RecvStream) -> pb::Response {
     let body = tokio::time::timeout(
         Duration::from_secs(60),
         fieldlink_protocol::io::read_frame(recv, 1 << 20),
@@ -99,7 +99,7 @@ async fn response(recv: &mut quinn::RecvStream) -> pb::Response {
 }
 
 /// Waits until the server holds at least `at_least` bytes of the upload durably.
-async fn durable_offset(client: &Client, evidence_id: &str, at_least: u64) -> u64 {
+pub(crate) async fn durable_offset(client: &Client, evidence_id: &str, at_least: u64) -> u64 {
     for _ in 0..600 {
         let status = client.upload_status(evidence_id).await.unwrap();
         if status.durable_offset >= at_least {
