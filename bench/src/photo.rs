@@ -166,10 +166,71 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
                 median(&eight) / median(&raw_eight) >= 0.55,
             ),
     ];
+    let mut figures = figures;
+    figures.extend(acks_beside_uploads(&terminals[0].0, terminals[0].1).await?);
     for connection in raw_connections {
         connection.close(0u32.into(), b"done");
     }
     crate::ingest::close_all(terminals.into_iter().map(|(client, _)| client)).await;
     server.server.shutdown().await;
     Ok(figures)
+}
+
+/// Records acknowledged one after another on one terminal's connection, p99
+/// in ms: idle, then while 4 large photo uploads share the connection (the
+/// SDK sends upload streams at a lower priority than everything else).
+async fn acks_beside_uploads(
+    client: &fieldlink_client::Client,
+    officer: &'static str,
+) -> Result<Vec<Figure>, String> {
+    const RECORDS: usize = 100;
+    const UPLOADS: usize = 4;
+    const UPLOAD_BYTES: usize = 24 * 1024 * 1024;
+    async fn ack_p99(client: &fieldlink_client::Client, officer: &str) -> Result<f64, String> {
+        let mut latencies = Vec::with_capacity(RECORDS);
+        for _ in 0..RECORDS {
+            let item = record(officer);
+            let started = Instant::now();
+            client
+                .submit_inspection(&item)
+                .await
+                .map_err(|e| format!("record: {e}"))?;
+            latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        Ok(crate::stats::percentile(&mut latencies, 0.99))
+    }
+    let idle = ack_p99(client, officer).await?;
+    let uploads: Vec<_> = (0..UPLOADS as u64)
+        .map(|seed| {
+            let client = client.clone();
+            let body = photos::pad_jpeg(photos::jpeg(640, 480, 1_000 + seed), UPLOAD_BYTES);
+            tokio::spawn(async move {
+                let upload = PhotoUpload::new(
+                    &uuid::Uuid::now_v7().to_string(),
+                    "image/jpeg",
+                    fieldlink_client::now_ms() - 60_000,
+                    body,
+                );
+                client
+                    .upload_photo(&upload, |_| {})
+                    .await
+                    .map_err(|e| format!("upload: {e}"))
+            })
+        })
+        .collect();
+    // Measured from when the uploads have started sending.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let busy = ack_p99(client, officer).await?;
+    let still_uploading = uploads.iter().filter(|u| !u.is_finished()).count();
+    for upload in uploads {
+        upload.await.map_err(|e| e.to_string())??;
+    }
+    Ok(vec![Figure::plain(
+        "photo",
+        &format!("record ack p99 beside {UPLOADS} 24 MiB uploads on one connection ({still_uploading} still running at the end)"),
+        busy,
+        "ms",
+    )
+    .against("the same connection idle", idle)
+    .goal("<= 3 x idle p99", busy <= 3.0 * idle)])
 }

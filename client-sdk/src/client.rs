@@ -15,6 +15,11 @@ use crate::connection::{self, read_error, stream_error, Session, RESPONSE_FRAME_
 use crate::photo::{PhotoUpload, UploadProgress};
 use crate::Error;
 
+/// The send priority of photo upload streams (quinn's default, for every
+/// other stream, is 0; higher goes first): a terminal uploading photos still
+/// gets its small requests through promptly.
+const UPLOAD_STREAM_PRIORITY: i32 = -1;
+
 /// A terminal's client.
 ///
 /// Each request travels on its own QUIC stream; many may be in flight at once
@@ -306,6 +311,9 @@ impl Client {
                 .open_bi()
                 .await
                 .map_err(|e| stream_error(&connection, e))?;
+            // Bulk bytes yield to everything else on the connection: records,
+            // assignment updates and feed acknowledgements go out first.
+            let _ = send.set_priority(UPLOAD_STREAM_PRIORITY);
             let mut sent = offset;
             progress(UploadProgress {
                 sent_bytes: sent,
