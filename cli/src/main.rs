@@ -49,8 +49,10 @@ enum Command {
         #[command(subcommand)]
         kind: SubmitKind,
     },
-    /// Photo evidence.
-    Photo {
+    /// Media evidence (photos) attached to a record, service, interview or
+    /// grid report (`photo` is the same command).
+    #[command(alias = "photo")]
+    Media {
         #[command(subcommand)]
         command: PhotoCommand,
     },
@@ -136,7 +138,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Example { kind } => commands::example::run(connection, kind),
         Command::Submit { kind } => commands::submit::run(connection, kind).await,
-        Command::Photo { command } => commands::photo::run(connection, command).await,
+        Command::Media { command } => commands::photo::run(connection, command).await,
         Command::Case { command } => commands::case::run(connection, command).await,
         Command::Assignments { command } => commands::assignments::run(connection, command).await,
         Command::Dispatch { command } => commands::dispatch::run(connection, command).await,

@@ -174,6 +174,30 @@ async fn photo_upload_prints_a_receipt_with_both_digests_and_flags() {
             .await
             .unwrap();
     assert_eq!(output.status.code(), Some(2));
+    // `media upload` is the same command; it must name what the photo proves.
+    let jpeg = fieldlink_cli::photos::jpeg(64, 48, 5);
+    std::fs::write(&file, &jpeg).unwrap();
+    let path = file.to_str().unwrap().to_owned();
+    let output = tokio::task::spawn_blocking(move || fieldlink(addr, &["media", "upload", &path]))
+        .await
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "no --record/--service/--interview/--report"
+    );
+    let path = file.to_str().unwrap().to_owned();
+    let service = uuid::Uuid::now_v7().to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        fieldlink(addr, &["media", "upload", &path, "--service", &service])
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     server.shutdown().await;
 }
 

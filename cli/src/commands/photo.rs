@@ -1,4 +1,7 @@
-//! `fieldlink photo …`: photo evidence.
+//! `fieldlink media …` (also `fieldlink photo …`): media evidence — today
+//! photos (JPEG, PNG) — attached to what they prove: an inspection record,
+//! a service confirmation (signature, consent, the served document's
+//! photo), an interview, or a grid report.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -13,15 +16,26 @@ use super::output::{photo_receipt_json, print_line};
 /// What to do with a photo.
 #[derive(Debug, Subcommand)]
 pub enum PhotoCommand {
-    /// Upload a JPEG or PNG as evidence for a record; prints the receipt as one
-    /// JSON line (`id`, `sha256`, `sm3`, `size`, `flags`, …). Shows a progress
-    /// bar on a terminal; resumes by itself after a dropped connection.
+    /// Upload a JPEG or PNG as evidence for what it proves; prints the
+    /// receipt as one JSON line (`id`, `sha256`, `sm3`, `size`, `flags`, …).
+    /// Shows a progress bar on a terminal; resumes by itself after a dropped
+    /// connection.
+    #[command(group(clap::ArgGroup::new("proves").required(true).args(["record", "service", "interview", "report"])))]
     Upload {
         /// The photo file.
         file: PathBuf,
-        /// The inspection record (UUIDv7) the photo belongs to.
+        /// The inspection record (UUIDv7) it belongs to.
         #[arg(long)]
-        record: String,
+        record: Option<String>,
+        /// The electronic-service confirmation (UUIDv7) it belongs to.
+        #[arg(long)]
+        service: Option<String>,
+        /// The remote interview (UUIDv7) it belongs to.
+        #[arg(long)]
+        interview: Option<String>,
+        /// The grid report (UUIDv7) it belongs to (grid workers).
+        #[arg(long)]
+        report: Option<String>,
         /// Evidence id (UUIDv7) to use, e.g. to resume an earlier upload; new if absent.
         #[arg(long)]
         id: Option<String>,
@@ -45,6 +59,9 @@ pub async fn run(connection: &ConnectionArgs, command: PhotoCommand) -> Result<(
     let PhotoCommand::Upload {
         file,
         record,
+        service,
+        interview,
+        report,
         id,
         captured_at_ms,
         latitude,
@@ -67,6 +84,10 @@ pub async fn run(connection: &ConnectionArgs, command: PhotoCommand) -> Result<(
         Some(ms) => ms,
         None => modified_ms(&file).unwrap_or_else(fieldlink_client::now_ms),
     };
+    // Exactly one is given (clap's group): the item the photo belongs to.
+    let record = record.or(service).or(interview).or(report).ok_or_else(|| {
+        CliError::Usage("name what the photo proves: --record, --service, --interview or --report".into())
+    })?;
     let evidence_id = id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let mut photo = PhotoUpload::with_id(&evidence_id, &record, content_type, captured_at_ms, bytes);
     if let (Some(latitude), Some(longitude)) = (latitude, longitude) {

@@ -336,14 +336,21 @@ async fn check_record_link(state: &AppState, session: &Session, record_id: Uuid)
     let Some(record) = state.storage.item(record_id).await? else {
         return Ok(());
     };
-    let linkable = [ItemKind::Inspection.as_str(), ItemKind::GridReport.as_str()];
+    // What a photo may prove: a record, a service confirmation (signature,
+    // consent, the served document), an interview, a grid report.
+    let linkable = [
+        ItemKind::Inspection.as_str(),
+        ItemKind::Service.as_str(),
+        ItemKind::Interview.as_str(),
+        ItemKind::GridReport.as_str(),
+    ];
     if !linkable.contains(&record.kind.as_str())
         || record.device_id != session.device_id
         || record.officer_id != session.officer.id
     {
         return Err(ServiceError::PermissionDenied {
             field: "record_id".into(),
-            message: "photos may be attached only to records this device and officer created".into(),
+            message: "photos may be attached only to records, services, interviews and grid reports this device and officer created".into(),
         });
     }
     Ok(())

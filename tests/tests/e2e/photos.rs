@@ -664,3 +664,45 @@ async fn the_sdk_resumes_by_itself_when_the_connection_drops_mid_upload() {
     assert_eq!(blob(&server, &receipt.sha256).unwrap(), jpeg);
     assert_eq!(server.item_count().await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn photos_attach_to_services_and_interviews_their_creator_made() {
+    use fieldlink_protocol::interview::example_interview;
+    use fieldlink_protocol::service::example_service;
+    let server = TestServer::start().await;
+    let client = connect(server.addr(), "device-001", "officer-01").await.unwrap();
+    let other = connect(server.addr(), "device-002", "officer-02").await.unwrap();
+    let now = fieldlink_client::now_ms();
+    let service = example_service("officer-01", "CASE-P1", now);
+    client.submit_service(&service).await.unwrap();
+    let interview = example_interview(["officer-01", "officer-02"], "CASE-P1", now);
+    client.submit_interview(&interview).await.unwrap();
+    // The party's signature on the service, an ID card photo for the interview.
+    for (seed, item_id) in [(61, &service.id), (62, &interview.id)] {
+        let (jpeg, captured_at_ms) = honest_jpeg(seed);
+        let photo = upload(item_id, jpeg, captured_at_ms);
+        let receipt = client.upload_photo(&photo, |_| {}).await.unwrap();
+        assert!(!receipt.replayed);
+        let stored = server
+            .server
+            .state()
+            .storage
+            .photo(Uuid::parse_str(photo.evidence_id()).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&stored.index.record_id, item_id);
+    }
+    // Nobody else attaches to them.
+    let (jpeg, captured_at_ms) = honest_jpeg(63);
+    let theirs = upload(&service.id, jpeg, captured_at_ms);
+    match other.upload_photo(&theirs, |_| {}).await {
+        Err(Error::Rejected(status)) => {
+            assert_eq!(
+                (status.code_or_unknown(), status.field.as_str()),
+                (Code::PermissionDenied, "record_id")
+            );
+        }
+        other => panic!("expected PERMISSION_DENIED, got {other:?}"),
+    }
+}
