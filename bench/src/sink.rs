@@ -65,8 +65,12 @@ impl ItemStore for CommitSink {
         self.inner.service_history(service_id).await
     }
 
-    async fn case_items(&self, case_id: &str) -> Result<Vec<CaseItemRow>, StorageError> {
-        self.inner.case_items(case_id).await
+    async fn case_items(
+        &self,
+        case_id: &str,
+        page: &fieldlink_server::storage::CasePage,
+    ) -> Result<Vec<CaseItemRow>, StorageError> {
+        self.inner.case_items(case_id, page).await
     }
 
     async fn recent_items(

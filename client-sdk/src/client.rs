@@ -148,10 +148,29 @@ impl Client {
 
     /// Every item of a case the signed-in officer may see, in time order.
     pub async fn case_items(&self, case_id: &str) -> Result<pb::CaseItems, Error> {
+        let mut all = pb::CaseItems {
+            case_id: case_id.to_owned(),
+            ..Default::default()
+        };
+        let mut query = pb::CaseItemsQuery {
+            case_id: case_id.to_owned(),
+            ..Default::default()
+        };
+        loop {
+            let page = self.case_items_page(&query).await?;
+            all.items.extend(page.items);
+            if page.next_after.is_empty() {
+                return Ok(all);
+            }
+            query.after = page.next_after;
+        }
+    }
+
+    /// One page of a case's items (`query.limit` 0: 500, at most 1,000;
+    /// `query.after`: the previous page's `next_after`).
+    pub async fn case_items_page(&self, query: &pb::CaseItemsQuery) -> Result<pb::CaseItems, Error> {
         let request = pb::Request {
-            body: Some(Body::CaseItems(pb::CaseItemsQuery {
-                case_id: case_id.to_owned(),
-            })),
+            body: Some(Body::CaseItems(query.clone())),
             capture: None,
         };
         match self.request_with_retry(&frame::encode(&request)).await? {

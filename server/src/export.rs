@@ -235,7 +235,10 @@ async fn cosign(
 /// records (a photo sent without the case id still belongs to it).
 async fn case_item_ids(storage: &dyn Storage, case_id: &str) -> Result<Vec<Uuid>, StorageError> {
     let mut ids = Vec::new();
-    for row in storage.case_items(case_id).await? {
+    for row in storage
+        .case_items(case_id, &crate::storage::CasePage::ALL)
+        .await?
+    {
         ids.push(row.receipt.item_id);
         if row.kind == "inspection" {
             let links = storage.record_links(row.receipt.item_id).await?;

@@ -754,13 +754,24 @@ fn decode_body(kind: &str, bytes: &[u8]) -> Value {
     }
 }
 
+#[derive(Deserialize)]
+struct CasePageQuery {
+    limit: Option<u32>,
+    after: Option<String>,
+}
+
 async fn case(
     State(state): State<ConsoleState>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    Query(page): Query<CasePageQuery>,
 ) -> Result<Json<pb::CaseItems>, ApiError> {
     let session = supervisor(&state, &headers, false)?;
-    let query = pb::CaseItemsQuery { case_id: id };
+    let query = pb::CaseItemsQuery {
+        case_id: id,
+        limit: page.limit.unwrap_or(0),
+        after: page.after.unwrap_or_default(),
+    };
     Ok(Json(
         services::case_view::query(&state.app, &service_session(&session), query).await?,
     ))

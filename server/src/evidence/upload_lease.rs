@@ -8,6 +8,11 @@
 //! retryable), and the holder confirms it still holds the lease before it
 //! files the bytes. A stream on the same node takes the lease over (its
 //! slot has already stopped the older stream).
+//!
+//! Only a database several nodes share (PostgreSQL) needs this: on the
+//! embedded SQLite one process owns the database and its evidence
+//! directory, the slots suffice, and a lease left by a killed process would
+//! only delay its own resumes after the restart.
 
 use std::time::Duration;
 
@@ -16,9 +21,9 @@ use uuid::Uuid;
 use crate::error::ServiceError;
 use crate::state::AppState;
 
-/// How long a lease lasts without renewal: longer than an upload may stay
-/// silent before it is cut off (`upload_chunk_timeout_ms`, 30 s by default).
-const LEASE_MS: i64 = 45_000;
+/// How long a lease lasts without renewal (a live holder renews it every
+/// [`RENEW_EVERY`] whatever its stream does; a dead one lets it run out).
+const LEASE_MS: i64 = 25_000;
 /// How often a running stream renews its lease.
 const RENEW_EVERY: Duration = Duration::from_secs(10);
 
@@ -28,12 +33,22 @@ pub struct UploadLease {
     device_id: String,
     evidence_id: Uuid,
     holder: String,
-    renewing: tokio::task::JoinHandle<()>,
+    /// None on a database only this process uses: no row is kept.
+    renewing: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl UploadLease {
     /// Takes the lease, or refuses when another node's stream holds it.
     pub async fn take(state: &AppState, device_id: &str, evidence_id: Uuid) -> Result<Self, ServiceError> {
+        if state.config.database.is_none() {
+            return Ok(Self {
+                state: state.clone(),
+                device_id: device_id.to_owned(),
+                evidence_id,
+                holder: String::new(),
+                renewing: None,
+            });
+        }
         let node_prefix = format!("{}/", state.node_id);
         let holder = format!("{node_prefix}{}", Uuid::now_v7());
         let now_ms = (state.clock)();
@@ -78,13 +93,16 @@ impl UploadLease {
             device_id: device_id.to_owned(),
             evidence_id,
             holder,
-            renewing,
+            renewing: Some(renewing),
         })
     }
 
     /// Renews the lease now, before the bytes are filed: refused if it is
     /// no longer this stream's (the stream must not file what it holds).
     pub async fn confirm(&self) -> Result<(), ServiceError> {
+        if self.renewing.is_none() {
+            return Ok(());
+        }
         let until = (self.state.clock)().saturating_add(LEASE_MS);
         let held = self
             .state
@@ -103,7 +121,10 @@ impl UploadLease {
 
 impl Drop for UploadLease {
     fn drop(&mut self) {
-        self.renewing.abort();
+        let Some(renewing) = self.renewing.take() else {
+            return;
+        };
+        renewing.abort();
         // Let go at once (rather than after LEASE_MS), off the caller's path.
         let (state, device_id, evidence_id, holder) = (
             self.state.clone(),

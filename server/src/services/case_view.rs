@@ -1,4 +1,5 @@
-//! CaseItems: everything stored for one case, in time order.
+//! CaseItems: everything stored for one case, in time order, a page at a
+//! time.
 //!
 //! Supervisors see every item; an officer sees the items sent by officers of
 //! their own team (the design's rule: one's own and one's team's work).
@@ -11,6 +12,7 @@ use crate::error::ServiceError;
 use crate::services::service::state_of;
 use crate::session::Session;
 use crate::state::AppState;
+use crate::storage::CasePage;
 
 /// Lists a case's items.
 pub async fn query(
@@ -19,7 +21,38 @@ pub async fn query(
     query: pb::CaseItemsQuery,
 ) -> Result<pb::CaseItems, ServiceError> {
     let case_id = validate::case_id("case_id", &query.case_id)?;
-    let rows = state.storage.case_items(&case_id).await?;
+    let limit = match query.limit {
+        0 => PAGE_DEFAULT,
+        n if n <= PAGE_MAX => n,
+        _ => {
+            return Err(
+                fieldlink_protocol::FieldError::new("limit", format!("must be 1 to {PAGE_MAX}")).into(),
+            )
+        }
+    };
+    let after = match query.after.as_str() {
+        "" => None,
+        text => Some(parse_after(text).ok_or_else(|| {
+            fieldlink_protocol::FieldError::new("after", "is not a next_after of this case's pages")
+        })?),
+    };
+    let rows = state
+        .storage
+        .case_items(
+            &case_id,
+            &CasePage {
+                after,
+                limit: Some(limit),
+            },
+        )
+        .await?;
+    // The cursor follows every row examined, seen or not, so paging walks on.
+    let next_after = match rows.last() {
+        Some(last) if rows.len() == limit as usize => {
+            format!("{}.{}", last.occurred_at_ms, last.receipt.server_seq)
+        }
+        _ => String::new(),
+    };
     let mut items = Vec::with_capacity(rows.len());
     for row in rows {
         if !may_see(&session.officer, state.directory.officer(&row.officer_id)) {
@@ -43,7 +76,23 @@ pub async fn query(
         }
         items.push(item);
     }
-    Ok(pb::CaseItems { case_id, items })
+    Ok(pb::CaseItems {
+        case_id,
+        items,
+        next_after,
+    })
+}
+
+/// Items examined per page by default, and at most (a page of 1,000 case
+/// items is well under the 1 MiB frame).
+pub const PAGE_DEFAULT: u32 = 500;
+/// See [`PAGE_DEFAULT`].
+pub const PAGE_MAX: u32 = 1_000;
+
+/// `occurred_at_ms.server_seq`, as `next_after` writes it.
+fn parse_after(text: &str) -> Option<(i64, u64)> {
+    let (at, seq) = text.rsplit_once('.')?;
+    Some((at.parse().ok()?, seq.parse().ok()?))
 }
 
 /// Whether `viewer` may see an item sent by `sender` (`None`: the sender is

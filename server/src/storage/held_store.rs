@@ -104,7 +104,11 @@ impl ItemStore for HeldStore {
         Ok(None)
     }
 
-    async fn case_items(&self, _case_id: &str) -> Result<Vec<CaseItemRow>, StorageError> {
+    async fn case_items(
+        &self,
+        _case_id: &str,
+        _page: &super::CasePage,
+    ) -> Result<Vec<CaseItemRow>, StorageError> {
         Ok(Vec::new())
     }
 

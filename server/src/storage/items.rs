@@ -22,8 +22,9 @@ pub trait ItemStore: Send + Sync + 'static {
     /// A stored service's history.
     async fn service_history(&self, service_id: Uuid) -> Result<Option<ServiceHistory>, StorageError>;
 
-    /// Every item of a case, ordered by when it happened, then by sequence.
-    async fn case_items(&self, case_id: &str) -> Result<Vec<CaseItemRow>, StorageError>;
+    /// A case's items, ordered by when they happened, then by sequence:
+    /// those after `page.after`, at most `page.limit` (every one when None).
+    async fn case_items(&self, case_id: &str, page: &CasePage) -> Result<Vec<CaseItemRow>, StorageError>;
 
     /// The most recent items (newest first), before `before_seq` when given —
     /// monitors' HJ 212 packets left out (machine data, many a minute: they
@@ -278,6 +279,23 @@ pub struct ItemSummary {
     pub officer_id: String,
     /// Its case, if any.
     pub case_id: Option<String>,
+}
+
+/// Which items of a case to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CasePage {
+    /// Only items after this (occurred_at_ms, server_seq).
+    pub after: Option<(i64, u64)>,
+    /// At most this many; None: all.
+    pub limit: Option<u32>,
+}
+
+impl CasePage {
+    /// Every item.
+    pub const ALL: CasePage = CasePage {
+        after: None,
+        limit: None,
+    };
 }
 
 /// One row of the case view.

@@ -31,7 +31,7 @@ use crate::storage::convert::{
 use crate::storage::inspection_rows::InspectionRows;
 use crate::storage::log_append::{event_leaf, item_leaf, LogAppend};
 use crate::storage::{
-    AssignmentCommit, AssignmentFilter, AssignmentStore, CaseItemRow, CommitOutcome, DeviceCapture,
+    AssignmentCommit, AssignmentFilter, AssignmentStore, CaseItemRow, CasePage, CommitOutcome, DeviceCapture,
     EvidenceStore, FeedCursor, ItemIndex, ItemStore, ItemSummary, LeafRef, LogStore, MediaFinding, MediaJob,
     NewAssignmentEvent, NewItem, PartialUpload, PeopleStore, PhotoIndex, RecordLinks, RecordedEvent,
     ServiceHistory, SessionToken, Storage, StorageError, StoredAssignment, StoredCheckpoint, StoredCustody,
@@ -283,9 +283,12 @@ impl ItemStore for Store {
         Ok(Some(history))
     }
 
-    async fn case_items(&self, case_id: &str) -> Result<Vec<CaseItemRow>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT i.seq, i.item_id, i.received_at_ms, i.sha256, i.kind, i.device_id, i.officer_id, \
+    async fn case_items(&self, case_id: &str, page: &CasePage) -> Result<Vec<CaseItemRow>, StorageError> {
+        // The time an item happened is computed per kind; paging is by it
+        // and the seq, so the outer query filters and orders on both.
+        let mut query = QueryBuilder::<Db>::new(
+            "SELECT * FROM (SELECT i.seq, i.item_id, i.received_at_ms, i.sha256, i.kind, i.device_id, \
+             i.officer_id, \
              COALESCE(n.started_at_ms, p.captured_at_ms, s.sent_at_ms, e.at_ms, v.started_at_ms, i.received_at_ms) \
                AS occurred_at_ms \
              FROM items i \
@@ -294,12 +297,24 @@ impl ItemStore for Store {
              LEFT JOIN services s ON s.item_id = i.item_id \
              LEFT JOIN service_events e ON e.item_id = i.item_id \
              LEFT JOIN interviews v ON v.item_id = i.item_id \
-             WHERE i.case_id = $1 \
-             ORDER BY occurred_at_ms, i.seq",
-        )
-        .bind(case_id)
-        .fetch_all(&self.pool)
-        .await?;
+             WHERE i.case_id = ",
+        );
+        query.push_bind(case_id.to_owned()).push(") c WHERE 1 = 1");
+        if let Some((occurred_at_ms, seq)) = page.after {
+            query
+                .push(" AND (c.occurred_at_ms > ")
+                .push_bind(occurred_at_ms)
+                .push(" OR (c.occurred_at_ms = ")
+                .push_bind(occurred_at_ms)
+                .push(" AND c.seq > ")
+                .push_bind(to_i64(seq)?)
+                .push("))");
+        }
+        query.push(" ORDER BY c.occurred_at_ms, c.seq");
+        if let Some(limit) = page.limit {
+            query.push(" LIMIT ").push_bind(i64::from(limit));
+        }
+        let rows = query.build().fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
                 Ok(CaseItemRow {

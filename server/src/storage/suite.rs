@@ -187,11 +187,20 @@ pub async fn the_case_view_is_in_time_order(b: Backend) {
         )
         .await
         .unwrap();
-    let rows = b.storage.case_items("CASE-1").await.unwrap();
+    let rows = b
+        .storage
+        .case_items("CASE-1", &super::CasePage::ALL)
+        .await
+        .unwrap();
     let order: Vec<Uuid> = rows.iter().map(|r| r.receipt.item_id).collect();
     assert_eq!(order, vec![early, late]);
     assert_eq!(rows[0].occurred_at_ms, 1_000);
-    assert!(b.storage.case_items("CASE-NONE").await.unwrap().is_empty());
+    assert!(b
+        .storage
+        .case_items("CASE-NONE", &super::CasePage::ALL)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 pub async fn assignment_events_are_version_checked_and_fed_in_order(b: Backend) {
@@ -776,7 +785,7 @@ pub async fn a_mixed_batch_indexes_every_kind(b: Backend) {
     );
     assert!(!b.raw.succeeds("DELETE FROM device_captures").await);
     let kinds: Vec<String> = storage
-        .case_items("CASE-M")
+        .case_items("CASE-M", &super::CasePage::ALL)
         .await
         .unwrap()
         .into_iter()

@@ -315,8 +315,14 @@ function drawMap() {
 $("case-go").onclick = async () => {
   $("case-error").textContent = "";
   try {
-    const data = await api("GET", "/api/cases/" + encodeURIComponent($("case-id").value.trim()));
-    $("case-items").innerHTML = (data.items || []).map(i => `<tr data-item="${esc(i.itemId)}"><td>${esc(fmtTime(i.occurredAtMs))}</td><td>${esc(t(i.kind))}</td><td>${esc(i.officerId)}</td><td>#${esc(i.serverSeq)}</td></tr>`).join("");
+    // A page at a time (the server pages by 500), up to 5,000 items shown.
+    const base = "/api/cases/" + encodeURIComponent($("case-id").value.trim());
+    const items = []; let after = "";
+    do {
+      const page = await api("GET", base + (after ? "?after=" + encodeURIComponent(after) : ""));
+      items.push(...(page.items || [])); after = page.nextAfter || "";
+    } while (after && items.length < 5000);
+    $("case-items").innerHTML = items.map(i => `<tr data-item="${esc(i.itemId)}"><td>${esc(fmtTime(i.occurredAtMs))}</td><td>${esc(t(i.kind))}</td><td>${esc(i.officerId)}</td><td>#${esc(i.serverSeq)}</td></tr>`).join("");
   } catch (e) { $("case-error").textContent = e.message; }
 };
 $("case-items").addEventListener("click", (e) => { const row = e.target.closest("[data-item]"); if (row) showItem(row.dataset.item); });
