@@ -349,18 +349,25 @@ pub async fn watch_crl(watch: CrlWatch, endpoint: quinn::Endpoint, crl: PathBuf,
     let interval = Duration::from_millis(watch.config.crl_check_interval_ms);
     let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
     let mut seen: Option<SystemTime> = modified(&crl);
+    let mut unrecorded = Unrecorded::default();
     loop {
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
             () = watch.shutdown.cancelled() => return,
         }
+        // Revocations in force whose recording failed: again, until recorded.
+        unrecorded.flush(|serials| record(&watch, serials)).await;
         let now = modified(&crl);
         if now == seen {
             continue;
         }
         seen = now;
         match apply_crl(&watch, &endpoint, &crl, in_force).await {
-            Ok(number) => in_force = number,
+            Ok((number, serials)) => {
+                in_force = number;
+                unrecorded.0 = Some(serials);
+                unrecorded.flush(|serials| record(&watch, serials)).await;
+            }
             Err(error) => {
                 watch
                     .metrics
@@ -373,13 +380,14 @@ pub async fn watch_crl(watch: CrlWatch, endpoint: quinn::Endpoint, crl: PathBuf,
 }
 
 /// Applies the CRL file if it is signed and not older than CRL number
-/// `in_force`; returns its number.
+/// `in_force`; returns its number and the serials it revokes (hex), to be
+/// recorded.
 async fn apply_crl(
     watch: &CrlWatch,
     endpoint: &quinn::Endpoint,
     crl: &Path,
     in_force: u64,
-) -> Result<u64, String> {
+) -> Result<(u64, Vec<String>), String> {
     let files = watch.config.tls_files().map_err(|e| e.to_string())?;
     let ca = std::fs::read(&files.ca).map_err(|e| format!("{}: {e}", files.ca.display()))?;
     let read = revoked_serials(crl, &ca).map_err(|e| e.to_string())?;
@@ -396,18 +404,89 @@ async fn apply_crl(
     endpoint.set_server_config(Some(server_config));
     let closed = watch.live.close_revoked(&revoked);
     let serials: Vec<String> = revoked.iter().map(hex::encode).collect();
-    let recorded = watch
+    tracing::info!(revoked = revoked.len(), closed = ?closed, number = read.number, "CRL reloaded");
+    Ok((read.number, serials))
+}
+
+/// Records when the devices of `serials` were found revoked.
+async fn record(watch: &CrlWatch, serials: Vec<String>) -> Result<Vec<String>, String> {
+    watch
         .storage
         .record_revocations(&serials, (watch.clock)())
         .await
-        .map_err(|e| e.to_string())?;
-    tracing::info!(revoked = revoked.len(), closed = ?closed, newly_revoked = ?recorded, number = read.number, "CRL reloaded");
-    Ok(read.number)
+        .map_err(|e| e.to_string())
+}
+
+/// Revocations in force (applied to handshakes and live connections) whose
+/// recording in the database failed: the time a device was found revoked
+/// must not be lost, so recording is tried again at every check until it
+/// succeeds (a newer CRL's serials replace the older ones: they include them).
+#[derive(Debug, Default)]
+struct Unrecorded(Option<Vec<String>>);
+
+impl Unrecorded {
+    /// Tries to record what is pending; true when nothing is left.
+    async fn flush<F, Fut>(&mut self, record: F) -> bool
+    where
+        F: FnOnce(Vec<String>) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<String>, String>>,
+    {
+        let Some(serials) = self.0.take() else {
+            return true;
+        };
+        match record(serials.clone()).await {
+            Ok(newly) => {
+                if !newly.is_empty() {
+                    tracing::info!(newly_revoked = ?newly, "revocations recorded");
+                }
+                true
+            }
+            Err(error) => {
+                tracing::error!(%error, "revocations in force could not be recorded; trying again at the next check");
+                self.0 = Some(serials);
+                false
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn revocations_whose_recording_fails_are_recorded_at_a_later_check() {
+        let mut unrecorded = Unrecorded(Some(vec!["0a".into(), "0b".into()]));
+        let attempts = std::cell::Cell::new(0);
+        // The database is down twice: the serials stay pending.
+        for _ in 0..2 {
+            let done = unrecorded
+                .flush(|_| async {
+                    attempts.set(attempts.get() + 1);
+                    Err("database unavailable".to_string())
+                })
+                .await;
+            assert!(!done);
+        }
+        // Then it answers: everything pending is recorded, once.
+        let mut recorded = Vec::new();
+        assert!(
+            unrecorded
+                .flush(|serials| {
+                    recorded = serials.clone();
+                    async move { Ok(serials) }
+                })
+                .await
+        );
+        assert_eq!(recorded, ["0a", "0b"]);
+        assert_eq!(attempts.get(), 2);
+        // Nothing left: no further attempt.
+        assert!(
+            unrecorded
+                .flush(|_| async { panic!("nothing should be recorded again") })
+                .await
+        );
+    }
 
     fn dev_copy() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
