@@ -60,6 +60,13 @@ impl Alarm {
                 monitor.name
             ),
             Alarm::Fault { code } => format!("设备故障 {}: {code} / instrument fault", monitor.name),
+            // Minutes, or seconds for a silence under a minute.
+            Alarm::Offline { silent_ms } if *silent_ms < 60_000 => format!(
+                "设备离线 {}: {} 秒无数据 / offline, silent {} s",
+                monitor.name,
+                silent_ms / 1000,
+                silent_ms / 1000
+            ),
             Alarm::Offline { silent_ms } => format!(
                 "设备离线 {}: {} 分钟无数据 / offline, silent {} min",
                 monitor.name,
@@ -231,6 +238,18 @@ mod tests {
                 .on_real_time_data(&monitor, &data(0.0, DataFlag::CommunicationFault))
                 .len(),
             1
+        );
+    }
+
+    #[test]
+    fn a_short_silence_is_told_in_seconds_a_long_one_in_minutes() {
+        let monitor = monitor();
+        let short = Alarm::Offline { silent_ms: 2_500 }.summary(&monitor);
+        assert!(short.contains("2 秒") && short.contains("silent 2 s"), "{short}");
+        let long = Alarm::Offline { silent_ms: 900_000 }.summary(&monitor);
+        assert!(
+            long.contains("15 分钟") && long.contains("silent 15 min"),
+            "{long}"
         );
     }
 
