@@ -222,6 +222,7 @@ async fn sign_in(
                 if password.password.len() > limits::PASSWORD_BYTES_MAX {
                     return Err(FieldError::new("password.password", "is too long").into());
                 }
+                crate::sign_in_guard::check(state, &password.officer_id, device_id)?;
                 let officer = state.directory.enrolled_officer(&password.officer_id).cloned();
                 let hash = officer
                     .as_ref()
@@ -233,9 +234,11 @@ async fn sign_in(
                         retry_after_ms: crate::password_checks::BUSY_RETRY_AFTER_MS,
                     },
                 )?;
-                let officer = officer
-                    .filter(|_| verified)
-                    .ok_or(ServiceError::Unauthenticated)?;
+                let Some(officer) = officer.filter(|_| verified) else {
+                    crate::sign_in_guard::failed(state, &password.officer_id, device_id);
+                    return Err(ServiceError::Unauthenticated);
+                };
+                crate::sign_in_guard::succeeded(state, &officer.id, device_id);
                 let token = auth::new_session_token();
                 let expires_at_ms = now_ms.saturating_add(state.config.session_token_ttl_ms);
                 state

@@ -124,6 +124,12 @@ pub enum ServiceError {
         /// When to try again.
         retry_after_ms: u64,
     },
+    /// Too many failed sign-ins in a row for this account or source.
+    #[error("too many failed sign-ins; try again in {} s", retry_after_ms.div_ceil(1000))]
+    SignInLockedOut {
+        /// When to try again.
+        retry_after_ms: u64,
+    },
     /// Another node is receiving this upload.
     #[error("another server node is still receiving this upload; resume in {retry_after_ms} ms")]
     UploadElsewhere {
@@ -253,7 +259,9 @@ impl ServiceError {
                 retry_after_ms: 100,
                 ..status::status(Code::Aborted, reason::CONTENDED, self.to_string())
             },
-            ServiceError::RateLimited { retry_after_ms } | ServiceError::PasswordChecksBusy { retry_after_ms } => pb::Status {
+            ServiceError::RateLimited { retry_after_ms }
+            | ServiceError::PasswordChecksBusy { retry_after_ms }
+            | ServiceError::SignInLockedOut { retry_after_ms } => pb::Status {
                 retry_after_ms: *retry_after_ms,
                 ..status::status(Code::ResourceExhausted, reason::RATE_LIMITED, self.to_string())
             },

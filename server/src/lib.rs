@@ -46,6 +46,8 @@ pub mod revocation;
 pub mod server;
 pub mod services;
 pub mod session;
+pub mod sign_in_guard;
+pub mod sign_in_lockout;
 pub mod state;
 pub mod storage;
 pub mod stored_data;

@@ -31,6 +31,8 @@ pub struct Metrics {
     /// CRL files refused (not signed by an agency CA, older than the one in
     /// force, unreadable): the previous CRL stays in force.
     pub crl_refusals: AtomicU64,
+    /// Accounts or sources locked after failed sign-ins in a row.
+    pub sign_in_lockouts: AtomicU64,
     /// HJ 212 packets and connections by outcome ("stored", "bad_crc", …).
     hj212: Mutex<BTreeMap<&'static str, u64>>,
     /// HJ 212 connections open.
@@ -160,6 +162,12 @@ pub fn render(s: &Snapshot<'_>) -> String {
         "CRL files refused (unsigned, older than the one in force, unreadable); the previous CRL stays in force.",
         "counter",
         s.metrics.crl_refusals.load(Ordering::Relaxed),
+    );
+    gauge(
+        "fieldlink_sign_in_lockouts_total",
+        "Accounts or sources (devices, console addresses) locked after failed sign-ins in a row.",
+        "counter",
+        s.metrics.sign_in_lockouts.load(Ordering::Relaxed),
     );
     gauge(
         "fieldlink_witness_cosignatures_total",

@@ -272,6 +272,7 @@ pub async fn start_wrapped(
         zones: Arc::new(zones),
         alert_sources: Arc::new(alert_sources),
         password_checks,
+        sign_in_lockout: Arc::default(),
         config: Arc::new(config),
         events,
         cursors: crate::storage::cursor_commit::CursorCommitter::start(storage.clone(), clock),

@@ -56,6 +56,8 @@ pub struct AppState {
     pub clock: fn() -> i64,
     /// Password checks, at most `password_checks_max` at once.
     pub password_checks: crate::password_checks::PasswordChecks,
+    /// Failed sign-ins in a row, per account and source: backoff and lockout.
+    pub sign_in_lockout: Arc<crate::sign_in_lockout::SignInLockout>,
     /// The platforms allowed to post AI-video alerts.
     pub alert_sources: Arc<crate::intake::alert_sources::AlertSources>,
     /// Zones, their teams and the auto-dispatch rules.

@@ -126,11 +126,17 @@ struct SignIn {
     password: String,
 }
 
-async fn sign_in(State(state): State<ConsoleState>, body: Bytes) -> Result<Response, ApiError> {
+async fn sign_in(
+    State(state): State<ConsoleState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let form: SignIn = json_body(&body)?;
     if form.officer_id.len() > 64 || form.password.len() > fieldlink_protocol::limits::PASSWORD_BYTES_MAX {
         return Err(ApiError::unauthenticated());
     }
+    let source = peer.ip().to_string();
+    crate::sign_in_guard::check(&state.app, &form.officer_id, &source)?;
     let officer = state.app.directory.enrolled_officer(&form.officer_id).cloned();
     let hash = officer
         .as_ref()
@@ -146,9 +152,11 @@ async fn sign_in(State(state): State<ConsoleState>, body: Bytes) -> Result<Respo
         })?;
     // An officer with the right password gets the same answer as a wrong
     // password: the console must not tell anyone whose password they guessed.
-    let officer = officer
-        .filter(|officer| verified && officer.role == Role::Supervisor)
-        .ok_or_else(ApiError::unauthenticated)?;
+    let Some(officer) = officer.filter(|officer| verified && officer.role == Role::Supervisor) else {
+        crate::sign_in_guard::failed(&state.app, &form.officer_id, &source);
+        return Err(ApiError::unauthenticated());
+    };
+    crate::sign_in_guard::succeeded(&state.app, &officer.id, &source);
     let ttl_ms = state.app.config.session_token_ttl_ms;
     let (id, session) = state.sessions.open(officer, (state.app.clock)(), ttl_ms);
     let cookie = super::sessions::set_cookie(&id, ttl_ms / 1000, state.secure_cookies);

@@ -972,3 +972,52 @@ async fn slow_clients_are_cut_off_and_connections_are_capped() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_guessing_locks_the_account_on_both_sign_in_paths() {
+    let (server, base) = start().await;
+    let http = http();
+    let attempt = |password: &'static str| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            send(
+                http.post(format!("{base}/api/session"))
+                    .json_body(&json!({"officer_id": "supervisor-01", "password": password})),
+            )
+            .await
+        }
+    };
+    // Four wrong guesses are only wrong; the fifth locks the account.
+    for _ in 0..5 {
+        assert_eq!(attempt("guess").await.0, 401);
+    }
+    // Locked: the right password gets the same refusal as a wrong one,
+    // before any password is checked, with when to try again.
+    let right = attempt(fieldlink_tests::PASSWORD).await;
+    let wrong = attempt("guess").await;
+    assert_eq!(right.0, 429, "{}", right.1);
+    assert_eq!(right.1["reason"], "RATE_LIMITED");
+    assert!(right.1["retry_after_ms"].as_u64().unwrap_or(0) > 0, "{}", right.1);
+    assert_eq!((right.0, &right.1["reason"]), (wrong.0, &wrong.1["reason"]));
+    // The same account is locked from a terminal too; other accounts are not.
+    match fieldlink_tests::connect(server.addr(), "device-003", "supervisor-01").await {
+        Err(fieldlink_client::Error::SignInRefused(status) | fieldlink_client::Error::Rejected(status)) => {
+            assert_eq!(
+                status.code_or_unknown(),
+                fieldlink_protocol::pb::Code::ResourceExhausted
+            );
+            assert!(status.retryable);
+        }
+        Err(other) => panic!("expected a lockout, got {other:?}"),
+        Ok(_) => panic!("a locked account signed in"),
+    }
+    connect(server.addr(), "device-001", "officer-01").await.unwrap();
+    let metrics = &server.server.state().metrics;
+    assert!(
+        metrics
+            .sign_in_lockouts
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
+}
