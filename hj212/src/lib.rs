@@ -5,6 +5,9 @@
 //! ([`reply`]) and monitors' uploads ([`upload`]). Implemented from the
 //! standard's text and tested against its worked examples. No I/O.
 
+// No panics on what a monitor sent (tests may unwrap).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod cp;
 pub mod crc;
 pub mod frame;

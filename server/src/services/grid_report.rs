@@ -95,6 +95,7 @@ pub async fn my_reports(
         .await?;
     let next_after = page.next_after(rows.len(), rows.last().map(|row| row.report_id.as_str()));
     let mut reports = Vec::with_capacity(rows.len());
+    let mut updated: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
     for row in rows {
         let item_id = Uuid::parse_str(&row.report_id).map_err(|_| ServiceError::StorageUnavailable)?;
         let mut outcome = pb::GridReportOutcome {
@@ -118,15 +119,21 @@ pub async fn my_reports(
             }
         }
         if let Some(incident) = incident {
-            outcome.updated_at_ms = state
-                .storage
-                .incident_history(
-                    Uuid::parse_str(&incident.id).map_err(|_| ServiceError::StorageUnavailable)?,
-                )
-                .await?
-                .last()
-                .map(|event| event.at_ms)
-                .unwrap_or(incident.opened_at_ms);
+            // Reports that joined one incident share its last change: read once.
+            outcome.updated_at_ms = match updated.get(&incident.id) {
+                Some(at_ms) => *at_ms,
+                None => {
+                    let id = Uuid::parse_str(&incident.id).map_err(|_| ServiceError::StorageUnavailable)?;
+                    let at_ms = state
+                        .storage
+                        .incident_history(id)
+                        .await?
+                        .last()
+                        .map_or(incident.opened_at_ms, |event| event.at_ms);
+                    updated.insert(incident.id.clone(), at_ms);
+                    at_ms
+                }
+            };
             outcome.incident_id = incident.id;
             outcome.state = incident.state;
             outcome.reason = incident.dismiss_reason;
