@@ -49,8 +49,8 @@ enum Command {
         #[command(subcommand)]
         kind: SubmitKind,
     },
-    /// Media evidence (photos) attached to a record, service, interview or
-    /// grid report (`photo` is the same command).
+    /// Media evidence (photos, video, audio, PDF documents) attached to a
+    /// record, service, interview or grid report (`photo` is the same command).
     #[command(alias = "photo")]
     Media {
         #[command(subcommand)]

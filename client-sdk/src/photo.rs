@@ -1,4 +1,5 @@
-//! Photo uploads: what the terminal declares, and progress reports.
+//! Media uploads — photos, video, audio, documents (the type says "photo"
+//! for history): what the terminal declares, and progress reports.
 
 use fieldlink_protocol::pb;
 use sha2::{Digest, Sha256};
@@ -21,8 +22,12 @@ pub struct PhotoUpload {
 }
 
 impl PhotoUpload {
-    /// A new upload with a fresh UUIDv7 evidence id. `content_type` is
-    /// `image/jpeg` or `image/png`.
+    /// A new upload with a fresh UUIDv7 evidence id. `content_type` is one
+    /// of `Welcome.limits.content_types` (`image/jpeg`, `video/mp4`,
+    /// `audio/mp4`, `application/pdf`, …; [`ContentType::sniff`] guesses it
+    /// from the first bytes).
+    ///
+    /// [`ContentType::sniff`]: fieldlink_protocol::photo::ContentType::sniff
     pub fn new(
         record_id: &str,
         content_type: &str,

@@ -48,13 +48,25 @@ fn main() {
         0x63, 0x60, 0, 0, 0, 2, 0, 1, 0xE5, 0x27, 0xDE, 0xFC, 0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42,
         0x60, 0x82,
     ];
-    write("image_check", "pixel.png", png);
+    write("media_validate", "pixel.png", &[&[1u8, 64][..], png].concat());
     write("exif_read", "pixel.png", png);
     let jpeg_exif: &[u8] = &[
         0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x16, b'E', b'x', b'i', b'f', 0, 0, b'I', b'I', 0x2A, 0, 8, 0, 0, 0, 0,
         0, 0, 0, 0, 0, 0xFF, 0xD9,
     ];
-    write("image_check", "exif.jpg", jpeg_exif);
+    write("media_validate", "exif.jpg", &[&[0u8, 64][..], jpeg_exif].concat());
+    // The media crate's real files, each behind its format's index and a chunk size.
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../media/tests/fixtures");
+    for (index, format) in fieldlink_media::Format::ALL.into_iter().enumerate() {
+        for entry in std::fs::read_dir(fixtures).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let Ok(bytes) = std::fs::read(&path) else { continue };
+            if fieldlink_media::Format::sniff(&bytes) == Some(format) {
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                write("media_validate", &name, &[&[index as u8, 61][..], &bytes[..]].concat());
+            }
+        }
+    }
     write("exif_read", "exif.jpg", jpeg_exif);
     println!("seeds written under fuzz/corpus/");
 }

@@ -95,6 +95,9 @@ impl Bmff {
     /// A box of `kind` ends at `end`, its payload from `payload_at`.
     fn open(&mut self, kind: [u8; 4], end: u64, payload_at: u64) -> Result<Step, MediaError> {
         count_part(&mut self.boxes, &self.limits, "boxes")?;
+        if self.boxes == 1 && &kind != b"ftyp" {
+            return Err(MediaError::NotThisFormat(self.format));
+        }
         if end > self.parent_end() || end < payload_at {
             return Err(corrupt(format!("box '{}' overflows its parent", name(&kind))));
         }
@@ -102,9 +105,6 @@ impl Bmff {
             return Err(corrupt("a box type that is not a four-character code"));
         }
         let top = self.stack.is_empty();
-        if self.boxes == 1 && &kind != b"ftyp" {
-            return Err(MediaError::NotThisFormat(self.format));
-        }
         if top && &kind == b"ftyp" && self.boxes != 1 {
             return Err(corrupt("a second 'ftyp' box"));
         }

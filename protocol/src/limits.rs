@@ -11,6 +11,12 @@ pub const FRAME_BYTES_MAX_DEFAULT: u32 = 1 << 20;
 pub const HELLO_FRAME_BYTES_MAX: u32 = 4 * 1024;
 /// Default largest photo: 25 MiB.
 pub const PHOTO_BYTES_MAX_DEFAULT: u64 = 25 * 1024 * 1024;
+/// Default largest video upload (MP4, MOV): 4 GiB.
+pub const VIDEO_BYTES_MAX_DEFAULT: u64 = 4 * 1024 * 1024 * 1024;
+/// Default largest audio upload (M4A, WAV, MP3): 1 GiB.
+pub const AUDIO_BYTES_MAX_DEFAULT: u64 = 1024 * 1024 * 1024;
+/// Default largest document upload (PDF): 100 MiB.
+pub const DOCUMENT_BYTES_MAX_DEFAULT: u64 = 100 * 1024 * 1024;
 /// Default allowance for terminal clocks running ahead of the server: 5 minutes.
 pub const CLOCK_SKEW_MS_MAX_DEFAULT: i64 = 5 * 60 * 1000;
 /// Default number of requests a terminal may have in flight on one connection.
@@ -60,8 +66,9 @@ pub const SESSION_TOKEN_BYTES_MAX: usize = 128;
 pub const UPLOAD_CHECKPOINT_BYTES_DEFAULT: u32 = 1 << 20;
 /// Default time a partial upload is kept after its last byte: 24 hours.
 pub const PARTIAL_UPLOAD_TTL_MS_DEFAULT: i64 = 24 * 60 * 60 * 1000;
-/// Default bytes of partial uploads one device may hold: 256 MiB.
-pub const PARTIAL_BYTES_PER_DEVICE_MAX_DEFAULT: u64 = 256 * 1024 * 1024;
+/// Default bytes of partial uploads one device may hold: 8 GiB (two
+/// videos of the default largest size under way at once).
+pub const PARTIAL_BYTES_PER_DEVICE_MAX_DEFAULT: u64 = 8 * 1024 * 1024 * 1024;
 /// Largest image width or height the server decodes.
 pub const IMAGE_SIDE_PIXELS_MAX: u32 = 16_384;
 /// Largest image the server decodes, in pixels (64 megapixels).

@@ -6,40 +6,44 @@ use crate::inspection::{parse_place, Place};
 use crate::pb;
 use crate::validate::{self, FieldError, ValidationContext};
 
-/// The image formats the server accepts.
+/// The media formats the server accepts (photo, video, audio, document),
+/// named by MIME type: [`fieldlink_media::Format`].
+pub use fieldlink_media::Format as ContentType;
+pub use fieldlink_media::Kind as MediaKind;
+
+/// The largest upload the server accepts of each kind, in bytes
+/// (advertised in `Limits`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ContentType {
-    /// `image/jpeg`.
-    Jpeg,
-    /// `image/png`.
-    Png,
+pub struct MediaBytesMax {
+    /// Photos (JPEG, PNG, HEIC).
+    pub photo: u64,
+    /// Video (MP4, MOV).
+    pub video: u64,
+    /// Audio (M4A, WAV, MP3).
+    pub audio: u64,
+    /// Documents (PDF).
+    pub document: u64,
 }
 
-impl ContentType {
-    /// The MIME type.
-    pub fn as_mime(self) -> &'static str {
-        match self {
-            ContentType::Jpeg => "image/jpeg",
-            ContentType::Png => "image/png",
+impl MediaBytesMax {
+    /// The limit for one kind.
+    pub fn of(&self, kind: MediaKind) -> u64 {
+        match kind {
+            MediaKind::Photo => self.photo,
+            MediaKind::Video => self.video,
+            MediaKind::Audio => self.audio,
+            MediaKind::Document => self.document,
         }
     }
+}
 
-    /// Parses a MIME type (exact, lower case).
-    pub fn from_mime(mime: &str) -> Option<Self> {
-        match mime {
-            "image/jpeg" => Some(ContentType::Jpeg),
-            "image/png" => Some(ContentType::Png),
-            _ => None,
-        }
-    }
-
-    /// Whether `bytes` start with this format's magic number.
-    pub fn matches_magic(self, bytes: &[u8]) -> bool {
-        match self {
-            // SOI followed by the first marker's 0xFF.
-            ContentType::Jpeg => bytes.starts_with(&[0xFF, 0xD8, 0xFF]),
-            // PNG signature (ISO/IEC 15948 §5.2).
-            ContentType::Png => bytes.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]),
+impl Default for MediaBytesMax {
+    fn default() -> Self {
+        Self {
+            photo: crate::limits::PHOTO_BYTES_MAX_DEFAULT,
+            video: crate::limits::VIDEO_BYTES_MAX_DEFAULT,
+            audio: crate::limits::AUDIO_BYTES_MAX_DEFAULT,
+            document: crate::limits::DOCUMENT_BYTES_MAX_DEFAULT,
         }
     }
 }
@@ -68,36 +72,44 @@ pub struct PhotoHeader {
 }
 
 impl PhotoHeader {
-    /// Checks the header against the contract and the server's photo limit.
+    /// Checks the header against the contract and the server's limit for
+    /// the declared kind.
     pub fn parse(
         header: pb::PhotoHeader,
         context: &ValidationContext,
-        photo_bytes_max: u64,
+        bytes_max: &MediaBytesMax,
     ) -> Result<Self, FieldError> {
         let evidence_id = validate::item_id("evidence_id", &header.evidence_id)?;
         let record_id = validate::item_id("record_id", &header.record_id)?;
         if header.size_bytes == 0 {
-            return Err(FieldError::new(
-                "size_bytes",
-                "is required (a photo is not empty)",
-            ));
-        }
-        if header.size_bytes > photo_bytes_max {
-            return Err(FieldError::new(
-                "size_bytes",
-                format!(
-                    "{} bytes exceeds the photo limit of {photo_bytes_max} bytes",
-                    header.size_bytes
-                ),
-            ));
+            return Err(FieldError::new("size_bytes", "is required (media is not empty)"));
         }
         let sha256: [u8; 32] = header
             .sha256
             .as_slice()
             .try_into()
             .map_err(|_| FieldError::new("sha256", "must be 32 bytes"))?;
-        let content_type = ContentType::from_mime(&header.content_type)
-            .ok_or_else(|| FieldError::new("content_type", "must be image/jpeg or image/png"))?;
+        let content_type = ContentType::from_mime(&header.content_type).ok_or_else(|| {
+            FieldError::new(
+                "content_type",
+                format!(
+                    "must be one of {}",
+                    ContentType::ALL.map(ContentType::as_mime).join(", ")
+                ),
+            )
+        })?;
+        let kind = content_type.kind();
+        let limit = bytes_max.of(kind);
+        if header.size_bytes > limit {
+            return Err(FieldError::new(
+                "size_bytes",
+                format!(
+                    "{} bytes exceeds the {} limit of {limit} bytes",
+                    header.size_bytes,
+                    kind.as_str()
+                ),
+            ));
+        }
         let captured_at_ms = validate::timestamp_ms("captured_at_ms", header.captured_at_ms, context)?;
         let capture_place = match header.capture_place {
             None => None,
@@ -164,13 +176,20 @@ mod tests {
         }
     }
 
+    const LIMITS: MediaBytesMax = MediaBytesMax {
+        photo: 5000,
+        video: 50_000,
+        audio: 20_000,
+        document: 10_000,
+    };
+
     fn refused_field(header: pb::PhotoHeader) -> String {
-        PhotoHeader::parse(header, &CONTEXT, 5000).unwrap_err().field
+        PhotoHeader::parse(header, &CONTEXT, &LIMITS).unwrap_err().field
     }
 
     #[test]
     fn a_valid_header_parses_with_an_empty_address() {
-        let parsed = PhotoHeader::parse(valid(), &CONTEXT, 5000).unwrap();
+        let parsed = PhotoHeader::parse(valid(), &CONTEXT, &LIMITS).unwrap();
         assert_eq!(parsed.content_type, ContentType::Jpeg);
         assert_eq!(parsed.capture_place.unwrap().address, "");
     }
@@ -207,6 +226,20 @@ mod tests {
         let mut h = valid();
         h.case_id = "c".repeat(65);
         assert_eq!(refused_field(h), "case_id");
+    }
+
+    #[test]
+    fn each_kind_has_its_own_size_limit() {
+        let mut video = valid();
+        video.content_type = "video/mp4".into();
+        video.size_bytes = 50_000;
+        assert!(PhotoHeader::parse(video.clone(), &CONTEXT, &LIMITS).is_ok());
+        video.size_bytes = 50_001;
+        assert_eq!(refused_field(video), "size_bytes");
+        let mut pdf = valid();
+        pdf.content_type = "application/pdf".into();
+        pdf.size_bytes = 10_001;
+        assert_eq!(refused_field(pdf), "size_bytes");
     }
 
     #[test]

@@ -39,6 +39,15 @@ pub mod reason {
     pub const IMAGE_CORRUPT: &str = "IMAGE_CORRUPT";
     /// The image's dimensions are over the limits (a decompression bomb).
     pub const IMAGE_TOO_LARGE: &str = "IMAGE_TOO_LARGE";
+    /// A video, recording or document is truncated or corrupt (photos:
+    /// `IMAGE_CORRUPT`).
+    pub const MEDIA_CORRUPT: &str = "MEDIA_CORRUPT";
+    /// A video's frame size, or a file's boxes, chunks or objects, are over
+    /// the limits (photos: `IMAGE_TOO_LARGE`).
+    pub const MEDIA_TOO_LARGE: &str = "MEDIA_TOO_LARGE";
+    /// Well formed, but not accepted: a video codec other than H.264 or
+    /// H.265, audio other than AAC in an M4A, an unknown PDF version.
+    pub const MEDIA_UNSUPPORTED: &str = "MEDIA_UNSUPPORTED";
     /// The device holds too many bytes of unfinished uploads.
     pub const PARTIAL_QUOTA: &str = "PARTIAL_QUOTA";
     /// The upload stream stalled.
@@ -88,6 +97,9 @@ pub mod reason {
         CONTENT_TYPE_MISMATCH,
         IMAGE_CORRUPT,
         IMAGE_TOO_LARGE,
+        MEDIA_CORRUPT,
+        MEDIA_TOO_LARGE,
+        MEDIA_UNSUPPORTED,
         PARTIAL_QUOTA,
         UPLOAD_STALLED,
         NOT_PERMITTED,

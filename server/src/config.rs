@@ -103,8 +103,14 @@ pub struct Config {
     pub password_checks_max: usize,
     /// Largest request frame body, bytes.
     pub frame_bytes_max: u32,
-    /// Largest photo, bytes (advertised now; enforced by photo uploads).
+    /// Largest photo (JPEG, PNG, HEIC), bytes.
     pub photo_bytes_max: u64,
+    /// Largest video (MP4, MOV), bytes.
+    pub video_bytes_max: u64,
+    /// Largest audio recording (M4A, WAV, MP3), bytes.
+    pub audio_bytes_max: u64,
+    /// Largest document (PDF), bytes.
+    pub document_bytes_max: u64,
     /// How far ahead of the server clock item timestamps may be, ms.
     pub clock_skew_ms_max: i64,
     /// Requests a terminal may have in flight per connection.
@@ -225,6 +231,9 @@ impl Default for Config {
             log_json: false,
             frame_bytes_max: limits::FRAME_BYTES_MAX_DEFAULT,
             photo_bytes_max: limits::PHOTO_BYTES_MAX_DEFAULT,
+            video_bytes_max: limits::VIDEO_BYTES_MAX_DEFAULT,
+            audio_bytes_max: limits::AUDIO_BYTES_MAX_DEFAULT,
+            document_bytes_max: limits::DOCUMENT_BYTES_MAX_DEFAULT,
             clock_skew_ms_max: limits::CLOCK_SKEW_MS_MAX_DEFAULT,
             concurrent_requests_max: limits::CONCURRENT_REQUESTS_MAX_DEFAULT,
             idle_timeout_ms: 30_000,
@@ -292,6 +301,16 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The largest upload of each media kind.
+    pub fn media_bytes_max(&self) -> fieldlink_protocol::photo::MediaBytesMax {
+        fieldlink_protocol::photo::MediaBytesMax {
+            photo: self.photo_bytes_max,
+            video: self.video_bytes_max,
+            audio: self.audio_bytes_max,
+            document: self.document_bytes_max,
+        }
+    }
+
     /// Reads a TOML configuration file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -450,6 +469,15 @@ impl Config {
         }
         if self.photo_bytes_max == 0 || self.photo_bytes_max > 1 << 30 {
             return invalid("photo_bytes_max", "must be 1 byte to 1 GiB");
+        }
+        for (key, value) in [
+            ("video_bytes_max", self.video_bytes_max),
+            ("audio_bytes_max", self.audio_bytes_max),
+            ("document_bytes_max", self.document_bytes_max),
+        ] {
+            if value == 0 || value > 64 << 30 {
+                return invalid(key, "must be 1 byte to 64 GiB");
+            }
         }
         if self.partial_upload_ttl_ms <= 0
             || self.janitor_interval_ms == 0

@@ -290,6 +290,12 @@ async fn sign_in(
             upload_checkpoint_bytes: state.config.upload_checkpoint_bytes,
             partial_upload_ttl_ms: state.config.partial_upload_ttl_ms,
             partial_bytes_per_device_max: state.config.partial_bytes_per_device_max,
+            video_bytes_max: state.config.video_bytes_max,
+            audio_bytes_max: state.config.audio_bytes_max,
+            document_bytes_max: state.config.document_bytes_max,
+            content_types: fieldlink_protocol::photo::ContentType::ALL
+                .map(|format| format.as_mime().to_owned())
+                .to_vec(),
         }),
         device_id: device_id.to_owned(),
         session_token,

@@ -79,6 +79,15 @@ pub enum ServiceError {
     /// The bytes are not a valid image of the declared type.
     #[error(transparent)]
     Image(#[from] crate::evidence::image_check::ImageError),
+    /// The bytes are not valid media of the declared type (found while
+    /// they arrived, or at their end).
+    #[error("{}: {error}", kind.as_str())]
+    Media {
+        /// What the file was declared to be.
+        kind: fieldlink_media::Kind,
+        /// Why it was refused.
+        error: fieldlink_media::MediaError,
+    },
     /// The device holds too many bytes of unfinished uploads.
     #[error("unfinished uploads of this device hold {held_bytes} bytes; the limit is {limit_bytes}")]
     PartialQuota {
@@ -230,9 +239,25 @@ impl ServiceError {
             ServiceError::Image(error) => {
                 use crate::evidence::image_check::ImageError;
                 let (reason, field) = match error {
-                    ImageError::ContentTypeMismatch(_) => (reason::CONTENT_TYPE_MISMATCH, "content_type"),
+                    ImageError::NoDecoder(_) => (reason::CONTENT_TYPE_MISMATCH, "content_type"),
                     ImageError::TooLarge(_) => (reason::IMAGE_TOO_LARGE, ""),
                     ImageError::Corrupt(_) => (reason::IMAGE_CORRUPT, ""),
+                };
+                pb::Status {
+                    field: field.into(),
+                    ..status::status(Code::InvalidArgument, reason, self.to_string())
+                }
+            }
+            ServiceError::Media { kind, error } => {
+                use fieldlink_media::{Kind, MediaError};
+                let photo = *kind == Kind::Photo;
+                let (reason, field) = match error {
+                    MediaError::NotThisFormat(_) => (reason::CONTENT_TYPE_MISMATCH, "content_type"),
+                    MediaError::TooLarge(_) if photo => (reason::IMAGE_TOO_LARGE, ""),
+                    MediaError::TooLarge(_) => (reason::MEDIA_TOO_LARGE, ""),
+                    MediaError::Corrupt(_) if photo => (reason::IMAGE_CORRUPT, ""),
+                    MediaError::Corrupt(_) => (reason::MEDIA_CORRUPT, ""),
+                    MediaError::Unsupported(_) => (reason::MEDIA_UNSUPPORTED, "content_type"),
                 };
                 pb::Status {
                     field: field.into(),

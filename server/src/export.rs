@@ -100,8 +100,16 @@ pub struct ExportSummary {
 /// the device certificate its capture signature is checked with.
 struct Packed {
     entry: Entry,
-    bytes: Vec<u8>,
+    content: Content,
     certificate: Option<Vec<u8>>,
+}
+
+/// What a packed file holds: bytes at hand, or an original in the evidence
+/// store, copied into the package a piece at a time (a video is never held
+/// whole in memory).
+enum Content {
+    Bytes(Vec<u8>),
+    Original { sha256: [u8; 32], size_bytes: u64 },
 }
 
 /// Exports a case from `storage` (and the originals in `blobs`) into a
@@ -141,7 +149,7 @@ pub async fn export_case(
     let event_id = event_leaf.item_id.to_string();
     let mut event_packed = Packed {
         entry: entry_of(&event_leaf, custody.leaf_index, format!("custody/{event_id}.pb")),
-        bytes: custody.bytes,
+        content: Content::Bytes(custody.bytes),
         certificate: None,
     };
     let mut checkpoint =
@@ -171,7 +179,16 @@ pub async fn export_case(
         export_event: event_packed.entry.clone(),
         items: packed.iter().map(|item| item.entry.clone()).collect(),
     };
-    let bytes = write_package(out, &manifest, &packed, &event_packed, &note, signer, ca_pem)?;
+    let bytes = write_package(
+        out,
+        blobs,
+        &manifest,
+        &packed,
+        &event_packed,
+        &note,
+        signer,
+        ca_pem,
+    )?;
     Ok(ExportSummary {
         file: out.display().to_string(),
         case_id,
@@ -268,26 +285,27 @@ async fn pack_item(storage: &dyn Storage, blobs: &BlobStore, item_id: Uuid) -> R
         .item(item_id)
         .await?
         .ok_or_else(|| StorageError::Corrupt(format!("item {item_id} has a leaf but no row")))?;
-    let bytes = if leaf.kind == LeafKind::Photo {
-        let original = blobs.read(&leaf.sha256).map_err(|error| ExportError::Original {
-            item_id,
-            detail: error.to_string(),
-        })?;
-        if <[u8; 32]>::from(sha2::Sha256::digest(&original)) != leaf.sha256 {
-            return Err(ExportError::Original {
-                item_id,
-                detail: "it does not hash to its name".into(),
-            });
+    let original_error = |detail: String| ExportError::Original { item_id, detail };
+    let (content, extension) = if leaf.kind == LeafKind::Photo {
+        let (sha256, _, size_bytes) = blobs
+            .digests(&leaf.sha256)
+            .map_err(|error| original_error(error.to_string()))?;
+        if sha256 != leaf.sha256 {
+            return Err(original_error("it does not hash to its name".into()));
         }
-        original
+        let mut start = vec![0u8; 64];
+        let read = blobs
+            .reader(&leaf.sha256)
+            .and_then(|mut reader| reader.read(&mut start))
+            .map_err(|error| original_error(error.to_string()))?;
+        (
+            Content::Original { sha256, size_bytes },
+            extension(leaf.kind, &start[..read]),
+        )
     } else {
-        item.body
+        (Content::Bytes(item.body), "pb")
     };
-    let file = format!(
-        "items/{index:08}-{}-{item_id}.{}",
-        leaf.kind.name(),
-        extension(leaf.kind, &bytes)
-    );
+    let file = format!("items/{index:08}-{}-{item_id}.{extension}", leaf.kind.name());
     let mut entry = entry_of(&leaf, index, file);
     let certificate = match (&leaf.capture, item.capture) {
         (Some(logged), Some(stored)) => {
@@ -306,7 +324,7 @@ async fn pack_item(storage: &dyn Storage, blobs: &BlobStore, item_id: Uuid) -> R
     };
     Ok(Packed {
         entry,
-        bytes,
+        content,
         certificate,
     })
 }
@@ -332,15 +350,18 @@ fn entry_of(leaf: &Leaf, leaf_index: u64, file: String) -> Entry {
 /// messages, photos are named by what their bytes are.
 fn extension(kind: LeafKind, bytes: &[u8]) -> &'static str {
     match kind {
-        LeafKind::Photo if bytes.starts_with(&[0xff, 0xd8, 0xff]) => "jpg",
-        LeafKind::Photo if bytes.starts_with(b"\x89PNG\r\n\x1a\n") => "png",
-        LeafKind::Photo => "bin",
+        // Media evidence of every kind: photo, video, audio, PDF.
+        LeafKind::Photo => fieldlink_protocol::photo::ContentType::sniff(bytes)
+            .map(|format| format.extension())
+            .unwrap_or("bin"),
         _ => "pb",
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_package(
     out: &Path,
+    blobs: &BlobStore,
     manifest: &Manifest,
     items: &[Packed],
     event: &Packed,
@@ -355,28 +376,28 @@ fn write_package(
     let json = serde_json::to_vec_pretty(manifest).map_err(|e| write_error(std::io::Error::other(e)))?;
     let index = crate::export_index::render(manifest);
     let key = format!("{}\n", signer.verifier_key());
-    let mut files: Vec<(&str, &[u8])> = vec![
-        (format::MANIFEST_PATH, &json),
-        (format::CHECKPOINT_PATH, checkpoint_note.as_bytes()),
-        (format::LOG_KEY_PATH, key.as_bytes()),
-        (format::INDEX_PATH, index.as_bytes()),
+    let mut files: Vec<(&str, Source)> = vec![
+        (format::MANIFEST_PATH, Source::Bytes(&json)),
+        (format::CHECKPOINT_PATH, Source::Bytes(checkpoint_note.as_bytes())),
+        (format::LOG_KEY_PATH, Source::Bytes(key.as_bytes())),
+        (format::INDEX_PATH, Source::Bytes(index.as_bytes())),
     ];
     if let Some(ca) = ca_pem {
-        files.push((format::CA_PATH, ca));
+        files.push((format::CA_PATH, Source::Bytes(ca)));
     }
-    files.push((&event.entry.file, &event.bytes));
+    files.push((&event.entry.file, Source::of(&event.content)));
     let mut certificates = std::collections::BTreeSet::new();
     for item in items {
         if let (Some(capture), Some(der)) = (&item.entry.capture, &item.certificate) {
             if certificates.insert(capture.certificate.as_str()) {
-                files.push((&capture.certificate, der));
+                files.push((&capture.certificate, Source::Bytes(der)));
             }
         }
     }
     files.extend(
         items
             .iter()
-            .map(|item| (item.entry.file.as_str(), item.bytes.as_slice())),
+            .map(|item| (item.entry.file.as_str(), Source::of(&item.content))),
     );
 
     let temp = out.with_extension(format!("partial-{}", rand::random::<u32>()));
@@ -386,13 +407,33 @@ fn write_package(
             .create_new(true)
             .open(&temp)?;
         let mut tar = tar::Builder::new(std::io::BufWriter::new(file));
-        for (path, bytes) in files {
+        for (path, source) in files {
             let mut header = tar::Header::new_ustar();
-            header.set_size(bytes.len() as u64);
             header.set_mode(0o444);
             header.set_mtime(u64::try_from(manifest.exported_at_ms / 1000).unwrap_or(0));
             header.set_entry_type(tar::EntryType::Regular);
-            tar.append_data(&mut header, path, bytes)?;
+            match source {
+                Source::Bytes(bytes) => {
+                    header.set_size(bytes.len() as u64);
+                    tar.append_data(&mut header, path, bytes)?;
+                }
+                Source::Original(sha256, size_bytes) => {
+                    // Hashed again as it is copied: the package holds what
+                    // was checked, or the export fails.
+                    header.set_size(size_bytes);
+                    let mut reader = HashingReader {
+                        inner: blobs.reader(&sha256)?,
+                        sha256: sha2::Sha256::new(),
+                    };
+                    tar.append_data(&mut header, path, &mut reader)?;
+                    if <[u8; 32]>::from(reader.sha256.finalize()) != sha256 {
+                        return Err(std::io::Error::other(format!(
+                            "the original {} changed while it was exported",
+                            hex::encode(sha256)
+                        )));
+                    }
+                }
+            }
         }
         let mut writer = tar.into_inner()?;
         writer.flush()?;
@@ -440,4 +481,33 @@ pub async fn export_data(
     .await;
     storage.close().await;
     summary
+}
+
+/// A file of the package: bytes at hand, or an original to copy.
+enum Source<'a> {
+    Bytes(&'a [u8]),
+    Original([u8; 32], u64),
+}
+
+impl<'a> Source<'a> {
+    fn of(content: &'a Content) -> Self {
+        match content {
+            Content::Bytes(bytes) => Source::Bytes(bytes),
+            Content::Original { sha256, size_bytes } => Source::Original(*sha256, *size_bytes),
+        }
+    }
+}
+
+/// Hashes what passes through.
+struct HashingReader {
+    inner: Box<dyn std::io::Read + Send>,
+    sha256: sha2::Sha256,
+}
+
+impl std::io::Read for HashingReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(out)?;
+        self.sha256.update(&out[..read]);
+        Ok(read)
+    }
 }

@@ -258,9 +258,18 @@ struct ServeArgs {
     /// Largest request frame body in bytes [default: 1048576].
     #[arg(long)]
     frame_bytes_max: Option<u32>,
-    /// Largest photo in bytes [default: 26214400].
+    /// Largest photo (JPEG, PNG, HEIC) in bytes [default: 26214400].
     #[arg(long)]
     photo_bytes_max: Option<u64>,
+    /// Largest video (MP4, MOV) in bytes [default: 4294967296].
+    #[arg(long)]
+    video_bytes_max: Option<u64>,
+    /// Largest audio recording (M4A, WAV, MP3) in bytes [default: 1073741824].
+    #[arg(long)]
+    audio_bytes_max: Option<u64>,
+    /// Largest document (PDF) in bytes [default: 104857600].
+    #[arg(long)]
+    document_bytes_max: Option<u64>,
     /// How far ahead of the server clock item timestamps may be, ms [default: 300000].
     #[arg(long)]
     clock_skew_ms_max: Option<i64>,
@@ -440,6 +449,9 @@ impl ServeArgs {
             log_origin,
             frame_bytes_max,
             photo_bytes_max,
+            video_bytes_max,
+            audio_bytes_max,
+            document_bytes_max,
             clock_skew_ms_max,
             concurrent_requests_max,
             idle_timeout_ms,

@@ -1,13 +1,15 @@
-//! `fieldlink media …` (also `fieldlink photo …`): media evidence — today
-//! photos (JPEG, PNG) — attached to what they prove: an inspection record,
-//! a service confirmation (signature, consent, the served document's
-//! photo), an interview, or a grid report.
+//! `fieldlink media …` (also `fieldlink photo …`): media evidence — photos
+//! (JPEG, PNG, HEIC), video (MP4, MOV), audio (M4A, WAV, MP3), documents
+//! (PDF) — attached to what they prove: an inspection record, a service
+//! confirmation (signature, consent, the served document), an interview (its
+//! recording), or a grid report.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use fieldlink_client::PhotoUpload;
+use fieldlink_protocol::photo::ContentType;
 
 use super::connection::ConnectionArgs;
 use super::error::CliError;
@@ -16,14 +18,18 @@ use super::output::{photo_receipt_json, print_line};
 /// What to do with a photo.
 #[derive(Debug, Subcommand)]
 pub enum PhotoCommand {
-    /// Upload a JPEG or PNG as evidence for what it proves; prints the
+    /// Upload a photo, video, recording or PDF as evidence for what it
+    /// proves (its type is read from the file's first bytes); prints the
     /// receipt as one JSON line (`id`, `sha256`, `sm3`, `size`, `flags`, …).
     /// Shows a progress bar on a terminal; resumes by itself after a dropped
     /// connection.
     #[command(group(clap::ArgGroup::new("proves").required(true).args(["record", "service", "interview", "report"])))]
     Upload {
-        /// The photo file.
+        /// The file: JPEG, PNG, HEIC, MP4, MOV, M4A, WAV, MP3 or PDF.
         file: PathBuf,
+        /// The media type to declare [default: from the file's first bytes].
+        #[arg(long)]
+        content_type: Option<String>,
         /// The inspection record (UUIDv7) it belongs to.
         #[arg(long)]
         record: Option<String>,
@@ -67,18 +73,22 @@ pub async fn run(connection: &ConnectionArgs, command: PhotoCommand) -> Result<(
         latitude,
         longitude,
         case,
+        content_type,
     } = command;
     let bytes =
         std::fs::read(&file).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
-    let content_type = match bytes.get(..3) {
-        Some([0xFF, 0xD8, 0xFF]) => "image/jpeg",
-        Some([0x89, b'P', b'N']) => "image/png",
-        _ => {
-            return Err(CliError::Usage(format!(
-                "{} is neither a JPEG nor a PNG",
-                file.display()
-            )))
-        }
+    let content_type = match content_type {
+        Some(declared) => declared,
+        None => match ContentType::sniff(&bytes) {
+            Some(format) => format.as_mime().to_owned(),
+            None => {
+                return Err(CliError::Usage(format!(
+                    "{} is not a photo, video, recording or PDF the server accepts ({}); name its type with --content-type",
+                    file.display(),
+                    ContentType::ALL.map(ContentType::as_mime).join(", ")
+                )))
+            }
+        },
     };
     let captured_at_ms = match captured_at_ms {
         Some(ms) => ms,
@@ -89,7 +99,7 @@ pub async fn run(connection: &ConnectionArgs, command: PhotoCommand) -> Result<(
         CliError::Usage("name what the photo proves: --record, --service, --interview or --report".into())
     })?;
     let evidence_id = id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let mut photo = PhotoUpload::with_id(&evidence_id, &record, content_type, captured_at_ms, bytes);
+    let mut photo = PhotoUpload::with_id(&evidence_id, &record, &content_type, captured_at_ms, bytes);
     if let (Some(latitude), Some(longitude)) = (latitude, longitude) {
         photo = photo.at(latitude, longitude, 0.0);
     }

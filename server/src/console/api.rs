@@ -692,6 +692,9 @@ async fn one_item(
             "content_type": photo.index.content_type,
             "width": photo.index.width,
             "height": photo.index.height,
+            "duration_ms": photo.index.duration_ms,
+            "codecs": photo.index.codecs,
+            "container_time_ms": photo.index.container_time_ms,
             "captured_at_ms": photo.index.captured_at_ms,
             "exif_time_ms": photo.index.exif_time_ms,
             "flags": flag_names(&photo.index.flags),
@@ -793,35 +796,72 @@ async fn photo_bytes(state: &ConsoleState, id: &str, thumbnail: bool) -> Result<
         .photo(id)
         .await?
         .ok_or_else(|| ApiError::new(Code::NotFound, reason::NOT_FOUND, "no such photo"))?;
-    let (sha256, content_type) = if thumbnail {
+    let unavailable = || {
+        ApiError::new(
+            Code::Unavailable,
+            reason::STORAGE_UNAVAILABLE,
+            "evidence store unavailable",
+        )
+    };
+    let blobs = state.app.evidence.blobs.clone();
+    if thumbnail {
         let sha = state
             .app
             .storage
             .thumbnail(id)
             .await?
             .ok_or_else(|| ApiError::new(Code::NotFound, reason::NOT_FOUND, "no thumbnail yet"))?;
-        (sha, "image/jpeg".to_owned())
-    } else {
-        (photo.receipt.sha256, photo.index.content_type.clone())
-    };
-    let blobs = state.app.evidence.blobs.clone();
-    let bytes = tokio::task::spawn_blocking(move || blobs.read(&sha256))
+        let bytes = tokio::task::spawn_blocking(move || blobs.read(&sha))
+            .await
+            .map_err(|_| unavailable())?
+            .map_err(|_| unavailable())?;
+        return Ok(evidence_response(
+            "image/jpeg".to_owned(),
+            None,
+            axum::body::Body::from(bytes),
+        ));
+    }
+    // The original streams from the store a piece at a time: a video is
+    // never held whole in memory.
+    let sha256 = photo.receipt.sha256;
+    let reader = tokio::task::spawn_blocking(move || blobs.reader(&sha256))
         .await
-        .map_err(|_| {
-            ApiError::new(
-                Code::Unavailable,
-                reason::STORAGE_UNAVAILABLE,
-                "evidence store unavailable",
-            )
-        })?
-        .map_err(|_| {
-            ApiError::new(
-                Code::Unavailable,
-                reason::STORAGE_UNAVAILABLE,
-                "evidence store unavailable",
-            )
-        })?;
-    Ok((
+        .map_err(|_| unavailable())?
+        .map_err(|_| unavailable())?;
+    let (sender, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut reader = reader;
+        loop {
+            let mut buffer = vec![0u8; 256 * 1024];
+            match std::io::Read::read(&mut reader, &mut buffer) {
+                Ok(0) => return,
+                Ok(read) => {
+                    buffer.truncate(read);
+                    if sender.blocking_send(Ok(Bytes::from(buffer))).is_err() {
+                        return;
+                    }
+                }
+                Err(error) => {
+                    let _ = sender.blocking_send(Err(error));
+                    return;
+                }
+            }
+        }
+    });
+    let chunks = futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (chunk, receiver))
+    });
+    Ok(evidence_response(
+        photo.index.content_type.clone(),
+        Some(photo.index.size_bytes),
+        axum::body::Body::from_stream(chunks),
+    ))
+}
+
+/// An evidence file's response: its own type, never sniffed, cached
+/// (content-addressed bytes do not change).
+fn evidence_response(content_type: String, length: Option<u64>, body: axum::body::Body) -> Response {
+    let mut response = (
         [
             (header::CONTENT_TYPE, content_type),
             (
@@ -830,9 +870,15 @@ async fn photo_bytes(state: &ConsoleState, id: &str, thumbnail: bool) -> Result<
             ),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
         ],
-        bytes,
+        body,
     )
-        .into_response())
+        .into_response();
+    if let Some(length) = length {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, header::HeaderValue::from(length));
+    }
+    response
 }
 
 async fn photo_original(

@@ -28,8 +28,11 @@ pub async fn evidence_summaries(
                 value["photo"] = json!({
                     "record_id": photo.index.record_id,
                     "size_bytes": photo.index.size_bytes,
+                    "content_type": photo.index.content_type,
                     "width": photo.index.width,
                     "height": photo.index.height,
+                    "duration_ms": photo.index.duration_ms,
+                    "codecs": photo.index.codecs,
                     "flags": flag_names(&photo.index.flags),
                     "thumbnail": state.app.storage.thumbnail(item.receipt.item_id).await?.is_some(),
                 });

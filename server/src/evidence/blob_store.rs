@@ -9,7 +9,7 @@
 //! final name. The same bytes stored twice are one blob.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// The store rooted at one directory, or (with [`BlobStore::in_object_store`])
@@ -74,9 +74,7 @@ impl BlobStore {
         if let Some(remote) = &self.remote {
             // PUT returns once the object store holds the whole object; only
             // then is the local copy let go.
-            if !remote.contains(sha256)? {
-                remote.put(fs::read(file)?, sha256)?;
-            }
+            remote.put_file(file, sha256)?;
             return fs::remove_file(file);
         }
         let target = self.path_of(sha256);
@@ -115,7 +113,34 @@ impl BlobStore {
         self.adopt(&temp, sha256)
     }
 
-    /// Reads a blob.
+    /// Opens a blob to read it in pieces (a video is never read whole).
+    pub fn reader(&self, sha256: &[u8; 32]) -> io::Result<Box<dyn io::Read + Send>> {
+        match &self.remote {
+            Some(remote) => Ok(Box::new(remote.reader(sha256)?)),
+            None => Ok(Box::new(fs::File::open(self.path_of(sha256))?)),
+        }
+    }
+
+    /// SHA-256, SM3 and length of a stored blob, read in pieces.
+    pub fn digests(&self, sha256: &[u8; 32]) -> io::Result<([u8; 32], [u8; 32], u64)> {
+        use sha2::Digest;
+        let mut reader = self.reader(sha256)?;
+        let mut sha = sha2::Sha256::new();
+        let mut sm3 = sm3::Sm3::new();
+        let mut buffer = vec![0u8; 256 * 1024];
+        let mut length = 0u64;
+        loop {
+            let read = reader.read(&mut buffer)?;
+            if read == 0 {
+                return Ok((sha.finalize().into(), sm3.finalize().into(), length));
+            }
+            length += read as u64;
+            sha.update(&buffer[..read]);
+            sm3.update(&buffer[..read]);
+        }
+    }
+
+    /// Reads a blob whole (pictures for thumbnails, small originals).
     pub fn read(&self, sha256: &[u8; 32]) -> io::Result<Vec<u8>> {
         match &self.remote {
             Some(remote) => remote.read(sha256),

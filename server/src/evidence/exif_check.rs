@@ -32,11 +32,24 @@ pub struct Tolerances {
     pub default_utc_offset_minutes: i32,
 }
 
-/// Reads EXIF from a JPEG or PNG. Never fails: unreadable EXIF is a fact.
+/// Reads EXIF from a whole JPEG or PNG. Never fails: unreadable EXIF is a fact.
 pub fn read(bytes: &[u8], default_utc_offset_minutes: i32) -> ExifFacts {
-    let Ok(exif) = Reader::new().read_from_container(&mut Cursor::new(bytes)) else {
-        return ExifFacts::default();
-    };
+    match Reader::new().read_from_container(&mut Cursor::new(bytes)) {
+        Ok(exif) => facts_of(&exif, default_utc_offset_minutes),
+        Err(_) => ExifFacts::default(),
+    }
+}
+
+/// Reads an EXIF block (TIFF structure) as the upload's validator kept it
+/// from a JPEG's APP1 or a PNG's eXIf chunk.
+pub fn read_tiff(tiff: &[u8], default_utc_offset_minutes: i32) -> ExifFacts {
+    match Reader::new().read_raw(tiff.to_vec()) {
+        Ok(exif) => facts_of(&exif, default_utc_offset_minutes),
+        Err(_) => ExifFacts::default(),
+    }
+}
+
+fn facts_of(exif: &exif::Exif, default_utc_offset_minutes: i32) -> ExifFacts {
     let captured_at_ms = exif
         .get_field(Tag::DateTimeOriginal, In::PRIMARY)
         .and_then(|field| match &field.value {

@@ -4,9 +4,10 @@
 //! on disk.
 //!
 //! Ordering is the same as the filesystem store's: the object is PUT (a
-//! single request, which the store makes durable and visible whole or not
-//! at all) and only after it succeeded is the evidence row committed and the
-//! receipt sent. Credentials come from the environment
+//! single request for up to 16 MiB, a multipart upload of 8 MiB parts above
+//! that; either way the store makes it visible whole or not at all) and only
+//! after it succeeded is the evidence row committed and the receipt sent.
+//! Reads stream: a video is never held whole in memory. Credentials come from the environment
 //! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, optionally
 //! `AWS_SESSION_TOKEN`), never from the configuration file.
 //!
@@ -88,6 +89,66 @@ impl ObjectBlobs {
             .map_err(io::Error::other)
     }
 
+    /// Stores the file at `path` (whose SHA-256 is `sha256`) unless the
+    /// object is there already, reading it a part at a time.
+    pub fn put_file(&self, path: &std::path::Path, sha256: &[u8; 32]) -> io::Result<()> {
+        use std::io::Read;
+        const SINGLE_PUT_BYTES_MAX: u64 = 16 << 20;
+        const PART_BYTES: usize = 8 << 20;
+        if self.contains(sha256)? {
+            return Ok(());
+        }
+        let mut file = std::fs::File::open(path)?;
+        if file.metadata()?.len() <= SINGLE_PUT_BYTES_MAX {
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes)?;
+            return self.put(bytes, sha256);
+        }
+        self.runtime.block_on(async {
+            let upload = self
+                .store
+                .put_multipart(&Self::key(sha256))
+                .await
+                .map_err(io::Error::other)?;
+            let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+            let mut buffer = vec![0u8; PART_BYTES];
+            loop {
+                let read = match file.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(read) => read,
+                    Err(error) => {
+                        let _ = writer.abort().await;
+                        return Err(error);
+                    }
+                };
+                // At most two parts in flight: bounded memory.
+                writer.wait_for_capacity(2).await.map_err(io::Error::other)?;
+                writer.write(&buffer[..read]);
+            }
+            writer.finish().await.map(|_| ()).map_err(io::Error::other)
+        })
+    }
+
+    /// A blob as a stream of byte chunks, read as they come.
+    pub fn reader(&self, sha256: &[u8; 32]) -> io::Result<RemoteReader> {
+        let stream = self.runtime.block_on(async {
+            let object = self
+                .store
+                .get(&Self::key(sha256))
+                .await
+                .map_err(|error| match error {
+                    object_store::Error::NotFound { .. } => io::Error::from(io::ErrorKind::NotFound),
+                    other => io::Error::other(other),
+                })?;
+            Ok::<_, io::Error>(object.into_stream())
+        })?;
+        Ok(RemoteReader {
+            runtime: self.runtime.clone(),
+            stream,
+            current: bytes::Bytes::new(),
+        })
+    }
+
     /// Reads a blob.
     pub fn read(&self, sha256: &[u8; 32]) -> io::Result<Vec<u8>> {
         self.runtime.block_on(async {
@@ -133,5 +194,28 @@ impl ObjectBlobs {
         self.runtime
             .block_on(self.store.delete(&Self::key(sha256)))
             .map_err(io::Error::other)
+    }
+}
+
+/// A remote blob read as a [`std::io::Read`], one chunk of the response at
+/// a time (from a blocking thread).
+pub struct RemoteReader {
+    runtime: tokio::runtime::Handle,
+    stream: futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>,
+    current: bytes::Bytes,
+}
+
+impl io::Read for RemoteReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        use futures::StreamExt;
+        while self.current.is_empty() {
+            match self.runtime.block_on(self.stream.next()) {
+                None => return Ok(0),
+                Some(chunk) => self.current = chunk.map_err(io::Error::other)?,
+            }
+        }
+        let take = out.len().min(self.current.len());
+        out[..take].copy_from_slice(&self.current.split_to(take));
+        Ok(take)
     }
 }

@@ -3,12 +3,18 @@
 //! A partial upload is a file named by a digest of (device id, evidence id):
 //! nothing from the client becomes a path. The writer runs on a blocking
 //! thread so that hashing (SM3 costs ~4.6× SHA-256) and disk writes never
-//! stall the tasks that drive the network. Bytes become durable at
-//! checkpoints (fsync), and the durable offset is what a resume may start from.
+//! stall the tasks that drive the network; the same thread feeds the
+//! format's structural validator ([`fieldlink_media::Validator`]), so a file
+//! that is not what it claims is refused while it arrives. Bytes become
+//! durable at checkpoints (fsync), and the durable offset is what a resume
+//! may start from.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use fieldlink_media::{Facts, MediaError, Validator};
 
 use sha2::{Digest, Sha256};
 use sm3::Sm3;
@@ -60,7 +66,7 @@ impl PartialFiles {
 }
 
 /// The digests of a finished upload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Digests {
     /// SHA-256 of every byte.
     pub sha256: [u8; 32],
@@ -68,6 +74,8 @@ pub struct Digests {
     pub sm3: [u8; 32],
     /// Bytes written in all.
     pub size_bytes: u64,
+    /// What the validator found (when the writer had one).
+    pub facts: Option<Facts>,
 }
 
 enum Command {
@@ -80,6 +88,8 @@ enum Command {
 pub struct UploadWriter {
     commands: mpsc::Sender<Command>,
     thread: tokio::task::JoinHandle<()>,
+    /// The validator's refusal, as soon as the writer thread meets it.
+    refused: Arc<Mutex<Option<MediaError>>>,
 }
 
 /// Why the writer failed.
@@ -91,26 +101,51 @@ pub enum WriterError {
     /// The writer thread is gone (it failed earlier).
     #[error("the upload writer stopped")]
     Stopped,
+    /// The bytes are not the media they were declared to be.
+    #[error(transparent)]
+    Refused(#[from] MediaError),
 }
 
 impl UploadWriter {
     /// Opens `path` for an upload continuing at `offset`: the file is cut to
     /// `offset` bytes (anything past the last checkpoint is not trusted) and
-    /// those bytes are hashed again, so the final digests cover the whole photo.
+    /// those bytes are hashed (and validated) again, so the final digests
+    /// and facts cover the whole file.
     pub async fn start(
         path: PathBuf,
         offset: u64,
         faults: super::faults::Faults,
+        validator: Option<Validator>,
     ) -> Result<Self, WriterError> {
         let (commands, receiver) = mpsc::channel(16);
         let (ready, opened) = oneshot::channel();
-        let thread = tokio::task::spawn_blocking(move || run(path, offset, receiver, ready, faults));
+        let refused = Arc::new(Mutex::new(None));
+        let check = Check {
+            validator,
+            refused: refused.clone(),
+        };
+        let thread = tokio::task::spawn_blocking(move || run(path, offset, receiver, ready, faults, check));
         opened.await.map_err(|_| WriterError::Stopped)??;
-        Ok(Self { commands, thread })
+        Ok(Self {
+            commands,
+            thread,
+            refused,
+        })
     }
 
-    /// Appends bytes (waits when the writer is behind: backpressure on the stream).
+    /// The validator's refusal, if it has met one.
+    fn refusal(&self) -> Result<(), WriterError> {
+        match self.refused.lock().map(|refused| refused.clone()) {
+            Ok(Some(error)) => Err(WriterError::Refused(error)),
+            Ok(None) => Ok(()),
+            Err(_) => Err(WriterError::Stopped),
+        }
+    }
+
+    /// Appends bytes (waits when the writer is behind: backpressure on the
+    /// stream). Fails as soon as the validator has refused what came before.
     pub async fn write(&self, bytes: bytes::Bytes) -> Result<(), WriterError> {
+        self.refusal()?;
         self.commands
             .send(Command::Write(bytes))
             .await
@@ -131,19 +166,54 @@ impl UploadWriter {
     /// byte of this writer lands after it returns (what a crash leaves is
     /// then on disk, with or without those bytes).
     pub async fn abandon(self) {
-        let Self { commands, thread } = self;
+        let Self { commands, thread, .. } = self;
         drop(commands);
         let _ = thread.await;
     }
 
-    /// fsyncs and returns the digests of the whole file.
+    /// fsyncs and returns the digests of the whole file, and what the
+    /// validator found (or its refusal).
     pub async fn finish(self) -> Result<Digests, WriterError> {
         let (respond, done) = oneshot::channel();
         self.commands
             .send(Command::Finish(respond))
             .await
             .map_err(|_| WriterError::Stopped)?;
-        Ok(done.await.map_err(|_| WriterError::Stopped)??)
+        let digests = done.await.map_err(|_| WriterError::Stopped)??;
+        self.refusal()?;
+        Ok(digests)
+    }
+}
+
+/// The validator, on the writer thread, and where it reports a refusal.
+struct Check {
+    validator: Option<Validator>,
+    refused: Arc<Mutex<Option<MediaError>>>,
+}
+
+impl Check {
+    fn feed(&mut self, bytes: &[u8]) {
+        let Some(validator) = self.validator.as_mut() else {
+            return;
+        };
+        if let Err(error) = validator.feed(bytes) {
+            self.validator = None;
+            if let Ok(mut refused) = self.refused.lock() {
+                refused.get_or_insert(error);
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Option<Facts> {
+        match self.validator.take()?.finish() {
+            Ok(facts) => Some(facts),
+            Err(error) => {
+                if let Ok(mut refused) = self.refused.lock() {
+                    refused.get_or_insert(error);
+                }
+                None
+            }
+        }
     }
 }
 
@@ -153,6 +223,7 @@ fn run(
     mut commands: mpsc::Receiver<Command>,
     ready: oneshot::Sender<io::Result<()>>,
     faults: super::faults::Faults,
+    mut check: Check,
 ) {
     use super::faults::FaultPoint;
     let mut sha256 = Sha256::new();
@@ -180,6 +251,7 @@ fn run(
             file.read_exact(&mut buffer[..want])?;
             sha256.update(&buffer[..want]);
             sm3.update(&buffer[..want]);
+            check.feed(&buffer[..want]);
             remaining -= want as u64;
         }
         file.seek(SeekFrom::End(0))?;
@@ -210,6 +282,7 @@ fn run(
                     Ok(()) => {
                         sha256.update(&bytes);
                         sm3.update(&bytes);
+                        check.feed(&bytes);
                         written += bytes.len() as u64;
                     }
                     Err(error) => failed = Some(error.kind()),
@@ -241,6 +314,7 @@ fn run(
                             sha256: sha256.clone().finalize().into(),
                             sm3: sm3.clone().finalize().into(),
                             size_bytes: written,
+                            facts: check.finish(),
                         }),
                 };
                 let _ = respond.send(result);
@@ -260,7 +334,7 @@ mod tests {
         let path = dir.path().join("x.part");
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
 
-        let writer = UploadWriter::start(path.clone(), 0, Default::default())
+        let writer = UploadWriter::start(path.clone(), 0, Default::default(), None)
             .await
             .unwrap();
         writer
@@ -273,7 +347,7 @@ mod tests {
         drop(writer);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
 
-        let writer = UploadWriter::start(path.clone(), 40_000, Default::default())
+        let writer = UploadWriter::start(path.clone(), 40_000, Default::default(), None)
             .await
             .unwrap();
         writer
@@ -288,11 +362,70 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_validator_refuses_while_bytes_arrive_and_checks_a_resumed_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.part");
+        let limits = fieldlink_media::Limits::default();
+        let pdf =
+            b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\nxref\n0 1\ntrailer\n<<>>\nstartxref\n29\n%%EOF\n".to_vec();
+        // Declared a PNG: refused at the first write after the validator saw it.
+        let validator = fieldlink_media::Validator::new(fieldlink_media::Format::Png, 1 << 20, limits);
+        let writer = UploadWriter::start(path.clone(), 0, Default::default(), Some(validator))
+            .await
+            .unwrap();
+        writer.write(bytes::Bytes::from(pdf.clone())).await.unwrap();
+        let mut refused = None;
+        for _ in 0..100 {
+            match writer.write(bytes::Bytes::from_static(b"more")).await {
+                Err(WriterError::Refused(error)) => {
+                    refused = Some(error);
+                    break;
+                }
+                Ok(()) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+                Err(other) => panic!("{other}"),
+            }
+        }
+        assert_eq!(
+            refused,
+            Some(MediaError::NotThisFormat(fieldlink_media::Format::Png))
+        );
+        writer.abandon().await;
+
+        // A PDF checkpointed half way and resumed: the held half is fed to
+        // the validator again, and the whole is accepted.
+        let _ = std::fs::remove_file(&path);
+        let total = pdf.len() as u64;
+        let validator = fieldlink_media::Validator::new(fieldlink_media::Format::Pdf, total, limits);
+        let writer = UploadWriter::start(path.clone(), 0, Default::default(), Some(validator))
+            .await
+            .unwrap();
+        writer
+            .write(bytes::Bytes::copy_from_slice(&pdf[..20]))
+            .await
+            .unwrap();
+        assert_eq!(writer.checkpoint().await.unwrap(), 20);
+        writer.abandon().await;
+        let validator = fieldlink_media::Validator::new(fieldlink_media::Format::Pdf, total, limits);
+        let writer = UploadWriter::start(path.clone(), 20, Default::default(), Some(validator))
+            .await
+            .unwrap();
+        writer
+            .write(bytes::Bytes::copy_from_slice(&pdf[20..]))
+            .await
+            .unwrap();
+        let digests = writer.finish().await.unwrap();
+        assert_eq!(digests.size_bytes, total);
+        assert!(digests.facts.is_some());
+    }
+
+    #[tokio::test]
     async fn a_partial_shorter_than_the_offset_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("y.part");
         std::fs::write(&path, b"abc").unwrap();
-        assert!(UploadWriter::start(path, 10, Default::default()).await.is_err());
+        assert!(UploadWriter::start(path, 10, Default::default(), None)
+            .await
+            .is_err());
     }
 
     #[test]

@@ -213,7 +213,7 @@ impl Run {
                 return Ok(());
             }
         };
-        let writer = UploadWriter::start(self.path(key), start_at, Default::default())
+        let writer = UploadWriter::start(self.path(key), start_at, Default::default(), None)
             .await
             .map_err(|e| format!("writer at {start_at} for {key:?}: {e}"))?;
         self.active = Some(Active {

@@ -1,10 +1,14 @@
-//! UploadPhoto: a header, then the photo's bytes on the same stream.
+//! UploadPhoto: a header, then the file's bytes on the same stream — a
+//! photo, a video, an audio recording or a document (the name is history).
 //!
 //! The order of the write path is what makes a receipt trustworthy: bytes are
-//! hashed (SHA-256 and SM3) while they are written to a partial file; at the
+//! hashed (SHA-256 and SM3) and their structure checked by the format's
+//! validator while they are written to a partial file (header dimensions
+//! against the limits, JPEG segments, PNG chunk CRCs, ISO-BMFF boxes and
+//! codecs, RIFF chunks, MP3 frames, the PDF trailer; nothing is decoded, and
+//! a file that is not what it claims is refused while it arrives); at the
 //! end the file is fsync'd, the digest compared with the declaration, the
-//! image's structure checked (header dimensions against the limits, JPEG
-//! segments or PNG chunk CRCs; no pixel is decoded); then the file is
+//! file read back and hashed again; then the file is
 //! renamed into the content-addressed store and the directory fsync'd; then
 //! the evidence row is committed, with its post-processing job (the
 //! thumbnail: [`crate::evidence::media_worker`]); only then is the receipt
@@ -15,15 +19,14 @@ use std::time::Duration;
 
 use fieldlink_protocol::log::LeafKind;
 use fieldlink_protocol::pb;
-use fieldlink_protocol::photo::PhotoHeader;
+use fieldlink_protocol::photo::{ContentType, PhotoHeader};
 use fieldlink_protocol::validate;
 use sha2::Digest;
 use uuid::Uuid;
 
 use crate::error::ServiceError;
-use crate::evidence::exif_check::{self, Tolerances};
-use crate::evidence::image_check;
-use crate::evidence::partial::UploadWriter;
+use crate::evidence::exif_check::{self, ExifFacts, Tolerances};
+use crate::evidence::partial::{UploadWriter, WriterError};
 use crate::evidence::upload_plan::{plan_start, Declared, Held, Start};
 use crate::services::capture_check;
 use crate::services::commit::wire_receipt;
@@ -61,7 +64,8 @@ pub async fn upload(
         });
     }
     let context = state.validation_context();
-    let header_checked = PhotoHeader::parse(header, &context, state.config.photo_bytes_max)?;
+    let header_checked = PhotoHeader::parse(header, &context, &state.config.media_bytes_max())?;
+    let kind = header_checked.content_type.kind();
     check_record_link(state, session, header_checked.record_id).await?;
     // The device's signature is checked before any byte is read; its SM3
     // once the bytes are in.
@@ -103,7 +107,19 @@ pub async fn upload(
         .evidence
         .partials
         .path_of(&session.device_id, header_checked.evidence_id);
-    let writer = match UploadWriter::start(path.clone(), offset, state.evidence.faults.clone()).await {
+    let validator = fieldlink_media::Validator::new(
+        header_checked.content_type,
+        header_checked.size_bytes,
+        media_limits(),
+    );
+    let writer = match UploadWriter::start(
+        path.clone(),
+        offset,
+        state.evidence.faults.clone(),
+        Some(validator),
+    )
+    .await
+    {
         Ok(writer) => writer,
         Err(error) => {
             // The partial file does not hold what its row says (lost, cut):
@@ -127,7 +143,13 @@ pub async fn upload(
     {
         Ok(received) => received,
         Err(error) => {
-            if matches!(error, ServiceError::SizeMismatch { .. }) {
+            if matches!(
+                error,
+                ServiceError::SizeMismatch { .. } | ServiceError::Media { .. }
+            ) {
+                // Never completable as sent: the stream is stopped and
+                // what arrived is dropped.
+                let _ = recv.stop(fieldlink_protocol::stream_code::FRAME_REFUSED.into());
                 discard(state, session, header_checked.evidence_id).await;
             } else {
                 // Interrupted: keep what arrived, durably, for a resume.
@@ -143,7 +165,14 @@ pub async fn upload(
             received_bytes: received,
         });
     }
-    let digests = writer.finish().await.map_err(|error| io_failure(&error))?;
+    let digests = match writer.finish().await {
+        Ok(digests) => digests,
+        Err(WriterError::Refused(error)) => {
+            discard(state, session, header_checked.evidence_id).await;
+            return Err(ServiceError::Media { kind, error });
+        }
+        Err(error) => return Err(io_failure(&error)),
+    };
     if digests.sha256 != header_checked.sha256 {
         discard(state, session, header_checked.evidence_id).await;
         return Err(ServiceError::DigestMismatch);
@@ -152,38 +181,30 @@ pub async fn upload(
         discard(state, session, header_checked.evidence_id).await;
         return Err(error);
     }
+    let Some(facts) = digests.facts.clone() else {
+        return Err(io_failure(&"the upload ended without the validator's facts"));
+    };
 
-    // Check the structure (no decode), off the async threads, a bounded
-    // number at a time.
+    // What is filed is what was hashed: the file is read back (streamed,
+    // off the async threads, a bounded number at a time) and must hash to
+    // the running digest (another writer, a disk, could have changed it).
     let permit = state.evidence.check_permits.clone().acquire_owned().await;
-    let content_type = header_checked.content_type;
-    let utc_offset = state.config.exif_default_utc_offset_minutes;
     let read_path = path.clone();
     let tamper = state
         .evidence
         .faults
         .check(crate::evidence::faults::FaultPoint::PartialChanged)
         .is_err();
-    let checked = tokio::task::spawn_blocking(move || {
+    let reread = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         if tamper {
             crate::evidence::faults::change_a_byte(&read_path)?;
         }
-        let bytes = std::fs::read(&read_path)?;
-        // What is filed is what was hashed: the bytes read back must hash
-        // to the running digest (another writer, a disk, could have changed
-        // the file since).
-        let reread: [u8; 32] = sha2::Sha256::digest(&bytes).into();
-        Ok::<_, std::io::Error>((
-            reread,
-            image_check::check(&bytes, content_type)
-                .map(|facts| (facts, exif_check::read(&bytes, utc_offset))),
-        ))
+        sha256_of_file(&read_path)
     })
     .await
     .map_err(|_| ServiceError::StorageUnavailable)?
     .map_err(|error| io_failure(&error))?;
-    let (reread, checked) = checked;
     // Still this stream's upload (no other node took it over meanwhile).
     lease.confirm().await?;
     if reread != digests.sha256 {
@@ -191,23 +212,38 @@ pub async fn upload(
         discard(state, session, header_checked.evidence_id).await;
         return Err(ServiceError::StorageUnavailable);
     }
-    let (facts, exif) = match checked {
-        Ok(checked) => checked,
-        Err(error) => {
-            discard(state, session, header_checked.evidence_id).await;
-            return Err(error.into());
-        }
+    let content_type = header_checked.content_type;
+    let utc_offset = state.config.exif_default_utc_offset_minutes;
+    let tolerances = Tolerances {
+        time_ms: state.config.exif_time_tolerance_ms,
+        distance_m: state.config.exif_distance_tolerance_m,
+        default_utc_offset_minutes: utc_offset,
     };
-    let mut flags = exif_check::flags(
-        &exif,
-        header_checked.captured_at_ms,
-        header_checked.capture_place.as_ref(),
-        &Tolerances {
-            time_ms: state.config.exif_time_tolerance_ms,
-            distance_m: state.config.exif_distance_tolerance_m,
-            default_utc_offset_minutes: utc_offset,
-        },
-    );
+    let mut flags = Vec::new();
+    let mut exif = ExifFacts::default();
+    match content_type {
+        // EXIF is compared for the pictures it is read from.
+        ContentType::Jpeg | ContentType::Png => {
+            exif = facts
+                .exif
+                .as_deref()
+                .map(|tiff| exif_check::read_tiff(tiff, utc_offset))
+                .unwrap_or_default();
+            flags = exif_check::flags(
+                &exif,
+                header_checked.captured_at_ms,
+                header_checked.capture_place.as_ref(),
+                &tolerances,
+            );
+        }
+        _ => {
+            if let Some(created) = facts.created_at_ms {
+                if created.abs_diff(header_checked.captured_at_ms) > tolerances.time_ms.unsigned_abs() {
+                    flags.push(pb::EvidenceFlag::ContainerTimeMismatch);
+                }
+            }
+        }
+    }
     if facts.trailing_bytes {
         flags.push(pb::EvidenceFlag::TrailingBytes);
     }
@@ -246,6 +282,9 @@ pub async fn upload(
         exif_time_ms: exif.captured_at_ms,
         exif_position: exif.position,
         flags: flags.iter().map(|flag| *flag as i32).collect(),
+        duration_ms: facts.duration_ms,
+        codecs: codecs(&facts),
+        container_time_ms: facts.created_at_ms,
     };
     let item = NewItem {
         item_id: header_checked.evidence_id,
@@ -455,14 +494,18 @@ async fn receive(
                 received_bytes: received,
             });
         }
+        let kind = header.content_type.kind();
         writer
             .write(chunk.bytes)
             .await
-            .map_err(|error| io_failure(&error))?;
+            .map_err(|error| writer_failure(kind, error))?;
         since_checkpoint += length;
         if since_checkpoint >= checkpoint_bytes {
             since_checkpoint = 0;
-            let durable = writer.checkpoint().await.map_err(|error| io_failure(&error))?;
+            let durable = writer
+                .checkpoint()
+                .await
+                .map_err(|error| writer_failure(kind, error))?;
             state
                 .storage
                 .set_partial_offset(&session.device_id, header.evidence_id, durable, (state.clock)())
@@ -491,6 +534,47 @@ async fn discard(state: &AppState, session: &Session, evidence_id: Uuid) {
         .delete_partial_upload(&session.device_id, evidence_id)
         .await;
     let _ = state.evidence.partials.remove(&session.device_id, evidence_id);
+}
+
+/// A refusal by the validator, or a failed disk.
+fn writer_failure(kind: fieldlink_media::Kind, error: WriterError) -> ServiceError {
+    match error {
+        WriterError::Refused(error) => ServiceError::Media { kind, error },
+        error => io_failure(&error),
+    }
+}
+
+/// The validators' limits: the protocol's pixel limits.
+fn media_limits() -> fieldlink_media::Limits {
+    fieldlink_media::Limits {
+        pixels_max: fieldlink_protocol::limits::IMAGE_PIXELS_MAX,
+        side_max: fieldlink_protocol::limits::IMAGE_SIDE_PIXELS_MAX,
+        ..fieldlink_media::Limits::default()
+    }
+}
+
+/// The codecs a container names, comma-separated.
+fn codecs(facts: &fieldlink_media::Facts) -> Option<String> {
+    let named: Vec<&str> = [facts.video_codec.as_deref(), facts.audio_codec.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    (!named.is_empty()).then(|| named.join(","))
+}
+
+/// SHA-256 of a file, read in fixed-size pieces.
+fn sha256_of_file(path: &std::path::Path) -> std::io::Result<[u8; 32]> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            return Ok(hasher.finalize().into());
+        }
+        hasher.update(&buffer[..read]);
+    }
 }
 
 fn io_failure(error: &dyn std::fmt::Display) -> ServiceError {

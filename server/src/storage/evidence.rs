@@ -184,6 +184,12 @@ pub struct PhotoIndex {
     pub exif_position: Option<(f64, f64)>,
     /// Review flags (`EvidenceFlag` values).
     pub flags: Vec<i32>,
+    /// Video and audio: playing time from the container.
+    pub duration_ms: Option<u64>,
+    /// Video and audio: codecs, comma-separated (`avc1,mp4a`, `pcm`, `mp3`).
+    pub codecs: Option<String>,
+    /// Video and audio: the container's creation time (ISO-BMFF `mvhd`).
+    pub container_time_ms: Option<i64>,
 }
 
 /// A stored photo, as read back.

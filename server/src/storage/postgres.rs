@@ -80,6 +80,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "blob and upload leases",
         include_str!("../../migrations/postgres/0010_blob_leases.sql"),
     ),
+    (
+        11,
+        "media facts",
+        include_str!("../../migrations/postgres/0011_media_facts.sql"),
+    ),
 ];
 
 /// What the runtime role may do when another role owns the schema.

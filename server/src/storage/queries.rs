@@ -387,7 +387,8 @@ impl EvidenceStore for Store {
         let row = sqlx::query(
             "SELECT i.seq, i.item_id, i.received_at_ms, i.sha256, i.device_id, i.officer_id, p.record_id, \
              p.size_bytes, p.sm3, p.content_type, p.width, p.height, p.captured_at_ms, p.latitude, p.longitude, \
-             p.exif_time_ms, p.exif_latitude, p.exif_longitude, p.flags, l.leaf_index, l.data AS leaf_data \
+             p.exif_time_ms, p.exif_latitude, p.exif_longitude, p.flags, p.duration_ms, p.codecs, \
+             p.container_time_ms, l.leaf_index, l.data AS leaf_data \
              FROM items i JOIN photos p ON p.item_id = i.item_id \
              LEFT JOIN log_leaves l ON l.item_id = i.item_id WHERE i.item_id = $1",
         )
@@ -417,6 +418,12 @@ impl EvidenceStore for Store {
                 exif_time_ms: row.try_get("exif_time_ms")?,
                 exif_position: pair(row.try_get("exif_latitude")?, row.try_get("exif_longitude")?),
                 flags: parse_flags(&flags)?,
+                duration_ms: row
+                    .try_get::<Option<i64>, _>("duration_ms")?
+                    .map(to_u64)
+                    .transpose()?,
+                codecs: row.try_get("codecs")?,
+                container_time_ms: row.try_get("container_time_ms")?,
             },
         }))
     }
@@ -1851,9 +1858,10 @@ async fn insert_index(
         ItemIndex::Photo(photo) => {
             sqlx::query(
                 "INSERT INTO photos (item_id, record_id, size_bytes, sha256, sm3, content_type, width, height, \
-                 captured_at_ms, latitude, longitude, exif_time_ms, exif_latitude, exif_longitude, flags) \
-                 SELECT $1, $2, $3, sha256, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 FROM items \
-                 WHERE item_id = $1",
+                 captured_at_ms, latitude, longitude, exif_time_ms, exif_latitude, exif_longitude, flags, \
+                 duration_ms, codecs, container_time_ms) \
+                 SELECT $1, $2, $3, sha256, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17 \
+                 FROM items WHERE item_id = $1",
             )
             .bind(item_id)
             .bind(&photo.record_id)
@@ -1869,14 +1877,20 @@ async fn insert_index(
             .bind(photo.exif_position.map(|p| p.0))
             .bind(photo.exif_position.map(|p| p.1))
             .bind(flags_text(&photo.flags))
+            .bind(photo.duration_ms.map(to_i64).transpose()?)
+            .bind(&photo.codecs)
+            .bind(photo.container_time_ms)
             .execute(&mut **tx)
             .await?;
-            // Its thumbnail is made after the receipt, from this queue.
-            sqlx::query("INSERT INTO media_jobs (item_id, queued_at_ms) VALUES ($1, $2)")
-                .bind(item_id)
-                .bind(now_ms)
-                .execute(&mut **tx)
-                .await?;
+            // A picture's thumbnail is made after the receipt, from this
+            // queue (HEIC, video, audio and documents have none).
+            if matches!(photo.content_type.as_str(), "image/jpeg" | "image/png") {
+                sqlx::query("INSERT INTO media_jobs (item_id, queued_at_ms) VALUES ($1, $2)")
+                    .bind(item_id)
+                    .bind(now_ms)
+                    .execute(&mut **tx)
+                    .await?;
+            }
         }
     }
     Ok(())

@@ -84,6 +84,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "blob and upload leases",
         include_str!("../../migrations/sqlite/0014_blob_leases.sql"),
     ),
+    (
+        15,
+        "media facts",
+        include_str!("../../migrations/sqlite/0015_media_facts.sql"),
+    ),
 ];
 
 // The queries both backends share (`queries.rs`), compiled for SQLite.

@@ -664,6 +664,9 @@ pub async fn a_mixed_batch_indexes_every_kind(b: Backend) {
         exif_time_ms: Some(899),
         exif_position: None,
         flags: vec![pb::EvidenceFlag::ExifGpsMissing as i32],
+        duration_ms: None,
+        codecs: None,
+        container_time_ms: None,
     };
     // The service came with a device capture signature.
     let capture = super::DeviceCapture {

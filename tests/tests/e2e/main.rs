@@ -20,6 +20,7 @@ mod incident_loop;
 mod inspections;
 mod intake_loops;
 mod limits;
+mod media_kinds;
 mod media_queue;
 mod multinode;
 mod object_store;

@@ -104,4 +104,32 @@ async fn photos_are_stored_as_objects_named_by_their_digest() {
     let names: Vec<String> = listed.iter().map(|(sha, _)| hex::encode(sha)).collect();
     assert!(names.contains(&sha) && names.contains(&thumbnail), "{names:?}");
     assert_eq!(listed.len(), 2);
+
+    // A 40 MiB video goes up in 8 MiB parts (a multipart upload: never read
+    // whole) and reads back in pieces, byte-exact.
+    let video = crate::media_kinds::large_video(40);
+    let upload = PhotoUpload::new(
+        &item.id,
+        "video/mp4",
+        fieldlink_client::now_ms() - 60_000,
+        video.clone(),
+    );
+    let receipt = client.upload_photo(&upload, |_| {}).await.unwrap();
+    let name = hex::encode(&receipt.sha256);
+    let object = s3
+        .get(BUCKET, &format!("blobs/{}/{}", &name[..2], name))
+        .await
+        .expect("the video object");
+    assert!(
+        object == video,
+        "the video object differs ({} bytes)",
+        object.len()
+    );
+    let blobs = server.server.state().evidence.blobs.clone();
+    let sha256: [u8; 32] = receipt.sha256.as_slice().try_into().unwrap();
+    let (read_sha, _, length) = tokio::task::spawn_blocking(move || blobs.digests(&sha256))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((read_sha, length), (sha256, video.len() as u64));
 }

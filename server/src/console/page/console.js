@@ -13,6 +13,7 @@ const T = {
     grid_report:"网格上报", camera_alert:"视频告警", monitor_packet:"监测数据", street_vending:"占道经营", illegal_dumping:"乱倒垃圾",
     inspection:"巡查记录", photo:"照片证据", service:"电子送达", service_event:"送达回执", interview:"远程询问",
     exportCase:"导出证据包", exporting:"正在导出…", exported:"已导出", custody:"保管记录", deviceSigned:"设备签名", yes:"有", no:"无",
+    video:"视频", audio:"录音", document:"文书", duration:"时长", play:"播放",
     leaf:"日志序号", origin:"来源", view_item:"查看", download_original:"下载原件", export:"导出", audit:"核查",
     triage:"事件分拨", triageNote:"监测报警、视频告警与网格上报登记为事件；同一地点同类事件自动合并。", category:"类别", summary:"摘要", reports:"报告数",
     incidentState:"状态", dispatchIncident:"派遣", dismissIncident:"不予处置", dismissReason:"不予处置的理由：", review:"审核", approve:"审核通过", returnWork:"退回重办",
@@ -35,6 +36,7 @@ const T = {
     grid_report:"Grid report", camera_alert:"Video alert", monitor_packet:"Monitor data", street_vending:"Street vending", illegal_dumping:"Illegal dumping",
     inspection:"Inspection", photo:"Photo", service:"Service", service_event:"Service event", interview:"Interview",
     exportCase:"Export package", exporting:"Exporting…", exported:"Exported", custody:"Chain of custody", deviceSigned:"Device-signed", yes:"yes", no:"no",
+    video:"Video", audio:"Recording", document:"Document", duration:"Duration", play:"Play",
     leaf:"Leaf", origin:"From", view_item:"viewed", download_original:"original downloaded", export:"exported", audit:"audited",
     triage:"Triage", triageNote:"Monitor alarms, camera alerts and grid reports become incidents; reports of one kind at one place join.", category:"Category", summary:"Summary", reports:"Reports",
     incidentState:"State", dispatchIncident:"Dispatch", dismissIncident:"Dismiss", dismissReason:"Why is it dismissed?", review:"Review", approve:"Approve", returnWork:"Return",
@@ -265,9 +267,27 @@ function renderOfficers() {
     `<td>${o.last_position ? esc(o.last_position.latitude.toFixed(5) + ", " + o.last_position.longitude.toFixed(5)) : "—"}</td></tr>`).join("");
 }
 
+// What kind of media an item holds, from its type: a picture with a
+// thumbnail, or a video, recording or document shown by name and length.
+function mediaKind(photo) {
+  const type = (photo && photo.content_type) || "";
+  if (type === "image/jpeg" || type === "image/png" || type === "") return "picture";
+  if (type.startsWith("video/")) return "video";
+  if (type.startsWith("audio/")) return "audio";
+  if (type === "application/pdf") return "document";
+  return "photo";
+}
+function fmtDuration(ms) {
+  if (ms === null || ms === undefined) return "";
+  const s = Math.round(ms / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
 function evidenceHtml(item) {
   const photo = item.photo;
-  const img = photo ? `<img alt="" src="/api/photos/${encodeURIComponent(item.item_id)}/thumbnail" data-tries="0">` : "";
+  const kind = mediaKind(photo);
+  const img = !photo ? "" : kind === "picture"
+    ? `<img alt="" src="/api/photos/${encodeURIComponent(item.item_id)}/thumbnail" data-tries="0">`
+    : `<span class="media-badge">${esc(t(kind))}${photo.duration_ms != null ? " " + esc(fmtDuration(photo.duration_ms)) : ""}</span>`;
   const flags = photo ? (photo.flags || []).map(f => `<span class="flag">${esc(f.replace("EVIDENCE_FLAG_", ""))}</span>`).join("") : "";
   return `<div class="evidence-item" data-item="${esc(item.item_id)}" data-kind="${esc(item.kind)}">${img}<div><b>${esc(t(item.kind))}</b> · ${esc(item.officer_id)} · ${esc(fmtTime(item.received_at_ms))}` +
     `<div>${flags}</div><div class="status">${esc(t("receipt"))} #${esc(item.server_seq)} · SHA-256 <code>${esc(item.sha256.slice(0, 16))}…</code>${item.case_id ? " · " + esc(item.case_id) : ""}</div></div></div>`;
@@ -342,6 +362,19 @@ $("case-export").onclick = async () => {
   } catch (e) { $("case-export-status").textContent = ""; $("case-error").textContent = e.message; }
 };
 
+// A video or recording plays from the original (each play is a custody
+// event, as a download is); nothing loads until asked.
+function mediaPlayer(item) {
+  const kind = mediaKind(item.photo);
+  const src = `/api/photos/${encodeURIComponent(item.item_id)}/original`;
+  const facts = `<p class="meta">${esc(item.photo.content_type)}${item.photo.codecs ? " · " + esc(item.photo.codecs) : ""}` +
+    `${item.photo.duration_ms != null ? " · " + esc(t("duration")) + " " + esc(fmtDuration(item.photo.duration_ms)) : ""}` +
+    `${item.photo.width ? " · " + esc(item.photo.width + "×" + item.photo.height) : ""}</p>`;
+  if (kind === "video") return facts + `<video controls preload="none" src="${esc(src)}"></video>`;
+  if (kind === "audio") return facts + `<audio controls preload="none" src="${esc(src)}"></audio>`;
+  return facts;
+}
+
 // An item: its receipt, whether the device signed it, and its chain of
 // custody (this view is itself recorded in it).
 async function showItem(id) {
@@ -350,7 +383,7 @@ async function showItem(id) {
   detail.innerHTML = `<h3>${esc(t(item.kind))}</h3><div class="meta">${esc(item.officer_id)} · ${esc(item.device_id)}${item.case_id ? " · " + esc(item.case_id) : ""}</div>` +
     `<p class="status">${esc(t("receipt"))} #${esc(item.receipt.server_seq)} · ${esc(fmtTime(item.receipt.received_at_ms))}<br>SHA-256 <code>${esc(digest)}</code><br>` +
     `${esc(t("leaf"))} ${esc(item.leaf_index ?? "—")} · ${esc(t("deviceSigned"))}: ${esc(item.device_signed ? t("yes") : t("no"))}</p>` +
-    (item.photo ? `<p><a href="/api/photos/${encodeURIComponent(item.item_id)}/original" target="_blank" rel="noopener">${esc(t("download_original"))}</a></p>` : "") +
+    (item.photo ? mediaPlayer(item) + `<p><a href="/api/photos/${encodeURIComponent(item.item_id)}/original" target="_blank" rel="noopener">${esc(t("download_original"))}</a></p>` : "") +
     ((item.findings || []).length ? `<p class="error">${(item.findings).map(f => `${esc(t(f.finding))}: ${esc(f.detail)}`).join("<br>")}</p>` : "") +
     `<h4>${esc(t("custody"))}</h4><table id="custody">` +
     (item.custody || []).map(c => `<tr><td>${esc(fmtTime(c.at_ms))}</td><td>${esc(t(c.action))}</td><td>${esc(c.actor)}</td><td>${esc(c.origin)}</td></tr>`).join("") + "</table>" +
