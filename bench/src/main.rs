@@ -29,6 +29,7 @@ mod raw_quic;
 mod report;
 mod sink;
 mod stats;
+mod video;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -42,7 +43,7 @@ struct Args {
     /// Short rounds (under a minute in all on a 2-core machine).
     #[arg(long)]
     quick: bool,
-    /// Run one scenario only: ingest, photo, decode, push, conns, growth, postgres, log or hj212.
+    /// Run one scenario only: ingest, photo, video, decode, push, conns, growth, postgres, log or hj212.
     #[arg(long)]
     only: Option<String>,
     /// Write every figure as JSON to this file.
@@ -54,7 +55,7 @@ struct Args {
 }
 
 const SCENARIOS: [&str; 9] = [
-    "ingest", "photo", "decode", "push", "conns", "growth", "postgres", "log", "hj212",
+    "ingest", "photo", "video", "decode", "push", "conns", "growth", "postgres", "log", "hj212",
 ];
 
 fn main() -> std::process::ExitCode {
@@ -140,6 +141,14 @@ async fn run(args: &Args) -> Result<(), String> {
         };
         eprintln!("photo: {} rounds", plan.rounds);
         figures.extend(timed("photo", photo::run(&plan)).await?);
+    }
+    if wanted("video") {
+        let plan = video::Plan {
+            mebibytes: if quick { 256 } else { 1024 },
+            rounds: if quick { 1 } else { 2 },
+        };
+        eprintln!("video: one {} MiB video, {} rounds", plan.mebibytes, plan.rounds);
+        figures.extend(timed("video", video::run(&plan)).await?);
     }
     if wanted("decode") {
         let plan = decode_budget::Plan {

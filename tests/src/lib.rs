@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod impairment;
+pub mod media;
 pub mod s3;
 
 /// Real JPEG and PNG files with EXIF (shared with the simulator).

@@ -143,12 +143,14 @@ impl Store {
         Ok(self.pending_totals().await?.0)
     }
 
-    /// Items due for an attempt now, in order.
+    /// Items due for an attempt now: small items (records, services,
+    /// lifecycle steps) in the order they were enqueued, then media, so a
+    /// video queued first does not hold back the records after it.
     pub async fn due(&self, now_ms: i64, limit: u32) -> Result<Vec<Pending>, StoreError> {
         sqlx::query(
             "SELECT position, item_id, kind, payload, capture, attempts FROM outbox_items \
              WHERE state = 'queued' OR (state = 'failed_retryable' AND next_attempt_at_ms <= ?) \
-             ORDER BY position LIMIT ?",
+             ORDER BY kind = 'photo', position LIMIT ?",
         )
         .bind(now_ms)
         .bind(limit)

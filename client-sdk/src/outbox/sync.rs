@@ -62,6 +62,9 @@ async fn run(outbox: Outbox, client: Client, stop: CancellationToken) {
     let concurrency = outbox.inner.config.concurrency.max(1);
     let mut in_flight: JoinSet<(Pending, Result<pb::Receipt, Error>)> = JoinSet::new();
     let mut sending: HashSet<String> = HashSet::new();
+    // Media may take all slots but one: a record always finds a way out.
+    let media_slots = concurrency.saturating_sub(1).max(1);
+    let mut media_sending = 0usize;
     loop {
         // Start what is due, in order, up to the concurrency.
         if in_flight.len() < concurrency {
@@ -79,7 +82,12 @@ async fn run(outbox: Outbox, client: Client, stop: CancellationToken) {
                         if sending.contains(&item.item_id) {
                             continue;
                         }
-                        // A lifecycle step waits for everything before it.
+                        if item.kind == ItemKind::Photo && media_sending >= media_slots {
+                            continue;
+                        }
+                        // A lifecycle step waits for everything before it
+                        // (and so does every later step): what comes after
+                        // it may go meanwhile, media included.
                         if item.kind == ItemKind::AssignmentUpdate
                             && outbox
                                 .inner
@@ -88,7 +96,10 @@ async fn run(outbox: Outbox, client: Client, stop: CancellationToken) {
                                 .await
                                 .unwrap_or(true)
                         {
-                            break;
+                            continue;
+                        }
+                        if item.kind == ItemKind::Photo {
+                            media_sending += 1;
                         }
                         if let Err(error) = outbox.inner.store.mark_sending(&item.item_id).await {
                             tracing::warn!(%error, "outbox: cannot mark sending");
@@ -114,6 +125,9 @@ async fn run(outbox: Outbox, client: Client, stop: CancellationToken) {
             Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
                 if let Ok((item, result)) = joined {
                     sending.remove(&item.item_id);
+                    if item.kind == ItemKind::Photo {
+                        media_sending = media_sending.saturating_sub(1);
+                    }
                     record(&outbox, &item, result).await;
                 }
             }

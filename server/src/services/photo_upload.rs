@@ -368,9 +368,12 @@ fn replay_or_conflict(
     }
 }
 
-/// Only the device and officer that created a record (an inspection record
-/// or a grid report) may attach photos to it. A record not stored yet is
-/// fine: it may arrive after its photos.
+/// Who may attach media to a record: the device and officer that created
+/// it; or a team-mate from their own handheld, when the record names them
+/// among its officers (an inspection's or service's `officer_ids`, an
+/// interview's `interviewer_ids`) and the directory has them in the
+/// creator's team. A record not stored yet is fine: it may arrive after its
+/// media.
 async fn check_record_link(state: &AppState, session: &Session, record_id: Uuid) -> Result<(), ServiceError> {
     let Some(record) = state.storage.item(record_id).await? else {
         return Ok(());
@@ -383,16 +386,36 @@ async fn check_record_link(state: &AppState, session: &Session, record_id: Uuid)
         ItemKind::Interview.as_str(),
         ItemKind::GridReport.as_str(),
     ];
-    if !linkable.contains(&record.kind.as_str())
-        || record.device_id != session.device_id
-        || record.officer_id != session.officer.id
-    {
+    let creator = record.device_id == session.device_id && record.officer_id == session.officer.id;
+    let team_mate = || {
+        let named = named_officers(&record.kind, &record.body);
+        let team_of = |officer: &str| state.directory.officer(officer).map(|o| o.team_id.clone());
+        record.officer_id != session.officer.id
+            && named.iter().any(|id| *id == session.officer.id)
+            && team_of(&session.officer.id).is_some_and(|team| Some(team) == team_of(&record.officer_id))
+    };
+    if !linkable.contains(&record.kind.as_str()) || !(creator || team_mate()) {
         return Err(ServiceError::PermissionDenied {
             field: "record_id".into(),
-            message: "photos may be attached only to records, services, interviews and grid reports this device and officer created".into(),
+            message: "media may be attached only to records, services, interviews and grid reports this device and officer created, or that name this officer beside a team-mate who created them".into(),
         });
     }
     Ok(())
+}
+
+/// The officers a stored record names (besides its creator).
+fn named_officers(kind: &str, body: &[u8]) -> Vec<String> {
+    use prost::Message;
+    let named = if kind == ItemKind::Inspection.as_str() {
+        pb::InspectionRecord::decode(body).map(|r| r.officer_ids)
+    } else if kind == ItemKind::Service.as_str() {
+        pb::ServiceConfirmation::decode(body).map(|s| s.officer_ids)
+    } else if kind == ItemKind::Interview.as_str() {
+        pb::InterviewRecord::decode(body).map(|i| i.interviewer_ids)
+    } else {
+        Ok(Vec::new())
+    };
+    named.unwrap_or_default()
 }
 
 /// Decides where this stream's bytes start, creating the partial upload if new.

@@ -14,11 +14,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::photos::{raw_upload, response};
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/../media/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
-}
+use fieldlink_tests::media::{fixture, large_video};
 
 /// 2026-11-30T08:15:00Z, the creation time ffmpeg wrote into the videos.
 const VIDEO_MADE_MS: i64 = 1_796_026_500_000;
@@ -232,27 +228,6 @@ async fn each_kind_has_its_own_size_limit() {
         let upload = PhotoUpload::new(&record_id, mime, VIDEO_MADE_MS, fixture(name));
         client.upload_photo(&upload, |_| {}).await.unwrap();
     }
-}
-
-/// An H.264 MP4 of about `mebibytes` MiB: the fixture's `ftyp` and `moov`,
-/// then one large `mdat` of varied bytes (the validator checks boxes, not
-/// the samples' offsets).
-pub(crate) fn large_video(mebibytes: usize) -> Vec<u8> {
-    let small = fixture("video-h264.mp4");
-    // faststart: ftyp, moov, (free), mdat — keep everything before mdat.
-    let mdat = small.windows(4).position(|w| w == b"mdat").unwrap() - 4;
-    let mut video = small[..mdat].to_vec();
-    let payload = mebibytes << 20;
-    video.extend_from_slice(&((payload + 8) as u32).to_be_bytes());
-    video.extend_from_slice(b"mdat");
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    video.extend((0..payload).map(|_| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state as u8
-    }));
-    video
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -107,7 +107,7 @@ async fn photos_are_stored_as_objects_named_by_their_digest() {
 
     // A 40 MiB video goes up in 8 MiB parts (a multipart upload: never read
     // whole) and reads back in pieces, byte-exact.
-    let video = crate::media_kinds::large_video(40);
+    let video = fieldlink_tests::media::large_video(40);
     let upload = PhotoUpload::new(
         &item.id,
         "video/mp4",

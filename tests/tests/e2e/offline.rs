@@ -213,6 +213,69 @@ async fn a_completion_waits_for_the_records_enqueued_before_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_go_before_media_queued_ahead_of_them_and_a_waiting_completion_holds_back_nothing() {
+    let server = TestServer::start().await;
+    let supervisor = connect(server.addr(), "device-003", "supervisor-01")
+        .await
+        .unwrap();
+    let terminal = connect(server.addr(), "device-001", "officer-01").await.unwrap();
+    let job = supervisor
+        .create_assignment(&assignment_for("officer-01"))
+        .await
+        .unwrap();
+    let job_id = job.assignment.unwrap().id;
+    terminal.accept_assignment(&job_id).await.unwrap();
+    terminal.on_site(&job_id).await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(outbox_config(dir.path())).await.unwrap();
+    // A video first, then the completion that waits for it, then records.
+    let mut first = record("officer-01");
+    first.assignment_id = job_id.clone();
+    let video = PhotoUpload::new(
+        &first.id,
+        "video/mp4",
+        fieldlink_client::now_ms() - 60_000,
+        fieldlink_tests::media::large_video(16),
+    );
+    let video_id = outbox.enqueue_photo(&video).await.unwrap();
+    let first_id = outbox.enqueue_inspection(&first).await.unwrap();
+    let done = outbox
+        .enqueue_assignment_update(&job_id, AssignmentEventKind::Completed, "", &[first_id.clone()])
+        .await
+        .unwrap();
+    let mut later = Vec::new();
+    for _ in 0..12 {
+        later.push(outbox.enqueue_inspection(&record("officer-01")).await.unwrap());
+    }
+    let sync = outbox.start_sync(terminal.clone());
+    assert!(
+        outbox.settled(Duration::from_secs(120)).await.unwrap(),
+        "the outbox drained (a waiting completion holds back nothing after it)"
+    );
+    sync.stop().await;
+    let seq = |id: &str| {
+        let outbox = &outbox;
+        let id = id.to_owned();
+        async move {
+            match outbox.item(&id).await.unwrap().unwrap().state {
+                ItemState::Acknowledged { server_seq, .. } => server_seq,
+                other => panic!("{id}: {other:?}"),
+            }
+        }
+    };
+    let video_seq = seq(&video_id).await;
+    // Records enqueued after the video were sent before it...
+    for id in later.iter().chain([&first_id]) {
+        assert!(seq(id).await < video_seq, "a record waited for the video");
+    }
+    // ...and the completion went through once what it waited for had.
+    seq(&done).await;
+    let list = supervisor.list_assignments(&Default::default()).await.unwrap();
+    assert_eq!(list.assignments[0].closing_record_ids, vec![first_id.clone()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_address_fails_over_to_the_next() {
     let server = TestServer::start().await;
     // A socket that swallows everything: the handshake there times out.

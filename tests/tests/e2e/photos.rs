@@ -543,6 +543,48 @@ async fn records_and_photos_link_in_either_order_and_only_the_creator_attaches()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_mate_named_on_the_record_attaches_from_their_own_handheld() {
+    let server = TestServer::start().await;
+    let lead = connect(server.addr(), "device-001", "officer-01").await.unwrap();
+    // officer-01 leads; officer-02 (same team) and officer-05 (another
+    // team) are named on the record; officer-03 (same team) is not.
+    let mut item = record("officer-01");
+    item.officer_ids = vec!["officer-01".into(), "officer-02".into(), "officer-05".into()];
+    lead.submit_inspection(&item).await.unwrap();
+    let (jpeg, captured_at_ms) = honest_jpeg(40);
+    let mate = connect(server.addr(), "device-002", "officer-02").await.unwrap();
+    let mates_photo = upload(&item.id, jpeg, captured_at_ms);
+    mate.upload_photo(&mates_photo, |_| {}).await.unwrap();
+    for (device, officer) in [("device-003", "officer-05"), ("device-003", "officer-03")] {
+        let other = connect(server.addr(), device, officer).await.unwrap();
+        let (jpeg, _) = honest_jpeg(41);
+        let error = other
+            .upload_photo(&upload(&item.id, jpeg, captured_at_ms), |_| {})
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.status().unwrap().code_or_unknown(),
+            Code::PermissionDenied,
+            "{officer}"
+        );
+    }
+    // Stored as the team-mate's, on the lead's record.
+    let stored = server
+        .server
+        .state()
+        .storage
+        .photo(Uuid::parse_str(mates_photo.evidence_id()).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.device_id.as_str(), stored.officer_id.as_str()),
+        ("device-002", "officer-02")
+    );
+    assert_eq!(stored.index.record_id, item.id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partial_uploads_are_bounded_in_bytes_per_device_and_in_time() {
     let server = TestServer::start_with(|config| {
         config.partial_bytes_per_device_max = 3 * 1024 * 1024;
