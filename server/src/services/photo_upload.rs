@@ -391,7 +391,7 @@ async fn check_record_link(state: &AppState, session: &Session, record_id: Uuid)
         let named = named_officers(&record.kind, &record.body);
         let team_of = |officer: &str| state.directory.officer(officer).map(|o| o.team_id.clone());
         record.officer_id != session.officer.id
-            && named.iter().any(|id| *id == session.officer.id)
+            && named.contains(&session.officer.id)
             && team_of(&session.officer.id).is_some_and(|team| Some(team) == team_of(&record.officer_id))
     };
     if !linkable.contains(&record.kind.as_str()) || !(creator || team_mate()) {
