@@ -54,7 +54,7 @@ struct Args {
     child: Option<Vec<String>>,
 }
 
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 10] = [
     "ingest", "photo", "video", "decode", "push", "conns", "growth", "postgres", "log", "hj212",
 ];
 

@@ -241,7 +241,12 @@ async fn records_go_before_media_queued_ahead_of_them_and_a_waiting_completion_h
     let video_id = outbox.enqueue_photo(&video).await.unwrap();
     let first_id = outbox.enqueue_inspection(&first).await.unwrap();
     let done = outbox
-        .enqueue_assignment_update(&job_id, AssignmentEventKind::Completed, "", &[first_id.clone()])
+        .enqueue_assignment_update(
+            &job_id,
+            AssignmentEventKind::Completed,
+            "",
+            std::slice::from_ref(&first_id),
+        )
         .await
         .unwrap();
     let mut later = Vec::new();
