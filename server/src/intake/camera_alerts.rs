@@ -185,7 +185,10 @@ pub async fn receive(
     let (receipt, replayed) = match state.committer.commit(item).await {
         Ok(CommitOutcome::Stored(receipt)) => (receipt, false),
         Ok(CommitOutcome::Replayed(receipt)) => (receipt, true),
-        Ok(CommitOutcome::Conflict { .. }) => return Err(AlertError::Conflict),
+        // (A service step is never a camera alert.)
+        Ok(CommitOutcome::Conflict { .. } | CommitOutcome::StepTaken { .. }) => {
+            return Err(AlertError::Conflict)
+        }
         Err(_) => return Err(AlertError::Unavailable),
     };
     // Reporting is idempotent by the item: a resend answers the incident it joined.

@@ -274,7 +274,8 @@ async fn handle_packet(state: &AppState, intake: &Intake, packet: &RawPacket<'_>
             state.metrics.hj212("resent");
             intake.with_state(&segment.mn, |rules| rules.heard(now_ms));
         }
-        Ok(CommitOutcome::Conflict { .. }) => {
+        // (A service step is never a monitor packet.)
+        Ok(CommitOutcome::Conflict { .. } | CommitOutcome::StepTaken { .. }) => {
             state.metrics.hj212("qn_reused");
             return refuse(Some(&segment.qn), &segment.pw, Some(&segment.mn), QnRtn::QnError);
         }

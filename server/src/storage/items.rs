@@ -245,6 +245,13 @@ pub enum CommitOutcome {
         /// The sequence number of the stored item.
         existing_seq: u64,
     },
+    /// A service step (delivered, confirmed) another report of which was
+    /// stored first — earlier, or by a concurrent batch or node; nothing
+    /// changed.
+    StepTaken {
+        /// When the stored report says the step happened.
+        at_ms: i64,
+    },
 }
 
 /// A stored item, as read back.

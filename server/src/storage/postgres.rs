@@ -102,6 +102,9 @@ const INCIDENT_LOCK: i64 = 0x0066_6c2d_696e_6364;
 const ASSIGNMENT_LOCK: i64 = 0x0066_6c2d_6173_676e;
 /// Advisory lock key serializing appends to the transparency log ("fl-tlog").
 const LOG_LOCK: i64 = 0x0066_6c2d_746c_6f67;
+/// Advisory lock key serializing service steps ("fl-serv"): a service is
+/// delivered once and confirmed once, whichever node hears of it.
+const SERVICE_STEP_LOCK: i64 = 0x0066_6c2d_7365_7276;
 
 // The queries both backends share (`queries.rs`), compiled for PostgreSQL.
 mod queries {
@@ -289,6 +292,12 @@ impl PgStorage {
     /// One incident writer at a time, across every node.
     async fn lock_incidents(tx: &mut Transaction<'_, Postgres>) -> Result<(), StorageError> {
         advisory_lock(tx, INCIDENT_LOCK).await
+    }
+
+    /// One writer of service steps at a time, across every node (only
+    /// batches holding a service event take it).
+    async fn lock_service_steps(tx: &mut Transaction<'_, Postgres>) -> Result<(), StorageError> {
+        advisory_lock(tx, SERVICE_STEP_LOCK).await
     }
 
     /// An event's audience in one statement (a team may be thousands).

@@ -121,6 +121,22 @@ impl ItemStore for Store {
         // of the items, one lookup of the ids already stored, and one per
         // inspection index table.
         let mut tx = self.begin_write().await?;
+        // A service is delivered once and confirmed once: of two reports of
+        // one step (two terminals at the same moment, on any node), the
+        // first to commit is stored and the other is told the step is taken.
+        let taken = service_steps_taken(&mut tx, items).await?;
+        let kept: Vec<NewItem>;
+        let all = items;
+        let items: &[NewItem] = if taken.is_empty() {
+            all
+        } else {
+            kept = all
+                .iter()
+                .filter(|item| !taken.contains_key(&item.item_id))
+                .cloned()
+                .collect();
+            &kept
+        };
         let ids: Vec<String> = items.iter().map(|item| item.item_id.to_string()).collect();
         // The insert skips an id stored already and a second copy of an id
         // in this batch (ON CONFLICT DO NOTHING; on PostgreSQL it first waits
@@ -220,7 +236,19 @@ impl ItemStore for Store {
             });
         }
         tx.commit().await?;
-        Ok(outcomes)
+        if taken.is_empty() {
+            return Ok(outcomes);
+        }
+        // Every item of the batch its answer, in order.
+        let mut kept_outcomes = outcomes.into_iter();
+        all.iter()
+            .map(|item| match taken.get(&item.item_id) {
+                Some(&at_ms) => Ok(CommitOutcome::StepTaken { at_ms }),
+                None => kept_outcomes
+                    .next()
+                    .ok_or_else(|| StorageError::Corrupt("a batch lost an outcome".into())),
+            })
+            .collect()
     }
 
     async fn item(&self, item_id: Uuid) -> Result<Option<StoredItem>, StorageError> {
@@ -1894,6 +1922,63 @@ async fn insert_index(
         }
     }
     Ok(())
+}
+
+/// The service events of `items` whose step (a service's delivery or
+/// confirmation) is stored already, or claimed by an earlier item of the
+/// batch, with when the winning report says it happened. A resend of a
+/// stored event is not among them (it is a replay).
+async fn service_steps_taken(
+    tx: &mut Transaction<'_, Db>,
+    items: &[NewItem],
+) -> Result<HashMap<Uuid, i64>, StorageError> {
+    let mut taken = HashMap::new();
+    let steps: Vec<(&NewItem, &String, i32, i64)> = items
+        .iter()
+        .filter_map(|item| match &item.index {
+            ItemIndex::ServiceEvent {
+                service_id,
+                kind,
+                at_ms,
+            } => Some((item, service_id, *kind, *at_ms)),
+            _ => None,
+        })
+        .collect();
+    if steps.is_empty() {
+        return Ok(taken);
+    }
+    Store::lock_service_steps(tx).await?;
+    let mut claimed: HashMap<(String, i32), (Uuid, i64)> = HashMap::new();
+    for (item, service_id, kind, at_ms) in steps {
+        let id = item.item_id.to_string();
+        let stored: Option<i64> = sqlx::query_scalar("SELECT seq FROM items WHERE item_id = $1")
+            .bind(&id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if stored.is_some() {
+            continue;
+        }
+        let winner: Option<i64> =
+            sqlx::query_scalar("SELECT at_ms FROM service_events WHERE service_id = $1 AND kind = $2")
+                .bind(service_id)
+                .bind(kind)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if let Some(winner_at_ms) = winner {
+            taken.insert(item.item_id, winner_at_ms);
+            continue;
+        }
+        match claimed.get(&(service_id.clone(), kind)) {
+            Some(&(first, first_at_ms)) if first != item.item_id => {
+                taken.insert(item.item_id, first_at_ms);
+            }
+            Some(_) => {}
+            None => {
+                claimed.insert((service_id.clone(), kind), (item.item_id, at_ms));
+            }
+        }
+    }
+    Ok(taken)
 }
 
 /// Checks and appends one assignment event inside `tx`; a conflict or a

@@ -127,6 +127,110 @@ pub async fn concurrent_commits_of_one_id_store_it_once(b: Backend) {
     assert_eq!(b.storage.item_count().await.unwrap(), 1);
 }
 
+/// A service event of `kind` (1 delivered, 2 confirmed) for `service`.
+fn service_step(id: Uuid, service: Uuid, kind: i32, at_ms: i64) -> NewItem {
+    let body = format!("{id} {kind} {at_ms}");
+    NewItem {
+        item_id: id,
+        kind: ItemKind::ServiceEvent,
+        device_id: "device-001".into(),
+        officer_id: "officer-01".into(),
+        case_id: None,
+        sha256: Sha256::digest(body.as_bytes()).into(),
+        body: body.into_bytes(),
+        index: ItemIndex::ServiceEvent {
+            service_id: service.to_string(),
+            kind,
+            at_ms,
+        },
+        capture: None,
+    }
+}
+
+pub async fn a_service_step_is_stored_once_whoever_reports_it(b: Backend) {
+    let service = Uuid::now_v7();
+    let served = NewItem {
+        kind: ItemKind::Service,
+        index: ItemIndex::Service {
+            document_type: 1,
+            document_number: "城执罚〔2026〕2号".into(),
+            document_sha256: [3; 32],
+            channel: 1,
+            sent_at_ms: 900,
+            delivered_at_ms: None,
+            confirmed_at_ms: None,
+            officer_ids: vec!["officer-01".into()],
+        },
+        ..inspection(service, b"service", None, 900)
+    };
+    b.storage.commit_items(&[served], 5).await.unwrap();
+    // Eight terminals report the delivery at the same moment, each in its
+    // own batch (on PostgreSQL, as if on eight nodes).
+    let mut tasks = Vec::new();
+    for index in 0..8i64 {
+        let storage = b.storage.clone();
+        let step = service_step(Uuid::now_v7(), service, 1, 1_000 + index);
+        tasks.push(tokio::spawn(async move {
+            (step.item_id, storage.commit_items(&[step], 10).await)
+        }));
+    }
+    let (mut stored, mut taken) = (Vec::new(), 0);
+    for task in tasks {
+        let (id, result) = task.await.unwrap();
+        // A failed batch stores nothing; its client tries again.
+        if let Ok(outcomes) = result {
+            match &outcomes[0] {
+                CommitOutcome::Stored(_) => stored.push(id),
+                CommitOutcome::StepTaken { .. } => taken += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert_eq!(stored.len(), 1, "delivered once");
+    assert!(taken >= 1);
+    // The winner resent is a replay, a ninth report is told the step is taken.
+    let winner = stored[0];
+    let again = b
+        .storage
+        .commit_items(&[service_step(winner, service, 1, 0)], 20)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            &again[0],
+            CommitOutcome::Replayed(_) | CommitOutcome::Conflict { .. }
+        ),
+        "{again:?}"
+    );
+    let late = b
+        .storage
+        .commit_items(&[service_step(Uuid::now_v7(), service, 1, 5_000)], 20)
+        .await
+        .unwrap();
+    assert!(
+        matches!(late[0], CommitOutcome::StepTaken { at_ms } if (1_000..1_008).contains(&at_ms)),
+        "{late:?}"
+    );
+    // Within one batch: the first confirmation wins, a copy of it replays,
+    // another report of it is told the step is taken, and other items of the
+    // batch are stored as usual.
+    let first = service_step(Uuid::now_v7(), service, 2, 6_000);
+    let second = service_step(Uuid::now_v7(), service, 2, 6_001);
+    let record = inspection(Uuid::now_v7(), b"beside", None, 1);
+    let outcomes = b
+        .storage
+        .commit_items(&[first.clone(), second, record, first], 30)
+        .await
+        .unwrap();
+    assert!(matches!(outcomes[0], CommitOutcome::Stored(_)), "{outcomes:?}");
+    assert!(
+        matches!(outcomes[1], CommitOutcome::StepTaken { at_ms: 6_000 }),
+        "{outcomes:?}"
+    );
+    assert!(matches!(outcomes[2], CommitOutcome::Stored(_)), "{outcomes:?}");
+    assert!(matches!(outcomes[3], CommitOutcome::Replayed(_)), "{outcomes:?}");
+}
+
 pub async fn evidence_is_append_only_in_the_database(b: Backend) {
     let id = Uuid::now_v7();
     // Two leaves: one stored subtree hash besides the leaves themselves.
@@ -950,6 +1054,7 @@ macro_rules! backend_suite {
             }
             case!(resend_replays_and_changed_bytes_conflict);
             case!(concurrent_commits_of_one_id_store_it_once);
+            case!(a_service_step_is_stored_once_whoever_reports_it);
             case!(evidence_is_append_only_in_the_database);
             case!(the_case_view_is_in_time_order);
             case!(assignment_events_are_version_checked_and_fed_in_order);

@@ -400,3 +400,42 @@ async fn a_large_case_is_listed_a_page_at_a_time() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_officers_reporting_one_delivery_at_once_store_it_once() {
+    let server = TestServer::start().await;
+    let lead = connect(server.addr(), "device-001", "officer-01").await.unwrap();
+    let mate = connect(server.addr(), "device-002", "officer-02").await.unwrap();
+    // Twenty services served by both; each delivery reported by both
+    // terminals at the same moment (both pass the check before the commit,
+    // and their reports often share one batch).
+    let mut won_by_both = 0;
+    for round in 0..20 {
+        let mut service = example_service("officer-01", "CASE-RACE", now());
+        service.officer_ids = vec!["officer-01".into(), "officer-02".into()];
+        service.delivered_at_ms = 0;
+        lead.submit_service(&service).await.unwrap();
+        let ours = event(&service.id, ServiceEventKind::Delivered, now() - 20_000 - round);
+        let theirs = event(&service.id, ServiceEventKind::Delivered, now() - 10_000 - round);
+        let (a, b) = tokio::join!(
+            lead.submit_service_event(&ours),
+            mate.submit_service_event(&theirs)
+        );
+        match (a, b) {
+            (Ok(_), Err(error)) | (Err(error), Ok(_)) => {
+                let status = refusal(error);
+                assert_eq!(
+                    (status.code_or_unknown(), status.field.as_str()),
+                    (Code::FailedPrecondition, "kind")
+                );
+            }
+            (Ok(_), Ok(_)) => won_by_both += 1,
+            (Err(a), Err(b)) => panic!("both refused: {a:?} / {b:?}"),
+        }
+    }
+    assert_eq!(won_by_both, 0, "a delivery stored twice");
+    // Each service is delivered once in the case view.
+    let items = lead.case_items("CASE-RACE").await.unwrap();
+    let events = items.items.iter().filter(|i| i.kind == "service_event").count();
+    assert_eq!(events, 20);
+}
