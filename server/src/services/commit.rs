@@ -75,18 +75,7 @@ pub async fn commit(state: &AppState, item: NewItem) -> Result<pb::Receipt, Serv
         CommitOutcome::Stored(receipt) => Ok(wire_receipt(receipt, false)),
         CommitOutcome::Replayed(receipt) => Ok(wire_receipt(receipt, true)),
         CommitOutcome::Conflict { existing_seq } => Err(ServiceError::Conflict { existing_seq }),
-        CommitOutcome::StepTaken { at_ms } => Err(step_taken(at_ms)),
-    }
-}
-
-/// A service step another report of which was stored first: the same
-/// answer as for a report arriving after it.
-pub fn step_taken(at_ms: i64) -> ServiceError {
-    ServiceError::FailedPrecondition {
-        field: "kind".into(),
-        message: format!(
-            "another report of this step of the service was stored first (at {at_ms} ms); events never overwrite"
-        ),
+        CommitOutcome::StepTaken { at_ms } => Err(crate::services::service_event::step_taken(at_ms)),
     }
 }
 

@@ -327,7 +327,7 @@ pub async fn upload(
         CommitOutcome::Stored(receipt) => (receipt, false),
         CommitOutcome::Replayed(receipt) => (receipt, true),
         CommitOutcome::Conflict { existing_seq } => return Err(ServiceError::Conflict { existing_seq }),
-        CommitOutcome::StepTaken { at_ms } => return Err(crate::services::commit::step_taken(at_ms)),
+        CommitOutcome::StepTaken { at_ms } => return Err(crate::services::service_event::step_taken(at_ms)),
     };
     if !replayed {
         // Its thumbnail is queued with it; the worker may start now.
