@@ -12,6 +12,10 @@
 //! - Idempotency across nodes: `INSERT … ON CONFLICT DO NOTHING` waits for a
 //!   concurrent insert of the same id on another node and then reads the
 //!   winner, so a resend to any node gets the original receipt.
+//! - Items commit one batch at a time across nodes (the log's advisory
+//!   lock, taken first): item seqs are in commit order, as the protocol
+//!   says, and the log lists items in seq order. (Before, only the leaf
+//!   append took it, and a lower seq could commit after a higher one.)
 //! - Assignment events commit one at a time (a transaction-scoped advisory
 //!   lock): seq order is then commit order, so a feed reading "after seq N"
 //!   can never miss a lower seq that commits later. Each commit sends
@@ -102,9 +106,6 @@ const INCIDENT_LOCK: i64 = 0x0066_6c2d_696e_6364;
 const ASSIGNMENT_LOCK: i64 = 0x0066_6c2d_6173_676e;
 /// Advisory lock key serializing appends to the transparency log ("fl-tlog").
 const LOG_LOCK: i64 = 0x0066_6c2d_746c_6f67;
-/// Advisory lock key serializing service steps ("fl-serv"): a service is
-/// delivered once and confirmed once, whichever node hears of it.
-const SERVICE_STEP_LOCK: i64 = 0x0066_6c2d_7365_7276;
 
 // The queries both backends share (`queries.rs`), compiled for PostgreSQL.
 mod queries {
@@ -282,9 +283,8 @@ impl PgStorage {
         advisory_lock(tx, ASSIGNMENT_LOCK).await
     }
 
-    /// One log appender at a time, across every node: leaves take their
-    /// indexes in commit order. Taken after the items are inserted, so
-    /// nodes still insert concurrently.
+    /// One log appender (and item writer) at a time, across every node:
+    /// item seqs and leaves take their numbers in commit order.
     async fn lock_log(tx: &mut Transaction<'_, Postgres>) -> Result<(), StorageError> {
         advisory_lock(tx, LOG_LOCK).await
     }
@@ -292,12 +292,6 @@ impl PgStorage {
     /// One incident writer at a time, across every node.
     async fn lock_incidents(tx: &mut Transaction<'_, Postgres>) -> Result<(), StorageError> {
         advisory_lock(tx, INCIDENT_LOCK).await
-    }
-
-    /// One writer of service steps at a time, across every node (only
-    /// batches holding a service event take it).
-    async fn lock_service_steps(tx: &mut Transaction<'_, Postgres>) -> Result<(), StorageError> {
-        advisory_lock(tx, SERVICE_STEP_LOCK).await
     }
 
     /// An event's audience in one statement (a team may be thousands).

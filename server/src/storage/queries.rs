@@ -121,6 +121,11 @@ impl ItemStore for Store {
         // of the items, one lookup of the ids already stored, and one per
         // inspection index table.
         let mut tx = self.begin_write().await?;
+        // One item writer at a time (PostgreSQL: across nodes, the log's
+        // advisory lock, held to the commit): seqs are then allocated in
+        // commit order, so a reader paging "after seq N" never misses a
+        // lower seq that commits later, and the log lists items in seq order.
+        Store::lock_log(&mut tx).await?;
         // A service is delivered once and confirmed once: of two reports of
         // one step (two terminals at the same moment, on any node), the
         // first to commit is stored and the other is told the step is taken.
@@ -1947,7 +1952,8 @@ async fn service_steps_taken(
     if steps.is_empty() {
         return Ok(taken);
     }
-    Store::lock_service_steps(tx).await?;
+    // Item commits take turns (the lock at the start of `commit_items`): what
+    // is read here is every step stored so far, on any node.
     let mut claimed: HashMap<(String, i32), (Uuid, i64)> = HashMap::new();
     for (item, service_id, kind, at_ms) in steps {
         let id = item.item_id.to_string();

@@ -307,11 +307,6 @@ impl SqliteStorage {
         Ok(())
     }
 
-    /// Nothing to do: one writer at a time stores service steps.
-    async fn lock_service_steps(_tx: &mut Tx<'_>) -> Result<(), StorageError> {
-        Ok(())
-    }
-
     /// Nothing to announce: one node serves an SQLite database, and it
     /// pushes its own commits.
     async fn announce_event(_tx: &mut Tx<'_>, _seq: i64) -> Result<(), StorageError> {

@@ -333,6 +333,12 @@ async fn nodes_writing_at_once_keep_one_consistent_log() {
     for writer in writers {
         receipts.extend(writer.await.unwrap());
     }
+    // Seqs are in commit order across nodes (docs/protocol.md): the log,
+    // appended in commit order, lists the records in seq order.
+    let mut by_seq: Vec<(u64, u64)> = receipts.iter().map(|r| (r.server_seq, r.leaf_index)).collect();
+    by_seq.sort_unstable();
+    let out_of_order = by_seq.windows(2).filter(|pair| pair[1].1 < pair[0].1).count();
+    assert_eq!(out_of_order, 0, "seq order differs from commit order: {by_seq:?}");
     let mut indexes: Vec<u64> = receipts.iter().map(|r| r.leaf_index).collect();
     indexes.sort_unstable();
     indexes.dedup();
