@@ -5,7 +5,8 @@
 //! of the same bytes over the same TLS and transport settings; and the
 //! process's resident memory while it runs (the video itself is in memory
 //! before the baseline is read: what grows is the server's and the
-//! transport's working memory).
+//! transport's working memory). The terminal sends unsigned (its own SM3
+//! is a capture-time cost, not the transfer's).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use fieldlink_client::PhotoUpload;
 
-use crate::ingest::{bench_server, fleet};
+use crate::ingest::{bench_server, fleet_signing};
 use crate::raw_quic::{self, Mode, RawServer};
 use crate::report::Figure;
 use crate::stats::median;
@@ -40,7 +41,10 @@ fn resident_bytes() -> u64 {
 /// Runs the scenario.
 pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
     let server = bench_server().await;
-    let terminals = fleet(&server, 1).await?;
+    // The terminal does not sign: a device signature covers the video's SM3,
+    // which a terminal computes once at capture time (the outbox signs
+    // then), not while it sends; the raw baseline hashes nothing either.
+    let terminals = fleet_signing(server.addr(), 1, false).await?;
     let (client, _) = terminals.first().ok_or("no terminal")?.clone();
     let raw_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let raw = RawServer::start(

@@ -145,8 +145,12 @@ pub struct Config {
     pub session_token_ttl_ms: i64,
     /// How long shutdown waits for in-flight requests, ms.
     pub shutdown_grace_ms: u64,
-    /// Upload bytes become durable (resumable) in steps of this many bytes.
+    /// Upload bytes become durable (resumable) in steps of this many bytes,
     pub upload_checkpoint_bytes: u32,
+    /// and at most this often (ms) while a stream is healthy: a fast upload
+    /// is not stalled by an fsync and a database write every step (a broken
+    /// stream always makes what arrived durable at once).
+    pub upload_checkpoint_interval_ms: u64,
     /// An upload stream that delivers no byte for this long is cut off, ms.
     pub upload_chunk_timeout_ms: u64,
     /// Unfinished uploads are discarded this long after their last progress, ms.
@@ -251,6 +255,7 @@ impl Default for Config {
             session_token_ttl_ms: 12 * 60 * 60 * 1000,
             shutdown_grace_ms: 10_000,
             upload_checkpoint_bytes: limits::UPLOAD_CHECKPOINT_BYTES_DEFAULT,
+            upload_checkpoint_interval_ms: 1_000,
             upload_chunk_timeout_ms: 30_000,
             partial_upload_ttl_ms: limits::PARTIAL_UPLOAD_TTL_MS_DEFAULT,
             partial_bytes_per_device_max: limits::PARTIAL_BYTES_PER_DEVICE_MAX_DEFAULT,
@@ -466,6 +471,12 @@ impl Config {
         }
         if self.upload_checkpoint_bytes < 4096 {
             return invalid("upload_checkpoint_bytes", "must be at least 4096");
+        }
+        if self.upload_checkpoint_interval_ms > 60_000 {
+            return invalid(
+                "upload_checkpoint_interval_ms",
+                "must be at most 60000 (one minute)",
+            );
         }
         if self.photo_bytes_max == 0 || self.photo_bytes_max > 1 << 30 {
             return invalid("photo_bytes_max", "must be 1 byte to 1 GiB");

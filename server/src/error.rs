@@ -322,3 +322,17 @@ impl From<crate::storage::StorageError> for ServiceError {
         ServiceError::StorageUnavailable
     }
 }
+
+impl ServiceError {
+    /// A service step (delivered, confirmed) another report of which was
+    /// stored first, decided inside the commit: the same answer as for a
+    /// report arriving after it.
+    pub fn step_taken(at_ms: i64) -> Self {
+        ServiceError::FailedPrecondition {
+            field: "kind".into(),
+            message: format!(
+                "another report of this step of the service was stored first (at {at_ms} ms); events never overwrite"
+            ),
+        }
+    }
+}

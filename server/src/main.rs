@@ -321,6 +321,9 @@ struct ServeArgs {
     /// Upload bytes become durable in steps of this many bytes [default: 1048576].
     #[arg(long)]
     upload_checkpoint_bytes: Option<u32>,
+    /// Upload checkpoints at most this often while a stream is healthy, ms [default: 1000].
+    #[arg(long)]
+    upload_checkpoint_interval_ms: Option<u64>,
     /// Cut off an upload stream silent for this long, ms [default: 30000].
     #[arg(long)]
     upload_chunk_timeout_ms: Option<u64>,
@@ -469,6 +472,7 @@ impl ServeArgs {
             session_token_ttl_ms,
             shutdown_grace_ms,
             upload_checkpoint_bytes,
+            upload_checkpoint_interval_ms,
             upload_chunk_timeout_ms,
             partial_upload_ttl_ms,
             partial_bytes_per_device_max,

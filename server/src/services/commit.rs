@@ -75,7 +75,7 @@ pub async fn commit(state: &AppState, item: NewItem) -> Result<pb::Receipt, Serv
         CommitOutcome::Stored(receipt) => Ok(wire_receipt(receipt, false)),
         CommitOutcome::Replayed(receipt) => Ok(wire_receipt(receipt, true)),
         CommitOutcome::Conflict { existing_seq } => Err(ServiceError::Conflict { existing_seq }),
-        CommitOutcome::StepTaken { at_ms } => Err(crate::services::service_event::step_taken(at_ms)),
+        CommitOutcome::StepTaken { at_ms } => Err(ServiceError::step_taken(at_ms)),
     }
 }
 

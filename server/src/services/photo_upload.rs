@@ -38,8 +38,12 @@ use crate::storage::{CommitOutcome, ItemIndex, ItemKind, NewItem, PartialUpload,
 /// leased blob; the lease is released at the end, or expires).
 const BLOB_LEASE_MS: i64 = 60 * 60 * 1000;
 
-/// Bytes read from the stream at a time.
-const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Chunks (received packets' data) taken from the stream at once.
+const CHUNKS_PER_READ: usize = 64;
+
+/// No byte for this long is a pause: what arrived is made durable then
+/// (once the checkpoint interval allows), even short of a full step.
+const PAUSE: Duration = Duration::from_millis(200);
 
 /// Receives, checks and stores one photo.
 pub async fn upload(
@@ -327,7 +331,7 @@ pub async fn upload(
         CommitOutcome::Stored(receipt) => (receipt, false),
         CommitOutcome::Replayed(receipt) => (receipt, true),
         CommitOutcome::Conflict { existing_seq } => return Err(ServiceError::Conflict { existing_seq }),
-        CommitOutcome::StepTaken { at_ms } => return Err(crate::services::service_event::step_taken(at_ms)),
+        CommitOutcome::StepTaken { at_ms } => return Err(ServiceError::step_taken(at_ms)),
     };
     if !replayed {
         // Its thumbnail is queued with it; the worker may start now.
@@ -490,22 +494,50 @@ async fn receive(
     offset: u64,
     superseded: &tokio_util::sync::CancellationToken,
 ) -> Result<u64, ServiceError> {
+    use tokio::time::Instant;
     let chunk_timeout = Duration::from_millis(state.config.upload_chunk_timeout_ms);
     let checkpoint_bytes = u64::from(state.config.upload_checkpoint_bytes);
+    let checkpoint_interval = Duration::from_millis(state.config.upload_checkpoint_interval_ms);
+    let kind = header.content_type.kind();
+    let mut last_checkpoint = Instant::now();
+    let mut last_chunk = Instant::now();
     let mut received = offset;
     let mut since_checkpoint = 0u64;
+    let mut chunks: Vec<bytes::Bytes> = vec![bytes::Bytes::new(); CHUNKS_PER_READ];
     loop {
+        // Wake for the next chunk; or, while bytes wait to become durable,
+        // when the stream has paused (a checkpoint is then made even short
+        // of a full step); or at the silence limit.
+        let stalled_at = last_chunk + chunk_timeout;
+        let pending = since_checkpoint > 0;
+        let wake = if pending {
+            stalled_at.min((last_checkpoint + checkpoint_interval).max(last_chunk + PAUSE))
+        } else {
+            stalled_at
+        };
         let next = tokio::select! {
-            next = tokio::time::timeout(chunk_timeout, recv.read_chunk(READ_CHUNK_BYTES, true)) => next,
+            // Every chunk the stream holds at once (packets arrive a
+            // datagram each): one write to the writer thread for them all.
+            // (quinn's reads are cancel-safe: a wake-up loses no byte.)
+            next = tokio::time::timeout_at(wake, read_chunks(recv, &mut chunks)) => next,
             () = superseded.cancelled() => return Err(ServiceError::Superseded),
         };
         let chunk = match next {
-            Err(_) => return Err(ServiceError::UploadStalled),
+            Err(_) if Instant::now() >= stalled_at => return Err(ServiceError::UploadStalled),
+            Err(_) => {
+                if pending && Instant::now() >= last_checkpoint + checkpoint_interval {
+                    since_checkpoint = 0;
+                    last_checkpoint = Instant::now();
+                    make_durable(state, session, header, writer).await?;
+                }
+                continue;
+            }
             Ok(Err(_)) => return Err(ServiceError::StreamLost),
             Ok(Ok(None)) => return Ok(received),
             Ok(Ok(Some(chunk))) => chunk,
         };
-        let length = chunk.bytes.len() as u64;
+        last_chunk = Instant::now();
+        let length = chunk.len() as u64;
         received += length;
         state
             .metrics
@@ -518,24 +550,56 @@ async fn receive(
                 received_bytes: received,
             });
         }
-        let kind = header.content_type.kind();
         writer
-            .write(chunk.bytes)
+            .write(chunk)
             .await
             .map_err(|error| writer_failure(kind, error))?;
         since_checkpoint += length;
-        if since_checkpoint >= checkpoint_bytes {
+        // A full step is made durable as soon as the interval allows.
+        if since_checkpoint >= checkpoint_bytes && Instant::now() >= last_checkpoint + checkpoint_interval {
             since_checkpoint = 0;
-            let durable = writer
-                .checkpoint()
-                .await
-                .map_err(|error| writer_failure(kind, error))?;
-            state
-                .storage
-                .set_partial_offset(&session.device_id, header.evidence_id, durable, (state.clock)())
-                .await?;
+            last_checkpoint = Instant::now();
+            make_durable(state, session, header, writer).await?;
         }
     }
+}
+
+/// The chunks the stream holds now (at least one; waits for one), as one
+/// piece; `None` at the end of the stream.
+async fn read_chunks(
+    recv: &mut quinn::RecvStream,
+    chunks: &mut [bytes::Bytes],
+) -> Result<Option<bytes::Bytes>, quinn::ReadError> {
+    let Some(count) = recv.read_chunks(chunks).await? else {
+        return Ok(None);
+    };
+    let taken = &mut chunks[..count];
+    if let [only] = taken {
+        return Ok(Some(std::mem::take(only)));
+    }
+    let mut joined = bytes::BytesMut::with_capacity(taken.iter().map(bytes::Bytes::len).sum());
+    for chunk in taken.iter_mut() {
+        joined.extend_from_slice(&std::mem::take(chunk));
+    }
+    Ok(Some(joined.freeze()))
+}
+
+/// A checkpoint while the stream goes on: fsync, then the durable offset.
+async fn make_durable(
+    state: &AppState,
+    session: &Session,
+    header: &PhotoHeader,
+    writer: &UploadWriter,
+) -> Result<(), ServiceError> {
+    let durable = writer
+        .checkpoint()
+        .await
+        .map_err(|error| writer_failure(header.content_type.kind(), error))?;
+    state
+        .storage
+        .set_partial_offset(&session.device_id, header.evidence_id, durable, (state.clock)())
+        .await?;
+    Ok(())
 }
 
 /// Makes what arrived durable and records the offset, for a later resume.

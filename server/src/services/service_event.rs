@@ -102,14 +102,3 @@ fn already(what: &str, at_ms: i64) -> ServiceError {
         message: format!("the service is already {what} (at {at_ms} ms); events never overwrite"),
     }
 }
-
-/// A service step another report of which was stored first (decided inside
-/// the commit): the same answer as for a report arriving after it.
-pub fn step_taken(at_ms: i64) -> ServiceError {
-    ServiceError::FailedPrecondition {
-        field: "kind".into(),
-        message: format!(
-            "another report of this step of the service was stored first (at {at_ms} ms); events never overwrite"
-        ),
-    }
-}
