@@ -198,6 +198,35 @@ async fn photo_upload_prints_a_receipt_with_both_digests_and_flags() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    // A video, a recording and the served document (real files made by
+    // ffmpeg and qpdf): the type is read from their first bytes.
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../media/tests/fixtures");
+    for (name, interview) in [
+        ("video-h265.mov", true),
+        ("audio.mp3", true),
+        ("document.pdf", false),
+    ] {
+        let bytes = std::fs::read(fixtures.join(name)).unwrap();
+        let path = fixtures.join(name).to_str().unwrap().to_owned();
+        let target = uuid::Uuid::now_v7().to_string();
+        let flag = if interview { "--interview" } else { "--service" };
+        let output =
+            tokio::task::spawn_blocking(move || fieldlink(addr, &["media", "upload", &path, flag, &target]))
+                .await
+                .unwrap();
+        assert!(
+            output.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let receipt: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(receipt["size"], bytes.len(), "{name}");
+        assert_eq!(
+            receipt["sha256"].as_str().unwrap(),
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+            "{name}"
+        );
+    }
     server.shutdown().await;
 }
 

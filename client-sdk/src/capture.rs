@@ -62,6 +62,9 @@ pub struct Captured<'a> {
     pub item_id: &'a str,
     /// The bytes the server stores (a record's encoding, a photo's bytes).
     pub bytes: &'a [u8],
+    /// Their SHA-256 and SM3, when already known (a large file hashed once
+    /// as it was read; `bytes` is then not read).
+    pub digests: Option<([u8; 32], [u8; 32])>,
     /// When captured, ms since the Unix epoch.
     pub captured_at_ms: i64,
     /// Where (latitude, longitude), if known.
@@ -98,8 +101,13 @@ impl DeviceSigner {
         let statement = CaptureStatement {
             kind: captured.kind,
             item_id,
-            sha256: sha2::Sha256::digest(captured.bytes).into(),
-            sm3: sm3::Sm3::digest(captured.bytes).into(),
+            sha256: captured.digests.map_or_else(
+                || sha2::Sha256::digest(captured.bytes).into(),
+                |(sha256, _)| sha256,
+            ),
+            sm3: captured
+                .digests
+                .map_or_else(|| sm3::Sm3::digest(captured.bytes).into(), |(_, sm3)| sm3),
             captured_at_ms: captured.captured_at_ms,
             latitude,
             longitude,
@@ -138,6 +146,7 @@ impl CapturedBody {
             kind: self.kind,
             item_id: &self.item_id,
             bytes: &self.bytes,
+            digests: None,
             captured_at_ms: self.captured_at_ms,
             place: self.place,
         }

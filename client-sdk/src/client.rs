@@ -231,7 +231,8 @@ impl Client {
         let captured = Captured {
             kind: fieldlink_protocol::log::LeafKind::Photo,
             item_id: photo.evidence_id(),
-            bytes: photo.bytes(),
+            bytes: photo.bytes().map_or(&[][..], |bytes| bytes.as_ref()),
+            digests: photo.digests(),
             captured_at_ms: photo.captured_at_ms(),
             place: photo.place(),
         };
@@ -342,14 +343,18 @@ impl Client {
             // The server may answer before all bytes are sent (a replay, a
             // refusal) and stop the stream: then read its answer.
             let mut stopped = send.write_all(&header).await.is_err();
-            let start = usize::try_from(offset)
-                .unwrap_or(usize::MAX)
-                .min(photo.bytes().len());
-            for chunk in photo.bytes()[start..].chunks(WRITE_CHUNK_BYTES) {
-                if stopped {
+            let mut pieces = Pieces::open(photo.source(), offset, WRITE_CHUNK_BYTES)
+                .await
+                .map_err(|e| Error::Config(format!("reading the upload's file: {e}")))?;
+            while !stopped {
+                let Some(chunk) = pieces
+                    .next()
+                    .await
+                    .map_err(|e| Error::Config(format!("reading the upload's file: {e}")))?
+                else {
                     break;
-                }
-                if let Err(error) = send.write_all(chunk).await {
+                };
+                if let Err(error) = send.write_chunk(chunk.clone()).await {
                     if matches!(error, quinn::WriteError::Stopped(_)) {
                         stopped = true;
                         break;
@@ -665,4 +670,50 @@ fn check_photo_receipt(photo: &PhotoUpload, receipt: pb::Receipt) -> Result<pb::
         ));
     }
     Ok(receipt)
+}
+
+/// An upload's bytes from `offset`, a piece at a time: slices of the bytes
+/// in memory, or reads of the file (never held whole).
+enum Pieces {
+    Memory(bytes::Bytes, usize),
+    File(tokio::fs::File, usize),
+}
+
+impl Pieces {
+    async fn open(source: &crate::photo::Source, offset: u64, piece: usize) -> std::io::Result<Self> {
+        match source {
+            crate::photo::Source::Memory(bytes) => {
+                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+                Ok(Pieces::Memory(bytes.slice(start..), piece))
+            }
+            crate::photo::Source::File { path, .. } => {
+                use tokio::io::AsyncSeekExt;
+                let mut file = tokio::fs::File::open(path).await?;
+                file.seek(std::io::SeekFrom::Start(offset)).await?;
+                Ok(Pieces::File(file, piece))
+            }
+        }
+    }
+
+    async fn next(&mut self) -> std::io::Result<Option<bytes::Bytes>> {
+        match self {
+            Pieces::Memory(rest, piece) => {
+                if rest.is_empty() {
+                    return Ok(None);
+                }
+                let take = (*piece).min(rest.len());
+                Ok(Some(rest.split_to(take)))
+            }
+            Pieces::File(file, piece) => {
+                use tokio::io::AsyncReadExt;
+                let mut buffer = bytes::BytesMut::zeroed(*piece);
+                let read = file.read(&mut buffer).await?;
+                if read == 0 {
+                    return Ok(None);
+                }
+                buffer.truncate(read);
+                Ok(Some(buffer.freeze()))
+            }
+        }
+    }
 }

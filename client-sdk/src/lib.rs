@@ -32,7 +32,7 @@ pub use connection::SDK_VERSION;
 pub use error::Error;
 pub use fieldlink_protocol as protocol;
 pub use log::VerifiedInclusion;
-pub use photo::{PhotoUpload, UploadProgress};
+pub use photo::{PhotoUpload, Source as UploadSource, UploadProgress};
 
 /// The current time in ms since the Unix epoch, as items' timestamps want it.
 pub fn now_ms() -> i64 {

@@ -5,7 +5,9 @@ use fieldlink_protocol::pb;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-/// A photo to upload: its bytes and what the terminal recorded about it.
+/// A photo, video, recording or document to upload: its bytes (in memory,
+/// or a file read a piece at a time as it is sent) and what the terminal
+/// recorded about it.
 ///
 /// The SHA-256 is computed once, when the upload is built; the server
 /// refuses bytes that do not match it.
@@ -18,7 +20,24 @@ pub struct PhotoUpload {
     capture_place: Option<pb::Place>,
     case_id: String,
     sha256: [u8; 32],
-    bytes: bytes::Bytes,
+    source: Source,
+}
+
+/// Where an upload's bytes are.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// In memory.
+    Memory(bytes::Bytes),
+    /// A file, never read whole (a body-camera video of several GiB); its
+    /// SM3 was computed with its SHA-256, for the capture signature.
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Its size when it was hashed.
+        size_bytes: u64,
+        /// Its SM3.
+        sm3: [u8; 32],
+    },
 }
 
 impl PhotoUpload {
@@ -60,8 +79,57 @@ impl PhotoUpload {
             capture_place: None,
             case_id: String::new(),
             sha256: Sha256::digest(&bytes).into(),
-            bytes,
+            source: Source::Memory(bytes),
         }
+    }
+
+    /// An upload of the file at `path`, read a piece at a time (hashed now,
+    /// SHA-256 and SM3 in one pass on a blocking thread; sent later from the
+    /// file, which must not change meanwhile: the server refuses bytes that
+    /// do not match the digest). A fresh UUIDv7 evidence id.
+    pub async fn from_file(
+        record_id: &str,
+        content_type: &str,
+        captured_at_ms: i64,
+        path: impl Into<std::path::PathBuf>,
+    ) -> std::io::Result<Self> {
+        Self::from_file_with_id(
+            &Uuid::now_v7().to_string(),
+            record_id,
+            content_type,
+            captured_at_ms,
+            path,
+        )
+        .await
+    }
+
+    /// [`PhotoUpload::from_file`] under a known evidence id.
+    pub async fn from_file_with_id(
+        evidence_id: &str,
+        record_id: &str,
+        content_type: &str,
+        captured_at_ms: i64,
+        path: impl Into<std::path::PathBuf>,
+    ) -> std::io::Result<Self> {
+        let path = path.into();
+        let hashed = path.clone();
+        let (sha256, sm3, size_bytes) = tokio::task::spawn_blocking(move || hash_file(&hashed))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))??;
+        Ok(Self {
+            evidence_id: evidence_id.to_owned(),
+            record_id: record_id.to_owned(),
+            content_type: content_type.to_owned(),
+            captured_at_ms,
+            capture_place: None,
+            case_id: String::new(),
+            sha256,
+            source: Source::File {
+                path,
+                size_bytes,
+                sm3,
+            },
+        })
     }
 
     /// Where the photo was taken, as the terminal's GPS said.
@@ -91,14 +159,34 @@ impl PhotoUpload {
         &self.sha256
     }
 
-    /// The photo's size in bytes.
+    /// The size in bytes.
     pub fn size_bytes(&self) -> u64 {
-        self.bytes.len() as u64
+        match &self.source {
+            Source::Memory(bytes) => bytes.len() as u64,
+            Source::File { size_bytes, .. } => *size_bytes,
+        }
     }
 
-    /// The photo's bytes.
-    pub fn bytes(&self) -> &bytes::Bytes {
-        &self.bytes
+    /// Where the bytes are.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// The bytes, when they are in memory.
+    pub fn bytes(&self) -> Option<&bytes::Bytes> {
+        match &self.source {
+            Source::Memory(bytes) => Some(bytes),
+            Source::File { .. } => None,
+        }
+    }
+
+    /// SHA-256 and SM3 when both are known without reading the bytes (a
+    /// file's, computed when the upload was built).
+    pub fn digests(&self) -> Option<([u8; 32], [u8; 32])> {
+        match &self.source {
+            Source::Memory(_) => None,
+            Source::File { sm3, .. } => Some((self.sha256, *sm3)),
+        }
     }
 
     /// When the photo was taken, ms since the Unix epoch.
@@ -124,6 +212,26 @@ impl PhotoUpload {
             offset,
             case_id: self.case_id.clone(),
         }
+    }
+}
+
+/// SHA-256, SM3 and size of a file, read a piece at a time.
+fn hash_file(path: &std::path::Path) -> std::io::Result<([u8; 32], [u8; 32], u64)> {
+    use sm3::Digest as _;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut sha256 = Sha256::new();
+    let mut sm3 = sm3::Sm3::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            return Ok((sha256.finalize().into(), sm3.finalize().into(), size));
+        }
+        size += read as u64;
+        sha2::Digest::update(&mut sha256, &buffer[..read]);
+        sm3.update(&buffer[..read]);
     }
 }
 

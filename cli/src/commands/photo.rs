@@ -75,11 +75,19 @@ pub async fn run(connection: &ConnectionArgs, command: PhotoCommand) -> Result<(
         case,
         content_type,
     } = command;
-    let bytes =
-        std::fs::read(&file).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
+    // The file is sent a piece at a time (a video may be several GiB); its
+    // first bytes tell its type.
+    let cannot_read = |e: std::io::Error| CliError::Usage(format!("cannot read {}: {e}", file.display()));
+    let mut start = [0u8; 64];
+    let read = {
+        use std::io::Read;
+        std::fs::File::open(&file)
+            .and_then(|mut f| f.read(&mut start))
+            .map_err(cannot_read)?
+    };
     let content_type = match content_type {
         Some(declared) => declared,
-        None => match ContentType::sniff(&bytes) {
+        None => match ContentType::sniff(&start[..read]) {
             Some(format) => format.as_mime().to_owned(),
             None => {
                 return Err(CliError::Usage(format!(
@@ -99,7 +107,10 @@ pub async fn run(connection: &ConnectionArgs, command: PhotoCommand) -> Result<(
         CliError::Usage("name what the photo proves: --record, --service, --interview or --report".into())
     })?;
     let evidence_id = id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let mut photo = PhotoUpload::with_id(&evidence_id, &record, &content_type, captured_at_ms, bytes);
+    let mut photo =
+        PhotoUpload::from_file_with_id(&evidence_id, &record, &content_type, captured_at_ms, &file)
+            .await
+            .map_err(cannot_read)?;
     if let (Some(latitude), Some(longitude)) = (latitude, longitude) {
         photo = photo.at(latitude, longitude, 0.0);
     }

@@ -288,19 +288,23 @@ impl Outbox {
             .await
     }
 
-    /// Stores a photo for sending: its bytes are copied into the outbox
-    /// (written, fsync'd, renamed) before this returns. The local copy is
-    /// deleted once the server's receipt matches its digest.
+    /// Stores a photo, video, recording or document for sending: its bytes
+    /// are copied into the outbox (written — a file a piece at a time —
+    /// fsync'd, renamed) before this returns. The local copy is deleted once
+    /// the server's receipt matches its digest.
     pub async fn enqueue_photo(&self, photo: &PhotoUpload) -> Result<String, OutboxError> {
         let id = fieldlink_protocol::validate::item_id("evidence_id", photo.evidence_id())?;
         self.check_room(photo.size_bytes()).await?;
         let path = self.inner.photos_dir.join(format!("{id}.photo"));
-        let bytes = photo.bytes().clone();
+        let source = photo.source().clone();
         let dir = self.inner.photos_dir.clone();
-        tokio::task::spawn_blocking(move || write_durably(&dir, &path, &bytes))
-            .await
-            .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?
-            .map_err(StoreError::Io)?;
+        tokio::task::spawn_blocking(move || match source {
+            crate::photo::Source::Memory(bytes) => write_durably(&dir, &path, &bytes),
+            crate::photo::Source::File { path: from, .. } => copy_durably(&dir, &from, &path),
+        })
+        .await
+        .map_err(|e| StoreError::Io(std::io::Error::other(e.to_string())))?
+        .map_err(StoreError::Io)?;
         let header = photo.header(0).encode_to_vec();
         let capture = match &self.inner.config.capture {
             Some(identity) => Some(
@@ -308,7 +312,8 @@ impl Outbox {
                     .sign(&crate::capture::Captured {
                         kind: fieldlink_protocol::log::LeafKind::Photo,
                         item_id: photo.evidence_id(),
-                        bytes: photo.bytes(),
+                        bytes: photo.bytes().map_or(&[][..], |bytes| bytes.as_ref()),
+                        digests: photo.digests(),
                         captured_at_ms: photo.captured_at_ms(),
                         place: photo.place(),
                     })
@@ -428,6 +433,18 @@ fn photos_dir_for(path: &Path) -> PathBuf {
 }
 
 /// Temp file, fsync, rename, fsync the directory: a crash leaves no torn copy.
+/// Copies the file `from` to `path` (a piece at a time), fsyncs, renames.
+fn copy_durably(dir: &Path, from: &Path, path: &Path) -> std::io::Result<()> {
+    let temp = path.with_extension("tmp");
+    let mut source = std::fs::File::open(from)?;
+    let mut file = std::fs::File::create(&temp)?;
+    std::io::copy(&mut source, &mut file)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&temp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
 fn write_durably(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let temp = path.with_extension("tmp");

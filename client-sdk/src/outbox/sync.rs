@@ -152,8 +152,17 @@ async fn send(outbox: &Outbox, client: &Client, item: &Pending) -> Result<pb::Re
             let header = pb::PhotoHeader::decode(item.payload.as_slice())
                 .map_err(|e| Error::Protocol(e.to_string()))?;
             let path = outbox.inner.photos_dir.join(format!("{}.photo", item.item_id));
-            let bytes = match tokio::fs::read(&path).await {
-                Ok(bytes) => bytes,
+            // Sent from the outbox's copy, a piece at a time.
+            let photo = match PhotoUpload::from_file_with_id(
+                &header.evidence_id,
+                &header.record_id,
+                &header.content_type,
+                header.captured_at_ms,
+                &path,
+            )
+            .await
+            {
+                Ok(photo) => photo,
                 Err(error) => {
                     // The copy goes only after the receipt: the app was killed
                     // between the two. The server still knows.
@@ -167,13 +176,6 @@ async fn send(outbox: &Outbox, client: &Client, item: &Pending) -> Result<pb::Re
                     };
                 }
             };
-            let photo = PhotoUpload::with_id(
-                &header.evidence_id,
-                &header.record_id,
-                &header.content_type,
-                header.captured_at_ms,
-                bytes,
-            );
             let photo = match header.capture_place {
                 Some(place) => photo.at(place.latitude, place.longitude, place.accuracy_m),
                 None => photo,

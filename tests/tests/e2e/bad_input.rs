@@ -93,14 +93,17 @@ async fn every_bad_input_gets_its_typed_error_and_the_server_keeps_serving() {
     other_client.submit_inspection(&foreign).await.unwrap();
     let mine_partial = photo(&record_id, photos::pad_jpeg(jpeg.clone(), 300_000));
     let (mut held, _held_recv) = connection.open_bi().await.unwrap();
-    held.write_all(&upload(mine_partial.header(0), &mine_partial.bytes()[..100_000]))
-        .await
-        .unwrap();
+    held.write_all(&upload(
+        mine_partial.header(0),
+        &mine_partial.bytes().unwrap()[..100_000],
+    ))
+    .await
+    .unwrap();
     let (foreign_endpoint, foreign_connection) = raw_session(server.addr(), "device-002", "officer-02").await;
     let theirs = photo(&record_id, photos::pad_jpeg(jpeg.clone(), 300_000));
     let (mut theirs_send, _theirs_recv) = foreign_connection.open_bi().await.unwrap();
     theirs_send
-        .write_all(&upload(theirs.header(0), &theirs.bytes()[..100_000]))
+        .write_all(&upload(theirs.header(0), &theirs.bytes().unwrap()[..100_000]))
         .await
         .unwrap();
     let _ = theirs_send.reset(0u32.into());
@@ -481,7 +484,7 @@ async fn every_bad_input_gets_its_typed_error_and_the_server_keeps_serving() {
         },
         Case {
             name: "upload for another device's evidence id",
-            bytes: upload(theirs.header(100_000), &theirs.bytes()[100_000..]),
+            bytes: upload(theirs.header(100_000), &theirs.bytes().unwrap()[100_000..]),
             finish: true,
             expect: Error(Code::FailedPrecondition, Some("OFFSET_MISMATCH"), Some("offset")),
         },
@@ -489,7 +492,7 @@ async fn every_bad_input_gets_its_typed_error_and_the_server_keeps_serving() {
             name: "offset mismatch",
             bytes: upload(
                 mine_partial.header(held_offset + 1),
-                &mine_partial.bytes()[held_offset as usize + 1..],
+                &mine_partial.bytes().unwrap()[held_offset as usize + 1..],
             ),
             finish: true,
             expect: Error(Code::FailedPrecondition, Some("OFFSET_MISMATCH"), Some("offset")),

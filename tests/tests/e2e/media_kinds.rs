@@ -270,8 +270,24 @@ async fn a_large_video_interrupted_mid_way_resumes_to_one_verified_video() {
     }
     assert!(held_now > 0 && held_now <= third as u64, "{held_now}");
 
-    // The SDK resumes from the server's offset; the validator picks up the
-    // held bytes from disk and goes on.
+    // The SDK resumes from the server's offset, reading the rest from the
+    // file (never the whole video in memory); the validator picks up the held
+    // bytes from disk and goes on.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("body-camera.mp4");
+    std::fs::write(&path, &video).unwrap();
+    let from_file = PhotoUpload::from_file_with_id(
+        upload.evidence_id(),
+        &upload.header(0).record_id,
+        "video/mp4",
+        VIDEO_MADE_MS,
+        &path,
+    )
+    .await
+    .unwrap();
+    assert_eq!(from_file.header(0), upload.header(0));
+    assert!(from_file.bytes().is_none());
+    let upload = from_file;
     let mut first_sent = None;
     let receipt = client
         .upload_photo(&upload, |p| {
