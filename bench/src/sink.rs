@@ -61,6 +61,10 @@ impl ItemStore for CommitSink {
         self.inner.item_count().await
     }
 
+    async fn case_opener(&self, case_id: &str) -> Result<Option<String>, StorageError> {
+        self.inner.case_opener(case_id).await
+    }
+
     async fn service_history(&self, service_id: Uuid) -> Result<Option<ServiceHistory>, StorageError> {
         self.inner.service_history(service_id).await
     }

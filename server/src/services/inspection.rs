@@ -28,6 +28,7 @@ pub async fn submit(
     let follow_up = orders_rectification.then(|| record.clone());
     let checked = check(state, session, record, sha256, body_bytes)
         .and_then(|item| capture_check::attach(session, capture, LeafKind::Inspection, item));
+    let checked = crate::services::case_access::admit_item(state, session, checked).await;
     let receipt = commit::commit_checked(state, item_id, &sha256, checked).await?;
     // The record is durable; its follow-up (复查) is scheduled now. A resend
     // of the record finishes what a failure here left undone.

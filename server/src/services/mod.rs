@@ -4,6 +4,7 @@
 pub mod assignment;
 pub mod assignment_feed;
 pub mod capture_check;
+pub mod case_access;
 pub mod case_view;
 pub mod commit;
 pub mod follow_up;

@@ -71,6 +71,7 @@ pub async fn upload(
     let header_checked = PhotoHeader::parse(header, &context, &state.config.media_bytes_max())?;
     let kind = header_checked.content_type.kind();
     check_record_link(state, session, header_checked.record_id).await?;
+    crate::services::case_access::admit(state, session, header_checked.case_id.as_deref()).await?;
     // The device's signature is checked before any byte is read; its SM3
     // once the bytes are in.
     let expected = capture_check::Expected {

@@ -22,6 +22,7 @@ pub async fn submit(
     let (item_id, sha256) = commit::arrive(&service.id, body_bytes)?;
     let checked = check(state, session, service, sha256, body_bytes)
         .and_then(|item| capture_check::attach(session, capture, LeafKind::Service, item));
+    let checked = crate::services::case_access::admit_item(state, session, checked).await;
     commit::commit_checked(state, item_id, &sha256, checked).await
 }
 

@@ -100,6 +100,10 @@ impl ItemStore for HeldStore {
         Ok(0)
     }
 
+    async fn case_opener(&self, _case_id: &str) -> Result<Option<String>, StorageError> {
+        Ok(None)
+    }
+
     async fn service_history(&self, _service_id: Uuid) -> Result<Option<ServiceHistory>, StorageError> {
         Ok(None)
     }

@@ -19,6 +19,10 @@ pub trait ItemStore: Send + Sync + 'static {
     /// Number of stored items.
     async fn item_count(&self) -> Result<u64, StorageError>;
 
+    /// The officer whose item first named `case_id` (who opened the case),
+    /// if any item names it.
+    async fn case_opener(&self, case_id: &str) -> Result<Option<String>, StorageError>;
+
     /// A stored service's history.
     async fn service_history(&self, service_id: Uuid) -> Result<Option<ServiceHistory>, StorageError>;
 

@@ -283,6 +283,15 @@ impl ItemStore for Store {
         to_u64(count)
     }
 
+    async fn case_opener(&self, case_id: &str) -> Result<Option<String>, StorageError> {
+        Ok(
+            sqlx::query_scalar("SELECT officer_id FROM items WHERE case_id = $1 ORDER BY seq LIMIT 1")
+                .bind(case_id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     async fn service_history(&self, service_id: Uuid) -> Result<Option<ServiceHistory>, StorageError> {
         let id = service_id.to_string();
         let Some(row) = sqlx::query(

@@ -439,3 +439,46 @@ async fn two_officers_reporting_one_delivery_at_once_store_it_once() {
     let events = items.items.iter().filter(|i| i.kind == "service_event").count();
     assert_eq!(events, 20);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_team_that_opened_a_case_adds_to_it() {
+    let server = TestServer::start().await;
+    let opener = connect(server.addr(), "device-001", "officer-01").await.unwrap();
+    let mate = connect(server.addr(), "device-002", "officer-02").await.unwrap();
+    let outsider = connect(server.addr(), "device-003", "officer-05").await.unwrap();
+    // officer-01 opens the case with a record; officer-02 (same team) adds
+    // a service to it.
+    let mut first = record("officer-01");
+    first.case_id = "CASE-TEAM-1".into();
+    opener.submit_inspection(&first).await.unwrap();
+    let service = example_service("officer-02", "CASE-TEAM-1", now());
+    mate.submit_service(&service).await.unwrap();
+    // officer-05 (another team) may not: a record, an interview or a photo.
+    let mut theirs = record("officer-05");
+    theirs.case_id = "CASE-TEAM-1".into();
+    let status = refusal(outsider.submit_inspection(&theirs).await.unwrap_err());
+    assert_eq!(
+        (status.code_or_unknown(), status.field.as_str()),
+        (Code::PermissionDenied, "case_id")
+    );
+    let interview = example_interview(["officer-05", "officer-03"], "CASE-TEAM-1", now());
+    let status = refusal(outsider.submit_interview(&interview).await.unwrap_err());
+    assert_eq!(status.field, "case_id");
+    let photo = fieldlink_client::PhotoUpload::new(
+        &Uuid::now_v7().to_string(),
+        "image/jpeg",
+        now() - 60_000,
+        fieldlink_tests::photos::jpeg(64, 48, 3),
+    )
+    .in_case("CASE-TEAM-1");
+    let status = refusal(outsider.upload_photo(&photo, |_| {}).await.unwrap_err());
+    assert_eq!(status.field, "case_id");
+    // Their own case is theirs to open.
+    theirs.case_id = "CASE-CHENGBEI-7".into();
+    outsider.submit_inspection(&theirs).await.unwrap();
+    // The case holds the opener's and the team-mate's items only.
+    let items = opener.case_items("CASE-TEAM-1").await.unwrap();
+    assert_eq!(items.items.len(), 2);
+    // A resend of an item stored before is still answered from storage.
+    assert!(opener.submit_inspection(&first).await.unwrap().replayed);
+}
