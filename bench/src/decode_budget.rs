@@ -43,7 +43,7 @@ fn huge_png() -> Result<Vec<u8>, String> {
 }
 
 /// This process's resident memory, bytes (Linux).
-fn resident_bytes() -> u64 {
+pub(crate) fn resident_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = status
         .split_whitespace()

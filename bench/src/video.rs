@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use fieldlink_client::PhotoUpload;
 
+use crate::decode_budget::resident_bytes;
 use crate::ingest::{bench_server, fleet_signing};
 use crate::raw_quic::{self, Mode, RawServer};
 use crate::report::Figure;
@@ -25,17 +26,6 @@ pub struct Plan {
     pub mebibytes: usize,
     /// Rounds (medians are taken over them).
     pub rounds: usize,
-}
-
-/// This process's resident memory, bytes (Linux).
-fn resident_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = status
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
 }
 
 /// Runs the scenario.

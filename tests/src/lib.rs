@@ -89,6 +89,18 @@ impl TestServer {
         self.server.local_addr()
     }
 
+    /// A blob of the local evidence store, by SHA-256, if stored.
+    pub fn blob(&self, sha256: &[u8]) -> Option<Vec<u8>> {
+        let name = hex::encode(sha256);
+        let path = self
+            .data_dir
+            .path()
+            .join("evidence/blobs")
+            .join(name.get(..2)?)
+            .join(&name);
+        std::fs::read(path).ok()
+    }
+
     /// Number of items stored.
     pub async fn item_count(&self) -> u64 {
         self.server

@@ -129,19 +129,22 @@ impl ObjectBlobs {
         })
     }
 
+    /// The object of a blob (a missing one is `NotFound`).
+    async fn get(&self, sha256: &[u8; 32]) -> io::Result<object_store::GetResult> {
+        self.store
+            .get(&Self::key(sha256))
+            .await
+            .map_err(|error| match error {
+                object_store::Error::NotFound { .. } => io::Error::from(io::ErrorKind::NotFound),
+                other => io::Error::other(other),
+            })
+    }
+
     /// A blob as a stream of byte chunks, read as they come.
     pub fn reader(&self, sha256: &[u8; 32]) -> io::Result<RemoteReader> {
-        let stream = self.runtime.block_on(async {
-            let object = self
-                .store
-                .get(&Self::key(sha256))
-                .await
-                .map_err(|error| match error {
-                    object_store::Error::NotFound { .. } => io::Error::from(io::ErrorKind::NotFound),
-                    other => io::Error::other(other),
-                })?;
-            Ok::<_, io::Error>(object.into_stream())
-        })?;
+        let stream = self
+            .runtime
+            .block_on(async { Ok::<_, io::Error>(self.get(sha256).await?.into_stream()) })?;
         Ok(RemoteReader {
             runtime: self.runtime.clone(),
             stream,
@@ -152,14 +155,7 @@ impl ObjectBlobs {
     /// Reads a blob.
     pub fn read(&self, sha256: &[u8; 32]) -> io::Result<Vec<u8>> {
         self.runtime.block_on(async {
-            let object = self
-                .store
-                .get(&Self::key(sha256))
-                .await
-                .map_err(|error| match error {
-                    object_store::Error::NotFound { .. } => io::Error::from(io::ErrorKind::NotFound),
-                    other => io::Error::other(other),
-                })?;
+            let object = self.get(sha256).await?;
             object.bytes().await.map(|b| b.to_vec()).map_err(io::Error::other)
         })
     }

@@ -73,17 +73,7 @@ async fn a_fault_at_any_step_of_a_photo_upload_gives_no_receipt_and_a_retry_succ
             .await
             .expect("the retry succeeds");
         assert_eq!(receipt.sha256, Sha256::digest(&jpeg).to_vec());
-        let name = hex::encode(&receipt.sha256);
-        let stored = std::fs::read(
-            server
-                .data_dir
-                .path()
-                .join("evidence/blobs")
-                .join(&name[..2])
-                .join(&name),
-        )
-        .unwrap();
-        assert_eq!(stored, jpeg, "{point:?}");
+        assert_eq!(server.blob(&receipt.sha256).unwrap(), jpeg, "{point:?}");
     }
 }
 

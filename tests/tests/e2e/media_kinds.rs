@@ -3,8 +3,6 @@
 //! byte-exact with what their containers say; refusals while the bytes
 //! arrive; per-kind limits; a large video interrupted and resumed.
 
-use std::time::Duration;
-
 use fieldlink_client::PhotoUpload;
 use fieldlink_protocol::pb::{self, EvidenceFlag};
 use fieldlink_protocol::photo::ContentType;
@@ -25,19 +23,6 @@ fn flags(receipt: &pb::Receipt) -> Vec<EvidenceFlag> {
         .iter()
         .map(|f| EvidenceFlag::try_from(*f).unwrap())
         .collect()
-}
-
-fn stored_blob(server: &TestServer, sha256: &[u8]) -> Vec<u8> {
-    let name = hex::encode(sha256);
-    std::fs::read(
-        server
-            .data_dir
-            .path()
-            .join("evidence/blobs")
-            .join(&name[..2])
-            .join(&name),
-    )
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,7 +70,7 @@ async fn every_kind_is_stored_byte_exact_with_what_its_container_says() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(receipt.sha256, Sha256::digest(&bytes).to_vec(), "{name}");
         assert!(flags(&receipt).is_empty(), "{name}: {:?}", flags(&receipt));
-        assert_eq!(stored_blob(&server, &receipt.sha256), bytes, "{name}");
+        assert_eq!(server.blob(&receipt.sha256).unwrap(), bytes, "{name}");
         let evidence_id = Uuid::parse_str(upload.evidence_id()).unwrap();
         let stored = server
             .server
@@ -255,19 +240,7 @@ async fn a_large_video_interrupted_mid_way_resumes_to_one_verified_video() {
     connection.close(0u32.into(), b"tunnel");
     endpoint.wait_idle().await;
     // Let the server settle what it holds.
-    let mut held_now = held;
-    for _ in 0..240 {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        let now = client
-            .upload_status(upload.evidence_id())
-            .await
-            .unwrap()
-            .durable_offset;
-        if now == held_now {
-            break;
-        }
-        held_now = now;
-    }
+    let held_now = crate::photos::settled_offset(&client, upload.evidence_id(), held).await;
     assert!(held_now > 0 && held_now <= third as u64, "{held_now}");
 
     // The SDK resumes from the server's offset, reading the rest from the

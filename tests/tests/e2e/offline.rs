@@ -174,9 +174,9 @@ async fn the_outbox_is_bounded_and_says_so() {
     ));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_completion_waits_for_the_records_enqueued_before_it() {
-    let server = TestServer::start().await;
+/// A supervisor, officer-01's terminal, and an assignment officer-01 has
+/// accepted and is on site for.
+async fn on_site_for_officer_01(server: &TestServer) -> (Client, Client, String) {
     let supervisor = connect(server.addr(), "device-003", "supervisor-01")
         .await
         .unwrap();
@@ -188,6 +188,13 @@ async fn a_completion_waits_for_the_records_enqueued_before_it() {
     let job_id = job.assignment.unwrap().id;
     terminal.accept_assignment(&job_id).await.unwrap();
     terminal.on_site(&job_id).await.unwrap();
+    (supervisor, terminal, job_id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completion_waits_for_the_records_enqueued_before_it() {
+    let server = TestServer::start().await;
+    let (supervisor, terminal, job_id) = on_site_for_officer_01(&server).await;
 
     let dir = tempfile::tempdir().unwrap();
     let outbox = Outbox::open(outbox_config(dir.path())).await.unwrap();
@@ -215,17 +222,7 @@ async fn a_completion_waits_for_the_records_enqueued_before_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_go_before_media_queued_ahead_of_them_and_a_waiting_completion_holds_back_nothing() {
     let server = TestServer::start().await;
-    let supervisor = connect(server.addr(), "device-003", "supervisor-01")
-        .await
-        .unwrap();
-    let terminal = connect(server.addr(), "device-001", "officer-01").await.unwrap();
-    let job = supervisor
-        .create_assignment(&assignment_for("officer-01"))
-        .await
-        .unwrap();
-    let job_id = job.assignment.unwrap().id;
-    terminal.accept_assignment(&job_id).await.unwrap();
-    terminal.on_site(&job_id).await.unwrap();
+    let (supervisor, terminal, job_id) = on_site_for_officer_01(&server).await;
 
     let dir = tempfile::tempdir().unwrap();
     let outbox = Outbox::open(outbox_config(dir.path())).await.unwrap();

@@ -44,16 +44,7 @@ fn flags(receipt: &pb::Receipt) -> Vec<EvidenceFlag> {
 
 /// The stored blob's bytes, by SHA-256.
 fn blob(server: &TestServer, sha256: &[u8]) -> Option<Vec<u8>> {
-    let name = hex::encode(sha256);
-    std::fs::read(
-        server
-            .data_dir
-            .path()
-            .join("evidence/blobs")
-            .join(&name[..2])
-            .join(&name),
-    )
-    .ok()
+    server.blob(sha256)
 }
 
 fn blob_count(server: &TestServer) -> usize {
@@ -112,7 +103,7 @@ pub(crate) async fn durable_offset(client: &Client, evidence_id: &str, at_least:
 
 /// Waits until the server has finished with an interrupted stream: the
 /// durable offset is at least `at_least` and stops moving.
-async fn settled_offset(client: &Client, evidence_id: &str, at_least: u64) -> u64 {
+pub(crate) async fn settled_offset(client: &Client, evidence_id: &str, at_least: u64) -> u64 {
     let mut last = durable_offset(client, evidence_id, at_least).await;
     for _ in 0..600 {
         tokio::time::sleep(Duration::from_millis(250)).await;
