@@ -186,8 +186,13 @@ pub struct Config {
     pub scrub_interval_ms: u64,
     /// Connections one device may hold at once.
     pub connections_per_device_max: usize,
-    /// Photo uploads one device may run at once.
+    /// Uploads one device may run at once.
     pub concurrent_uploads_per_device_max: usize,
+    /// Uploads the whole server runs at once (each holds a writer thread of
+    /// the blocking pool; the pool is sized so that uploads, image decodes
+    /// and password checks each have their own share and none can starve
+    /// the others).
+    pub concurrent_uploads_max: usize,
     /// Sustained requests per second one device may make.
     pub requests_per_second_per_device: f64,
     /// Requests one device may make in a burst.
@@ -270,6 +275,7 @@ impl Default for Config {
             scrub_interval_ms: 6 * 60 * 60 * 1000,
             connections_per_device_max: 8,
             concurrent_uploads_per_device_max: 4,
+            concurrent_uploads_max: 256,
             requests_per_second_per_device: 200.0,
             request_burst_per_device: 400.0,
         }
@@ -306,6 +312,13 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Threads of the blocking pool: a share for each bounded kind of work
+    /// (uploads' writer threads, image decodes, password checks), and as
+    /// many again for short file and database work.
+    pub fn blocking_threads(&self) -> usize {
+        self.concurrent_uploads_max + self.image_decodes_max.max(1) + self.password_checks_max + 64
+    }
+
     /// The largest upload of each media kind.
     pub fn media_bytes_max(&self) -> fieldlink_protocol::photo::MediaBytesMax {
         fieldlink_protocol::photo::MediaBytesMax {
@@ -500,6 +513,8 @@ impl Config {
         }
         if self.connections_per_device_max == 0
             || self.concurrent_uploads_per_device_max == 0
+            || self.concurrent_uploads_max == 0
+            || self.concurrent_uploads_max > 4096
             || self.requests_per_second_per_device <= 0.0
             || self.request_burst_per_device < 1.0
         {

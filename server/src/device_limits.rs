@@ -12,8 +12,10 @@ use crate::token_bucket::TokenBucket;
 pub struct DeviceLimitSettings {
     /// Connections one device may hold at once.
     pub connections_max: usize,
-    /// Photo uploads one device may run at once.
+    /// Uploads one device may run at once.
     pub uploads_max: usize,
+    /// Uploads the whole server may run at once.
+    pub uploads_total_max: usize,
     /// Sustained requests per second per device.
     pub requests_per_second: f64,
     /// Requests a device may make in a burst.
@@ -32,6 +34,16 @@ struct DeviceState {
 pub struct DeviceLimits {
     settings: DeviceLimitSettings,
     devices: Arc<Mutex<HashMap<String, DeviceState>>>,
+    uploads_total: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Why an upload may not start now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadRefusal {
+    /// The device runs as many as it may.
+    Device(usize),
+    /// The server runs as many as it may.
+    Server(usize),
 }
 
 /// Holds a connection or upload slot; releases it when dropped.
@@ -53,6 +65,7 @@ impl DeviceLimits {
         Self {
             settings,
             devices: Arc::new(Mutex::new(HashMap::new())),
+            uploads_total: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         }
     }
 
@@ -61,9 +74,24 @@ impl DeviceLimits {
         self.take(device, SlotKind::Connection)
     }
 
-    /// An upload slot, or `None` when the device runs its maximum.
-    pub fn upload(&self, device: &str) -> Option<Slot> {
-        self.take(device, SlotKind::Upload)
+    /// An upload slot, or why not: the device, or the whole server, runs
+    /// its maximum.
+    pub fn upload(&self, device: &str) -> Result<Slot, UploadRefusal> {
+        use std::sync::atomic::Ordering;
+        let max = self.settings.uploads_total_max;
+        if self
+            .uploads_total
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_err()
+        {
+            return Err(UploadRefusal::Server(max));
+        }
+        self.take(device, SlotKind::Upload).ok_or_else(|| {
+            self.uploads_total.fetch_sub(1, Ordering::AcqRel);
+            UploadRefusal::Device(self.settings.uploads_max)
+        })
     }
 
     /// Uploads a device is running now.
@@ -116,7 +144,12 @@ impl Drop for Slot {
         if let Some(state) = devices.get_mut(&self.device) {
             match self.kind {
                 SlotKind::Connection => state.connections = state.connections.saturating_sub(1),
-                SlotKind::Upload => state.uploads = state.uploads.saturating_sub(1),
+                SlotKind::Upload => {
+                    state.uploads = state.uploads.saturating_sub(1);
+                    self.limits
+                        .uploads_total
+                        .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+                }
             }
         }
     }
@@ -130,6 +163,7 @@ mod tests {
         DeviceLimits::new(DeviceLimitSettings {
             connections_max: 2,
             uploads_max: 1,
+            uploads_total_max: 2,
             requests_per_second: 10.0,
             request_burst: 3.0,
         })
@@ -148,9 +182,25 @@ mod tests {
         drop(a);
         assert!(limits.connection("d1").is_some());
         let upload = limits.upload("d1").unwrap();
-        assert!(limits.upload("d1").is_none());
+        assert_eq!(limits.upload("d1").err(), Some(UploadRefusal::Device(1)));
         drop(upload);
-        assert!(limits.upload("d1").is_some());
+        assert!(limits.upload("d1").is_ok());
+    }
+
+    #[test]
+    fn uploads_are_counted_for_the_whole_server_too() {
+        let limits = limits();
+        // Two devices fill the server's two upload slots.
+        let first = limits.upload("d1").unwrap();
+        let second = limits.upload("d2").unwrap();
+        assert_eq!(limits.upload("d3").err(), Some(UploadRefusal::Server(2)));
+        // A refusal for the device does not use a server slot.
+        assert_eq!(limits.upload("d1").err(), Some(UploadRefusal::Server(2)));
+        drop(second);
+        assert_eq!(limits.upload("d1").err(), Some(UploadRefusal::Device(1)));
+        let third = limits.upload("d3").unwrap();
+        drop((first, third));
+        assert!(limits.upload("d4").is_ok());
     }
 
     #[test]

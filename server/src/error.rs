@@ -151,6 +151,12 @@ pub enum ServiceError {
         /// The limit.
         limit: usize,
     },
+    /// The server runs as many uploads as it may (all devices together).
+    #[error("the server runs {limit} uploads at once; try again shortly")]
+    ServerUploadLimit {
+        /// The limit.
+        limit: usize,
+    },
     /// The device holds as many connections as it may.
     #[error("this device already holds {limit} connections")]
     ConnectionLimit {
@@ -296,6 +302,10 @@ impl ServiceError {
             },
             ServiceError::UploadLimit { .. } => pb::Status {
                 retry_after_ms: 1_000,
+                ..status::status(Code::ResourceExhausted, reason::UPLOAD_LIMIT, self.to_string())
+            },
+            ServiceError::ServerUploadLimit { .. } => pb::Status {
+                retry_after_ms: 2_000,
                 ..status::status(Code::ResourceExhausted, reason::UPLOAD_LIMIT, self.to_string())
             },
             ServiceError::ConnectionLimit { .. } => pb::Status {

@@ -369,9 +369,12 @@ struct ServeArgs {
     /// Connections one device may hold at once [default: 8].
     #[arg(long)]
     connections_per_device_max: Option<usize>,
-    /// Photo uploads one device may run at once [default: 4].
+    /// Uploads one device may run at once [default: 4].
     #[arg(long)]
     concurrent_uploads_per_device_max: Option<usize>,
+    /// Uploads the whole server runs at once [default: 256].
+    #[arg(long)]
+    concurrent_uploads_max: Option<usize>,
     /// Sustained requests per second per device [default: 200].
     #[arg(long)]
     requests_per_second_per_device: Option<f64>,
@@ -487,6 +490,7 @@ impl ServeArgs {
             scrub_interval_ms,
             connections_per_device_max,
             concurrent_uploads_per_device_max,
+            concurrent_uploads_max,
             requests_per_second_per_device,
             request_burst_per_device,
             password_checks_max,
@@ -807,7 +811,12 @@ fn serve(args: ServeArgs) -> ExitCode {
         };
     }
     init_logging(config.log_json);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // The blocking pool holds a share for each bounded kind of work.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(config.blocking_threads())
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => return fail(&error),
     };

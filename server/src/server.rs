@@ -229,6 +229,7 @@ pub async fn start_wrapped(
     let device_limits = crate::device_limits::DeviceLimits::new(crate::device_limits::DeviceLimitSettings {
         connections_max: config.connections_per_device_max,
         uploads_max: config.concurrent_uploads_per_device_max,
+        uploads_total_max: config.concurrent_uploads_max,
         requests_per_second: config.requests_per_second_per_device,
         request_burst: config.request_burst_per_device,
     });

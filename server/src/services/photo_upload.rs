@@ -92,8 +92,9 @@ pub async fn upload(
     let _upload = state
         .device_limits
         .upload(&session.device_id)
-        .ok_or(ServiceError::UploadLimit {
-            limit: state.config.concurrent_uploads_per_device_max,
+        .map_err(|refusal| match refusal {
+            crate::device_limits::UploadRefusal::Device(limit) => ServiceError::UploadLimit { limit },
+            crate::device_limits::UploadRefusal::Server(limit) => ServiceError::ServerUploadLimit { limit },
         })?;
     tracing::debug!(device = %session.device_id, evidence = %header_checked.evidence_id, "upload started");
     let slot = state

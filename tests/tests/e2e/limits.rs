@@ -115,3 +115,65 @@ async fn a_device_may_run_only_so_many_uploads_at_once() {
     );
     assert!(status.retryable);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_runs_only_so_many_uploads_at_once_whatever_the_devices() {
+    let server = TestServer::start_with(|config| config.concurrent_uploads_max = 1).await;
+    let (_endpoint, busy) = raw_session(server.addr(), "device-001", "officer-01").await;
+    let jpeg = fieldlink_tests::photos::jpeg(64, 64, 2);
+    let upload = |jpeg: &[u8]| {
+        fieldlink_client::PhotoUpload::new(
+            &uuid::Uuid::now_v7().to_string(),
+            "image/jpeg",
+            fieldlink_client::now_ms() - 1000,
+            jpeg.to_vec(),
+        )
+    };
+    // device-001's upload is open and silent: the server's one slot.
+    let first = upload(&jpeg);
+    let (mut stream, _recv) = busy.open_bi().await.unwrap();
+    stream
+        .write_all(&frame::encode(&pb::Request {
+            body: Some(pb::request::Body::UploadPhoto(first.header(0))),
+            capture: None,
+        }))
+        .await
+        .unwrap();
+    stream.write_all(&jpeg[..100]).await.unwrap();
+    let limits = &server.server.state().device_limits;
+    for _ in 0..600 {
+        if limits.uploads("device-001") == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(limits.uploads("device-001"), 1, "the first upload runs");
+    // Another device is told the server is busy, and when to come back.
+    let mut config = client_config(server.addr(), "device-002", "officer-02");
+    config.retry.attempts_max = 1;
+    let other = Client::new(config).unwrap();
+    let status = match other.upload_photo(&upload(&jpeg), |_| {}).await {
+        Err(Error::Rejected(status)) => *status,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    assert_eq!(
+        (status.code_or_unknown(), status.reason.as_str()),
+        (Code::ResourceExhausted, "UPLOAD_LIMIT")
+    );
+    assert!(status.message.contains("server"), "{}", status.message);
+    assert!(status.retryable && status.retry_after_ms > 0);
+    // Once the first stream ends, the slot is free again.
+    stream.finish().unwrap();
+    drop(stream);
+    let mut stored = false;
+    for _ in 0..100 {
+        match other.upload_photo(&upload(&jpeg), |_| {}).await {
+            Ok(_) => {
+                stored = true;
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    assert!(stored, "the slot came back");
+}
