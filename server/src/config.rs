@@ -491,6 +491,15 @@ impl Config {
                 "must be at most 60000 (one minute)",
             );
         }
+        // A flowing upload refreshes its partial row at each checkpoint: the
+        // janitor must not take it for abandoned in between.
+        if i64::try_from(self.upload_checkpoint_interval_ms).unwrap_or(i64::MAX) >= self.partial_upload_ttl_ms
+        {
+            return invalid(
+                "upload_checkpoint_interval_ms",
+                "must be shorter than partial_upload_ttl_ms",
+            );
+        }
         if self.photo_bytes_max == 0 || self.photo_bytes_max > 1 << 30 {
             return invalid("photo_bytes_max", "must be 1 byte to 1 GiB");
         }
@@ -593,6 +602,21 @@ mod tests {
         assert_eq!(config.frame_bytes_max, 4096);
         assert_eq!(config.listen.port(), 0);
         assert!(toml::from_str::<Config>("no_such_key = 1").is_err());
+    }
+
+    #[test]
+    fn checkpoints_come_more_often_than_the_janitor_discards() {
+        let short_ttl = Config {
+            dev: true,
+            partial_upload_ttl_ms: 1_000,
+            ..Config::default()
+        };
+        assert!(short_ttl.check().is_err(), "a 1 s interval against a 1 s TTL");
+        let fine = Config {
+            upload_checkpoint_interval_ms: 0,
+            ..short_ttl
+        };
+        assert!(fine.check().is_ok());
     }
 
     #[test]

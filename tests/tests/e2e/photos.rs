@@ -581,6 +581,9 @@ async fn partial_uploads_are_bounded_in_bytes_per_device_and_in_time() {
         config.partial_bytes_per_device_max = 3 * 1024 * 1024;
         config.upload_checkpoint_bytes = 64 * 1024;
         config.partial_upload_ttl_ms = 1_000;
+        // Checkpoints at every step (the TTL is shorter than the default
+        // interval, which the configuration would refuse).
+        config.upload_checkpoint_interval_ms = 0;
         config.janitor_interval_ms = 200;
     })
     .await;
