@@ -64,7 +64,7 @@ fn row(number: usize, entry: &Entry) -> String {
         "<tr><td>{number}</td><td>{kind}</td><td><code>{id}</code></td><td>{received}</td>\
          <td>{device}<br>{officer}</td><td>SHA-256 <code>{sha256}</code><br>SM3 <code>{sm3}</code></td>\
          <td><code>{file}</code></td><td>{leaf}</td></tr>\n",
-        kind = kind_label(&entry.kind),
+        kind = kind_label(&entry.kind, &entry.file),
         id = escape(&entry.item_id),
         received = beijing_time(entry.received_at_ms),
         device = escape(&entry.device_id),
@@ -76,10 +76,18 @@ fn row(number: usize, entry: &Entry) -> String {
     )
 }
 
-fn kind_label(kind: &str) -> String {
+/// The kind in Chinese and as recorded; media by what the file is (the
+/// leaf kind `photo` covers video, recordings and documents too).
+fn kind_label(kind: &str, file: &str) -> String {
+    let extension = file.rsplit('.').next().unwrap_or_default();
     let chinese = match kind {
         "inspection" => "检查记录",
-        "photo" => "照片",
+        "photo" => match extension {
+            "mp4" | "mov" => "视频",
+            "m4a" | "wav" | "mp3" => "录音",
+            "pdf" => "文书",
+            _ => "照片",
+        },
         "service" => "电子送达",
         "service_event" => "送达事件",
         "interview" => "远程询问",
@@ -133,6 +141,15 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn media_are_named_by_what_the_file_is() {
+        assert!(kind_label("photo", "items/00000003-photo-x.mp4").starts_with("视频"));
+        assert!(kind_label("photo", "items/00000004-photo-x.m4a").starts_with("录音"));
+        assert!(kind_label("photo", "items/00000005-photo-x.pdf").starts_with("文书"));
+        assert!(kind_label("photo", "items/00000006-photo-x.jpg").starts_with("照片"));
+        assert!(kind_label("inspection", "items/00000001-inspection-x.pb").starts_with("检查记录"));
+    }
 
     #[test]
     fn times_are_beijing_time_and_text_is_escaped() {
