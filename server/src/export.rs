@@ -109,7 +109,11 @@ struct Packed {
 /// whole in memory).
 enum Content {
     Bytes(Vec<u8>),
-    Original { sha256: [u8; 32], size_bytes: u64 },
+    Original {
+        item_id: Uuid,
+        sha256: [u8; 32],
+        size_bytes: u64,
+    },
 }
 
 /// Exports a case from `storage` (and the originals in `blobs`) into a
@@ -287,21 +291,26 @@ async fn pack_item(storage: &dyn Storage, blobs: &BlobStore, item_id: Uuid) -> R
         .ok_or_else(|| StorageError::Corrupt(format!("item {item_id} has a leaf but no row")))?;
     let original_error = |detail: String| ExportError::Original { item_id, detail };
     let (content, extension) = if leaf.kind == LeafKind::Photo {
-        let (sha256, _, size_bytes) = blobs
-            .digests(&leaf.sha256)
-            .map_err(|error| original_error(error.to_string()))?;
-        if sha256 != leaf.sha256 {
-            return Err(original_error("it does not hash to its name".into()));
+        // Its size and type from its row; its bytes are read once, when
+        // they are copied into the package (and hashed again there).
+        let photo = storage
+            .photo(item_id)
+            .await?
+            .ok_or_else(|| original_error("no photo row".into()))?;
+        if !blobs
+            .contains(&leaf.sha256)
+            .map_err(|error| original_error(error.to_string()))?
+        {
+            return Err(original_error("it is not in the evidence store".into()));
         }
-        let mut start = vec![0u8; 64];
-        let read = blobs
-            .reader(&leaf.sha256)
-            .and_then(|mut reader| reader.read(&mut start))
-            .map_err(|error| original_error(error.to_string()))?;
-        (
-            Content::Original { sha256, size_bytes },
-            extension(leaf.kind, &start[..read]),
-        )
+        let extension = fieldlink_protocol::photo::ContentType::from_mime(&photo.index.content_type)
+            .map_or("bin", |format| format.extension());
+        let content = Content::Original {
+            item_id,
+            sha256: leaf.sha256,
+            size_bytes: photo.index.size_bytes,
+        };
+        (content, extension)
     } else {
         (Content::Bytes(item.body), "pb")
     };
@@ -343,18 +352,6 @@ fn entry_of(leaf: &Leaf, leaf_index: u64, file: String) -> Entry {
         file,
         proof: Vec::new(),
         capture: None,
-    }
-}
-
-/// A file name extension for an item's bytes: records are protobuf
-/// messages, photos are named by what their bytes are.
-fn extension(kind: LeafKind, bytes: &[u8]) -> &'static str {
-    match kind {
-        // Media evidence of every kind: photo, video, audio, PDF.
-        LeafKind::Photo => fieldlink_protocol::photo::ContentType::sniff(bytes)
-            .map(|format| format.extension())
-            .unwrap_or("bin"),
-        _ => "pb",
     }
 }
 
@@ -401,11 +398,12 @@ fn write_package(
     );
 
     let temp = out.with_extension(format!("partial-{}", rand::random::<u32>()));
-    let written = (|| -> std::io::Result<u64> {
+    let written = (|| -> Result<u64, ExportError> {
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(&temp)?;
+            .open(&temp)
+            .map_err(write_error)?;
         let mut tar = tar::Builder::new(std::io::BufWriter::new(file));
         for (path, source) in files {
             let mut header = tar::Header::new_ustar();
@@ -415,38 +413,42 @@ fn write_package(
             match source {
                 Source::Bytes(bytes) => {
                     header.set_size(bytes.len() as u64);
-                    tar.append_data(&mut header, path, bytes)?;
+                    tar.append_data(&mut header, path, bytes).map_err(write_error)?;
                 }
-                Source::Original(sha256, size_bytes) => {
-                    // Hashed again as it is copied: the package holds what
-                    // was checked, or the export fails.
+                Source::Original {
+                    item_id,
+                    sha256,
+                    size_bytes,
+                } => {
+                    // The one read of the original: hashed as it is copied,
+                    // so the package holds what its name says, or the
+                    // export fails.
+                    let original_error = |detail: String| ExportError::Original { item_id, detail };
                     header.set_size(size_bytes);
                     let mut reader = HashingReader {
-                        inner: blobs.reader(&sha256)?,
+                        inner: blobs.reader(&sha256).map_err(|e| original_error(e.to_string()))?,
                         sha256: sha2::Sha256::new(),
                     };
-                    tar.append_data(&mut header, path, &mut reader)?;
+                    tar.append_data(&mut header, path, &mut reader)
+                        .map_err(write_error)?;
                     if <[u8; 32]>::from(reader.sha256.finalize()) != sha256 {
-                        return Err(std::io::Error::other(format!(
-                            "the original {} changed while it was exported",
-                            hex::encode(sha256)
-                        )));
+                        return Err(original_error("it does not hash to its name".into()));
                     }
                 }
             }
         }
-        let mut writer = tar.into_inner()?;
-        writer.flush()?;
-        let file = writer.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        let length = file.metadata()?.len();
-        std::fs::rename(&temp, out)?;
+        let mut writer = tar.into_inner().map_err(write_error)?;
+        writer.flush().map_err(write_error)?;
+        let file = writer.into_inner().map_err(|e| write_error(e.into_error()))?;
+        file.sync_all().map_err(write_error)?;
+        let length = file.metadata().map_err(write_error)?.len();
+        std::fs::rename(&temp, out).map_err(write_error)?;
         Ok(length)
     })();
     if written.is_err() {
         let _ = std::fs::remove_file(&temp);
     }
-    written.map_err(write_error)
+    written
 }
 
 /// Exports a case from the data `config` names (a command, not the
@@ -486,14 +488,26 @@ pub async fn export_data(
 /// A file of the package: bytes at hand, or an original to copy.
 enum Source<'a> {
     Bytes(&'a [u8]),
-    Original([u8; 32], u64),
+    Original {
+        item_id: Uuid,
+        sha256: [u8; 32],
+        size_bytes: u64,
+    },
 }
 
 impl<'a> Source<'a> {
     fn of(content: &'a Content) -> Self {
         match content {
             Content::Bytes(bytes) => Source::Bytes(bytes),
-            Content::Original { sha256, size_bytes } => Source::Original(*sha256, *size_bytes),
+            Content::Original {
+                item_id,
+                sha256,
+                size_bytes,
+            } => Source::Original {
+                item_id: *item_id,
+                sha256: *sha256,
+                size_bytes: *size_bytes,
+            },
         }
     }
 }

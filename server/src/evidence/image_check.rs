@@ -27,6 +27,12 @@ pub enum ImageError {
     Corrupt(String),
 }
 
+/// Whether stored media of this type can be decoded here (and so gets a
+/// thumbnail): JPEG and PNG.
+pub fn has_decoder(content_type: ContentType) -> bool {
+    matches!(content_type, ContentType::Jpeg | ContentType::Png)
+}
+
 /// Decodes a stored image (after its receipt) under the pixel and memory limits.
 pub fn decode(bytes: &[u8], content_type: ContentType) -> Result<DynamicImage, ImageError> {
     let format = match content_type {

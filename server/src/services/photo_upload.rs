@@ -171,7 +171,7 @@ pub async fn upload(
             received_bytes: received,
         });
     }
-    let digests = match writer.finish().await {
+    let mut digests = match writer.finish().await {
         Ok(digests) => digests,
         Err(WriterError::Refused(error)) => {
             discard(state, session, header_checked.evidence_id).await;
@@ -187,7 +187,7 @@ pub async fn upload(
         discard(state, session, header_checked.evidence_id).await;
         return Err(error);
     }
-    let Some(facts) = digests.facts.clone() else {
+    let Some(facts) = digests.facts.take() else {
         return Err(io_failure(&"the upload ended without the validator's facts"));
     };
 
@@ -524,41 +524,37 @@ async fn receive(
             next = tokio::time::timeout_at(wake, read_chunks(recv, &mut chunks)) => next,
             () = superseded.cancelled() => return Err(ServiceError::Superseded),
         };
-        let chunk = match next {
+        let paused = match next {
             Err(_) if Instant::now() >= stalled_at => return Err(ServiceError::UploadStalled),
-            Err(_) => {
-                if pending && Instant::now() >= last_checkpoint + checkpoint_interval {
-                    since_checkpoint = 0;
-                    last_checkpoint = Instant::now();
-                    make_durable(state, session, header, writer).await?;
-                }
-                continue;
-            }
+            Err(_) => true,
             Ok(Err(_)) => return Err(ServiceError::StreamLost),
             Ok(Ok(None)) => return Ok(received),
-            Ok(Ok(Some(chunk))) => chunk,
+            Ok(Ok(Some(chunk))) => {
+                last_chunk = Instant::now();
+                let length = chunk.len() as u64;
+                received += length;
+                state
+                    .metrics
+                    .upload_bytes
+                    .fetch_add(length, std::sync::atomic::Ordering::Relaxed);
+                if received > header.size_bytes {
+                    return Err(ServiceError::SizeMismatch {
+                        declared_bytes: header.size_bytes,
+                        received_bytes: received,
+                    });
+                }
+                writer
+                    .write(chunk)
+                    .await
+                    .map_err(|error| writer_failure(kind, error))?;
+                since_checkpoint += length;
+                false
+            }
         };
-        last_chunk = Instant::now();
-        let length = chunk.len() as u64;
-        received += length;
-        state
-            .metrics
-            .upload_bytes
-            .fetch_add(length, std::sync::atomic::Ordering::Relaxed);
-        if received > header.size_bytes {
-            let _ = recv.stop(fieldlink_protocol::stream_code::FRAME_REFUSED.into());
-            return Err(ServiceError::SizeMismatch {
-                declared_bytes: header.size_bytes,
-                received_bytes: received,
-            });
-        }
-        writer
-            .write(chunk)
-            .await
-            .map_err(|error| writer_failure(kind, error))?;
-        since_checkpoint += length;
-        // A full step is made durable as soon as the interval allows.
-        if since_checkpoint >= checkpoint_bytes && Instant::now() >= last_checkpoint + checkpoint_interval {
+        // A full step, or what arrived before a pause, is made durable once
+        // the interval allows.
+        let step_due = since_checkpoint >= checkpoint_bytes || (paused && since_checkpoint > 0);
+        if step_due && Instant::now() >= last_checkpoint + checkpoint_interval {
             since_checkpoint = 0;
             last_checkpoint = Instant::now();
             make_durable(state, session, header, writer).await?;

@@ -1926,7 +1926,9 @@ async fn insert_index(
             .await?;
             // A picture's thumbnail is made after the receipt, from this
             // queue (HEIC, video, audio and documents have none).
-            if matches!(photo.content_type.as_str(), "image/jpeg" | "image/png") {
+            let decodable = fieldlink_protocol::photo::ContentType::from_mime(&photo.content_type)
+                .is_some_and(crate::evidence::image_check::has_decoder);
+            if decodable {
                 sqlx::query("INSERT INTO media_jobs (item_id, queued_at_ms) VALUES ($1, $2)")
                     .bind(item_id)
                     .bind(now_ms)

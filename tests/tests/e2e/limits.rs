@@ -72,6 +72,18 @@ async fn a_device_may_hold_only_so_many_connections() {
     );
 }
 
+/// Waits until the server runs device-001's one upload.
+async fn first_upload_runs(server: &TestServer) {
+    let limits = &server.server.state().device_limits;
+    for _ in 0..600 {
+        if limits.uploads("device-001") == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(limits.uploads("device-001"), 1, "the first upload runs");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_may_run_only_so_many_uploads_at_once() {
     let server = TestServer::start_with(|config| config.concurrent_uploads_per_device_max = 1).await;
@@ -93,15 +105,7 @@ async fn a_device_may_run_only_so_many_uploads_at_once() {
     let (mut first, _first_recv) = connection.open_bi().await.unwrap();
     first.write_all(&header(&jpeg)).await.unwrap();
     first.write_all(&jpeg[..100]).await.unwrap();
-    // Wait until the server runs the first upload.
-    let limits = &server.server.state().device_limits;
-    for _ in 0..600 {
-        if limits.uploads("device-001") == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(limits.uploads("device-001"), 1, "the first upload runs");
+    first_upload_runs(&server).await;
     let mut second = header(&jpeg);
     second.extend_from_slice(&jpeg);
     let refusal = match raw_request(&connection, &second, true).await.result {
@@ -140,14 +144,7 @@ async fn the_server_runs_only_so_many_uploads_at_once_whatever_the_devices() {
         .await
         .unwrap();
     stream.write_all(&jpeg[..100]).await.unwrap();
-    let limits = &server.server.state().device_limits;
-    for _ in 0..600 {
-        if limits.uploads("device-001") == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(limits.uploads("device-001"), 1, "the first upload runs");
+    first_upload_runs(&server).await;
     // Another device is told the server is busy, and when to come back.
     let mut config = client_config(server.addr(), "device-002", "officer-02");
     config.retry.attempts_max = 1;
