@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::extract::{ApiQuery, PathId};
 use super::views::{evidence_summaries, flag_names};
 use super::{service_session, supervisor, ApiError, ConsoleState, OPENAPI, PAGE};
 use crate::custody::{self, Accessor, Action};
@@ -208,10 +209,9 @@ struct AssignmentQuery {
 async fn list_assignments(
     State(state): State<ConsoleState>,
     headers: HeaderMap,
-    query: Result<Query<AssignmentQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(query): ApiQuery<AssignmentQuery>,
 ) -> Result<Json<pb::AssignmentList>, ApiError> {
     let session = supervisor(&state, &headers, false)?;
-    let Query(query) = query.map_err(|e| ApiError::invalid("query", &e.body_text()))?;
     let wanted_state = match query.state.as_deref() {
         None | Some("") => 0,
         Some(name) => pb::AssignmentState::from_str_name(name)
@@ -260,7 +260,7 @@ struct Cancel {
 async fn cancel_assignment(
     State(state): State<ConsoleState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     body: Bytes,
 ) -> Result<Json<pb::AssignmentResult>, ApiError> {
     let session = supervisor(&state, &headers, true)?;
@@ -288,7 +288,7 @@ struct Reassign {
 async fn reassign_assignment(
     State(state): State<ConsoleState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     body: Bytes,
 ) -> Result<Json<pb::AssignmentResult>, ApiError> {
     use pb::reassign_assignment::Assignee;
@@ -327,7 +327,7 @@ struct Review {
 async fn review_assignment(
     State(state): State<ConsoleState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     body: Bytes,
 ) -> Result<Json<pb::AssignmentResult>, ApiError> {
     let session = supervisor(&state, &headers, true)?;
@@ -355,7 +355,7 @@ struct IncidentQuery {
 async fn list_incidents(
     State(state): State<ConsoleState>,
     headers: HeaderMap,
-    Query(query): Query<IncidentQuery>,
+    ApiQuery(query): ApiQuery<IncidentQuery>,
 ) -> Result<Json<pb::IncidentList>, ApiError> {
     let session = supervisor(&state, &headers, false)?;
     let state_filter = match query.state.as_deref() {
@@ -385,7 +385,7 @@ async fn list_incidents(
 async fn one_incident(
     State(state): State<ConsoleState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<pb::IncidentDetail>, ApiError> {
     let session = supervisor(&state, &headers, false)?;
     let request = pb::IncidentQuery { incident_id: id };
@@ -412,7 +412,7 @@ struct Dispatch {
 async fn dispatch_incident(
     State(state): State<ConsoleState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     body: Bytes,
 ) -> Result<Json<pb::IncidentDetail>, ApiError> {
     let session = supervisor(&state, &headers, true)?;
@@ -440,7 +440,7 @@ async fn dispatch_incident(
 async fn dismiss_incident(
     State(state): State<ConsoleState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     body: Bytes,
 ) -> Result<Json<pb::IncidentDetail>, ApiError> {
     let session = supervisor(&state, &headers, true)?;
@@ -510,7 +510,7 @@ struct Merge {
 async fn merge_incident(
     State(state): State<ConsoleState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     body: Bytes,
 ) -> Result<Json<pb::IncidentDetail>, ApiError> {
     let session = supervisor(&state, &headers, true)?;
@@ -540,7 +540,7 @@ struct Split {
 async fn split_incident(
     State(state): State<ConsoleState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     body: Bytes,
 ) -> Result<Json<pb::IncidentDetail>, ApiError> {
     let session = supervisor(&state, &headers, true)?;
@@ -561,7 +561,7 @@ async fn split_incident(
 async fn one_assignment(
     State(state): State<ConsoleState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<Value>, ApiError> {
     supervisor(&state, &headers, false)?;
     let id = uuid_param("assignment_id", &id)?;
@@ -620,10 +620,9 @@ struct EvidenceQuery {
 async fn recent_evidence(
     State(state): State<ConsoleState>,
     headers: HeaderMap,
-    query: Result<Query<EvidenceQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(query): ApiQuery<EvidenceQuery>,
 ) -> Result<Json<Value>, ApiError> {
     supervisor(&state, &headers, false)?;
-    let Query(query) = query.map_err(|e| ApiError::invalid("query", &e.body_text()))?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be 1 to 200"));
@@ -644,7 +643,7 @@ async fn one_item(
     State(state): State<ConsoleState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<Value>, ApiError> {
     let session = supervisor(&state, &headers, false)?;
     let id = uuid_param("item_id", &id)?;
@@ -774,8 +773,8 @@ struct CasePageQuery {
 async fn case(
     State(state): State<ConsoleState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
-    Query(page): Query<CasePageQuery>,
+    PathId(id): PathId,
+    ApiQuery(page): ApiQuery<CasePageQuery>,
 ) -> Result<Json<pb::CaseItems>, ApiError> {
     let session = supervisor(&state, &headers, false)?;
     let query = pb::CaseItemsQuery {
@@ -885,7 +884,7 @@ async fn photo_original(
     State(state): State<ConsoleState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let session = supervisor(&state, &headers, false)?;
     let evidence_id = uuid_param("evidence_id", &id)?;
@@ -916,7 +915,7 @@ async fn export_case(
     State(state): State<ConsoleState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let session = supervisor(&state, &headers, true)?;
     let app = &state.app;
@@ -1010,7 +1009,7 @@ async fn alerts(State(state): State<ConsoleState>, headers: HeaderMap) -> Result
 async fn photo_thumbnail(
     State(state): State<ConsoleState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     supervisor(&state, &headers, false)?;
     photo_bytes(&state, &id, true).await

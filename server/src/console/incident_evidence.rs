@@ -8,7 +8,7 @@
 //!   stored inside the alert (the alert item is the evidence; the thumbnail
 //!   is a view of it, made on request and never stored).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -16,6 +16,7 @@ use fieldlink_protocol::pb::{self, Code};
 use fieldlink_protocol::status::reason;
 use serde_json::{json, Value};
 
+use super::extract::PathId;
 use super::{service_session, supervisor, ApiError, ConsoleState};
 use crate::services;
 use crate::storage::ItemKind;
@@ -28,7 +29,7 @@ const SOURCES_SHOWN_MAX: usize = 100;
 pub async fn incident_evidence(
     State(state): State<ConsoleState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<Value>, ApiError> {
     let session = service_session(&supervisor(&state, &headers, false)?);
     let detail =
@@ -92,7 +93,7 @@ async fn images_of(state: &ConsoleState, source: &pb::IncidentSource) -> Result<
 pub async fn camera_alert_thumbnail(
     State(state): State<ConsoleState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     supervisor(&state, &headers, false)?;
     let item_id = fieldlink_protocol::validate::item_id("item_id", &id)

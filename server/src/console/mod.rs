@@ -18,6 +18,7 @@
 
 pub mod api;
 pub mod events;
+pub mod extract;
 pub mod incident_evidence;
 pub mod sessions;
 pub mod views;

@@ -117,6 +117,47 @@ fn new_assignment(officer: &str) -> Value {
     })
 }
 
+/// A lampblack monitor's alarm at this latitude (Ningbo's longitude), as
+/// the intake reports it; an alarm within 100 m of an open incident joins
+/// it. Returns the incident's id.
+pub(crate) async fn report_alarm(server: &TestServer, monitor: &str, latitude: f64) -> String {
+    use fieldlink_server::storage::{IncidentReport, JoinRule};
+    let report = IncidentReport {
+        event_id: uuid::Uuid::now_v7(),
+        new_incident_id: uuid::Uuid::now_v7(),
+        category: "lampblack_exceedance".into(),
+        matter_code: "HB-002".into(),
+        team_id: "team-chengnan".into(),
+        source: fieldlink_protocol::pb::IncidentSource {
+            kind: "monitor".into(),
+            source_id: monitor.into(),
+            item_id: uuid7(),
+            at_ms: fieldlink_client::now_ms(),
+            place: Some(fieldlink_protocol::pb::Place {
+                latitude,
+                longitude: 121.55,
+                address: "人民路".into(),
+                accuracy_m: 0.0,
+            }),
+            summary: format!("超标 {monitor}"),
+        },
+        by: "system".into(),
+        at_ms: fieldlink_client::now_ms(),
+    };
+    let rule = JoinRule {
+        radius_m: 100.0,
+        window_ms: 3_600_000,
+    };
+    let outcome = server
+        .server
+        .state()
+        .storage
+        .report_incident(&report, &rule)
+        .await
+        .unwrap();
+    outcome.incident.id
+}
+
 /// Every route, for the authentication checks.
 fn routes() -> Vec<(&'static str, String)> {
     let id = uuid7();
@@ -533,45 +574,11 @@ async fn a_supervisor_dispatches_and_watches_assignments_officers_and_evidence()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_supervisor_triages_incidents_and_reviews_completed_work() {
-    use fieldlink_server::storage::{IncidentReport, JoinRule};
     let (server, base) = start().await;
     let console = sign_in(&base, "supervisor-01").await.unwrap();
     let mut ids = Vec::new();
     for (mn, latitude) in [("LB1", 29.87), ("LB2", 29.90)] {
-        let report = IncidentReport {
-            event_id: uuid::Uuid::now_v7(),
-            new_incident_id: uuid::Uuid::now_v7(),
-            category: "lampblack_exceedance".into(),
-            matter_code: "HB-002".into(),
-            team_id: "team-chengnan".into(),
-            source: fieldlink_protocol::pb::IncidentSource {
-                kind: "monitor".into(),
-                source_id: mn.into(),
-                item_id: uuid7(),
-                at_ms: fieldlink_client::now_ms(),
-                place: Some(fieldlink_protocol::pb::Place {
-                    latitude,
-                    longitude: 121.55,
-                    address: "人民路".into(),
-                    accuracy_m: 0.0,
-                }),
-                summary: format!("超标 {mn}"),
-            },
-            by: "system".into(),
-            at_ms: fieldlink_client::now_ms(),
-        };
-        let rule = JoinRule {
-            radius_m: 100.0,
-            window_ms: 3_600_000,
-        };
-        let outcome = server
-            .server
-            .state()
-            .storage
-            .report_incident(&report, &rule)
-            .await
-            .unwrap();
-        ids.push(outcome.incident.id);
+        ids.push(report_alarm(&server, mn, latitude).await);
     }
     let (status, list) = send(console.get("/api/incidents?state=new")).await;
     assert_eq!(status, 200, "{list}");
