@@ -10,11 +10,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use fieldlink_server::directory::{Officer, Team};
 use fieldlink_server::storage::{
-    AssignmentCommit, AssignmentFilter, AssignmentStore, CaseItemRow, CommitOutcome, EvidenceStore,
-    FeedCursor, IncidentCommit, IncidentFilter, IncidentReport, IncidentStore, ItemStore, ItemSummary,
-    JoinRule, LogStore, NewAssignmentEvent, NewItem, PartialUpload, PeopleStore, RecordLinks, RecordedEvent,
-    ReportOutcome, ServiceHistory, SessionToken, Storage, StorageError, StoredAssignment, StoredCheckpoint,
-    StoredCustody, StoredIncident, StoredItem, StoredPhoto, StoredReceipt,
+    AssignmentCommit, AssignmentFilter, AssignmentStore, CaseItemRow, CommitOutcome, DatabaseEpoch,
+    EpochStore, EvidenceStore, FeedCursor, HighWater, IncidentCommit, IncidentFilter, IncidentReport,
+    IncidentStore, ItemStore, ItemSummary, JoinRule, LogStore, NewAssignmentEvent, NewItem, PartialUpload,
+    PeopleStore, RecordLinks, RecordedEvent, ReportOutcome, ServiceHistory, SessionToken, Storage,
+    StorageError, StoredAssignment, StoredCheckpoint, StoredCustody, StoredIncident, StoredItem, StoredPhoto,
+    StoredReceipt,
 };
 use uuid::Uuid;
 
@@ -534,5 +535,26 @@ impl LogStore for CommitSink {
 impl Storage for CommitSink {
     async fn close(&self) {
         self.inner.close().await
+    }
+}
+
+#[async_trait]
+impl EpochStore for CommitSink {
+    async fn epochs(&self) -> Result<Vec<DatabaseEpoch>, StorageError> {
+        self.inner.epochs().await
+    }
+
+    async fn high_water(&self) -> Result<HighWater, StorageError> {
+        self.inner.high_water().await
+    }
+
+    async fn start_epoch(
+        &self,
+        after: Option<u64>,
+        epoch: Uuid,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<Option<DatabaseEpoch>, StorageError> {
+        self.inner.start_epoch(after, epoch, reason, now_ms).await
     }
 }

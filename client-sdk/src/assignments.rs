@@ -54,11 +54,26 @@ impl Client {
     }
 
     /// Opens the assignment feed after `cursor` (the `seq` of the last event
-    /// the app has); 0 means the cursor the server stored.
+    /// the app has); 0 means the cursor the server stored. A cursor beyond
+    /// the server's newest event (its database was restored) is replaced by
+    /// the stored one; [`Client::assignments_after`] also says which
+    /// database epoch the cursor is of.
     pub fn assignments_from(&self, cursor: u64) -> AssignmentFeed {
+        self.assignments_after(cursor, "")
+    }
+
+    /// Opens the assignment feed after `cursor`, read in `database_epoch`
+    /// ([`Client::database_epoch`] when the app saved the cursor). When the
+    /// server's epoch is another (its database was restored from a
+    /// backup), the feed starts from the cursor the server stored instead.
+    pub fn assignments_after(&self, cursor: u64, database_epoch: &str) -> AssignmentFeed {
         let (events, receiver) = mpsc::channel(FEED_BUFFER_EVENTS);
         let (acks, ack_receiver) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run_feed(self.clone(), cursor, events, ack_receiver));
+        let position = Position {
+            cursor,
+            epoch: database_epoch.to_owned(),
+        };
+        let task = tokio::spawn(run_feed(self.clone(), position, events, ack_receiver));
         AssignmentFeed {
             events: receiver,
             acks,
@@ -204,24 +219,31 @@ impl Client {
     }
 }
 
+/// Where the feed is: the last event's seq and the database epoch it is of
+/// (empty: not known).
+struct Position {
+    cursor: u64,
+    epoch: String,
+}
+
 /// Keeps a feed stream open, reconnecting with backoff, until the app drops the feed.
 async fn run_feed(
     client: Client,
-    mut cursor: u64,
+    mut position: Position,
     events: mpsc::Sender<Result<pb::AssignmentEvent, Error>>,
     mut acks: mpsc::UnboundedReceiver<u64>,
 ) {
     let policy = client.retry_policy();
     let mut backoff = policy.backoff_initial;
     loop {
-        match feed_once(&client, &mut cursor, &events, &mut acks).await {
+        match feed_once(&client, &mut position, &events, &mut acks).await {
             Ok(()) => return, // the app dropped the feed
             Err(error) if !error.is_retryable() => {
                 let _ = events.send(Err(error)).await;
                 return;
             }
             Err(error) => {
-                tracing::debug!(%error, cursor, "assignment feed lost; reconnecting");
+                tracing::debug!(%error, cursor = position.cursor, "assignment feed lost; reconnecting");
                 let jitter =
                     Duration::from_millis(rand::random::<u64>() % (backoff.as_millis() as u64 / 2 + 1));
                 tokio::time::sleep(backoff + jitter).await;
@@ -237,7 +259,7 @@ async fn run_feed(
 /// One feed stream. `Ok` when the app is gone; `Err` when the stream ended.
 async fn feed_once(
     client: &Client,
-    cursor: &mut u64,
+    position: &mut Position,
     events: &mpsc::Sender<Result<pb::AssignmentEvent, Error>>,
     acks: &mut mpsc::UnboundedReceiver<u64>,
 ) -> Result<(), Error> {
@@ -246,12 +268,22 @@ async fn feed_once(
         .open_bi()
         .await
         .map_err(|e| stream_error(&connection, e))?;
+    let epoch = client.database_epoch().await.unwrap_or_default();
+    if !position.epoch.is_empty() && position.epoch != epoch {
+        // The server's database was restored: seqs of the old epoch mean
+        // nothing now. Start from the cursor the server stored.
+        tracing::warn!(old = %position.epoch, new = %epoch, "database epoch changed; feed resynchronises");
+        position.cursor = 0;
+    }
     let subscribe = pb::Request {
         body: Some(Body::SubscribeAssignments(pb::SubscribeAssignments {
-            cursor: *cursor,
+            cursor: position.cursor,
+            database_epoch: position.epoch.clone(),
         })),
         capture: None,
     };
+    position.epoch = epoch;
+    let cursor = &mut position.cursor;
     send.write_all(&frame::encode(&subscribe))
         .await
         .map_err(|e| stream_error(&connection, e))?;
@@ -291,6 +323,8 @@ async fn feed_once(
                             break Ok(());
                         }
                     }
+                    // The server may have set a cursor of a rewound history aside.
+                    Some(feed_frame::Body::StartsAfter(start)) => *cursor = start,
                     Some(feed_frame::Body::CaughtUp(_)) => {}
                     Some(feed_frame::Body::Error(status)) => break Err(Error::Rejected(Box::new(status))),
                     None => break Err(Error::Protocol("empty feed frame".into())),

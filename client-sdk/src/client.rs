@@ -114,6 +114,20 @@ impl Client {
             .map(|s| s.welcome.clone())
     }
 
+    /// The database epoch of the current (or last) session's server
+    /// (`Welcome.database_epoch`): it changes when the server's database is
+    /// restored from a backup. Seqs and cursors belong to one epoch; the
+    /// outbox and the assignment feed resynchronise when it changes.
+    pub async fn database_epoch(&self) -> Option<String> {
+        self.state
+            .lock()
+            .await
+            .session
+            .as_ref()
+            .map(|s| s.welcome.database_epoch.clone())
+            .filter(|epoch| !epoch.is_empty())
+    }
+
     /// Stores an inspection record; returns its receipt once it is durably stored.
     ///
     /// The record is encoded once; retries after a lost connection resend the

@@ -297,6 +297,7 @@ async fn sign_in(
                 .map(|format| format.as_mime().to_owned())
                 .to_vec(),
         }),
+        database_epoch: state.database_epoch.clone(),
         device_id: device_id.to_owned(),
         session_token,
         session_token_expires_at_ms,

@@ -26,6 +26,7 @@ pub mod config;
 pub mod connection;
 pub mod console;
 pub mod custody;
+pub mod database_epoch;
 pub mod delivery_marks;
 pub mod derived_id;
 pub mod device_limits;

@@ -63,6 +63,17 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// After restoring the database from a backup (servers stopped), start
+    /// a new database epoch: terminals then resend what they hold and
+    /// reset their feed cursors (docs/operations.md, "Restoring a backup").
+    /// Prints the new epoch as JSON.
+    NewEpoch {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Why, as recorded with the epoch.
+        #[arg(long, default_value = "restored")]
+        reason: String,
+    },
     /// Revoke a lost or stolen device: add its certificate to the CRL. A
     /// running server applies the new CRL within a second, without a restart.
     RevokeDevice {
@@ -601,6 +612,7 @@ fn main() -> ExitCode {
             Err(error) => fail(error.as_ref()),
         },
         Command::Audit(args) => audit(args),
+        Command::NewEpoch { data, reason } => new_epoch(data, &reason),
         Command::Export(command) => export(command),
         Command::Witness(args) => witness(args),
         Command::WitnessKey { name, out } => match write_witness_key(&name, &out) {
@@ -722,6 +734,46 @@ fn witness(args: WitnessArgs) -> ExitCode {
             Err(error) => fail(&error),
         }
     })
+}
+
+fn new_epoch(data: DataArgs, reason: &str) -> ExitCode {
+    if reason.trim().is_empty() || reason.len() > 64 {
+        eprintln!("fieldlink-server: --reason must be 1 to 64 bytes");
+        return ExitCode::FAILURE;
+    }
+    let config = match data.into_config() {
+        Ok(config) => config,
+        Err(error) => return fail(&error),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&error),
+    };
+    let started = runtime.block_on(async {
+        let (storage, _) = fieldlink_server::stored_data::open(&config).await?;
+        let now_ms = fieldlink_server::state::system_clock_ms();
+        let epoch = fieldlink_server::database_epoch::start_new(storage.as_ref(), reason, now_ms).await?;
+        storage.close().await;
+        Ok::<_, Box<dyn std::error::Error>>(epoch)
+    });
+    match started {
+        Ok(epoch) => {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "epoch": epoch.epoch.to_string(),
+                    "number": epoch.number,
+                    "reason": epoch.reason,
+                    "started_at_ms": epoch.started_at_ms,
+                    "item_seq": epoch.began_at.item_seq,
+                    "event_seq": epoch.began_at.event_seq,
+                    "log_size": epoch.began_at.log_size,
+                })
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(error.as_ref()),
+    }
 }
 
 fn audit(args: AuditArgs) -> ExitCode {

@@ -84,7 +84,7 @@ pub async fn serve_stream(
         let _ = recv.stop(stream_code::FRAME_REFUSED.into());
     }
     let response = match result {
-        Ok(result) => result,
+        Ok(result) => stamp_epoch(result, &state.database_epoch),
         Err(error) => {
             tracing::debug!(device = %session.device_id, officer = %session.officer.id, %error, "request refused");
             response::Result::Error(error.to_status())
@@ -97,6 +97,20 @@ pub async fn serve_stream(
         let _ = send.finish();
     }
     Outcome::Served
+}
+
+/// Every receipt names the database epoch its seq belongs to.
+fn stamp_epoch(mut result: response::Result, epoch: &str) -> response::Result {
+    let receipt = match &mut result {
+        response::Result::Receipt(receipt) => Some(receipt),
+        response::Result::Assignment(result) => result.receipt.as_mut(),
+        response::Result::UploadStatus(status) => status.receipt.as_mut(),
+        _ => None,
+    };
+    if let Some(receipt) = receipt {
+        receipt.database_epoch = epoch.to_owned();
+    }
+    result
 }
 
 /// What a grid worker may ask: their reports (and what became of them) and

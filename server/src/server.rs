@@ -45,6 +45,9 @@ pub enum ServerError {
     /// Storage could not be opened.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The database's epoch could not be settled.
+    #[error("database epoch: {0}")]
+    Epoch(#[from] crate::database_epoch::EpochError),
     /// The monitor registry, the alert sources or the zones could not be loaded.
     #[error("intake: {0}")]
     Intake(String),
@@ -184,6 +187,11 @@ pub async fn start_wrapped(
         }
         tracing::info!(appended, "gave stored items their log leaves");
     }
+    // Which history of seqs this is: a database restored behind this
+    // node's back starts a new one here.
+    let epoch_marker = crate::database_epoch::marker_path(&config.data_dir);
+    let database_epoch = crate::database_epoch::settle(storage.as_ref(), &epoch_marker, clock()).await?;
+    tracing::info!(epoch = %database_epoch.epoch, number = database_epoch.number, "database epoch");
     let evidence =
         Evidence::open(&config.data_dir.join("evidence"), config.evidence_s3().as_ref()).map_err(|e| {
             ServerError::Listen {
@@ -290,11 +298,18 @@ pub async fn start_wrapped(
         device_limits,
         handshakes,
         node_id: uuid::Uuid::now_v7().to_string(),
+        database_epoch: database_epoch.epoch.to_string(),
         presence: crate::presence::Presence::default(),
         metrics,
         shutdown: shutdown.clone(),
         clock,
     };
+    tokio::spawn(crate::database_epoch::keep_marker(
+        state.storage.clone(),
+        database_epoch.epoch.to_string(),
+        epoch_marker,
+        shutdown.clone(),
+    ));
     tokio::spawn(crate::evidence::janitor::run(state.clone(), shutdown.clone()));
     tokio::spawn(crate::evidence::media_worker::run(
         state.clone(),
@@ -563,8 +578,16 @@ async fn accept_loop(
     endpoint.close(close_code::SHUTTING_DOWN.into(), b"server shutting down");
     // Every request has its answer; stop the writer once its queue is empty.
     let storage = state.storage.clone();
+    let (epoch, marker) = (
+        state.database_epoch.clone(),
+        crate::database_epoch::marker_path(&state.config.data_dir),
+    );
     drop(state);
     let _ = tokio::time::timeout(grace, writer).await;
+    // The last word on what this database held, for the next start's check.
+    if let Err(error) = crate::database_epoch::update_marker(storage.as_ref(), &epoch, &marker).await {
+        tracing::warn!(%error, "database epoch marker not updated at shutdown");
+    }
     storage.close().await;
     let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
     tracing::info!("stopped");

@@ -42,6 +42,9 @@ pub struct AppState {
     pub device_limits: crate::device_limits::DeviceLimits,
     /// This node's id (random per start), for state several nodes share.
     pub node_id: String,
+    /// The database's epoch (crate::database_epoch): sent in the Welcome,
+    /// every receipt and with feed cursors.
+    pub database_epoch: String,
     /// Officers online now (for the console).
     pub presence: crate::presence::Presence,
     /// Request and upload counters (for /metrics).

@@ -63,10 +63,18 @@ pub struct OutboxConfig {
     /// capture time, before it waits offline (docs/protocol.md §10b).
     /// Without it, items are signed when they are sent.
     pub capture: Option<crate::capture::CaptureIdentity>,
+    /// How long a photo's (video's, …) local copy is kept after its
+    /// receipt. Records are always kept. If the server's database is then
+    /// restored from a backup older than the receipt (a new database
+    /// epoch), everything still kept is sent again — set this to at least
+    /// the agency's backup interval to make such a restore lose nothing.
+    /// Zero (the default): a copy goes as soon as its receipt is recorded.
+    pub keep_sent_media: Duration,
 }
 
 impl OutboxConfig {
-    /// Defaults: 10,000 items, 2 GiB, 4 at once, 100 attempts, backoff 1 s … 5 min.
+    /// Defaults: 10,000 items, 2 GiB, 4 at once, 100 attempts, backoff 1 s
+    /// … 5 min, sent media not kept.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             path: path.into(),
@@ -77,6 +85,7 @@ impl OutboxConfig {
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(5 * 60),
             capture: None,
+            keep_sent_media: Duration::ZERO,
         }
     }
 

@@ -36,6 +36,13 @@ ALTER TABLE outbox_items ADD COLUMN capture BLOB;
 PRAGMA user_version = 2;
 ";
 
+/// Schema version 3: the database epoch of each receipt (`Receipt.database_epoch`),
+/// so what was acknowledged before a server restore can be sent again.
+const SCHEMA_V3: &str = "
+ALTER TABLE outbox_items ADD COLUMN epoch TEXT;
+PRAGMA user_version = 3;
+";
+
 /// Why the local store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -84,6 +91,9 @@ impl Store {
         let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&pool).await?;
         if version < 2 {
             sqlx::raw_sql(SCHEMA_V2).execute(&pool).await?;
+        }
+        if version < 3 {
+            sqlx::raw_sql(SCHEMA_V3).execute(&pool).await?;
         }
         Ok(Self { pool })
     }
@@ -204,13 +214,15 @@ impl Store {
         item_id: &str,
         server_seq: u64,
         sha256: &str,
+        epoch: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE outbox_items SET state = 'acknowledged', server_seq = ?, sha256 = ?, error = NULL, updated_at_ms = ? \
-             WHERE item_id = ?",
+            "UPDATE outbox_items SET state = 'acknowledged', server_seq = ?, sha256 = ?, epoch = ?, error = NULL, \
+             updated_at_ms = ? WHERE item_id = ?",
         )
         .bind(server_seq as i64)
         .bind(sha256)
+        .bind(Some(epoch).filter(|epoch| !epoch.is_empty()))
         .bind(crate::now_ms())
         .bind(item_id)
         .execute(&self.pool)
@@ -239,6 +251,49 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Items acknowledged in another database epoch than `epoch` (those
+    /// acknowledged before epochs existed are not known to be of another).
+    pub async fn acknowledged_elsewhere(&self, epoch: &str) -> Result<Vec<(String, ItemKind)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT item_id, kind FROM outbox_items \
+             WHERE state = 'acknowledged' AND epoch IS NOT NULL AND epoch <> ? ORDER BY position",
+        )
+        .bind(epoch)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("item_id")?,
+                    parse_kind(&row.try_get::<String, _>("kind")?),
+                ))
+            })
+            .collect()
+    }
+
+    /// Sends an acknowledged item again, in its place in the order.
+    pub async fn requeue_acknowledged(&self, item_id: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE outbox_items SET state = 'queued', attempts = 0, next_attempt_at_ms = 0, updated_at_ms = ? \
+             WHERE item_id = ? AND state = 'acknowledged'",
+        )
+        .bind(crate::now_ms())
+        .bind(item_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    /// Photos acknowledged before `before_ms` (their kept copies may go).
+    pub async fn photos_acknowledged_before(&self, before_ms: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT item_id FROM outbox_items WHERE kind = 'photo' AND state = 'acknowledged' AND updated_at_ms < ?",
+        )
+        .bind(before_ms)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     pub async fn delete_parked(&self, item_id: &str) -> Result<bool, StoreError> {
@@ -329,7 +384,7 @@ mod tests {
     use super::*;
 
     /// An outbox written by the version before capture signatures (schema 1)
-    /// opens, keeps its items, and gains the capture column.
+    /// opens, keeps its items, and gains the capture and epoch columns.
     #[tokio::test]
     async fn a_version_1_outbox_is_migrated_with_its_items() {
         let dir = tempfile::tempdir().unwrap();
@@ -361,9 +416,21 @@ mod tests {
             .fetch_one(&store.pool)
             .await
             .unwrap();
-        assert_eq!(version, 2);
+        assert_eq!(version, 3);
         // Opening again does not migrate twice.
         drop(store);
-        Store::open(&path).await.unwrap();
+        let store = Store::open(&path).await.unwrap();
+
+        // Receipts remember their epoch; another epoch's are sent again.
+        store.mark_acknowledged("old-item", 7, "ab", "epoch-1").await.unwrap();
+        assert!(store.acknowledged_elsewhere("epoch-1").await.unwrap().is_empty());
+        let stale = store.acknowledged_elsewhere("epoch-2").await.unwrap();
+        assert_eq!(stale, vec![("old-item".to_owned(), ItemKind::Inspection)]);
+        assert!(store.requeue_acknowledged("old-item").await.unwrap());
+        assert!(!store.requeue_acknowledged("old-item").await.unwrap(), "only acknowledged items");
+        assert_eq!(store.due(i64::MAX, 10).await.unwrap().len(), 1);
+        // A receipt without an epoch (an older server) is never resent.
+        store.mark_acknowledged("old-item", 7, "ab", "").await.unwrap();
+        assert!(store.acknowledged_elsewhere("epoch-2").await.unwrap().is_empty());
     }
 }

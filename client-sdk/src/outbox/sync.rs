@@ -65,7 +65,20 @@ async fn run(outbox: Outbox, client: Client, stop: CancellationToken) {
     // Media may take all slots but one: a record always finds a way out.
     let media_slots = concurrency.saturating_sub(1).max(1);
     let mut media_sending = 0usize;
+    // The database epoch whose receipts this outbox holds, once known.
+    let mut epoch_checked: Option<String> = None;
+    let mut pruned_at = std::time::Instant::now();
     loop {
+        if let Some(epoch) = client.database_epoch().await {
+            if epoch_checked.as_deref() != Some(epoch.as_str()) {
+                resend_other_epochs(&outbox, &epoch).await;
+                epoch_checked = Some(epoch);
+            }
+        }
+        if pruned_at.elapsed() >= PRUNE_INTERVAL {
+            prune_kept_media(&outbox).await;
+            pruned_at = std::time::Instant::now();
+        }
         // Start what is due, in order, up to the concurrency.
         if in_flight.len() < concurrency {
             match outbox
@@ -142,6 +155,58 @@ async fn run(outbox: Outbox, client: Client, stop: CancellationToken) {
                 }
                 return;
             }
+        }
+    }
+}
+
+/// How often kept copies of sent media are looked at.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The server's database is of another epoch than some receipts (it was
+/// restored from a backup): what those receipts acknowledged may be gone
+/// there, so everything still held is sent again, in its order. A resend
+/// is safe: what the server still has is answered `replayed`.
+async fn resend_other_epochs(outbox: &Outbox, epoch: &str) {
+    let store = &outbox.inner.store;
+    let stale = match store.acknowledged_elsewhere(epoch).await {
+        Ok(stale) => stale,
+        Err(error) => {
+            tracing::warn!(%error, "outbox: cannot read acknowledged items");
+            return;
+        }
+    };
+    let (mut resent, mut gone) = (0u64, 0u64);
+    for (item_id, kind) in stale {
+        if kind == ItemKind::Photo && !outbox.inner.photos_dir.join(format!("{item_id}.photo")).exists() {
+            gone += 1;
+            continue;
+        }
+        match store.requeue_acknowledged(&item_id).await {
+            Ok(true) => {
+                resent += 1;
+                outbox.announce(item_id, ItemState::Queued);
+            }
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, item = %item_id, "outbox: cannot queue again"),
+        }
+    }
+    if resent + gone > 0 {
+        tracing::warn!(epoch, resent, media_no_longer_kept = gone,
+            "outbox: the server's database epoch changed (restored from a backup); sending acknowledged items again");
+        outbox.inner.wake.notify_one();
+    }
+}
+
+/// Deletes kept copies of media acknowledged longer ago than configured.
+async fn prune_kept_media(outbox: &Outbox) {
+    let keep = outbox.inner.config.keep_sent_media;
+    if keep.is_zero() {
+        return;
+    }
+    let before = crate::now_ms() - keep.as_millis() as i64;
+    if let Ok(ids) = outbox.inner.store.photos_acknowledged_before(before).await {
+        for id in ids {
+            let _ = tokio::fs::remove_file(outbox.inner.photos_dir.join(format!("{id}.photo"))).await;
         }
     }
 }
@@ -231,13 +296,18 @@ async fn record(outbox: &Outbox, item: &Pending, result: Result<pb::Receipt, Err
         Ok(receipt) => {
             let sha256 = hex_string(&receipt.sha256);
             if let Err(error) = store
-                .mark_acknowledged(&item.item_id, receipt.server_seq, &sha256)
+                .mark_acknowledged(
+                    &item.item_id,
+                    receipt.server_seq,
+                    &sha256,
+                    &receipt.database_epoch,
+                )
                 .await
             {
                 tracing::error!(%error, item = %item.item_id, "outbox: acknowledgement not recorded (a resend will be answered with the same receipt)");
                 return;
             }
-            if item.kind == ItemKind::Photo {
+            if item.kind == ItemKind::Photo && config.keep_sent_media.is_zero() {
                 // The receipt's digest matched the bytes sent and the
                 // acknowledgement is recorded: the local copy may go.
                 let path = outbox.inner.photos_dir.join(format!("{}.photo", item.item_id));

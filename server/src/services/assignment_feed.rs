@@ -81,12 +81,17 @@ async fn run(
     mut recv: quinn::RecvStream,
 ) -> Result<(), ServiceError> {
     let supervisor = session.officer.role == Role::Supervisor;
+    // A cursor of another epoch, or beyond the newest event, is of a
+    // history a restore rewound: the stored cursor applies instead.
+    let rewound = subscribe.cursor > 0
+        && ((!subscribe.database_epoch.is_empty() && subscribe.database_epoch != state.database_epoch)
+            || subscribe.cursor > state.storage.latest_assignment_seq().await?);
     let cursor = match subscribe.cursor {
-        0 => {
-            state
-                .storage
-                .feed_cursor(&session.officer.id, &session.device_id)
-                .await?
+        0 => stored_cursor(state, session).await?,
+        _ if rewound => {
+            tracing::info!(officer = %session.officer.id, device = %session.device_id, cursor = subscribe.cursor,
+                "feed cursor of a rewound history; using the stored one");
+            stored_cursor(state, session).await?
         }
         given => given,
     };
@@ -103,6 +108,7 @@ async fn run(
     };
     // Listen before reading the backlog, so nothing committed in between is missed.
     let mut live = state.push.subscribe();
+    write(send, feed_frame::Body::StartsAfter(cursor)).await?;
     feed.catch_up(send).await?;
     write(send, feed_frame::Body::CaughtUp(feed.cursor)).await?;
 
@@ -134,6 +140,13 @@ async fn run(
     };
     reader.abort();
     result
+}
+
+async fn stored_cursor(state: &AppState, session: &Session) -> Result<u64, ServiceError> {
+    Ok(state
+        .storage
+        .feed_cursor(&session.officer.id, &session.device_id)
+        .await?)
 }
 
 impl Feed<'_> {

@@ -16,6 +16,7 @@
 mod assignments;
 mod convert;
 pub mod cursor_commit;
+mod epochs;
 pub mod event_commit;
 mod evidence;
 pub mod group_commit;
@@ -45,6 +46,7 @@ pub use assignments::{
     AssignmentCommit, AssignmentFilter, AssignmentStore, FeedCursor, NewAssignmentEvent, RecordedEvent,
     StoredAssignment,
 };
+pub use epochs::{DatabaseEpoch, EpochStore, HighWater};
 pub use evidence::{
     EvidenceStore, MediaFinding, MediaJob, PartialUpload, PhotoIndex, RecordLinks, StoredPhoto,
 };
@@ -81,7 +83,7 @@ pub enum StorageError {
 /// implements all of them; code that needs one concern takes that trait.
 #[async_trait]
 pub trait Storage:
-    ItemStore + EvidenceStore + AssignmentStore + PeopleStore + LogStore + IncidentStore
+    ItemStore + EvidenceStore + AssignmentStore + PeopleStore + LogStore + IncidentStore + EpochStore
 {
     /// Closes the database (pending writes are already committed).
     async fn close(&self);

@@ -89,6 +89,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "media facts",
         include_str!("../../migrations/postgres/0011_media_facts.sql"),
     ),
+    (
+        12,
+        "database epochs",
+        include_str!("../../migrations/postgres/0012_database_epochs.sql"),
+    ),
 ];
 
 /// What the runtime role may do when another role owns the schema.

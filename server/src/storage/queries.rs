@@ -31,11 +31,11 @@ use crate::storage::convert::{
 use crate::storage::inspection_rows::InspectionRows;
 use crate::storage::log_append::{event_leaf, item_leaf, LogAppend};
 use crate::storage::{
-    AssignmentCommit, AssignmentFilter, AssignmentStore, CaseItemRow, CasePage, CommitOutcome, DeviceCapture,
-    EvidenceStore, FeedCursor, ItemIndex, ItemStore, ItemSummary, LeafRef, LogStore, MediaFinding, MediaJob,
-    NewAssignmentEvent, NewItem, PartialUpload, PeopleStore, PhotoIndex, RecordLinks, RecordedEvent,
-    ServiceHistory, SessionToken, Storage, StorageError, StoredAssignment, StoredCheckpoint, StoredCustody,
-    StoredItem, StoredPhoto, StoredReceipt,
+    AssignmentCommit, AssignmentFilter, AssignmentStore, CaseItemRow, CasePage, CommitOutcome, DatabaseEpoch,
+    DeviceCapture, EpochStore, EvidenceStore, FeedCursor, HighWater, ItemIndex, ItemStore, ItemSummary,
+    LeafRef, LogStore, MediaFinding, MediaJob, NewAssignmentEvent, NewItem, PartialUpload, PeopleStore,
+    PhotoIndex, RecordLinks, RecordedEvent, ServiceHistory, SessionToken, Storage, StorageError,
+    StoredAssignment, StoredCheckpoint, StoredCustody, StoredItem, StoredPhoto, StoredReceipt,
 };
 
 type DbRow = <Db as sqlx::Database>::Row;
@@ -1305,6 +1305,83 @@ impl PeopleStore for Store {
                 .fetch_one(&self.pool)
                 .await?,
         )
+    }
+}
+
+#[async_trait]
+impl EpochStore for Store {
+    async fn epochs(&self) -> Result<Vec<DatabaseEpoch>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT number, epoch, reason, started_at_ms, item_seq, event_seq, log_size \
+             FROM database_epochs ORDER BY number",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let epoch: String = row.try_get("epoch")?;
+                Ok(DatabaseEpoch {
+                    number: to_u64(row.try_get("number")?)?,
+                    epoch: uuid(&epoch)?,
+                    reason: row.try_get("reason")?,
+                    started_at_ms: row.try_get("started_at_ms")?,
+                    began_at: HighWater {
+                        item_seq: to_u64(row.try_get("item_seq")?)?,
+                        event_seq: to_u64(row.try_get("event_seq")?)?,
+                        log_size: to_u64(row.try_get("log_size")?)?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn high_water(&self) -> Result<HighWater, StorageError> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE((SELECT MAX(seq) FROM items), 0) AS BIGINT) AS item_seq, \
+                    CAST(COALESCE((SELECT MAX(seq) FROM assignment_events), 0) AS BIGINT) AS event_seq, \
+                    CAST(COALESCE((SELECT MAX(leaf_index) + 1 FROM log_leaves), 0) AS BIGINT) AS log_size",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(HighWater {
+            item_seq: to_u64(row.try_get("item_seq")?)?,
+            event_seq: to_u64(row.try_get("event_seq")?)?,
+            log_size: to_u64(row.try_get("log_size")?)?,
+        })
+    }
+
+    async fn start_epoch(
+        &self,
+        after: Option<u64>,
+        epoch: Uuid,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<Option<DatabaseEpoch>, StorageError> {
+        let began_at = self.high_water().await?;
+        let number = after.unwrap_or(0) + 1;
+        // The number is the key: of two nodes starting the same epoch, one
+        // inserts and the other finds it taken.
+        let inserted = sqlx::query(
+            "INSERT INTO database_epochs (number, epoch, reason, started_at_ms, item_seq, event_seq, log_size) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (number) DO NOTHING",
+        )
+        .bind(to_i64(number)?)
+        .bind(epoch.to_string())
+        .bind(reason)
+        .bind(now_ms)
+        .bind(to_i64(began_at.item_seq)?)
+        .bind(to_i64(began_at.event_seq)?)
+        .bind(to_i64(began_at.log_size)?)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok((inserted == 1).then(|| DatabaseEpoch {
+            number,
+            epoch,
+            reason: reason.to_owned(),
+            started_at_ms: now_ms,
+            began_at,
+        }))
     }
 }
 

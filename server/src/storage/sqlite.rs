@@ -89,6 +89,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "media facts",
         include_str!("../../migrations/sqlite/0015_media_facts.sql"),
     ),
+    (
+        16,
+        "database epochs",
+        include_str!("../../migrations/sqlite/0016_database_epochs.sql"),
+    ),
 ];
 
 // The queries both backends share (`queries.rs`), compiled for SQLite.

@@ -1,6 +1,7 @@
 //! End-to-end tests: real servers on loopback, real SDK clients, real
 //! certificates and a real SQLite file. One test binary (ripgrep's model).
 
+mod api_fuzz;
 mod assignments;
 mod authorization;
 mod bad_input;
@@ -28,6 +29,7 @@ mod offline;
 mod photos;
 mod resend_conflicts;
 mod restart;
+mod restore;
 mod revocation;
 mod service_interview;
 mod transparency;
