@@ -422,12 +422,18 @@ mod tests {
         let store = Store::open(&path).await.unwrap();
 
         // Receipts remember their epoch; another epoch's are sent again.
-        store.mark_acknowledged("old-item", 7, "ab", "epoch-1").await.unwrap();
+        store
+            .mark_acknowledged("old-item", 7, "ab", "epoch-1")
+            .await
+            .unwrap();
         assert!(store.acknowledged_elsewhere("epoch-1").await.unwrap().is_empty());
         let stale = store.acknowledged_elsewhere("epoch-2").await.unwrap();
         assert_eq!(stale, vec![("old-item".to_owned(), ItemKind::Inspection)]);
         assert!(store.requeue_acknowledged("old-item").await.unwrap());
-        assert!(!store.requeue_acknowledged("old-item").await.unwrap(), "only acknowledged items");
+        assert!(
+            !store.requeue_acknowledged("old-item").await.unwrap(),
+            "only acknowledged items"
+        );
         assert_eq!(store.due(i64::MAX, 10).await.unwrap().len(), 1);
         // A receipt without an epoch (an older server) is never resent.
         store.mark_acknowledged("old-item", 7, "ab", "").await.unwrap();

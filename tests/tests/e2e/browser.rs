@@ -46,55 +46,12 @@ async fn a_supervisor_dispatches_in_the_browser_and_watches_the_terminal_live() 
     let console = format!("http://{}", server.server.console_addr().unwrap());
     let terminal = connect(server.addr(), "device-001", "officer-01").await.unwrap();
     let mut feed = terminal.assignments();
-    // An alarm waiting in triage.
-    let report = fieldlink_server::storage::IncidentReport {
-        event_id: uuid::Uuid::now_v7(),
-        new_incident_id: uuid::Uuid::now_v7(),
-        category: "lampblack_exceedance".into(),
-        matter_code: "HB-002".into(),
-        team_id: "team-chengnan".into(),
-        source: fieldlink_protocol::pb::IncidentSource {
-            kind: "monitor".into(),
-            source_id: "LB330201000000000000001A".into(),
-            item_id: uuid::Uuid::now_v7().to_string(),
-            at_ms: fieldlink_client::now_ms(),
-            place: Some(fieldlink_protocol::pb::Place {
-                latitude: 29.87,
-                longitude: 121.55,
-                address: "人民路 12 号".into(),
-                accuracy_m: 0.0,
-            }),
-            summary: "超标 人民路 12 号 老街面馆: a34041 = 2.9 > 2（连续 3 次）".into(),
-        },
-        by: "system".into(),
-        at_ms: fieldlink_client::now_ms(),
-    };
-    let rule = fieldlink_server::storage::JoinRule {
-        radius_m: 100.0,
-        window_ms: 3_600_000,
-    };
-    server
-        .server
-        .state()
-        .storage
-        .report_incident(&report, &rule)
-        .await
-        .unwrap();
-    // A second one, 1 km north, stays in triage (and on the map).
-    let mut second = report.clone();
-    second.event_id = uuid::Uuid::now_v7();
-    second.new_incident_id = uuid::Uuid::now_v7();
-    second.source.item_id = uuid::Uuid::now_v7().to_string();
-    if let Some(place) = second.source.place.as_mut() {
-        place.latitude = 29.879;
-    }
-    server
-        .server
-        .state()
-        .storage
-        .report_incident(&second, &rule)
-        .await
-        .unwrap();
+    // An alarm waiting in triage, and a second one, 1 km north, that stays
+    // in triage (and on the map).
+    let monitor = "LB330201000000000000001A";
+    let summary = "超标 人民路 12 号 老街面馆: a34041 = 2.9 > 2（连续 3 次）";
+    crate::console::report_alarm_at(&server, monitor, 29.87, "人民路 12 号", summary).await;
+    crate::console::report_alarm_at(&server, monitor, 29.879, "人民路 12 号", summary).await;
 
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();

@@ -121,6 +121,17 @@ fn new_assignment(officer: &str) -> Value {
 /// the intake reports it; an alarm within 100 m of an open incident joins
 /// it. Returns the incident's id.
 pub(crate) async fn report_alarm(server: &TestServer, monitor: &str, latitude: f64) -> String {
+    report_alarm_at(server, monitor, latitude, "人民路", &format!("超标 {monitor}")).await
+}
+
+/// [`report_alarm`] with the place's address and the report's summary.
+pub(crate) async fn report_alarm_at(
+    server: &TestServer,
+    monitor: &str,
+    latitude: f64,
+    address: &str,
+    summary: &str,
+) -> String {
     use fieldlink_server::storage::{IncidentReport, JoinRule};
     let report = IncidentReport {
         event_id: uuid::Uuid::now_v7(),
@@ -136,10 +147,10 @@ pub(crate) async fn report_alarm(server: &TestServer, monitor: &str, latitude: f
             place: Some(fieldlink_protocol::pb::Place {
                 latitude,
                 longitude: 121.55,
-                address: "人民路".into(),
+                address: address.into(),
                 accuracy_m: 0.0,
             }),
-            summary: format!("超标 {monitor}"),
+            summary: summary.into(),
         },
         by: "system".into(),
         at_ms: fieldlink_client::now_ms(),

@@ -51,6 +51,38 @@ async fn settled(outbox: &Outbox) {
     }
 }
 
+/// Two records and a photo through the outbox, acknowledged; then an
+/// assignment for the officer, seen on the feed. Returns the items' ids and
+/// the feed's events.
+async fn send_and_see(
+    outbox: &Outbox,
+    supervisor: &fieldlink_client::Client,
+    feed: &mut fieldlink_client::AssignmentFeed,
+    photo_seed: u64,
+) -> (Vec<String>, Vec<fieldlink_protocol::pb::AssignmentEvent>) {
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        let item = record("officer-01");
+        ids.push(outbox.enqueue_inspection(&item).await.unwrap());
+        if n == 0 {
+            ids.push(
+                outbox
+                    .enqueue_photo(&photo_for(&item.id, photo_seed).0)
+                    .await
+                    .unwrap(),
+            );
+        }
+    }
+    settled(outbox).await;
+    let created = supervisor
+        .create_assignment(&assignment_for("officer-01"))
+        .await
+        .unwrap();
+    let id = created.assignment.unwrap().id;
+    let seen = events_until(feed, |e| e.assignment.as_ref().is_some_and(|a| a.id == id)).await;
+    (ids, seen)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restored_database_starts_a_new_epoch_and_terminals_resend_what_it_lost() {
     let data_dir = tempfile::tempdir().unwrap();
@@ -81,45 +113,10 @@ async fn a_restored_database_starts_a_new_epoch_and_terminals_resend_what_it_los
     let mut feed = officer.assignments();
 
     // Before the backup: two records, a photo, an assignment seen.
-    let mut before = Vec::new();
-    for seed in 0..2 {
-        let item = record("officer-01");
-        before.push(outbox.enqueue_inspection(&item).await.unwrap());
-        if seed == 0 {
-            before.push(outbox.enqueue_photo(&photo_for(&item.id, 1).0).await.unwrap());
-        }
-    }
-    settled(&outbox).await;
-    let first = supervisor
-        .create_assignment(&assignment_for("officer-01"))
-        .await
-        .unwrap();
-    let first_id = first.assignment.unwrap().id;
-    events_until(&mut feed, |e| {
-        e.assignment.as_ref().is_some_and(|a| a.id == first_id)
-    })
-    .await;
+    let (before, _) = send_and_see(&outbox, &supervisor, &mut feed, 1).await;
     backup(&database, &copy).await;
-
-    // After it: more records and a photo, another assignment seen.
-    let mut after = Vec::new();
-    for seed in 0..2 {
-        let item = record("officer-01");
-        after.push(outbox.enqueue_inspection(&item).await.unwrap());
-        if seed == 0 {
-            after.push(outbox.enqueue_photo(&photo_for(&item.id, 2).0).await.unwrap());
-        }
-    }
-    settled(&outbox).await;
-    let second = supervisor
-        .create_assignment(&assignment_for("officer-01"))
-        .await
-        .unwrap();
-    let second_id = second.assignment.unwrap().id;
-    let seen = events_until(&mut feed, |e| {
-        e.assignment.as_ref().is_some_and(|a| a.id == second_id)
-    })
-    .await;
+    // After it: the same again.
+    let (after, seen) = send_and_see(&outbox, &supervisor, &mut feed, 2).await;
     let old_cursor = seen.last().unwrap().seq;
     let receipts_before_restore = outbox.items().await.unwrap();
     drop(feed);
