@@ -25,6 +25,7 @@ pub mod interview;
 pub mod limits;
 pub mod log;
 pub mod photo;
+mod redact;
 pub mod service;
 pub mod status;
 pub mod validate;

@@ -13,7 +13,7 @@ use crate::directory::Officer;
 pub const COOKIE: &str = "fieldlink_console";
 
 /// One signed-in supervisor.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConsoleSession {
     /// Who.
     pub officer: Officer,
@@ -21,6 +21,17 @@ pub struct ConsoleSession {
     pub csrf_token: String,
     /// When the session ends, ms since the epoch.
     pub expires_at_ms: i64,
+}
+
+// Debug by hand: the CSRF token never reaches a log.
+impl std::fmt::Debug for ConsoleSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleSession")
+            .field("officer", &self.officer.id)
+            .field("csrf_token", &"***")
+            .field("expires_at_ms", &self.expires_at_ms)
+            .finish()
+    }
 }
 
 /// The signed-in sessions, by session id.
@@ -98,6 +109,14 @@ mod tests {
             password_hash: String::new(),
             enrolled: true,
         }
+    }
+
+    #[test]
+    fn the_csrf_token_is_not_in_debug_output() {
+        let (_, session) = ConsoleSessions::default().open(supervisor(), 1_000, 500);
+        let printed = format!("{session:?}");
+        assert!(!printed.contains(&session.csrf_token), "{printed}");
+        assert!(printed.contains("supervisor-01"), "{printed}");
     }
 
     #[test]

@@ -21,7 +21,7 @@ struct MonitorFile {
 }
 
 /// One monitor.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Monitor {
     /// Unique code (MN), 1–24 letters or digits.
@@ -56,6 +56,23 @@ pub struct Monitor {
     pub offline_after_s: u64,
     /// Limits per pollutant code (`a34041 = 2.0`), in the unit the monitor reports.
     pub limits: BTreeMap<String, f64>,
+}
+
+// Debug by hand: the access password never reaches a log.
+impl std::fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monitor")
+            .field("mn", &self.mn)
+            .field("password", &"***")
+            .field("name", &self.name)
+            .field("st", &self.st)
+            .field("latitude", &self.latitude)
+            .field("longitude", &self.longitude)
+            .field("team", &self.team)
+            .field("category", &self.category)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
 }
 
 fn default_category() -> String {
@@ -217,6 +234,12 @@ mod tests {
         assert!(monitor.password_matches("123456"));
         assert!(!monitor.password_matches("123457"));
         assert!(!monitor.password_matches("12345"));
+        let printed = format!("{monitor:?}");
+        assert!(
+            !printed.contains("123456"),
+            "the password is not logged: {printed}"
+        );
+        assert!(printed.contains("LB330201000000000000001A"), "{printed}");
     }
 
     #[test]
