@@ -24,8 +24,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut updates = outbox.subscribe();
     tokio::spawn(async move {
-        while let Ok(update) = updates.recv().await {
-            println!("{} → {:?}", update.item_id, update.state);
+        while let Some(update) = updates.next().await {
+            match update {
+                Ok(update) => println!("{} → {:?}", update.item_id, update.state),
+                Err(lagged) => println!("{lagged}"),
+            }
         }
     });
     // A client that connects when it can: the app may start offline.

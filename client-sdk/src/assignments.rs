@@ -19,38 +19,114 @@ const FEED_FRAME_BYTES_MAX: u32 = 1 << 20;
 const FEED_BUFFER_EVENTS: usize = 64;
 
 /// The live stream of assignment events for the signed-in officer (for a
-/// supervisor: every event). Resumes from the last acknowledged cursor after
-/// any reconnect; an event is acknowledged to the server when the app takes
-/// it with [`AssignmentFeed::next`], so nothing is lost and nothing is shown twice.
+/// supervisor: every event), from [`Client::assignments`].
+///
+/// Resumes from the last acknowledged cursor after any reconnect. An event
+/// is acknowledged to the server only once the app has taken it — returned
+/// by [`AssignmentFeed::next`] or yielded by the [`Stream`] — so nothing is
+/// lost and nothing is shown twice. Both are cancel-safe: a `next()` dropped
+/// under a `timeout` or `select!` takes nothing and acknowledges nothing;
+/// the event comes with the next call.
+///
+/// Officers' terminals usually want [`AssignmentFeed::without_own_steps`]:
+/// the feed otherwise also carries back the officer's own steps (accepted,
+/// on site, completed) and the DELIVERED mark their terminal caused.
+///
+/// ```no_run
+/// # async fn demo(client: fieldlink_client::Client) -> Result<(), fieldlink_client::Error> {
+/// // It is also a `futures_core::Stream` of the same items.
+/// let mut feed = client.assignments().without_own_steps();
+/// while let Some(event) = feed.next().await {
+///     let event = event?; // Err: the feed cannot go on (e.g. the sign-in was revoked)
+///     println!("{:?} {}", event.kind(), event.assignment.map(|a| a.title).unwrap_or_default());
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// [`Stream`]: futures_core::Stream
 pub struct AssignmentFeed {
-    events: mpsc::Receiver<Result<pb::AssignmentEvent, Error>>,
+    events: mpsc::Receiver<Result<FeedItem, Error>>,
     acks: mpsc::UnboundedSender<u64>,
-    task: tokio::task::JoinHandle<()>,
+    skip_own: bool,
+    /// The client's record of the last event taken.
+    taken: std::sync::Arc<std::sync::Mutex<Option<(u64, String)>>>,
+}
+
+/// An event as the feed task passes it on.
+struct FeedItem {
+    event: pb::AssignmentEvent,
+    /// Caused by this officer (or the DELIVERED mark of their terminal).
+    own: bool,
+    /// The database epoch its seq is of.
+    epoch: std::sync::Arc<str>,
 }
 
 impl AssignmentFeed {
     /// The next event, waiting for it. `Err` when the feed cannot go on
     /// (e.g. the sign-in was revoked); `None` after that.
     pub async fn next(&mut self) -> Option<Result<pb::AssignmentEvent, Error>> {
-        let item = self.events.recv().await?;
-        if let Ok(event) = &item {
-            let _ = self.acks.send(event.seq);
+        std::future::poll_fn(|cx| self.poll_event(cx)).await
+    }
+
+    /// Leaves out the officer's own steps — events whose `by` is the
+    /// signed-in officer, and DELIVERED marks — acknowledging them as they
+    /// pass, so they are not sent again. For officers' terminals; a
+    /// supervisor watching delivery keeps them.
+    pub fn without_own_steps(mut self) -> Self {
+        self.skip_own = true;
+        self
+    }
+
+    fn poll_event(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<pb::AssignmentEvent, Error>>> {
+        loop {
+            let item = match self.events.poll_recv(cx) {
+                std::task::Poll::Ready(item) => item,
+                std::task::Poll::Pending => return std::task::Poll::Pending,
+            };
+            return std::task::Poll::Ready(match item {
+                None => None,
+                Some(Err(error)) => Some(Err(error)),
+                Some(Ok(item)) => {
+                    // Taken: acknowledged now, and only now.
+                    let _ = self.acks.send(item.event.seq);
+                    if let Ok(mut taken) = self.taken.lock() {
+                        *taken = Some((item.event.seq, item.epoch.to_string()));
+                    }
+                    if self.skip_own && item.own {
+                        continue;
+                    }
+                    Some(Ok(item.event))
+                }
+            });
         }
-        Some(item)
     }
 }
 
-impl Drop for AssignmentFeed {
-    fn drop(&mut self) {
-        self.task.abort();
+impl futures_core::Stream for AssignmentFeed {
+    type Item = Result<pb::AssignmentEvent, Error>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.get_mut().poll_event(cx)
     }
 }
 
 impl Client {
-    /// Opens the assignment feed. It starts after the cursor the server
-    /// stored for this officer on this device.
+    /// Opens the assignment feed. It starts after the last event the app
+    /// took from an earlier feed of this client, or else after the cursor
+    /// the server stored for this officer on this device. Dropping the feed
+    /// sends the server what was taken, then closes the stream.
     pub fn assignments(&self) -> AssignmentFeed {
-        self.assignments_from(0)
+        let taken = self.feed_taken.lock().ok().and_then(|taken| taken.clone());
+        match taken {
+            Some((cursor, epoch)) => self.assignments_after(cursor, &epoch),
+            None => self.assignments_from(0),
+        }
     }
 
     /// Opens the assignment feed after `cursor` (the `seq` of the last event
@@ -73,11 +149,14 @@ impl Client {
             cursor,
             epoch: database_epoch.to_owned(),
         };
-        let task = tokio::spawn(run_feed(self.clone(), position, events, ack_receiver));
+        // Ends by itself once the feed is dropped (after sending the last
+        // acknowledgements).
+        tokio::spawn(run_feed(self.clone(), position, events, ack_receiver));
         AssignmentFeed {
             events: receiver,
             acks,
-            task,
+            skip_own: false,
+            taken: self.feed_taken.clone(),
         }
     }
 
@@ -230,11 +309,12 @@ struct Position {
 async fn run_feed(
     client: Client,
     mut position: Position,
-    events: mpsc::Sender<Result<pb::AssignmentEvent, Error>>,
+    events: mpsc::Sender<Result<FeedItem, Error>>,
     mut acks: mpsc::UnboundedReceiver<u64>,
 ) {
     let policy = client.retry_policy();
     let mut backoff = policy.backoff_initial;
+    let mut network = client.network_changes();
     loop {
         match feed_once(&client, &mut position, &events, &mut acks).await {
             Ok(()) => return, // the app dropped the feed
@@ -246,7 +326,12 @@ async fn run_feed(
                 tracing::debug!(%error, cursor = position.cursor, "assignment feed lost; reconnecting");
                 let jitter =
                     Duration::from_millis(rand::random::<u64>() % (backoff.as_millis() as u64 / 2 + 1));
-                tokio::time::sleep(backoff + jitter).await;
+                tokio::select! {
+                    () = tokio::time::sleep(backoff + jitter) => {}
+                    () = events.closed() => return,
+                    // The network is back: reconnect now, from the start of the backoff.
+                    Ok(()) = network.changed() => backoff = policy.backoff_initial / 2,
+                }
                 backoff = (backoff * 2).min(policy.backoff_max);
             }
         }
@@ -260,7 +345,7 @@ async fn run_feed(
 async fn feed_once(
     client: &Client,
     position: &mut Position,
-    events: &mpsc::Sender<Result<pb::AssignmentEvent, Error>>,
+    events: &mpsc::Sender<Result<FeedItem, Error>>,
     acks: &mut mpsc::UnboundedReceiver<u64>,
 ) -> Result<(), Error> {
     let connection = client.connection().await?;
@@ -269,6 +354,12 @@ async fn feed_once(
         .await
         .map_err(|e| stream_error(&connection, e))?;
     let epoch = client.database_epoch().await.unwrap_or_default();
+    let me = client
+        .welcome()
+        .await
+        .and_then(|welcome| welcome.officer)
+        .map(|officer| officer.officer_id)
+        .unwrap_or_default();
     if !position.epoch.is_empty() && position.epoch != epoch {
         // The server's database was restored: seqs of the old epoch mean
         // nothing now. Start from the cursor the server stored.
@@ -282,7 +373,8 @@ async fn feed_once(
         })),
         capture: None,
     };
-    position.epoch = epoch;
+    position.epoch = epoch.clone();
+    let epoch: std::sync::Arc<str> = epoch.into();
     let cursor = &mut position.cursor;
     send.write_all(&frame::encode(&subscribe))
         .await
@@ -319,7 +411,9 @@ async fn feed_once(
                             continue;
                         }
                         *cursor = event.seq;
-                        if events.send(Ok(event)).await.is_err() {
+                        let own = event.by == me || event.kind() == Kind::Delivered;
+                        let item = FeedItem { event, own, epoch: epoch.clone() };
+                        if events.send(Ok(item)).await.is_err() {
                             break Ok(());
                         }
                     }
@@ -341,6 +435,17 @@ async fn feed_once(
         }
     };
     reader.abort();
+    if result.is_ok() {
+        // The app is gone: what it took before leaving is acknowledged.
+        let mut last = None;
+        while let Ok(seq) = acks.try_recv() {
+            last = Some(seq);
+        }
+        if let Some(seq) = last {
+            let _ = write_frame(&mut send, &pb::FeedAck { cursor: seq }).await;
+        }
+        let _ = send.finish();
+    }
     if matches!(result, Err(Error::Connection(_))) {
         client.forget(&connection).await;
     }

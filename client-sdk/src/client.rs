@@ -39,6 +39,11 @@ pub struct Client {
     pub(crate) log_head: Arc<Mutex<Option<fieldlink_protocol::log::Checkpoint>>>,
     /// Signs capture statements with the device key (see `capture.rs`).
     signer: Option<DeviceSigner>,
+    /// The last feed event the app took, and its database epoch: where the
+    /// next feed of this client starts (see `assignments.rs`).
+    pub(crate) feed_taken: Arc<std::sync::Mutex<Option<(u64, String)>>>,
+    /// Counts [`Client::network_changed`] hints; waiting retries watch it.
+    network: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 struct State {
@@ -97,6 +102,8 @@ impl Client {
                 preferred_addr: 0,
             })),
             log_head: Arc::new(Mutex::new(None)),
+            feed_taken: Arc::default(),
+            network: Arc::new(tokio::sync::watch::channel(0).0),
             signer,
             config,
             quic,
@@ -112,6 +119,21 @@ impl Client {
             .session
             .as_ref()
             .map(|s| s.welcome.clone())
+    }
+
+    /// Tells the SDK the network changed (the app saw Wi-Fi or mobile data
+    /// come back, or switch): whatever waits in a retry backoff — the
+    /// outbox's items, a reconnecting assignment feed — tries again now
+    /// instead of after its backoff (which reaches minutes offline). Cheap;
+    /// call it on every connectivity event the platform reports.
+    pub fn network_changed(&self) {
+        self.network
+            .send_modify(|changes| *changes = changes.wrapping_add(1));
+    }
+
+    /// A watch that changes with every [`Client::network_changed`].
+    pub(crate) fn network_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.network.subscribe()
     }
 
     /// The database epoch of the current (or last) session's server
@@ -622,7 +644,12 @@ impl Client {
                 ),
             )
             .await
-            .unwrap_or(Err(Error::Timeout("no session within the connect timeout")));
+            .unwrap_or_else(|_| {
+                Err(Error::Unreachable(format!(
+                    "{} did not answer within {:?}",
+                    addresses[index], self.config.connect_timeout
+                )))
+            });
             match attempt {
                 Ok(session) => {
                     state.preferred_addr = index;

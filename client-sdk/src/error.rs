@@ -22,7 +22,14 @@ pub enum Error {
     /// The connection could not be made or was lost. Retrying can help.
     #[error("connection: {0}")]
     Connection(String),
-    /// No answer within the deadline. Retrying (the same item id) can help.
+    /// No server answered the connection attempt within the connect
+    /// timeout: it is down, or the network is (offline, UDP blocked).
+    /// Retrying later can help; [`crate::Client::network_changed`] says
+    /// when it is worth trying again sooner.
+    #[error("no server reachable: {0}")]
+    Unreachable(String),
+    /// A connected server gave no answer within the deadline. Retrying (the
+    /// same item id) can help.
     #[error("timed out: {0}")]
     Timeout(&'static str),
     /// The server broke the protocol (undecodable answer). Not retryable.
@@ -48,7 +55,7 @@ impl Error {
     /// Whether sending the same request again later may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Connection(_) | Error::Timeout(_) | Error::NotCosigned(_) => true,
+            Error::Connection(_) | Error::Unreachable(_) | Error::Timeout(_) | Error::NotCosigned(_) => true,
             Error::Rejected(status) => status.retryable,
             Error::Config(_)
             | Error::Authentication(_)

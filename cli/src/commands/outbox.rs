@@ -124,6 +124,7 @@ async fn print_status(outbox: &Outbox) -> Result<(), CliError> {
         let name = match item.state {
             ItemState::Queued => "queued",
             ItemState::Sending { .. } => "sending",
+            ItemState::Waiting => "waiting",
             ItemState::Acknowledged { .. } => "acknowledged",
             ItemState::FailedRetryable { .. } => "failed_retryable",
             ItemState::FailedPermanent { .. } => "failed_permanent",

@@ -16,7 +16,7 @@
 //! let id = outbox.enqueue_inspection(&record).await?; // durable on the terminal now
 //! let mut updates = outbox.subscribe();
 //! let sync = outbox.start_sync(client); // drains whenever the server is reachable
-//! while let Ok(update) = updates.recv().await {
+//! while let Some(Ok(update)) = updates.next().await {
 //!     println!("{}: {:?}", update.item_id, update.state);
 //! }
 //! sync.stop().await;
@@ -129,9 +129,14 @@ pub enum ItemKind {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum ItemState {
-    /// Stored on the terminal, waiting for a connection.
+    /// Stored on the terminal, waiting its turn.
     Queued,
-    /// Being sent; for photos, how many bytes are out.
+    /// Its turn came; the SDK is connecting to the server (up to the
+    /// connect timeout). Offline, an item goes from here to
+    /// `FailedRetryable` with [`crate::Error::Unreachable`], never through
+    /// `Sending`.
+    Waiting,
+    /// Being sent on a live connection; for photos, how many bytes are out.
     Sending {
         /// Bytes sent (photos) or 0.
         bytes_sent: u64,
@@ -182,6 +187,55 @@ pub struct OutboxUpdate {
     pub state: ItemState,
 }
 
+/// Updates kept for a slow subscriber before it is told it lagged.
+const UPDATES_BUFFERED: usize = 1024;
+
+/// The outbox's state changes, from [`Outbox::subscribe`].
+///
+/// ```no_run
+/// # async fn demo(outbox: fieldlink_client::outbox::Outbox) {
+/// let mut updates = outbox.subscribe();
+/// while let Some(update) = updates.next().await {
+///     match update {
+///         Ok(update) => println!("{} → {:?}", update.item_id, update.state),
+///         // Missed some: the current states are in `outbox.items()`.
+///         Err(lagged) => println!("missed {} updates", lagged.missed),
+///     }
+/// }
+/// # }
+/// ```
+pub struct OutboxUpdates(broadcast::Receiver<OutboxUpdate>);
+
+/// A subscriber fell behind and missed `missed` updates; it goes on with
+/// the next one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("missed {missed} outbox updates (read Outbox::items for the current states)")]
+pub struct UpdatesLagged {
+    /// How many updates were dropped.
+    pub missed: u64,
+}
+
+impl OutboxUpdates {
+    /// The next update; `Err` once after falling behind; `None` when the
+    /// outbox is gone. Cancel-safe: dropping the future loses nothing.
+    pub async fn next(&mut self) -> Option<Result<OutboxUpdate, UpdatesLagged>> {
+        match self.0.recv().await {
+            Ok(update) => Some(Ok(update)),
+            Err(broadcast::error::RecvError::Lagged(missed)) => Some(Err(UpdatesLagged { missed })),
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    }
+
+    /// The next update if one is waiting, without waiting.
+    pub fn try_next(&mut self) -> Option<Result<OutboxUpdate, UpdatesLagged>> {
+        match self.0.try_recv() {
+            Ok(update) => Some(Ok(update)),
+            Err(broadcast::error::TryRecvError::Lagged(missed)) => Some(Err(UpdatesLagged { missed })),
+            Err(_) => None,
+        }
+    }
+}
+
 /// Why the outbox refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
@@ -230,7 +284,7 @@ impl Outbox {
         std::fs::create_dir_all(&photos_dir).map_err(StoreError::Io)?;
         let store = Store::open(&config.path).await?;
         store.requeue_interrupted().await?;
-        let (updates, _) = broadcast::channel(1024);
+        let (updates, _) = broadcast::channel(UPDATES_BUFFERED);
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -364,9 +418,20 @@ impl Outbox {
         Ok(dropped)
     }
 
-    /// State changes as they happen.
-    pub fn subscribe(&self) -> broadcast::Receiver<OutboxUpdate> {
-        self.inner.updates.subscribe()
+    /// State changes as they happen, from now on. A subscriber that falls
+    /// more than 1,024 updates behind is told how many it missed
+    /// ([`UpdatesLagged`]) and goes on; read [`Outbox::items`] then.
+    pub fn subscribe(&self) -> OutboxUpdates {
+        OutboxUpdates(self.inner.updates.subscribe())
+    }
+
+    /// Sends every item that is waiting out a retry backoff now, instead of
+    /// when its backoff ends (for a "retry now" button). The sync also does
+    /// this by itself on [`crate::Client::network_changed`].
+    pub async fn retry_now(&self) -> Result<u64, OutboxError> {
+        let woken = self.inner.store.retry_now().await?;
+        self.inner.wake.notify_one();
+        Ok(woken)
     }
 
     /// Starts draining in the background through `client`: whenever the
@@ -463,4 +528,36 @@ fn write_durably(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     drop(file);
     std::fs::rename(&temp, path)?;
     std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A subscriber that falls behind is told how many updates it missed,
+    /// then goes on with the next one; it does not end.
+    #[tokio::test]
+    async fn a_lagging_subscriber_is_told_and_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(OutboxConfig::new(dir.path().join("outbox.sqlite")))
+            .await
+            .unwrap();
+        let mut updates = outbox.subscribe();
+        let extra = 5;
+        for n in 0..UPDATES_BUFFERED + extra {
+            outbox.announce(format!("item-{n}"), ItemState::Queued);
+        }
+        let lagged = updates.next().await.unwrap().unwrap_err();
+        assert_eq!(lagged.missed, extra as u64);
+        let next = updates.next().await.unwrap().unwrap();
+        assert_eq!(next.item_id, format!("item-{extra}"));
+        let mut rest = 0;
+        while let Some(update) = updates.try_next() {
+            update.unwrap();
+            rest += 1;
+        }
+        assert_eq!(rest, UPDATES_BUFFERED - 1);
+        drop(outbox);
+        assert!(updates.next().await.is_none(), "ends only with the outbox");
+    }
 }

@@ -273,6 +273,16 @@ impl Store {
             .collect()
     }
 
+    /// Items waiting out a backoff become due now; returns how many.
+    pub async fn retry_now(&self) -> Result<u64, StoreError> {
+        let result = sqlx::query(
+            "UPDATE outbox_items SET next_attempt_at_ms = 0 WHERE state = 'failed_retryable' AND next_attempt_at_ms > 0",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
     /// Sends an acknowledged item again, in its place in the order.
     pub async fn requeue_acknowledged(&self, item_id: &str) -> Result<bool, StoreError> {
         let result = sqlx::query(

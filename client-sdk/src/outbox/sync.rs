@@ -68,6 +68,7 @@ async fn run(outbox: Outbox, client: Client, stop: CancellationToken) {
     // The database epoch whose receipts this outbox holds, once known.
     let mut epoch_checked: Option<String> = None;
     let mut pruned_at = std::time::Instant::now();
+    let mut network = client.network_changes();
     loop {
         if let Some(epoch) = client.database_epoch().await {
             if epoch_checked.as_deref() != Some(epoch.as_str()) {
@@ -118,7 +119,7 @@ async fn run(outbox: Outbox, client: Client, stop: CancellationToken) {
                             tracing::warn!(%error, "outbox: cannot mark sending");
                             break;
                         }
-                        outbox.announce(item.item_id.clone(), ItemState::Sending { bytes_sent: 0 });
+                        outbox.announce(item.item_id.clone(), ItemState::Waiting);
                         sending.insert(item.item_id.clone());
                         let (outbox, client) = (outbox.clone(), client.clone());
                         in_flight.spawn(async move {
@@ -145,6 +146,12 @@ async fn run(outbox: Outbox, client: Client, stop: CancellationToken) {
                 }
             }
             () = outbox.inner.wake.notified() => {}
+            Ok(()) = network.changed() => {
+                // The network came back or changed: no item waits out its backoff.
+                if let Err(error) = outbox.inner.store.retry_now().await {
+                    tracing::warn!(%error, "outbox: cannot retry now");
+                }
+            }
             () = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => {}
             () = stop.cancelled() => {
                 // Let what is in flight finish and be recorded.
@@ -212,6 +219,9 @@ async fn prune_kept_media(outbox: &Outbox) {
 }
 
 async fn send(outbox: &Outbox, client: &Client, item: &Pending) -> Result<pb::Receipt, Error> {
+    // Connected first (`Waiting` until then), so `Sending` is the truth.
+    client.connection().await?;
+    outbox.announce(item.item_id.clone(), ItemState::Sending { bytes_sent: 0 });
     match item.kind {
         ItemKind::Photo => {
             let header = pb::PhotoHeader::decode(item.payload.as_slice())

@@ -514,3 +514,84 @@ async fn a_supervisor_watches_every_team_live() {
     assert!(seen.iter().any(|e| id_of(e) == b_id && kind(e) == Kind::Created));
     assert!(seen.windows(2).all(|w| w[0].seq < w[1].seq));
 }
+
+/// The feed as an officer's app uses it: a `Stream`, without the officer's
+/// own steps, and cancel-safe — `next()` cut short by a timeout again and
+/// again while events arrive loses none and repeats none, and a feed opened
+/// again later starts after the last one taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_is_a_cancel_safe_stream_that_can_leave_out_the_officers_own_steps() {
+    use futures::StreamExt;
+    let server = TestServer::start().await;
+    let supervisor = supervisor(&server).await;
+    let officer = connect(server.addr(), "device-001", "officer-01").await.unwrap();
+    let mut feed = officer.assignments().without_own_steps();
+
+    let first = supervisor
+        .create_assignment(&assignment_for("officer-01"))
+        .await
+        .unwrap();
+    let first_id = first.assignment.unwrap().id;
+    let created = tokio::time::timeout(Duration::from_secs(60), feed.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (kind(&created), id_of(&created)),
+        (Kind::Created, first_id.as_str())
+    );
+    // Accepting (the officer's own step) and the DELIVERED mark are left
+    // out: the next event seen is the supervisor's cancellation.
+    officer.accept_assignment(&first_id).await.unwrap();
+    supervisor
+        .cancel_assignment(&first_id, "重复派单 duplicate")
+        .await
+        .unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(60), feed.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(kind(&next), Kind::Cancelled, "{next:?}");
+
+    // Ten more, taken through `next()` futures that a 1 ms timeout keeps
+    // dropping: each arrives exactly once, in order.
+    let mut sent = Vec::new();
+    for _ in 0..10 {
+        let result = supervisor
+            .create_assignment(&assignment_for("officer-01"))
+            .await
+            .unwrap();
+        sent.push(result.assignment.unwrap().id);
+    }
+    let mut taken = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while taken.len() < sent.len() && tokio::time::Instant::now() < deadline {
+        if let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(1), feed.next()).await {
+            let event = event.unwrap();
+            assert_eq!(kind(&event), Kind::Created, "{event:?}");
+            taken.push(id_of(&event).to_owned());
+        }
+    }
+    assert_eq!(
+        taken, sent,
+        "every event once, in order, despite the cancelled calls"
+    );
+
+    // As a Stream, after a reconnect: the server resumes after the last
+    // event taken (acknowledged), so the next one is new.
+    drop(feed);
+    let last = supervisor
+        .create_assignment(&assignment_for("officer-01"))
+        .await
+        .unwrap();
+    let last_id = last.assignment.unwrap().id;
+    let mut stream = officer.assignments().without_own_steps();
+    let event = tokio::time::timeout(Duration::from_secs(60), StreamExt::next(&mut stream))
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(id_of(&event), last_id, "nothing taken before is sent again");
+}

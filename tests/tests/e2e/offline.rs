@@ -135,7 +135,7 @@ async fn a_refused_item_is_parked_and_does_not_block_the_rest() {
     assert!(!copy.exists(), "the local copy is deleted after the receipt");
     // Subscribers saw the states go by.
     let mut seen_ack = false;
-    while let Ok(update) = updates.try_recv() {
+    while let Some(Ok(update)) = updates.try_next() {
         seen_ack |= matches!(update.state, ItemState::Acknowledged { .. });
     }
     assert!(seen_ack);
@@ -392,4 +392,74 @@ async fn items_queued_offline_are_signed_at_capture_time_and_stored_with_that_si
         );
         assert_eq!(stored.statement, queued.statement);
     }
+}
+
+/// Offline, the outbox says the truth: an item whose turn comes is
+/// `Waiting` while the SDK tries to connect, then fails retryably as
+/// "no server reachable" — never `Sending`. `retry_now` tries again at once
+/// (a "retry now" button), and `Client::network_changed` ends the backoff
+/// when the network returns: with an hour-long backoff the item is still
+/// delivered as soon as the server is there and the app says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_items_wait_rather_than_send_and_a_network_change_ends_their_backoff() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut config = client_config(addr, "device-001", "officer-01");
+    config.connect_timeout = Duration::from_secs(1);
+    let client = Client::new(config).unwrap();
+    let outbox = Outbox::open(OutboxConfig {
+        backoff_initial: Duration::from_secs(3600),
+        backoff_max: Duration::from_secs(3600),
+        ..OutboxConfig::new(dir.path().join("outbox.sqlite"))
+    })
+    .await
+    .unwrap();
+    let id = outbox.enqueue_inspection(&record("officer-01")).await.unwrap();
+    let mut updates = outbox.subscribe();
+    let sync = outbox.start_sync(client.clone());
+
+    // Waiting, then a retryable failure that names the cause; twice, the
+    // second time because the app asked.
+    for attempt in 0..2 {
+        let mut states = Vec::new();
+        loop {
+            let update = tokio::time::timeout(Duration::from_secs(60), updates.next())
+                .await
+                .expect("an update in time")
+                .unwrap()
+                .unwrap();
+            assert_eq!(update.item_id, id);
+            let failed = matches!(update.state, ItemState::FailedRetryable { .. });
+            states.push(update.state);
+            if failed {
+                break;
+            }
+        }
+        assert!(
+            matches!(states[0], ItemState::Waiting),
+            "attempt {attempt}: {states:?}"
+        );
+        assert!(
+            !states.iter().any(|s| matches!(s, ItemState::Sending { .. })),
+            "never Sending without a connection: {states:?}"
+        );
+        let ItemState::FailedRetryable { error, .. } = states.last().unwrap() else {
+            unreachable!()
+        };
+        assert!(error.contains("no server reachable"), "{error}");
+        if attempt == 0 {
+            assert_eq!(outbox.retry_now().await.unwrap(), 1);
+        }
+    }
+
+    // The server appears; the backoff has an hour to go. The network hint
+    // ends it.
+    let server = TestServer::start_with(move |c| c.listen = addr).await;
+    client.network_changed();
+    assert!(
+        outbox.settled(Duration::from_secs(120)).await.unwrap(),
+        "delivered after the hint, not after the hour"
+    );
+    sync.stop().await;
+    assert_eq!(server.item_count().await, 1);
 }
