@@ -64,7 +64,7 @@ pub struct Captured<'a> {
     pub bytes: &'a [u8],
     /// Their SHA-256 and SM3, when already known (a large file hashed once
     /// as it was read; `bytes` is then not read).
-    pub digests: Option<([u8; 32], [u8; 32])>,
+    pub digests: Option<fieldlink_protocol::Digests>,
     /// When captured, ms since the Unix epoch.
     pub captured_at_ms: i64,
     /// Where (latitude, longitude), if known.
@@ -103,11 +103,12 @@ impl DeviceSigner {
             item_id,
             sha256: captured.digests.map_or_else(
                 || sha2::Sha256::digest(captured.bytes).into(),
-                |(sha256, _)| sha256,
+                |digests| *digests.sha256.as_bytes(),
             ),
-            sm3: captured
-                .digests
-                .map_or_else(|| sm3::Sm3::digest(captured.bytes).into(), |(_, sm3)| sm3),
+            sm3: captured.digests.map_or_else(
+                || sm3::Sm3::digest(captured.bytes).into(),
+                |digests| *digests.sm3.as_bytes(),
+            ),
             captured_at_ms: captured.captured_at_ms,
             latitude,
             longitude,

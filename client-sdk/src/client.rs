@@ -705,7 +705,7 @@ pub(crate) fn unexpected(result: response::Result) -> Error {
 
 /// The server's digest must be the one computed here: the bytes arrived intact.
 fn check_photo_receipt(photo: &PhotoUpload, receipt: pb::Receipt) -> Result<pb::Receipt, Error> {
-    if receipt.sha256.as_slice() != photo.sha256() || receipt.item_id != photo.evidence_id().to_lowercase() {
+    if photo.sha256() != receipt.sha256 || receipt.item_id != photo.evidence_id().to_lowercase() {
         return Err(Error::Protocol(
             "the receipt does not match the photo sent".into(),
         ));

@@ -154,9 +154,10 @@ impl PhotoUpload {
         &self.evidence_id
     }
 
-    /// The photo's SHA-256.
-    pub fn sha256(&self) -> &[u8; 32] {
-        &self.sha256
+    /// The photo's SHA-256 (compare it with the receipt's:
+    /// `photo.sha256() == receipt.sha256`).
+    pub fn sha256(&self) -> fieldlink_protocol::Digest {
+        fieldlink_protocol::Digest::new(self.sha256)
     }
 
     /// The size in bytes.
@@ -182,10 +183,13 @@ impl PhotoUpload {
 
     /// SHA-256 and SM3 when both are known without reading the bytes (a
     /// file's, computed when the upload was built).
-    pub fn digests(&self) -> Option<([u8; 32], [u8; 32])> {
+    pub fn digests(&self) -> Option<fieldlink_protocol::Digests> {
         match &self.source {
             Source::Memory(_) => None,
-            Source::File { sm3, .. } => Some((self.sha256, *sm3)),
+            Source::File { sm3, .. } => Some(fieldlink_protocol::Digests {
+                sha256: fieldlink_protocol::Digest::new(self.sha256),
+                sm3: fieldlink_protocol::Digest::new(*sm3),
+            }),
         }
     }
 

@@ -17,6 +17,7 @@
 pub mod assignment;
 pub mod capture;
 pub mod cosignature;
+pub mod digest;
 pub mod envelope;
 pub mod export;
 pub mod frame;
@@ -33,6 +34,7 @@ pub mod validate;
 #[cfg(feature = "tokio-io")]
 pub mod io;
 
+pub use digest::{Digest, Digests};
 pub use validate::FieldError;
 
 /// The protocol version this crate implements.

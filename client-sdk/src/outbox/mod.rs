@@ -145,8 +145,8 @@ pub enum ItemState {
     Acknowledged {
         /// The server's sequence number.
         server_seq: u64,
-        /// SHA-256 of what the server stored, hex.
-        sha256: String,
+        /// SHA-256 of what the server stored (shown and serialized as hex).
+        sha256: fieldlink_protocol::Digest,
     },
     /// Failed for now; tried again at `next_attempt_at_ms`.
     FailedRetryable {

@@ -52,6 +52,9 @@ pub enum StoreError {
     /// A file failed.
     #[error("outbox file: {0}")]
     Io(std::io::Error),
+    /// A stored value is not what the outbox wrote.
+    #[error("outbox database holds a bad value: {0}")]
+    Corrupt(String),
     /// The same id is already in the outbox.
     #[error("item {0} is already in the outbox")]
     Duplicate(String),
@@ -347,7 +350,11 @@ fn item_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<OutboxItem, StoreError
         "sending" => ItemState::Sending { bytes_sent: 0 },
         "acknowledged" => ItemState::Acknowledged {
             server_seq: row.try_get::<Option<i64>, _>("server_seq")?.unwrap_or(0) as u64,
-            sha256: row.try_get::<Option<String>, _>("sha256")?.unwrap_or_default(),
+            sha256: row
+                .try_get::<Option<String>, _>("sha256")?
+                .unwrap_or_default()
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("acknowledged item's sha256: {e}")))?,
         },
         "failed_retryable" => ItemState::FailedRetryable {
             error: error.unwrap_or_default(),

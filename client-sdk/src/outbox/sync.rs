@@ -302,14 +302,18 @@ async fn send(outbox: &Outbox, client: &Client, item: &Pending) -> Result<pb::Re
 async fn record(outbox: &Outbox, item: &Pending, result: Result<pb::Receipt, Error>) {
     let config = &outbox.inner.config;
     let store = &outbox.inner.store;
+    // A receipt must carry the digest of what was stored.
+    let result = result.and_then(|receipt| match receipt.sha256_digest() {
+        Some(sha256) => Ok((receipt, sha256)),
+        None => Err(Error::Protocol("a receipt without a SHA-256".into())),
+    });
     let state = match result {
-        Ok(receipt) => {
-            let sha256 = hex_string(&receipt.sha256);
+        Ok((receipt, sha256)) => {
             if let Err(error) = store
                 .mark_acknowledged(
                     &item.item_id,
                     receipt.server_seq,
-                    &sha256,
+                    &sha256.to_hex(),
                     &receipt.database_epoch,
                 )
                 .await
@@ -361,10 +365,6 @@ fn backoff(initial: Duration, max: Duration, attempts: u32) -> Duration {
     let step = initial.saturating_mul(1u32 << attempts.min(16)).min(max);
     let half = step / 2;
     half + Duration::from_millis(rand::random::<u64>() % (half.as_millis() as u64 + 1))
-}
-
-fn hex_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl From<OutboxError> for Error {
