@@ -39,3 +39,8 @@ pub use photo::{PhotoUpload, Source as UploadSource, UploadProgress};
 pub fn now_ms() -> i64 {
     connection::now_ms()
 }
+
+/// docs/integrating.md, compiled here so its examples are tests.
+#[doc = include_str!("../../docs/integrating.md")]
+#[doc(hidden)]
+pub mod integrating_guide {}
