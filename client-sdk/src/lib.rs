@@ -12,6 +12,7 @@ mod connection;
 mod error;
 pub mod evidence_export;
 mod incidents;
+pub mod items;
 mod log;
 mod lossy_socket;
 pub mod outbox;

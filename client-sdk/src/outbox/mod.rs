@@ -296,8 +296,11 @@ impl Outbox {
         })
     }
 
-    /// Stores an inspection record for sending; returns its id.
+    /// Checks an inspection record as the server will
+    /// ([`crate::items::check_inspection`]; [`OutboxError::Invalid`] names
+    /// the field, and nothing is stored), stores it for sending; returns its id.
     pub async fn enqueue_inspection(&self, record: &pb::InspectionRecord) -> Result<String, OutboxError> {
+        crate::items::check_inspection(record)?;
         let id = fieldlink_protocol::validate::item_id("id", &record.id)?;
         self.enqueue_frame(id, ItemKind::Inspection, Body::SubmitInspection(record.clone()))
             .await
@@ -305,6 +308,7 @@ impl Outbox {
 
     /// Stores a service confirmation for sending; returns its id.
     pub async fn enqueue_service(&self, service: &pb::ServiceConfirmation) -> Result<String, OutboxError> {
+        crate::items::check_service(service)?;
         let id = fieldlink_protocol::validate::item_id("id", &service.id)?;
         self.enqueue_frame(id, ItemKind::Service, Body::SubmitService(service.clone()))
             .await
@@ -312,6 +316,7 @@ impl Outbox {
 
     /// Stores a service event for sending; returns its id.
     pub async fn enqueue_service_event(&self, event: &pb::ServiceEvent) -> Result<String, OutboxError> {
+        crate::items::check_service_event(event)?;
         let id = fieldlink_protocol::validate::item_id("id", &event.id)?;
         self.enqueue_frame(
             id,
@@ -323,6 +328,7 @@ impl Outbox {
 
     /// Stores interview metadata for sending; returns its id.
     pub async fn enqueue_interview(&self, interview: &pb::InterviewRecord) -> Result<String, OutboxError> {
+        crate::items::check_interview(interview)?;
         let id = fieldlink_protocol::validate::item_id("id", &interview.id)?;
         self.enqueue_frame(id, ItemKind::Interview, Body::SubmitInterview(interview.clone()))
             .await
@@ -533,6 +539,26 @@ fn write_durably(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An item that breaks a rule is refused with the field named, and
+    /// nothing is stored.
+    #[tokio::test]
+    async fn an_invalid_item_is_refused_before_it_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(OutboxConfig::new(dir.path().join("outbox.sqlite")))
+            .await
+            .unwrap();
+        let mut record = fieldlink_protocol::inspection::example_record("officer-01", crate::now_ms());
+        record.ended_at_ms = record.started_at_ms - 1;
+        match outbox.enqueue_inspection(&record).await {
+            Err(OutboxError::Invalid(error)) => assert_eq!(error.field, "ended_at_ms", "{error}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(outbox.items().await.unwrap().is_empty());
+        let good = fieldlink_protocol::inspection::example_record("officer-01", crate::now_ms());
+        outbox.enqueue_inspection(&good).await.unwrap();
+        assert_eq!(outbox.items().await.unwrap().len(), 1);
+    }
 
     /// A subscriber that falls behind is told how many updates it missed,
     /// then goes on with the next one; it does not end.
