@@ -160,13 +160,24 @@ impl Client {
         }
     }
 
-    /// Accepts an assignment (for a team assignment, the first acceptance wins).
+    /// Accepts an assignment (for a team assignment, the first acceptance
+    /// wins; the others get `FAILED_PRECONDITION` naming who took it).
+    ///
+    /// From DISPATCHED or DELIVERED, by the assignee (or a member of the
+    /// assigned team). Another state is `FAILED_PRECONDITION`/`INVALID_STATE`
+    /// with the current state in the message; someone else's assignment is
+    /// `PERMISSION_DENIED` (a team-mate's) or `NOT_FOUND`. Connection
+    /// failures are retried with the same update id, so a step is never
+    /// applied twice.
     pub async fn accept_assignment(&self, assignment_id: &str) -> Result<pb::AssignmentResult, Error> {
         self.update_assignment(assignment_id, Kind::Accepted, "", &[])
             .await
     }
 
-    /// Rejects an assignment assigned to this officer, with a reason.
+    /// Rejects an assignment assigned to this officer, with a reason
+    /// (required, at most 1 KiB). From DISPATCHED or DELIVERED; officer
+    /// assignments only (a team's is left for a team-mate). Errors as
+    /// [`Client::accept_assignment`].
     pub async fn reject_assignment(
         &self,
         assignment_id: &str,
@@ -176,18 +187,27 @@ impl Client {
             .await
     }
 
-    /// Reports being on the way.
+    /// Reports being on the way: from ACCEPTED. Errors as
+    /// [`Client::accept_assignment`].
     pub async fn en_route(&self, assignment_id: &str) -> Result<pb::AssignmentResult, Error> {
         self.update_assignment(assignment_id, Kind::EnRoute, "", &[])
             .await
     }
 
-    /// Reports arriving.
+    /// Reports arriving: from ACCEPTED, EN_ROUTE or RETURNED. Errors as
+    /// [`Client::accept_assignment`].
     pub async fn on_site(&self, assignment_id: &str) -> Result<pb::AssignmentResult, Error> {
         self.update_assignment(assignment_id, Kind::OnSite, "", &[]).await
     }
 
-    /// Completes an assignment with the (already stored) records that close it.
+    /// Completes an assignment with the records that close it: from ON_SITE
+    /// or RETURNED only (arrive with [`Client::on_site`] first), putting it
+    /// in PENDING_REVIEW for a supervisor. `record_ids` (at least one) must
+    /// be stored already, made for this assignment (`assignment_id`) by this
+    /// officer; otherwise `FAILED_PRECONDITION` naming `record_ids[i]`.
+    /// Through the outbox, queue the records first and the step with
+    /// [`crate::outbox::Outbox::enqueue_assignment_update`]: it waits for
+    /// them. Errors as [`Client::accept_assignment`].
     pub async fn complete_assignment(
         &self,
         assignment_id: &str,
