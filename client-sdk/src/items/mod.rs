@@ -1,7 +1,7 @@
 //! Items made and checked on the terminal: ids, the local check of each kind
 //! — the protocol crate's own rules, the ones the server applies, run with
 //! the terminal's clock — and builders: [`InspectionBuilder`],
-//! [`ServiceBuilder`] and [`ServiceEventBuilder`]. A broken
+//! [`ServiceBuilder`], [`ServiceEventBuilder`] and [`InterviewBuilder`]. A broken
 //! rule comes back as a [`FieldError`] naming the field, before anything is
 //! queued or sent. (What only the server knows — the catalogue, the
 //! directory, an assignment's state — it still checks.)
@@ -11,12 +11,14 @@ use fieldlink_protocol::interview::Interview;
 use fieldlink_protocol::pb;
 use fieldlink_protocol::service::{Service, ServiceEvent};
 use fieldlink_protocol::validate::ValidationContext;
+use fieldlink_protocol::FieldError;
 
 mod inspection;
+mod interview;
 mod service;
 
-use fieldlink_protocol::FieldError;
 pub use inspection::InspectionBuilder;
+pub use interview::InterviewBuilder;
 pub use service::{ServiceBuilder, ServiceEventBuilder};
 
 /// A fresh item id: a UUIDv7, as every item, update and upload needs.
