@@ -21,6 +21,7 @@ pub mod digest;
 pub mod envelope;
 pub mod export;
 pub mod frame;
+pub mod grid_report;
 pub mod inspection;
 pub mod interview;
 pub mod limits;

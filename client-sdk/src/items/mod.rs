@@ -1,7 +1,8 @@
 //! Items made and checked on the terminal: ids, the local check of each kind
 //! — the protocol crate's own rules, the ones the server applies, run with
 //! the terminal's clock — and builders: [`InspectionBuilder`],
-//! [`ServiceBuilder`], [`ServiceEventBuilder`] and [`InterviewBuilder`]. A broken
+//! [`ServiceBuilder`], [`ServiceEventBuilder`], [`InterviewBuilder`] and
+//! [`GridReportBuilder`]. A broken
 //! rule comes back as a [`FieldError`] naming the field, before anything is
 //! queued or sent. (What only the server knows — the catalogue, the
 //! directory, an assignment's state — it still checks.)
@@ -13,10 +14,12 @@ use fieldlink_protocol::service::{Service, ServiceEvent};
 use fieldlink_protocol::validate::ValidationContext;
 use fieldlink_protocol::FieldError;
 
+mod grid_report;
 mod inspection;
 mod interview;
 mod service;
 
+pub use grid_report::GridReportBuilder;
 pub use inspection::InspectionBuilder;
 pub use interview::InterviewBuilder;
 pub use service::{ServiceBuilder, ServiceEventBuilder};
@@ -52,4 +55,9 @@ pub fn check_service_event(event: &pb::ServiceEvent) -> Result<(), FieldError> {
 /// Checks remote-interview metadata as the server will.
 pub fn check_interview(interview: &pb::InterviewRecord) -> Result<(), FieldError> {
     Interview::parse(interview.clone(), &context()).map(|_| ())
+}
+
+/// Checks a grid worker's report as the server will (the catalogue aside).
+pub fn check_grid_report(report: &pb::GridReport) -> Result<(), FieldError> {
+    fieldlink_protocol::grid_report::GridReport::parse(report, &context()).map(|_| ())
 }

@@ -2,7 +2,7 @@
 //! report is stored byte-exact as an item and a leaf, then opens or joins an
 //! incident the command room triages (docs/intake.md).
 
-use fieldlink_protocol::inspection::{matter_code, parse_place};
+use fieldlink_protocol::grid_report::GridReport;
 use fieldlink_protocol::log::LeafKind;
 use fieldlink_protocol::{pb, validate, FieldError};
 use uuid::Uuid;
@@ -14,10 +14,7 @@ use crate::session::Session;
 use crate::state::AppState;
 use crate::storage::{IncidentReport, ItemIndex, ItemKind, NewItem};
 
-/// Longest description.
-pub const DESCRIPTION_BYTES_MAX: usize = 2048;
-/// Most photos one report names.
-pub const PHOTOS_MAX: usize = 20;
+pub use fieldlink_protocol::grid_report::{DESCRIPTION_BYTES_MAX, PHOTOS_MAX};
 
 /// Stores a grid report, reports it as an incident, answers with the receipt.
 pub async fn submit(
@@ -150,20 +147,9 @@ fn check(
     sha256: [u8; 32],
     body_bytes: &[u8],
 ) -> Result<NewItem, ServiceError> {
-    let context = state.validation_context();
-    validate::category_code("category", &report.category)?;
-    let place = parse_place("place", report.place.clone())?;
-    validate::required_text("description", &report.description, DESCRIPTION_BYTES_MAX)?;
-    let observed_at_ms = validate::timestamp_ms("observed_at_ms", report.observed_at_ms, &context)?;
-    if report.photo_ids.len() > PHOTOS_MAX {
-        return Err(FieldError::new("photo_ids", format!("at most {PHOTOS_MAX}")).into());
-    }
-    for (index, id) in report.photo_ids.iter().enumerate() {
-        validate::item_id(&format!("photo_ids[{index}]"), id)?;
-    }
-    if !report.matter_code.is_empty() {
-        let code = matter_code("matter_code", &report.matter_code)?;
-        if state.catalogue.matter(&code).is_none() {
+    let checked = GridReport::parse(report, &state.validation_context())?;
+    if let Some(code) = &checked.matter_code {
+        if state.catalogue.matter(code).is_none() {
             return Err(FieldError::new(
                 "matter_code",
                 format!("{code} is not in the enforcement-matters catalogue"),
@@ -182,9 +168,9 @@ fn check(
         capture: None,
         index: ItemIndex::GridReport {
             category: report.category.clone(),
-            observed_at_ms,
-            latitude: place.latitude,
-            longitude: place.longitude,
+            observed_at_ms: checked.observed_at_ms,
+            latitude: checked.place.latitude,
+            longitude: checked.place.longitude,
         },
     })
 }
