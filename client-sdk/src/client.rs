@@ -155,6 +155,15 @@ impl Client {
     /// The record is encoded once; retries after a lost connection resend the
     /// same bytes, so the receipt (and its SHA-256) is that of the first
     /// stored copy (`replayed` is then true).
+    ///
+    /// It is sent as given, so that a record stored under older rules can
+    /// always be resent for its receipt; build new ones with
+    /// [`crate::items::InspectionBuilder`] (or check them with
+    /// [`crate::items::check_inspection`]) to catch a broken rule before
+    /// sending. A refusal is [`Error::Rejected`] with the server's status:
+    /// `INVALID_ARGUMENT` naming the field, `ALREADY_EXISTS` for this id with
+    /// other bytes (`conflicting_seq`), `PERMISSION_DENIED` for a case or
+    /// assignment that is not the officer's.
     pub async fn submit_inspection(&self, record: &pb::InspectionRecord) -> Result<pb::Receipt, Error> {
         self.submit(Body::SubmitInspection(record.clone())).await
     }
