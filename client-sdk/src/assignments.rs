@@ -170,8 +170,10 @@ impl Client {
     /// failures are retried with the same update id, so a step is never
     /// applied twice.
     pub async fn accept_assignment(&self, assignment_id: &str) -> Result<pb::AssignmentResult, Error> {
-        self.update_assignment(assignment_id, Kind::Accepted, "", &[])
-            .await
+        step(
+            self.update_assignment(assignment_id, Kind::Accepted, "", &[])
+                .await,
+        )
     }
 
     /// Rejects an assignment assigned to this officer, with a reason
@@ -183,21 +185,25 @@ impl Client {
         assignment_id: &str,
         reason: &str,
     ) -> Result<pb::AssignmentResult, Error> {
-        self.update_assignment(assignment_id, Kind::Rejected, reason, &[])
-            .await
+        step(
+            self.update_assignment(assignment_id, Kind::Rejected, reason, &[])
+                .await,
+        )
     }
 
     /// Reports being on the way: from ACCEPTED. Errors as
     /// [`Client::accept_assignment`].
     pub async fn en_route(&self, assignment_id: &str) -> Result<pb::AssignmentResult, Error> {
-        self.update_assignment(assignment_id, Kind::EnRoute, "", &[])
-            .await
+        step(
+            self.update_assignment(assignment_id, Kind::EnRoute, "", &[])
+                .await,
+        )
     }
 
     /// Reports arriving: from ACCEPTED, EN_ROUTE or RETURNED. Errors as
     /// [`Client::accept_assignment`].
     pub async fn on_site(&self, assignment_id: &str) -> Result<pb::AssignmentResult, Error> {
-        self.update_assignment(assignment_id, Kind::OnSite, "", &[]).await
+        step(self.update_assignment(assignment_id, Kind::OnSite, "", &[]).await)
     }
 
     /// Completes an assignment with the records that close it: from ON_SITE
@@ -213,11 +219,19 @@ impl Client {
         assignment_id: &str,
         record_ids: &[String],
     ) -> Result<pb::AssignmentResult, Error> {
-        self.update_assignment(assignment_id, Kind::Completed, "", record_ids)
-            .await
+        step(
+            self.update_assignment(assignment_id, Kind::Completed, "", record_ids)
+                .await,
+        )
     }
 
-    /// Any lifecycle step. A fresh update id makes it idempotent across retries.
+    /// Any lifecycle step: `transition` is the event the officer causes
+    /// ([`Kind::Accepted`], [`Kind::Rejected`] (with a reason),
+    /// [`Kind::EnRoute`], [`Kind::OnSite`] or [`Kind::Completed`] (with
+    /// `record_ids`)) — the helpers above are the usual way. A fresh update
+    /// id makes it idempotent across retries. A step the assignment's state
+    /// does not allow is `FAILED_PRECONDITION`/`INVALID_STATE` with the
+    /// current state in the message and `field` = `transition`.
     pub async fn update_assignment(
         &self,
         assignment_id: &str,
@@ -323,6 +337,18 @@ impl Client {
 struct Position {
     cursor: u64,
     epoch: String,
+}
+
+/// A helper's refusal: the app named no transition (the helper chose it),
+/// so a refusal of the state is not pinned on a `transition` field.
+fn step(result: Result<pb::AssignmentResult, Error>) -> Result<pb::AssignmentResult, Error> {
+    result.map_err(|error| match error {
+        Error::Rejected(mut status) if status.field == "transition" => {
+            status.field.clear();
+            Error::Rejected(status)
+        }
+        other => other,
+    })
 }
 
 /// Keeps a feed stream open, reconnecting with backoff, until the app drops the feed.

@@ -554,6 +554,17 @@ async fn the_feed_is_a_cancel_safe_stream_that_can_leave_out_the_officers_own_st
         .unwrap()
         .unwrap();
     assert_eq!(kind(&next), Kind::Cancelled, "{next:?}");
+    // A step the state does not allow names the state, and no field the
+    // helper's caller never gave.
+    let Err(Error::Rejected(status)) = officer.on_site(&first_id).await else {
+        panic!("a cancelled assignment cannot be reached on site");
+    };
+    assert_eq!(
+        (status.reason.as_str(), status.field.as_str()),
+        ("INVALID_STATE", ""),
+        "{status:?}"
+    );
+    assert!(status.message.contains("CANCELLED"), "{status:?}");
 
     // Ten more, taken through `next()` futures that a 1 ms timeout keeps
     // dropping: each arrives exactly once, in order.
