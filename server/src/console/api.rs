@@ -92,9 +92,12 @@ async fn page() -> Response {
 }
 
 async fn script() -> Response {
+    // The translation table goes in front of the script, once.
+    static WITH_TERMS: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("const TERMS = {};\n{}", super::TERMS, super::SCRIPT));
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        super::SCRIPT,
+        WITH_TERMS.as_str(),
     )
         .into_response()
 }

@@ -21,6 +21,7 @@ pub mod events;
 pub mod extract;
 pub mod incident_evidence;
 pub mod sessions;
+pub mod terms;
 pub mod views;
 
 use std::net::SocketAddr;
@@ -40,6 +41,7 @@ pub const PAGE: &str = include_str!("page/index.html");
 
 /// The page's script, served as `/console.js`.
 pub const SCRIPT: &str = include_str!("page/console.js");
+pub use terms::TERMS;
 
 /// The page's styles, served as `/console.css`.
 pub const STYLES: &str = include_str!("page/console.css");

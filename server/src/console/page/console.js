@@ -8,8 +8,6 @@ const T = {
     instructions:"工作要求", send:"派发", name:"姓名", team:"中队", online:"在线", lastSeen:"最近在线", position:"最近位置",
     mapNote:"本地绘制（无在线地图）：圆点为执法人员最近位置，方块为未完成任务，红色三角为待分拨事件。", show:"查看", when:"时间", kind:"类别", by:"提交人", receipt:"回执",
     live:"实时连接", offline:"连接中断，重连中…", overdue:"已超期", cancel:"撤销任务", history:"处理记录", sent:"已派发", close:"关闭",
-    ASSIGNMENT_STATE_DISPATCHED:"已派发", ASSIGNMENT_STATE_DELIVERED:"已送达", ASSIGNMENT_STATE_ACCEPTED:"已接收", ASSIGNMENT_STATE_EN_ROUTE:"在途",
-    ASSIGNMENT_STATE_ON_SITE:"到场", ASSIGNMENT_STATE_COMPLETED:"已办结", ASSIGNMENT_STATE_REJECTED:"已退回/撤销",
     grid_report:"网格上报", camera_alert:"视频告警", monitor_packet:"监测数据", street_vending:"占道经营", illegal_dumping:"乱倒垃圾",
     inspection:"巡查记录", photo:"照片证据", service:"电子送达", service_event:"送达回执", interview:"远程询问",
     exportCase:"导出证据包", exporting:"正在导出…", exported:"已导出", custody:"保管记录", deviceSigned:"设备签名", yes:"有", no:"无",
@@ -18,10 +16,8 @@ const T = {
     triage:"事件分拨", triageNote:"监测报警、视频告警与网格上报登记为事件；同一地点同类事件自动合并。", category:"类别", summary:"摘要", reports:"报告数",
     incidentState:"状态", dispatchIncident:"派遣", dismissIncident:"不予处置", dismissReason:"不予处置的理由：", review:"审核", approve:"审核通过", returnWork:"退回重办",
     returnReason:"退回理由：", sources:"来源", escalated:"无人接单", followUp:"复查",
-    splitOff:"拆分所选报告", splitReason:"拆分理由（可不填）：", mergeInto:"并入", mergeReason:"并入理由（可不填）：", noImages:"无图片", INCIDENT_STATE_MERGED:"已并入",
+    splitOff:"拆分所选报告", splitReason:"拆分理由（可不填）：", mergeInto:"并入", mergeReason:"并入理由（可不填）：", noImages:"无图片",
     monitor:"在线监测", camera:"视频监控", supervisor:"指挥员", undecodable:"图像无法解码（原件照存）", post_processing_failed:"后处理失败",
-    ASSIGNMENT_STATE_PENDING_REVIEW:"待审核", ASSIGNMENT_STATE_RETURNED:"已退回重办",
-    INCIDENT_STATE_NEW:"待分拨", INCIDENT_STATE_DISPATCHED:"已派遣", INCIDENT_STATE_PENDING_REVIEW:"待审核", INCIDENT_STATE_CLOSED:"已办结", INCIDENT_STATE_DISMISSED:"不予处置",
     lampblack_exceedance:"油烟超标", monitor_fault:"设备故障", monitor_offline:"设备离线",
     alertProblems:"证据完整性告警：后台核查发现 {n} 处问题，请立即处理（见服务器日志）。", alertWitness:"见证方拒绝了 {n} 个日志检查点：日志可能被改写。" },
   en: { title:"Enforcement command console", signout:"Sign out", signinTitle:"Supervisor sign-in", officerId:"ID", password:"Password", signin:"Sign in",
@@ -31,8 +27,6 @@ const T = {
     instructions:"Instructions", send:"Dispatch", name:"Name", team:"Team", online:"Online", lastSeen:"Last seen", position:"Last position",
     mapNote:"Drawn locally (no map tiles): dots are officers' last positions, squares open assignments, red triangles incidents awaiting triage.", show:"Show", when:"When", kind:"Kind", by:"By", receipt:"Receipt",
     live:"live", offline:"disconnected, reconnecting…", overdue:"overdue", cancel:"Cancel assignment", history:"History", sent:"Dispatched", close:"Close",
-    ASSIGNMENT_STATE_DISPATCHED:"Dispatched", ASSIGNMENT_STATE_DELIVERED:"Delivered", ASSIGNMENT_STATE_ACCEPTED:"Accepted", ASSIGNMENT_STATE_EN_ROUTE:"En route",
-    ASSIGNMENT_STATE_ON_SITE:"On site", ASSIGNMENT_STATE_COMPLETED:"Completed", ASSIGNMENT_STATE_REJECTED:"Rejected / cancelled",
     grid_report:"Grid report", camera_alert:"Video alert", monitor_packet:"Monitor data", street_vending:"Street vending", illegal_dumping:"Illegal dumping",
     inspection:"Inspection", photo:"Photo", service:"Service", service_event:"Service event", interview:"Interview",
     exportCase:"Export package", exporting:"Exporting…", exported:"Exported", custody:"Chain of custody", deviceSigned:"Device-signed", yes:"yes", no:"no",
@@ -41,13 +35,15 @@ const T = {
     triage:"Triage", triageNote:"Monitor alarms, camera alerts and grid reports become incidents; reports of one kind at one place join.", category:"Category", summary:"Summary", reports:"Reports",
     incidentState:"State", dispatchIncident:"Dispatch", dismissIncident:"Dismiss", dismissReason:"Why is it dismissed?", review:"Review", approve:"Approve", returnWork:"Return",
     returnReason:"Why is it returned?", sources:"Sources", escalated:"not accepted", followUp:"follow-up",
-    splitOff:"Split off the selected reports", splitReason:"Why is it split? (optional)", mergeInto:"Merge into", mergeReason:"Why is it merged? (optional)", noImages:"no images", INCIDENT_STATE_MERGED:"Merged",
+    splitOff:"Split off the selected reports", splitReason:"Why is it split? (optional)", mergeInto:"Merge into", mergeReason:"Why is it merged? (optional)", noImages:"no images",
     monitor:"Monitor", camera:"Camera", supervisor:"Supervisor", undecodable:"The image does not decode (the original is kept as sent)", post_processing_failed:"Post-processing failed",
-    ASSIGNMENT_STATE_PENDING_REVIEW:"Pending review", ASSIGNMENT_STATE_RETURNED:"Returned",
-    INCIDENT_STATE_NEW:"New", INCIDENT_STATE_DISPATCHED:"Dispatched", INCIDENT_STATE_PENDING_REVIEW:"Pending review", INCIDENT_STATE_CLOSED:"Closed", INCIDENT_STATE_DISMISSED:"Dismissed",
     lampblack_exceedance:"Cooking fumes over the limit", monitor_fault:"Monitor fault", monitor_offline:"Monitor offline",
     alertProblems:"Evidence integrity alert: the background audit found {n} problem(s); act now (see the server log).", alertWitness:"A witness refused {n} log checkpoint(s): the log may have been rewritten." }
 };
+// Every protocol enum and reason in both languages, from one table
+// (terms.json, which the server serves in front of this script as TERMS).
+for (const [key, names] of Object.entries(TERMS)) { T.zh[key] = names.zh; T.en[key] = names.en; }
+T.zh.closedOtherwise = "已拒收/撤销"; T.en.closedOtherwise = "Rejected / cancelled";
 let lang = localStorage.getItem("fieldlink-lang") || "zh";
 const t = (key) => (T[lang] && T[lang][key]) || key;
 function applyLang() {
@@ -72,7 +68,7 @@ async function api(method, path, body) {
   const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
   const text = await response.text();
   const data = text ? JSON.parse(text) : null;
-  if (!response.ok) { const e = new Error((data && (data.reason + ": " + data.message)) || response.status); e.status = response.status; throw e; }
+  if (!response.ok) { const e = new Error((data && (t(data.reason) + ": " + data.message)) || response.status); e.status = response.status; throw e; }
   return data;
 }
 
@@ -111,7 +107,7 @@ function columnOf(state) {
 }
 function renderBoard() {
   const board = $("board"); if (!board) return;
-  board.innerHTML = COLUMNS.map(c => `<div class="column" data-state="${c}"><h3>${esc(t(c))}</h3></div>`).join("");
+  board.innerHTML = COLUMNS.map(c => `<div class="column" data-state="${c}"><h3>${esc(t(c === "ASSIGNMENT_STATE_REJECTED" ? "closedOtherwise" : c))}</h3></div>`).join("");
   const sorted = [...assignments.values()].sort((a, b) => Number(b.createdAtMs || 0) - Number(a.createdAtMs || 0));
   for (const a of sorted) {
     const column = board.querySelector(`[data-state="${columnOf(a.state)}"]`); if (!column) continue;
@@ -134,7 +130,7 @@ async function showAssignment(id) {
   const a = data.assignment;
   detail.innerHTML = `<h3>${esc(a.title)}</h3><div class="meta">${esc(t(a.state))} · ${esc(a.officerId || a.teamId)}</div>` +
     `<p>${esc(a.instructions || "")}</p><h4>${esc(t("history"))}</h4><table>` +
-    (data.events || []).map(e => `<tr><td>${esc(fmtTime(e.atMs))}</td><td>${esc((e.kind || "").replace("ASSIGNMENT_EVENT_KIND_", ""))}</td><td>${esc(e.by)}</td><td>${esc(e.reason || "")}</td></tr>`).join("") + "</table>" +
+    (data.events || []).map(e => `<tr><td>${esc(fmtTime(e.atMs))}</td><td>${esc(t(e.kind || ""))}</td><td>${esc(e.by)}</td><td>${esc(e.reason || "")}</td></tr>`).join("") + "</table>" +
     (a.state === "ASSIGNMENT_STATE_PENDING_REVIEW"
       ? `<button class="primary" id="detail-approve" type="button">${esc(t("approve"))}</button> <button id="detail-return" type="button">${esc(t("returnWork"))}</button> `
       : "") +
@@ -288,7 +284,7 @@ function evidenceHtml(item) {
   const img = !photo ? "" : kind === "picture"
     ? `<img alt="" src="/api/photos/${encodeURIComponent(item.item_id)}/thumbnail" data-tries="0">`
     : `<span class="media-badge">${esc(t(kind))}${photo.duration_ms != null ? " " + esc(fmtDuration(photo.duration_ms)) : ""}</span>`;
-  const flags = photo ? (photo.flags || []).map(f => `<span class="flag">${esc(f.replace("EVIDENCE_FLAG_", ""))}</span>`).join("") : "";
+  const flags = photo ? (photo.flags || []).map(f => `<span class="flag" title="${esc(f)}">${esc(t(f))}</span>`).join("") : "";
   return `<div class="evidence-item" data-item="${esc(item.item_id)}" data-kind="${esc(item.kind)}">${img}<div><b>${esc(t(item.kind))}</b> · ${esc(item.officer_id)} · ${esc(fmtTime(item.received_at_ms))}` +
     `<div>${flags}</div><div class="status">${esc(t("receipt"))} #${esc(item.server_seq)} · SHA-256 <code>${esc(item.sha256.slice(0, 16))}…</code>${item.case_id ? " · " + esc(item.case_id) : ""}</div></div></div>`;
 }
@@ -354,7 +350,7 @@ $("case-export").onclick = async () => {
   $("case-error").textContent = ""; $("case-export-status").textContent = t("exporting");
   try {
     const response = await fetch(`/api/cases/${encodeURIComponent(id)}/export`, { method: "POST", headers: { "X-CSRF-Token": csrf }, credentials: "same-origin" });
-    if (!response.ok) { const data = await response.json().catch(() => null); throw new Error((data && (data.reason + ": " + data.message)) || response.status); }
+    if (!response.ok) { const data = await response.json().catch(() => null); throw new Error((data && (t(data.reason) + ": " + data.message)) || response.status); }
     const url = URL.createObjectURL(await response.blob());
     const link = document.createElement("a"); link.href = url; link.download = id.replace(/[^A-Za-z0-9-]/g, "_") + ".tar";
     document.body.appendChild(link); link.click(); link.remove(); setTimeout(() => URL.revokeObjectURL(url), 60000);
