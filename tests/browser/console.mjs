@@ -47,6 +47,12 @@ try {
   // The terminal accepts it: the board changes live, without a reload.
   await page.click("#tab-board");
   await page.waitForSelector(`.column[data-state="ASSIGNMENT_STATE_ACCEPTED"] .card[data-id="${id}"]`);
+  // Cards name people, not ids (the id is on hover).
+  const shown = await page.textContent(`.card[data-id="${id}"] .named[title="officer-01"]`);
+  if (!shown || shown.includes("officer-01")) throw new Error(`the card shows ${shown}, not the officer's name`);
+  // Column titles and states come from the translation table.
+  const title = await page.textContent('.column[data-state="ASSIGNMENT_STATE_ACCEPTED"] h3');
+  if (title !== "已接收") throw new Error(`the column is titled ${title}`);
   console.log("ACCEPTED_SEEN");
 
   // The terminal uploads a photo: its thumbnail appears in the evidence feed.

@@ -44,6 +44,7 @@ const T = {
 // (terms.json, which the server serves in front of this script as TERMS).
 for (const [key, names] of Object.entries(TERMS)) { T.zh[key] = names.zh; T.en[key] = names.en; }
 T.zh.closedOtherwise = "已拒收/撤销"; T.en.closedOtherwise = "Rejected / cancelled";
+T.zh.system = "系统"; T.en.system = "System";
 let lang = localStorage.getItem("fieldlink-lang") || "zh";
 const t = (key) => (T[lang] && T[lang][key]) || key;
 function applyLang() {
@@ -105,6 +106,13 @@ function columnOf(state) {
   if (state === "ASSIGNMENT_STATE_RETURNED") return "ASSIGNMENT_STATE_ON_SITE";
   return state;
 }
+// Names, not ids (the id on hover): people and teams from /api/officers.
+function personName(id) { const o = officers.find(o => o.officer_id === id); return o ? o.name : id; }
+function teamName(id) { const o = officers.find(o => o.team_id === id && o.team_name); return o ? o.team_name : id; }
+function named(id, name) { return id ? `<span class="named" title="${esc(id)}">${esc(name)}</span>` : ""; }
+function who(id) { return named(id, id === "system" ? t("system") : personName(id)); }
+function teamOf(id) { return named(id, teamName(id)); }
+function assignee(a) { return a.officerId ? who(a.officerId) : teamOf(a.teamId); }
 function renderBoard() {
   const board = $("board"); if (!board) return;
   board.innerHTML = COLUMNS.map(c => `<div class="column" data-state="${c}"><h3>${esc(t(c === "ASSIGNMENT_STATE_REJECTED" ? "closedOtherwise" : c))}</h3></div>`).join("");
@@ -114,7 +122,7 @@ function renderBoard() {
     const card = document.createElement("div");
     card.className = "card" + (a.overdue || a.escalated ? " overdue" : "") + (a.priority === "PRIORITY_URGENT" ? " urgent" : "");
     card.dataset.id = a.id; card.dataset.state = a.state;
-    card.innerHTML = `<div class="title">${esc(a.title)}</div><div class="meta">${esc(a.officerId || a.teamId || "")}${a.acceptedBy ? " → " + esc(a.acceptedBy) : ""}</div>` +
+    card.innerHTML = `<div class="title">${esc(a.title)}</div><div class="meta">${assignee(a)}${a.acceptedBy ? " → " + who(a.acceptedBy) : ""}</div>` +
       `<div class="meta">${a.dueAtMs && a.dueAtMs !== "0" ? esc(t("due")) + " " + esc(fmtTime(a.dueAtMs)) : ""}${a.overdue ? " · <b>" + esc(t("overdue")) + "</b>" : ""}` +
       `${a.escalated ? " · <b>" + esc(t("escalated")) + "</b>" : ""}${a.followUpOf || a.followUpRecordId ? " · " + esc(t("followUp")) : ""}</div>`;
     card.onclick = () => showAssignment(a.id);
@@ -128,9 +136,9 @@ async function loadAssignments() {
 async function showAssignment(id) {
   const detail = $("detail"); const data = await api("GET", "/api/assignments/" + encodeURIComponent(id));
   const a = data.assignment;
-  detail.innerHTML = `<h3>${esc(a.title)}</h3><div class="meta">${esc(t(a.state))} · ${esc(a.officerId || a.teamId)}</div>` +
+  detail.innerHTML = `<h3>${esc(a.title)}</h3><div class="meta">${esc(t(a.state))} · ${assignee(a)}</div>` +
     `<p>${esc(a.instructions || "")}</p><h4>${esc(t("history"))}</h4><table>` +
-    (data.events || []).map(e => `<tr><td>${esc(fmtTime(e.atMs))}</td><td>${esc(t(e.kind || ""))}</td><td>${esc(e.by)}</td><td>${esc(e.reason || "")}</td></tr>`).join("") + "</table>" +
+    (data.events || []).map(e => `<tr><td>${esc(fmtTime(e.atMs))}</td><td>${esc(t(e.kind || ""))}</td><td>${who(e.by)}</td><td>${esc(e.reason || "")}</td></tr>`).join("") + "</table>" +
     (a.state === "ASSIGNMENT_STATE_PENDING_REVIEW"
       ? `<button class="primary" id="detail-approve" type="button">${esc(t("approve"))}</button> <button id="detail-return" type="button">${esc(t("returnWork"))}</button> `
       : "") +
@@ -171,7 +179,7 @@ async function loadIncidents() {
 function renderIncidents() {
   const body = $("incidents"); if (!body) return;
   body.innerHTML = incidents.map(i => `<tr data-incident="${esc(i.id)}" data-state="${esc(i.state)}" data-category="${esc(i.category)}"><td>${esc(fmtTime(i.lastReportAtMs))}</td><td>${esc(t(i.category))}</td>` +
-    `<td>${esc(i.title)}</td><td>${esc(i.reportCount || 1)}</td><td>${esc(i.teamId)}</td><td>${esc(t(i.state))}</td><td>` +
+    `<td>${esc(i.title)}</td><td>${esc(i.reportCount || 1)}</td><td>${teamOf(i.teamId)}</td><td>${esc(t(i.state))}</td><td>` +
     (i.state === "INCIDENT_STATE_NEW"
       ? `<button class="primary" type="button" data-act="dispatch">${esc(t("dispatchIncident"))}</button> <button type="button" data-act="dismiss">${esc(t("dismissIncident"))}</button>`
       : "") + `</td></tr>`).join("");
@@ -203,14 +211,14 @@ async function showIncident(id) {
       `<img class="source-thumb" loading="lazy" alt="" src="${esc(img.thumbnail_url)}"></a>`).join("") : "") + `</div></li>`).join("");
   const others = incidents.filter(o => o.id !== i.id && (o.state === "INCIDENT_STATE_NEW" || o.state === "INCIDENT_STATE_DISPATCHED"));
   detail.dataset.incident = i.id;
-  detail.innerHTML = `<h3>${esc(i.title)}</h3><div class="meta">${esc(t(i.category))} · ${esc(t(i.state))} · ${esc(i.teamId)} · ${esc(t("reports"))} ${esc(i.reportCount || 1)}</div>` +
+  detail.innerHTML = `<h3>${esc(i.title)}</h3><div class="meta">${esc(t(i.category))} · ${esc(t(i.state))} · ${teamOf(i.teamId)} · ${esc(t("reports"))} ${esc(i.reportCount || 1)}</div>` +
     (i.dismissReason ? `<p>${esc(i.dismissReason)}</p>` : "") +
     `<h4>${esc(t("sources"))}</h4><ul class="sources">${sources}</ul>` +
     (isNew ? `<div class="actions"><button type="button" id="split-off">${esc(t("splitOff"))}</button> ` +
       (others.length ? `<select id="merge-into">${others.map(o => `<option value="${esc(o.id)}">${esc(t(o.category))} · ${esc(o.title)}</option>`).join("")}</select> ` +
         `<button type="button" id="merge-go">${esc(t("mergeInto"))}</button>` : "") + `</div>` : "") +
     `<h4>${esc(t("history"))}</h4><table>` +
-    (data.events || []).map(e => `<tr><td>${esc(fmtTime(e.atMs))}</td><td>${esc((e.kind || "").replace("INCIDENT_EVENT_KIND_", ""))}</td><td>${esc(e.by)}</td>` +
+    (data.events || []).map(e => `<tr><td>${esc(fmtTime(e.atMs))}</td><td>${esc(t(e.kind || ""))}</td><td>${who(e.by)}</td>` +
       `<td>${esc(e.source ? t(e.source.kind) + " " + e.source.sourceId + " · " + e.source.summary : (e.reason || ""))}</td></tr>`).join("") + "</table>" +
     `<p class="error" id="incident-error"></p><button type="button" id="detail-close">${esc(t("close"))}</button>`;
   detail.classList.remove("hidden");
@@ -255,7 +263,7 @@ $("d-submit").onclick = async () => {
   } catch (e) { $("d-error").textContent = e.message; }
 };
 
-async function loadOfficers() { officers = (await api("GET", "/api/officers")).officers || []; renderOfficers(); fillAssignees(); }
+async function loadOfficers() { officers = (await api("GET", "/api/officers")).officers || []; renderOfficers(); fillAssignees(); renderBoard(); renderIncidents(); }
 function renderOfficers() {
   const body = $("officers"); if (!body) return;
   body.innerHTML = officers.map(o => `<tr data-officer="${esc(o.officer_id)}"><td>${esc(o.name)} <code>${esc(o.officer_id)}</code></td><td>${esc(o.team_name || o.team_id)}</td>` +
@@ -285,7 +293,7 @@ function evidenceHtml(item) {
     ? `<img alt="" src="/api/photos/${encodeURIComponent(item.item_id)}/thumbnail" data-tries="0">`
     : `<span class="media-badge">${esc(t(kind))}${photo.duration_ms != null ? " " + esc(fmtDuration(photo.duration_ms)) : ""}</span>`;
   const flags = photo ? (photo.flags || []).map(f => `<span class="flag" title="${esc(f)}">${esc(t(f))}</span>`).join("") : "";
-  return `<div class="evidence-item" data-item="${esc(item.item_id)}" data-kind="${esc(item.kind)}">${img}<div><b>${esc(t(item.kind))}</b> · ${esc(item.officer_id)} · ${esc(fmtTime(item.received_at_ms))}` +
+  return `<div class="evidence-item" data-item="${esc(item.item_id)}" data-kind="${esc(item.kind)}">${img}<div><b>${esc(t(item.kind))}</b> · ${who(item.officer_id)} · ${esc(fmtTime(item.received_at_ms))}` +
     `<div>${flags}</div><div class="status">${esc(t("receipt"))} #${esc(item.server_seq)} · SHA-256 <code>${esc(item.sha256.slice(0, 16))}…</code>${item.case_id ? " · " + esc(item.case_id) : ""}</div></div></div>`;
 }
 // The thumbnail is made just after the receipt: try again a few times
@@ -376,7 +384,7 @@ function mediaPlayer(item) {
 async function showItem(id) {
   const detail = $("detail"); const item = await api("GET", "/api/items/" + encodeURIComponent(id));
   const digest = item.photo ? item.photo.sha256 : item.receipt.sha256;
-  detail.innerHTML = `<h3>${esc(t(item.kind))}</h3><div class="meta">${esc(item.officer_id)} · ${esc(item.device_id)}${item.case_id ? " · " + esc(item.case_id) : ""}</div>` +
+  detail.innerHTML = `<h3>${esc(t(item.kind))}</h3><div class="meta">${who(item.officer_id)} · ${esc(item.device_id)}${item.case_id ? " · " + esc(item.case_id) : ""}</div>` +
     `<p class="status">${esc(t("receipt"))} #${esc(item.receipt.server_seq)} · ${esc(fmtTime(item.receipt.received_at_ms))}<br>SHA-256 <code>${esc(digest)}</code><br>` +
     `${esc(t("leaf"))} ${esc(item.leaf_index ?? "—")} · ${esc(t("deviceSigned"))}: ${esc(item.device_signed ? t("yes") : t("no"))}</p>` +
     (item.photo ? mediaPlayer(item) + `<p><a href="/api/photos/${encodeURIComponent(item.item_id)}/original" target="_blank" rel="noopener">${esc(t("download_original"))}</a></p>` : "") +
