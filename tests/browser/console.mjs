@@ -63,6 +63,17 @@ try {
   });
   console.log("THUMBNAIL_SEEN");
 
+  // Reassign it to officer-02 from its detail, with a reason: it goes back
+  // to DISPATCHED, now named for 李秀英.
+  await page.click("#tab-board");
+  await page.click(`.card[data-id="${id}"]`);
+  await page.waitForSelector("#detail-reassign-to");
+  await page.selectOption("#detail-reassign-to", "officer:officer-02");
+  page.once("dialog", dialog => dialog.accept("就近改派 nearer officer"));
+  await page.click("#detail-reassign");
+  await page.waitForSelector(`.column[data-state="ASSIGNMENT_STATE_DISPATCHED"] .card[data-id="${id}"] .named[title="officer-02"]`);
+  console.log("REASSIGNED");
+
   // Triage: the monitor's alarm waits as a NEW incident; dispatch it.
   await page.click("#tab-triage");
   await page.waitForSelector('tr[data-state="INCIDENT_STATE_NEW"] button[data-act="dispatch"]');

@@ -8,6 +8,7 @@ const T = {
     instructions:"工作要求", send:"派发", name:"姓名", team:"中队", online:"在线", lastSeen:"最近在线", position:"最近位置",
     mapNote:"本地绘制（无在线地图）：圆点为执法人员最近位置，方块为未完成任务，红色三角为待分拨事件。", show:"查看", when:"时间", kind:"类别", by:"提交人", receipt:"回执",
     live:"实时连接", offline:"连接中断，重连中…", overdue:"已超期", cancel:"撤销任务", history:"处理记录", sent:"已派发", close:"关闭",
+    closedOtherwise:"已拒收/撤销", system:"系统", reassign:"改派", reassignTo:"改派给", reassignReason:"改派理由（可不填）：", cancelReason:"撤销理由：", cancelConfirm:"确定撤销该任务？",
     grid_report:"网格上报", camera_alert:"视频告警", monitor_packet:"监测数据", street_vending:"占道经营", illegal_dumping:"乱倒垃圾",
     inspection:"巡查记录", photo:"照片证据", service:"电子送达", service_event:"送达回执", interview:"远程询问",
     exportCase:"导出证据包", exporting:"正在导出…", exported:"已导出", custody:"保管记录", deviceSigned:"设备签名", yes:"有", no:"无",
@@ -27,6 +28,7 @@ const T = {
     instructions:"Instructions", send:"Dispatch", name:"Name", team:"Team", online:"Online", lastSeen:"Last seen", position:"Last position",
     mapNote:"Drawn locally (no map tiles): dots are officers' last positions, squares open assignments, red triangles incidents awaiting triage.", show:"Show", when:"When", kind:"Kind", by:"By", receipt:"Receipt",
     live:"live", offline:"disconnected, reconnecting…", overdue:"overdue", cancel:"Cancel assignment", history:"History", sent:"Dispatched", close:"Close",
+    closedOtherwise:"Rejected / cancelled", system:"System", reassign:"Reassign", reassignTo:"Reassign to", reassignReason:"Why is it reassigned? (optional)", cancelReason:"Why is it cancelled?", cancelConfirm:"Cancel this assignment?",
     grid_report:"Grid report", camera_alert:"Video alert", monitor_packet:"Monitor data", street_vending:"Street vending", illegal_dumping:"Illegal dumping",
     inspection:"Inspection", photo:"Photo", service:"Service", service_event:"Service event", interview:"Interview",
     exportCase:"Export package", exporting:"Exporting…", exported:"Exported", custody:"Chain of custody", deviceSigned:"Device-signed", yes:"yes", no:"no",
@@ -43,8 +45,6 @@ const T = {
 // Every protocol enum and reason in both languages, from one table
 // (terms.json, which the server serves in front of this script as TERMS).
 for (const [key, names] of Object.entries(TERMS)) { T.zh[key] = names.zh; T.en[key] = names.en; }
-T.zh.closedOtherwise = "已拒收/撤销"; T.en.closedOtherwise = "Rejected / cancelled";
-T.zh.system = "系统"; T.en.system = "System";
 let lang = localStorage.getItem("fieldlink-lang") || "zh";
 const t = (key) => (T[lang] && T[lang][key]) || key;
 function applyLang() {
@@ -142,7 +142,11 @@ async function showAssignment(id) {
     (a.state === "ASSIGNMENT_STATE_PENDING_REVIEW"
       ? `<button class="primary" id="detail-approve" type="button">${esc(t("approve"))}</button> <button id="detail-return" type="button">${esc(t("returnWork"))}</button> `
       : "") +
-    `<button class="primary" id="detail-cancel" type="button">${esc(t("cancel"))}</button> <button type="button" id="detail-close">${esc(t("close"))}</button><div class="error" id="detail-error"></div>`;
+    (FINAL_STATES.includes(a.state) ? "" :
+      `<div class="reassign"><label>${esc(t("reassignTo"))} <select id="detail-reassign-to">${reassignOptions(a)}</select></label> ` +
+      `<button type="button" id="detail-reassign">${esc(t("reassign"))}</button></div>` +
+      `<button class="primary" id="detail-cancel" type="button">${esc(t("cancel"))}</button> `) +
+    `<button type="button" id="detail-close">${esc(t("close"))}</button><div class="error" id="detail-error"></div>`;
   detail.classList.remove("hidden");
   $("detail-close").onclick = () => detail.classList.add("hidden");
   const review = async (approve, reason) => {
@@ -155,10 +159,36 @@ async function showAssignment(id) {
     $("detail-approve").onclick = () => review(true, "");
     $("detail-return").onclick = () => { const reason = prompt(t("returnReason")); if (reason && reason.trim()) review(false, reason.trim()); };
   }
+  if (!$("detail-cancel")) return;
   $("detail-cancel").onclick = async () => {
-    try { await api("POST", `/api/assignments/${encodeURIComponent(id)}/cancel`, { update_id: uuidv7(), reason: "指挥台撤销 cancelled from the console" }); detail.classList.add("hidden"); }
+    const reason = prompt(t("cancelReason"));
+    if (!reason || !reason.trim() || !confirm(t("cancelConfirm"))) return;
+    try { await api("POST", `/api/assignments/${encodeURIComponent(id)}/cancel`, { update_id: uuidv7(), reason: reason.trim() }); detail.classList.add("hidden"); }
     catch (e) { $("detail-error").textContent = e.message; }
   };
+  $("detail-reassign").onclick = async () => {
+    const [kind, to] = $("detail-reassign-to").value.split(":");
+    if (!to) return;
+    const reason = prompt(t("reassignReason")); if (reason === null) return;
+    const body = { update_id: uuidv7(), reason: reason.trim() };
+    if (kind === "team") body.team_id = to; else body.officer_id = to;
+    try {
+      const result = await api("POST", `/api/assignments/${encodeURIComponent(id)}/reassign`, body);
+      assignments.set(result.assignment.id, result.assignment); renderBoard(); detail.classList.add("hidden");
+    } catch (e) { $("detail-error").textContent = e.message; }
+  };
+}
+// Where the lifecycle ends: no cancel, no reassign.
+const FINAL_STATES = ["ASSIGNMENT_STATE_COMPLETED", "ASSIGNMENT_STATE_CANCELLED"];
+// Officers online first, then the rest, then teams; the current assignee left out.
+function reassignOptions(a) {
+  const people = officers.filter(o => o.role === "officer" && o.officer_id !== a.officerId)
+    .sort((x, y) => Number(y.online) - Number(x.online) || x.name.localeCompare(y.name));
+  const teams = [...new Map(officers.filter(o => o.role === "officer" && o.team_id !== a.teamId)
+    .map(o => [o.team_id, o.team_name || o.team_id])).entries()];
+  return `<option value="">—</option>` +
+    people.map(o => `<option value="officer:${esc(o.officer_id)}">${o.online ? "● " : ""}${esc(o.name)} (${esc(o.officer_id)})</option>`).join("") +
+    teams.map(([id, name]) => `<option value="team:${esc(id)}">${esc(name)}</option>`).join("");
 }
 
 // Triage (事件分拨): incidents, newest first; kept live by the `incident`
