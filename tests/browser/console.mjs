@@ -73,6 +73,14 @@ try {
   await page.click("#detail-reassign");
   await page.waitForSelector(`.column[data-state="ASSIGNMENT_STATE_DISPATCHED"] .card[data-id="${id}"] .named[title="officer-02"]`);
   console.log("REASSIGNED");
+  // Filter the board by officer: officer-01's view no longer holds it;
+  // officer-02's does.
+  await page.selectOption("#f-officer", "officer-01");
+  await page.waitForSelector(`.card[data-id="${id}"]`, { state: "detached" });
+  await page.selectOption("#f-officer", "officer-02");
+  await page.waitForSelector(`.card[data-id="${id}"]`);
+  await page.selectOption("#f-officer", "");
+  console.log("FILTERED");
 
   // Triage: the monitor's alarm waits as a NEW incident; dispatch it.
   await page.click("#tab-triage");

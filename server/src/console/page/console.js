@@ -7,7 +7,7 @@ const T = {
     priority:"优先级", normal:"普通", urgent:"紧急", place:"地点", lat:"纬度", lon:"经度", due:"截止时间", caseId:"案件编号",
     instructions:"工作要求", send:"派发", name:"姓名", team:"中队", online:"在线", lastSeen:"最近在线", position:"最近位置",
     mapNote:"本地绘制（无在线地图）：圆点为执法人员最近位置，方块为未完成任务，红色三角为待分拨事件。", show:"查看", when:"时间", kind:"类别", by:"提交人", receipt:"回执",
-    live:"实时连接", offline:"连接中断，重连中…", overdue:"已超期", cancel:"撤销任务", history:"处理记录", sent:"已派发", close:"关闭",
+    live:"实时连接", offline:"连接中断，重连中…", overdue:"已超期", cancel:"撤销任务", history:"处理记录", sent:"已派发", close:"关闭", more:"更多",
     closedOtherwise:"已拒收/撤销", system:"系统", reassign:"改派", reassignTo:"改派给", reassignReason:"改派理由（可不填）：", cancelReason:"撤销理由：", cancelConfirm:"确定撤销该任务？",
     grid_report:"网格上报", camera_alert:"视频告警", monitor_packet:"监测数据", street_vending:"占道经营", illegal_dumping:"乱倒垃圾",
     inspection:"巡查记录", photo:"照片证据", service:"电子送达", service_event:"送达回执", interview:"远程询问",
@@ -27,7 +27,7 @@ const T = {
     priority:"Priority", normal:"Normal", urgent:"Urgent", place:"Place", lat:"Latitude", lon:"Longitude", due:"Due at", caseId:"Case id",
     instructions:"Instructions", send:"Dispatch", name:"Name", team:"Team", online:"Online", lastSeen:"Last seen", position:"Last position",
     mapNote:"Drawn locally (no map tiles): dots are officers' last positions, squares open assignments, red triangles incidents awaiting triage.", show:"Show", when:"When", kind:"Kind", by:"By", receipt:"Receipt",
-    live:"live", offline:"disconnected, reconnecting…", overdue:"overdue", cancel:"Cancel assignment", history:"History", sent:"Dispatched", close:"Close",
+    live:"live", offline:"disconnected, reconnecting…", overdue:"overdue", cancel:"Cancel assignment", history:"History", sent:"Dispatched", close:"Close", more:"more",
     closedOtherwise:"Rejected / cancelled", system:"System", reassign:"Reassign", reassignTo:"Reassign to", reassignReason:"Why is it reassigned? (optional)", cancelReason:"Why is it cancelled?", cancelConfirm:"Cancel this assignment?",
     grid_report:"Grid report", camera_alert:"Video alert", monitor_packet:"Monitor data", street_vending:"Street vending", illegal_dumping:"Illegal dumping",
     inspection:"Inspection", photo:"Photo", service:"Service", service_event:"Service event", interview:"Interview",
@@ -113,12 +113,43 @@ function named(id, name) { return id ? `<span class="named" title="${esc(id)}">$
 function who(id) { return named(id, id === "system" ? t("system") : personName(id)); }
 function teamOf(id) { return named(id, teamName(id)); }
 function assignee(a) { return a.officerId ? who(a.officerId) : teamOf(a.teamId); }
+// The board's filters (team, officer, overdue): the server is asked for
+// exactly those, and live changes are held to them too.
+const boardFilter = { team: "", officer: "", overdue: false };
+function shownOnBoard(a) {
+  if (boardFilter.overdue && !a.overdue) return false;
+  if (boardFilter.officer && a.officerId !== boardFilter.officer && a.acceptedBy !== boardFilter.officer) return false;
+  if (boardFilter.team) {
+    const inTeam = (id) => officers.some(o => o.officer_id === id && o.team_id === boardFilter.team);
+    if (a.teamId !== boardFilter.team && !inTeam(a.officerId) && !inTeam(a.acceptedBy)) return false;
+  }
+  return true;
+}
+// Closed columns show the newest few; "more" shows the rest.
+const CLOSED_SHOWN = 20;
+const expanded = new Set();
+function fillBoardFilters() {
+  const team = $("f-team"), officer = $("f-officer"); if (!team || !officer) return;
+  const teams = [...new Map(officers.filter(o => o.role === "officer").map(o => [o.team_id, o.team_name || o.team_id])).entries()];
+  team.innerHTML = `<option value="">—</option>` + teams.map(([id, name]) => `<option value="${esc(id)}">${esc(name)}</option>`).join("");
+  officer.innerHTML = `<option value="">—</option>` + officers.filter(o => o.role === "officer")
+    .map(o => `<option value="${esc(o.officer_id)}">${esc(o.name)} (${esc(o.officer_id)})</option>`).join("");
+  team.value = boardFilter.team; officer.value = boardFilter.officer;
+}
+for (const [id, key] of [["f-team", "team"], ["f-officer", "officer"], ["f-overdue", "overdue"]]) {
+  const input = $(id);
+  if (input) input.onchange = () => { boardFilter[key] = input.type === "checkbox" ? input.checked : input.value; loadAssignments(); };
+}
 function renderBoard() {
   const board = $("board"); if (!board) return;
   board.innerHTML = COLUMNS.map(c => `<div class="column" data-state="${c}"><h3>${esc(t(c === "ASSIGNMENT_STATE_REJECTED" ? "closedOtherwise" : c))}</h3></div>`).join("");
   const sorted = [...assignments.values()].sort((a, b) => Number(b.createdAtMs || 0) - Number(a.createdAtMs || 0));
-  for (const a of sorted) {
-    const column = board.querySelector(`[data-state="${columnOf(a.state)}"]`); if (!column) continue;
+  const counts = new Map();
+  for (const a of sorted.filter(shownOnBoard)) {
+    const state = columnOf(a.state);
+    const column = board.querySelector(`[data-state="${state}"]`); if (!column) continue;
+    const n = (counts.get(state) || 0) + 1; counts.set(state, n);
+    if (CLOSED_COLUMNS.includes(state) && n > CLOSED_SHOWN && !expanded.has(state)) continue;
     const card = document.createElement("div");
     card.className = "card" + (a.overdue || a.escalated ? " overdue" : "") + (a.priority === "PRIORITY_URGENT" ? " urgent" : "");
     card.dataset.id = a.id; card.dataset.state = a.state;
@@ -128,9 +159,23 @@ function renderBoard() {
     card.onclick = () => showAssignment(a.id);
     column.appendChild(card);
   }
+  for (const state of CLOSED_COLUMNS) {
+    const hidden = (counts.get(state) || 0) - CLOSED_SHOWN;
+    if (hidden > 0 && !expanded.has(state)) {
+      const more = document.createElement("button");
+      more.type = "button"; more.className = "more"; more.textContent = `${t("more")} (${hidden})`;
+      more.onclick = () => { expanded.add(state); renderBoard(); };
+      board.querySelector(`[data-state="${state}"]`).appendChild(more);
+    }
+  }
 }
+const CLOSED_COLUMNS = ["ASSIGNMENT_STATE_COMPLETED", "ASSIGNMENT_STATE_REJECTED"];
 async function loadAssignments() {
-  const list = await api("GET", "/api/assignments?limit=500");
+  const query = new URLSearchParams({ limit: "500" });
+  if (boardFilter.team) query.set("team", boardFilter.team);
+  if (boardFilter.officer) query.set("officer", boardFilter.officer);
+  if (boardFilter.overdue) query.set("overdue", "true");
+  const list = await api("GET", "/api/assignments?" + query);
   assignments.clear(); (list.assignments || []).forEach(a => assignments.set(a.id, a)); renderBoard();
 }
 async function showAssignment(id) {
@@ -293,7 +338,7 @@ $("d-submit").onclick = async () => {
   } catch (e) { $("d-error").textContent = e.message; }
 };
 
-async function loadOfficers() { officers = (await api("GET", "/api/officers")).officers || []; renderOfficers(); fillAssignees(); renderBoard(); renderIncidents(); }
+async function loadOfficers() { officers = (await api("GET", "/api/officers")).officers || []; renderOfficers(); fillAssignees(); fillBoardFilters(); renderBoard(); renderIncidents(); }
 function renderOfficers() {
   const body = $("officers"); if (!body) return;
   body.innerHTML = officers.map(o => `<tr data-officer="${esc(o.officer_id)}"><td>${esc(o.name)} <code>${esc(o.officer_id)}</code></td><td>${esc(o.team_name || o.team_id)}</td>` +
