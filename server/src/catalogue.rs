@@ -94,6 +94,11 @@ impl Catalogue {
         self.matters.get(code)
     }
 
+    /// Every matter, by code.
+    pub fn matters(&self) -> impl Iterator<Item = &Matter> {
+        self.matters.values()
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.matters.len()

@@ -34,6 +34,11 @@ try {
   await page.selectOption("#d-assignee", "officer-01");
   await page.fill("#d-title", "核查城南路占道经营 Check street vending on Chengnan Road");
   await page.fill("#d-matter", "ZJ-001");
+  // The picker names the catalogued matter.
+  await page.waitForFunction(() => {
+    const name = document.querySelector("#d-matter-name").textContent;
+    return name.length > 0 && !name.includes("无此编码");
+  });
   await page.selectOption("#d-priority", "PRIORITY_URGENT");
   await page.fill("#d-address", "城南路 12 号");
   await page.fill("#d-lat", "29.8683");

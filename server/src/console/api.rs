@@ -64,6 +64,7 @@ pub fn router(state: ConsoleState) -> Router {
             )),
         )
         .route("/api/officers", get(officers))
+        .route("/api/matters", get(matters))
         .route("/api/evidence", get(recent_evidence))
         .route("/api/items/{id}", get(one_item))
         .route("/api/cases/{id}", get(case))
@@ -576,6 +577,13 @@ async fn one_assignment(
         .ok_or_else(|| ApiError::new(Code::NotFound, reason::NOT_FOUND, "no such assignment"))?;
     let events = state.app.storage.assignment_history(id).await?;
     Ok(Json(json!({ "assignment": stored.assignment, "events": events })))
+}
+
+/// The enforcement-matters catalogue (事项目录), for the dispatch picker.
+async fn matters(State(state): State<ConsoleState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    supervisor(&state, &headers, false)?;
+    let matters: Vec<&crate::catalogue::Matter> = state.app.catalogue.matters().collect();
+    Ok(Json(json!({ "matters": matters })))
 }
 
 async fn officers(State(state): State<ConsoleState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {

@@ -191,6 +191,7 @@ fn routes() -> Vec<(&'static str, String)> {
         ("GET", format!("/api/camera-alerts/{id}/thumbnail")),
         ("POST", "/api/intake/alerts".into()),
         ("GET", "/api/officers".into()),
+        ("GET", "/api/matters".into()),
         ("GET", "/api/evidence".into()),
         ("GET", format!("/api/items/{id}")),
         ("GET", "/api/cases/CASE-1".into()),
@@ -1153,4 +1154,23 @@ async fn assignment_filters_and_pages_return_exactly_the_right_rows() {
         }
         assert_eq!(walked, expected, "{query}, paged");
     }
+}
+
+/// The dispatch form's matter picker reads the catalogue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalogue_is_served_for_the_matter_picker() {
+    let (server, base) = start().await;
+    let console = sign_in(&base, "supervisor-01").await.unwrap();
+    let (status, body) = send(console.get("/api/matters")).await;
+    assert_eq!(status, 200, "{body}");
+    let matters = body["matters"].as_array().unwrap();
+    assert_eq!(matters.len(), server.server.state().catalogue.len());
+    let zj = matters
+        .iter()
+        .find(|m| m["code"] == "ZJ-001")
+        .expect("ZJ-001 is catalogued");
+    let expected = server.server.state().catalogue.matter("ZJ-001").unwrap().clone();
+    assert_eq!(zj["name"], expected.name.as_str());
+    assert_eq!(zj["domain"], expected.domain.as_str());
+    assert_eq!(zj["enforcement_measure"], expected.enforcement_measure);
 }
