@@ -67,6 +67,15 @@ try {
     return img && img.complete && img.naturalWidth > 0 && img.style.visibility !== "hidden";
   });
   console.log("THUMBNAIL_SEEN");
+  // Flagged for review only: the photo (no EXIF) stays, its flag in words;
+  // the record (no flags) is hidden.
+  await page.check("#f-flagged");
+  await page.waitForSelector('.evidence-item[data-kind="inspection"]', { state: "hidden" });
+  const flag = await page.textContent('.evidence-item[data-kind="photo"] .flag');
+  if (!flag || flag.startsWith("EVIDENCE_FLAG")) throw new Error(`the flag shows as ${flag}`);
+  await page.uncheck("#f-flagged");
+  await page.waitForSelector('.evidence-item[data-kind="inspection"]');
+  console.log("FLAGGED_FILTER");
 
   // Reassign it to officer-02 from its detail, with a reason: it goes back
   // to DISPATCHED, now named for 李秀英.

@@ -7,7 +7,7 @@ const T = {
     priority:"优先级", normal:"普通", urgent:"紧急", place:"地点", lat:"纬度", lon:"经度", due:"截止时间", caseId:"案件编号",
     instructions:"工作要求", send:"派发", name:"姓名", team:"中队", online:"在线", lastSeen:"最近在线", position:"最近位置",
     mapNote:"本地绘制（无在线地图）：圆点为执法人员最近位置，方块为未完成任务，红色三角为待分拨事件。", show:"查看", when:"时间", kind:"类别", by:"提交人", receipt:"回执",
-    live:"实时连接", offline:"连接中断，重连中…", overdue:"已超期", cancel:"撤销任务", history:"处理记录", sent:"已派发", close:"关闭", more:"更多", unknownMatter:"事项目录中无此编码",
+    live:"实时连接", offline:"连接中断，重连中…", overdue:"已超期", cancel:"撤销任务", history:"处理记录", sent:"已派发", close:"关闭", more:"更多", flaggedOnly:"只看待复核", unknownMatter:"事项目录中无此编码",
     closedOtherwise:"已拒收/撤销", system:"系统", reassign:"改派", reassignTo:"改派给", reassignReason:"改派理由（可不填）：", cancelReason:"撤销理由：", cancelConfirm:"确定撤销该任务？",
     grid_report:"网格上报", camera_alert:"视频告警", monitor_packet:"监测数据", street_vending:"占道经营", illegal_dumping:"乱倒垃圾",
     inspection:"巡查记录", photo:"照片证据", service:"电子送达", service_event:"送达回执", interview:"远程询问",
@@ -27,7 +27,7 @@ const T = {
     priority:"Priority", normal:"Normal", urgent:"Urgent", place:"Place", lat:"Latitude", lon:"Longitude", due:"Due at", caseId:"Case id",
     instructions:"Instructions", send:"Dispatch", name:"Name", team:"Team", online:"Online", lastSeen:"Last seen", position:"Last position",
     mapNote:"Drawn locally (no map tiles): dots are officers' last positions, squares open assignments, red triangles incidents awaiting triage.", show:"Show", when:"When", kind:"Kind", by:"By", receipt:"Receipt",
-    live:"live", offline:"disconnected, reconnecting…", overdue:"overdue", cancel:"Cancel assignment", history:"History", sent:"Dispatched", close:"Close", more:"more", unknownMatter:"not in the catalogue",
+    live:"live", offline:"disconnected, reconnecting…", overdue:"overdue", cancel:"Cancel assignment", history:"History", sent:"Dispatched", close:"Close", more:"more", flaggedOnly:"Flagged for review only", unknownMatter:"not in the catalogue",
     closedOtherwise:"Rejected / cancelled", system:"System", reassign:"Reassign", reassignTo:"Reassign to", reassignReason:"Why is it reassigned? (optional)", cancelReason:"Why is it cancelled?", cancelConfirm:"Cancel this assignment?",
     grid_report:"Grid report", camera_alert:"Video alert", monitor_packet:"Monitor data", street_vending:"Street vending", illegal_dumping:"Illegal dumping",
     inspection:"Inspection", photo:"Photo", service:"Service", service_event:"Service event", interview:"Interview",
@@ -381,7 +381,7 @@ function evidenceHtml(item) {
     ? `<img alt="" src="/api/photos/${encodeURIComponent(item.item_id)}/thumbnail" data-tries="0">`
     : `<span class="media-badge">${esc(t(kind))}${photo.duration_ms != null ? " " + esc(fmtDuration(photo.duration_ms)) : ""}</span>`;
   const flags = photo ? (photo.flags || []).map(f => `<span class="flag" title="${esc(f)}">${esc(t(f))}</span>`).join("") : "";
-  return `<div class="evidence-item" data-item="${esc(item.item_id)}" data-kind="${esc(item.kind)}">${img}<div><b>${esc(t(item.kind))}</b> · ${who(item.officer_id)} · ${esc(fmtTime(item.received_at_ms))}` +
+  return `<div class="evidence-item" data-item="${esc(item.item_id)}" data-kind="${esc(item.kind)}"${flags ? ' data-flagged="1"' : ""}>${img}<div><b>${esc(t(item.kind))}</b> · ${who(item.officer_id)} · ${esc(fmtTime(item.received_at_ms))}` +
     `<div>${flags}</div><div class="status">${esc(t("receipt"))} #${esc(item.server_seq)} · SHA-256 <code>${esc(item.sha256.slice(0, 16))}…</code>${item.case_id ? " · " + esc(item.case_id) : ""}</div></div></div>`;
 }
 // The thumbnail is made just after the receipt: try again a few times
@@ -394,6 +394,8 @@ function retryThumbnail(img) {
   if (tries > 20) { img.style.visibility = "hidden"; return; }
   setTimeout(() => { img.src = img.src.split("?")[0] + "?try=" + tries; }, 500);
 }
+// "Flagged for review only": items without a flag are hidden, live ones too.
+$("f-flagged").onchange = () => $("evidence").classList.toggle("flagged-only", $("f-flagged").checked);
 async function loadEvidence() {
   const data = await api("GET", "/api/evidence?limit=50");
   $("evidence").innerHTML = (data.items || []).map(evidenceHtml).join("");
