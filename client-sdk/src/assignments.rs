@@ -49,8 +49,12 @@ pub struct AssignmentFeed {
     acks: mpsc::UnboundedSender<u64>,
     skip_own: bool,
     /// The client's record of the last event taken.
-    taken: std::sync::Arc<std::sync::Mutex<Option<(u64, String)>>>,
+    taken: Taken,
 }
+
+/// The last event an app took from a client's feeds, and the database
+/// epoch its seq is of: where the client's next feed starts.
+pub(crate) type Taken = std::sync::Arc<std::sync::Mutex<Option<(u64, std::sync::Arc<str>)>>>;
 
 /// An event as the feed task passes it on.
 struct FeedItem {
@@ -82,25 +86,19 @@ impl AssignmentFeed {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<pb::AssignmentEvent, Error>>> {
         loop {
-            let item = match self.events.poll_recv(cx) {
-                std::task::Poll::Ready(item) => item,
-                std::task::Poll::Pending => return std::task::Poll::Pending,
+            let item = match std::task::ready!(self.events.poll_recv(cx)) {
+                None => return std::task::Poll::Ready(None),
+                Some(Err(error)) => return std::task::Poll::Ready(Some(Err(error))),
+                Some(Ok(item)) => item,
             };
-            return std::task::Poll::Ready(match item {
-                None => None,
-                Some(Err(error)) => Some(Err(error)),
-                Some(Ok(item)) => {
-                    // Taken: acknowledged now, and only now.
-                    let _ = self.acks.send(item.event.seq);
-                    if let Ok(mut taken) = self.taken.lock() {
-                        *taken = Some((item.event.seq, item.epoch.to_string()));
-                    }
-                    if self.skip_own && item.own {
-                        continue;
-                    }
-                    Some(Ok(item.event))
-                }
-            });
+            // Taken: acknowledged now, and only now.
+            let _ = self.acks.send(item.event.seq);
+            if let Ok(mut taken) = self.taken.lock() {
+                *taken = Some((item.event.seq, item.epoch));
+            }
+            if !(self.skip_own && item.own) {
+                return std::task::Poll::Ready(Some(Ok(item.event)));
+            }
         }
     }
 }

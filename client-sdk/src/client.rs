@@ -41,7 +41,7 @@ pub struct Client {
     signer: Option<DeviceSigner>,
     /// The last feed event the app took, and its database epoch: where the
     /// next feed of this client starts (see `assignments.rs`).
-    pub(crate) feed_taken: Arc<std::sync::Mutex<Option<(u64, String)>>>,
+    pub(crate) feed_taken: crate::assignments::Taken,
     /// Counts [`Client::network_changed`] hints; waiting retries watch it.
     network: Arc<tokio::sync::watch::Sender<u64>>,
 }

@@ -71,6 +71,19 @@ impl PhotoUpload {
         bytes: impl Into<bytes::Bytes>,
     ) -> Self {
         let bytes = bytes.into();
+        let sha256 = Sha256::digest(&bytes).into();
+        Self::with_source(
+            [evidence_id, record_id, content_type],
+            captured_at_ms,
+            sha256,
+            Source::Memory(bytes),
+        )
+    }
+
+    /// The upload of `source`: `[evidence_id, record_id, content_type]`,
+    /// no place or case yet.
+    fn with_source(ids: [&str; 3], captured_at_ms: i64, sha256: [u8; 32], source: Source) -> Self {
+        let [evidence_id, record_id, content_type] = ids;
         Self {
             evidence_id: evidence_id.to_owned(),
             record_id: record_id.to_owned(),
@@ -78,8 +91,8 @@ impl PhotoUpload {
             captured_at_ms,
             capture_place: None,
             case_id: String::new(),
-            sha256: Sha256::digest(&bytes).into(),
-            source: Source::Memory(bytes),
+            sha256,
+            source,
         }
     }
 
@@ -116,20 +129,16 @@ impl PhotoUpload {
         let (sha256, sm3, size_bytes) = tokio::task::spawn_blocking(move || hash_file(&hashed))
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))??;
-        Ok(Self {
-            evidence_id: evidence_id.to_owned(),
-            record_id: record_id.to_owned(),
-            content_type: content_type.to_owned(),
+        Ok(Self::with_source(
+            [evidence_id, record_id, content_type],
             captured_at_ms,
-            capture_place: None,
-            case_id: String::new(),
             sha256,
-            source: Source::File {
+            Source::File {
                 path,
                 size_bytes,
                 sm3,
             },
-        })
+        ))
     }
 
     /// Where the photo was taken, as the terminal's GPS said.

@@ -172,47 +172,61 @@ async fn start_first(storage: &dyn EpochStore, now_ms: i64) -> Result<DatabaseEp
     }
 }
 
-/// Writes what the database holds now into the marker; returns it.
-pub async fn update_marker(
-    storage: &dyn crate::storage::Storage,
-    epoch: &str,
-    marker: &Path,
-) -> Result<HighWater, EpochError> {
-    let epoch = Uuid::parse_str(epoch).map_err(|e| StorageError::Corrupt(format!("epoch {epoch}: {e}")))?;
-    let high_water = storage.high_water().await?;
-    let update = Marker { epoch, high_water };
-    let marker = marker.to_owned();
-    tokio::task::spawn_blocking(move || write_marker(&marker, &update))
-        .await
-        .map_err(|e| EpochError::Marker {
-            path: PathBuf::new(),
-            error: std::io::Error::other(e),
-        })??;
-    Ok(high_water)
+/// This node's marker: the epoch it serves and where the file is.
+#[derive(Debug, Clone)]
+pub struct EpochMarker {
+    epoch: Uuid,
+    path: PathBuf,
 }
 
-/// Keeps the marker at what the database holds (checked every second),
-/// until shutdown; the server writes it a last time after its final commit.
-pub async fn keep_marker(
-    storage: Arc<dyn crate::storage::Storage>,
-    epoch: String,
-    marker: PathBuf,
-    shutdown: CancellationToken,
-) {
-    let mut written = HighWater::default();
-    loop {
-        match storage.high_water().await {
-            Ok(now) if now != written => match update_marker(storage.as_ref(), &epoch, &marker).await {
-                Ok(high_water) => written = high_water,
-                Err(error) => tracing::warn!(%error, "database epoch marker not updated"),
-            },
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "database high-water mark not read"),
+impl EpochMarker {
+    /// The marker of `epoch` in `data_dir`.
+    pub fn new(epoch: Uuid, data_dir: &Path) -> Self {
+        Self {
+            epoch,
+            path: marker_path(data_dir),
         }
-        tokio::select! {
-            () = tokio::time::sleep(MARKER_INTERVAL) => {}
-            () = shutdown.cancelled() => return,
+    }
+
+    /// Writes what the database holds now (the server's last word at
+    /// shutdown, after its final commit).
+    pub async fn update(&self, storage: &dyn EpochStore) -> Result<(), EpochError> {
+        let high_water = storage.high_water().await?;
+        self.write(high_water).await
+    }
+
+    /// Keeps the marker at what the database holds (checked every second),
+    /// until shutdown.
+    pub async fn keep(self, storage: Arc<dyn crate::storage::Storage>, shutdown: CancellationToken) {
+        let mut written = HighWater::default();
+        loop {
+            match storage.high_water().await {
+                Ok(now) if now != written => match self.write(now).await {
+                    Ok(()) => written = now,
+                    Err(error) => tracing::warn!(%error, "database epoch marker not updated"),
+                },
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "database high-water mark not read"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(MARKER_INTERVAL) => {}
+                () = shutdown.cancelled() => return,
+            }
         }
+    }
+
+    async fn write(&self, high_water: HighWater) -> Result<(), EpochError> {
+        let update = Marker {
+            epoch: self.epoch,
+            high_water,
+        };
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || write_marker(&path, &update))
+            .await
+            .map_err(|e| EpochError::Marker {
+                path: self.path.clone(),
+                error: std::io::Error::other(e),
+            })?
     }
 }
 

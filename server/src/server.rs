@@ -189,8 +189,13 @@ pub async fn start_wrapped(
     }
     // Which history of seqs this is: a database restored behind this
     // node's back starts a new one here.
-    let epoch_marker = crate::database_epoch::marker_path(&config.data_dir);
-    let database_epoch = crate::database_epoch::settle(storage.as_ref(), &epoch_marker, clock()).await?;
+    let database_epoch = crate::database_epoch::settle(
+        storage.as_ref(),
+        &crate::database_epoch::marker_path(&config.data_dir),
+        clock(),
+    )
+    .await?;
+    let epoch_marker = crate::database_epoch::EpochMarker::new(database_epoch.epoch, &config.data_dir);
     tracing::info!(epoch = %database_epoch.epoch, number = database_epoch.number, "database epoch");
     let evidence =
         Evidence::open(&config.data_dir.join("evidence"), config.evidence_s3().as_ref()).map_err(|e| {
@@ -304,12 +309,7 @@ pub async fn start_wrapped(
         shutdown: shutdown.clone(),
         clock,
     };
-    tokio::spawn(crate::database_epoch::keep_marker(
-        state.storage.clone(),
-        database_epoch.epoch.to_string(),
-        epoch_marker,
-        shutdown.clone(),
-    ));
+    tokio::spawn(epoch_marker.clone().keep(state.storage.clone(), shutdown.clone()));
     tokio::spawn(crate::evidence::janitor::run(state.clone(), shutdown.clone()));
     tokio::spawn(crate::evidence::media_worker::run(
         state.clone(),
@@ -418,7 +418,13 @@ pub async fn start_wrapped(
         }
     };
     let hj212_addr = start_hj212(&state, &shutdown).await?;
-    let task = tokio::spawn(accept_loop(endpoint, state.clone(), shutdown.clone(), writer));
+    let task = tokio::spawn(accept_loop(
+        endpoint,
+        state.clone(),
+        shutdown.clone(),
+        writer,
+        epoch_marker,
+    ));
     tracing::info!(%local_addr, "listening");
     Ok(RunningServer {
         local_addr,
@@ -529,6 +535,7 @@ async fn accept_loop(
     state: AppState,
     shutdown: CancellationToken,
     writer: tokio::task::JoinHandle<()>,
+    epoch_marker: crate::database_epoch::EpochMarker,
 ) {
     let connections = TaskTracker::new();
     let requests = TaskTracker::new();
@@ -578,14 +585,10 @@ async fn accept_loop(
     endpoint.close(close_code::SHUTTING_DOWN.into(), b"server shutting down");
     // Every request has its answer; stop the writer once its queue is empty.
     let storage = state.storage.clone();
-    let (epoch, marker) = (
-        state.database_epoch.clone(),
-        crate::database_epoch::marker_path(&state.config.data_dir),
-    );
     drop(state);
     let _ = tokio::time::timeout(grace, writer).await;
     // The last word on what this database held, for the next start's check.
-    if let Err(error) = crate::database_epoch::update_marker(storage.as_ref(), &epoch, &marker).await {
+    if let Err(error) = epoch_marker.update(storage.as_ref()).await {
         tracing::warn!(%error, "database epoch marker not updated at shutdown");
     }
     storage.close().await;
