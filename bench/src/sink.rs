@@ -78,6 +78,13 @@ impl ItemStore for CommitSink {
         self.inner.case_items(case_id, page).await
     }
 
+    async fn case_summaries(
+        &self,
+        filter: &fieldlink_server::storage::CaseFilter,
+    ) -> Result<Vec<fieldlink_server::storage::CaseSummary>, StorageError> {
+        self.inner.case_summaries(filter).await
+    }
+
     async fn recent_items(
         &self,
         before_seq: Option<u64>,
@@ -514,8 +521,13 @@ impl LogStore for CommitSink {
         self.inner.custody_event(event_id).await
     }
 
-    async fn item_custody(&self, item_id: Uuid, limit: u32) -> Result<Vec<StoredCustody>, StorageError> {
-        self.inner.item_custody(item_id, limit).await
+    async fn item_custody(
+        &self,
+        item_id: Uuid,
+        action: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StoredCustody>, StorageError> {
+        self.inner.item_custody(item_id, action, limit).await
     }
 
     async fn store_cosignature(&self, tree_size: u64, witness: &str, note: &str) -> Result<(), StorageError> {

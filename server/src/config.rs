@@ -71,6 +71,13 @@ pub struct Config {
     /// Longest a console connection may stay open, ms (live event streams
     /// reconnect and resume).
     pub console_connection_lifetime_ms: u64,
+    /// The console map's base layer: an XYZ tile URL template with `{z}`,
+    /// `{x}` and `{y}` (Web Mercator, 256-pixel tiles), e.g. the map service
+    /// the agency already uses. HTTPS (plain HTTP only to a loopback host).
+    /// None: the map is drawn locally, with no tiles and nothing fetched.
+    pub console_map_tiles: Option<String>,
+    /// The attribution the tile provider asks to be shown under the map.
+    pub console_map_attribution: Option<String>,
     /// The HJ 212 listener's TCP address for monitors (`serve --dev`
     /// defaults it to 127.0.0.1:9212). None: no monitors.
     pub hj212: Option<SocketAddr>,
@@ -232,6 +239,8 @@ impl Default for Config {
             console_connections_max: 256,
             console_header_timeout_ms: 10_000,
             console_connection_lifetime_ms: 60 * 60 * 1000,
+            console_map_tiles: None,
+            console_map_attribution: None,
             log_origin: "fieldlink.local/evidence".into(),
             witnesses: Vec::new(),
             database_owner: None,
@@ -393,6 +402,18 @@ impl Config {
                 "console_connections_max",
                 "console_connections_max, console_header_timeout_ms and console_connection_lifetime_ms must be above 0",
             );
+        }
+        if let Some(template) = &self.console_map_tiles {
+            if let Err(detail) = crate::tile_template::origin(template) {
+                return invalid("console_map_tiles", &detail);
+            }
+        }
+        if self
+            .console_map_attribution
+            .as_ref()
+            .is_some_and(|a| a.len() > 200 || a.chars().any(char::is_control))
+        {
+            return invalid("console_map_attribution", "must be at most 200 bytes on one line");
         }
         if self.hj212_connections_max == 0
             || self.hj212_idle_timeout_ms == 0

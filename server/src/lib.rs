@@ -53,6 +53,7 @@ pub mod state;
 pub mod storage;
 pub mod stored_data;
 pub mod stream_churn;
+pub mod tile_template;
 pub mod tls;
 pub mod token_bucket;
 pub mod transparency;

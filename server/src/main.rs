@@ -405,6 +405,13 @@ struct ServeArgs {
     /// Longest a console connection stays open, ms [default: 3600000].
     #[arg(long)]
     console_connection_lifetime_ms: Option<u64>,
+    /// The console map's base layer: an XYZ tile URL template with {z}, {x}
+    /// and {y} (HTTPS) [default: none, the map is drawn locally].
+    #[arg(long)]
+    console_map_tiles: Option<String>,
+    /// The attribution the tile provider asks to be shown under the map.
+    #[arg(long)]
+    console_map_attribution: Option<String>,
     /// TCP address of the HJ 212 listener for monitors [default with --dev: 127.0.0.1:9212].
     #[arg(long)]
     hj212: Option<SocketAddr>,
@@ -452,6 +459,12 @@ impl ServeArgs {
         config.dev |= self.dev;
         config.log_json |= self.log_json;
         config.allow_no_crl |= self.allow_no_crl;
+        if self.console_map_tiles.is_some() {
+            config.console_map_tiles = self.console_map_tiles;
+        }
+        if self.console_map_attribution.is_some() {
+            config.console_map_attribution = self.console_map_attribution;
+        }
         if !self.witnesses.is_empty() {
             config.witnesses = self.witnesses;
         }

@@ -3,11 +3,14 @@
 // which plays the terminal: it prints progress lines the test waits on.
 //   CONSOLE_URL  the console's base URL
 //   SCREENSHOT   where to save the screenshot (PNG)
+//   SCREENSHOT_DIR  where to save the views' screenshots for the README
 //   CHROMIUM     the browser (default /usr/bin/chromium)
 import { chromium } from "playwright-core";
 
 const base = process.env.CONSOLE_URL;
 const screenshot = process.env.SCREENSHOT;
+const shots = process.env.SCREENSHOT_DIR;
+const shoot = async (page, name) => { if (shots) await page.screenshot({ path: `${shots}/console-${name}.png` }); };
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   // As the machine kind's probe runs it: no sandbox as root, and no
@@ -27,6 +30,26 @@ try {
   await page.click("#signin-submit");
   await page.waitForSelector("#app:not(.hidden)");
   console.log("SIGNED_IN");
+
+  // The morning: filter the board by officer-02's team; the overnight
+  // assignment is there, overdue. Open it and reassign it to an officer who
+  // is online (listed first, marked ●).
+  const team = await page.evaluate(async () => (await (await fetch("/api/officers")).json()).officers.find(o => o.officer_id === "officer-02").team_id);
+  await page.selectOption("#f-team", team);
+  const late = '.card.overdue[data-state="ASSIGNMENT_STATE_DISPATCHED"]';
+  await page.waitForSelector(late);
+  await shoot(page, "board");
+  const lateId = await page.getAttribute(late, "data-id");
+  await page.click(late);
+  await page.waitForSelector("#detail-reassign-to");
+  const firstChoice = await page.$eval("#detail-reassign-to", s => s.options[1].textContent);
+  if (!firstChoice.startsWith("●") || !firstChoice.includes("officer-01")) throw new Error(`the online officer is not offered first: ${firstChoice}`);
+  await page.selectOption("#detail-reassign-to", "officer:officer-01");
+  page.once("dialog", dialog => dialog.accept("原承办人未上线 the assignee is off duty"));
+  await page.click("#detail-reassign");
+  await page.selectOption("#f-team", "");
+  await page.waitForSelector(`.card[data-id="${lateId}"] .named[title="officer-01"]`);
+  console.log("OVERDUE_REASSIGNED");
 
   // Dispatch an urgent assignment to officer-01.
   await page.click("#tab-dispatch");
@@ -77,6 +100,47 @@ try {
   await page.waitForSelector('.evidence-item[data-kind="inspection"]');
   console.log("FLAGGED_FILTER");
 
+  // Open the flagged photo: each flag explained, the receipt with both
+  // digests; review every flag with a note. The feed's filter then leaves
+  // it out, and the custody list shows the reviews.
+  await page.click('.evidence-item[data-kind="photo"]');
+  await page.waitForSelector('#detail code[data-digest="sm3"]');
+  await page.waitForSelector("#detail .review-go");
+  await shoot(page, "evidence");
+  for (let n = 0; n < 10 && await page.$("#detail .review-go"); n++) {
+    await page.fill("#detail .review-note", "执法记录仪截图，无 EXIF 属正常 body-camera still");
+    await page.click("#detail .review-go");
+    await page.waitForFunction((left) => document.querySelectorAll("#detail .review-go").length < left,
+      await page.$$eval("#detail .review-go", b => b.length));
+  }
+  await page.waitForSelector("#detail .review");
+  const logged = await page.textContent("#custody");
+  if (!logged.includes("复核")) throw new Error(`the custody list does not show the review: ${logged}`);
+  await page.keyboard.press("Escape");
+  await page.waitForSelector("#detail", { state: "hidden" });
+  await page.check("#f-flagged");
+  await page.waitForSelector('.evidence-item[data-kind="photo"]', { state: "hidden" });
+  await page.uncheck("#f-flagged");
+  console.log("FLAG_REVIEWED");
+
+  // The case: found in the list by part of its id, its file shows every
+  // item's content, the photo's thumbnail and the assignment it answers.
+  await page.click("#tab-case");
+  await page.fill("#case-q", "2026-0101");
+  await page.press("#case-q", "Enter");
+  await page.waitForSelector('tr[data-case="ZF-2026-0101"]');
+  await page.click('tr[data-case="ZF-2026-0101"]');
+  await page.waitForSelector('#case-items li[data-kind="inspection"] dl.content');
+  const content = await page.textContent('#case-items li[data-kind="inspection"]');
+  if (!content.includes("城南建材经营部")) throw new Error(`the record's content is missing: ${content}`);
+  await page.waitForFunction(() => {
+    const img = document.querySelector('#case-items li[data-kind="photo"] img.case-thumb');
+    return img && img.complete && img.naturalWidth > 0;
+  });
+  await page.waitForSelector("#case-assignments [data-assignment]");
+  await shoot(page, "case");
+  console.log("CASE_READ");
+
   // Reassign it to officer-02 from its detail, with a reason: it goes back
   // to DISPATCHED, now named for 李秀英.
   await page.click("#tab-board");
@@ -123,8 +187,34 @@ try {
   await page.screenshot({ path: screenshot, fullPage: true });
   await page.click("#tab-map");
   await page.waitForSelector("#map-svg circle");
+  await shoot(page, "map");
   // The incident still awaiting triage is pinned on the map.
   await page.waitForSelector("#map-svg .incident-pin");
+  // The keyboard: arrows move along the tabs; Enter opens a card, Esc
+  // closes it and gives focus back.
+  await page.focus("#tab-map");
+  await page.keyboard.press("ArrowRight");
+  if (!(await page.getAttribute("#tab-case", "aria-selected") === "true")) throw new Error("ArrowRight did not move to the next tab");
+  await page.click("#tab-board");
+  await page.focus(".card");
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("#detail:not(.hidden)");
+  await page.keyboard.press("Escape");
+  await page.waitForSelector("#detail", { state: "hidden" });
+  if (!(await page.evaluate(() => document.activeElement.classList.contains("card")))) throw new Error("focus did not return to the card");
+  console.log("KEYBOARD");
+
+  // A 1366×768 command-room screen: nothing scrolls sideways.
+  await page.setViewportSize({ width: 1366, height: 768 });
+  for (const view of ["board", "evidence", "case", "map"]) {
+    await page.click(`#tab-${view}`);
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    if (wide > 1366) throw new Error(`the ${view} view is ${wide} px wide at 1366`);
+  }
+  await page.click("#tab-board");
+  await shoot(page, "board-1366");
+  console.log("FITS_1366");
+
   // English beside Chinese.
   await page.click("#lang");
   if ((await page.textContent("#tab-board")).trim() !== "Board") throw new Error("no English switch");

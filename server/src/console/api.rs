@@ -21,9 +21,10 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::extract::{ApiQuery, PathId};
-use super::views::{evidence_summaries, flag_names};
+use super::request::{accessor, json_body, uuid_param};
+use super::views::evidence_summaries;
 use super::{service_session, supervisor, ApiError, ConsoleState, OPENAPI, PAGE};
-use crate::custody::{self, Accessor, Action};
+use crate::custody::{self, Action};
 use crate::directory::Role;
 use crate::services;
 
@@ -65,9 +66,16 @@ pub fn router(state: ConsoleState) -> Router {
         )
         .route("/api/officers", get(officers))
         .route("/api/matters", get(matters))
+        .route("/api/map", get(super::map_tiles::map_settings))
         .route("/api/evidence", get(recent_evidence))
-        .route("/api/items/{id}", get(one_item))
+        .route("/api/items/{id}", get(super::item_view::one_item))
+        .route(
+            "/api/items/{id}/flag-reviews",
+            post(super::item_view::review_flag),
+        )
+        .route("/api/cases", get(super::cases::list_cases))
         .route("/api/cases/{id}", get(case))
+        .route("/api/cases/{id}/file", get(super::cases::case_file))
         .route("/api/cases/{id}/export", post(export_case))
         .route("/api/alerts", get(alerts))
         .route("/api/photos/{id}/original", get(photo_original))
@@ -81,12 +89,11 @@ pub fn router(state: ConsoleState) -> Router {
         .with_state(state)
 }
 
-async fn page() -> Response {
+async fn page(State(state): State<ConsoleState>) -> Response {
+    let policy = super::map_tiles::content_security_policy(state.app.config.console_map_tiles.as_deref());
     (
-        [
-            (header::CONTENT_SECURITY_POLICY, super::CONTENT_SECURITY_POLICY),
-            (header::X_FRAME_OPTIONS, "DENY"),
-        ],
+        [(header::CONTENT_SECURITY_POLICY, policy)],
+        [(header::X_FRAME_OPTIONS, "DENY")],
         Html(PAGE),
     )
         .into_response()
@@ -113,16 +120,6 @@ async fn openapi() -> Response {
 
 async fn not_found() -> ApiError {
     ApiError::new(Code::NotFound, reason::NOT_FOUND, "no such route")
-}
-
-fn json_body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::invalid("body", &format!("not the expected JSON: {e}")))
-}
-
-fn uuid_param(field: &str, text: &str) -> Result<Uuid, ApiError> {
-    fieldlink_protocol::validate::item_id(field, text)
-        .map_err(|e| ApiError::from(crate::error::ServiceError::from(e)))
 }
 
 #[derive(Deserialize)]
@@ -206,6 +203,8 @@ struct AssignmentQuery {
     team: Option<String>,
     officer: Option<String>,
     overdue: Option<bool>,
+    created_from: Option<i64>,
+    created_before: Option<i64>,
     limit: Option<u32>,
     after: Option<String>,
 }
@@ -232,6 +231,8 @@ async fn list_assignments(
         overdue_only: query.overdue.unwrap_or(false),
         limit: query.limit.unwrap_or(100),
         after: query.after.unwrap_or_default(),
+        created_from_ms: query.created_from.unwrap_or(0),
+        created_before_ms: query.created_before.unwrap_or(0),
     };
     Ok(Json(
         services::assignment::list(&state.app, &service_session(&session), request).await?,
@@ -638,141 +639,11 @@ async fn recent_evidence(
     if !(1..=200).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be 1 to 200"));
     }
+    if query.before.is_some_and(|before| i64::try_from(before).is_err()) {
+        return Err(ApiError::invalid("before", "is not a server_seq"));
+    }
     let items = state.app.storage.recent_items(query.before, limit).await?;
     Ok(Json(json!({ "items": evidence_summaries(&state, items).await? })))
-}
-
-/// Who is looking, for the custody events of what they look at.
-fn accessor(session: &super::sessions::ConsoleSession, peer: SocketAddr) -> Accessor {
-    Accessor {
-        actor: session.officer.id.clone(),
-        origin: format!("console {}", peer.ip()),
-    }
-}
-
-async fn one_item(
-    State(state): State<ConsoleState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    PathId(id): PathId,
-) -> Result<Json<Value>, ApiError> {
-    let session = supervisor(&state, &headers, false)?;
-    let id = uuid_param("item_id", &id)?;
-    let item = state
-        .app
-        .storage
-        .item(id)
-        .await?
-        .ok_or_else(|| ApiError::new(Code::NotFound, reason::NOT_FOUND, "no such item"))?;
-    // Viewing evidence is a custody event, logged before it is shown.
-    let storage = state.app.storage.as_ref();
-    let case_id = item.case_id.clone().unwrap_or_default();
-    custody::record(
-        storage,
-        &accessor(&session, peer),
-        Action::ViewItem,
-        &case_id,
-        vec![id.to_string()],
-    )
-    .await?;
-    let custody_history = custody_json(&storage.item_custody(id, CUSTODY_SHOWN_MAX).await?);
-    let body = decode_body(&item.kind, &item.body);
-    let mut value = json!({
-        "item_id": id.to_string(),
-        "kind": item.kind,
-        "receipt": {
-            "server_seq": item.receipt.server_seq,
-            "received_at_ms": item.receipt.received_at_ms,
-            "sha256": hex::encode(item.receipt.sha256),
-        },
-        "device_id": item.device_id,
-        "officer_id": item.officer_id,
-        "case_id": item.case_id,
-        "body": body,
-        "body_bytes": item.body.len(),
-        "leaf_index": item.receipt.leaf.map(|leaf| leaf.index),
-        "device_signed": item.capture.is_some(),
-        "custody": custody_history,
-    });
-    if let Some(photo) = state.app.storage.photo(id).await? {
-        value["photo"] = json!({
-            "sha256": hex::encode(photo.receipt.sha256),
-            "sm3": hex::encode(photo.index.sm3),
-            "size_bytes": photo.index.size_bytes,
-            "content_type": photo.index.content_type,
-            "width": photo.index.width,
-            "height": photo.index.height,
-            "duration_ms": photo.index.duration_ms,
-            "codecs": photo.index.codecs,
-            "container_time_ms": photo.index.container_time_ms,
-            "captured_at_ms": photo.index.captured_at_ms,
-            "exif_time_ms": photo.index.exif_time_ms,
-            "flags": flag_names(&photo.index.flags),
-        });
-    }
-    // What post-processing found after the receipt (an undecodable image).
-    value["findings"] = json!(state
-        .app
-        .storage
-        .media_findings(id)
-        .await?
-        .into_iter()
-        .map(|f| json!({"finding": f.finding, "detail": f.detail, "at_ms": f.at_ms}))
-        .collect::<Vec<_>>());
-    Ok(Json(value))
-}
-
-/// Most custody events an item view lists (oldest first).
-const CUSTODY_SHOWN_MAX: u32 = 200;
-
-/// Custody events as the console shows them.
-fn custody_json(events: &[crate::storage::StoredCustody]) -> Vec<Value> {
-    events
-        .iter()
-        .filter_map(|stored| {
-            let event = pb::CustodyEvent::decode(stored.bytes.as_slice()).ok()?;
-            Some(json!({
-                "event_id": event.event_id,
-                "action": event.action,
-                "actor": event.actor,
-                "origin": event.origin,
-                "at_ms": event.at_ms,
-                "case_id": event.case_id,
-                "leaf_index": stored.leaf_index,
-            }))
-        })
-        .collect()
-}
-
-/// The stored item bytes as proto3 JSON, by kind.
-fn decode_body(kind: &str, bytes: &[u8]) -> Value {
-    fn as_json<M: Message + Default + serde::Serialize>(bytes: &[u8]) -> Value {
-        M::decode(bytes)
-            .ok()
-            .and_then(|m| serde_json::to_value(m).ok())
-            .unwrap_or(Value::Null)
-    }
-    match kind {
-        "inspection" => as_json::<pb::InspectionRecord>(bytes),
-        "photo" => as_json::<pb::PhotoHeader>(bytes),
-        "service" => as_json::<pb::ServiceConfirmation>(bytes),
-        "service_event" => as_json::<pb::ServiceEvent>(bytes),
-        "interview" => as_json::<pb::InterviewRecord>(bytes),
-        "grid_report" => as_json::<pb::GridReport>(bytes),
-        // The alert as posted, its snapshot summarized (the bytes are in the item).
-        "camera_alert" => match serde_json::from_slice::<Value>(bytes) {
-            Ok(mut alert) => {
-                if let Some(snapshot) = alert.get_mut("snapshot_base64") {
-                    let length = snapshot.as_str().map_or(0, str::len);
-                    *snapshot = Value::String(format!("({length} base64 characters)"));
-                }
-                alert
-            }
-            Err(_) => Value::Null,
-        },
-        "monitor_packet" => Value::String(String::from_utf8_lossy(bytes).trim_end().to_owned()),
-        _ => Value::Null,
-    }
 }
 
 #[derive(Deserialize)]

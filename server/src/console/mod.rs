@@ -17,9 +17,13 @@
 //! `/api/openapi.json`).
 
 pub mod api;
+pub mod cases;
 pub mod events;
 pub mod extract;
 pub mod incident_evidence;
+pub mod item_view;
+pub mod map_tiles;
+pub mod request;
 pub mod sessions;
 pub mod terms;
 pub mod views;
@@ -46,10 +50,6 @@ pub use terms::TERMS;
 /// The page's styles, served as `/console.css`.
 pub const STYLES: &str = include_str!("page/console.css");
 
-/// The page's Content-Security-Policy: nothing inline, nothing from
-/// elsewhere, no framing.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
-     script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 /// The OpenAPI document of the API (also checked in under docs/).
 pub const OPENAPI: &str = include_str!("../../../docs/console-openapi.json");
 

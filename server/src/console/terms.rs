@@ -1,5 +1,6 @@
 //! The console's one translation table: every protocol state, event kind,
-//! flag, priority and refusal reason the page can show, in Chinese and in
+//! flag, priority, refusal reason and content enum (outcomes, document
+//! types, roles, channels, …) the page can show, in Chinese and in
 //! English (`page/terms.json`, served in front of the script as `TERMS`).
 //! The test below fails when the protocol gains a value the table lacks.
 
@@ -33,6 +34,18 @@ mod tests {
         wanted.extend(values::<pb::IncidentState>(|e| e.as_str_name()));
         wanted.extend(values::<pb::IncidentEventKind>(|e| e.as_str_name()));
         wanted.extend(values::<pb::EvidenceFlag>(|e| e.as_str_name()));
+        // What an item's decoded content can hold (the evidence and case views).
+        wanted.extend(values::<pb::SubjectKind>(|e| e.as_str_name()));
+        wanted.extend(values::<pb::Outcome>(|e| e.as_str_name()));
+        wanted.extend(values::<pb::DocumentType>(|e| e.as_str_name()));
+        wanted.extend(values::<pb::RecipientRole>(|e| e.as_str_name()));
+        wanted.extend(values::<pb::ServiceChannel>(|e| e.as_str_name()));
+        wanted.extend(values::<pb::ConfirmationMethod>(|e| e.as_str_name()));
+        wanted.extend(values::<pb::ServiceEventKind>(|e| e.as_str_name()));
+        wanted.extend(values::<pb::ServiceState>(|e| e.as_str_name()));
+        wanted.extend(values::<pb::IntervieweeRole>(|e| e.as_str_name()));
+        wanted.extend(values::<pb::IdentityVerification>(|e| e.as_str_name()));
+        wanted.extend(values::<pb::Role>(|e| e.as_str_name()));
         wanted.extend(reason::ALL);
         assert!(wanted.len() > 80, "{}", wanted.len());
         let missing: Vec<_> = wanted.iter().filter(|key| !table.contains_key(**key)).collect();

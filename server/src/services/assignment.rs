@@ -426,6 +426,27 @@ pub async fn reassign(
     .await
 }
 
+/// A list's creation-time range: 0 is no bound; negative times and an
+/// empty range are refused.
+fn created_range(from_ms: i64, before_ms: i64) -> Result<(Option<i64>, Option<i64>), ServiceError> {
+    for (field, value) in [("created_from_ms", from_ms), ("created_before_ms", before_ms)] {
+        if value < 0 {
+            return Err(fieldlink_protocol::FieldError::new(field, "must not be negative").into());
+        }
+    }
+    if from_ms > 0 && before_ms > 0 && before_ms <= from_ms {
+        return Err(fieldlink_protocol::FieldError::new(
+            "created_before_ms",
+            "must be after created_from_ms",
+        )
+        .into());
+    }
+    Ok((
+        (from_ms > 0).then_some(from_ms),
+        (before_ms > 0).then_some(before_ms),
+    ))
+}
+
 /// Lists what the caller may see: supervisors everything, officers their
 /// own and their team's.
 pub async fn list(
@@ -453,11 +474,15 @@ pub async fn list(
             state.directory.team_members(&session.officer.team_id),
         )
     });
+    let (created_from_ms, created_before_ms) =
+        created_range(request.created_from_ms, request.created_before_ms)?;
     let filter = AssignmentFilter {
         state: state_filter,
         team,
         officer_id: (!request.officer_id.is_empty()).then(|| request.officer_id.clone()),
         overdue_only: request.overdue_only,
+        created_from_ms,
+        created_before_ms,
         limit: page.limit,
         before_id: page.before_id.clone(),
         visible_to_team,

@@ -150,6 +150,10 @@ pub struct AssignmentFilter {
     pub officer_id: Option<String>,
     /// Only overdue.
     pub overdue_only: bool,
+    /// Only created at or after this time (ms).
+    pub created_from_ms: Option<i64>,
+    /// Only created before this time (ms).
+    pub created_before_ms: Option<i64>,
     /// Page size.
     pub limit: u32,
     /// Only ids below this one (UUIDv7 ids sort by creation time).

@@ -116,6 +116,13 @@ impl ItemStore for HeldStore {
         Ok(Vec::new())
     }
 
+    async fn case_summaries(
+        &self,
+        _filter: &super::CaseFilter,
+    ) -> Result<Vec<super::CaseSummary>, StorageError> {
+        Ok(Vec::new())
+    }
+
     async fn recent_items(
         &self,
         _before_seq: Option<u64>,

@@ -30,6 +30,10 @@ pub trait ItemStore: Send + Sync + 'static {
     /// those after `page.after`, at most `page.limit` (every one when None).
     async fn case_items(&self, case_id: &str, page: &CasePage) -> Result<Vec<CaseItemRow>, StorageError>;
 
+    /// Cases (the case ids items name), the most recently active first,
+    /// as `filter` narrows them; counts and times cover every item of each.
+    async fn case_summaries(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StorageError>;
+
     /// The most recent items (newest first), before `before_seq` when given —
     /// monitors' HJ 212 packets left out (machine data, many a minute: they
     /// would crowd the officers' evidence out of the console's feed).
@@ -290,6 +294,34 @@ pub struct ItemSummary {
     pub officer_id: String,
     /// Its case, if any.
     pub case_id: Option<String>,
+}
+
+/// Which cases to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaseFilter {
+    /// Only cases whose id contains this (any case of ASCII letters).
+    pub id_contains: Option<String>,
+    /// Only cases one of these officers sent an item to.
+    pub officer_ids: Option<Vec<String>>,
+    /// Only cases last active before this item seq (the next page).
+    pub before_seq: Option<u64>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// One case as a list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseSummary {
+    /// The case id.
+    pub case_id: String,
+    /// How many items name it.
+    pub items: u64,
+    /// When its first item was received (ms).
+    pub first_at_ms: i64,
+    /// When its latest item was received (ms).
+    pub last_at_ms: i64,
+    /// The seq of its latest item (the paging key).
+    pub last_seq: u64,
 }
 
 /// Which items of a case to list.

@@ -92,8 +92,14 @@ pub trait LogStore: Send + Sync {
     /// A custody event by its id.
     async fn custody_event(&self, event_id: Uuid) -> Result<Option<StoredCustody>, StorageError>;
 
-    /// The custody events that name an item, oldest first, at most `limit`.
-    async fn item_custody(&self, item_id: Uuid, limit: u32) -> Result<Vec<StoredCustody>, StorageError>;
+    /// The custody events that name an item, oldest first, at most `limit`;
+    /// with `action`, only those of that action (`review_flag`, …).
+    async fn item_custody(
+        &self,
+        item_id: Uuid,
+        action: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StoredCustody>, StorageError>;
 
     /// Keeps a witness's cosigned note of the checkpoint of `tree_size` (a
     /// second one of the same witness and size is ignored).

@@ -55,8 +55,8 @@ pub use incidents::{
     StoredIncident,
 };
 pub use items::{
-    CaseItemRow, CasePage, CommitOutcome, DeviceCapture, ItemIndex, ItemKind, ItemStore, ItemSummary,
-    NewItem, ServiceHistory, StoredItem, StoredReceipt,
+    CaseFilter, CaseItemRow, CasePage, CaseSummary, CommitOutcome, DeviceCapture, ItemIndex, ItemKind,
+    ItemStore, ItemSummary, NewItem, ServiceHistory, StoredItem, StoredReceipt,
 };
 pub use log::{LeafRef, LogStore, StoredCheckpoint, StoredCustody};
 pub(crate) use log_append::{custody_leaf, incident_leaf, stored_event_leaf, stored_item_leaf};

@@ -31,11 +31,12 @@ use crate::storage::convert::{
 use crate::storage::inspection_rows::InspectionRows;
 use crate::storage::log_append::{event_leaf, item_leaf, LogAppend};
 use crate::storage::{
-    AssignmentCommit, AssignmentFilter, AssignmentStore, CaseItemRow, CasePage, CommitOutcome, DatabaseEpoch,
-    DeviceCapture, EpochStore, EvidenceStore, FeedCursor, HighWater, ItemIndex, ItemStore, ItemSummary,
-    LeafRef, LogStore, MediaFinding, MediaJob, NewAssignmentEvent, NewItem, PartialUpload, PeopleStore,
-    PhotoIndex, RecordLinks, RecordedEvent, ServiceHistory, SessionToken, Storage, StorageError,
-    StoredAssignment, StoredCheckpoint, StoredCustody, StoredItem, StoredPhoto, StoredReceipt,
+    AssignmentCommit, AssignmentFilter, AssignmentStore, CaseFilter, CaseItemRow, CasePage, CaseSummary,
+    CommitOutcome, DatabaseEpoch, DeviceCapture, EpochStore, EvidenceStore, FeedCursor, HighWater, ItemIndex,
+    ItemStore, ItemSummary, LeafRef, LogStore, MediaFinding, MediaJob, NewAssignmentEvent, NewItem,
+    PartialUpload, PeopleStore, PhotoIndex, RecordLinks, RecordedEvent, ServiceHistory, SessionToken,
+    Storage, StorageError, StoredAssignment, StoredCheckpoint, StoredCustody, StoredItem, StoredPhoto,
+    StoredReceipt,
 };
 
 type DbRow = <Db as sqlx::Database>::Row;
@@ -365,6 +366,56 @@ impl ItemStore for Store {
                     occurred_at_ms: row.try_get("occurred_at_ms")?,
                     device_id: row.try_get("device_id")?,
                     officer_id: row.try_get("officer_id")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn case_summaries(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>, StorageError> {
+        let mut query = QueryBuilder::<Db>::new(
+            "SELECT case_id, CAST(COUNT(*) AS BIGINT) AS items, MIN(received_at_ms) AS first_at_ms, \
+             MAX(received_at_ms) AS last_at_ms, MAX(seq) AS last_seq FROM items WHERE case_id IS NOT NULL",
+        );
+        if let Some(text) = &filter.id_contains {
+            // LIKE's own characters in the text match themselves.
+            let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            query
+                .push(" AND LOWER(case_id) LIKE ")
+                .push_bind(format!("%{}%", escaped.to_lowercase()))
+                .push(" ESCAPE '\\'");
+        }
+        if let Some(officers) = &filter.officer_ids {
+            if officers.is_empty() {
+                return Ok(Vec::new());
+            }
+            query.push(
+                " AND case_id IN (SELECT case_id FROM items WHERE case_id IS NOT NULL AND officer_id IN (",
+            );
+            let mut list = query.separated(", ");
+            for officer in officers.iter().take(IDS_PER_LOOKUP_MAX) {
+                list.push_bind(officer.clone());
+            }
+            query.push("))");
+        }
+        query.push(" GROUP BY case_id");
+        if let Some(before) = filter.before_seq {
+            query.push(" HAVING MAX(seq) < ").push_bind(to_i64(before)?);
+        }
+        query
+            .push(" ORDER BY MAX(seq) DESC LIMIT ")
+            .push_bind(i64::from(filter.limit));
+        query
+            .build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(CaseSummary {
+                    case_id: row.try_get("case_id")?,
+                    items: to_u64(row.try_get("items")?)?,
+                    first_at_ms: row.try_get("first_at_ms")?,
+                    last_at_ms: row.try_get("last_at_ms")?,
+                    last_seq: to_u64(row.try_get("last_seq")?)?,
                 })
             })
             .collect()
@@ -963,6 +1014,12 @@ impl AssignmentStore for Store {
         }
         if filter.overdue_only {
             query.push(" AND overdue");
+        }
+        if let Some(from) = filter.created_from_ms {
+            query.push(" AND created_at_ms >= ").push_bind(from);
+        }
+        if let Some(before) = filter.created_before_ms {
+            query.push(" AND created_at_ms < ").push_bind(before);
         }
         if let Some(before) = &filter.before_id {
             query.push(" AND assignment_id < ").push_bind(before.clone());
@@ -1647,14 +1704,21 @@ impl LogStore for Store {
         size.map(to_u64).transpose()
     }
 
-    async fn item_custody(&self, item_id: Uuid, limit: u32) -> Result<Vec<StoredCustody>, StorageError> {
+    async fn item_custody(
+        &self,
+        item_id: Uuid,
+        action: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StoredCustody>, StorageError> {
         let rows = sqlx::query(
             "SELECT c.seq, c.record, l.leaf_index FROM custody_items i \
              JOIN custody_events c ON c.event_id = i.event_id \
              JOIN log_leaves l ON l.item_id = c.event_id \
-             WHERE i.item_id = $1 ORDER BY c.seq LIMIT $2",
+             WHERE i.item_id = $1 AND (CAST($2 AS TEXT) IS NULL OR c.action = $2) \
+             ORDER BY c.seq LIMIT $3",
         )
         .bind(item_id.to_string())
+        .bind(action)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;

@@ -307,6 +307,77 @@ pub async fn the_case_view_is_in_time_order(b: Backend) {
         .is_empty());
 }
 
+pub async fn cases_are_listed_most_recent_first_and_filtered(b: Backend) {
+    let mut by_other = inspection(Uuid::now_v7(), b"c", Some("CASE-B"), 3_000);
+    by_other.officer_id = "officer-02".into();
+    b.storage
+        .commit_items(
+            &[
+                inspection(Uuid::now_v7(), b"a1", Some("ZF-2026-a_1"), 1_000),
+                inspection(Uuid::now_v7(), b"b1", Some("CASE-B"), 1_500),
+                inspection(Uuid::now_v7(), b"none", None, 1_600),
+                inspection(Uuid::now_v7(), b"a2", Some("ZF-2026-a_1"), 2_000),
+                by_other,
+            ],
+            10,
+        )
+        .await
+        .unwrap();
+    let list = |filter: super::CaseFilter| {
+        let storage = b.storage.clone();
+        async move {
+            let cases = storage.case_summaries(&filter).await.unwrap();
+            cases
+                .into_iter()
+                .map(|c| (c.case_id, c.items))
+                .collect::<Vec<_>>()
+        }
+    };
+    let all = super::CaseFilter {
+        limit: 10,
+        ..Default::default()
+    };
+    // CASE-B's latest item came last; items without a case are no case.
+    assert_eq!(
+        list(all.clone()).await,
+        vec![("CASE-B".to_owned(), 2), ("ZF-2026-a_1".to_owned(), 2)]
+    );
+    let first = b.storage.case_summaries(&all).await.unwrap();
+    assert!(first[0].first_at_ms <= first[0].last_at_ms);
+    // Paging: the next page starts below the last case's latest seq.
+    let page = super::CaseFilter {
+        limit: 1,
+        ..all.clone()
+    };
+    let one = b.storage.case_summaries(&page).await.unwrap();
+    assert_eq!(one.len(), 1);
+    let next = super::CaseFilter {
+        before_seq: Some(one[0].last_seq),
+        ..page
+    };
+    assert_eq!(list(next).await, vec![("ZF-2026-a_1".to_owned(), 2)]);
+    // By id, in any case of letters, with LIKE's wildcards taken literally.
+    let by_id = |text: &str| super::CaseFilter {
+        id_contains: Some(text.to_owned()),
+        ..all.clone()
+    };
+    assert_eq!(list(by_id("zf-2026")).await, vec![("ZF-2026-a_1".to_owned(), 2)]);
+    assert_eq!(list(by_id("a_1")).await, vec![("ZF-2026-a_1".to_owned(), 2)]);
+    assert_eq!(list(by_id("a%")).await, vec![]);
+    assert_eq!(list(by_id("2026_")).await, vec![]);
+    // By officer: a case any of them worked on, with all of its items counted.
+    let by_officer = super::CaseFilter {
+        officer_ids: Some(vec!["officer-02".into()]),
+        ..all.clone()
+    };
+    assert_eq!(list(by_officer).await, vec![("CASE-B".to_owned(), 2)]);
+    let nobody = super::CaseFilter {
+        officer_ids: Some(vec![]),
+        ..all
+    };
+    assert_eq!(list(nobody).await, vec![]);
+}
+
 pub async fn assignment_events_are_version_checked_and_fed_in_order(b: Backend) {
     let storage = &b.storage;
     let id = Uuid::now_v7().to_string();
@@ -860,6 +931,7 @@ pub async fn a_mixed_batch_indexes_every_kind(b: Backend) {
         at_ms: 2_000,
         case_id: "CASE-M".into(),
         item_ids: vec![record.to_string(), service.to_string(), record.to_string()],
+        ..Default::default()
     };
     let custody = storage.record_custody(&event).await.unwrap();
     assert_eq!(custody.seq, 1);
@@ -880,10 +952,22 @@ pub async fn a_mixed_batch_indexes_every_kind(b: Backend) {
         Some(custody.clone())
     );
     assert_eq!(
-        storage.item_custody(record, 10).await.unwrap(),
+        storage.item_custody(record, None, 10).await.unwrap(),
         vec![custody.clone()]
     );
-    assert_eq!(storage.item_custody(photo, 10).await.unwrap(), vec![]);
+    assert_eq!(storage.item_custody(photo, None, 10).await.unwrap(), vec![]);
+    // Filtered by action: only that action's events.
+    assert_eq!(
+        storage.item_custody(record, Some("export"), 10).await.unwrap(),
+        vec![custody.clone()]
+    );
+    assert_eq!(
+        storage
+            .item_custody(record, Some("review_flag"), 10)
+            .await
+            .unwrap(),
+        vec![]
+    );
     // Append-only, like the evidence.
     assert!(
         !b.raw
@@ -1057,6 +1141,7 @@ macro_rules! backend_suite {
             case!(a_service_step_is_stored_once_whoever_reports_it);
             case!(evidence_is_append_only_in_the_database);
             case!(the_case_view_is_in_time_order);
+            case!(cases_are_listed_most_recent_first_and_filtered);
             case!(assignment_events_are_version_checked_and_fed_in_order);
             case!(concurrent_updates_from_one_version_let_exactly_one_win);
             case!(a_batch_of_events_is_checked_in_order_in_one_transaction);

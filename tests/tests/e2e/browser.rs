@@ -1,9 +1,13 @@
 //! The console in a real browser: headless Chromium (Debian's `chromium`,
-//! driven by playwright-core from tests/browser/) signs in, dispatches an
+//! driven by playwright-core from tests/browser/) walks a supervisor's
+//! morning: signs in, filters the board by team, opens an overdue
+//! assignment and reassigns it to an officer who is online, dispatches an
 //! assignment, watches an SDK terminal accept it — the board changes live,
-//! without a reload — and sees the terminal's photo thumbnail appear in the
-//! evidence feed. The screenshot is saved as a test artifact
-//! (target/test-artifacts/console.png).
+//! without a reload — sees the terminal's photo appear in the evidence
+//! feed, opens the flagged photo and marks its flags reviewed, and opens the
+//! case to read every item's content. Screenshots are saved as test
+//! artifacts (target/test-artifacts/console*.png; the README's come from
+//! here).
 //!
 //! Needs `/usr/bin/chromium` and `npm ci` in tests/browser (`.ci/run` does
 //! both); skips with the reason printed otherwise, unless
@@ -42,8 +46,30 @@ async fn a_supervisor_dispatches_in_the_browser_and_watches_the_terminal_live() 
         eprintln!("SKIPPED: {reason}");
         return;
     }
-    let server = TestServer::start_with(|config| config.http = Some("127.0.0.1:0".parse().unwrap())).await;
+    let server = TestServer::start_with(|config| {
+        config.http = Some("127.0.0.1:0".parse().unwrap());
+        config.overdue_check_interval_ms = 200;
+    })
+    .await;
     let console = format!("http://{}", server.server.console_addr().unwrap());
+    // Overnight, an assignment to officer-02 (not online) went overdue.
+    let supervisor = crate::console::sign_in(&console, "supervisor-01").await.unwrap();
+    let mut late = crate::console::new_assignment("officer-02");
+    late["title"] = serde_json::json!("夜市油烟复查 Recheck night-market fumes");
+    late["dueAtMs"] = serde_json::json!((fieldlink_client::now_ms() + 1_000).to_string());
+    let (status, made) = crate::console::send(supervisor.post("/api/assignments", &late)).await;
+    assert_eq!(status, 200, "{made}");
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let (_, overdue) = crate::console::send(supervisor.get("/api/assignments?overdue=true")).await;
+            if overdue["assignments"].as_array().is_some_and(|a| !a.is_empty()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the assignment goes overdue");
     let terminal = connect(server.addr(), "device-001", "officer-01").await.unwrap();
     let mut feed = terminal.assignments();
     // An alarm waiting in triage, and a second one, 1 km north, that stays
@@ -62,6 +88,7 @@ async fn a_supervisor_dispatches_in_the_browser_and_watches_the_terminal_live() 
         .current_dir(browser_dir())
         .env("CONSOLE_URL", &console)
         .env("SCREENSHOT", &screenshot)
+        .env("SCREENSHOT_DIR", &artifacts)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -77,15 +104,18 @@ async fn a_supervisor_dispatches_in_the_browser_and_watches_the_terminal_live() 
                 let id = id.trim().to_owned();
                 events_until(&mut feed, |e| e.assignment.as_ref().is_some_and(|a| a.id == id)).await;
                 terminal.accept_assignment(&id).await.unwrap();
-                // Then it reports from the site with a photo.
-                let item = record("officer-01");
+                // Then it reports from the site with a photo, in a case.
+                let mut item = record("officer-01");
+                item.case_id = "ZF-2026-0101".into();
+                item.assignment_id = id.clone();
                 terminal.submit_inspection(&item).await.unwrap();
                 let photo = PhotoUpload::new(
                     &item.id,
                     "image/jpeg",
                     fieldlink_client::now_ms() - 60_000,
                     photos::jpeg(640, 480, 11),
-                );
+                )
+                .in_case("ZF-2026-0101");
                 terminal.upload_photo(&photo, |_| {}).await.unwrap();
             }
             if line == "TRIAGE_WATCHING" {
@@ -115,8 +145,13 @@ async fn a_supervisor_dispatches_in_the_browser_and_watches_the_terminal_live() 
     assert!(status.success(), "the browser script failed after {seen:?}");
     for step in [
         "SIGNED_IN",
+        "OVERDUE_REASSIGNED",
         "ACCEPTED_SEEN",
         "THUMBNAIL_SEEN",
+        "FLAG_REVIEWED",
+        "CASE_READ",
+        "KEYBOARD",
+        "FITS_1366",
         "INCIDENT_DISPATCHED",
         "LIVE_INCIDENT_SEEN",
         "SNAPSHOT_THUMB_SEEN",

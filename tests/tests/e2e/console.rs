@@ -105,7 +105,7 @@ pub(crate) fn uuid7() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-fn new_assignment(officer: &str) -> Value {
+pub(crate) fn new_assignment(officer: &str) -> Value {
     json!({
         "id": uuid7(),
         "title": "巡查城南路占道经营 Patrol Chengnan Road",
@@ -193,8 +193,12 @@ fn routes() -> Vec<(&'static str, String)> {
         ("GET", "/api/officers".into()),
         ("GET", "/api/matters".into()),
         ("GET", "/api/evidence".into()),
+        ("GET", "/api/map".into()),
         ("GET", format!("/api/items/{id}")),
+        ("POST", format!("/api/items/{id}/flag-reviews")),
+        ("GET", "/api/cases".into()),
         ("GET", "/api/cases/CASE-1".into()),
+        ("GET", "/api/cases/CASE-1/file".into()),
         ("POST", "/api/cases/CASE-1/export".into()),
         ("GET", "/api/alerts".into()),
         ("GET", format!("/api/photos/{id}/original")),
@@ -318,6 +322,7 @@ async fn bad_input_gets_the_protocols_typed_errors() {
         ("cancelling an unknown assignment", console.post(&format!("/api/assignments/{}/cancel", uuid7()), &json!({"update_id": uuid7()})), 404, "NOT_FOUND", ""),
         ("reassigning to both an officer and a team", console.post(&format!("/api/assignments/{}/reassign", uuid7()), &json!({"update_id": uuid7(), "officer_id": "officer-01", "team_id": "team-chengnan"})), 400, "INVALID_ARGUMENT", "officer_id"),
         ("an evidence page too large", console.get("/api/evidence?limit=1000"), 400, "INVALID_ARGUMENT", "limit"),
+        ("an evidence page before an impossible seq", console.get("/api/evidence?before=9223372036854775808"), 400, "INVALID_ARGUMENT", "before"),
         ("an unknown state filter", console.get("/api/assignments?state=SLEEPING"), 400, "INVALID_ARGUMENT", "state"),
         ("a bad case id", console.get(&format!("/api/cases/{}", "x".repeat(100))), 400, "INVALID_ARGUMENT", "case_id"),
         ("an unknown photo", console.get(&format!("/api/photos/{}/original", uuid7())), 404, "NOT_FOUND", ""),
@@ -1104,8 +1109,36 @@ async fn assignment_filters_and_pages_return_exactly_the_right_rows() {
             || m.1
                 .is_some_and(|o| team_of.get(o).map(String::as_str) == Some(team))
     };
+    // When each was created, as the server stamped it: the date range's cases.
+    let (_, everything) = send(console.get("/api/assignments?limit=500")).await;
+    let created: std::collections::HashMap<String, i64> = everything["assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap().to_owned(),
+                a["createdAtMs"].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    let from = created[&made[2].0];
+    let before = created[&made[7].0].max(from + 1);
+    let in_range = |m: &Made| (from..before).contains(&created[&m.0]);
     let cases: Vec<(String, Vec<String>)> = vec![
         ("".into(), newest_first(&|_| true)),
+        (
+            format!("created_from={from}&created_before={before}"),
+            newest_first(&|m| in_range(m)),
+        ),
+        (
+            format!("created_from={from}"),
+            newest_first(&|m| created[&m.0] >= from),
+        ),
+        (
+            format!("created_before={before}&officer=officer-01"),
+            newest_first(&|m| created[&m.0] < before && m.1 == Some("officer-01")),
+        ),
         (
             "officer=officer-02".into(),
             newest_first(&|m| m.1 == Some("officer-02")),
@@ -1153,6 +1186,16 @@ async fn assignment_filters_and_pages_return_exactly_the_right_rows() {
             }
         }
         assert_eq!(walked, expected, "{query}, paged");
+    }
+    // An empty or negative range is a typed refusal.
+    for query in [
+        format!("created_from={before}&created_before={from}"),
+        "created_from=-5".to_owned(),
+        "created_before=soon".to_owned(),
+    ] {
+        let (status, refusal) = send(console.get(&format!("/api/assignments?{query}"))).await;
+        assert_eq!(status, 400, "{query}: {refusal}");
+        assert_eq!(refusal["reason"], "INVALID_FIELD", "{query}");
     }
 }
 

@@ -195,7 +195,7 @@ async fn an_exported_case_verifies_offline_and_each_tampering_is_caught_with_its
     let event_id = uuid::Uuid::parse_str(&manifest.export_event.item_id).unwrap();
     assert!(storage.custody_event(event_id).await.unwrap().is_some());
     let history = storage
-        .item_custody(uuid::Uuid::parse_str(&first.id).unwrap(), 10)
+        .item_custody(uuid::Uuid::parse_str(&first.id).unwrap(), None, 10)
         .await
         .unwrap();
     assert_eq!(history.len(), 1);

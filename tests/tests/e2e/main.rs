@@ -9,6 +9,7 @@ mod blob_races;
 mod browser;
 mod camera_alerts;
 mod console;
+mod console_cases;
 mod device_capture;
 mod evidence_export;
 mod faults;
