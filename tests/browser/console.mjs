@@ -63,9 +63,16 @@ try {
     return name.length > 0 && !name.includes("无此编码");
   });
   await page.selectOption("#d-priority", "PRIORITY_URGENT");
+  // The place: picked on the map (a click fills the coordinates)…
+  await page.click("#d-pick");
+  await page.waitForSelector("#map.picking #map-svg");
+  await page.click("#map-svg", { position: { x: 300, y: 200 } });
+  await page.waitForSelector('[data-panel="dispatch"]:not(.hidden)');
+  if (!(await page.inputValue("#d-lat")) || !(await page.inputValue("#d-lon"))) throw new Error("picking on the map filled no place");
+  // …or an address already on record (the overnight assignment's) fills them.
   await page.fill("#d-address", "城南路 12 号");
-  await page.fill("#d-lat", "29.8683");
-  await page.fill("#d-lon", "121.5440");
+  if (await page.inputValue("#d-lat") !== "29.868300" || await page.inputValue("#d-lon") !== "121.544000")
+    throw new Error(`the known address gave ${await page.inputValue("#d-lat")}, ${await page.inputValue("#d-lon")}`);
   await page.fill("#d-instructions", "核查占道堆放情况并拍照取证。");
   await page.click("#d-submit");
   await page.waitForFunction(() => document.querySelector("#d-result").textContent.includes("·"));
@@ -187,6 +194,9 @@ try {
   await page.screenshot({ path: screenshot, fullPage: true });
   await page.click("#tab-map");
   await page.waitForSelector("#map-svg circle");
+  // The configured base layer is drawn under the marks, its credit shown.
+  await page.waitForFunction(() => [...document.querySelectorAll("#map-svg image.tile")].length > 0);
+  if (!(await page.textContent("#map-attribution")).includes("测试底图")) throw new Error("the tiles' attribution is missing");
   await shoot(page, "map");
   // The incident still awaiting triage is pinned on the map.
   await page.waitForSelector("#map-svg .incident-pin");

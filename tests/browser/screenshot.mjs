@@ -18,7 +18,7 @@ try {
   await page.click("#signin-submit");
   await page.waitForSelector("#app:not(.hidden)");
   await page.waitForTimeout(1500);
-  for (const view of ["board", "officers", "evidence", "map"]) {
+  for (const view of ["board", "triage", "officers", "evidence", "map", "case"]) {
     await page.click(`#tab-${view}`);
     await page.waitForTimeout(800);
     await page.screenshot({ path: `${out}/console-${view}.png` });

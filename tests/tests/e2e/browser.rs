@@ -15,11 +15,33 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use fieldlink_client::PhotoUpload;
 use fieldlink_tests::{connect, events_until, photos, record, TestServer};
 use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// A map tile server on loopback standing in for the agency's map
+/// service: every tile is one small picture; it counts what it served.
+async fn tile_server() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let served = Arc::new(AtomicUsize::new(0));
+    let tile = fieldlink_tests::photos::jpeg(256, 256, 5);
+    let counter = served.clone();
+    let app = axum::Router::new().route(
+        "/tiles/{z}/{x}/{y}",
+        axum::routing::get(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+            let tile = tile.clone();
+            async move { ([(axum::http::header::CONTENT_TYPE, "image/jpeg")], tile) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, served)
+}
 
 fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("browser")
@@ -46,8 +68,11 @@ async fn a_supervisor_dispatches_in_the_browser_and_watches_the_terminal_live() 
         eprintln!("SKIPPED: {reason}");
         return;
     }
+    let (tiles, tiles_served) = tile_server().await;
     let server = TestServer::start_with(|config| {
         config.http = Some("127.0.0.1:0".parse().unwrap());
+        config.console_map_tiles = Some(format!("http://{tiles}/tiles/{{z}}/{{x}}/{{y}}"));
+        config.console_map_attribution = Some("测试底图 test tiles".into());
         config.overdue_check_interval_ms = 200;
     })
     .await;
@@ -159,6 +184,8 @@ async fn a_supervisor_dispatches_in_the_browser_and_watches_the_terminal_live() 
     ] {
         assert!(seen.iter().any(|l| l == step), "{step} missing from {seen:?}");
     }
+    // The map drew the base layer from the configured tile server.
+    assert!(tiles_served.load(Ordering::Relaxed) > 0, "no tile was fetched");
     let png = std::fs::read(&screenshot).expect("a screenshot");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     eprintln!("screenshot: {}", screenshot.display());

@@ -562,12 +562,17 @@ function drawMap() {
     project = (lon, lat) => [sx(lon), sy(lat)];
     mapView = { toPlace: (x, y) => ({ longitude: minX + (x - 40) / 920 * (maxX - minX), latitude: minY + (480 - y) / 440 * (maxY - minY) }) };
   }
+  // Marks at one spot stack their labels instead of writing over each other.
+  const taken = new Map();
   svg.innerHTML = tiles + points.map(p => {
     const [x, y] = project(p.x, p.y);
+    const spot = `${Math.round(x / 8)},${Math.round(y / 8)}`;
+    const nth = taken.get(spot) || 0; taken.set(spot, nth + 1);
+    const labelY = y + 4 + nth * 16;
     const mark = p.kind === "officer" ? `<circle cx="${x}" cy="${y}" r="7" fill="${p.stale ? "#7a8794" : "#0b5cad"}" stroke="#fff" stroke-width="2"/>`
       : p.kind === "incident" ? `<polygon class="incident-pin" points="${x},${y-8} ${x-7},${y+6} ${x+7},${y+6}" fill="#c62828" stroke="#fff" stroke-width="1.5"/>`
       : `<rect x="${x-6}" y="${y-6}" width="12" height="12" fill="${p.overdue ? "#c62828" : "#e67e00"}" stroke="#fff" stroke-width="1.5"/>`;
-    return mark + `<text x="${x + 10}" y="${y + 4}" font-size="13" class="map-label">${esc(p.label)}</text>`;
+    return mark + `<text x="${x + 10}" y="${labelY}" font-size="13" class="map-label">${esc(p.label)}</text>`;
   }).join("");
   $("map-note").classList.toggle("hidden", !!mapSettings.tile_url);
   $("map-attribution").textContent = mapSettings.tile_url ? `${t("mapTiles")}: ${mapSettings.attribution || new URL(mapSettings.tile_url.replace(/[{}]/g, "")).host}` : "";
@@ -576,6 +581,25 @@ function drawMap() {
 // every 30 s.
 function mapChanged() { if (isVisible("map")) drawMap(); }
 setInterval(() => { if (isVisible("map") && csrf) loadOfficers(); }, 30000);
+
+// The dispatch form's address offers the places already on record (the
+// addresses of assignments and incidents, with their coordinates); choosing
+// one fills them in. Nothing is looked up elsewhere.
+function knownPlaces() {
+  const places = new Map();
+  const add = (p) => { if (p && p.address && p.latitude) places.set(p.address, p); };
+  for (const a of assignments.values()) add(a.place);
+  for (const i of incidents) add(i.place);
+  return places;
+}
+$("d-address").onfocus = () => {
+  $("places").innerHTML = [...knownPlaces().keys()].map(address => `<option value="${esc(address)}"></option>`).join("");
+};
+$("d-address").oninput = () => {
+  const place = knownPlaces().get($("d-address").value.trim()); if (!place) return;
+  $("d-lat").value = Number(place.latitude).toFixed(6); $("d-lon").value = Number(place.longitude).toFixed(6);
+  $("d-pick-status").textContent = t("picked");
+};
 
 // Picking the dispatch form's place on the map: click a point, Esc cancels.
 let pickingPlace = false;
