@@ -580,11 +580,18 @@ async fn one_assignment(
     Ok(Json(json!({ "assignment": stored.assignment, "events": events })))
 }
 
-/// The enforcement-matters catalogue (事项目录), for the dispatch picker.
+/// The enforcement-matters catalogue (事项目录) in force now, with the
+/// sixteen domains, for the dispatch picker.
 async fn matters(State(state): State<ConsoleState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     supervisor(&state, &headers, false)?;
+    let current = state.app.catalogue.current();
     let matters: Vec<&crate::catalogue::Matter> = state.app.catalogue.matters().collect();
-    Ok(Json(json!({ "matters": matters })))
+    Ok(Json(json!({
+        "version": current.map(|v| v.version.as_str()),
+        "effective_from": current.map(|v| v.effective_from.as_str()),
+        "domains": crate::catalogue::DOMAINS,
+        "matters": matters,
+    })))
 }
 
 async fn officers(State(state): State<ConsoleState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {

@@ -79,12 +79,20 @@ fn check_against_directory(
     session: &Session,
     inspection: &Inspection,
 ) -> Result<(), ServiceError> {
-    if state.catalogue.matter(&inspection.matter_code).is_none() {
+    // The catalogue version in force when the inspection began decides.
+    let matter = state
+        .catalogue
+        .matter_at(&inspection.matter_code, inspection.started_at_ms)
+        .map_err(|why| FieldError::new("matter_code", why.to_string()))?;
+    if inspection.outcome == fieldlink_protocol::pb::Outcome::EnforcementMeasure
+        && !matter.enforcement_measure
+    {
         return Err(FieldError::new(
-            "matter_code",
+            "outcome",
             format!(
-                "{} is not in the enforcement-matters catalogue",
-                inspection.matter_code
+                "{} is not an administrative compulsory measure in the catalogue: \
+                 the outcome cannot be an enforcement measure",
+                matter.code
             ),
         )
         .into());

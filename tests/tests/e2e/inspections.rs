@@ -204,3 +204,45 @@ async fn the_server_applies_every_record_rule_with_the_field_named() {
         "officer_ids"
     );
 }
+
+/// The catalogue has versions: a record is checked against the one in force
+/// when it was captured, and an enforcement-measure outcome needs a matter
+/// that is one (the demo catalogue's 2026-07 version dropped FG-004).
+#[tokio::test]
+async fn records_are_checked_against_the_catalogue_version_in_force_when_captured() {
+    let server = TestServer::start().await;
+    let catalogue = &server.server.state().catalogue;
+    let july = catalogue.versions()[1].effective_from_ms;
+    assert!(catalogue.versions()[0].matter("FG-004").is_some());
+    assert!(catalogue.versions()[1].matter("FG-004").is_none());
+    // Captured now: the matter has left the catalogue.
+    let mut r = record("officer-01");
+    r.matter_code = "FG-004".into();
+    assert_eq!(
+        refused(&server, "officer-01", r.clone(), Code::InvalidArgument).await,
+        "matter_code"
+    );
+    // Captured before the version that dropped it: the record stands.
+    r.id = uuid::Uuid::now_v7().to_string();
+    r.started_at_ms = july - 3_600_000;
+    r.ended_at_ms = july - 1_800_000;
+    let client = connect(server.addr(), "device-001", "officer-01").await.unwrap();
+    client
+        .submit_inspection(&r)
+        .await
+        .expect("the version in force at capture time lists FG-004");
+    // An enforcement measure only under a matter that is one.
+    let mut r = record("officer-01");
+    r.outcome = Outcome::EnforcementMeasure as i32;
+    r.officer_ids.push("officer-02".into());
+    assert_eq!(
+        refused(&server, "officer-01", r.clone(), Code::InvalidArgument).await,
+        "outcome"
+    );
+    r.matter_code = "ZJ-003".into();
+    assert!(catalogue.matter("ZJ-003").unwrap().enforcement_measure);
+    client
+        .submit_inspection(&r)
+        .await
+        .expect("ZJ-003 is a compulsory measure");
+}

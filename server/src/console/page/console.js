@@ -25,7 +25,7 @@ const T = {
     content:"内容", mediaFacts:"拍摄信息", declared:"终端申报", exifSays:"EXIF 记录", apart:"相差", reviewFlag:"标记已复核", reviewNote:"复核意见",
     reviewed:"已复核", reviews:"复核记录", pendingReview:"待复核", digests:"摘要值", nearest:"距任务地点", itemsInCase:"案件材料", assignmentsOfCase:"相关任务",
     serviceState:"送达状态", moreItems:"材料较多，仅显示前 500 件；完整材料请导出证据包。", openOriginal:"打开原件", noCases:"没有符合条件的案件",
-    minutes:"分钟", metres:"米", mapTiles:"底图", accuracyM:"精度（米）",
+    minutes:"分钟", metres:"米", mapTiles:"底图", compulsoryMeasure:"行政强制措施", accuracyM:"精度（米）",
     matterCode:"事项编码", officerIds:"执法人员", findings:"检查情况", outcome:"处理结果", outcomeNote:"处理说明", startedAtMs:"开始时间", endedAtMs:"结束时间",
     rectifyByMs:"整改期限", photoIds:"照片", assignmentId:"任务", identifier:"证件号码", contact:"联系方式", address:"地址", latitude:"纬度", longitude:"经度",
     recipient:"受送达人", role:"身份", channel:"送达方式", documentNumber:"文书编号", documentType:"文书种类", sentAtMs:"发送时间", consent:"送达确认", interviewee:"被询问人",
@@ -61,7 +61,7 @@ const T = {
     content:"Content", mediaFacts:"Capture facts", declared:"Declared by the terminal", exifSays:"In the EXIF", apart:"apart", reviewFlag:"Mark reviewed", reviewNote:"Review note",
     reviewed:"reviewed", reviews:"Reviews", pendingReview:"awaiting review", digests:"Digests", nearest:"from the place", itemsInCase:"Case items", assignmentsOfCase:"Assignments",
     serviceState:"Service", moreItems:"The case has more items than the first 500 shown; export the package for all of them.", openOriginal:"Open the original", noCases:"No case matches",
-    minutes:"min", metres:"m", mapTiles:"Base map", accuracyM:"Accuracy (m)",
+    minutes:"min", metres:"m", mapTiles:"Base map", compulsoryMeasure:"compulsory measure", accuracyM:"Accuracy (m)",
     matterCode:"Matter", officerIds:"Officers", findings:"Findings", outcome:"Outcome", outcomeNote:"Outcome note", startedAtMs:"Started", endedAtMs:"Ended",
     rectifyByMs:"Rectify by", photoIds:"Photos", assignmentId:"Assignment", identifier:"Identifier", contact:"Contact", address:"Address", latitude:"Latitude", longitude:"Longitude",
     recipient:"Recipient", role:"Role", channel:"Channel", documentNumber:"Document number", documentType:"Document type", sentAtMs:"Sent", consent:"Consent", interviewee:"Interviewee",
@@ -434,15 +434,17 @@ $("d-submit").onclick = async () => {
 
 // The catalogue, for the dispatch form's matter picker (search by code,
 // name or domain; the chosen matter's name shows under the field).
-let matters = [];
+let matters = [], domains = [];
+const domainName = (code) => { const d = domains.find(d => d.code === code); return d ? (lang === "zh" ? d.zh : d.en) : code; };
 async function loadMatters() {
-  matters = (await api("GET", "/api/matters")).matters || [];
-  $("matters").innerHTML = matters.map(m => `<option value="${esc(m.code)}">${esc(m.name)} · ${esc(m.domain)}</option>`).join("");
+  const catalogue = await api("GET", "/api/matters");
+  matters = catalogue.matters || []; domains = catalogue.domains || [];
+  $("matters").innerHTML = matters.map(m => `<option value="${esc(m.code)}">${esc(m.name)} · ${esc(domainName(m.domain))}</option>`).join("");
   showMatterName();
 }
 function showMatterName() {
   const m = matters.find(m => m.code === $("d-matter").value.trim());
-  $("d-matter-name").textContent = m ? `${m.name}（${m.domain}）` : (matters.length ? t("unknownMatter") : "");
+  $("d-matter-name").textContent = m ? `${m.name}（${domainName(m.domain)}）${m.enforcement_measure ? " · " + t("compulsoryMeasure") : ""}` : (matters.length ? t("unknownMatter") : "");
 }
 $("d-matter").oninput = showMatterName;
 async function loadOfficers() { officers = (await api("GET", "/api/officers")).officers || []; renderOfficers(); fillAssignees(); fillBoardFilters(); fillCaseTeams(); renderBoard(); renderIncidents(); mapChanged(); }
