@@ -362,6 +362,14 @@ impl PeopleStore for CommitSink {
         self.inner.revoke_session_tokens(officer_id, now_ms).await
     }
 
+    async fn tokens_revoked_since(&self, since_ms: i64) -> Result<Vec<Vec<u8>>, StorageError> {
+        self.inner.tokens_revoked_since(since_ms).await
+    }
+
+    async fn disable_officers_not_in(&self, keep: &[String]) -> Result<Vec<String>, StorageError> {
+        self.inner.disable_officers_not_in(keep).await
+    }
+
     async fn record_presence(
         &self,
         node_id: &str,
@@ -400,6 +408,10 @@ impl PeopleStore for CommitSink {
 
     async fn device_revoked_at(&self, device_id: &str) -> Result<Option<i64>, StorageError> {
         self.inner.device_revoked_at(device_id).await
+    }
+
+    async fn devices(&self) -> Result<Vec<fieldlink_server::storage::DeviceRecord>, StorageError> {
+        self.inner.devices().await
     }
 }
 

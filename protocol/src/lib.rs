@@ -63,6 +63,10 @@ pub mod close_code {
     /// The connection abandoned too many request streams (opened, then reset
     /// or stopped before the request was read); reconnect and slow down.
     pub const TOO_MANY_ABANDONED_STREAMS: u32 = 5;
+    /// The officer's session was ended by the agency: removed from or
+    /// disabled in the directory, or their session tokens revoked. The
+    /// token no longer works; sign in again with a password.
+    pub const SESSION_ENDED: u32 = 6;
 }
 
 /// QUIC stream error codes used with `STOP_SENDING` / `RESET_STREAM`.

@@ -30,6 +30,9 @@ pub enum CertsError {
     /// rcgen refused the parameters.
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),
+    /// The CA files or the device id are not usable.
+    #[error("{0}")]
+    Invalid(String),
     /// Writing a file failed.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -102,6 +105,90 @@ pub fn generate_dev_set(out_dir: &Path) -> Result<(), CertsError> {
     let foreign = Issuer::new(foreign_params, foreign_key);
     write_device(out_dir, "foreign-device", &foreign, not_before, not_after)?;
     Ok(())
+}
+
+/// What `devices issue` made.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IssuedDevice {
+    /// The device id (the certificate's common name).
+    pub device_id: String,
+    /// The certificate's serial number, hex (what `devices list` and the CRL name).
+    pub serial_hex: String,
+    /// The certificate file written.
+    pub certificate: String,
+    /// The private key file written (mode 0600).
+    pub key: String,
+    /// Last day of validity, RFC 3339.
+    pub not_after: String,
+}
+
+/// Most days a device certificate may be issued for.
+pub const DEVICE_DAYS_MAX: u32 = 3650;
+
+/// Issues a device certificate and key from the agency CA into `out_dir`
+/// (`<device>.pem`, `<device>.key`); refuses to overwrite either.
+pub fn issue_device(
+    out_dir: &Path,
+    device_id: &str,
+    ca_cert_pem: &str,
+    ca_key_pem: &str,
+    days: u32,
+) -> Result<IssuedDevice, CertsError> {
+    fieldlink_protocol::validate::officer_id("id", device_id)
+        .map_err(|e| CertsError::Invalid(format!("device id: {e}")))?;
+    if !(1..=DEVICE_DAYS_MAX).contains(&days) {
+        return Err(CertsError::Invalid(format!(
+            "--days must be 1 to {DEVICE_DAYS_MAX}"
+        )));
+    }
+    let (certificate, key_file) = (
+        out_dir.join(format!("{device_id}.pem")),
+        out_dir.join(format!("{device_id}.key")),
+    );
+    for path in [&certificate, &key_file] {
+        if path.exists() {
+            return Err(CertsError::Invalid(format!(
+                "{} exists; not overwriting it",
+                path.display()
+            )));
+        }
+    }
+    let ca_key = KeyPair::from_pem(ca_key_pem).map_err(|e| CertsError::Invalid(format!("CA key: {e}")))?;
+    // rcgen would sign with any key: the key must be the certificate's.
+    let ca_spki = x509_parser::pem::parse_x509_pem(ca_cert_pem.as_bytes())
+        .ok()
+        .and_then(|(_, pem)| {
+            pem.parse_x509()
+                .ok()
+                .map(|cert| cert.public_key().subject_public_key.data.to_vec())
+        })
+        .ok_or_else(|| CertsError::Invalid("CA certificate: not a PEM certificate".into()))?;
+    if ca_spki != ca_key.public_key_raw() {
+        return Err(CertsError::Invalid(
+            "the CA key is not the CA certificate's key".into(),
+        ));
+    }
+    let issuer = Issuer::from_ca_cert_pem(ca_cert_pem, ca_key)
+        .map_err(|e| CertsError::Invalid(format!("CA certificate: {e}")))?;
+    std::fs::create_dir_all(out_dir).map_err(|source| write_error(out_dir, source))?;
+    let now = OffsetDateTime::now_utc();
+    let not_after = now + Duration::days(i64::from(days));
+    let serial = write_device(out_dir, device_id, &issuer, now - Duration::minutes(5), not_after)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600))
+            .map_err(|source| write_error(&key_file, source))?;
+    }
+    Ok(IssuedDevice {
+        device_id: device_id.to_owned(),
+        serial_hex: hex::encode(serial.as_ref()),
+        certificate: certificate.display().to_string(),
+        key: key_file.display().to_string(),
+        not_after: not_after
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+    })
 }
 
 fn new_ca_params(

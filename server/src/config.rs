@@ -71,6 +71,9 @@ pub struct Config {
     /// Longest a console connection may stay open, ms (live event streams
     /// reconnect and resume).
     pub console_connection_lifetime_ms: u64,
+    /// How often each node re-reads the stored directory and the revoked
+    /// session tokens, ms (another node's reload, `tokens revoke`).
+    pub directory_refresh_interval_ms: u64,
     /// The console map's base layer: an XYZ tile URL template with `{z}`,
     /// `{x}` and `{y}` (Web Mercator, 256-pixel tiles), e.g. the map service
     /// the agency already uses. HTTPS (plain HTTP only to a loopback host).
@@ -239,6 +242,7 @@ impl Default for Config {
             console_connections_max: 256,
             console_header_timeout_ms: 10_000,
             console_connection_lifetime_ms: 60 * 60 * 1000,
+            directory_refresh_interval_ms: 5_000,
             console_map_tiles: None,
             console_map_attribution: None,
             log_origin: "fieldlink.local/evidence".into(),
@@ -402,6 +406,9 @@ impl Config {
                 "console_connections_max",
                 "console_connections_max, console_header_timeout_ms and console_connection_lifetime_ms must be above 0",
             );
+        }
+        if self.directory_refresh_interval_ms == 0 {
+            return invalid("directory_refresh_interval_ms", "must be above 0");
         }
         if let Some(template) = &self.console_map_tiles {
             if let Err(detail) = crate::tile_template::origin(template) {

@@ -100,6 +100,20 @@ pub async fn serve_connection(
         connection.close(crate::revocation::CLOSE_REVOKED.into(), b"device revoked");
         return;
     }
+    // Registered first, then checked against the directory in force: an
+    // officer disabled while signing in is closed either way.
+    state
+        .live
+        .signed_in(&connection, &session.officer.id, &session.token_digest);
+    if state
+        .directory
+        .get()
+        .enrolled_officer(&session.officer.id)
+        .is_none()
+    {
+        connection.close(close_code::SESSION_ENDED.into(), b"session ended by the agency");
+        return;
+    }
     session.certificate = Some(certificate);
     tracing::info!(%remote, device = %session.device_id, officer = %session.officer.id, "session open");
     state.presence.opened(&session.officer.id, (state.clock)());
@@ -214,7 +228,7 @@ async fn sign_in(
     }
     validate::optional_text("sdk_version", &hello.sdk_version, limits::SDK_VERSION_BYTES_MAX)?;
     let now_ms = (state.clock)();
-    let (officer, token) =
+    let (officer, token, token_digest) =
         match hello.sign_in {
             None => return Err(FieldError::new("sign_in", "is required").into()),
             Some(SignIn::Password(password)) => {
@@ -223,7 +237,11 @@ async fn sign_in(
                     return Err(FieldError::new("password.password", "is too long").into());
                 }
                 crate::sign_in_guard::check(state, &password.officer_id, device_id)?;
-                let officer = state.directory.enrolled_officer(&password.officer_id).cloned();
+                let officer = state
+                    .directory
+                    .get()
+                    .enrolled_officer(&password.officer_id)
+                    .cloned();
                 let hash = officer
                     .as_ref()
                     .map(|o| o.password_hash.clone())
@@ -240,11 +258,12 @@ async fn sign_in(
                 };
                 crate::sign_in_guard::succeeded(state, &officer.id, device_id);
                 let token = auth::new_session_token();
+                let digest = auth::token_digest(&token);
                 let expires_at_ms = now_ms.saturating_add(state.config.session_token_ttl_ms);
                 state
                     .storage
                     .insert_session_token(
-                        &auth::token_digest(&token),
+                        &digest,
                         &SessionToken {
                             officer_id: officer.id.clone(),
                             device_id: device_id.to_owned(),
@@ -254,15 +273,16 @@ async fn sign_in(
                         now_ms,
                     )
                     .await?;
-                (officer, Some((token, expires_at_ms)))
+                (officer, Some((token, expires_at_ms)), digest)
             }
             Some(SignIn::Token(token)) => {
                 if token.token.is_empty() || token.token.len() > limits::SESSION_TOKEN_BYTES_MAX {
                     return Err(ServiceError::Unauthenticated);
                 }
+                let digest = auth::token_digest(&token.token);
                 let stored = state
                     .storage
-                    .session_token(&auth::token_digest(&token.token))
+                    .session_token(&digest)
                     .await?
                     .ok_or(ServiceError::Unauthenticated)?;
                 let usable = stored.device_id == device_id
@@ -270,11 +290,12 @@ async fn sign_in(
                     && stored.expires_at_ms > now_ms;
                 let officer = state
                     .directory
+                    .get()
                     .enrolled_officer(&stored.officer_id)
                     .filter(|_| usable)
                     .cloned()
                     .ok_or(ServiceError::Unauthenticated)?;
-                (officer, None)
+                (officer, None, digest)
             }
         };
     let (session_token, session_token_expires_at_ms) = token.unwrap_or_default();
@@ -308,6 +329,7 @@ async fn sign_in(
             device_id: device_id.to_owned(),
             officer,
             certificate: None,
+            token_digest,
         },
     ))
 }

@@ -190,7 +190,7 @@ impl DirectoryFile {
 }
 
 /// The directory in memory.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Directory {
     officers: HashMap<String, Officer>,
     teams: HashMap<String, Team>,

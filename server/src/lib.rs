@@ -17,6 +17,7 @@
 // No panics on what a peer, a file or a user sent (tests may unwrap).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod catalogue;
@@ -42,6 +43,7 @@ pub mod password_checks;
 pub mod presence;
 pub mod push;
 pub mod relay;
+pub mod reload;
 pub mod request;
 pub mod revocation;
 pub mod server;
@@ -53,6 +55,7 @@ pub mod state;
 pub mod storage;
 pub mod stored_data;
 pub mod stream_churn;
+pub mod swappable;
 pub mod tile_template;
 pub mod tls;
 pub mod token_bucket;

@@ -74,6 +74,14 @@ enum Command {
         #[arg(long, default_value = "restored")]
         reason: String,
     },
+    /// Session tokens: `tokens revoke --officer ID` ends an officer's
+    /// sessions on every node (within directory_refresh_interval_ms).
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+    /// Device certificates: `devices issue` makes one from the agency CA;
+    /// `devices list` shows those the nodes have seen and their revocation.
+    #[command(subcommand)]
+    Devices(DevicesCommand),
     /// Revoke a lost or stolen device: add its certificate to the CRL. A
     /// running server applies the new CRL within a second, without a restart.
     RevokeDevice {
@@ -164,6 +172,50 @@ struct WitnessArgs {
     /// The HTTP address to listen on. Port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:7380")]
     listen: std::net::SocketAddr,
+}
+
+/// What to do with session tokens.
+#[derive(Debug, Subcommand)]
+enum TokensCommand {
+    /// Revoke every session token of an officer: their terminals must sign
+    /// in with a password again. Prints how many were revoked.
+    Revoke {
+        /// The officer.
+        #[arg(long)]
+        officer: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+/// What to do with device certificates.
+#[derive(Debug, Subcommand)]
+enum DevicesCommand {
+    /// Issue a device certificate and key (DEVICE.pem, DEVICE.key) signed by
+    /// the agency CA. Prints one JSON summary with the serial number.
+    Issue {
+        /// The device id (the certificate's common name).
+        #[arg(long)]
+        id: String,
+        /// The agency CA certificate.
+        #[arg(long)]
+        ca_cert: PathBuf,
+        /// The agency CA private key.
+        #[arg(long)]
+        ca_key: PathBuf,
+        /// Where to write the two files (refused if either exists).
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        /// Days the certificate is valid.
+        #[arg(long, default_value_t = 730)]
+        days: u32,
+    },
+    /// List the device certificates the nodes have seen at handshakes, with
+    /// when each was revoked. Prints JSON lines.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 /// What to export.
@@ -405,6 +457,10 @@ struct ServeArgs {
     /// Longest a console connection stays open, ms [default: 3600000].
     #[arg(long)]
     console_connection_lifetime_ms: Option<u64>,
+    /// How often each node re-reads the stored directory and revoked
+    /// session tokens, ms [default: 5000].
+    #[arg(long)]
+    directory_refresh_interval_ms: Option<u64>,
     /// The console map's base layer: an XYZ tile URL template with {z}, {x}
     /// and {y} (HTTPS) [default: none, the map is drawn locally].
     #[arg(long)]
@@ -521,6 +577,7 @@ impl ServeArgs {
             console_connections_max,
             console_header_timeout_ms,
             console_connection_lifetime_ms,
+            directory_refresh_interval_ms,
             hj212_connections_max,
             hj212_idle_timeout_ms,
             hj212_packet_timeout_ms,
@@ -626,6 +683,8 @@ fn main() -> ExitCode {
         },
         Command::Audit(args) => audit(args),
         Command::NewEpoch { data, reason } => new_epoch(data, &reason),
+        Command::Tokens(command) => tokens(command),
+        Command::Devices(command) => devices(command),
         Command::Export(command) => export(command),
         Command::Witness(args) => witness(args),
         Command::WitnessKey { name, out } => match write_witness_key(&name, &out) {
@@ -891,6 +950,77 @@ fn serve(args: ServeArgs) -> ExitCode {
     }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(&error),
+    }
+}
+
+fn tokens(command: TokensCommand) -> ExitCode {
+    let TokensCommand::Revoke { officer, data } = command;
+    let config = match data.into_config() {
+        Ok(config) => config,
+        Err(error) => return fail(&error),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&error),
+    };
+    match runtime.block_on(fieldlink_server::admin::revoke_tokens(&config, &officer)) {
+        Ok(revoked) => {
+            println!(
+                "{}",
+                serde_json::json!({ "officer": officer, "revoked": revoked })
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(error.as_ref()),
+    }
+}
+
+fn devices(command: DevicesCommand) -> ExitCode {
+    match command {
+        DevicesCommand::Issue {
+            id,
+            ca_cert,
+            ca_key,
+            out,
+            days,
+        } => {
+            let read = |path: &PathBuf| {
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+            };
+            let (cert_pem, key_pem) = match (read(&ca_cert), read(&ca_key)) {
+                (Ok(cert), Ok(key)) => (cert, key),
+                (Err(error), _) | (_, Err(error)) => {
+                    eprintln!("fieldlink-server: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match fieldlink_server::certs::issue_device(&out, &id, &cert_pem, &key_pem, days) {
+                Ok(issued) => {
+                    println!("{}", serde_json::to_string(&issued).unwrap_or_default());
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(&error),
+            }
+        }
+        DevicesCommand::List { data } => {
+            let config = match data.into_config() {
+                Ok(config) => config,
+                Err(error) => return fail(&error),
+            };
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(error) => return fail(&error),
+            };
+            match runtime.block_on(fieldlink_server::admin::devices(&config)) {
+                Ok(devices) => {
+                    for device in devices {
+                        println!("{}", serde_json::to_string(&device).unwrap_or_default());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(error.as_ref()),
+            }
+        }
     }
 }
 

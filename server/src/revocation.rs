@@ -230,6 +230,9 @@ fn pem_der(text: &str, label: &str) -> Result<Vec<u8>, RevokeError> {
     Err(RevokeError::Invalid(format!("no {label} in the PEM file")))
 }
 
+/// Sessions by QUIC connection id: the officer and their token's digest.
+type SessionMap = HashMap<usize, (String, Vec<u8>)>;
+
 /// Live connections by QUIC connection id: the connection, its device, its certificate serial.
 type ConnectionMap = HashMap<usize, (quinn::Connection, String, Vec<u8>)>;
 
@@ -245,6 +248,9 @@ pub struct LiveConnections {
     /// was accepted under the previous CRL is checked against them when it
     /// registers and again at its hello.
     revoked: Arc<std::sync::RwLock<HashSet<Vec<u8>>>>,
+    /// Who signed in on each connection, and the digest of their session
+    /// token, by QUIC connection id.
+    officers: Arc<Mutex<SessionMap>>,
 }
 
 impl LiveConnections {
@@ -287,6 +293,52 @@ impl LiveConnections {
     /// Forgets a connection that ended.
     pub fn remove(&self, connection: &quinn::Connection) {
         self.lock().remove(&connection.stable_id());
+        self.officers_lock().remove(&connection.stable_id());
+    }
+
+    /// Notes who signed in on a connection, with their token's digest.
+    pub fn signed_in(&self, connection: &quinn::Connection, officer_id: &str, token_digest: &[u8]) {
+        self.officers_lock().insert(
+            connection.stable_id(),
+            (officer_id.to_owned(), token_digest.to_vec()),
+        );
+    }
+
+    /// Closes every connection on which one of `officers` is signed in
+    /// (SESSION_ENDED); returns how many.
+    pub fn close_officers(&self, officers: &HashSet<String>) -> usize {
+        self.close_sessions(|officer, _| officers.contains(officer))
+    }
+
+    /// Closes every connection whose session token is one of `digests`
+    /// (SESSION_ENDED); returns how many.
+    pub fn close_tokens(&self, digests: &HashSet<Vec<u8>>) -> usize {
+        self.close_sessions(|_, digest| digests.contains(digest))
+    }
+
+    fn close_sessions(&self, ends: impl Fn(&str, &Vec<u8>) -> bool) -> usize {
+        let ending: Vec<usize> = self
+            .officers_lock()
+            .iter()
+            .filter(|(_, (officer, digest))| ends(officer, digest))
+            .map(|(id, _)| *id)
+            .collect();
+        let connections = self.lock();
+        let mut closed = 0;
+        for id in ending {
+            if let Some((connection, _, _)) = connections.get(&id) {
+                connection.close(
+                    fieldlink_protocol::close_code::SESSION_ENDED.into(),
+                    b"session ended by the agency",
+                );
+                closed += 1;
+            }
+        }
+        closed
+    }
+
+    fn officers_lock(&self) -> std::sync::MutexGuard<'_, SessionMap> {
+        self.officers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Closes every connection whose certificate serial is in `revoked`;

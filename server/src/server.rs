@@ -294,8 +294,8 @@ pub async fn start_wrapped(
         storage,
         committer,
         commit_stats,
-        directory: Arc::new(directory),
-        catalogue: Arc::new(catalogue),
+        directory: crate::swappable::Swappable::new(directory),
+        catalogue: crate::swappable::Swappable::new(catalogue),
         log_signer,
         evidence: Arc::new(evidence),
         push,
@@ -310,6 +310,13 @@ pub async fn start_wrapped(
         clock,
     };
     tokio::spawn(epoch_marker.clone().keep(state.storage.clone(), shutdown.clone()));
+    tokio::spawn(crate::reload::refresh_from_database(
+        state.clone(),
+        std::time::Duration::from_millis(state.config.directory_refresh_interval_ms),
+        shutdown.clone(),
+    ));
+    #[cfg(unix)]
+    tokio::spawn(crate::reload::reload_on_hangup(state.clone(), shutdown.clone()));
     tokio::spawn(crate::evidence::janitor::run(state.clone(), shutdown.clone()));
     tokio::spawn(crate::evidence::media_worker::run(
         state.clone(),
@@ -448,8 +455,8 @@ async fn start_hj212(
     let registry = match &state.config.monitors {
         Some(path) => crate::intake::monitor_registry::MonitorRegistry::from_file(
             path,
-            &|team| state.directory.team(team).is_some(),
-            &|code| state.catalogue.matter(code).is_some(),
+            &|team| state.directory.get().team(team).is_some(),
+            &|code| state.catalogue.get().matter(code).is_some(),
         ),
         None => crate::intake::monitor_registry::MonitorRegistry::demo(),
     }

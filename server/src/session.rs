@@ -13,4 +13,8 @@ pub struct Session {
     /// The device certificate (DER) the connection authenticated with,
     /// against which capture signatures are checked; none for the console.
     pub certificate: Option<std::sync::Arc<[u8]>>,
+    /// SHA-256 of the session token the terminal holds (issued at a
+    /// password sign-in, or presented); revoking it ends the session. Empty
+    /// for the console.
+    pub token_digest: Vec<u8>,
 }

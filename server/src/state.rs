@@ -10,6 +10,7 @@ use crate::evidence::Evidence;
 use crate::presence::OfficerPresence;
 use crate::storage::group_commit::{CommitStats, GroupCommitter};
 use crate::storage::{PeopleStore, Storage};
+use crate::swappable::Swappable;
 
 /// Shared server state. Cheap to clone (everything is behind `Arc`).
 #[derive(Clone)]
@@ -28,12 +29,12 @@ pub struct AppState {
     pub cursors: crate::storage::cursor_commit::CursorCommitter,
     /// Assignments whose delivery this node has marked.
     pub delivery_marks: crate::delivery_marks::DeliveryMarks,
-    /// The agency directory.
-    pub directory: Arc<Directory>,
+    /// The agency directory (reloaded without a restart: crate::reload).
+    pub directory: Swappable<Directory>,
     /// Signs the transparency log's checkpoints.
     pub log_signer: Arc<crate::transparency::LogSigner>,
-    /// The enforcement-matters catalogue.
-    pub catalogue: Arc<Catalogue>,
+    /// The enforcement-matters catalogue (reloaded without a restart).
+    pub catalogue: Swappable<Catalogue>,
     /// The evidence store (photos).
     pub evidence: Arc<Evidence>,
     /// Live assignment events.

@@ -190,6 +190,10 @@ try {
   // The officer list shows the terminal online; the map draws locally.
   await page.click("#tab-officers");
   await page.waitForSelector('tr[data-officer="officer-01"] .dot.on');
+  // Administration without a restart: the catalogue reloads and says which
+  // version is in force.
+  await page.click("#reload-catalogue");
+  await page.waitForFunction(() => document.querySelector("#reload-status").textContent.includes("2026-07"));
   await page.click("#tab-board");
   await page.screenshot({ path: screenshot, fullPage: true });
   await page.click("#tab-map");

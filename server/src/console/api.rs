@@ -67,6 +67,7 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/api/officers", get(officers))
         .route("/api/matters", get(matters))
         .route("/api/map", get(super::map_tiles::map_settings))
+        .route("/api/admin/reload", post(super::admin::reload))
         .route("/api/evidence", get(recent_evidence))
         .route("/api/items/{id}", get(super::item_view::one_item))
         .route(
@@ -139,7 +140,12 @@ async fn sign_in(
     }
     let source = peer.ip().to_string();
     crate::sign_in_guard::check(&state.app, &form.officer_id, &source)?;
-    let officer = state.app.directory.enrolled_officer(&form.officer_id).cloned();
+    let officer = state
+        .app
+        .directory
+        .get()
+        .enrolled_officer(&form.officer_id)
+        .cloned();
     let hash = officer
         .as_ref()
         .map(|o| o.password_hash.clone())
@@ -584,8 +590,9 @@ async fn one_assignment(
 /// sixteen domains, for the dispatch picker.
 async fn matters(State(state): State<ConsoleState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     supervisor(&state, &headers, false)?;
-    let current = state.app.catalogue.current();
-    let matters: Vec<&crate::catalogue::Matter> = state.app.catalogue.matters().collect();
+    let catalogue = state.app.catalogue.get();
+    let current = catalogue.current();
+    let matters: Vec<&crate::catalogue::Matter> = catalogue.matters().collect();
     Ok(Json(json!({
         "version": current.map(|v| v.version.as_str()),
         "effective_from": current.map(|v| v.effective_from.as_str()),
@@ -608,6 +615,7 @@ async fn officers(State(state): State<ConsoleState>, headers: HeaderMap) -> Resu
     let list: Vec<Value> = state
         .app
         .directory
+        .get()
         .officers()
         .iter()
         .filter(|o| o.enrolled)
@@ -617,7 +625,7 @@ async fn officers(State(state): State<ConsoleState>, headers: HeaderMap) -> Resu
                 "officer_id": o.id,
                 "name": o.name,
                 "team_id": o.team_id,
-                "team_name": state.app.directory.team(&o.team_id).map(|t| t.name.clone()),
+                "team_name": state.app.directory.get().team(&o.team_id).map(|t| t.name.clone()),
                 "role": o.role.as_str(),
                 "online": seen.is_some_and(|p| p.sessions > 0),
                 "last_seen_ms": seen.map(|p| p.last_seen_ms),

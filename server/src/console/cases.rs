@@ -77,10 +77,10 @@ pub async fn list_cases(
         ));
     }
     let officer_ids = match query.team.as_deref().filter(|t| !t.is_empty()) {
-        Some(team) if state.app.directory.team(team).is_none() => {
+        Some(team) if state.app.directory.get().team(team).is_none() => {
             return Err(ApiError::invalid("team", "is not a team of the directory"))
         }
-        Some(team) => Some(state.app.directory.team_members(team)),
+        Some(team) => Some(state.app.directory.get().team_members(team)),
         None => None,
     };
     let filter = CaseFilter {

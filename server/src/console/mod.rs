@@ -16,6 +16,7 @@
 //! The API is described by `docs/console-openapi.json` (served at
 //! `/api/openapi.json`).
 
+pub mod admin;
 pub mod api;
 pub mod cases;
 pub mod events;
@@ -310,5 +311,6 @@ pub fn service_session(session: &sessions::ConsoleSession) -> crate::session::Se
         device_id: "console".into(),
         officer: session.officer.clone(),
         certificate: None,
+        token_digest: Vec::new(),
     }
 }

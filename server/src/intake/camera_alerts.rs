@@ -260,10 +260,10 @@ fn check(state: &AppState, alert: &Alert) -> Result<(), AlertError> {
     if alert.address.len() > 500 || alert.summary.len() > 500 {
         return invalid("summary", "address and summary are at most 500 bytes each");
     }
-    if !alert.matter_code.is_empty() && state.catalogue.matter(&alert.matter_code).is_none() {
+    if !alert.matter_code.is_empty() && state.catalogue.get().matter(&alert.matter_code).is_none() {
         return invalid("matter_code", "is not in the enforcement-matters catalogue");
     }
-    if !alert.team_id.is_empty() && state.directory.team(&alert.team_id).is_none() {
+    if !alert.team_id.is_empty() && state.directory.get().team(&alert.team_id).is_none() {
         return invalid("team_id", "is not a team of the directory");
     }
     let format = match alert.snapshot_content_type.as_str() {

@@ -70,7 +70,7 @@ pub async fn create(
     if let Some(result) = replay(state, id, &sha256).await? {
         return Ok(result);
     }
-    if state.catalogue.matter(&assignment.matter_code).is_none() {
+    if state.catalogue.get().matter(&assignment.matter_code).is_none() {
         return Err(FieldError::new(
             "assignment.matter_code",
             format!(
@@ -465,13 +465,13 @@ pub async fn list(
     let team = (!request.team_id.is_empty()).then(|| {
         (
             request.team_id.clone(),
-            state.directory.team_members(&request.team_id),
+            state.directory.get().team_members(&request.team_id),
         )
     });
     let visible_to_team = (session.officer.role != Role::Supervisor).then(|| {
         (
             session.officer.team_id.clone(),
-            state.directory.team_members(&session.officer.team_id),
+            state.directory.get().team_members(&session.officer.team_id),
         )
     });
     let (created_from_ms, created_before_ms) =
@@ -660,7 +660,7 @@ pub fn audience(state: &AppState, assignment: &pb::Assignment) -> Vec<String> {
     }
     match Assignee::of(assignment) {
         Some(Assignee::Officer(id)) => vec![id],
-        Some(Assignee::Team(team)) => state.directory.team_members(&team),
+        Some(Assignee::Team(team)) => state.directory.get().team_members(&team),
         None => Vec::new(),
     }
 }
@@ -675,6 +675,7 @@ pub fn may_see(state: &AppState, session: &Session, assignment: &pb::Assignment)
     let of_team = |officer: &str| {
         state
             .directory
+            .get()
             .officer(officer)
             .is_some_and(|o| &o.team_id == team)
     };
@@ -694,7 +695,7 @@ fn may_act_on(state: &AppState, session: &Session, assignment: &pb::Assignment) 
     }
     match Assignee::of(assignment) {
         Some(Assignee::Officer(id)) => &id == me,
-        Some(Assignee::Team(team)) => state.directory.team_members(&team).contains(me),
+        Some(Assignee::Team(team)) => state.directory.get().team_members(&team).contains(me),
         None => false,
     }
 }
@@ -847,6 +848,7 @@ pub(crate) fn check_assignee(
         Assignee::Officer(id) => {
             let usable = state
                 .directory
+                .get()
                 .enrolled_officer(id)
                 .is_some_and(|officer| officer.role == Role::Officer);
             if !usable {
@@ -858,7 +860,7 @@ pub(crate) fn check_assignee(
             }
         }
         Assignee::Team(id) => {
-            if state.directory.team(id).is_none() || state.directory.team_members(id).is_empty() {
+            if state.directory.get().team(id).is_none() || state.directory.get().team_members(id).is_empty() {
                 return Err(FieldError::new(
                     format!("{prefix}.team_id"),
                     format!("{id} is not a team with officers"),

@@ -48,7 +48,8 @@ fn may_add(state: &AppState, officer_id: &str, opener_id: &str) -> bool {
     if officer_id == opener_id {
         return true;
     }
-    let Some(officer) = state.directory.officer(officer_id) else {
+    let directory = state.directory.get();
+    let Some(officer) = directory.officer(officer_id) else {
         return false;
     };
     if officer.role == Role::Supervisor {
@@ -56,6 +57,7 @@ fn may_add(state: &AppState, officer_id: &str, opener_id: &str) -> bool {
     }
     state
         .directory
+        .get()
         .officer(opener_id)
         .is_some_and(|opener| opener.team_id == officer.team_id)
 }

@@ -55,7 +55,7 @@ pub async fn query(
     };
     let mut items = Vec::with_capacity(rows.len());
     for row in rows {
-        if !may_see(&session.officer, state.directory.officer(&row.officer_id)) {
+        if !may_see(&session.officer, state.directory.get().officer(&row.officer_id)) {
             continue;
         }
         let mut item = pb::CaseItem {

@@ -149,7 +149,7 @@ fn check(
 ) -> Result<NewItem, ServiceError> {
     let checked = GridReport::parse(report, &state.validation_context())?;
     if let Some(code) = &checked.matter_code {
-        if state.catalogue.matter(code).is_none() {
+        if state.catalogue.get().matter(code).is_none() {
             return Err(FieldError::new(
                 "matter_code",
                 format!("{code} is not in the enforcement-matters catalogue"),

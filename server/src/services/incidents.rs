@@ -124,7 +124,7 @@ pub(crate) async fn dispatch_as(
         )
         .into());
     }
-    if state.catalogue.matter(&matter_code).is_none() {
+    if state.catalogue.get().matter(&matter_code).is_none() {
         return Err(FieldError::new(
             "matter_code",
             format!("{matter_code} is not in the enforcement-matters catalogue"),

@@ -80,8 +80,8 @@ fn check_against_directory(
     inspection: &Inspection,
 ) -> Result<(), ServiceError> {
     // The catalogue version in force when the inspection began decides.
-    let matter = state
-        .catalogue
+    let catalogue = state.catalogue.get();
+    let matter = catalogue
         .matter_at(&inspection.matter_code, inspection.started_at_ms)
         .map_err(|why| FieldError::new("matter_code", why.to_string()))?;
     if inspection.outcome == fieldlink_protocol::pb::Outcome::EnforcementMeasure

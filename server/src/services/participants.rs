@@ -16,9 +16,10 @@ pub fn check(
     officer_ids: &[String],
     credential_required: bool,
 ) -> Result<(), ServiceError> {
+    let directory = state.directory.get();
     for (index, officer_id) in officer_ids.iter().enumerate() {
         let element = format!("{field}[{index}]");
-        let Some(officer) = state.directory.enrolled_officer(officer_id) else {
+        let Some(officer) = directory.enrolled_officer(officer_id) else {
             return Err(FieldError::new(element, format!("{officer_id} is not an enrolled officer")).into());
         };
         // Administrative Penalty Law art. 42: enforcement is carried out by

@@ -396,7 +396,7 @@ async fn check_record_link(state: &AppState, session: &Session, record_id: Uuid)
     let creator = record.device_id == session.device_id && record.officer_id == session.officer.id;
     let team_mate = || {
         let named = named_officers(&record.kind, &record.body);
-        let team_of = |officer: &str| state.directory.officer(officer).map(|o| o.team_id.clone());
+        let team_of = |officer: &str| state.directory.get().officer(officer).map(|o| o.team_id.clone());
         record.officer_id != session.officer.id
             && named.contains(&session.officer.id)
             && team_of(&session.officer.id).is_some_and(|team| Some(team) == team_of(&record.officer_id))

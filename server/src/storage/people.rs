@@ -29,6 +29,16 @@ pub trait PeopleStore: Send + Sync + 'static {
     /// Revokes every session token of an officer; returns how many.
     async fn revoke_session_tokens(&self, officer_id: &str, now_ms: i64) -> Result<u64, StorageError>;
 
+    /// The digests of the session tokens revoked at or after `since_ms`
+    /// (every node closes the live sessions holding them).
+    async fn tokens_revoked_since(&self, since_ms: i64) -> Result<Vec<Vec<u8>>, StorageError>;
+
+    /// Disables (enrolled = false) every enrolled officer whose id is not in
+    /// `keep`: a directory file that no longer lists someone removes them
+    /// from service but keeps their name for the records they made. Returns
+    /// those disabled.
+    async fn disable_officers_not_in(&self, keep: &[String]) -> Result<Vec<String>, StorageError>;
+
     /// Replaces this node's presence rows: (officer, sessions, last seen ms).
     async fn record_presence(
         &self,
@@ -63,6 +73,22 @@ pub trait PeopleStore: Send + Sync + 'static {
 
     /// When a device was first found revoked, if it was.
     async fn device_revoked_at(&self, device_id: &str) -> Result<Option<i64>, StorageError>;
+
+    /// Every device certificate seen, by device then first sighting.
+    async fn devices(&self) -> Result<Vec<DeviceRecord>, StorageError>;
+}
+
+/// A device certificate the server has seen, and its revocation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeviceRecord {
+    /// The device id (the certificate's common name).
+    pub device_id: String,
+    /// The certificate's serial number, hex.
+    pub serial_hex: String,
+    /// When a node first saw it at a handshake (ms).
+    pub first_seen_ms: i64,
+    /// When the CRL in force first revoked it (ms), if it has.
+    pub revoked_at_ms: Option<i64>,
 }
 
 /// A session token's stored facts.

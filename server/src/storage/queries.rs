@@ -1254,6 +1254,32 @@ impl PeopleStore for Store {
         Ok(result.rows_affected())
     }
 
+    async fn tokens_revoked_since(&self, since_ms: i64) -> Result<Vec<Vec<u8>>, StorageError> {
+        Ok(sqlx::query_scalar(
+            "SELECT token_sha256 FROM session_tokens WHERE revoked_at_ms >= $1 ORDER BY token_sha256",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn disable_officers_not_in(&self, keep: &[String]) -> Result<Vec<String>, StorageError> {
+        let mut tx = self.begin_write().await?;
+        let enrolled: Vec<String> =
+            sqlx::query_scalar("SELECT officer_id FROM officers WHERE enrolled ORDER BY officer_id")
+                .fetch_all(&mut *tx)
+                .await?;
+        let leaving: Vec<String> = enrolled.into_iter().filter(|id| !keep.contains(id)).collect();
+        for officer in &leaving {
+            sqlx::query("UPDATE officers SET enrolled = FALSE WHERE officer_id = $1")
+                .bind(officer)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(leaving)
+    }
+
     async fn record_presence(
         &self,
         node_id: &str,
@@ -1362,6 +1388,26 @@ impl PeopleStore for Store {
                 .fetch_one(&self.pool)
                 .await?,
         )
+    }
+
+    async fn devices(&self) -> Result<Vec<crate::storage::DeviceRecord>, StorageError> {
+        sqlx::query(
+            "SELECT c.device_id, c.serial_hex, c.first_seen_ms, r.revoked_at_ms FROM device_certificates c \
+             LEFT JOIN device_revocations r ON r.serial_hex = c.serial_hex \
+             ORDER BY c.device_id, c.first_seen_ms, c.serial_hex",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(crate::storage::DeviceRecord {
+                device_id: row.try_get("device_id")?,
+                serial_hex: row.try_get("serial_hex")?,
+                first_seen_ms: row.try_get("first_seen_ms")?,
+                revoked_at_ms: row.try_get("revoked_at_ms")?,
+            })
+        })
+        .collect()
     }
 }
 

@@ -619,6 +619,29 @@ pub async fn directory_tokens_and_revocations_round_trip(b: Backend) {
     let (teams, officers) = storage.load_directory().await.unwrap();
     assert_eq!(teams.len(), 1);
     assert!(!officers[0].enrolled);
+    // A directory without someone disables them (enrolled ones only), never deletes.
+    let other = |id: &str| Officer {
+        id: id.into(),
+        enrolled: true,
+        ..officers[0].clone()
+    };
+    storage
+        .upsert_directory(&[], &[other("officer-y"), other("officer-z")])
+        .await
+        .unwrap();
+    assert_eq!(
+        storage
+            .disable_officers_not_in(&["officer-y".into()])
+            .await
+            .unwrap(),
+        ["officer-z"]
+    );
+    let (_, after) = storage.load_directory().await.unwrap();
+    let enrolled: Vec<(&str, bool)> = after.iter().map(|o| (o.id.as_str(), o.enrolled)).collect();
+    assert_eq!(
+        enrolled,
+        [("officer-x", false), ("officer-y", true), ("officer-z", false)]
+    );
 
     let token = super::SessionToken {
         officer_id: "officer-x".into(),
@@ -629,6 +652,8 @@ pub async fn directory_tokens_and_revocations_round_trip(b: Backend) {
     storage.insert_session_token(&[1; 32], &token, 1).await.unwrap();
     assert_eq!(storage.session_token(&[1; 32]).await.unwrap(), Some(token));
     assert_eq!(storage.revoke_session_tokens("officer-x", 5).await.unwrap(), 1);
+    assert_eq!(storage.tokens_revoked_since(5).await.unwrap(), [vec![1u8; 32]]);
+    assert!(storage.tokens_revoked_since(6).await.unwrap().is_empty());
     assert_eq!(
         storage
             .session_token(&[1; 32])
@@ -661,6 +686,24 @@ pub async fn directory_tokens_and_revocations_round_trip(b: Backend) {
         .is_empty());
     assert_eq!(storage.device_revoked_at("device-009").await.unwrap(), Some(10));
     assert_eq!(storage.device_revoked_at("device-001").await.unwrap(), None);
+    storage
+        .note_device_certificate("device-008", "0c0d", 3)
+        .await
+        .unwrap();
+    let listed: Vec<(String, String, i64, Option<i64>)> = storage
+        .devices()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.device_id, d.serial_hex, d.first_seen_ms, d.revoked_at_ms))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("device-008".into(), "0c0d".into(), 3, None),
+            ("device-009".into(), "0a0b".into(), 1, Some(10)),
+        ]
+    );
 }
 
 pub async fn console_lists_recent_items_histories_and_positions(b: Backend) {

@@ -194,6 +194,7 @@ fn routes() -> Vec<(&'static str, String)> {
         ("GET", "/api/matters".into()),
         ("GET", "/api/evidence".into()),
         ("GET", "/api/map".into()),
+        ("POST", "/api/admin/reload".into()),
         ("GET", format!("/api/items/{id}")),
         ("POST", format!("/api/items/{id}/flag-reviews")),
         ("GET", "/api/cases".into()),
@@ -1207,12 +1208,19 @@ async fn the_catalogue_is_served_for_the_matter_picker() {
     let (status, body) = send(console.get("/api/matters")).await;
     assert_eq!(status, 200, "{body}");
     let matters = body["matters"].as_array().unwrap();
-    assert_eq!(matters.len(), server.server.state().catalogue.len());
+    assert_eq!(matters.len(), server.server.state().catalogue.get().len());
     let zj = matters
         .iter()
         .find(|m| m["code"] == "ZJ-001")
         .expect("ZJ-001 is catalogued");
-    let expected = server.server.state().catalogue.matter("ZJ-001").unwrap().clone();
+    let expected = server
+        .server
+        .state()
+        .catalogue
+        .get()
+        .matter("ZJ-001")
+        .unwrap()
+        .clone();
     assert_eq!(zj["name"], expected.name.as_str());
     assert_eq!(zj["domain"], expected.domain.as_str());
     assert_eq!(zj["enforcement_measure"], expected.enforcement_measure);

@@ -211,7 +211,7 @@ async fn the_server_applies_every_record_rule_with_the_field_named() {
 #[tokio::test]
 async fn records_are_checked_against_the_catalogue_version_in_force_when_captured() {
     let server = TestServer::start().await;
-    let catalogue = &server.server.state().catalogue;
+    let catalogue = server.server.state().catalogue.get();
     let july = catalogue.versions()[1].effective_from_ms;
     assert!(catalogue.versions()[0].matter("FG-004").is_some());
     assert!(catalogue.versions()[1].matter("FG-004").is_none());

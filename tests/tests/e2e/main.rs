@@ -1,6 +1,7 @@
 //! End-to-end tests: real servers on loopback, real SDK clients, real
 //! certificates and a real SQLite file. One test binary (ripgrep's model).
 
+mod administration;
 mod api_fuzz;
 mod assignments;
 mod authorization;

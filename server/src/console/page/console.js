@@ -25,7 +25,8 @@ const T = {
     content:"内容", mediaFacts:"拍摄信息", declared:"终端申报", exifSays:"EXIF 记录", apart:"相差", reviewFlag:"标记已复核", reviewNote:"复核意见",
     reviewed:"已复核", reviews:"复核记录", pendingReview:"待复核", digests:"摘要值", nearest:"距任务地点", itemsInCase:"案件材料", assignmentsOfCase:"相关任务",
     serviceState:"送达状态", moreItems:"材料较多，仅显示前 500 件；完整材料请导出证据包。", openOriginal:"打开原件", noCases:"没有符合条件的案件",
-    minutes:"分钟", metres:"米", mapTiles:"底图", compulsoryMeasure:"行政强制措施", accuracyM:"精度（米）",
+    minutes:"分钟", metres:"米", mapTiles:"底图", reloadDirectory:"重新载入人员名册", reloadCatalogue:"重新载入事项目录",
+    reloadedDirectory:"名册已载入：{n} 人在岗，停用 {d} 人，结束会话 {s} 个。", reloadedCatalogue:"事项目录已载入：现行版本 {v}，{n} 项。", compulsoryMeasure:"行政强制措施", accuracyM:"精度（米）",
     matterCode:"事项编码", officerIds:"执法人员", findings:"检查情况", outcome:"处理结果", outcomeNote:"处理说明", startedAtMs:"开始时间", endedAtMs:"结束时间",
     rectifyByMs:"整改期限", photoIds:"照片", assignmentId:"任务", identifier:"证件号码", contact:"联系方式", address:"地址", latitude:"纬度", longitude:"经度",
     recipient:"受送达人", role:"身份", channel:"送达方式", documentNumber:"文书编号", documentType:"文书种类", sentAtMs:"发送时间", consent:"送达确认", interviewee:"被询问人",
@@ -61,7 +62,8 @@ const T = {
     content:"Content", mediaFacts:"Capture facts", declared:"Declared by the terminal", exifSays:"In the EXIF", apart:"apart", reviewFlag:"Mark reviewed", reviewNote:"Review note",
     reviewed:"reviewed", reviews:"Reviews", pendingReview:"awaiting review", digests:"Digests", nearest:"from the place", itemsInCase:"Case items", assignmentsOfCase:"Assignments",
     serviceState:"Service", moreItems:"The case has more items than the first 500 shown; export the package for all of them.", openOriginal:"Open the original", noCases:"No case matches",
-    minutes:"min", metres:"m", mapTiles:"Base map", compulsoryMeasure:"compulsory measure", accuracyM:"Accuracy (m)",
+    minutes:"min", metres:"m", mapTiles:"Base map", reloadDirectory:"Reload the directory", reloadCatalogue:"Reload the catalogue",
+    reloadedDirectory:"Directory reloaded: {n} enrolled, {d} disabled, {s} sessions ended.", reloadedCatalogue:"Catalogue reloaded: version {v} in force, {n} matters.", compulsoryMeasure:"compulsory measure", accuracyM:"Accuracy (m)",
     matterCode:"Matter", officerIds:"Officers", findings:"Findings", outcome:"Outcome", outcomeNote:"Outcome note", startedAtMs:"Started", endedAtMs:"Ended",
     rectifyByMs:"Rectify by", photoIds:"Photos", assignmentId:"Assignment", identifier:"Identifier", contact:"Contact", address:"Address", latitude:"Latitude", longitude:"Longitude",
     recipient:"Recipient", role:"Role", channel:"Channel", documentNumber:"Document number", documentType:"Document type", sentAtMs:"Sent", consent:"Consent", interviewee:"Interviewee",
@@ -454,6 +456,22 @@ function renderOfficers() {
     `<td><span class="dot ${o.online ? "on" : ""}"></span>${o.online ? "●" : ""}</td><td>${esc(fmtTime(o.last_seen_ms))}</td>` +
     `<td>${o.last_position ? esc(o.last_position.latitude.toFixed(5) + ", " + o.last_position.longitude.toFixed(5)) : "—"}</td></tr>`).join("");
 }
+
+// Administration without a restart: reload the directory or the catalogue
+// from their files (a bad file is refused and what is in force stays).
+async function reloadReference(what) {
+  $("reload-status").textContent = "";
+  try {
+    const done = await api("POST", "/api/admin/reload", { [what]: true });
+    const d = done.directory, c = done.catalogue;
+    $("reload-status").textContent = d
+      ? t("reloadedDirectory").replace("{n}", d.enrolled).replace("{d}", d.disabled.length).replace("{s}", d.sessions_closed)
+      : t("reloadedCatalogue").replace("{v}", c.current || "—").replace("{n}", c.matters);
+    if (d) loadOfficers(); else loadMatters();
+  } catch (e) { $("reload-status").textContent = e.message; }
+}
+$("reload-directory").onclick = () => reloadReference("directory");
+$("reload-catalogue").onclick = () => reloadReference("catalogue");
 
 // What kind of media an item holds, from its type: a picture with a
 // thumbnail, or a video, recording or document shown by name and length.
