@@ -358,7 +358,7 @@ impl Catalogue {
     /// The version in force now (or, before the first takes effect, the
     /// first: dispatch is for the days ahead).
     pub fn current(&self) -> Option<&Version> {
-        self.version_at(crate::state::system_clock_ms())
+        self.version_at(crate::clock::system_clock_ms())
             .or_else(|| self.versions.first())
     }
 
@@ -385,7 +385,7 @@ impl Catalogue {
 
     /// The matter with `code` in the version in force now, if it applies today.
     pub fn matter(&self, code: &str) -> Option<&Matter> {
-        let now = crate::state::system_clock_ms();
+        let now = crate::clock::system_clock_ms();
         self.current()?.matter(code).filter(|m| m.valid_at(now))
     }
 

@@ -23,6 +23,7 @@ pub mod auth;
 pub mod catalogue;
 pub mod certs;
 pub mod checkpoint_signer;
+pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod console;
