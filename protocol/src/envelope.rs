@@ -57,7 +57,7 @@ const CAPTURE_FIELD_NUMBER: u32 = 20;
 
 /// Field numbers of `Request.body`, the oneof. Keep in step with request.proto.
 const BODY_FIELD_NUMBERS: &[u32] = &[
-    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 22, 23, 24, 25, 26,
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 22, 23, 24, 25, 26, 27, 28,
 ];
 
 /// Walks the top-level fields of a `Request` and returns the bytes of its one body field.
@@ -147,6 +147,8 @@ mod tests {
             Body::MergeIncidents(Default::default()),
             Body::SplitIncident(Default::default()),
             Body::ListMyReports(Default::default()),
+            Body::Catalogue(Default::default()),
+            Body::Roster(Default::default()),
         ];
         for body in every {
             let listed = match &body {
@@ -174,7 +176,9 @@ mod tests {
                 | Body::SubmitGridReport(_)
                 | Body::MergeIncidents(_)
                 | Body::SplitIncident(_)
-                | Body::ListMyReports(_) => true,
+                | Body::ListMyReports(_)
+                | Body::Catalogue(_)
+                | Body::Roster(_) => true,
             };
             assert!(listed);
             let bytes = pb::Request {

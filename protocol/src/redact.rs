@@ -32,6 +32,8 @@ impl fmt::Debug for pb::Welcome {
             session_token,
             session_token_expires_at_ms,
             database_epoch,
+            catalogue_revision,
+            roster_revision,
         } = self;
         f.debug_struct("Welcome")
             .field("protocol_version", protocol_version)
@@ -42,6 +44,8 @@ impl fmt::Debug for pb::Welcome {
             .field("session_token", &Hidden(session_token))
             .field("session_token_expires_at_ms", session_token_expires_at_ms)
             .field("database_epoch", database_epoch)
+            .field("catalogue_revision", catalogue_revision)
+            .field("roster_revision", roster_revision)
             .finish()
     }
 }

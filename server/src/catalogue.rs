@@ -168,6 +168,11 @@ pub struct Matter {
 }
 
 impl Matter {
+    /// Its validity as ms bounds, [from, until) (`i64::MIN`/`MAX`: unbounded).
+    pub fn valid_ms(&self) -> (i64, i64) {
+        self.valid_ms
+    }
+
     /// Whether the matter applies at this time.
     pub fn valid_at(&self, at_ms: i64) -> bool {
         (self.valid_ms.0..self.valid_ms.1).contains(&at_ms)
@@ -244,6 +249,9 @@ pub enum NotInForce {
 #[derive(Debug, Clone, Default)]
 pub struct Catalogue {
     versions: Vec<Version>,
+    /// A digest of the file it was read from (hex): what terminals compare
+    /// to know whether their copy is the one in force.
+    revision: String,
 }
 
 /// Why a catalogue could not be loaded.
@@ -342,7 +350,14 @@ impl Catalogue {
             }
             versions.push(version);
         }
-        Ok(Self { versions })
+        use sha2::Digest;
+        let revision = hex::encode(&sha2::Sha256::digest(text.as_bytes())[..16]);
+        Ok(Self { versions, revision })
+    }
+
+    /// The catalogue's revision (a digest of its file).
+    pub fn revision(&self) -> &str {
+        &self.revision
     }
 
     /// Every version, oldest first.

@@ -319,6 +319,8 @@ async fn sign_in(
                 .to_vec(),
         }),
         database_epoch: state.database_epoch.clone(),
+        catalogue_revision: state.catalogue.get().revision().to_owned(),
+        roster_revision: crate::services::reference::roster_of(&state.directory.get(), &officer).revision,
         device_id: device_id.to_owned(),
         session_token,
         session_token_expires_at_ms,

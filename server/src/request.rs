@@ -120,6 +120,8 @@ fn grid_workers_may(body: &Body) -> bool {
         body,
         Body::SubmitGridReport(_)
             | Body::ListMyReports(_)
+            | Body::Catalogue(_)
+            | Body::Roster(_)
             | Body::UploadPhoto(_)
             | Body::UploadStatus(_)
             | Body::RecordPhotos(_)
@@ -156,6 +158,8 @@ fn body_kind(body: &Body) -> &'static str {
         Body::MergeIncidents(_) => "merge_incidents",
         Body::SplitIncident(_) => "split_incident",
         Body::ListMyReports(_) => "list_my_reports",
+        Body::Catalogue(_) => "catalogue",
+        Body::Roster(_) => "roster",
     }
 }
 
@@ -247,6 +251,14 @@ async fn dispatch(
                 .await
                 .map(response::Result::Assignment)
         }
+        Body::Catalogue(query) => {
+            services::reference::catalogue(state, &query).map(response::Result::Catalogue)
+        }
+        Body::Roster(query) => Ok(response::Result::Roster(services::reference::roster(
+            state,
+            &session.officer,
+            &query,
+        ))),
         Body::ListAssignments(list) => services::assignment::list(state, session, list)
             .await
             .map(response::Result::Assignments),

@@ -40,6 +40,7 @@ pub use store::StoreError;
 pub use sync::SyncHandle;
 
 use crate::photo::PhotoUpload;
+use crate::reference::CatalogueCopy;
 use store::Store;
 
 /// Outbox settings.
@@ -262,6 +263,19 @@ pub enum OutboxError {
     Signing(String),
 }
 
+/// What [`Outbox::refresh_reference`] fetched anew.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReferenceRefresh {
+    /// The catalogue was fetched and kept.
+    pub catalogue: bool,
+    /// The roster was fetched and kept.
+    pub roster: bool,
+}
+
+/// The kinds of reference data kept.
+const CATALOGUE: &str = "catalogue";
+const ROSTER: &str = "roster";
+
 /// The outbox. Cheap to clone.
 #[derive(Clone)]
 pub struct Outbox {
@@ -301,9 +315,79 @@ impl Outbox {
     /// the field, and nothing is stored), stores it for sending; returns its id.
     pub async fn enqueue_inspection(&self, record: &pb::InspectionRecord) -> Result<String, OutboxError> {
         crate::items::check_inspection(record)?;
+        // Against the reference data kept, when there is some (the server
+        // checks again; this catches it before the officer leaves the site).
+        if let Some(catalogue) = self.catalogue().await? {
+            catalogue.check_inspection(record)?;
+        }
+        if let Some(roster) = self.roster().await? {
+            crate::reference::check_roster(&roster, record)?;
+        }
         let id = fieldlink_protocol::validate::item_id("id", &record.id)?;
         self.enqueue_frame(id, ItemKind::Inspection, Body::SubmitInspection(record.clone()))
             .await
+    }
+
+    /// The catalogue kept offline, if one was fetched.
+    pub async fn catalogue(&self) -> Result<Option<CatalogueCopy>, OutboxError> {
+        match self.inner.store.reference(CATALOGUE).await? {
+            Some((_, body)) => pb::Catalogue::decode(body.as_slice())
+                .map(|message| Some(CatalogueCopy::from_message(message)))
+                .map_err(|e| StoreError::Corrupt(format!("the kept catalogue: {e}")).into()),
+            None => Ok(None),
+        }
+    }
+
+    /// The roster kept offline, if one was fetched.
+    pub async fn roster(&self) -> Result<Option<pb::Roster>, OutboxError> {
+        match self.inner.store.reference(ROSTER).await? {
+            Some((_, body)) => pb::Roster::decode(body.as_slice())
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(format!("the kept roster: {e}")).into()),
+            None => Ok(None),
+        }
+    }
+
+    /// Fetches the catalogue and the roster when the server's revisions
+    /// (its Welcome) differ from those kept, and keeps them durably. The
+    /// sync loop calls this on each new session; call it yourself after
+    /// signing in to have them before the first record.
+    pub async fn refresh_reference(&self, client: &crate::Client) -> Result<ReferenceRefresh, crate::Error> {
+        let store_error = |e: StoreError| crate::Error::Protocol(format!("outbox: {e}"));
+        let welcome = client.welcome().await;
+        let kept_revision = |kind| async move {
+            self.inner
+                .store
+                .reference(kind)
+                .await
+                .map(|kept| kept.map(|(revision, _)| revision).unwrap_or_default())
+        };
+        let mut refreshed = ReferenceRefresh::default();
+        let held = kept_revision(CATALOGUE).await.map_err(store_error)?;
+        let current = welcome.as_ref().map(|w| w.catalogue_revision.as_str());
+        if held.is_empty() || current != Some(held.as_str()) {
+            if let Some(copy) = client.catalogue(&held).await? {
+                self.inner
+                    .store
+                    .put_reference(CATALOGUE, &copy.revision, &copy.to_message().encode_to_vec())
+                    .await
+                    .map_err(store_error)?;
+                refreshed.catalogue = true;
+            }
+        }
+        let held = kept_revision(ROSTER).await.map_err(store_error)?;
+        let current = welcome.as_ref().map(|w| w.roster_revision.as_str());
+        if held.is_empty() || current != Some(held.as_str()) {
+            if let Some(roster) = client.roster(&held).await? {
+                self.inner
+                    .store
+                    .put_reference(ROSTER, &roster.revision, &roster.encode_to_vec())
+                    .await
+                    .map_err(store_error)?;
+                refreshed.roster = true;
+            }
+        }
+        Ok(refreshed)
     }
 
     /// Stores a service confirmation for sending; returns its id.

@@ -43,6 +43,18 @@ ALTER TABLE outbox_items ADD COLUMN epoch TEXT;
 PRAGMA user_version = 3;
 ";
 
+/// Schema version 4: reference data kept offline (the catalogue, the
+/// roster), each one encoded message with the server's revision of it.
+const SCHEMA_V4: &str = "
+CREATE TABLE IF NOT EXISTS reference_data (
+    kind          TEXT PRIMARY KEY NOT NULL,
+    revision      TEXT NOT NULL,
+    body          BLOB NOT NULL,
+    updated_at_ms INTEGER NOT NULL
+);
+PRAGMA user_version = 4;
+";
+
 /// Why the local store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -98,7 +110,36 @@ impl Store {
         if version < 3 {
             sqlx::raw_sql(SCHEMA_V3).execute(&pool).await?;
         }
+        if version < 4 {
+            sqlx::raw_sql(SCHEMA_V4).execute(&pool).await?;
+        }
         Ok(Self { pool })
+    }
+
+    /// Keeps one kind of reference data (replacing what was kept).
+    pub async fn put_reference(&self, kind: &str, revision: &str, body: &[u8]) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO reference_data (kind, revision, body, updated_at_ms) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (kind) DO UPDATE SET revision = excluded.revision, body = excluded.body, \
+             updated_at_ms = excluded.updated_at_ms",
+        )
+        .bind(kind)
+        .bind(revision)
+        .bind(body)
+        .bind(crate::now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The reference data of one kind kept, if any: (revision, body).
+    pub async fn reference(&self, kind: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        let row = sqlx::query("SELECT revision, body FROM reference_data WHERE kind = ?1")
+            .bind(kind)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| Ok((row.try_get("revision")?, row.try_get("body")?)))
+            .transpose()
     }
 
     pub async fn insert(

@@ -52,6 +52,9 @@ impl SyncHandle {
     }
 }
 
+/// How long after a failed reference refresh the next is tried.
+const REFERENCE_RETRY: Duration = Duration::from_secs(30);
+
 pub(crate) fn start(outbox: Outbox, client: Client) -> SyncHandle {
     let stop = CancellationToken::new();
     let task = tokio::spawn(run(outbox, client, stop.clone()));
@@ -67,6 +70,9 @@ async fn run(outbox: Outbox, client: Client, stop: CancellationToken) {
     let mut media_sending = 0usize;
     // The database epoch whose receipts this outbox holds, once known.
     let mut epoch_checked: Option<String> = None;
+    // The reference revisions (catalogue, roster) last brought up to date.
+    let mut reference_checked: Option<(String, String)> = None;
+    let mut reference_retry_at = std::time::Instant::now();
     let mut pruned_at = std::time::Instant::now();
     let mut network = client.network_changes();
     loop {
@@ -74,6 +80,20 @@ async fn run(outbox: Outbox, client: Client, stop: CancellationToken) {
             if epoch_checked.as_deref() != Some(epoch.as_str()) {
                 resend_other_epochs(&outbox, &epoch).await;
                 epoch_checked = Some(epoch);
+            }
+        }
+        if let Some(welcome) = client.welcome().await {
+            let revisions = (welcome.catalogue_revision, welcome.roster_revision);
+            if reference_checked.as_ref() != Some(&revisions)
+                && std::time::Instant::now() >= reference_retry_at
+            {
+                match outbox.refresh_reference(&client).await {
+                    Ok(_) => reference_checked = Some(revisions),
+                    Err(error) => {
+                        tracing::info!(%error, "outbox: reference data not refreshed; trying again in 30 s");
+                        reference_retry_at = std::time::Instant::now() + REFERENCE_RETRY;
+                    }
+                }
             }
         }
         if pruned_at.elapsed() >= PRUNE_INTERVAL {

@@ -19,6 +19,7 @@ pub mod paging;
 pub mod participants;
 pub mod photo_upload;
 pub mod record_photos;
+pub mod reference;
 pub mod service;
 pub mod service_event;
 pub mod upload_status;
