@@ -563,6 +563,39 @@ impl Storage for CommitSink {
 }
 
 #[async_trait]
+impl fieldlink_server::storage::statistics::StatsStore for CommitSink {
+    async fn inspection_counts(
+        &self,
+        range: fieldlink_server::storage::statistics::TimeRange,
+        key: fieldlink_server::storage::statistics::InspectionKey,
+    ) -> Result<Vec<fieldlink_server::storage::statistics::InspectionCount>, StorageError> {
+        self.inner.inspection_counts(range, key).await
+    }
+
+    async fn incident_counts(
+        &self,
+        range: fieldlink_server::storage::statistics::TimeRange,
+    ) -> Result<Vec<fieldlink_server::storage::statistics::IncidentCount>, StorageError> {
+        self.inner.incident_counts(range).await
+    }
+
+    async fn incident_source_counts(
+        &self,
+        range: fieldlink_server::storage::statistics::TimeRange,
+    ) -> Result<Vec<(String, u64)>, StorageError> {
+        self.inner.incident_source_counts(range).await
+    }
+
+    async fn assignment_moments(
+        &self,
+        range: fieldlink_server::storage::statistics::TimeRange,
+        limit: u32,
+    ) -> Result<Vec<fieldlink_server::storage::statistics::AssignmentMoment>, StorageError> {
+        self.inner.assignment_moments(range, limit).await
+    }
+}
+
+#[async_trait]
 impl EpochStore for CommitSink {
     async fn epochs(&self) -> Result<Vec<DatabaseEpoch>, StorageError> {
         self.inner.epochs().await

@@ -502,7 +502,7 @@ fn first_format_domain(text: &str) -> Option<&'static str> {
 }
 
 /// Midnight China Standard Time at the start of `YYYY-MM-DD`, in ms.
-fn day_start_ms(text: &str) -> Option<i64> {
+pub fn day_start_ms(text: &str) -> Option<i64> {
     let bytes = text.as_bytes();
     if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
         return None;
@@ -532,6 +532,21 @@ fn day_start_ms(text: &str) -> Option<i64> {
         return None;
     }
     Some(days_from_civil(year, month, day) * 86_400_000 - CST_OFFSET_MS)
+}
+
+/// The date (year, month, day) of a day number (days since 1970-01-01),
+/// the inverse of [`days_from_civil`] (H. Hinnant's algorithm).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
@@ -571,6 +586,15 @@ mod tests {
         ] {
             assert_eq!(day_start_ms(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn day_numbers_and_dates_round_trip() {
+        for days in [0, 59, 60, 365, 19_782, 20_635, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
+        }
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
     }
 
     #[test]

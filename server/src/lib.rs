@@ -53,6 +53,7 @@ pub mod session;
 pub mod sign_in_guard;
 pub mod sign_in_lockout;
 pub mod state;
+pub mod statistics;
 pub mod storage;
 pub mod stored_data;
 pub mod stream_churn;

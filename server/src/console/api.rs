@@ -67,6 +67,7 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/api/officers", get(officers))
         .route("/api/matters", get(matters))
         .route("/api/map", get(super::map_tiles::map_settings))
+        .route("/api/stats", get(super::stats::stats))
         .route("/api/admin/reload", post(super::admin::reload))
         .route("/api/evidence", get(recent_evidence))
         .route("/api/items/{id}", get(super::item_view::one_item))

@@ -26,6 +26,7 @@ pub mod item_view;
 pub mod map_tiles;
 pub mod request;
 pub mod sessions;
+pub mod stats;
 pub mod terms;
 pub mod views;
 

@@ -35,6 +35,7 @@ pub mod postgres;
 #[cfg(any(test, feature = "test-support"))]
 pub mod scratch_pg;
 pub mod sqlite;
+pub mod statistics;
 #[cfg(test)]
 mod suite;
 #[cfg(test)]
@@ -83,7 +84,14 @@ pub enum StorageError {
 /// implements all of them; code that needs one concern takes that trait.
 #[async_trait]
 pub trait Storage:
-    ItemStore + EvidenceStore + AssignmentStore + PeopleStore + LogStore + IncidentStore + EpochStore
+    ItemStore
+    + EvidenceStore
+    + AssignmentStore
+    + PeopleStore
+    + LogStore
+    + IncidentStore
+    + EpochStore
+    + statistics::StatsStore
 {
     /// Closes the database (pending writes are already committed).
     async fn close(&self);

@@ -94,6 +94,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "database epochs",
         include_str!("../../migrations/postgres/0012_database_epochs.sql"),
     ),
+    (
+        13,
+        "statistics",
+        include_str!("../../migrations/postgres/0013_statistics.sql"),
+    ),
 ];
 
 /// What the runtime role may do when another role owns the schema.
@@ -118,6 +123,7 @@ mod queries {
     type Db = sqlx::Postgres;
     include!("queries.rs");
     include!("incident_queries.rs");
+    include!("stats_queries.rs");
 }
 
 /// The PostgreSQL storage.

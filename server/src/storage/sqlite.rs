@@ -94,6 +94,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "database epochs",
         include_str!("../../migrations/sqlite/0016_database_epochs.sql"),
     ),
+    (
+        17,
+        "statistics",
+        include_str!("../../migrations/sqlite/0017_statistics.sql"),
+    ),
 ];
 
 // The queries both backends share (`queries.rs`), compiled for SQLite.
@@ -102,6 +107,7 @@ mod queries {
     type Db = sqlx::Sqlite;
     include!("queries.rs");
     include!("incident_queries.rs");
+    include!("stats_queries.rs");
 }
 
 /// `PRAGMA synchronous` value of FULL.

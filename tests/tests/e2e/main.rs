@@ -35,6 +35,7 @@ mod restart;
 mod restore;
 mod revocation;
 mod service_interview;
+mod statistics;
 mod transparency;
 mod transport;
 mod triage;
