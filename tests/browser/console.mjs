@@ -204,6 +204,15 @@ try {
   await shoot(page, "map");
   // The incident still awaiting triage is pinned on the map.
   await page.waitForSelector("#map-svg .incident-pin");
+  // Statistics: this year's figures, drawn as SVG bars, with their CSV.
+  await page.click("#tab-stats");
+  await page.waitForSelector("#s-chart g.bar");
+  const total = await page.textContent("#s-summary .stat-card b");
+  if (!(Number(total) >= 1)) throw new Error(`the statistics count ${total} inspections`);
+  if (!(await page.getAttribute("#s-csv", "href")).includes("format=csv")) throw new Error("no CSV link");
+  await shoot(page, "stats");
+  console.log("STATS_SEEN");
+
   // The keyboard: arrows move along the tabs; Enter opens a card, Esc
   // closes it and gives focus back.
   await page.focus("#tab-map");
@@ -220,7 +229,7 @@ try {
 
   // A 1366×768 command-room screen: nothing scrolls sideways.
   await page.setViewportSize({ width: 1366, height: 768 });
-  for (const view of ["board", "evidence", "case", "map"]) {
+  for (const view of ["board", "evidence", "case", "map", "stats"]) {
     await page.click(`#tab-${view}`);
     const wide = await page.evaluate(() => document.documentElement.scrollWidth);
     if (wide > 1366) throw new Error(`the ${view} view is ${wide} px wide at 1366`);

@@ -175,6 +175,7 @@ async fn a_supervisor_dispatches_in_the_browser_and_watches_the_terminal_live() 
         "THUMBNAIL_SEEN",
         "FLAG_REVIEWED",
         "CASE_READ",
+        "STATS_SEEN",
         "KEYBOARD",
         "FITS_1366",
         "INCIDENT_DISPATCHED",

@@ -194,6 +194,7 @@ fn routes() -> Vec<(&'static str, String)> {
         ("GET", "/api/matters".into()),
         ("GET", "/api/evidence".into()),
         ("GET", "/api/map".into()),
+        ("GET", "/api/stats".into()),
         ("POST", "/api/admin/reload".into()),
         ("GET", format!("/api/items/{id}")),
         ("POST", format!("/api/items/{id}/flag-reviews")),

@@ -25,7 +25,11 @@ const T = {
     content:"内容", mediaFacts:"拍摄信息", declared:"终端申报", exifSays:"EXIF 记录", apart:"相差", reviewFlag:"标记已复核", reviewNote:"复核意见",
     reviewed:"已复核", reviews:"复核记录", pendingReview:"待复核", digests:"摘要值", nearest:"距任务地点", itemsInCase:"案件材料", assignmentsOfCase:"相关任务",
     serviceState:"送达状态", moreItems:"材料较多，仅显示前 500 件；完整材料请导出证据包。", openOriginal:"打开原件", noCases:"没有符合条件的案件",
-    minutes:"分钟", metres:"米", mapTiles:"底图", reloadDirectory:"重新载入人员名册", reloadCatalogue:"重新载入事项目录",
+    minutes:"分钟", metres:"米", mapTiles:"底图", stats:"统计", statsFrom:"起", statsTo:"止", statsBy:"分组", byDomain:"领域", byMatter:"事项", byTeam:"中队",
+    byOfficer:"执法人员", byMonth:"月份", yearSummary:"上年度汇总", downloadCsv:"下载 CSV", group:"分组", inspectionsCount:"检查数", penaltiesCount:"处罚类",
+    outcomesCol:"处理结果", incidentsTitle:"事件", responseTitle:"响应时间", catalogueTitle:"事项目录（按领域）", totalInspections:"检查总数",
+    penaltiesThis:"处罚类结果", penaltiesLast:"去年同期", yoy:"同比", toAccepted:"派发至接收", toOnSite:"派发至到场", toCompleted:"派发至办结",
+    overdueRate:"超期率", returnedRate:"退回率", assignmentsCreated:"派发任务", matters:"事项", compulsory:"强制措施", reloadDirectory:"重新载入人员名册", reloadCatalogue:"重新载入事项目录",
     reloadedDirectory:"名册已载入：{n} 人在岗，停用 {d} 人，结束会话 {s} 个。", reloadedCatalogue:"事项目录已载入：现行版本 {v}，{n} 项。", compulsoryMeasure:"行政强制措施", accuracyM:"精度（米）",
     matterCode:"事项编码", officerIds:"执法人员", findings:"检查情况", outcome:"处理结果", outcomeNote:"处理说明", startedAtMs:"开始时间", endedAtMs:"结束时间",
     rectifyByMs:"整改期限", photoIds:"照片", assignmentId:"任务", identifier:"证件号码", contact:"联系方式", address:"地址", latitude:"纬度", longitude:"经度",
@@ -62,7 +66,11 @@ const T = {
     content:"Content", mediaFacts:"Capture facts", declared:"Declared by the terminal", exifSays:"In the EXIF", apart:"apart", reviewFlag:"Mark reviewed", reviewNote:"Review note",
     reviewed:"reviewed", reviews:"Reviews", pendingReview:"awaiting review", digests:"Digests", nearest:"from the place", itemsInCase:"Case items", assignmentsOfCase:"Assignments",
     serviceState:"Service", moreItems:"The case has more items than the first 500 shown; export the package for all of them.", openOriginal:"Open the original", noCases:"No case matches",
-    minutes:"min", metres:"m", mapTiles:"Base map", reloadDirectory:"Reload the directory", reloadCatalogue:"Reload the catalogue",
+    minutes:"min", metres:"m", mapTiles:"Base map", stats:"Statistics", statsFrom:"From", statsTo:"To", statsBy:"Group by", byDomain:"Domain", byMatter:"Matter", byTeam:"Team",
+    byOfficer:"Officer", byMonth:"Month", yearSummary:"Last year's summary", downloadCsv:"Download CSV", group:"Group", inspectionsCount:"Inspections", penaltiesCount:"Penalties",
+    outcomesCol:"Outcomes", incidentsTitle:"Incidents", responseTitle:"Response times", catalogueTitle:"Catalogue by domain", totalInspections:"Inspections",
+    penaltiesThis:"Penalty outcomes", penaltiesLast:"A year earlier", yoy:"Change", toAccepted:"Dispatch to accepted", toOnSite:"Dispatch to on site", toCompleted:"Dispatch to completed",
+    overdueRate:"Overdue rate", returnedRate:"Returned rate", assignmentsCreated:"Assignments", matters:"Matters", compulsory:"Compulsory measures", reloadDirectory:"Reload the directory", reloadCatalogue:"Reload the catalogue",
     reloadedDirectory:"Directory reloaded: {n} enrolled, {d} disabled, {s} sessions ended.", reloadedCatalogue:"Catalogue reloaded: version {v} in force, {n} matters.", compulsoryMeasure:"compulsory measure", accuracyM:"Accuracy (m)",
     matterCode:"Matter", officerIds:"Officers", findings:"Findings", outcome:"Outcome", outcomeNote:"Outcome note", startedAtMs:"Started", endedAtMs:"Ended",
     rectifyByMs:"Rectify by", photoIds:"Photos", assignmentId:"Assignment", identifier:"Identifier", contact:"Contact", address:"Address", latitude:"Latitude", longitude:"Longitude",
@@ -135,6 +143,7 @@ function showView(view) {
   if (view === "map") { drawMap(); loadOfficers(); }
   if (view === "officers") loadOfficers();
   if (view === "case" && !cases.loaded) loadCases();
+  if (view === "stats") loadStats();
 }
 tabs.forEach(button => {
   button.setAttribute("role", "tab");
@@ -472,6 +481,55 @@ async function reloadReference(what) {
 }
 $("reload-directory").onclick = () => reloadReference("directory");
 $("reload-catalogue").onclick = () => reloadReference("catalogue");
+
+// Statistics (统计): a period's figures, drawn locally as SVG, with the CSV
+// the same query gives; "last year's summary" asks for the whole previous
+// year, the figures the town's yearly report quotes.
+const isoDay = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+function statsQuery() {
+  return new URLSearchParams({ from: $("s-from").value, to: $("s-to").value, by: $("s-by").value });
+}
+const fmtMs = (ms) => ms == null ? "—" : ms < 3600000 ? `${Math.round(ms / 60000)} ${t("minutes")}` : `${(ms / 3600000).toFixed(1)} h`;
+const pct = (r) => r == null ? "—" : `${(r * 100).toFixed(1)}%`;
+async function loadStats() {
+  $("s-error").textContent = "";
+  if (!$("s-from").value) { const now = new Date(); $("s-from").value = `${now.getFullYear()}-01-01`; $("s-to").value = isoDay(now); }
+  const query = statsQuery();
+  $("s-csv").href = "/api/stats?" + query + "&format=csv";
+  try {
+    const r = await api("GET", "/api/stats?" + query);
+    const p = r.penalties;
+    $("s-summary").innerHTML = [
+      [t("totalInspections"), r.totals.inspections], [t("penaltiesThis"), p.this_period], [t("penaltiesLast"), p.a_year_earlier],
+      [t("yoy"), p.change_percent == null ? "—" : `${p.change_percent > 0 ? "+" : ""}${p.change_percent}%`],
+      [t("assignmentsCreated"), r.assignments.created], [t("overdueRate"), pct(r.assignments.overdue_rate)], [t("returnedRate"), pct(r.assignments.returned_rate)],
+    ].map(([label, value]) => `<div class="stat-card"><div class="meta">${esc(label)}</div><b>${esc(value)}</b></div>`).join("");
+    drawStatsChart(r.rows);
+    $("s-rows").innerHTML = r.rows.concat([r.totals]).map(row => `<tr data-key="${esc(row.key)}"><td>${esc(row.label || row.key)} <code>${esc(row.key)}</code></td>` +
+      `<td>${esc(row.inspections)}</td><td>${esc(row.penalties)}</td><td class="meta">${Object.entries(row.outcomes).map(([o, n]) => `${esc(t(o))} ${esc(n)}`).join("、")}</td></tr>`).join("");
+    $("s-incidents").innerHTML = r.incidents.map(i => `<tr><td>${esc(t(i.category))}</td><td>${esc(i.total)}</td><td class="meta">${Object.entries(i.states).map(([s, n]) => `${esc(t(s))} ${esc(n)}`).join("、")}</td></tr>`).join("") +
+      Object.entries(r.incident_sources).map(([kind, n]) => `<tr><td class="meta">${esc(t(kind))}</td><td>${esc(n)}</td><td></td></tr>`).join("");
+    $("s-response").innerHTML = [["toAccepted", r.assignments.to_accepted], ["toOnSite", r.assignments.to_on_site], ["toCompleted", r.assignments.to_completed]]
+      .map(([key, s]) => `<tr><td>${esc(t(key))}</td><td>p50 ${esc(fmtMs(s.p50_ms))}</td><td>p90 ${esc(fmtMs(s.p90_ms))}</td><td class="meta">n=${esc(s.count)}</td></tr>`).join("");
+    $("s-catalogue").innerHTML = `<tr><td colspan="3" class="meta">${esc(r.catalogue_version || "—")}</td></tr>` +
+      r.catalogue.map(d => `<tr><td>${esc(lang === "zh" ? d.zh : d.en)}</td><td>${esc(d.matters)} ${esc(t("matters"))}</td><td class="meta">${esc(d.compulsory_measures)} ${esc(t("compulsory"))}</td></tr>`).join("");
+  } catch (e) { $("s-error").textContent = e.message; }
+}
+// Bars: each group's inspections, its penalty outcomes darker at the foot.
+function drawStatsChart(rows) {
+  const svg = $("s-chart"); const max = Math.max(1, ...rows.map(r => r.inspections));
+  const width = Math.min(1000 / Math.max(rows.length, 1), 120);
+  svg.innerHTML = rows.map((row, n) => {
+    const h = row.inspections / max * 240, hp = row.penalties / max * 240, x = n * width + width * 0.15, w = width * 0.7;
+    return `<g class="bar" data-key="${esc(row.key)}"><title>${esc(row.label || row.key)}: ${row.inspections}</title>` +
+      `<rect x="${x}" y="${260 - h}" width="${w}" height="${h}" fill="#0b5cad"/><rect x="${x}" y="${260 - hp}" width="${w}" height="${hp}" fill="#c62828"/>` +
+      `<text x="${x + w / 2}" y="${255 - h}" font-size="12" text-anchor="middle">${row.inspections}</text>` +
+      `<text x="${x + w / 2}" y="278" font-size="11" text-anchor="middle">${esc((row.key || "").slice(0, 10))}</text></g>`;
+  }).join("");
+}
+$("s-go").onclick = loadStats;
+$("s-by").onchange = loadStats;
+$("s-year").onclick = () => { const y = new Date().getFullYear() - 1; $("s-from").value = `${y}-01-01`; $("s-to").value = `${y}-12-31`; loadStats(); };
 
 // What kind of media an item holds, from its type: a picture with a
 // thumbnail, or a video, recording or document shown by name and length.
