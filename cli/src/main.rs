@@ -25,6 +25,7 @@ use commands::monitor::MonitorCommand;
 use commands::outbox::OutboxCommand;
 use commands::photo::PhotoCommand;
 use commands::sim::SimArgs;
+use commands::stats::StatsArgs;
 use commands::submit::SubmitKind;
 
 /// The fieldlink command line.
@@ -66,6 +67,9 @@ enum Command {
         #[command(subcommand)]
         command: AssignmentsCommand,
     },
+    /// The statistics of a period, from the supervisor console's API, as
+    /// JSON or CSV (signed in as the demo supervisor with --dev).
+    Stats(StatsArgs),
     /// Supervisors: dispatch, cancel, reassign and list assignments. With
     /// `--dev` these sign in as the demo supervisor.
     Dispatch {
@@ -142,6 +146,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Case { command } => commands::case::run(connection, command).await,
         Command::Assignments { command } => commands::assignments::run(connection, command).await,
         Command::Dispatch { command } => commands::dispatch::run(connection, command).await,
+        Command::Stats(args) => commands::stats::run(connection, args).await,
         Command::Incidents { command } => commands::incidents::run(connection, command).await,
         Command::Monitor { command } => commands::monitor::run(connection.dev, command).await,
         Command::Outbox { db, command } => commands::outbox::run(connection, &db, command).await,

@@ -870,3 +870,89 @@ async fn the_simulator_runs_a_short_shift_and_prints_its_summary() {
     assert!(reported as u64 >= grid_reports + alerts, "{summary}");
     server.shutdown().await;
 }
+
+/// `fieldlink stats` signs in to the console as the demo supervisor and
+/// prints the period's figures: the JSON report and the CSV rows, with the
+/// record just submitted counted; a bad date exits 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_prints_the_periods_figures_as_json_and_csv() {
+    let data = tempfile::tempdir().unwrap();
+    let certs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs-dev");
+    let server = fieldlink_server::start(fieldlink_server::Config {
+        dev: true,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        http: Some("127.0.0.1:0".parse().unwrap()),
+        data_dir: data.path().to_path_buf(),
+        tls: Some(fieldlink_server::tls::TlsFiles::dev(&certs)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    let console = format!("http://{}", server.console_addr().unwrap());
+    let example = tokio::task::spawn_blocking(move || fieldlink(addr, &["example", "inspection"]))
+        .await
+        .unwrap();
+    let file = data.path().join("record.json");
+    std::fs::write(&file, &example.stdout).unwrap();
+    let path = file.display().to_string();
+    let submitted = tokio::task::spawn_blocking(move || fieldlink(addr, &["submit", "inspection", &path]))
+        .await
+        .unwrap();
+    assert!(
+        submitted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&submitted.stderr)
+    );
+    let (year, _, _) = fieldlink_server::catalogue::civil_from_days(fieldlink_server::statistics::day_of(
+        fieldlink_client::now_ms(),
+    ));
+    let (from, to) = (format!("{year}-01-01"), format!("{year}-12-31"));
+    let run = |args: Vec<String>| {
+        let console = console.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut all = vec!["stats".to_owned(), "--console".to_owned(), console];
+            all.extend(args);
+            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+            fieldlink(addr, &refs)
+        })
+    };
+    let json = run(vec![
+        "--from".into(),
+        from.clone(),
+        "--to".into(),
+        to.clone(),
+        "--by".into(),
+        "month".into(),
+    ])
+    .await
+    .unwrap();
+    assert!(json.status.success(), "{}", String::from_utf8_lossy(&json.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["by"], "month");
+    assert_eq!(report["totals"]["inspections"], 1, "{report}");
+    let csv = run(vec![
+        "--from".into(),
+        from.clone(),
+        "--to".into(),
+        to,
+        "--format".into(),
+        "csv".into(),
+    ])
+    .await
+    .unwrap();
+    assert!(csv.status.success(), "{}", String::from_utf8_lossy(&csv.stderr));
+    let text = String::from_utf8(csv.stdout).unwrap();
+    assert!(text.starts_with("domain,label,inspections,"), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("ZJ,")), "{text}");
+    let bad = run(vec!["--from".into(), "2026-02-30".into(), "--to".into(), from])
+        .await
+        .unwrap();
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    server.shutdown().await;
+}

@@ -15,5 +15,6 @@ pub mod output;
 pub mod photo;
 pub mod proof;
 pub mod sim;
+pub mod stats;
 pub mod submit;
 pub mod verify;
