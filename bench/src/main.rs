@@ -30,6 +30,7 @@ mod report;
 mod sink;
 mod stats;
 mod video;
+mod yearly_stats;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -43,7 +44,7 @@ struct Args {
     /// Short rounds (under a minute in all on a 2-core machine).
     #[arg(long)]
     quick: bool,
-    /// Run one scenario only: ingest, photo, video, decode, push, conns, growth, postgres, log or hj212.
+    /// Run one scenario only: ingest, photo, video, decode, push, conns, growth, postgres, log, hj212 or stats.
     #[arg(long)]
     only: Option<String>,
     /// Write every figure as JSON to this file.
@@ -54,8 +55,8 @@ struct Args {
     child: Option<Vec<String>>,
 }
 
-const SCENARIOS: [&str; 10] = [
-    "ingest", "photo", "video", "decode", "push", "conns", "growth", "postgres", "log", "hj212",
+const SCENARIOS: [&str; 11] = [
+    "ingest", "photo", "video", "decode", "push", "conns", "growth", "postgres", "log", "hj212", "stats",
 ];
 
 fn main() -> std::process::ExitCode {
@@ -246,6 +247,14 @@ async fn run(args: &Args) -> Result<(), String> {
         };
         eprintln!("hj212: {} monitors held open", plan.monitors);
         figures.extend(timed("hj212", hj212::run(&plan)).await?);
+    }
+    if wanted("stats") {
+        let plan = yearly_stats::Plan {
+            items: if quick { 100_000 } else { 1_000_000 },
+            rounds: 3,
+        };
+        eprintln!("stats: a year's report over {} inspections", plan.items);
+        figures.extend(timed("stats", yearly_stats::run(&plan)).await?);
     }
     report::print_table(&figures);
     eprintln!("finished in {:.0} s", started.elapsed().as_secs_f64());

@@ -77,6 +77,8 @@ pub mod reason {
     pub const STREAM_LOST: &str = "STREAM_LOST";
     /// The console request needs a signed-in supervisor.
     pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    /// A report could not be written in the asked format (a workbook).
+    pub const EXPORT_FAILED: &str = "EXPORT_FAILED";
 
     /// Every reason above, for documentation checks and clients that list them.
     pub const ALL: &[&str] = &[
@@ -114,6 +116,7 @@ pub mod reason {
         UPLOAD_ELSEWHERE,
         STREAM_LOST,
         UNAUTHENTICATED,
+        EXPORT_FAILED,
     ];
 }
 

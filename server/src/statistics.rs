@@ -512,6 +512,104 @@ pub fn csv(report: &Report) -> String {
     out
 }
 
+/// The report as an Excel workbook (rust_xlsxwriter): a sheet of the rows
+/// (as the CSV) and a sheet of the period's other figures.
+pub fn xlsx(report: &Report) -> Result<Vec<u8>, String> {
+    use rust_xlsxwriter::{Format, Workbook, XlsxError};
+    let build = || -> Result<Vec<u8>, XlsxError> {
+        let outcomes: Vec<&'static str> = (1..=7)
+            .filter_map(|n| Outcome::try_from(n).ok())
+            .map(|o| o.as_str_name())
+            .collect();
+        let bold = Format::new().set_bold();
+        let mut workbook = Workbook::new();
+        let sheet = workbook.add_worksheet();
+        sheet.set_name("统计 Statistics")?;
+        let mut headers = vec![report.by, "label", "inspections"];
+        headers.extend(&outcomes);
+        headers.push("penalties");
+        for (col, header) in headers.iter().enumerate() {
+            sheet.write_string_with_format(0, col as u16, *header, &bold)?;
+        }
+        sheet.set_column_width(1, 40)?;
+        for (index, row) in report
+            .rows
+            .iter()
+            .chain(std::iter::once(&report.totals))
+            .enumerate()
+        {
+            let r = index as u32 + 1;
+            sheet.write_string(r, 0, &row.key)?;
+            sheet.write_string(r, 1, &row.label)?;
+            sheet.write_number(r, 2, row.inspections as f64)?;
+            for (n, outcome) in outcomes.iter().enumerate() {
+                let count = row.outcomes.get(*outcome).copied().unwrap_or(0);
+                sheet.write_number(r, 3 + n as u16, count as f64)?;
+            }
+            sheet.write_number(r, 3 + outcomes.len() as u16, row.penalties as f64)?;
+        }
+        let summary = workbook.add_worksheet();
+        summary.set_name("概况 Summary")?;
+        summary.set_column_width(0, 36)?;
+        let mut line = 0u32;
+        let mut put = |label: &str, value: String| -> Result<(), XlsxError> {
+            summary.write_string(line, 0, label)?;
+            summary.write_string(line, 1, value)?;
+            line += 1;
+            Ok(())
+        };
+        let ms = |spread: &Spread| {
+            format!(
+                "p50 {} ms, p90 {} ms, n = {}",
+                spread.p50_ms.map_or("—".into(), |v| v.to_string()),
+                spread.p90_ms.map_or("—".into(), |v| v.to_string()),
+                spread.count
+            )
+        };
+        put("期间 Period", format!("{} – {}", report.from, report.to))?;
+        put("检查总数 Inspections", report.totals.inspections.to_string())?;
+        put(
+            "处罚类结果 Penalty outcomes",
+            report.penalties.this_period.to_string(),
+        )?;
+        put(
+            "去年同期 A year earlier",
+            report.penalties.a_year_earlier.to_string(),
+        )?;
+        put(
+            "同比 Change (%)",
+            report
+                .penalties
+                .change_percent
+                .map_or("—".into(), |c| format!("{c:+.1}")),
+        )?;
+        put("派发任务 Assignments", report.assignments.created.to_string())?;
+        put("派发至接收 To accepted", ms(&report.assignments.to_accepted))?;
+        put("派发至到场 To on site", ms(&report.assignments.to_on_site))?;
+        put("派发至办结 To completed", ms(&report.assignments.to_completed))?;
+        put("超期 Overdue", report.assignments.overdue.to_string())?;
+        put("退回 Returned", report.assignments.returned.to_string())?;
+        for incident in &report.incidents {
+            put(
+                &format!("事件 Incidents: {}", incident.category),
+                incident.total.to_string(),
+            )?;
+        }
+        put(
+            "事项目录版本 Catalogue version",
+            report.catalogue_version.clone().unwrap_or_default(),
+        )?;
+        for domain in &report.catalogue {
+            put(
+                &format!("{} {}", domain.zh, domain.en),
+                domain.matters.to_string(),
+            )?;
+        }
+        workbook.save_to_buffer()
+    };
+    build().map_err(|e| e.to_string())
+}
+
 /// The day number (China Standard Time) of a time, for tests and tools.
 pub fn day_of(at_ms: i64) -> i64 {
     (at_ms + CST_OFFSET_MS).div_euclid(DAY_MS)

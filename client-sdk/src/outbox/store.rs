@@ -474,10 +474,19 @@ mod tests {
             .fetch_one(&store.pool)
             .await
             .unwrap();
-        assert_eq!(version, 3);
+        assert_eq!(version, 4);
+        // Reference data is kept, one row a kind.
+        assert_eq!(store.reference("catalogue").await.unwrap(), None);
+        store.put_reference("catalogue", "r1", b"one").await.unwrap();
+        store.put_reference("catalogue", "r2", b"two").await.unwrap();
+        assert_eq!(
+            store.reference("catalogue").await.unwrap(),
+            Some(("r2".to_owned(), b"two".to_vec()))
+        );
         // Opening again does not migrate twice.
         drop(store);
         let store = Store::open(&path).await.unwrap();
+        assert!(store.reference("catalogue").await.unwrap().is_some());
 
         // Receipts remember their epoch; another epoch's are sent again.
         store

@@ -1,6 +1,6 @@
 //! Statistics for the command room and the yearly report (crate::statistics).
 //!
-//! - `GET /api/stats?from=YYYY-MM-DD&to=YYYY-MM-DD&by=domain|matter|team|officer|month&format=json|csv`
+//! - `GET /api/stats?from=YYYY-MM-DD&to=YYYY-MM-DD&by=domain|matter|team|officer|month&format=json|csv|xlsx`
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
@@ -61,6 +61,30 @@ pub async fn stats(
             )
                 .into_response())
         }
-        Some(_) => Err(ApiError::invalid("format", "must be json or csv")),
+        Some("xlsx") => {
+            let name = format!("fieldlink-stats-{}-{}-{}.xlsx", period.from, period.to, report.by);
+            let bytes = statistics::xlsx(&report).map_err(|e| {
+                ApiError::new(
+                    fieldlink_protocol::pb::Code::Internal,
+                    fieldlink_protocol::status::reason::EXPORT_FAILED,
+                    &format!("cannot write the workbook: {e}"),
+                )
+            })?;
+            Ok((
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_owned(),
+                    ),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{name}\""),
+                    ),
+                ],
+                bytes,
+            )
+                .into_response())
+        }
+        Some(_) => Err(ApiError::invalid("format", "must be json, csv or xlsx")),
     }
 }

@@ -223,6 +223,22 @@ async fn statistics_equal_counts_made_from_the_raw_records() {
         expected(&|g: &Generated| g.1.clone())["officer-01"].0.to_string()
     );
 
+    // The same report as an Excel workbook: two sheets.
+    let response = console
+        .get("/api/stats?from=2026-01-01&to=2026-12-31&by=month&format=xlsx")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    let workbook = response.bytes().await.unwrap();
+    assert_eq!(&workbook[..2], b"PK", "a zip container");
+    let names = String::from_utf8_lossy(&workbook);
+    assert!(names.contains("xl/worksheets/sheet1.xml") && names.contains("xl/worksheets/sheet2.xml"));
+
     // Bad questions get typed refusals naming the field.
     for (query, field) in [
         ("to=2026-12-31", "from"),

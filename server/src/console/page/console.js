@@ -26,7 +26,7 @@ const T = {
     reviewed:"已复核", reviews:"复核记录", pendingReview:"待复核", digests:"摘要值", nearest:"距任务地点", itemsInCase:"案件材料", assignmentsOfCase:"相关任务",
     serviceState:"送达状态", moreItems:"材料较多，仅显示前 500 件；完整材料请导出证据包。", openOriginal:"打开原件", noCases:"没有符合条件的案件",
     minutes:"分钟", metres:"米", mapTiles:"底图", stats:"统计", statsFrom:"起", statsTo:"止", statsBy:"分组", byDomain:"领域", byMatter:"事项", byTeam:"中队",
-    byOfficer:"执法人员", byMonth:"月份", yearSummary:"上年度汇总", downloadCsv:"下载 CSV", group:"分组", inspectionsCount:"检查数", penaltiesCount:"处罚类",
+    byOfficer:"执法人员", byMonth:"月份", yearSummary:"上年度汇总", downloadCsv:"下载 CSV", downloadXlsx:"下载 Excel", group:"分组", inspectionsCount:"检查数", penaltiesCount:"处罚类",
     outcomesCol:"处理结果", incidentsTitle:"事件", responseTitle:"响应时间", catalogueTitle:"事项目录（按领域）", totalInspections:"检查总数",
     penaltiesThis:"处罚类结果", penaltiesLast:"去年同期", yoy:"同比", toAccepted:"派发至接收", toOnSite:"派发至到场", toCompleted:"派发至办结",
     overdueRate:"超期率", returnedRate:"退回率", assignmentsCreated:"派发任务", matters:"事项", compulsory:"强制措施", reloadDirectory:"重新载入人员名册", reloadCatalogue:"重新载入事项目录",
@@ -67,7 +67,7 @@ const T = {
     reviewed:"reviewed", reviews:"Reviews", pendingReview:"awaiting review", digests:"Digests", nearest:"from the place", itemsInCase:"Case items", assignmentsOfCase:"Assignments",
     serviceState:"Service", moreItems:"The case has more items than the first 500 shown; export the package for all of them.", openOriginal:"Open the original", noCases:"No case matches",
     minutes:"min", metres:"m", mapTiles:"Base map", stats:"Statistics", statsFrom:"From", statsTo:"To", statsBy:"Group by", byDomain:"Domain", byMatter:"Matter", byTeam:"Team",
-    byOfficer:"Officer", byMonth:"Month", yearSummary:"Last year's summary", downloadCsv:"Download CSV", group:"Group", inspectionsCount:"Inspections", penaltiesCount:"Penalties",
+    byOfficer:"Officer", byMonth:"Month", yearSummary:"Last year's summary", downloadCsv:"Download CSV", downloadXlsx:"Download Excel", group:"Group", inspectionsCount:"Inspections", penaltiesCount:"Penalties",
     outcomesCol:"Outcomes", incidentsTitle:"Incidents", responseTitle:"Response times", catalogueTitle:"Catalogue by domain", totalInspections:"Inspections",
     penaltiesThis:"Penalty outcomes", penaltiesLast:"A year earlier", yoy:"Change", toAccepted:"Dispatch to accepted", toOnSite:"Dispatch to on site", toCompleted:"Dispatch to completed",
     overdueRate:"Overdue rate", returnedRate:"Returned rate", assignmentsCreated:"Assignments", matters:"Matters", compulsory:"Compulsory measures", reloadDirectory:"Reload the directory", reloadCatalogue:"Reload the catalogue",
@@ -496,6 +496,7 @@ async function loadStats() {
   if (!$("s-from").value) { const now = new Date(); $("s-from").value = `${now.getFullYear()}-01-01`; $("s-to").value = isoDay(now); }
   const query = statsQuery();
   $("s-csv").href = "/api/stats?" + query + "&format=csv";
+  $("s-xlsx").href = "/api/stats?" + query + "&format=xlsx";
   try {
     const r = await api("GET", "/api/stats?" + query);
     const p = r.penalties;
