@@ -413,17 +413,10 @@ async fn a_supervisor_dispatches_and_an_officer_watches_and_accepts_from_the_com
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alarm_is_triaged_worked_reviewed_and_closed_from_the_command_line() {
     let data = tempfile::tempdir().unwrap();
-    let certs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs-dev");
-    let server = fieldlink_server::start(fieldlink_server::Config {
-        dev: true,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        hj212: Some("127.0.0.1:0".parse().unwrap()),
-        data_dir: data.path().to_path_buf(),
-        tls: Some(fieldlink_server::tls::TlsFiles::dev(&certs)),
-        ..Default::default()
+    let server = dev_server_with(data.path(), |config| {
+        config.hj212 = Some("127.0.0.1:0".parse().unwrap());
     })
-    .await
-    .unwrap();
+    .await;
     let addr = server.local_addr();
     let run = |args: Vec<String>| async move {
         tokio::task::spawn_blocking(move || {
@@ -651,16 +644,24 @@ async fn a_grid_worker_reports_from_the_command_line() {
 
 /// Starts a dev server in `data` on a free loopback port.
 async fn dev_server(data: &std::path::Path) -> fieldlink_server::RunningServer {
+    dev_server_with(data, |_| {}).await
+}
+
+/// [`dev_server`] with more of the configuration set by `adjust`.
+async fn dev_server_with(
+    data: &std::path::Path,
+    adjust: impl FnOnce(&mut fieldlink_server::Config),
+) -> fieldlink_server::RunningServer {
     let certs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs-dev");
-    fieldlink_server::start(fieldlink_server::Config {
+    let mut config = fieldlink_server::Config {
         dev: true,
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data.to_path_buf(),
         tls: Some(fieldlink_server::tls::TlsFiles::dev(&certs)),
         ..Default::default()
-    })
-    .await
-    .unwrap()
+    };
+    adjust(&mut config);
+    fieldlink_server::start(config).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -877,17 +878,10 @@ async fn the_simulator_runs_a_short_shift_and_prints_its_summary() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stats_prints_the_periods_figures_as_json_and_csv() {
     let data = tempfile::tempdir().unwrap();
-    let certs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs-dev");
-    let server = fieldlink_server::start(fieldlink_server::Config {
-        dev: true,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        http: Some("127.0.0.1:0".parse().unwrap()),
-        data_dir: data.path().to_path_buf(),
-        tls: Some(fieldlink_server::tls::TlsFiles::dev(&certs)),
-        ..Default::default()
+    let server = dev_server_with(data.path(), |config| {
+        config.http = Some("127.0.0.1:0".parse().unwrap());
     })
-    .await
-    .unwrap();
+    .await;
     let addr = server.local_addr();
     let console = format!("http://{}", server.console_addr().unwrap());
     let example = tokio::task::spawn_blocking(move || fieldlink(addr, &["example", "inspection"]))

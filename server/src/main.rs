@@ -953,17 +953,28 @@ fn serve(args: ServeArgs) -> ExitCode {
     }
 }
 
+/// Runs one administration command's work on the stored data `data` names.
+fn on_stored_data<T, F>(
+    data: DataArgs,
+    work: impl FnOnce(Config) -> F,
+) -> Result<T, fieldlink_server::admin::AdminError>
+where
+    F: std::future::Future<Output = Result<T, fieldlink_server::admin::AdminError>>,
+{
+    let config = data.into_config()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(work(config))
+}
+
 fn tokens(command: TokensCommand) -> ExitCode {
     let TokensCommand::Revoke { officer, data } = command;
-    let config = match data.into_config() {
-        Ok(config) => config,
-        Err(error) => return fail(&error),
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => return fail(&error),
-    };
-    match runtime.block_on(fieldlink_server::admin::revoke_tokens(&config, &officer)) {
+    let whom = officer.clone();
+    let revoked = on_stored_data(data, |config| async move {
+        fieldlink_server::admin::revoke_tokens(&config, &whom).await
+    });
+    match revoked {
         Ok(revoked) => {
             println!(
                 "{}",
@@ -1003,15 +1014,9 @@ fn devices(command: DevicesCommand) -> ExitCode {
             }
         }
         DevicesCommand::List { data } => {
-            let config = match data.into_config() {
-                Ok(config) => config,
-                Err(error) => return fail(&error),
-            };
-            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(runtime) => runtime,
-                Err(error) => return fail(&error),
-            };
-            match runtime.block_on(fieldlink_server::admin::devices(&config)) {
+            match on_stored_data(data, |config| async move {
+                fieldlink_server::admin::devices(&config).await
+            }) {
                 Ok(devices) => {
                     for device in devices {
                         println!("{}", serde_json::to_string(&device).unwrap_or_default());

@@ -523,3 +523,82 @@ async fn audit_and_export_work_on_stored_data_and_refuse_what_is_missing() {
     assert_eq!(report["leaves"], 3, "{report}");
     assert_eq!(report["problems"], serde_json::json!([]));
 }
+
+/// `tokens revoke`, `devices list` and `devices issue` on a server's stored
+/// data and the agency CA, as an operator runs them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_and_device_commands_work_on_stored_data() {
+    let data = tempfile::tempdir().unwrap();
+    let config = fieldlink_server::Config {
+        dev: true,
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: data.path().to_path_buf(),
+        tls: Some(fieldlink_server::tls::TlsFiles::dev(&certs_dir())),
+        ..fieldlink_server::Config::default()
+    };
+    let server = fieldlink_server::start(config).await.unwrap();
+    let client = Client::connect(client_config(server.local_addr(), &certs_dir()))
+        .await
+        .unwrap();
+    client.close().await;
+    server.shutdown().await;
+
+    let dir = data.path().to_path_buf();
+    let run = move |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_fieldlink-server"))
+            .args(args)
+            .args(["--dev", "--data-dir"])
+            .arg(&dir)
+            .output()
+            .unwrap()
+    };
+    let revoked = run(&["tokens", "revoke", "--officer", "officer-01"]);
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&revoked.stdout).unwrap();
+    assert!(answer["revoked"].as_u64().unwrap() >= 1, "{answer}");
+    let nobody = run(&["tokens", "revoke", "--officer", "nobody-99"]);
+    assert_eq!(nobody.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("not in the directory"));
+    let listed = run(&["devices", "list"]);
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let devices: Vec<serde_json::Value> = String::from_utf8(listed.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        devices.iter().any(|d| d["device_id"] == "device-001"),
+        "{devices:?}"
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    let issue = || {
+        Command::new(env!("CARGO_BIN_EXE_fieldlink-server"))
+            .args(["devices", "issue", "--id", "device-777", "--ca-cert"])
+            .arg(certs_dir().join("ca.pem"))
+            .arg("--ca-key")
+            .arg(certs_dir().join("ca.key"))
+            .arg("--out")
+            .arg(out.path())
+            .output()
+            .unwrap()
+    };
+    let issued = issue();
+    assert!(
+        issued.status.success(),
+        "{}",
+        String::from_utf8_lossy(&issued.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&issued.stdout).unwrap();
+    assert_eq!(summary["device_id"], "device-777");
+    assert!(out.path().join("device-777.pem").exists() && out.path().join("device-777.key").exists());
+    assert_eq!(issue().status.code(), Some(1), "never overwritten");
+}
