@@ -362,6 +362,14 @@ impl PeopleStore for CommitSink {
         self.inner.revoke_session_tokens(officer_id, now_ms).await
     }
 
+    async fn credentials_recorded_by(
+        &self,
+        officer_ids: &[String],
+        at_ms: i64,
+    ) -> Result<Vec<(String, fieldlink_server::storage::CredentialRecord)>, StorageError> {
+        self.inner.credentials_recorded_by(officer_ids, at_ms).await
+    }
+
     async fn tokens_revoked_since(&self, since_ms: i64) -> Result<Vec<Vec<u8>>, StorageError> {
         self.inner.tokens_revoked_since(since_ms).await
     }

@@ -75,6 +75,13 @@ pub struct Officer {
     /// Enforcement credential number (执法证号), if they hold one.
     #[serde(default)]
     pub credential_number: Option<String>,
+    /// First day the credential is valid (`YYYY-MM-DD`, China Standard
+    /// Time), when the directory says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_valid_from: Option<String>,
+    /// Last day the credential is valid (inclusive), when the directory says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_valid_until: Option<String>,
     /// Officer or supervisor.
     pub role: Role,
     /// argon2id hash in PHC string form (`fieldlink-server hash-password`).
@@ -89,6 +96,23 @@ fn enrolled_default() -> bool {
 }
 
 impl Officer {
+    /// The credential number in force at `at_ms`, if they held one then
+    /// (by the validity dates the directory gives; none given: always).
+    pub fn credential_at(&self, at_ms: i64) -> Option<&str> {
+        let number = self.credential_number.as_deref()?;
+        let from = self
+            .credential_valid_from
+            .as_deref()
+            .and_then(crate::catalogue::day_start_ms)
+            .unwrap_or(i64::MIN);
+        let until = self
+            .credential_valid_until
+            .as_deref()
+            .and_then(crate::catalogue::day_start_ms)
+            .map_or(i64::MAX, |day| day + 86_400_000);
+        (from..until).contains(&at_ms).then_some(number)
+    }
+
     /// The profile sent to the terminal in Welcome.
     pub fn profile(&self) -> pb::OfficerProfile {
         pb::OfficerProfile {
@@ -131,6 +155,25 @@ impl DirectoryFile {
                     officer.id, officer.team_id
                 ));
             }
+            for day in [&officer.credential_valid_from, &officer.credential_valid_until]
+                .into_iter()
+                .flatten()
+            {
+                if crate::catalogue::day_start_ms(day).is_none() {
+                    return Err(format!(
+                        "officer {}: credential date {day:?} is not YYYY-MM-DD",
+                        officer.id
+                    ));
+                }
+            }
+            if officer.credential_number.is_none()
+                && (officer.credential_valid_from.is_some() || officer.credential_valid_until.is_some())
+            {
+                return Err(format!(
+                    "officer {}: credential dates without a credential_number",
+                    officer.id
+                ));
+            }
             if !officer.password_hash.starts_with("$argon2id$") {
                 return Err(format!(
                     "officer {}: password_hash must be an argon2id PHC string",
@@ -156,6 +199,8 @@ impl DirectoryFile {
             }
             .into(),
             credential_number: credential.map(str::to_owned),
+            credential_valid_from: None,
+            credential_valid_until: None,
             role,
             password_hash: hash.clone(),
             enrolled: true,

@@ -106,6 +106,37 @@ pub async fn one_item(
         }
         value["photo"] = facts;
     }
+    // The enforcement credentials of the officers it names, as the directory
+    // had recorded them when it was received, and whether each was valid
+    // when the work was done.
+    let named: Vec<String> = ["officerIds", "interviewerIds"]
+        .iter()
+        .filter_map(|field| value["body"][field].as_array())
+        .flatten()
+        .filter_map(|id| id.as_str().map(str::to_owned))
+        .collect();
+    if !named.is_empty() {
+        let done_at = value["body"]["startedAtMs"]
+            .as_str()
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or(item.receipt.received_at_ms);
+        let recorded = storage
+            .credentials_recorded_by(&named, item.receipt.received_at_ms)
+            .await?;
+        value["credentials"] = json!(named
+            .iter()
+            .map(|officer| {
+                let record = recorded.iter().find(|(id, _)| id == officer).map(|(_, r)| r);
+                json!({
+                    "officer_id": officer,
+                    "credential_number": record.map(|r| r.credential_number.as_str()).filter(|n| !n.is_empty()),
+                    "valid_from": record.and_then(|r| r.valid_from.as_deref()),
+                    "valid_until": record.and_then(|r| r.valid_until.as_deref()),
+                    "in_force": record.is_some_and(|r| r.in_force_at(done_at)),
+                })
+            })
+            .collect::<Vec<_>>());
+    }
     // What post-processing found after the receipt (an undecodable image).
     value["findings"] = json!(state
         .app

@@ -105,6 +105,8 @@ mod tests {
             name: "指挥员".into(),
             team_id: "command".into(),
             credential_number: None,
+            credential_valid_from: None,
+            credential_valid_until: None,
             role: Role::Supervisor,
             password_hash: String::new(),
             enrolled: true,

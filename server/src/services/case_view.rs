@@ -113,6 +113,8 @@ mod tests {
             name: id.into(),
             team_id: team.into(),
             credential_number: None,
+            credential_valid_from: None,
+            credential_valid_until: None,
             role,
             password_hash: String::new(),
             enrolled: true,

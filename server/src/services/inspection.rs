@@ -102,6 +102,6 @@ fn check_against_directory(
         session,
         "officer_ids",
         &inspection.officer_ids,
-        outcome_is_enforcement_action(inspection.outcome),
+        outcome_is_enforcement_action(inspection.outcome).then_some(inspection.started_at_ms),
     )
 }

@@ -42,7 +42,7 @@ fn check(
         session,
         "interviewer_ids",
         &interview.interviewer_ids,
-        true,
+        Some(interview.started_at_ms),
     )?;
     Ok(NewItem {
         item_id: interview.id,

@@ -7,14 +7,15 @@ use crate::session::Session;
 use crate::state::AppState;
 
 /// Every officer named in `field` must be enrolled (holding an enforcement
-/// credential when `credential_required`), and the signed-in officer must be
-/// one of them: an officer submits only items in which they take part.
+/// credential valid at `credential_required_at`, when given), and the
+/// signed-in officer must be one of them: an officer submits only items in
+/// which they take part.
 pub fn check(
     state: &AppState,
     session: &Session,
     field: &str,
     officer_ids: &[String],
-    credential_required: bool,
+    credential_required_at: Option<i64>,
 ) -> Result<(), ServiceError> {
     let directory = state.directory.get();
     for (index, officer_id) in officer_ids.iter().enumerate() {
@@ -24,15 +25,17 @@ pub fn check(
         };
         // Administrative Penalty Law art. 42: enforcement is carried out by
         // officers holding enforcement credentials.
-        if credential_required && officer.credential_number.is_none() {
-            return Err(FieldError::new(
-                element,
-                format!(
-                    "{officer_id} holds no enforcement credential; this needs credentialed officers \
-                     (Administrative Penalty Law art. 42)"
-                ),
-            )
-            .into());
+        if let Some(at_ms) = credential_required_at {
+            if officer.credential_at(at_ms).is_none() {
+                return Err(FieldError::new(
+                    element,
+                    format!(
+                        "{officer_id} held no enforcement credential valid then; this needs credentialed \
+                         officers (Administrative Penalty Law art. 42)"
+                    ),
+                )
+                .into());
+            }
         }
     }
     if !officer_ids.contains(&session.officer.id) {

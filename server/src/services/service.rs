@@ -36,7 +36,7 @@ fn check(
 ) -> Result<NewItem, ServiceError> {
     let context = state.validation_context();
     let service = Service::parse(service, &context)?;
-    participants::check(state, session, "officer_ids", &service.officer_ids, false)?;
+    participants::check(state, session, "officer_ids", &service.officer_ids, None)?;
     Ok(NewItem {
         item_id: service.id,
         kind: ItemKind::Service,

@@ -61,7 +61,7 @@ pub use items::{
 };
 pub use log::{LeafRef, LogStore, StoredCheckpoint, StoredCustody};
 pub(crate) use log_append::{custody_leaf, incident_leaf, stored_event_leaf, stored_item_leaf};
-pub use people::{DeviceRecord, PeopleStore, SessionToken};
+pub use people::{CredentialRecord, DeviceRecord, PeopleStore, SessionToken};
 
 /// Why storage failed. Shown to terminals only as UNAVAILABLE, never in detail.
 #[derive(Debug, thiserror::Error)]

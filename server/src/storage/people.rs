@@ -29,6 +29,14 @@ pub trait PeopleStore: Send + Sync + 'static {
     /// Revokes every session token of an officer; returns how many.
     async fn revoke_session_tokens(&self, officer_id: &str, now_ms: i64) -> Result<u64, StorageError>;
 
+    /// Each officer's credential as the directory had recorded it by
+    /// `at_ms` (its history is append-only), for those with one recorded.
+    async fn credentials_recorded_by(
+        &self,
+        officer_ids: &[String],
+        at_ms: i64,
+    ) -> Result<Vec<(String, CredentialRecord)>, StorageError>;
+
     /// The digests of the session tokens revoked at or after `since_ms`
     /// (every node closes the live sessions holding them).
     async fn tokens_revoked_since(&self, since_ms: i64) -> Result<Vec<Vec<u8>>, StorageError>;
@@ -76,6 +84,27 @@ pub trait PeopleStore: Send + Sync + 'static {
 
     /// Every device certificate seen, by device then first sighting.
     async fn devices(&self) -> Result<Vec<DeviceRecord>, StorageError>;
+}
+
+/// An enforcement credential as the directory recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CredentialRecord {
+    /// The number (执法证号); empty once the officer holds none.
+    pub credential_number: String,
+    /// First day valid, `YYYY-MM-DD`, when given.
+    pub valid_from: Option<String>,
+    /// Last day valid (inclusive), when given.
+    pub valid_until: Option<String>,
+}
+
+impl CredentialRecord {
+    /// Whether it was a credential in force at `at_ms`.
+    pub fn in_force_at(&self, at_ms: i64) -> bool {
+        let day = |d: &Option<String>| d.as_deref().and_then(crate::catalogue::day_start_ms);
+        let from = day(&self.valid_from).unwrap_or(i64::MIN);
+        let until = day(&self.valid_until).map_or(i64::MAX, |d| d + 86_400_000);
+        !self.credential_number.is_empty() && (from..until).contains(&at_ms)
+    }
 }
 
 /// A device certificate the server has seen, and its revocation.

@@ -99,6 +99,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "statistics",
         include_str!("../../migrations/postgres/0013_statistics.sql"),
     ),
+    (
+        14,
+        "credentials",
+        include_str!("../../migrations/postgres/0014_credentials.sql"),
+    ),
 ];
 
 /// What the runtime role may do when another role owns the schema.

@@ -1153,10 +1153,13 @@ impl PeopleStore for Store {
         }
         for officer in officers {
             sqlx::query(
-                "INSERT INTO officers (officer_id, name, team_id, credential_number, role, password_hash, enrolled) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (officer_id) DO UPDATE SET \
+                "INSERT INTO officers (officer_id, name, team_id, credential_number, role, password_hash, enrolled, \
+                 credential_valid_from, credential_valid_until) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (officer_id) DO UPDATE SET \
                  name = excluded.name, team_id = excluded.team_id, credential_number = excluded.credential_number, \
-                 role = excluded.role, password_hash = excluded.password_hash, enrolled = excluded.enrolled",
+                 role = excluded.role, password_hash = excluded.password_hash, enrolled = excluded.enrolled, \
+                 credential_valid_from = excluded.credential_valid_from, \
+                 credential_valid_until = excluded.credential_valid_until",
             )
             .bind(&officer.id)
             .bind(&officer.name)
@@ -1165,8 +1168,42 @@ impl PeopleStore for Store {
             .bind(officer.role.as_str())
             .bind(&officer.password_hash)
             .bind(officer.enrolled)
+            .bind(&officer.credential_valid_from)
+            .bind(&officer.credential_valid_until)
             .execute(&mut *tx)
             .await?;
+            // The credential's history: a new row whenever it changes.
+            let held = crate::storage::CredentialRecord {
+                credential_number: officer.credential_number.clone().unwrap_or_default(),
+                valid_from: officer.credential_valid_from.clone(),
+                valid_until: officer.credential_valid_until.clone(),
+            };
+            let latest = sqlx::query(
+                "SELECT credential_number, valid_from, valid_until FROM credential_history \
+                 WHERE officer_id = $1 ORDER BY seq DESC LIMIT 1",
+            )
+            .bind(&officer.id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|row| credential_from_row(&row))
+            .transpose()?;
+            let changed = match &latest {
+                Some(latest) => *latest != held,
+                None => !held.credential_number.is_empty(),
+            };
+            if changed {
+                sqlx::query(
+                    "INSERT INTO credential_history (officer_id, credential_number, valid_from, valid_until, \
+                     recorded_at_ms) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&officer.id)
+                .bind(&held.credential_number)
+                .bind(&held.valid_from)
+                .bind(&held.valid_until)
+                .bind(crate::clock::system_clock_ms())
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -1185,8 +1222,8 @@ impl PeopleStore for Store {
             })
             .collect::<Result<Vec<_>, StorageError>>()?;
         let officers = sqlx::query(
-            "SELECT officer_id, name, team_id, credential_number, role, password_hash, enrolled FROM officers \
-             ORDER BY officer_id",
+            "SELECT officer_id, name, team_id, credential_number, role, password_hash, enrolled, \
+             credential_valid_from, credential_valid_until FROM officers ORDER BY officer_id",
         )
         .fetch_all(&self.pool)
         .await?
@@ -1198,6 +1235,8 @@ impl PeopleStore for Store {
                 name: row.try_get("name")?,
                 team_id: row.try_get("team_id")?,
                 credential_number: row.try_get("credential_number")?,
+                credential_valid_from: row.try_get("credential_valid_from")?,
+                credential_valid_until: row.try_get("credential_valid_until")?,
                 role: Role::parse(&role).ok_or_else(|| StorageError::Corrupt(format!("role {role}")))?,
                 password_hash: row.try_get("password_hash")?,
                 enrolled: row.try_get("enrolled")?,
@@ -1252,6 +1291,28 @@ impl PeopleStore for Store {
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected())
+    }
+
+    async fn credentials_recorded_by(
+        &self,
+        officer_ids: &[String],
+        at_ms: i64,
+    ) -> Result<Vec<(String, crate::storage::CredentialRecord)>, StorageError> {
+        let mut found = Vec::with_capacity(officer_ids.len());
+        for officer in officer_ids {
+            let row = sqlx::query(
+                "SELECT credential_number, valid_from, valid_until FROM credential_history \
+                 WHERE officer_id = $1 AND recorded_at_ms <= $2 ORDER BY seq DESC LIMIT 1",
+            )
+            .bind(officer)
+            .bind(at_ms)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(row) = row {
+                found.push((officer.clone(), credential_from_row(&row)?));
+            }
+        }
+        Ok(found)
     }
 
     async fn tokens_revoked_since(&self, since_ms: i64) -> Result<Vec<Vec<u8>>, StorageError> {
@@ -1832,6 +1893,14 @@ fn capture_from_row(row: &DbRow) -> Result<Option<DeviceCapture>, StorageError> 
         signature: row.try_get("capture_signature")?,
         certificate: row.try_get("capture_certificate")?,
     }))
+}
+
+fn credential_from_row(row: &DbRow) -> Result<crate::storage::CredentialRecord, StorageError> {
+    Ok(crate::storage::CredentialRecord {
+        credential_number: row.try_get("credential_number")?,
+        valid_from: row.try_get("valid_from")?,
+        valid_until: row.try_get("valid_until")?,
+    })
 }
 
 fn custody_from_row(row: &DbRow) -> Result<StoredCustody, StorageError> {

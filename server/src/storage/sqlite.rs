@@ -99,6 +99,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "statistics",
         include_str!("../../migrations/sqlite/0017_statistics.sql"),
     ),
+    (
+        18,
+        "credentials",
+        include_str!("../../migrations/sqlite/0018_credentials.sql"),
+    ),
 ];
 
 // The queries both backends share (`queries.rs`), compiled for SQLite.

@@ -598,6 +598,8 @@ pub async fn directory_tokens_and_revocations_round_trip(b: Backend) {
         name: "张三".into(),
         team_id: "team-x".into(),
         credential_number: Some("ZJ-0001".into()),
+        credential_valid_from: None,
+        credential_valid_until: None,
         role: Role::Officer,
         password_hash: "hash".into(),
         enrolled: true,
@@ -619,6 +621,58 @@ pub async fn directory_tokens_and_revocations_round_trip(b: Backend) {
     let (teams, officers) = storage.load_directory().await.unwrap();
     assert_eq!(teams.len(), 1);
     assert!(!officers[0].enrolled);
+    // Credentials keep their history: what was recorded by a time is what
+    // the directory held then.
+    let first_recorded = storage
+        .credentials_recorded_by(&["officer-x".into()], i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(first_recorded[0].1.credential_number, "ZJ-0001");
+    let before_change = crate::clock::system_clock_ms();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    storage
+        .upsert_directory(
+            &[],
+            &[Officer {
+                credential_number: Some("ZJ-0002".into()),
+                credential_valid_until: Some("2030-12-31".into()),
+                ..officers[0].clone()
+            }],
+        )
+        .await
+        .unwrap();
+    // The same again records nothing new.
+    storage
+        .upsert_directory(
+            &[],
+            &[Officer {
+                credential_number: Some("ZJ-0002".into()),
+                credential_valid_until: Some("2030-12-31".into()),
+                ..officers[0].clone()
+            }],
+        )
+        .await
+        .unwrap();
+    let then = storage
+        .credentials_recorded_by(&["officer-x".into(), "nobody".into()], before_change)
+        .await
+        .unwrap();
+    assert_eq!(then.len(), 1);
+    assert_eq!(then[0].1.credential_number, "ZJ-0001");
+    let now = storage
+        .credentials_recorded_by(&["officer-x".into()], i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(now[0].1.credential_number, "ZJ-0002");
+    assert_eq!(now[0].1.valid_until.as_deref(), Some("2030-12-31"));
+    assert!(now[0].1.in_force_at(before_change));
+    assert!(!now[0]
+        .1
+        .in_force_at(crate::catalogue::day_start_ms("2031-01-01").unwrap()));
+    let (_, reloaded) = storage.load_directory().await.unwrap();
+    assert_eq!(reloaded[0].credential_valid_until.as_deref(), Some("2030-12-31"));
+    assert!(!b.raw.succeeds("DELETE FROM credential_history").await);
+    let officers = reloaded;
     // A directory without someone disables them (enrolled ones only), never deletes.
     let other = |id: &str| Officer {
         id: id.into(),

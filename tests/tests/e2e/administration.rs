@@ -260,3 +260,86 @@ async fn an_issued_device_certificate_connects_and_is_listed() {
     assert_eq!(listed.serial_hex, issued.serial_hex);
     assert_eq!(listed.revoked_at_ms, None);
 }
+
+/// Credentials have validity dates and a history: an officer whose
+/// credential had lapsed cannot be named on an enforcement action, and a
+/// record shows the credential numbers recorded when it was made, even
+/// after the directory gives the officer a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_keep_the_credentials_in_force_when_they_were_made() {
+    let file = directory_file(&officers(&["officer-01", "officer-02", "officer-03"]));
+    let path = file.path().to_owned();
+    // officer-02's credential (number "1") lapsed at the end of 2020.
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "credential_number = \"1\"",
+        "credential_number = \"1\"\ncredential_valid_until = \"2020-12-31\"",
+    );
+    std::fs::write(&path, text).unwrap();
+    let server = TestServer::start_with(|config| {
+        config.directory = Some(path.clone());
+        config.http = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let base = format!("http://{}", server.server.console_addr().unwrap());
+    let client = fieldlink_tests::connect(server.addr(), "device-001", "officer-01")
+        .await
+        .unwrap();
+    let mut lapsed = fieldlink_tests::record("officer-01");
+    lapsed.outcome = fieldlink_protocol::pb::Outcome::OrderToRectify as i32;
+    lapsed.officer_ids.push("officer-02".into());
+    let refused = client.submit_inspection(&lapsed).await.unwrap_err();
+    assert!(
+        matches!(&refused, fieldlink_client::Error::Rejected(status) if status.field == "officer_ids[1]"),
+        "{refused:?}"
+    );
+    let mut good = fieldlink_tests::record("officer-01");
+    good.outcome = fieldlink_protocol::pb::Outcome::OrderToRectify as i32;
+    good.officer_ids.push("officer-03".into());
+    client.submit_inspection(&good).await.unwrap();
+
+    // officer-03 gets a new credential number (a moment later: the history
+    // is by the millisecond).
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("credential_number = \"2\"", "credential_number = \"33029999\"");
+    std::fs::write(&path, text).unwrap();
+    fieldlink_server::reload::reload_directory(server.server.state())
+        .await
+        .unwrap();
+    let mut later = fieldlink_tests::record("officer-01");
+    later.outcome = fieldlink_protocol::pb::Outcome::OrderToRectify as i32;
+    later.officer_ids.push("officer-03".into());
+    client.submit_inspection(&later).await.unwrap();
+    client.close().await;
+
+    let console = sign_in(&base, "supervisor-01").await.unwrap();
+    let numbers = |view: &serde_json::Value| -> Vec<(String, String, bool)> {
+        view["credentials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["officer_id"].as_str().unwrap().to_owned(),
+                    c["credential_number"].as_str().unwrap_or("").to_owned(),
+                    c["in_force"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (_, first) = send(console.get(&format!("/api/items/{}", good.id))).await;
+    assert_eq!(
+        numbers(&first),
+        [
+            ("officer-01".to_owned(), "0".to_owned(), true),
+            ("officer-03".to_owned(), "2".to_owned(), true)
+        ],
+        "{first}"
+    );
+    let (_, second) = send(console.get(&format!("/api/items/{}", later.id))).await;
+    assert_eq!(
+        numbers(&second)[1],
+        ("officer-03".to_owned(), "33029999".to_owned(), true)
+    );
+}

@@ -30,7 +30,7 @@ const T = {
     outcomesCol:"处理结果", incidentsTitle:"事件", responseTitle:"响应时间", catalogueTitle:"事项目录（按领域）", totalInspections:"检查总数",
     penaltiesThis:"处罚类结果", penaltiesLast:"去年同期", yoy:"同比", toAccepted:"派发至接收", toOnSite:"派发至到场", toCompleted:"派发至办结",
     overdueRate:"超期率", returnedRate:"退回率", assignmentsCreated:"派发任务", matters:"事项", compulsory:"强制措施", reloadDirectory:"重新载入人员名册", reloadCatalogue:"重新载入事项目录",
-    reloadedDirectory:"名册已载入：{n} 人在岗，停用 {d} 人，结束会话 {s} 个。", reloadedCatalogue:"事项目录已载入：现行版本 {v}，{n} 项。", compulsoryMeasure:"行政强制措施", accuracyM:"精度（米）",
+    reloadedDirectory:"名册已载入：{n} 人在岗，停用 {d} 人，结束会话 {s} 个。", reloadedCatalogue:"事项目录已载入：现行版本 {v}，{n} 项。", compulsoryMeasure:"行政强制措施", credentialsTitle:"执法证（记录时）", credentialValid:"有效", credentialInvalid:"无效或未持证", accuracyM:"精度（米）",
     matterCode:"事项编码", officerIds:"执法人员", findings:"检查情况", outcome:"处理结果", outcomeNote:"处理说明", startedAtMs:"开始时间", endedAtMs:"结束时间",
     rectifyByMs:"整改期限", photoIds:"照片", assignmentId:"任务", identifier:"证件号码", contact:"联系方式", address:"地址", latitude:"纬度", longitude:"经度",
     recipient:"受送达人", role:"身份", channel:"送达方式", documentNumber:"文书编号", documentType:"文书种类", sentAtMs:"发送时间", consent:"送达确认", interviewee:"被询问人",
@@ -71,7 +71,7 @@ const T = {
     outcomesCol:"Outcomes", incidentsTitle:"Incidents", responseTitle:"Response times", catalogueTitle:"Catalogue by domain", totalInspections:"Inspections",
     penaltiesThis:"Penalty outcomes", penaltiesLast:"A year earlier", yoy:"Change", toAccepted:"Dispatch to accepted", toOnSite:"Dispatch to on site", toCompleted:"Dispatch to completed",
     overdueRate:"Overdue rate", returnedRate:"Returned rate", assignmentsCreated:"Assignments", matters:"Matters", compulsory:"Compulsory measures", reloadDirectory:"Reload the directory", reloadCatalogue:"Reload the catalogue",
-    reloadedDirectory:"Directory reloaded: {n} enrolled, {d} disabled, {s} sessions ended.", reloadedCatalogue:"Catalogue reloaded: version {v} in force, {n} matters.", compulsoryMeasure:"compulsory measure", accuracyM:"Accuracy (m)",
+    reloadedDirectory:"Directory reloaded: {n} enrolled, {d} disabled, {s} sessions ended.", reloadedCatalogue:"Catalogue reloaded: version {v} in force, {n} matters.", compulsoryMeasure:"compulsory measure", credentialsTitle:"Enforcement credentials (as recorded)", credentialValid:"valid", credentialInvalid:"not valid or none", accuracyM:"Accuracy (m)",
     matterCode:"Matter", officerIds:"Officers", findings:"Findings", outcome:"Outcome", outcomeNote:"Outcome note", startedAtMs:"Started", endedAtMs:"Ended",
     rectifyByMs:"Rectify by", photoIds:"Photos", assignmentId:"Assignment", identifier:"Identifier", contact:"Contact", address:"Address", latitude:"Latitude", longitude:"Longitude",
     recipient:"Recipient", role:"Role", channel:"Channel", documentNumber:"Document number", documentType:"Document type", sentAtMs:"Sent", consent:"Consent", interviewee:"Interviewee",
@@ -855,6 +855,9 @@ async function showItem(id) {
     (photo ? mediaPlayer(item) + `<p><a href="${original}" target="_blank" rel="noopener">${esc(t("download_original"))}</a></p>` + mediaFactsHtml(photo) + flagsHtml(photo) : "") +
     ((item.findings || []).length ? `<p class="error">${(item.findings).map(f => `${esc(t(f.finding))}: ${esc(f.detail)}`).join("<br>")}</p>` : "") +
     (item.kind !== "photo" ? `<h4>${esc(t("content"))}</h4>` + contentHtml(item.body) : "") +
+    ((item.credentials || []).length ? `<h4>${esc(t("credentialsTitle"))}</h4><table class="facts" id="credentials">` + item.credentials.map(c =>
+      `<tr><td>${who(c.officer_id)}</td><td>${esc(c.credential_number || "—")}</td><td>${esc(c.valid_until ? "≤ " + c.valid_until : "")}</td>` +
+      `<td>${esc(c.in_force ? t("credentialValid") : t("credentialInvalid"))}</td></tr>`).join("") + `</table>` : "") +
     `<h4>${esc(t("receipt"))}</h4><p class="status">#${esc(item.receipt.server_seq)} · ${esc(fmtTime(item.receipt.received_at_ms))}<br>` +
     `SHA-256 <code class="digest" data-digest="sha256">${esc(item.receipt.sha256)}</code><br>SM3 <code class="digest" data-digest="sm3">${esc(item.receipt.sm3)}</code><br>` +
     `${esc(t("leaf"))} ${esc(item.leaf_index ?? "—")} · ${esc(t("deviceSigned"))}: ${esc(item.device_signed ? t("yes") : t("no"))}</p>` +
