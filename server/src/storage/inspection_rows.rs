@@ -15,6 +15,8 @@ pub(crate) struct InspectionRows<'a> {
     pub latitudes: Vec<f64>,
     pub longitudes: Vec<f64>,
     pub assignment_ids: Vec<Option<&'a str>>,
+    /// The signed-in officer who sent each record (for statistics).
+    pub senders: Vec<&'a str>,
     /// `inspection_officers`: (item id, officer id) pairs.
     pub officers: (Vec<String>, Vec<&'a str>),
     /// `inspection_photos`: (item id, photo id) pairs.
@@ -56,6 +58,7 @@ impl<'a> InspectionRows<'a> {
             rows.latitudes.push(*latitude);
             rows.longitudes.push(*longitude);
             rows.assignment_ids.push(assignment_id.as_deref());
+            rows.senders.push(&item.officer_id);
         }
         rows
     }

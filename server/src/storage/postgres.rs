@@ -263,8 +263,10 @@ impl PgStorage {
         rows: &InspectionRows<'_>,
     ) -> Result<(), StorageError> {
         sqlx::query(
-            "INSERT INTO inspections (item_id, matter_code, outcome, started_at_ms, latitude, longitude, assignment_id) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int4[], $4::int8[], $5::float8[], $6::float8[], $7::text[])",
+            "INSERT INTO inspections (item_id, matter_code, outcome, started_at_ms, latitude, longitude, assignment_id, \
+             sender_id) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int4[], $4::int8[], $5::float8[], $6::float8[], $7::text[], \
+             $8::text[])",
         )
         .bind(&rows.item_ids)
         .bind(&rows.matter_codes)
@@ -273,6 +275,7 @@ impl PgStorage {
         .bind(&rows.latitudes)
         .bind(&rows.longitudes)
         .bind(&rows.assignment_ids)
+        .bind(&rows.senders)
         .execute(&mut **tx)
         .await?;
         for (table, column, (item_ids, values)) in [

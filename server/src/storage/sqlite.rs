@@ -238,7 +238,7 @@ impl SqliteStorage {
         for chunk in records.chunks(ROWS_PER_STATEMENT_MAX) {
             let mut insert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO inspections (item_id, matter_code, outcome, started_at_ms, latitude, longitude, \
-                 assignment_id) ",
+                 assignment_id, sender_id) ",
             );
             insert.push_values(chunk, |mut row, &i| {
                 row.push_bind(&rows.item_ids[i])
@@ -247,7 +247,8 @@ impl SqliteStorage {
                     .push_bind(rows.started_at_ms[i])
                     .push_bind(rows.latitudes[i])
                     .push_bind(rows.longitudes[i])
-                    .push_bind(rows.assignment_ids[i]);
+                    .push_bind(rows.assignment_ids[i])
+                    .push_bind(rows.senders[i]);
             });
             insert.build().execute(&mut **tx).await?;
         }

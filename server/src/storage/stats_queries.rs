@@ -18,17 +18,13 @@ impl StatsStore for Store {
     ) -> Result<Vec<InspectionCount>, StorageError> {
         let key_sql = match key {
             InspectionKey::Matter => "n.matter_code".to_owned(),
-            InspectionKey::Officer => "i.officer_id".to_owned(),
+            InspectionKey::Officer => "n.sender_id".to_owned(),
             InspectionKey::Day => {
                 format!("CAST(CAST((n.started_at_ms + {CST_OFFSET_MS}) / 86400000 AS BIGINT) AS TEXT)")
             }
         };
-        let join = match key {
-            InspectionKey::Officer => " JOIN items i ON i.item_id = n.item_id",
-            InspectionKey::Matter | InspectionKey::Day => "",
-        };
         let sql = format!(
-            "SELECT {key_sql} AS k, n.outcome, CAST(COUNT(*) AS BIGINT) AS c FROM inspections n{join} \
+            "SELECT {key_sql} AS k, n.outcome, CAST(COUNT(*) AS BIGINT) AS c FROM inspections n \
              WHERE n.started_at_ms >= $1 AND n.started_at_ms < $2 GROUP BY {key_sql}, n.outcome"
         );
         sqlx::query(&sql)
