@@ -100,17 +100,12 @@ impl Officer {
     /// (by the validity dates the directory gives; none given: always).
     pub fn credential_at(&self, at_ms: i64) -> Option<&str> {
         let number = self.credential_number.as_deref()?;
-        let from = self
-            .credential_valid_from
-            .as_deref()
-            .and_then(crate::catalogue::day_start_ms)
-            .unwrap_or(i64::MIN);
-        let until = self
-            .credential_valid_until
-            .as_deref()
-            .and_then(crate::catalogue::day_start_ms)
-            .map_or(i64::MAX, |day| day + 86_400_000);
-        (from..until).contains(&at_ms).then_some(number)
+        credential_valid_at(
+            self.credential_valid_from.as_deref(),
+            self.credential_valid_until.as_deref(),
+            at_ms,
+        )
+        .then_some(number)
     }
 
     /// The profile sent to the terminal in Welcome.
@@ -127,6 +122,16 @@ impl Officer {
             } as i32,
         }
     }
+}
+
+/// Whether a credential valid from `from` to `until` (inclusive days,
+/// China Standard Time; none: unbounded) is valid at `at_ms`.
+pub fn credential_valid_at(from: Option<&str>, until: Option<&str>, at_ms: i64) -> bool {
+    let from = from.and_then(crate::catalogue::day_start_ms).unwrap_or(i64::MIN);
+    let until = until
+        .and_then(crate::catalogue::day_start_ms)
+        .map_or(i64::MAX, |day| day + 86_400_000);
+    (from..until).contains(&at_ms)
 }
 
 /// The directory file format (TOML): `[[teams]]` and `[[officers]]` tables.

@@ -110,12 +110,22 @@ pub async fn apply_stored_directory(state: &AppState) -> Result<DirectoryReloade
 /// Reads the catalogue file (the demo one under `--dev` without a file) and
 /// puts it in force.
 pub async fn reload_catalogue(state: &AppState) -> Result<CatalogueReloaded, ReloadError> {
-    let catalogue = match state.config.catalogue.clone() {
+    Ok(put_catalogue(state, read_catalogue(state).await?))
+}
+
+/// Reads and checks the configured catalogue file (the demo one under
+/// `--dev` without a file), changing nothing.
+pub async fn read_catalogue(state: &AppState) -> Result<Catalogue, ReloadError> {
+    Ok(match state.config.catalogue.clone() {
         Some(path) => tokio::task::spawn_blocking(move || Catalogue::from_file(&path))
             .await
             .map_err(|e| CatalogueError::Invalid(e.to_string()))??,
         None => Catalogue::demo(),
-    };
+    })
+}
+
+/// Puts a checked catalogue in force.
+pub fn put_catalogue(state: &AppState, catalogue: Catalogue) -> CatalogueReloaded {
     let summary = CatalogueReloaded {
         versions: catalogue.versions().len(),
         current: catalogue.current().map(|v| v.version.clone()),
@@ -123,7 +133,7 @@ pub async fn reload_catalogue(state: &AppState) -> Result<CatalogueReloaded, Rel
     };
     state.catalogue.replace(catalogue);
     tracing::info!(versions = summary.versions, current = ?summary.current, "catalogue reloaded");
-    Ok(summary)
+    summary
 }
 
 /// Every `interval`: the stored directory put in force (another node's

@@ -44,11 +44,14 @@ pub async fn reload(
         other => ApiError::invalid(field, &other.to_string()),
     };
     // Both files are checked before either is put in force.
-    if form.catalogue {
-        if let Some(path) = &state.app.config.catalogue {
-            crate::catalogue::Catalogue::from_file(path).map_err(|e| refused("catalogue", e.into()))?;
-        }
-    }
+    let catalogue = match form.catalogue {
+        true => Some(
+            reload::read_catalogue(&state.app)
+                .await
+                .map_err(|e| refused("catalogue", e))?,
+        ),
+        false => None,
+    };
     let directory = match form.directory {
         true => Some(
             reload::reload_directory(&state.app)
@@ -57,14 +60,7 @@ pub async fn reload(
         ),
         false => None,
     };
-    let catalogue = match form.catalogue {
-        true => Some(
-            reload::reload_catalogue(&state.app)
-                .await
-                .map_err(|e| refused("catalogue", e))?,
-        ),
-        false => None,
-    };
+    let catalogue = catalogue.map(|checked| reload::put_catalogue(&state.app, checked));
     tracing::info!(by = %session.officer.id, ?directory, ?catalogue, "reloaded from the console");
     Ok(Json(json!({ "directory": directory, "catalogue": catalogue })))
 }

@@ -100,10 +100,12 @@ pub struct CredentialRecord {
 impl CredentialRecord {
     /// Whether it was a credential in force at `at_ms`.
     pub fn in_force_at(&self, at_ms: i64) -> bool {
-        let day = |d: &Option<String>| d.as_deref().and_then(crate::catalogue::day_start_ms);
-        let from = day(&self.valid_from).unwrap_or(i64::MIN);
-        let until = day(&self.valid_until).map_or(i64::MAX, |d| d + 86_400_000);
-        !self.credential_number.is_empty() && (from..until).contains(&at_ms)
+        !self.credential_number.is_empty()
+            && crate::directory::credential_valid_at(
+                self.valid_from.as_deref(),
+                self.valid_until.as_deref(),
+                at_ms,
+            )
     }
 }
 
