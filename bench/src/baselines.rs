@@ -1,5 +1,8 @@
 //! Raw baselines on the same disk and CPU: fsync latency, batched SQLite
-//! inserts with the server's durability, and the hashing rates.
+//! inserts with the server's durability (through sqlx one statement per row,
+//! the first baseline; and the honest limit, rusqlite on its own thread with
+//! a prepared statement reused or one multi-row statement per batch), and the
+//! hashing rates.
 
 use std::io::Write;
 use std::path::Path;
@@ -74,6 +77,97 @@ pub async fn sqlite_batched_rows_per_s(
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
     Ok(rate)
+}
+
+/// How the honest SQLite baseline writes a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SqliteBatch {
+    /// One prepared statement, reused for every row.
+    Prepared,
+    /// One `INSERT … VALUES (…), (…), …` statement per batch.
+    MultiRow,
+}
+
+/// The honest SQLite limit: rows per second for `row_bytes`-byte rows in
+/// transactions of `batch` rows, WAL with synchronous=FULL, written by
+/// rusqlite on a blocking thread (no hand-off per row). Same table, same row
+/// bytes and same durability as [`sqlite_batched_rows_per_s`].
+pub async fn sqlite_honest_rows_per_s(
+    dir: &Path,
+    how: SqliteBatch,
+    batch: usize,
+    row_bytes: usize,
+    budget: Duration,
+) -> Result<f64, String> {
+    let path = dir.join(format!("honest-{}.sqlite", uuid::Uuid::now_v7()));
+    let worker_path = path.clone();
+    let rate = tokio::task::spawn_blocking(move || honest_rows(&worker_path, how, batch, row_bytes, budget))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("rusqlite: {e}"));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    rate
+}
+
+fn honest_rows(
+    path: &Path,
+    how: SqliteBatch,
+    batch: usize,
+    row_bytes: usize,
+    budget: Duration,
+) -> rusqlite::Result<f64> {
+    let mut connection = rusqlite::Connection::open(path)?;
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    connection.execute(
+        "CREATE TABLE rows (id BLOB PRIMARY KEY, body BLOB NOT NULL, at INTEGER NOT NULL)",
+        [],
+    )?;
+    let body = vec![0x42u8; row_bytes];
+    let multi_row = format!(
+        "INSERT INTO rows (id, body, at) VALUES {}",
+        vec!["(?, ?, ?)"; batch].join(", ")
+    );
+    let mut rows = 0i64;
+    let start = Instant::now();
+    // Bounded: 10,000 transactions or the time budget.
+    for _ in 0..10_000 {
+        if start.elapsed() >= budget {
+            break;
+        }
+        let transaction = connection.transaction()?;
+        match how {
+            SqliteBatch::Prepared => {
+                let mut statement =
+                    transaction.prepare_cached("INSERT INTO rows (id, body, at) VALUES (?, ?, ?)")?;
+                for _ in 0..batch {
+                    statement.execute(rusqlite::params![
+                        uuid::Uuid::now_v7().as_bytes().as_slice(),
+                        body,
+                        rows
+                    ])?;
+                    rows += 1;
+                }
+            }
+            SqliteBatch::MultiRow => {
+                let mut statement = transaction.prepare_cached(&multi_row)?;
+                let ids: Vec<[u8; 16]> = (0..batch).map(|_| *uuid::Uuid::now_v7().as_bytes()).collect();
+                let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(batch * 3);
+                let numbers: Vec<i64> = (rows..rows + batch as i64).collect();
+                for (id, number) in ids.iter().zip(&numbers) {
+                    values.push(id);
+                    values.push(&body);
+                    values.push(number);
+                }
+                statement.execute(values.as_slice())?;
+                rows += batch as i64;
+            }
+        }
+        transaction.commit()?;
+    }
+    Ok(rows as f64 / start.elapsed().as_secs_f64())
 }
 
 /// MB/s of writing each of `bodies` to a new file in `dir` and fsyncing it,

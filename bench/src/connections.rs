@@ -28,11 +28,15 @@ pub struct Plan {
     pub window: Duration,
 }
 
-const SEATS: [(&str, &str); 3] = [
+pub const SEATS: [(&str, &str); 3] = [
     ("device-001", "officer-01"),
     ("device-002", "officer-02"),
     ("device-003", "officer-03"),
 ];
+
+/// A child server reads its directory from this file in its data directory
+/// when it is there.
+pub const CHILD_DIRECTORY: &str = "bench-directory.toml";
 
 /// Runs a child server (`--child server DIR` or `--child raw DIR`) until stdin closes.
 pub fn child(kind: &str, data_dir: &Path) -> Result<(), String> {
@@ -47,6 +51,12 @@ pub fn child(kind: &str, data_dir: &Path) -> Result<(), String> {
     config.idle_timeout_ms = 600_000;
     config.pending_handshakes_max = 100_000;
     config.handshake_retry_above = 100_000;
+    // A directory written beside the data (the instruction-count scenario's
+    // fleet of officers) replaces the dev one.
+    let directory = data_dir.join(CHILD_DIRECTORY);
+    if directory.exists() {
+        config.directory = Some(directory);
+    }
     // Ends when the parent closes our stdin (or goes away).
     let stdin_closed = async {
         let _ = tokio::task::spawn_blocking(|| {
@@ -94,8 +104,22 @@ impl ChildServer {
     /// Starts `server` (ours) or `raw` (raw quinn holding connections).
     pub fn start(kind: &str) -> Result<Self, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        Self::start_in(kind, dir, &[])
+    }
+
+    /// Starts `kind` storing in `dir`, run by `wrapper` (a command and its
+    /// arguments, such as valgrind's) when it is not empty.
+    pub fn start_in(kind: &str, dir: tempfile::TempDir, wrapper: &[String]) -> Result<Self, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let mut child = Command::new(exe)
+        let mut command = match wrapper.split_first() {
+            Some((program, arguments)) => {
+                let mut command = Command::new(program);
+                command.args(arguments).arg(exe);
+                command
+            }
+            None => Command::new(exe),
+        };
+        let mut child = command
             .arg("--child")
             .arg(kind)
             .arg(dir.path())
@@ -122,6 +146,24 @@ impl ChildServer {
         })
     }
 
+    /// Asks it to stop (closes its stdin) and waits up to `deadline` for it
+    /// to exit on its own, so that what it writes on exit is written; kills
+    /// it after that. True when it exited on its own.
+    pub fn finish(&mut self, deadline: Duration) -> bool {
+        drop(self.child.stdin.take());
+        let started = Instant::now();
+        // Bounded by the deadline.
+        while started.elapsed() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        false
+    }
+
     /// Resident memory, KiB.
     pub fn rss_kib(&self) -> Result<f64, String> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
@@ -143,7 +185,7 @@ impl Drop for ChildServer {
 }
 
 /// A session token per device (one argon2 sign-in each).
-async fn tokens(addr: SocketAddr) -> Result<Vec<fieldlink_client::ClientConfig>, String> {
+pub async fn tokens(addr: SocketAddr) -> Result<Vec<fieldlink_client::ClientConfig>, String> {
     let mut configs = Vec::new();
     for (device, officer) in SEATS {
         let client = fieldlink_tests::connect(addr, device, officer)

@@ -11,7 +11,7 @@ use fieldlink_client::{Client, Credentials};
 use fieldlink_tests::{client_config, connect, record, TestServer};
 use prost::Message;
 
-use crate::baselines;
+use crate::baselines::{self, SqliteBatch};
 use crate::report::Figure;
 use crate::stats::{median, percentile};
 
@@ -62,6 +62,8 @@ pub fn tune_for_fleet(config: &mut fieldlink_server::Config) {
     config.connections_per_device_max = 100_000;
     config.requests_per_second_per_device = 1e9;
     config.request_burst_per_device = 1e9;
+    // Fleets sign in many at once (with argon2's smallest parameters).
+    config.password_checks_max = 64;
 }
 
 /// Connects `count` terminals, signing in once per device and reusing
@@ -155,6 +157,8 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
     let terminals = Arc::new(fleet(&server, largest).await?);
 
     let mut batched = Vec::new();
+    let mut prepared = Vec::new();
+    let mut multi_row = Vec::new();
     let mut fsync_p99 = Vec::new();
     let mut fsync_p50 = Vec::new();
     let mut ours: Vec<Vec<Run>> = plan.terminals.iter().map(|_| Vec::new()).collect();
@@ -165,6 +169,14 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
                 .await
                 .map_err(|e| format!("SQLite baseline: {e}"))?,
         );
+        prepared.push(
+            baselines::sqlite_honest_rows_per_s(&dir, SqliteBatch::Prepared, 100, row_bytes, plan.window)
+                .await?,
+        );
+        multi_row.push(
+            baselines::sqlite_honest_rows_per_s(&dir, SqliteBatch::MultiRow, 100, row_bytes, plan.window)
+                .await?,
+        );
         let (p50, p99) = baselines::fsync_latency_ms(&dir, plan.window / 2).map_err(|e| e.to_string())?;
         fsync_p50.push(p50);
         fsync_p99.push(p99);
@@ -174,23 +186,49 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
         }
     }
     let batched = median(&batched);
+    let (prepared, multi_row) = (median(&prepared), median(&multi_row));
+    // The honest limit is the faster of the two honest ways, this run.
+    let honest = prepared.max(multi_row);
     let fsync_p99 = median(&fsync_p99);
     let mut figures = vec![
         Figure::plain("ingest", "fsync p50 (4 KiB append)", median(&fsync_p50), "ms"),
         Figure::plain("ingest", "fsync p99 (4 KiB append)", fsync_p99, "ms"),
-        Figure::plain("ingest", "SQLite WAL+FULL, batches of 100", batched, "rows/s"),
+        Figure::plain(
+            "ingest",
+            "SQLite WAL+FULL, batches of 100 (sqlx, a statement per row)",
+            batched,
+            "rows/s",
+        ),
+        Figure::plain(
+            "ingest",
+            "SQLite WAL+FULL, batches of 100 (rusqlite, prepared statement reused)",
+            prepared,
+            "rows/s",
+        ),
+        Figure::plain(
+            "ingest",
+            "SQLite WAL+FULL, batches of 100 (rusqlite, one multi-row statement)",
+            multi_row,
+            "rows/s",
+        ),
     ];
     for (count, runs) in plan.terminals.iter().zip(&ours) {
         let rate = median(&runs.iter().map(|r| r.acks_per_s).collect::<Vec<_>>());
         let p50 = median(&runs.iter().map(|r| r.p50_ms).collect::<Vec<_>>());
         let p99 = median(&runs.iter().map(|r| r.p99_ms).collect::<Vec<_>>());
-        let mut rate_figure = Figure::plain("ingest", &format!("acks/s, {count} terminals"), rate, "/s")
-            .against("SQLite batched 100", batched);
+        figures.push(
+            Figure::plain("ingest", &format!("acks/s, {count} terminals"), rate, "/s")
+                .against("SQLite batched 100, sqlx", batched),
+        );
+        let mut honest_figure = Figure::plain("ingest", &format!("acks/s, {count} terminals"), rate, "/s")
+            .against("honest SQLite limit", honest);
         if *count == 256 {
-            let ratio = rate / batched;
-            rate_figure = rate_figure.goal(">= 0.8 x batched SQLite at 256 terminals", ratio >= 0.8);
+            honest_figure = honest_figure.goal(
+                ">= 0.5 x the honest SQLite limit at 256 terminals",
+                rate / honest >= 0.5,
+            );
         }
-        figures.push(rate_figure);
+        figures.push(honest_figure);
         figures.push(Figure::plain(
             "ingest",
             &format!("ack p50, {count} terminals"),

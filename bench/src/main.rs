@@ -19,6 +19,7 @@ mod fleet_directory;
 mod growth;
 mod hj212;
 mod ingest;
+mod instructions;
 mod log;
 mod log_acks;
 mod mqtt;
@@ -44,7 +45,8 @@ struct Args {
     /// Short rounds (under a minute in all on a 2-core machine).
     #[arg(long)]
     quick: bool,
-    /// Run one scenario only: ingest, photo, video, decode, push, conns, growth, postgres, log, hj212 or stats.
+    /// Run one scenario only: ingest, photo, video, decode, push, conns, growth, postgres, log, hj212,
+    /// stats or instructions (instructions runs only when named: it runs the server under valgrind).
     #[arg(long)]
     only: Option<String>,
     /// Write every figure as JSON to this file.
@@ -55,8 +57,19 @@ struct Args {
     child: Option<Vec<String>>,
 }
 
-const SCENARIOS: [&str; 11] = [
-    "ingest", "photo", "video", "decode", "push", "conns", "growth", "postgres", "log", "hj212", "stats",
+const SCENARIOS: [&str; 12] = [
+    "ingest",
+    "photo",
+    "video",
+    "decode",
+    "push",
+    "conns",
+    "growth",
+    "postgres",
+    "log",
+    "hj212",
+    "stats",
+    "instructions",
 ];
 
 fn main() -> std::process::ExitCode {
@@ -133,7 +146,20 @@ async fn run(args: &Args) -> Result<(), String> {
             "ingest: in-memory sink vs raw quinn, {} in flight",
             ceiling::IN_FLIGHT
         );
-        figures.extend(timed("ceiling", ceiling::run(&plan)).await?);
+        let ceiling = timed("ceiling", ceiling::run(&plan)).await?;
+        figures.extend(ceiling.figures);
+        let large_fleet = format!("acks/s, {} terminals", ceiling::LARGE_FLEET);
+        if let Some(stored) = figures
+            .iter()
+            .find(|f| f.scenario == "ingest" && f.metric == large_fleet)
+        {
+            let ratio = stored.value / ceiling.sink_large_fleet;
+            figures.push(
+                report::Figure::plain("ingest", &large_fleet, stored.value, "/s")
+                    .against("in-memory sink, same fleet", ceiling.sink_large_fleet)
+                    .goal(">= 0.7 x the in-memory sink at 256 terminals", ratio >= 0.7),
+            );
+        }
     }
     if wanted("photo") {
         let plan = photo::Plan {
@@ -255,6 +281,20 @@ async fn run(args: &Args) -> Result<(), String> {
         };
         eprintln!("stats: a year's report over {} inspections", plan.items);
         figures.extend(timed("stats", yearly_stats::run(&plan)).await?);
+    }
+    // Only when named: the server runs under valgrind, minutes per run.
+    if args.only.as_deref() == Some("instructions") {
+        let plan = instructions::Plan {
+            records: if quick { (40, 200) } else { (100, 1_100) },
+            terminals: if quick { 20 } else { 100 },
+            broadcasts: if quick { (1, 4) } else { (2, 12) },
+            singles: if quick { (2, 20) } else { (10, 110) },
+        };
+        eprintln!(
+            "instructions: the server under callgrind; records {:?}, {} feeds, broadcasts {:?}, singles {:?}",
+            plan.records, plan.terminals, plan.broadcasts, plan.singles
+        );
+        figures.extend(timed("instructions", instructions::run(&plan)).await?);
     }
     report::print_table(&figures);
     eprintln!("finished in {:.0} s", started.elapsed().as_secs_f64());

@@ -420,14 +420,25 @@ async fn raw_quinn(count: usize, rounds: usize, payload_bytes: usize) -> Result<
     Ok(all)
 }
 
-fn figures(case: &str, mut ours: Latencies, mut mqtt: Latencies, mut raw: Latencies) -> Vec<Figure> {
+/// The p99 goal, as a multiple of Mosquitto's (issue #21): 1.5 for a
+/// broadcast, 3 for one assignment each (each is a durable dispatch).
+fn figures(
+    case: &str,
+    goal_times: f64,
+    mut ours: Latencies,
+    mut mqtt: Latencies,
+    mut raw: Latencies,
+) -> Vec<Figure> {
     let mut out = Vec::new();
     for (name, p) in [("p50", 50.0), ("p99", 99.0), ("max", 100.0)] {
         let (value, peer) = (ours.p(p), mqtt.p(p));
         let mut figure = Figure::plain("push", &format!("{case}, {name}"), value, "ms")
             .against(&format!("Mosquitto QoS 1, {name}"), peer);
         if name == "p99" {
-            figure = figure.goal("p99 <= 1.0 x Mosquitto's", value <= peer);
+            figure = figure.goal(
+                &format!("p99 <= {goal_times} x Mosquitto's"),
+                value <= goal_times * peer,
+            );
         }
         out.push(figure);
         out.push(
@@ -458,7 +469,13 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
         }
         let raw = raw_quinn(count, plan.rounds, message).await?;
         let peer = mosquitto(count, false, plan.rounds, message).await?;
-        out.extend(figures(&format!("broadcast to {count}"), broadcast, peer, raw));
+        out.extend(figures(
+            &format!("broadcast to {count}"),
+            1.5,
+            broadcast,
+            peer,
+            raw,
+        ));
         if count == plan.each_to {
             let mut each = Latencies(Vec::new());
             ours.each(count).await?; // warm-up
@@ -467,7 +484,7 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
             }
             let raw = raw_quinn(count, plan.rounds, message).await?;
             let peer = mosquitto(count, true, plan.rounds, message).await?;
-            out.extend(figures(&format!("one each to {count}"), each, peer, raw));
+            out.extend(figures(&format!("one each to {count}"), 3.0, each, peer, raw));
         }
     }
     out.insert(

@@ -469,7 +469,11 @@ async fn feed_once(
                 }
             }
             ack = acks.recv() => match ack {
-                Some(seq) => {
+                Some(mut seq) => {
+                    // What the app took meanwhile: one ack covers it all.
+                    while let Ok(newer) = acks.try_recv() {
+                        seq = seq.max(newer);
+                    }
                     if let Err(error) = write_frame(&mut send, &pb::FeedAck { cursor: seq }).await {
                         break Err(stream_error(&connection, error));
                     }

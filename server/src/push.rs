@@ -1,48 +1,28 @@
 //! Live push of assignment events to connected terminals.
 //!
-//! Events are committed first; then they are published here. Each feed
-//! subscription listens to this bounded broadcast and forwards what its
-//! officer may see. A subscriber that falls too far behind (its terminal is
-//! slow or stalled) loses its place in the broadcast, not the events: it
-//! catches up from storage, so nobody holds anyone else up.
+//! Events are committed first; then they are published here, each with its
+//! feed frame encoded once for every feed that sends it. Supervisors' feeds
+//! and the console listen to a bounded broadcast of every event; officers'
+//! feeds read the same events from [`OfficerRoutes`], which wakes only the
+//! feeds of an event's audience. A subscriber that falls too far behind (its
+//! terminal is slow or stalled) loses its place, not the events: it catches
+//! up from storage, so nobody holds anyone else up.
 
 use std::sync::Arc;
 
-use fieldlink_protocol::pb;
 use tokio::sync::broadcast;
+
+use crate::officer_routes::{OfficerRoutes, OfficerSubscription};
+use crate::published::Published;
 
 /// Events kept in memory for subscribers before the slowest must catch up from storage.
 pub const PUSH_BUFFER_EVENTS: usize = 4096;
-
-/// A committed event and who may see it.
-#[derive(Debug)]
-pub struct Published {
-    /// The event (with its seq).
-    pub event: pb::AssignmentEvent,
-    /// Officers whose feed it belongs to (supervisors see every event),
-    /// sorted: every feed asks, and a team may be thousands.
-    audience: Vec<String>,
-}
-
-impl Published {
-    /// An event for `audience`.
-    pub fn new(event: pb::AssignmentEvent, mut audience: Vec<String>) -> Self {
-        audience.sort_unstable();
-        Self { event, audience }
-    }
-
-    /// Whether `officer` is in the audience.
-    pub fn is_for(&self, officer: &str) -> bool {
-        self.audience
-            .binary_search_by(|member| member.as_str().cmp(officer))
-            .is_ok()
-    }
-}
 
 /// The publisher.
 #[derive(Clone)]
 pub struct PushHub {
     sender: broadcast::Sender<Arc<Published>>,
+    routes: Arc<OfficerRoutes>,
     /// Events arrive only through [`crate::relay`] (several nodes share the
     /// database): the committing service does not publish, so every node
     /// publishes every event once, in seq order.
@@ -61,6 +41,7 @@ impl PushHub {
         let (sender, _) = broadcast::channel(buffer_events.max(1));
         Self {
             sender,
+            routes: Arc::new(OfficerRoutes::new(buffer_events)),
             relayed: false,
         }
     }
@@ -77,8 +58,14 @@ impl PushHub {
     /// listens, or when the relay publishes instead).
     pub fn publish(&self, published: Published) {
         if !self.relayed {
-            let _ = self.sender.send(Arc::new(published));
+            self.send(published);
         }
+    }
+
+    fn send(&self, published: Published) {
+        let published = Arc::new(published);
+        self.routes.publish(published.clone());
+        let _ = self.sender.send(published);
     }
 
     /// Whether events come through the relay.
@@ -88,33 +75,42 @@ impl PushHub {
 
     /// Publishes an event the relay read from the shared database.
     pub fn relay(&self, published: Published) {
-        let _ = self.sender.send(Arc::new(published));
+        self.send(published);
     }
 
-    /// A new listener; subscribe before reading the backlog from storage so
-    /// nothing committed in between is missed.
+    /// A new listener to every event; subscribe before reading the backlog
+    /// from storage so nothing committed in between is missed.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
         self.sender.subscribe()
+    }
+
+    /// A new listener for an officer's feed: woken only by events for
+    /// `officer` (it reads the others on its way, in publish order). As with
+    /// [`Self::subscribe`], subscribe before reading the backlog.
+    pub fn subscribe_officer(&self, officer: &str) -> OfficerSubscription {
+        self.routes.subscribe(officer)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use fieldlink_protocol::pb;
+
     use super::*;
 
-    #[test]
-    fn the_audience_is_looked_up_whatever_order_it_came_in() {
-        let audience = vec![
-            "officer-03".to_owned(),
-            "officer-01".to_owned(),
-            "officer-02".to_owned(),
-        ];
-        let published = Published::new(pb::AssignmentEvent::default(), audience);
-        for officer in ["officer-01", "officer-02", "officer-03"] {
-            assert!(published.is_for(officer), "{officer}");
-        }
-        assert!(!published.is_for("officer-04"));
-        assert!(!published.is_for(""));
-        assert!(!Published::new(pb::AssignmentEvent::default(), Vec::new()).is_for("officer-01"));
+    #[tokio::test]
+    async fn officer_feeds_and_everything_listeners_both_receive() {
+        let hub = PushHub::new(8);
+        let mut everything = hub.subscribe();
+        let mut officer = hub.subscribe_officer("officer-01");
+        hub.publish(Published::new(
+            pb::AssignmentEvent {
+                seq: 1,
+                ..Default::default()
+            },
+            vec!["officer-01".into()],
+        ));
+        assert_eq!(everything.recv().await.unwrap().event.seq, 1);
+        assert_eq!(officer.recv().await.unwrap().event.seq, 1);
     }
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::push::Published;
+use crate::published::Published;
 use crate::state::AppState;
 use crate::storage::postgres::ASSIGNMENT_CHANNEL;
 

@@ -269,7 +269,7 @@ pub async fn next_event(feed: &mut fieldlink_client::AssignmentFeed) -> pb::Assi
 /// Events of a feed until one matches `until` (inclusive).
 pub async fn events_until(
     feed: &mut fieldlink_client::AssignmentFeed,
-    until: impl Fn(&pb::AssignmentEvent) -> bool,
+    mut until: impl FnMut(&pb::AssignmentEvent) -> bool,
 ) -> Vec<pb::AssignmentEvent> {
     let mut events = Vec::new();
     loop {

@@ -94,7 +94,7 @@ impl Cursor {
 /// Feeds one browser until it goes away or the server stops.
 async fn produce(
     state: ConsoleState,
-    mut live: broadcast::Receiver<std::sync::Arc<crate::push::Published>>,
+    mut live: broadcast::Receiver<std::sync::Arc<crate::published::Published>>,
     sender: mpsc::Sender<Event>,
     mut cursor: Cursor,
 ) {

@@ -522,7 +522,11 @@ pub async fn mark_delivered(state: &AppState, session: &Session, assignment_id: 
             assignment.state = State::Delivered as i32;
             Ok(Planned {
                 kind: Kind::Delivered,
-                audience: audience(state, &current.assignment),
+                // Supervisors' feeds and the console see every event; the
+                // officers' terminals, one of which just acknowledged it,
+                // have no use for it (one-each dispatch to a thousand
+                // terminals would otherwise push a thousand more events).
+                audience: Vec::new(),
                 assignment,
                 reason: String::new(),
             })

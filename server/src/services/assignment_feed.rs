@@ -21,7 +21,8 @@ use uuid::Uuid;
 
 use crate::directory::Role;
 use crate::error::ServiceError;
-use crate::push::Published;
+use crate::officer_routes::{OfficerSubscription, RouteError};
+use crate::published::Published;
 use crate::services::assignment;
 use crate::session::Session;
 use crate::state::AppState;
@@ -107,7 +108,10 @@ async fn run(
         sent: &sent,
     };
     // Listen before reading the backlog, so nothing committed in between is missed.
-    let mut live = state.push.subscribe();
+    let mut live = match &feed.officer {
+        None => Live::Everything(state.push.subscribe()),
+        Some(officer) => Live::Officer(state.push.subscribe_officer(officer)),
+    };
     write(send, feed_frame::Body::StartsAfter(cursor)).await?;
     feed.catch_up(send).await?;
     write(send, feed_frame::Body::CaughtUp(feed.cursor)).await?;
@@ -126,8 +130,8 @@ async fn run(
             tokio::select! {
                 received = live.recv() => match received {
                     Ok(published) => feed.on_published(send, &published).await?,
-                    Err(broadcast::error::RecvError::Lagged(_)) => feed.catch_up(send).await?,
-                    Err(broadcast::error::RecvError::Closed) => return Err(ServiceError::ShuttingDown),
+                    Err(LiveError::Lagged) => feed.catch_up(send).await?,
+                    Err(LiveError::Closed) => return Err(ServiceError::ShuttingDown),
                 },
                 () = state.shutdown.cancelled() => return Err(ServiceError::ShuttingDown),
             }
@@ -140,6 +144,35 @@ async fn run(
     };
     reader.abort();
     result
+}
+
+/// Where a feed's live events come from: a supervisor's feed takes every
+/// event; an officer's is woken only by its officer's.
+enum Live {
+    Everything(broadcast::Receiver<Arc<Published>>),
+    Officer(OfficerSubscription),
+}
+
+enum LiveError {
+    /// Events were missed: catch up from storage.
+    Lagged,
+    /// The publisher is gone.
+    Closed,
+}
+
+impl Live {
+    async fn recv(&mut self) -> Result<Arc<Published>, LiveError> {
+        match self {
+            Live::Everything(receiver) => receiver.recv().await.map_err(|error| match error {
+                broadcast::error::RecvError::Lagged(_) => LiveError::Lagged,
+                broadcast::error::RecvError::Closed => LiveError::Closed,
+            }),
+            Live::Officer(subscription) => subscription
+                .recv()
+                .await
+                .map_err(|RouteError::Lagged| LiveError::Lagged),
+        }
+    }
 }
 
 async fn stored_cursor(state: &AppState, session: &Session) -> Result<u64, ServiceError> {
@@ -189,8 +222,12 @@ impl Feed<'_> {
             None => true,
             Some(officer) => published.is_for(officer),
         };
-        if visible && seq > self.cursor {
-            self.send_event(send, published.event.clone()).await?;
+        if visible && self.note_sending(&published.event) {
+            // The frame encoded once at publishing, shared with every other feed.
+            send.write_chunk(published.frame().clone())
+                .await
+                .map_err(|_| ServiceError::StreamLost)?;
+            self.cursor = seq;
         }
         Ok(())
     }
@@ -200,9 +237,21 @@ impl Feed<'_> {
         send: &mut quinn::SendStream,
         event: pb::AssignmentEvent,
     ) -> Result<(), ServiceError> {
+        if !self.note_sending(&event) {
+            return Ok(());
+        }
+        let seq = event.seq;
+        write(send, feed_frame::Body::Event(event)).await?;
+        self.cursor = seq;
+        Ok(())
+    }
+
+    /// Before `event` is sent: tells the acknowledging side what it may
+    /// acknowledge and what awaits delivery. False when it was sent already.
+    fn note_sending(&mut self, event: &pb::AssignmentEvent) -> bool {
         let seq = event.seq;
         if seq <= self.cursor {
-            return Ok(());
+            return false;
         }
         let awaiting = self.officer.is_some()
             && matches!(Kind::try_from(event.kind), Ok(Kind::Created | Kind::Reassigned))
@@ -222,9 +271,7 @@ impl Feed<'_> {
             }
         }
         self.sent.cursor.store(seq, Ordering::Relaxed);
-        write(send, feed_frame::Body::Event(event)).await?;
-        self.cursor = seq;
-        Ok(())
+        true
     }
 }
 
@@ -232,7 +279,12 @@ impl Feed<'_> {
 /// each cursor durably (in a transaction shared with other feeds' cursors)
 /// and marks what it acknowledged DELIVERED.
 async fn acknowledge(state: &AppState, session: &Session, sent: &Sent, acks: &mut mpsc::Receiver<u64>) {
-    while let Some(ack) = acks.recv().await {
+    while let Some(mut ack) = acks.recv().await {
+        // Acknowledgements that arrived while the last was being stored: the
+        // newest covers them all, so one write stores them.
+        while let Ok(newer) = acks.try_recv() {
+            ack = ack.max(newer);
+        }
         // A terminal cannot acknowledge what it was not sent.
         let ack = ack.min(sent.cursor.load(Ordering::Relaxed));
         let stored = state

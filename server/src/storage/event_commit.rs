@@ -17,7 +17,8 @@ use tokio::sync::{mpsc, oneshot, OwnedRwLockWriteGuard, RwLock};
 use super::group_commit::CommitError;
 use super::{AssignmentCommit, AssignmentStore, NewAssignmentEvent};
 use crate::metrics::Metrics;
-use crate::push::{Published, PushHub};
+use crate::published::Published;
+use crate::push::PushHub;
 
 /// Events queued before submitters wait (backpressure).
 const QUEUE_EVENTS_MAX: usize = 4_096;
