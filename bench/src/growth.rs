@@ -11,7 +11,6 @@
 use std::time::{Duration, Instant};
 
 use fieldlink_client::Client;
-use fieldlink_protocol::pb::AssignmentEventKind;
 use fieldlink_tests::{assignment_for_team, connect};
 use tokio::sync::mpsc;
 
@@ -55,17 +54,7 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
     for &count in &plan.terminals {
         let more = fleet_at(server.addr, count - terminals.len()).await?;
         for (client, officer) in more {
-            let mut feed = client.assignments();
-            let sender = sender.clone();
-            feeds.push(tokio::spawn(async move {
-                while let Some(Ok(event)) = feed.next().await {
-                    if event.kind == AssignmentEventKind::Created as i32 {
-                        if let Some(assignment) = event.assignment {
-                            let _ = sender.send((assignment.id, Instant::now()));
-                        }
-                    }
-                }
-            }));
+            feeds.push(crate::push::forward_new_assignments(&client, sender.clone()));
             terminals.push((client, officer));
         }
         // One broadcast unmeasured: every feed is live before anything counts.

@@ -19,7 +19,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fieldlink_client::Client;
-use fieldlink_protocol::pb::AssignmentEventKind;
 use fieldlink_tests::{assignment_for, assignment_for_team, record};
 use tokio::sync::mpsc;
 
@@ -346,21 +345,11 @@ async fn push_run(
     let out = scratch.join(format!("push-{broadcasts}-{singles}.callgrind"));
     let child = profiled_server(terminals_held, &out)?;
     let clients = terminals(child.addr, terminals_held).await?;
-    let (sender, mut arrivals) = mpsc::unbounded_channel::<String>();
-    let mut feeds = Vec::new();
-    for client in &clients {
-        let mut feed = client.assignments();
-        let sender = sender.clone();
-        feeds.push(tokio::spawn(async move {
-            while let Some(Ok(event)) = feed.next().await {
-                if event.kind == AssignmentEventKind::Created as i32 {
-                    if let Some(assignment) = event.assignment {
-                        let _ = sender.send(assignment.id);
-                    }
-                }
-            }
-        }));
-    }
+    let (sender, mut arrivals) = mpsc::unbounded_channel();
+    let feeds: Vec<_> = clients
+        .iter()
+        .map(|client| crate::push::forward_new_assignments(client, sender.clone()))
+        .collect();
     let supervisor = fieldlink_tests::connect(child.addr, "device-001", "supervisor-01")
         .await
         .map_err(|e| format!("supervisor: {e}"))?;
@@ -384,7 +373,7 @@ async fn push_run(
 /// Waits until `id` has arrived `expected` times (feeds may still deliver
 /// an earlier dispatch's warm-up; other ids are skipped).
 async fn wait_for(
-    arrivals: &mut mpsc::UnboundedReceiver<String>,
+    arrivals: &mut mpsc::UnboundedReceiver<(String, Instant)>,
     id: &str,
     expected: usize,
 ) -> Result<(), String> {
@@ -395,7 +384,7 @@ async fn wait_for(
             .await
             .map_err(|_| format!("only {seen} of {expected} deliveries in time"))?
             .ok_or("the feeds stopped")?;
-        if arrived == id {
+        if arrived.0 == id {
             seen += 1;
         }
     }

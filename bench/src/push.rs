@@ -135,6 +135,24 @@ fn feed_frame_bytes() -> usize {
         + 4
 }
 
+/// Opens `client`'s feed and sends the id of every new assignment it hands
+/// the app, with the moment it did, to `arrivals`.
+pub fn forward_new_assignments(
+    client: &Client,
+    arrivals: mpsc::UnboundedSender<(String, Instant)>,
+) -> tokio::task::JoinHandle<()> {
+    let mut feed = client.assignments();
+    tokio::spawn(async move {
+        while let Some(Ok(event)) = feed.next().await {
+            if event.kind == AssignmentEventKind::Created as i32 {
+                if let Some(assignment) = event.assignment {
+                    let _ = arrivals.send((assignment.id, Instant::now()));
+                }
+            }
+        }
+    })
+}
+
 /// Our server, its terminals (each with its feed forwarding new
 /// assignments to one channel) and the dispatching supervisors.
 struct Ours {
@@ -182,17 +200,8 @@ impl Ours {
             .map(|index| fleet_directory::terminal_config(self.server.addr(), index))
             .collect();
         for client in fleet_directory::connect_all(configs, CONNECTING_AT_ONCE).await? {
-            let mut feed = client.assignments();
-            let sender = self.sender.clone();
-            self.feeds.push(tokio::spawn(async move {
-                while let Some(Ok(event)) = feed.next().await {
-                    if event.kind == AssignmentEventKind::Created as i32 {
-                        if let Some(assignment) = event.assignment {
-                            let _ = sender.send((assignment.id, Instant::now()));
-                        }
-                    }
-                }
-            }));
+            self.feeds
+                .push(forward_new_assignments(&client, self.sender.clone()));
             self.terminals.push(client);
         }
         // Warm-up: every feed live.
