@@ -235,6 +235,40 @@ async fn hold(
 /// Handshakes in progress at once: a fleet reconnecting after an outage.
 pub const HANDSHAKES_AT_ONCE: usize = 32;
 
+/// One handshake, then the connection is closed: with `full`, the hello
+/// (signing in as `config` says) and a first record (unsigned) answered;
+/// else the mutual-TLS handshake alone.
+pub async fn handshake(
+    endpoint: &quinn::Endpoint,
+    quic: &quinn::ClientConfig,
+    config: &fieldlink_client::ClientConfig,
+    officer: &str,
+    full: bool,
+) -> Result<(), String> {
+    let connection = if full {
+        let (connection, _) = fieldlink_client::raw::open_raw_session(endpoint, quic, config)
+            .await
+            .map_err(|e| e.to_string())?;
+        let request = frame::encode(&pb::Request {
+            body: Some(pb::request::Body::SubmitInspection(record(officer))),
+            capture: None,
+        });
+        let (mut send, mut recv) = connection.open_bi().await.map_err(|e| e.to_string())?;
+        send.write_all(&request).await.map_err(|e| e.to_string())?;
+        send.finish().map_err(|e| e.to_string())?;
+        recv.read_to_end(1 << 16).await.map_err(|e| e.to_string())?;
+        connection
+    } else {
+        endpoint
+            .connect_with(quic.clone(), config.server_addr, "localhost")
+            .map_err(|e| e.to_string())?
+            .await
+            .map_err(|e| e.to_string())?
+    };
+    connection.close(0u32.into(), b"done");
+    Ok(())
+}
+
 /// Completed handshakes per second over `window`, [`HANDSHAKES_AT_ONCE`]
 /// at a time; with `full`,
 /// each also signs in and gets its first record acknowledged.
@@ -256,27 +290,7 @@ async fn handshake_rate(
             let mut done = 0u64;
             // Bounded by the window and 100,000 handshakes.
             while Instant::now() < deadline && done < 100_000 {
-                let connection = if full {
-                    let (connection, _) = fieldlink_client::raw::open_raw_session(&endpoint, &quic, &config)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let request = frame::encode(&pb::Request {
-                        body: Some(pb::request::Body::SubmitInspection(record(officer))),
-                        capture: None,
-                    });
-                    let (mut send, mut recv) = connection.open_bi().await.map_err(|e| e.to_string())?;
-                    send.write_all(&request).await.map_err(|e| e.to_string())?;
-                    send.finish().map_err(|e| e.to_string())?;
-                    recv.read_to_end(1 << 16).await.map_err(|e| e.to_string())?;
-                    connection
-                } else {
-                    endpoint
-                        .connect_with(quic.clone(), config.server_addr, "localhost")
-                        .map_err(|e| e.to_string())?
-                        .await
-                        .map_err(|e| e.to_string())?
-                };
-                connection.close(0u32.into(), b"done");
+                handshake(&endpoint, &quic, &config, officer, full).await?;
                 done += 1;
             }
             Ok::<_, String>(done)

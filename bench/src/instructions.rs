@@ -36,6 +36,8 @@ pub struct Plan {
     pub broadcasts: (usize, usize),
     /// Assignments to one officer each in the smaller and the larger run.
     pub singles: (usize, usize),
+    /// Handshakes in the smaller and the larger run (ours and raw quinn's).
+    pub handshakes: (usize, usize),
 }
 
 /// Terminals submitting records, each one after another.
@@ -118,7 +120,20 @@ const COMPONENTS: &[(&str, &[&str])] = &[
             "GFp_",
             "_block_data_order",
             "chacha",
-            "aes_",
+            "ChaCha",
+            "aes",
+            "gcm_",
+            "poly1305",
+            "bn_",
+            "LIMB",
+            "OPENSSL",
+            "CRYPTO_",
+            "fiat_",
+            // curve25519's field and group internals
+            "fe_",
+            "ge_",
+            "table_select",
+            "x25519",
         ],
     ),
     (
@@ -205,6 +220,12 @@ pub fn available() -> bool {
 
 /// A child server under callgrind with a directory of `officers`.
 fn profiled_server(officers: usize, out: &Path) -> Result<ChildServer, String> {
+    profiled_child("server", officers, out)
+}
+
+/// A child (`server`, or `raw`: raw quinn holding connections) under
+/// callgrind.
+fn profiled_child(kind: &str, officers: usize, out: &Path) -> Result<ChildServer, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let directory = fleet_directory::write(officers)?;
     std::fs::copy(directory.path(), dir.path().join(CHILD_DIRECTORY)).map_err(|e| e.to_string())?;
@@ -214,7 +235,7 @@ fn profiled_server(officers: usize, out: &Path) -> Result<ChildServer, String> {
         "--dump-instr=no".to_owned(),
         format!("--callgrind-out-file={}", out.display()),
     ];
-    tokio::task::block_in_place(|| ChildServer::start_in("server", dir, &wrapper))
+    tokio::task::block_in_place(|| ChildServer::start_in(kind, dir, &wrapper))
 }
 
 /// Stops the child and reads its profile.
@@ -283,7 +304,15 @@ fn parse_line(line: &str) -> Option<(u64, String, String)> {
         None => (rest, ""),
     };
     // The function follows the file, after the first ':' that is not part of a `::`.
-    Some((count, split_file(function).to_owned(), object.to_owned()))
+    let name = split_file(function);
+    // callgrind_annotate leaves out the object of some lines; glibc's own
+    // source paths (`./malloc/arena.c`) still tell whose they are.
+    let object = if object.is_empty() && function.starts_with("./") {
+        "libc.so (by its source path)"
+    } else {
+        object
+    };
+    Some((count, name.to_owned(), object.to_owned()))
 }
 
 fn split_file(file_and_function: &str) -> &str {
@@ -367,6 +396,32 @@ async fn push_run(
         feed.abort();
     }
     crate::ingest::close_all(clients.into_iter().chain([supervisor])).await;
+    finish(child, &out)
+}
+
+/// Instructions of `handshakes` handshakes one after another: full ones
+/// (the hello with a session token, a first record answered) against our
+/// server, or bare mutual-TLS handshakes against raw quinn (`raw`).
+async fn handshakes_run(raw: bool, handshakes: usize, scratch: &Path) -> Result<Profile, String> {
+    let kind = if raw { "raw" } else { "server" };
+    let out = scratch.join(format!("handshakes-{kind}-{handshakes}.callgrind"));
+    let child = profiled_child(kind, 1, &out)?;
+    let mut config = fleet_directory::terminal_config(child.addr, 0);
+    if !raw {
+        // One password sign-in for a token; every handshake signs in with it.
+        let client = Client::connect(config.clone())
+            .await
+            .map_err(|e| format!("sign-in: {e}"))?;
+        let token = client.welcome().await.ok_or("no welcome")?.session_token;
+        client.close().await;
+        config.credentials = fieldlink_client::Credentials::Token(token);
+    }
+    let endpoint = fieldlink_client::raw::client_endpoint(child.addr, 8 << 20).map_err(|e| e.to_string())?;
+    let quic = fieldlink_client::raw::quic_client_config(&config).map_err(|e| e.to_string())?;
+    for _ in 0..handshakes {
+        crate::connections::handshake(&endpoint, &quic, &config, &officer(0), !raw).await?;
+    }
+    endpoint.wait_idle().await;
     finish(child, &out)
 }
 
@@ -499,6 +554,41 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
         singles,
         PUSH_STAGES,
     ));
+    let (ours_small, ours_large) = (
+        handshakes_run(false, plan.handshakes.0, scratch).await?,
+        handshakes_run(false, plan.handshakes.1, scratch).await?,
+    );
+    let (raw_small, raw_large) = (
+        handshakes_run(true, plan.handshakes.0, scratch).await?,
+        handshakes_run(true, plan.handshakes.1, scratch).await?,
+    );
+    eprintln!(
+        "instructions: handshakes profiled in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    let handshakes = (plan.handshakes.1 - plan.handshakes.0) as f64;
+    let mut ours = per_unit(
+        "handshake",
+        "full handshake (mutual TLS, hello with a token, first record answered)",
+        &ours_small,
+        &ours_large,
+        handshakes,
+        RECORD_STAGES,
+    );
+    let raw = per_unit(
+        "raw handshake",
+        "bare mutual-TLS handshake (raw quinn)",
+        &raw_small,
+        &raw_large,
+        handshakes,
+        &[],
+    );
+    if let (Some(full), Some(bare)) = (ours.first_mut(), raw.first()) {
+        let bare = bare.value;
+        *full = full.clone().against("raw quinn, bare mutual-TLS handshake", bare);
+    }
+    figures.extend(ours);
+    figures.extend(raw);
     Ok(figures)
 }
 
@@ -531,6 +621,10 @@ mod tests {
         assert_eq!(
             parse_line("42  /usr/src/sqlite3.c:sqlite3VdbeExec"),
             Some((42, "sqlite3VdbeExec".into(), String::new()))
+        );
+        assert_eq!(
+            parse_line("44,366 ( 0.05%)  ./malloc/./malloc/arena.c:free"),
+            Some((44_366, "free".into(), "libc.so (by its source path)".into()))
         );
         assert_eq!(parse_line("Ir  file:function"), None);
         assert_eq!(parse_line("--------"), None);

@@ -289,10 +289,11 @@ async fn run(args: &Args) -> Result<(), String> {
             terminals: if quick { 20 } else { 100 },
             broadcasts: if quick { (1, 4) } else { (2, 12) },
             singles: if quick { (2, 20) } else { (10, 110) },
+            handshakes: if quick { (4, 20) } else { (10, 60) },
         };
         eprintln!(
-            "instructions: the server under callgrind; records {:?}, {} feeds, broadcasts {:?}, singles {:?}",
-            plan.records, plan.terminals, plan.broadcasts, plan.singles
+            "instructions: the server under callgrind; records {:?}, {} feeds, broadcasts {:?}, singles {:?}, handshakes {:?}",
+            plan.records, plan.terminals, plan.broadcasts, plan.singles, plan.handshakes
         );
         figures.extend(timed("instructions", instructions::run(&plan)).await?);
     }

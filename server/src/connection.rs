@@ -21,19 +21,41 @@ use crate::state::AppState;
 use crate::storage::SessionToken;
 use crate::stream_churn::StreamChurn;
 
+/// A connection's handshake, in progress.
+type Handshake = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<quinn::Connection, quinn::ConnectionError>> + Send>,
+>;
+
 /// Serves one incoming connection until it closes or the server shuts down.
-pub async fn serve_connection(
+pub fn serve_connection(
     state: AppState,
     incoming: quinn::Incoming,
     handshake_permit: tokio::sync::OwnedSemaphorePermit,
     shutdown: CancellationToken,
     requests: TaskTracker,
-) {
+) -> impl std::future::Future<Output = ()> + Send {
     let remote = incoming.remote_address();
-    let handshake = incoming.await;
-    // The handshake is over either way: its slot frees for the next one.
-    drop(handshake_permit);
-    let connection = match handshake {
+    // The handshake on the heap: the incoming connection and its handshake
+    // are hundreds of bytes, and as arguments of the long-lived future they
+    // would stay in it for the connection's life (about 1 KiB per terminal).
+    let handshake = Box::pin(async move {
+        let handshake = incoming.await;
+        // The handshake is over either way: its slot frees for the next one.
+        drop(handshake_permit);
+        handshake
+    });
+    // The state too: an async function keeps its arguments whole for its life.
+    serve_handshaken(Box::new(state), remote, handshake, shutdown, requests)
+}
+
+async fn serve_handshaken(
+    state: Box<AppState>,
+    remote: std::net::SocketAddr,
+    handshake: Handshake,
+    shutdown: CancellationToken,
+    requests: TaskTracker,
+) {
+    let connection = match handshake.await {
         Ok(connection) => connection,
         Err(error) => {
             // Refused handshakes land here: no certificate, unknown CA, revoked.
@@ -53,7 +75,7 @@ pub async fn serve_connection(
     // function returns (the connection has closed, or the server is stopping
     // and closes it): no watcher task per connection.
     let mut held = Held {
-        state: state.clone(),
+        state: &state,
         connection: connection.clone(),
         officer: None,
         _slot: None,
@@ -151,9 +173,11 @@ pub async fn serve_connection(
     }
 }
 
-/// What a connection holds while it lives.
-struct Held {
-    state: AppState,
+/// What a connection holds while it lives. It borrows the connection's
+/// state rather than holding a copy: the state is a few hundred bytes, and
+/// every idle connection's task would carry both.
+struct Held<'a> {
+    state: &'a AppState,
     connection: quinn::Connection,
     /// The signed-in officer, once the session is open (presence).
     officer: Option<String>,
@@ -161,7 +185,7 @@ struct Held {
     _slot: Option<crate::device_limits::Slot>,
 }
 
-impl Drop for Held {
+impl Drop for Held<'_> {
     fn drop(&mut self) {
         self.state.live.remove(&self.connection);
         if let Some(officer) = &self.officer {
