@@ -44,12 +44,13 @@ pub fn serve_connection(
         drop(handshake_permit);
         handshake
     });
-    // The state too: an async function keeps its arguments whole for its life.
-    serve_handshaken(Box::new(state), remote, handshake, shutdown, requests)
+    // The state too (an async function keeps its arguments whole for its
+    // life), shared by the connection's request tasks.
+    serve_handshaken(Arc::new(state), remote, handshake, shutdown, requests)
 }
 
 async fn serve_handshaken(
-    state: Box<AppState>,
+    state: Arc<AppState>,
     remote: std::net::SocketAddr,
     handshake: Handshake,
     shutdown: CancellationToken,
@@ -137,6 +138,12 @@ async fn serve_handshaken(
         return;
     }
     session.certificate = Some(certificate);
+    // Nothing after the sign-in needs the password's hash: not kept for the
+    // connection's life.
+    session.officer.password_hash = String::new();
+    // Shared by the connection's request tasks (one count each, not a copy
+    // of every string).
+    let session = Arc::new(session);
     tracing::info!(%remote, device = %session.device_id, officer = %session.officer.id, "session open");
     state.presence.opened(&session.officer.id, (state.clock)());
     held.officer = Some(session.officer.id.clone());
