@@ -496,6 +496,18 @@ fn per_unit(
     figures
 }
 
+/// The work the larger run of a pair does beyond the smaller.
+fn between((smaller, larger): (usize, usize)) -> f64 {
+    larger.saturating_sub(smaller) as f64
+}
+
+fn progress(what: &str, started: Instant) {
+    eprintln!(
+        "instructions: {what} profiled ({:.0} s so far)",
+        started.elapsed().as_secs_f64()
+    );
+}
+
 /// Runs it (skipped, saying so, without valgrind).
 pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
     if !available() {
@@ -515,28 +527,21 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
     let started = Instant::now();
     let small = records_run(plan.records.0, scratch).await?;
     let large = records_run(plan.records.1, scratch).await?;
-    eprintln!(
-        "instructions: records profiled in {:.0} s",
-        started.elapsed().as_secs_f64()
-    );
-    let records = (plan.records.1 - plan.records.0) as f64;
+    progress("records", started);
     let mut figures = per_unit(
         "record",
         "acknowledged record",
         &small,
         &large,
-        records,
+        between(plan.records),
         RECORD_STAGES,
     );
 
     let base = push_run(plan.terminals, plan.broadcasts.0, plan.singles.0, scratch).await?;
     let more_broadcasts = push_run(plan.terminals, plan.broadcasts.1, plan.singles.0, scratch).await?;
     let more_singles = push_run(plan.terminals, plan.broadcasts.0, plan.singles.1, scratch).await?;
-    eprintln!(
-        "instructions: pushes profiled in {:.0} s",
-        started.elapsed().as_secs_f64()
-    );
-    let delivered = ((plan.broadcasts.1 - plan.broadcasts.0) * plan.terminals) as f64;
+    progress("pushes", started);
+    let delivered = between(plan.broadcasts) * plan.terminals as f64;
     figures.extend(per_unit(
         "broadcast",
         &format!("delivered event ({} terminals)", plan.terminals),
@@ -545,13 +550,12 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
         delivered,
         PUSH_STAGES,
     ));
-    let singles = (plan.singles.1 - plan.singles.0) as f64;
     figures.extend(per_unit(
         "one each",
         "dispatched and delivered assignment",
         &base,
         &more_singles,
-        singles,
+        between(plan.singles),
         PUSH_STAGES,
     ));
     let (ours_small, ours_large) = (
@@ -562,11 +566,8 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
         handshakes_run(true, plan.handshakes.0, scratch).await?,
         handshakes_run(true, plan.handshakes.1, scratch).await?,
     );
-    eprintln!(
-        "instructions: handshakes profiled in {:.0} s",
-        started.elapsed().as_secs_f64()
-    );
-    let handshakes = (plan.handshakes.1 - plan.handshakes.0) as f64;
+    progress("handshakes", started);
+    let handshakes = between(plan.handshakes);
     let mut ours = per_unit(
         "handshake",
         "full handshake (mutual TLS, hello with a token, first record answered)",
