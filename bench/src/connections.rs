@@ -51,6 +51,19 @@ pub fn child(kind: &str, data_dir: &Path) -> Result<(), String> {
     config.idle_timeout_ms = 600_000;
     config.pending_handshakes_max = 100_000;
     config.handshake_retry_above = 100_000;
+    // The quinn settings sweep (docs/benchmarks.md): the same for ours and raw.
+    if let Some(streams) = std::env::var("FIELDLINK_BENCH_STREAMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.concurrent_requests_max = streams;
+    }
+    if let Some(kib) = std::env::var("FIELDLINK_BENCH_STREAM_WINDOW_KIB")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    {
+        config.stream_receive_window_bytes = kib * 1024;
+    }
     // A directory written beside the data (the instruction-count scenario's
     // fleet of officers) replaces the dev one.
     let directory = data_dir.join(CHILD_DIRECTORY);
@@ -328,7 +341,10 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
                 "KiB",
             )
             .against("raw quinn idle connection", per_raw)
-            .goal("<= 24 KiB per idle terminal", per_ours <= 24.0),
+            .goal(
+                "<= 1.05 x raw quinn per idle terminal (issue #21; was <= 24 KiB)",
+                per_ours <= 1.05 * per_raw,
+            ),
         );
         for connection in held_ours
             .iter()

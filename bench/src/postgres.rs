@@ -94,7 +94,7 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
             "/s",
         )
         .against("PostgreSQL UNNEST batches of 100", baseline)
-        .goal(">= 0.8 x multi-row insert", ours / baseline >= 0.8),
+        .goal(">= 0.5 x UNNEST (issue #21; was 0.8)", ours / baseline >= 0.5),
     ];
     crate::ingest::close_all(terminals.into_iter().map(|(client, _)| client)).await;
     pool.close().await;
