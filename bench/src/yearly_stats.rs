@@ -12,9 +12,9 @@ use fieldlink_server::directory::Directory;
 use fieldlink_server::statistics::{self, GroupBy, Period};
 use fieldlink_server::storage::scratch_pg::ScratchDatabase;
 use fieldlink_server::storage::sqlite::SqliteStorage;
-use fieldlink_server::storage::{ItemIndex, ItemKind, NewItem, Storage};
+use fieldlink_server::storage::Storage;
+use fieldlink_tests::stored_inspection;
 use rand::{Rng, SeedableRng};
-use sha2::Digest;
 
 use crate::report::Figure;
 
@@ -59,28 +59,14 @@ async fn measure(backend: &str, storage: &dyn Storage, plan: &Plan) -> Result<Ve
     let seeding = Instant::now();
     let mut batch = Vec::with_capacity(BATCH);
     for n in 0..plan.items {
-        let body = format!("inspection {n}").into_bytes();
         let officer = format!("officer-0{}", rng.gen_range(1..=5));
-        batch.push(NewItem {
-            item_id: uuid::Uuid::now_v7(),
-            kind: ItemKind::Inspection,
-            device_id: "device-001".into(),
-            officer_id: officer.clone(),
-            case_id: None,
-            sha256: sha2::Sha256::digest(&body).into(),
-            body,
-            capture: None,
-            index: ItemIndex::Inspection {
-                matter_code: matters[rng.gen_range(0..matters.len())].clone(),
-                outcome: rng.gen_range(1..=7),
-                started_at_ms: rng.gen_range(period.range.from_ms..period.range.to_ms),
-                latitude: 29.87,
-                longitude: 121.54,
-                assignment_id: None,
-                officer_ids: vec![officer],
-                photo_ids: vec![],
-            },
-        });
+        batch.push(stored_inspection(
+            format!("inspection {n}"),
+            &officer,
+            &matters[rng.gen_range(0..matters.len())],
+            rng.gen_range(1..=7),
+            rng.gen_range(period.range.from_ms..period.range.to_ms),
+        ));
         if batch.len() == BATCH || n + 1 == plan.items {
             storage
                 .commit_items(&batch, fieldlink_client::now_ms())

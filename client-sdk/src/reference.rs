@@ -81,17 +81,11 @@ impl CatalogueCopy {
     /// enforcement-measure outcome only under a compulsory-measure matter.
     pub fn check_inspection(&self, record: &pb::InspectionRecord) -> Result<(), FieldError> {
         let matter = self.matter_at(&record.matter_code, record.started_at_ms)?;
-        if record.outcome == pb::Outcome::EnforcementMeasure as i32 && !matter.enforcement_measure {
-            return Err(FieldError::new(
-                "outcome",
-                format!(
-                    "{} is not an administrative compulsory measure in the catalogue: \
-                     the outcome cannot be an enforcement measure",
-                    matter.code
-                ),
-            ));
-        }
-        Ok(())
+        fieldlink_protocol::inspection::check_outcome_under_matter(
+            record.outcome,
+            &matter.code,
+            matter.enforcement_measure,
+        )
     }
 
     /// As one `Catalogue` message (how the outbox stores it).

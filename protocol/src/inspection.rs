@@ -80,6 +80,27 @@ pub fn outcome_is_enforcement_action(outcome: Outcome) -> bool {
     )
 }
 
+/// The catalogue's rule on outcomes: an enforcement measure (行政强制措施)
+/// only under a matter the catalogue marks as a compulsory measure. The
+/// server and the SDK's offline check share it, so both refuse with the
+/// same words.
+pub fn check_outcome_under_matter(
+    outcome: i32,
+    matter_code: &str,
+    enforcement_measure: bool,
+) -> Result<(), FieldError> {
+    if outcome == Outcome::EnforcementMeasure as i32 && !enforcement_measure {
+        return Err(FieldError::new(
+            "outcome",
+            format!(
+                "{matter_code} is not an administrative compulsory measure in the catalogue: \
+                 the outcome cannot be an enforcement measure"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl Inspection {
     /// Checks every rule of the contract and builds the domain record.
     ///
@@ -488,5 +509,15 @@ mod tests {
         let mut r = valid();
         r.outcome = Outcome::Referred as i32;
         assert!(Inspection::parse(r, &CONTEXT).is_ok());
+    }
+
+    #[test]
+    fn an_enforcement_measure_needs_a_compulsory_measure_matter() {
+        let measure = Outcome::EnforcementMeasure as i32;
+        let refused = check_outcome_under_matter(measure, "ZJ-001", false).unwrap_err();
+        assert_eq!(refused.field, "outcome");
+        assert!(refused.reason.contains("ZJ-001"), "{}", refused.reason);
+        assert!(check_outcome_under_matter(measure, "ZJ-003", true).is_ok());
+        assert!(check_outcome_under_matter(Outcome::Advised as i32, "ZJ-001", false).is_ok());
     }
 }

@@ -51,7 +51,7 @@ impl OfficerRoutes {
         Self {
             ring: Mutex::new(Ring {
                 capacity: capacity.max(1),
-                events: VecDeque::with_capacity(capacity.clamp(1, 4096)),
+                events: VecDeque::new(),
                 first: 0,
             }),
             waiting: Mutex::new(Waiting::default()),
@@ -134,8 +134,9 @@ impl OfficerRoutes {
         }
     }
 
-    /// Feeds subscribed (for tests and metrics).
-    pub fn subscriptions(&self) -> usize {
+    /// Feeds subscribed.
+    #[cfg(test)]
+    fn subscriptions(&self) -> usize {
         let waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
         waiting.by_officer.values().map(Vec::len).sum()
     }
@@ -165,7 +166,8 @@ impl OfficerSubscription {
     }
 
     /// The next event if one is there, without waiting.
-    pub fn try_recv(&mut self) -> Result<Option<Arc<Published>>, RouteError> {
+    #[cfg(test)]
+    fn try_recv(&mut self) -> Result<Option<Arc<Published>>, RouteError> {
         self.routes.read(&mut self.next)
     }
 }

@@ -313,3 +313,38 @@ pub fn photo_for(record_id: &str, seed: u64) -> (fieldlink_client::PhotoUpload, 
     );
     (upload, jpeg)
 }
+
+/// A stored inspection as the commit path takes it, for tests and benchmarks
+/// that fill storage directly (a year of records): `officer` both sends and
+/// is named on it, and its body is `label`'s bytes.
+pub fn stored_inspection(
+    label: String,
+    officer: &str,
+    matter_code: &str,
+    outcome: i32,
+    started_at_ms: i64,
+) -> fieldlink_server::storage::NewItem {
+    use fieldlink_server::storage::{ItemIndex, ItemKind, NewItem};
+    use sha2::Digest;
+    let body = label.into_bytes();
+    NewItem {
+        item_id: uuid::Uuid::now_v7(),
+        kind: ItemKind::Inspection,
+        device_id: "device-001".into(),
+        officer_id: officer.to_owned(),
+        case_id: None,
+        sha256: sha2::Sha256::digest(&body).into(),
+        body,
+        capture: None,
+        index: ItemIndex::Inspection {
+            matter_code: matter_code.to_owned(),
+            outcome,
+            started_at_ms,
+            latitude: 29.87,
+            longitude: 121.54,
+            assignment_id: None,
+            officer_ids: vec![officer.to_owned()],
+            photo_ids: vec![],
+        },
+    }
+}

@@ -84,19 +84,11 @@ fn check_against_directory(
     let matter = catalogue
         .matter_at(&inspection.matter_code, inspection.started_at_ms)
         .map_err(|why| FieldError::new("matter_code", why.to_string()))?;
-    if inspection.outcome == fieldlink_protocol::pb::Outcome::EnforcementMeasure
-        && !matter.enforcement_measure
-    {
-        return Err(FieldError::new(
-            "outcome",
-            format!(
-                "{} is not an administrative compulsory measure in the catalogue: \
-                 the outcome cannot be an enforcement measure",
-                matter.code
-            ),
-        )
-        .into());
-    }
+    fieldlink_protocol::inspection::check_outcome_under_matter(
+        inspection.outcome as i32,
+        &matter.code,
+        matter.enforcement_measure,
+    )?;
     participants::check(
         state,
         session,

@@ -8,9 +8,7 @@
 use std::collections::BTreeMap;
 
 use fieldlink_protocol::pb::Outcome;
-use fieldlink_server::storage::{ItemIndex, ItemKind, NewItem};
 use rand::{Rng, SeedableRng};
-use sha2::Digest;
 
 use crate::console::{new_assignment, send, sign_in, start};
 
@@ -50,27 +48,13 @@ async fn statistics_equal_counts_made_from_the_raw_records() {
         let officer = officers[rng.gen_range(0..officers.len())].to_owned();
         let outcome = rng.gen_range(1..=7);
         let started = rng.gen_range(start_ms..end_ms);
-        let body = format!("generated record {n}").into_bytes();
-        batch.push(NewItem {
-            item_id: uuid::Uuid::now_v7(),
-            kind: ItemKind::Inspection,
-            device_id: "device-001".into(),
-            officer_id: officer.clone(),
-            case_id: None,
-            sha256: sha2::Sha256::digest(&body).into(),
-            body,
-            capture: None,
-            index: ItemIndex::Inspection {
-                matter_code: matter.clone(),
-                outcome,
-                started_at_ms: started,
-                latitude: 29.87,
-                longitude: 121.54,
-                assignment_id: None,
-                officer_ids: vec![officer.clone()],
-                photo_ids: vec![],
-            },
-        });
+        batch.push(fieldlink_tests::stored_inspection(
+            format!("generated record {n}"),
+            &officer,
+            &matter,
+            outcome,
+            started,
+        ));
         generated.push((matter, officer, outcome, started));
         if batch.len() == 500 {
             state
