@@ -42,7 +42,7 @@ pub struct Plan {
     pub window: Duration,
 }
 
-async fn sink_server() -> Result<TestServer, String> {
+pub async fn sink_server() -> Result<TestServer, String> {
     let data_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut config = dev_config(data_dir.path());
     tune_for_fleet(&mut config);

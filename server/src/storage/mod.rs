@@ -14,6 +14,7 @@
 //! their own ([`event_commit`], [`cursor_commit`]).
 
 mod assignments;
+mod capture_rows;
 mod convert;
 pub mod cursor_commit;
 mod epochs;

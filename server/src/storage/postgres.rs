@@ -31,6 +31,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
+use super::capture_rows::CaptureRow;
 use super::convert::to_i64;
 use super::inspection_rows::InspectionRows;
 use super::migrations::EmbeddedMigrations;
@@ -230,6 +231,17 @@ impl PgStorage {
         Ok(self.pool.begin().await?)
     }
 
+    /// A write transaction holding the log's lock, begun and locked in one
+    /// round trip (a simple query of two statements): an item batch's
+    /// commit pays for each round trip, and under load each costs the
+    /// scheduling of two processes.
+    async fn begin_log_write(&self) -> Result<Transaction<'static, Postgres>, StorageError> {
+        Ok(self
+            .pool
+            .begin_with(format!("BEGIN; SELECT pg_advisory_xact_lock({LOG_LOCK})"))
+            .await?)
+    }
+
     /// Inserts the items not stored yet in one statement (UNNEST over
     /// column arrays); returns the (item id, seq) of each inserted.
     async fn insert_new_items(
@@ -257,13 +269,21 @@ impl PgStorage {
         .await?)
     }
 
-    /// The inspection index rows of a batch, one UNNEST statement per table.
+    /// The inspection index rows of a batch in one statement: UNNEST over
+    /// each table's columns, the three inserts joined as data-modifying
+    /// WITH clauses (one round trip, and one prepared statement whatever
+    /// the batch's size).
     async fn insert_inspections(
         tx: &mut Transaction<'_, Postgres>,
         rows: &InspectionRows<'_>,
     ) -> Result<(), StorageError> {
         sqlx::query(
-            "INSERT INTO inspections (item_id, matter_code, outcome, started_at_ms, latitude, longitude, assignment_id, \
+            "WITH officers AS (\
+               INSERT INTO inspection_officers (item_id, officer_id) SELECT * FROM UNNEST($9::text[], $10::text[])\
+             ), photos AS (\
+               INSERT INTO inspection_photos (item_id, photo_id) SELECT * FROM UNNEST($11::text[], $12::text[])\
+             ) \
+             INSERT INTO inspections (item_id, matter_code, outcome, started_at_ms, latitude, longitude, assignment_id, \
              sender_id) \
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::int4[], $4::int8[], $5::float8[], $6::float8[], $7::text[], \
              $8::text[])",
@@ -276,23 +296,63 @@ impl PgStorage {
         .bind(&rows.longitudes)
         .bind(&rows.assignment_ids)
         .bind(&rows.senders)
+        .bind(&rows.officers.0)
+        .bind(&rows.officers.1)
+        .bind(&rows.photos.0)
+        .bind(&rows.photos.1)
         .execute(&mut **tx)
         .await?;
-        for (table, column, (item_ids, values)) in [
-            ("inspection_officers", "officer_id", &rows.officers),
-            ("inspection_photos", "photo_id", &rows.photos),
-        ] {
-            if item_ids.is_empty() {
-                continue;
-            }
-            sqlx::query(&format!(
-                "INSERT INTO {table} (item_id, {column}) SELECT * FROM UNNEST($1::text[], $2::text[])"
-            ))
-            .bind(item_ids)
-            .bind(values)
-            .execute(&mut **tx)
-            .await?;
-        }
+        Ok(())
+    }
+
+    /// A batch's device-signed captures and the certificates they name in
+    /// one statement (the certificates' insert as a WITH clause; the
+    /// foreign key is checked at the statement's end, when both are in).
+    async fn insert_device_captures(
+        tx: &mut Transaction<'_, Postgres>,
+        certificates: &[(&[u8], &[u8])],
+        captures: &[CaptureRow<'_>],
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "WITH certificates AS (\
+               INSERT INTO device_certificate_ders (sha256, der) SELECT * FROM UNNEST($1::bytea[], $2::bytea[]) \
+               ON CONFLICT (sha256) DO NOTHING\
+             ) \
+             INSERT INTO device_captures (item_id, scheme, statement, signature, certificate_sha256) \
+             SELECT * FROM UNNEST($3::text[], $4::int4[], $5::bytea[], $6::bytea[], $7::bytea[])",
+        )
+        .bind(certificates.iter().map(|c| c.0).collect::<Vec<_>>())
+        .bind(certificates.iter().map(|c| c.1).collect::<Vec<_>>())
+        .bind(captures.iter().map(|c| c.item_id.as_str()).collect::<Vec<_>>())
+        .bind(captures.iter().map(|c| c.scheme).collect::<Vec<_>>())
+        .bind(captures.iter().map(|c| c.statement).collect::<Vec<_>>())
+        .bind(captures.iter().map(|c| c.signature).collect::<Vec<_>>())
+        .bind(captures.iter().map(|c| c.certificate_sha256).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// New log leaves and stored hashes in one statement (UNNEST, the
+    /// leaves' insert as a WITH clause).
+    async fn insert_log_rows(
+        tx: &mut Transaction<'_, Postgres>,
+        leaves: &[(i64, &str, &[u8])],
+        hashes: &[(i64, &[u8])],
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "WITH leaves AS (\
+               INSERT INTO log_leaves (leaf_index, item_id, data) SELECT * FROM UNNEST($1::int8[], $2::text[], $3::bytea[])\
+             ) \
+             INSERT INTO log_hashes (stored_index, hash) SELECT * FROM UNNEST($4::int8[], $5::bytea[])",
+        )
+        .bind(leaves.iter().map(|l| l.0).collect::<Vec<_>>())
+        .bind(leaves.iter().map(|l| l.1).collect::<Vec<_>>())
+        .bind(leaves.iter().map(|l| l.2).collect::<Vec<_>>())
+        .bind(hashes.iter().map(|h| h.0).collect::<Vec<_>>())
+        .bind(hashes.iter().map(|h| h.1).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
         Ok(())
     }
 

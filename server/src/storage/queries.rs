@@ -10,10 +10,14 @@
 // `$1` like `?1`), `ON CONFLICT … DO NOTHING/UPDATE`, `INSERT … SELECT`,
 // booleans tested bare (`WHERE NOT overdue`), BIGINT casts spelled `CAST`.
 // Each backend supplies only what really differs, as inherent functions of
-// `Store`: `begin_write` (SQLite takes the write lock up front),
-// `insert_new_items`, `insert_inspections` and `insert_audience` (multi-row
-// VALUES versus UNNEST), `lock_event_order` and `announce_event` (an
-// advisory lock and NOTIFY on PostgreSQL) and `upsert_feed_cursors`.
+// `Store`: `begin_write` and `begin_log_write` (SQLite takes the write lock
+// up front; PostgreSQL begins and takes the log's advisory lock in one round
+// trip), `insert_new_items`, `insert_inspections`, `insert_device_captures`,
+// `insert_log_rows` and `insert_audience` (multi-row VALUES versus UNNEST,
+// PostgreSQL joining a batch's inserts into one statement with WITH: each
+// round trip to its server costs more than the statement),
+// `lock_event_order` and `announce_event` (an advisory lock and NOTIFY on
+// PostgreSQL) and `upsert_feed_cursors`.
 //
 // rustfmt does not reach an included file: `.ci/run` checks it by name.
 
@@ -121,12 +125,11 @@ impl ItemStore for Store {
         // A batch costs a few statements, not several per item: one insert
         // of the items, one lookup of the ids already stored, and one per
         // inspection index table.
-        let mut tx = self.begin_write().await?;
         // One item writer at a time (PostgreSQL: across nodes, the log's
         // advisory lock, held to the commit): seqs are then allocated in
         // commit order, so a reader paging "after seq N" never misses a
         // lower seq that commits later, and the log lists items in seq order.
-        Store::lock_log(&mut tx).await?;
+        let mut tx = self.begin_log_write().await?;
         // A service is delivered once and confirmed once: of two reports of
         // one step (two terminals at the same moment, on any node), the
         // first to commit is stored and the other is told the step is taken.
@@ -203,7 +206,7 @@ impl ItemStore for Store {
                 .collect(),
             false => Vec::new(),
         };
-        let indexes = append_leaves(&mut tx, &leaves).await?;
+        let indexes = append_leaves_locked(&mut tx, &leaves).await?;
         for (position, (item, leaf)) in stored.iter().zip(&new_leaves).enumerate() {
             let receipt = StoredReceipt {
                 item_id: item.item_id,
@@ -1845,40 +1848,11 @@ const CAPTURE_JOINS: &str = "LEFT JOIN device_captures c ON c.item_id = i.item_i
 /// Stores the capture signatures of `items` (a batch): each certificate
 /// once, then one row per signed item.
 async fn insert_captures(tx: &mut Transaction<'_, Db>, items: &[&NewItem]) -> Result<(), StorageError> {
-    use sha2::Digest;
-    let signed: Vec<(&NewItem, &DeviceCapture, [u8; 32])> = items
-        .iter()
-        .filter_map(|item| item.capture.as_ref().map(|capture| (*item, capture)))
-        .map(|(item, capture)| (item, capture, sha2::Sha256::digest(&capture.certificate).into()))
-        .collect();
-    if signed.is_empty() {
+    let captures = crate::storage::capture_rows::CaptureRows::of(items);
+    if captures.is_empty() {
         return Ok(());
     }
-    let mut certificates: Vec<(&[u8; 32], &Vec<u8>)> =
-        signed.iter().map(|(_, c, sha)| (sha, &c.certificate)).collect();
-    certificates.sort();
-    certificates.dedup_by(|a, b| a.0 == b.0);
-    for (sha256, der) in certificates {
-        sqlx::query("INSERT INTO device_certificate_ders (sha256, der) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING")
-            .bind(sha256.as_slice())
-            .bind(der)
-            .execute(&mut **tx)
-            .await?;
-    }
-    for chunk in signed.chunks(IDS_PER_LOOKUP_MAX / 5) {
-        let mut insert = QueryBuilder::<Db>::new(
-            "INSERT INTO device_captures (item_id, scheme, statement, signature, certificate_sha256) ",
-        );
-        insert.push_values(chunk, |mut row, (item, capture, sha)| {
-            row.push_bind(item.item_id.to_string())
-                .push_bind(i32::from(capture.scheme))
-                .push_bind(capture.statement.as_slice())
-                .push_bind(capture.signature.as_slice())
-                .push_bind(sha.as_slice());
-        });
-        insert.build().execute(&mut **tx).await?;
-    }
-    Ok(())
+    Store::insert_device_captures(tx, &captures.certificates(), &captures.rows()).await
 }
 
 /// An item's capture signature from a row that LEFT JOINed `device_captures`.
@@ -1979,6 +1953,17 @@ async fn append_leaves(
     // One appender at a time (PostgreSQL: across nodes), so the order of
     // the leaves is the order of the commits.
     Store::lock_log(tx).await?;
+    append_leaves_locked(tx, leaves).await
+}
+
+/// `append_leaves` in a transaction that holds the log's lock already.
+async fn append_leaves_locked(
+    tx: &mut Transaction<'_, Db>,
+    leaves: &[(String, Vec<u8>)],
+) -> Result<Vec<u64>, StorageError> {
+    if leaves.is_empty() {
+        return Ok(Vec::new());
+    }
     let size: i64 =
         sqlx::query_scalar("SELECT CAST(COALESCE(MAX(leaf_index) + 1, 0) AS BIGINT) FROM log_leaves")
             .fetch_one(&mut **tx)
@@ -2000,25 +1985,12 @@ async fn append_leaves(
         .zip(leaves)
         .map(|(index, (item_id, data))| Ok((to_i64(*index)?, item_id.as_str(), data.as_slice())))
         .collect::<Result<_, StorageError>>()?;
-    for chunk in rows.chunks(IDS_PER_LOOKUP_MAX) {
-        let mut insert = QueryBuilder::<Db>::new("INSERT INTO log_leaves (leaf_index, item_id, data) ");
-        insert.push_values(chunk, |mut row, (index, item_id, data)| {
-            row.push_bind(*index).push_bind(*item_id).push_bind(*data);
-        });
-        insert.build().execute(&mut **tx).await?;
-    }
     let hashes = append
         .new_hashes()
         .iter()
         .map(|(index, hash)| Ok((to_i64(*index)?, hash.as_slice())))
         .collect::<Result<Vec<_>, StorageError>>()?;
-    for chunk in hashes.chunks(IDS_PER_LOOKUP_MAX) {
-        let mut insert = QueryBuilder::<Db>::new("INSERT INTO log_hashes (stored_index, hash) ");
-        insert.push_values(chunk, |mut row, (index, hash)| {
-            row.push_bind(*index).push_bind(*hash);
-        });
-        insert.build().execute(&mut **tx).await?;
-    }
+    Store::insert_log_rows(tx, &rows, &hashes).await?;
     Ok(indexes)
 }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
+use super::capture_rows::CaptureRow;
 use super::convert::to_i64;
 use super::inspection_rows::InspectionRows;
 use super::migrations::EmbeddedMigrations;
@@ -200,6 +201,11 @@ impl SqliteStorage {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
+    /// The same: the write lock is the log's lock.
+    async fn begin_log_write(&self) -> Result<Tx<'static>, StorageError> {
+        self.begin_write().await
+    }
+
     /// Inserts the items not stored yet as multi-row VALUES; returns the
     /// (item id, seq) of each inserted.
     async fn insert_new_items(
@@ -265,6 +271,60 @@ impl SqliteStorage {
                 });
                 insert.build().execute(&mut **tx).await?;
             }
+        }
+        Ok(())
+    }
+
+    /// A batch's device-signed captures as multi-row VALUES, after the
+    /// certificates they name (one statement each: rarely more than one).
+    async fn insert_device_captures(
+        tx: &mut Tx<'_>,
+        certificates: &[(&[u8], &[u8])],
+        captures: &[CaptureRow<'_>],
+    ) -> Result<(), StorageError> {
+        for (sha256, der) in certificates {
+            sqlx::query("INSERT INTO device_certificate_ders (sha256, der) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING")
+                .bind(*sha256)
+                .bind(*der)
+                .execute(&mut **tx)
+                .await?;
+        }
+        for chunk in captures.chunks(ROWS_PER_STATEMENT_MAX / 5) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO device_captures (item_id, scheme, statement, signature, certificate_sha256) ",
+            );
+            insert.push_values(chunk, |mut row, capture| {
+                row.push_bind(capture.item_id.as_str())
+                    .push_bind(capture.scheme)
+                    .push_bind(capture.statement)
+                    .push_bind(capture.signature)
+                    .push_bind(capture.certificate_sha256);
+            });
+            insert.build().execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    /// New log leaves and stored hashes as multi-row VALUES.
+    async fn insert_log_rows(
+        tx: &mut Tx<'_>,
+        leaves: &[(i64, &str, &[u8])],
+        hashes: &[(i64, &[u8])],
+    ) -> Result<(), StorageError> {
+        for chunk in leaves.chunks(ROWS_PER_STATEMENT_MAX) {
+            let mut insert =
+                QueryBuilder::<Sqlite>::new("INSERT INTO log_leaves (leaf_index, item_id, data) ");
+            insert.push_values(chunk, |mut row, (index, item_id, data)| {
+                row.push_bind(*index).push_bind(*item_id).push_bind(*data);
+            });
+            insert.build().execute(&mut **tx).await?;
+        }
+        for chunk in hashes.chunks(ROWS_PER_STATEMENT_MAX) {
+            let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO log_hashes (stored_index, hash) ");
+            insert.push_values(chunk, |mut row, (index, hash)| {
+                row.push_bind(*index).push_bind(*hash);
+            });
+            insert.build().execute(&mut **tx).await?;
         }
         Ok(())
     }
