@@ -19,6 +19,7 @@ const PROTO_FILES: &[&str] = &[
     "fieldlink/v1/log.proto",
     "fieldlink/v1/incident.proto",
     "fieldlink/v1/reference.proto",
+    "fieldlink/v1/position.proto",
     "fieldlink/v1/request.proto",
 ];
 

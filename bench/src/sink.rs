@@ -13,9 +13,9 @@ use fieldlink_server::storage::{
     AssignmentCommit, AssignmentFilter, AssignmentStore, CaseItemRow, CommitOutcome, DatabaseEpoch,
     EpochStore, EvidenceStore, FeedCursor, HighWater, IncidentCommit, IncidentFilter, IncidentReport,
     IncidentStore, ItemStore, ItemSummary, JoinRule, LogStore, NewAssignmentEvent, NewItem, PartialUpload,
-    PeopleStore, RecordLinks, RecordedEvent, ReportOutcome, ServiceHistory, SessionToken, Storage,
-    StorageError, StoredAssignment, StoredCheckpoint, StoredCustody, StoredIncident, StoredItem, StoredPhoto,
-    StoredReceipt,
+    PeopleStore, PositionFix, PositionStore, RecordLinks, RecordedEvent, ReportOutcome, ServiceHistory,
+    SessionToken, Storage, StorageError, StoredAssignment, StoredCheckpoint, StoredCustody, StoredIncident,
+    StoredItem, StoredPhoto, StoredReceipt,
 };
 use uuid::Uuid;
 
@@ -560,6 +560,31 @@ impl LogStore for CommitSink {
 
     async fn latest_cosigned_size(&self) -> Result<Option<u64>, StorageError> {
         self.inner.latest_cosigned_size().await
+    }
+}
+
+#[async_trait]
+impl PositionStore for CommitSink {
+    async fn record_track(&self, points: &[PositionFix]) -> Result<(), StorageError> {
+        self.inner.record_track(points).await
+    }
+
+    async fn track(
+        &self,
+        officer_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<PositionFix>, StorageError> {
+        self.inner.track(officer_id, from_ms, to_ms, limit).await
+    }
+
+    async fn latest_track_points(&self) -> Result<Vec<PositionFix>, StorageError> {
+        self.inner.latest_track_points().await
+    }
+
+    async fn prune_track(&self, before_ms: i64) -> Result<u64, StorageError> {
+        self.inner.prune_track(before_ms).await
     }
 }
 

@@ -17,6 +17,7 @@ mod log;
 mod lossy_socket;
 pub mod outbox;
 mod photo;
+mod position;
 pub mod reference;
 
 pub use assignments::AssignmentFeed;

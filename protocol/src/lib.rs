@@ -27,6 +27,7 @@ pub mod interview;
 pub mod limits;
 pub mod log;
 pub mod photo;
+pub mod position;
 mod redact;
 pub mod service;
 pub mod status;

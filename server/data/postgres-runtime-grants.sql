@@ -10,7 +10,7 @@ REVOKE INSERT ON _sqlx_migrations FROM fieldlink_app;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO fieldlink_app;
 -- Working state, not evidence: the directory, sign-in tokens (revocation),
 -- the assignments' current state, feed cursors, unfinished uploads, presence,
--- the media worker's queue, blob leases.
+-- the media worker's queue, blob leases, officers' position tracks.
 GRANT UPDATE ON teams, officers, session_tokens, assignments, feed_cursors, partial_uploads, presence, incidents,
     media_jobs, blob_leases, upload_leases TO fieldlink_app;
-GRANT DELETE ON partial_uploads, media_jobs, blob_leases, upload_leases TO fieldlink_app;
+GRANT DELETE ON partial_uploads, media_jobs, blob_leases, upload_leases, position_track TO fieldlink_app;

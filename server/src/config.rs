@@ -139,6 +139,14 @@ pub struct Config {
     /// Request streams a connection may abandon (reset or stop before its
     /// request was read) per minute; past this the connection is closed.
     pub abandoned_streams_per_minute_max: u32,
+    /// Shortest interval between two position datagrams of one device, ms
+    /// (faster ones are dropped and counted; advertised in Welcome).
+    pub position_interval_ms_min: u32,
+    /// How often the live positions are sampled into each officer's
+    /// stored track, ms.
+    pub position_sample_ms: u64,
+    /// How long a stored track point is kept, days.
+    pub position_retention_days: u32,
     /// UDP socket send and receive buffer, bytes.
     pub udp_buffer_bytes: usize,
     /// QUIC receive window per stream, bytes.
@@ -264,6 +272,9 @@ impl Default for Config {
             pending_handshakes_max: 1_024,
             handshake_retry_above: 64,
             abandoned_streams_per_minute_max: 600,
+            position_interval_ms_min: fieldlink_protocol::position::INTERVAL_MS_MIN_DEFAULT,
+            position_sample_ms: 30_000,
+            position_retention_days: 30,
             udp_buffer_bytes: 4 * 1024 * 1024,
             stream_receive_window_bytes: 2 * 1024 * 1024,
             connection_receive_window_bytes: 8 * 1024 * 1024,
@@ -509,6 +520,12 @@ impl Config {
         }
         if self.abandoned_streams_per_minute_max == 0 {
             return invalid("abandoned_streams_per_minute_max", "must be positive");
+        }
+        if self.position_sample_ms < 1_000 {
+            return invalid("position_sample_ms", "must be at least 1000");
+        }
+        if self.position_retention_days == 0 {
+            return invalid("position_retention_days", "must be positive");
         }
         if self.upload_checkpoint_bytes < 4096 {
             return invalid("upload_checkpoint_bytes", "must be at least 4096");

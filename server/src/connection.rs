@@ -175,6 +175,27 @@ async fn serve_handshaken(
                     return;
                 }
             },
+            // Positions arrive as datagrams on the same connection: read
+            // here, so an idle terminal costs no task of its own.
+            datagram = connection.read_datagram() => match datagram {
+                Ok(datagram) => {
+                    let kept = state.positions.datagram(
+                        &session.officer.id,
+                        &session.device_id,
+                        &datagram,
+                        (state.clock)(),
+                        state.config.clock_skew_ms_max,
+                        state.config.position_interval_ms_min,
+                    );
+                    if let Err(refusal) = kept {
+                        tracing::debug!(device = %session.device_id, %refusal, "position dropped");
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(device = %session.device_id, %error, "connection ended");
+                    return;
+                }
+            },
             () = shutdown.cancelled() => return,
         }
     }
@@ -348,6 +369,7 @@ async fn sign_in(
             content_types: fieldlink_protocol::photo::ContentType::ALL
                 .map(|format| format.as_mime().to_owned())
                 .to_vec(),
+            position_interval_ms_min: state.config.position_interval_ms_min,
         }),
         database_epoch: state.database_epoch.clone(),
         catalogue_revision: state.catalogue.get().revision().to_owned(),

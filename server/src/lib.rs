@@ -42,6 +42,7 @@ pub mod intake;
 pub mod metrics;
 pub mod officer_routes;
 pub mod password_checks;
+pub mod positions;
 pub mod presence;
 pub mod published;
 pub mod push;

@@ -357,6 +357,15 @@ struct ServeArgs {
     /// Request streams a connection may abandon per minute before it is closed [default: 600].
     #[arg(long)]
     abandoned_streams_per_minute_max: Option<u32>,
+    /// Shortest interval between two position datagrams of one device, ms [default: 2000].
+    #[arg(long)]
+    position_interval_ms_min: Option<u32>,
+    /// How often live positions are sampled into officers' tracks, ms [default: 30000].
+    #[arg(long)]
+    position_sample_ms: Option<u64>,
+    /// Days a stored track point is kept [default: 30].
+    #[arg(long)]
+    position_retention_days: Option<u32>,
     /// UDP socket send and receive buffer in bytes [default: 4194304].
     #[arg(long)]
     udp_buffer_bytes: Option<usize>,
@@ -546,6 +555,9 @@ impl ServeArgs {
             pending_handshakes_max,
             handshake_retry_above,
             abandoned_streams_per_minute_max,
+            position_interval_ms_min,
+            position_sample_ms,
+            position_retention_days,
             udp_buffer_bytes,
             stream_receive_window_bytes,
             connection_receive_window_bytes,

@@ -113,6 +113,8 @@ pub struct Snapshot<'a> {
     pub handshakes_pending: u64,
     /// Group commit: transactions, items, the largest batch, total commit time (µs).
     pub commits: (u64, u64, u64, u64),
+    /// Position datagrams kept, and dropped by reason.
+    pub positions: (u64, Vec<(&'static str, u64)>),
 }
 
 /// Renders the Prometheus text exposition format.
@@ -261,6 +263,18 @@ pub fn render(s: &Snapshot<'_>) -> String {
     }
     let _ = writeln!(
         out,
+        "# HELP fieldlink_positions_total Position datagrams kept, and dropped by reason.\n# TYPE fieldlink_positions_total counter"
+    );
+    let _ = writeln!(
+        out,
+        "fieldlink_positions_total{{result=\"kept\"}} {}",
+        s.positions.0
+    );
+    for (reason, count) in &s.positions.1 {
+        let _ = writeln!(out, "fieldlink_positions_total{{result=\"{reason}\"}} {count}");
+    }
+    let _ = writeln!(
+        out,
         "# HELP fieldlink_requests_total Requests by kind and result.\n# TYPE fieldlink_requests_total counter"
     );
     for ((kind, result), count) in m.requests() {
@@ -289,6 +303,7 @@ mod tests {
             sessions: 2,
             handshakes_pending: 0,
             commits: (1, 2, 2, 500),
+            positions: (3, vec![("too_frequent", 2)]),
         });
         assert!(text.contains("fieldlink_requests_total{kind=\"submit_inspection\",result=\"ok\"} 2"));
         assert!(text.contains("fieldlink_requests_total{kind=\"upload_photo\",result=\"OFFSET_MISMATCH\"} 1"));

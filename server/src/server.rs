@@ -305,6 +305,7 @@ pub async fn start_wrapped(
         node_id: uuid::Uuid::now_v7().to_string(),
         database_epoch: database_epoch.epoch.to_string(),
         presence: crate::presence::Presence::default(),
+        positions: Arc::default(),
         metrics,
         shutdown: shutdown.clone(),
         clock,
@@ -342,6 +343,14 @@ pub async fn start_wrapped(
         state.clock,
         witnesses,
         state.metrics.clone(),
+        shutdown.clone(),
+    ));
+    tokio::spawn(crate::positions::sample(
+        state.positions.clone(),
+        state.storage.clone(),
+        state.config.position_sample_ms,
+        i64::from(state.config.position_retention_days) * 24 * 3_600_000,
+        state.clock,
         shutdown.clone(),
     ));
     if let Some(url) = relay_url {

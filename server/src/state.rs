@@ -48,6 +48,8 @@ pub struct AppState {
     pub database_epoch: String,
     /// Officers online now (for the console).
     pub presence: crate::presence::Presence,
+    /// Officers' live positions, from datagrams (for the console).
+    pub positions: Arc<crate::positions::PositionBoard>,
     /// Request and upload counters (for /metrics).
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Admission of new handshakes (cap and Retry).

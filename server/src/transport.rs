@@ -40,6 +40,9 @@ pub fn bind_udp(addr: SocketAddr, buffer_bytes: usize) -> std::io::Result<UdpSoc
     Ok(socket.into())
 }
 
+/// Position datagrams waiting to be read, per connection, bytes.
+pub const DATAGRAM_RECEIVE_BUFFER_BYTES: usize = 4 * 1024;
+
 /// The transport parameters the server offers every terminal.
 pub fn transport_config(config: &Config) -> quinn::TransportConfig {
     let mut transport = quinn::TransportConfig::default();
@@ -53,7 +56,10 @@ pub fn transport_config(config: &Config) -> quinn::TransportConfig {
             quinn::IdleTimeout::try_from(Duration::from_millis(config.idle_timeout_ms))
                 .unwrap_or_else(|_| quinn::IdleTimeout::from(quinn::VarInt::from_u32(30_000))),
         ))
-        .datagram_receive_buffer_size(None);
+        // Position datagrams (docs/protocol.md §13): a few pings' worth; the
+        // buffer grows only as datagrams wait, so idle connections pay nothing.
+        .datagram_receive_buffer_size(Some(DATAGRAM_RECEIVE_BUFFER_BYTES))
+        .datagram_send_buffer_size(0);
     transport
 }
 

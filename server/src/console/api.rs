@@ -65,6 +65,8 @@ pub fn router(state: ConsoleState) -> Router {
             )),
         )
         .route("/api/officers", get(officers))
+        .route("/api/officers/nearest", get(super::positions::nearest))
+        .route("/api/officers/{officer_id}/track", get(super::positions::track))
         .route("/api/matters", get(matters))
         .route("/api/map", get(super::map_tiles::map_settings))
         .route("/api/stats", get(super::stats::stats))
@@ -613,6 +615,8 @@ async fn officers(State(state): State<ConsoleState>, headers: HeaderMap) -> Resu
         .into_iter()
         .map(|(officer, latitude, longitude, at_ms)| (officer, (latitude, longitude, at_ms)))
         .collect();
+    let live = super::positions::newest_positions(&state).await?;
+    let now_ms = (state.app.clock)();
     let list: Vec<Value> = state
         .app
         .directory
@@ -633,6 +637,8 @@ async fn officers(State(state): State<ConsoleState>, headers: HeaderMap) -> Resu
                 "last_position": positions.get(&o.id).map(|(latitude, longitude, at_ms)| json!({
                     "latitude": latitude, "longitude": longitude, "at_ms": at_ms,
                 })),
+                // Where the terminal last said it was (position datagrams).
+                "live_position": live.get(&o.id).map(|fix| super::positions::fix_json(fix, now_ms)),
             })
         })
         .collect();
@@ -963,6 +969,16 @@ async fn metrics(
             stats.largest_batch_items.load(Relaxed),
             stats.commit_micros_total.load(Relaxed),
         ),
+        positions: {
+            let (kept, dropped) = app.positions.counts();
+            (
+                kept,
+                dropped
+                    .into_iter()
+                    .map(|(reason, n)| (reason.as_str(), n))
+                    .collect(),
+            )
+        },
     });
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }

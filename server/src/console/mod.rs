@@ -24,6 +24,7 @@ pub mod extract;
 pub mod incident_evidence;
 pub mod item_view;
 pub mod map_tiles;
+pub mod positions;
 pub mod request;
 pub mod sessions;
 pub mod stats;

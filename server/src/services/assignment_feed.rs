@@ -137,10 +137,20 @@ async fn run(
             }
         }
     };
+    let acknowledging = acknowledge(state, session, &sent, &mut ack_receiver);
+    tokio::pin!(acknowledging);
     let result = tokio::select! {
-        result = forwarding => result,
+        result = forwarding => {
+            // The stream is gone (an event could not be written) or the
+            // server stops: what the terminal acknowledged is still stored
+            // and marked DELIVERED, never dropped halfway. The reader's end
+            // closes the channel once its queued acknowledgements are taken.
+            reader.abort();
+            acknowledging.await;
+            result
+        }
         // The terminal closed its side: the feed ends.
-        () = acknowledge(state, session, &sent, &mut ack_receiver) => Ok(()),
+        () = &mut acknowledging => Ok(()),
     };
     reader.abort();
     result

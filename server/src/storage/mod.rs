@@ -32,6 +32,7 @@ mod log;
 mod log_append;
 mod migrations;
 mod people;
+mod position_track;
 pub mod postgres;
 #[cfg(any(test, feature = "test-support"))]
 pub mod scratch_pg;
@@ -63,6 +64,7 @@ pub use items::{
 pub use log::{LeafRef, LogStore, StoredCheckpoint, StoredCustody};
 pub(crate) use log_append::{custody_leaf, incident_leaf, stored_event_leaf, stored_item_leaf};
 pub use people::{CredentialRecord, DeviceRecord, PeopleStore, SessionToken};
+pub use position_track::{PositionFix, PositionStore};
 
 /// Why storage failed. Shown to terminals only as UNAVAILABLE, never in detail.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +94,7 @@ pub trait Storage:
     + LogStore
     + IncidentStore
     + EpochStore
+    + PositionStore
     + statistics::StatsStore
 {
     /// Closes the database (pending writes are already committed).

@@ -105,6 +105,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "credentials",
         include_str!("../../migrations/postgres/0014_credentials.sql"),
     ),
+    (
+        15,
+        "position track",
+        include_str!("../../migrations/postgres/0015_position_track.sql"),
+    ),
 ];
 
 /// What the runtime role may do when another role owns the schema.

@@ -38,9 +38,9 @@ use crate::storage::{
     AssignmentCommit, AssignmentFilter, AssignmentStore, CaseFilter, CaseItemRow, CasePage, CaseSummary,
     CommitOutcome, DatabaseEpoch, DeviceCapture, EpochStore, EvidenceStore, FeedCursor, HighWater, ItemIndex,
     ItemStore, ItemSummary, LeafRef, LogStore, MediaFinding, MediaJob, NewAssignmentEvent, NewItem,
-    PartialUpload, PeopleStore, PhotoIndex, RecordLinks, RecordedEvent, ServiceHistory, SessionToken,
-    Storage, StorageError, StoredAssignment, StoredCheckpoint, StoredCustody, StoredItem, StoredPhoto,
-    StoredReceipt,
+    PartialUpload, PeopleStore, PhotoIndex, PositionFix, PositionStore, RecordLinks, RecordedEvent,
+    ServiceHistory, SessionToken, Storage, StorageError, StoredAssignment, StoredCheckpoint, StoredCustody,
+    StoredItem, StoredPhoto, StoredReceipt,
 };
 
 type DbRow = <Db as sqlx::Database>::Row;
@@ -474,6 +474,96 @@ impl ItemStore for Store {
             ))
         })
         .collect()
+    }
+}
+
+const POSITION_COLUMNS: &str =
+    "officer_id, device_id, latitude, longitude, accuracy_m, speed_mps, at_ms, received_at_ms";
+
+fn position_from_row(row: &DbRow) -> Result<PositionFix, StorageError> {
+    Ok(PositionFix {
+        officer_id: row.try_get("officer_id")?,
+        device_id: row.try_get("device_id")?,
+        latitude: row.try_get("latitude")?,
+        longitude: row.try_get("longitude")?,
+        accuracy_m: row.try_get("accuracy_m")?,
+        speed_mps: row.try_get("speed_mps")?,
+        at_ms: row.try_get("at_ms")?,
+        received_at_ms: row.try_get("received_at_ms")?,
+    })
+}
+
+#[async_trait]
+impl PositionStore for Store {
+    async fn record_track(&self, points: &[PositionFix]) -> Result<(), StorageError> {
+        if points.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for chunk in points.chunks(IDS_PER_LOOKUP_MAX / 8) {
+            let mut insert =
+                QueryBuilder::<Db>::new(format!("INSERT INTO position_track ({POSITION_COLUMNS}) "));
+            insert.push_values(chunk, |mut row, p| {
+                row.push_bind(&p.officer_id)
+                    .push_bind(&p.device_id)
+                    .push_bind(p.latitude)
+                    .push_bind(p.longitude)
+                    .push_bind(p.accuracy_m)
+                    .push_bind(p.speed_mps)
+                    .push_bind(p.at_ms)
+                    .push_bind(p.received_at_ms);
+            });
+            insert.push(" ON CONFLICT (officer_id, at_ms) DO NOTHING");
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn track(
+        &self,
+        officer_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<PositionFix>, StorageError> {
+        sqlx::query(&format!(
+            "SELECT {POSITION_COLUMNS} FROM position_track WHERE officer_id = $1 AND at_ms >= $2 AND at_ms <= $3 \
+             ORDER BY at_ms LIMIT $4"
+        ))
+        .bind(officer_id)
+        .bind(from_ms)
+        .bind(to_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(position_from_row)
+        .collect()
+    }
+
+    async fn latest_track_points(&self) -> Result<Vec<PositionFix>, StorageError> {
+        sqlx::query(&format!(
+            "SELECT {POSITION_COLUMNS} FROM position_track t \
+             WHERE at_ms = (SELECT MAX(at_ms) FROM position_track l WHERE l.officer_id = t.officer_id) \
+             ORDER BY officer_id"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(position_from_row)
+        .collect()
+    }
+
+    async fn prune_track(&self, before_ms: i64) -> Result<u64, StorageError> {
+        let mut tx = self.begin_write().await?;
+        let deleted = sqlx::query("DELETE FROM position_track WHERE received_at_ms < $1")
+            .bind(before_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(deleted)
     }
 }
 

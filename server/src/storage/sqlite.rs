@@ -105,6 +105,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "credentials",
         include_str!("../../migrations/sqlite/0018_credentials.sql"),
     ),
+    (
+        19,
+        "position track",
+        include_str!("../../migrations/sqlite/0019_position_track.sql"),
+    ),
 ];
 
 // The queries both backends share (`queries.rs`), compiled for SQLite.

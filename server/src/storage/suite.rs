@@ -1220,6 +1220,58 @@ pub async fn the_log_grows_with_every_commit_and_proves_each_leaf(b: Backend) {
     assert!(storage.checkpoint_at(4).await.unwrap().is_none());
 }
 
+pub async fn position_tracks_keep_one_point_per_time_list_in_order_and_prune(b: Backend) {
+    let storage = &b.storage;
+    let fix = |officer: &str, at_ms: i64, latitude: f64| super::PositionFix {
+        officer_id: officer.into(),
+        device_id: "device-001".into(),
+        latitude,
+        longitude: 121.5,
+        accuracy_m: 5.0,
+        speed_mps: 1.5,
+        at_ms,
+        received_at_ms: at_ms + 10,
+    };
+    storage.record_track(&[]).await.unwrap();
+    storage
+        .record_track(&[
+            fix("officer-01", 2_000, 29.2),
+            fix("officer-01", 1_000, 29.1),
+            fix("officer-02", 1_500, 30.0),
+        ])
+        .await
+        .unwrap();
+    // The same officer and time again: the first is kept.
+    storage
+        .record_track(&[fix("officer-01", 2_000, 99.0)])
+        .await
+        .unwrap();
+    let track = storage.track("officer-01", 0, 10_000, 100).await.unwrap();
+    assert_eq!(track.iter().map(|p| p.latitude).collect::<Vec<_>>(), [29.1, 29.2]);
+    assert_eq!(track[0], fix("officer-01", 1_000, 29.1));
+    assert_eq!(
+        storage
+            .track("officer-01", 1_500, 10_000, 100)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(storage.track("officer-01", 0, 10_000, 1).await.unwrap().len(), 1);
+    let mut latest = storage.latest_track_points().await.unwrap();
+    latest.sort_by(|a, b| a.officer_id.cmp(&b.officer_id));
+    assert_eq!(
+        latest,
+        [fix("officer-01", 2_000, 29.2), fix("officer-02", 1_500, 30.0)]
+    );
+    // Received before 1,600: officer-01's first point and officer-02's.
+    assert_eq!(storage.prune_track(1_600).await.unwrap(), 2);
+    assert_eq!(
+        storage.latest_track_points().await.unwrap(),
+        [fix("officer-01", 2_000, 29.2)]
+    );
+}
+
 macro_rules! backend_suite {
     ($backend:ident) => {
         mod $backend {
@@ -1247,6 +1299,7 @@ macro_rules! backend_suite {
             case!(directory_tokens_and_revocations_round_trip);
             case!(console_lists_recent_items_histories_and_positions);
             case!(presence_is_summed_over_fresh_nodes);
+            case!(position_tracks_keep_one_point_per_time_list_in_order_and_prune);
             case!(a_mixed_batch_indexes_every_kind);
             case!(the_log_grows_with_every_commit_and_proves_each_leaf);
             case!(reports_join_by_place_category_and_time);

@@ -191,6 +191,11 @@ fn routes() -> Vec<(&'static str, String)> {
         ("GET", format!("/api/camera-alerts/{id}/thumbnail")),
         ("POST", "/api/intake/alerts".into()),
         ("GET", "/api/officers".into()),
+        (
+            "GET",
+            "/api/officers/nearest?latitude=29.87&longitude=121.54".into(),
+        ),
+        ("GET", "/api/officers/officer-01/track".into()),
         ("GET", "/api/matters".into()),
         ("GET", "/api/evidence".into()),
         ("GET", "/api/map".into()),
@@ -574,10 +579,15 @@ async fn a_supervisor_dispatches_and_watches_assignments_officers_and_evidence()
     .unwrap();
     for (_, path) in routes() {
         let template = path
+            .split('?')
+            .next()
+            .unwrap()
             .split('/')
             .map(|part| {
                 if uuid::Uuid::parse_str(part).is_ok() || part == "CASE-1" {
                     "{id}"
+                } else if part == "officer-01" {
+                    "{officer_id}"
                 } else {
                     part
                 }

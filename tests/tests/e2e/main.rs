@@ -29,6 +29,7 @@ mod multinode;
 mod object_store;
 mod offline;
 mod photos;
+mod positions;
 mod reference_data;
 mod resend_conflicts;
 mod restart;

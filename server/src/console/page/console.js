@@ -20,7 +20,7 @@ const T = {
     splitOff:"拆分所选报告", splitReason:"拆分理由（可不填）：", mergeInto:"并入", mergeReason:"并入理由（可不填）：", noImages:"无图片",
     monitor:"在线监测", camera:"视频监控", supervisor:"指挥员", undecodable:"图像无法解码（原件照存）", post_processing_failed:"后处理失败",
     lampblack_exceedance:"油烟超标", monitor_fault:"设备故障", monitor_offline:"设备离线",
-    createdFrom:"派发日期自", createdTo:"至", pickOnMap:"在地图上选点", pickNote:"点击地图选择任务地点（Esc 取消）。", picked:"已选地点",
+    createdFrom:"派发日期自", createdTo:"至", pickOnMap:"在地图上选点", pickNote:"点击地图选择任务地点（Esc 取消）。", picked:"已选地点", nearestOfficers:"附近在线执法人员", secondsAgo:"秒前", minutesAgo:"分钟前", live:"实时",
     caseSearch:"案件编号或当事人", search:"查找", subject:"当事人", itemCount:"材料数", lastActive:"最近更新", backToCases:"返回案件列表",
     content:"内容", mediaFacts:"拍摄信息", declared:"终端申报", exifSays:"EXIF 记录", apart:"相差", reviewFlag:"标记已复核", reviewNote:"复核意见",
     reviewed:"已复核", reviews:"复核记录", pendingReview:"待复核", digests:"摘要值", nearest:"距任务地点", itemsInCase:"案件材料", assignmentsOfCase:"相关任务",
@@ -61,7 +61,7 @@ const T = {
     splitOff:"Split off the selected reports", splitReason:"Why is it split? (optional)", mergeInto:"Merge into", mergeReason:"Why is it merged? (optional)", noImages:"no images",
     monitor:"Monitor", camera:"Camera", supervisor:"Supervisor", undecodable:"The image does not decode (the original is kept as sent)", post_processing_failed:"Post-processing failed",
     lampblack_exceedance:"Cooking fumes over the limit", monitor_fault:"Monitor fault", monitor_offline:"Monitor offline",
-    createdFrom:"Dispatched from", createdTo:"to", pickOnMap:"Pick on the map", pickNote:"Click the map to place the assignment (Esc cancels).", picked:"Place picked",
+    createdFrom:"Dispatched from", createdTo:"to", pickOnMap:"Pick on the map", pickNote:"Click the map to place the assignment (Esc cancels).", picked:"Place picked", nearestOfficers:"Nearest officers online", secondsAgo:"s ago", minutesAgo:"min ago", live:"live",
     caseSearch:"Case id or party", search:"Search", subject:"Party", itemCount:"Items", lastActive:"Last activity", backToCases:"Back to cases",
     content:"Content", mediaFacts:"Capture facts", declared:"Declared by the terminal", exifSays:"In the EXIF", apart:"apart", reviewFlag:"Mark reviewed", reviewNote:"Review note",
     reviewed:"reviewed", reviews:"Reviews", pendingReview:"awaiting review", digests:"Digests", nearest:"from the place", itemsInCase:"Case items", assignmentsOfCase:"Assignments",
@@ -324,13 +324,22 @@ function metresBetween(a, b) {
   const h = Math.sin(dLat / 2) ** 2 + Math.cos(a.latitude * rad) * Math.cos(b.latitude * rad) * Math.sin(dLon / 2) ** 2;
   return 2 * r * Math.asin(Math.sqrt(h));
 }
+// Where an officer is: the newer of the terminal's live position and the
+// place of their last inspection.
+function whereIs(o) {
+  return [o.live_position, o.last_position].filter(Boolean).sort((a, b) => Number(b.at_ms) - Number(a.at_ms))[0];
+}
+function fmtAge(ms) {
+  const s = Math.max(0, Math.round(Number(ms) / 1000));
+  return s < 120 ? `${s} ${t("secondsAgo")}` : `${Math.round(s / 60)} ${t("minutesAgo")}`;
+}
 function fmtDistance(m) { return m < 1000 ? `${Math.round(m)} ${t("metres")}` : `${(m / 1000).toFixed(1)} km`; }
 // Officers online first, nearest to the assignment's place first among
 // those (where positions exist), then the rest, then teams; the current
 // assignee left out.
 function reassignOptions(a) {
   const place = a.place && a.place.latitude ? a.place : null;
-  const distance = (o) => place && o.last_position ? metresBetween(place, o.last_position) : Infinity;
+  const distance = (o) => place && whereIs(o) ? metresBetween(place, whereIs(o)) : Infinity;
   const people = officers.filter(o => o.role === "officer" && o.officer_id !== a.officerId)
     .sort((x, y) => Number(y.online) - Number(x.online) || distance(x) - distance(y) || x.name.localeCompare(y.name));
   const teams = [...new Map(officers.filter(o => o.role === "officer" && o.team_id !== a.teamId)
@@ -463,7 +472,8 @@ function renderOfficers() {
   const body = $("officers"); if (!body) return;
   body.innerHTML = officers.map(o => `<tr data-officer="${esc(o.officer_id)}"><td>${esc(o.name)} <code>${esc(o.officer_id)}</code></td><td>${esc(o.team_name || o.team_id)}</td>` +
     `<td><span class="dot ${o.online ? "on" : ""}"></span>${o.online ? "●" : ""}</td><td>${esc(fmtTime(o.last_seen_ms))}</td>` +
-    `<td>${o.last_position ? esc(o.last_position.latitude.toFixed(5) + ", " + o.last_position.longitude.toFixed(5)) : "—"}</td></tr>`).join("");
+    `<td>${whereIs(o) ? esc(whereIs(o).latitude.toFixed(5) + ", " + whereIs(o).longitude.toFixed(5)) +
+      (whereIs(o) === o.live_position ? ` · ${esc(t("live"))} ${esc(fmtAge(o.live_position.age_ms))}` : "") : "—"}</td></tr>`).join("");
 }
 
 // Administration without a restart: reload the directory or the catalogue
@@ -597,8 +607,12 @@ function unmercator(x, y, z) {
   return { longitude: x / n * 360 - 180, latitude: Math.atan(Math.sinh(Math.PI * (1 - 2 * y / n))) * 180 / Math.PI };
 }
 function mapPoints() {
-  const points = officers.filter(o => o.last_position).map(o => ({ x: o.last_position.longitude, y: o.last_position.latitude, label: o.name, kind: "officer",
-    stale: o.last_position.at_ms && Date.now() - Number(o.last_position.at_ms) > 30 * 60000 }));
+  const points = officers.filter(o => whereIs(o)).map(o => {
+    const at = whereIs(o), live = at === o.live_position;
+    return { x: at.longitude, y: at.latitude, kind: "officer",
+      label: live ? `${o.name} · ${fmtAge(at.age_ms)}` : o.name,
+      stale: live ? Number(at.age_ms) > 10 * 60000 : (at.at_ms && Date.now() - Number(at.at_ms) > 30 * 60000) };
+  });
   for (const a of assignments.values()) {
     if (a.place && a.place.latitude && !["ASSIGNMENT_STATE_COMPLETED","ASSIGNMENT_STATE_CANCELLED","ASSIGNMENT_STATE_REJECTED"].includes(a.state))
       points.push({ x: a.place.longitude, y: a.place.latitude, label: a.title, kind: "task", overdue: a.overdue });
@@ -659,7 +673,22 @@ function drawMap() {
 // Redraws while shown: live changes call this; positions are re-read
 // every 30 s.
 function mapChanged() { if (isVisible("map")) drawMap(); }
-setInterval(() => { if (isVisible("map") && csrf) loadOfficers(); }, 30000);
+// Live positions move: the map refreshes every 10 s while it is shown.
+setInterval(() => { if (isVisible("map") && csrf) loadOfficers(); }, 10000);
+
+// The dispatch form suggests the officers online nearest its place.
+async function suggestNearest() {
+  const lat = parseFloat($("d-lat").value), lon = parseFloat($("d-lon").value);
+  const out = $("d-nearest"); if (!out) return;
+  if (!Number.isFinite(lat) || !Number.isFinite(lon)) { out.textContent = "—"; return; }
+  const near = (await api("GET", `/api/officers/nearest?latitude=${lat}&longitude=${lon}&limit=5`)).officers || [];
+  out.innerHTML = near.length ? near.map(o => `<button type="button" class="link" data-officer="${esc(o.officer_id)}">${esc(o.name)} · ${esc(fmtDistance(o.distance_m))}</button>`).join(" ") : "—";
+  out.querySelectorAll("button").forEach(b => b.onclick = () => {
+    $("d-kind").value = "officer"; fillAssignees(); $("d-assignee").value = b.dataset.officer;
+  });
+}
+$("d-lat").addEventListener("change", suggestNearest);
+$("d-lon").addEventListener("change", suggestNearest);
 
 // The dispatch form's address offers the places already on record (the
 // addresses of assignments and incidents, with their coordinates); choosing
@@ -678,6 +707,7 @@ $("d-address").oninput = () => {
   const place = knownPlaces().get($("d-address").value.trim()); if (!place) return;
   $("d-lat").value = Number(place.latitude).toFixed(6); $("d-lon").value = Number(place.longitude).toFixed(6);
   $("d-pick-status").textContent = t("picked");
+  suggestNearest();
 };
 
 // Picking the dispatch form's place on the map: click a point, Esc cancels.
@@ -694,6 +724,7 @@ $("map-svg").addEventListener("click", (e) => {
   const place = mapView.toPlace(at.x, at.y);
   $("d-lat").value = place.latitude.toFixed(6); $("d-lon").value = place.longitude.toFixed(6);
   endPick(true);
+  suggestNearest();
 });
 
 // Cases (案件): the most recently active first, searchable by case id or

@@ -1,0 +1,39 @@
+//! Live positions (实时位置): where the officer is, as QUIC datagrams
+//! (docs/protocol.md §13) — never retransmitted, never queued behind
+//! evidence on the same connection.
+
+use fieldlink_protocol::pb;
+use fieldlink_protocol::position::{self, PingRefusal};
+
+use crate::{Client, Error};
+
+impl Client {
+    /// Sends a position fix. Returns once the datagram is handed to the
+    /// connection (connecting and signing in if needed), not when the server
+    /// has it: a lost datagram is not sent again, the next fix replaces it.
+    /// Send at most one per `Welcome.limits.position_interval_ms_min`; the
+    /// server drops faster ones, and ones out of range, more than ten
+    /// minutes old or from the future, and counts them.
+    ///
+    /// A fix out of range is refused here ([`Error::Rejected`] with reason
+    /// `INVALID_FIELD`), before anything is sent.
+    pub async fn send_position(&self, ping: &pb::PositionPing) -> Result<(), Error> {
+        // Range checks only: the server judges the time by its own clock.
+        if let Err(refusal) = position::check(ping, ping.at_ms, 0) {
+            let error = fieldlink_protocol::FieldError::new(
+                "position",
+                match refusal {
+                    PingRefusal::OutOfRange => "a value is out of range",
+                    _ => "is not a valid position",
+                },
+            );
+            return Err(Error::Rejected(Box::new(
+                fieldlink_protocol::status::invalid_field(&error),
+            )));
+        }
+        let connection = self.connection().await?;
+        connection
+            .send_datagram(position::encode_datagram(ping).into())
+            .map_err(|e| Error::Connection(format!("position datagram: {e}")))
+    }
+}
