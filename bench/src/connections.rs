@@ -214,7 +214,7 @@ pub async fn tokens(addr: SocketAddr) -> Result<Vec<fieldlink_client::ClientConf
 }
 
 /// Opens `count` signed-in sessions (or bare connections with `raw`).
-async fn hold(
+pub async fn hold(
     endpoint: &quinn::Endpoint,
     configs: &[fieldlink_client::ClientConfig],
     count: usize,

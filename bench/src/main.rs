@@ -24,6 +24,7 @@ mod log;
 mod log_acks;
 mod mqtt;
 mod photo;
+mod positions;
 mod postgres;
 mod push;
 mod raw_quic;
@@ -45,8 +46,8 @@ struct Args {
     /// Short rounds (under a minute in all on a 2-core machine).
     #[arg(long)]
     quick: bool,
-    /// Run one scenario only: ingest, photo, video, decode, push, conns, growth, postgres, log, hj212,
-    /// stats or instructions (instructions runs only when named: it runs the server under valgrind).
+    /// Run one scenario only: ingest, photo, video, decode, push, conns, growth, postgres, positions, log,
+    /// hj212, stats or instructions (instructions runs only when named: it runs the server under valgrind).
     #[arg(long)]
     only: Option<String>,
     /// Write every figure as JSON to this file.
@@ -57,7 +58,7 @@ struct Args {
     child: Option<Vec<String>>,
 }
 
-const SCENARIOS: [&str; 12] = [
+const SCENARIOS: [&str; 13] = [
     "ingest",
     "photo",
     "video",
@@ -66,6 +67,7 @@ const SCENARIOS: [&str; 12] = [
     "conns",
     "growth",
     "postgres",
+    "positions",
     "log",
     "hj212",
     "stats",
@@ -243,6 +245,14 @@ async fn run(args: &Args) -> Result<(), String> {
         };
         eprintln!("postgres: {} terminals, {} rounds", plan.terminals, plan.rounds);
         figures.extend(timed("postgres", postgres::run(&plan)).await?);
+    }
+    if wanted("positions") {
+        let plan = positions::Plan {
+            terminals: if quick { 1_000 } else { 10_000 },
+            seconds: if quick { 3 } else { 10 },
+        };
+        eprintln!("positions: {} terminals, {} s", plan.terminals, plan.seconds);
+        figures.extend(timed("positions", positions::run(&plan)).await?);
     }
     if wanted("log") {
         let plan = log::Plan {

@@ -159,6 +159,22 @@ enum FlStatus fl_client_upload_file(const struct FlClient *client,
                                     void *user_data,
                                     struct FlReceipt *receipt);
 
+// Sends where the officer is now as a position datagram (docs/protocol.md
+// §10e): handed to the connection, never retransmitted; send at most one
+// per `position_interval_ms_min` (Welcome), the server drops faster ones.
+// `at_ms` is when the fix was taken (ms since the Unix epoch). A value out
+// of range is refused here with `FL_STATUS_REJECTED` (reason
+// `INVALID_FIELD`), before anything is sent.
+//
+// # Safety
+// `client` is a live handle.
+enum FlStatus fl_client_send_position(const struct FlClient *client,
+                                      double latitude,
+                                      double longitude,
+                                      float accuracy_m,
+                                      float speed_mps,
+                                      int64_t at_ms);
+
 // Opens the officer's assignment feed: every event after the last one
 // this client's app took (or the cursor the server keeps for this officer
 // on this device), then new ones as they happen. An event counts as taken

@@ -179,3 +179,35 @@ pub unsafe extern "C" fn fl_client_upload_file(
         Ok(())
     })
 }
+
+/// Sends where the officer is now as a position datagram (docs/protocol.md
+/// §10e): handed to the connection, never retransmitted; send at most one
+/// per `position_interval_ms_min` (Welcome), the server drops faster ones.
+/// `at_ms` is when the fix was taken (ms since the Unix epoch). A value out
+/// of range is refused here with `FL_STATUS_REJECTED` (reason
+/// `INVALID_FIELD`), before anything is sent.
+///
+/// # Safety
+/// `client` is a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn fl_client_send_position(
+    client: *const FlClient,
+    latitude: f64,
+    longitude: f64,
+    accuracy_m: f32,
+    speed_mps: f32,
+    at_ms: i64,
+) -> FlStatus {
+    guard(|| {
+        // SAFETY: the caller's promise above.
+        let client = unsafe { borrow_client(client) }?;
+        let ping = pb::PositionPing {
+            latitude,
+            longitude,
+            accuracy_m,
+            speed_mps,
+            at_ms,
+        };
+        block_on(client.send_position(&ping))?.map_err(Failure::from)
+    })
+}

@@ -75,6 +75,18 @@ async fn a_c_terminal_submits_uploads_takes_its_assignment_and_drains_its_outbox
     assert!(out["progress_calls"].parse::<u32>().unwrap() >= 1, "{stdout}");
     let size = setup.jpeg.len();
     assert_eq!(out["progress_last"], format!("{size}/{size}"));
+    // The position reached the console's board; the bad one was refused locally.
+    assert_eq!(out["position_reason"], "INVALID_FIELD");
+    let board = &setup.server.server.state().positions;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while board.latest().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the position never arrived"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(board.latest()[0].officer_id, "officer-01");
     // The feed handed over the dispatched assignment.
     let event = common::Setup::event(&out["event_hex"]);
     assert_eq!(event.assignment.unwrap().id, setup.assignment_id);

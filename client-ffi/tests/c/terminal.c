@@ -88,6 +88,13 @@ int main(int argc, char **argv) {
     expect(fl_client_upload_file(client, (char *)receipt.item_id, "image/jpeg", "/nonexistent/photo.jpg", NULL, NULL,
                                  &photo), FL_STATUS_IO, "missing file");
 
+    /* A live position, and one out of range refused before sending. */
+    expect(fl_client_send_position(client, 29.8683, 121.5440, 6.0f, 1.5f, (int64_t)receipt.received_at_ms), FL_STATUS_OK,
+           "position");
+    expect(fl_client_send_position(client, 95.0, 121.5440, 6.0f, 1.5f, (int64_t)receipt.received_at_ms),
+           FL_STATUS_REJECTED, "position out of range");
+    printf("position_reason=%s\n", fl_last_error_reason());
+
     /* The feed: the assignment the test dispatched before starting us. */
     FlFeed *feed = NULL;
     expect(fl_feed_open(client, &feed), FL_STATUS_OK, "feed open");
