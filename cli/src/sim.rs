@@ -23,6 +23,10 @@ use tokio::sync::Mutex;
 
 use crate::photos::{self, Exif};
 
+/// How often a simulated terminal reports its position (above the server's
+/// default `position_interval_ms_min` of 2 s).
+const POSITION_EVERY: Duration = Duration::from_millis(2_500);
+
 /// What to simulate.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -65,6 +69,8 @@ pub struct SimSummary {
     pub assignments_received: u64,
     /// Assignments the terminals completed.
     pub assignments_completed: u64,
+    /// Live positions the terminals sent (datagrams: the server may drop some).
+    pub positions_sent: u64,
     /// Requests that failed (after the SDK's retries).
     pub errors: u64,
     /// Photo bytes acknowledged.
@@ -86,6 +92,7 @@ struct Counters {
     dispatched: AtomicU64,
     received: AtomicU64,
     completed: AtomicU64,
+    positions: AtomicU64,
     errors: AtomicU64,
     photo_bytes: AtomicU64,
     latencies_us: Mutex<Vec<u64>>,
@@ -178,6 +185,7 @@ pub async fn run(
         assignments_dispatched: counters.dispatched.load(Relaxed),
         assignments_received: counters.received.load(Relaxed),
         assignments_completed: counters.completed.load(Relaxed),
+        positions_sent: counters.positions.load(Relaxed),
         errors: counters.errors.load(Relaxed),
         photo_bytes_acked: counters.photo_bytes.load(Relaxed),
         ack_latency_ms_p50: percentile(0.50),
@@ -205,7 +213,37 @@ async fn terminal(
     };
     let mut feed = client.assignments();
     let mut records_done = 0u64;
+    // Each officer walks the town, reporting where it is (live positions)
+    // at most every POSITION_EVERY, as a terminal's GPS would.
+    let mut walker = (
+        29.86 + rng.gen_range(-0.02..0.02),
+        121.54 + rng.gen_range(-0.02..0.02),
+    );
+    let mut next_position = Instant::now();
     while Instant::now() < deadline {
+        if Instant::now() >= next_position {
+            walker.0 += rng.gen_range(-0.0003..0.0003);
+            walker.1 += rng.gen_range(-0.0003..0.0003);
+            let ping = fieldlink_protocol::pb::PositionPing {
+                latitude: walker.0,
+                longitude: walker.1,
+                accuracy_m: 6.0,
+                speed_mps: 1.3,
+                at_ms: fieldlink_client::now_ms(),
+            };
+            match client.send_position(&ping).await {
+                Ok(()) => {
+                    counters.positions.fetch_add(1, Relaxed);
+                }
+                // Offline for now: the next fix replaces it.
+                Err(error) if error.is_retryable() => {}
+                Err(error) => {
+                    eprintln!("sim: terminal {index}: position: {error}");
+                    counters.errors.fetch_add(1, Relaxed);
+                }
+            }
+            next_position = Instant::now() + POSITION_EVERY;
+        }
         let wait = deadline
             .saturating_duration_since(Instant::now())
             .min(Duration::from_secs(2));

@@ -838,6 +838,11 @@ async fn the_simulator_runs_a_short_shift_and_prints_its_summary() {
     assert_eq!(monitors["errors"], 0, "{summary}");
     let records = summary["records_acked"].as_u64().unwrap();
     assert!(records >= 1, "{summary}");
+    // The terminals walked: their live positions reached the server's
+    // board (datagrams under 2 % loss: at least one of each terminal's).
+    assert!(summary["positions_sent"].as_u64().unwrap() >= 3, "{summary}");
+    let walkers = server.state().positions.latest();
+    assert!(!walkers.is_empty(), "no live position kept: {summary}");
     // Grid workers and cameras reported, each report acknowledged.
     let reporters = &summary["reporters"];
     assert_eq!(reporters["errors"], 0, "{summary}");
