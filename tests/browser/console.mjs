@@ -73,6 +73,16 @@ try {
   await page.fill("#d-address", "城南路 12 号");
   if (await page.inputValue("#d-lat") !== "29.868300" || await page.inputValue("#d-lon") !== "121.544000")
     throw new Error(`the known address gave ${await page.inputValue("#d-lat")}, ${await page.inputValue("#d-lon")}`);
+  // The officers online nearest the place are suggested (officer-01's live
+  // position is about 80 m away); choosing one fills the assignee.
+  await page.selectOption("#d-kind", "team");
+  await page.waitForSelector('#d-nearest button[data-officer="officer-01"]');
+  const suggestion = await page.textContent('#d-nearest button[data-officer="officer-01"]');
+  if (!/\d+ (米|m)/.test(suggestion)) throw new Error(`the suggestion names no distance: ${suggestion}`);
+  await page.click('#d-nearest button[data-officer="officer-01"]');
+  if (await page.inputValue("#d-kind") !== "officer" || await page.inputValue("#d-assignee") !== "officer-01")
+    throw new Error("choosing the nearest officer did not fill the assignee");
+  console.log("NEAREST_SUGGESTED");
   await page.fill("#d-instructions", "核查占道堆放情况并拍照取证。");
   await page.click("#d-submit");
   await page.waitForFunction(() => document.querySelector("#d-result").textContent.includes("·"));

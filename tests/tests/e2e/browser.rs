@@ -96,6 +96,18 @@ async fn a_supervisor_dispatches_in_the_browser_and_watches_the_terminal_live() 
     .await
     .expect("the assignment goes overdue");
     let terminal = connect(server.addr(), "device-001", "officer-01").await.unwrap();
+    // Where the officer is now (a live position): the dispatch form offers
+    // them as the nearest to the place.
+    terminal
+        .send_position(&fieldlink_protocol::pb::PositionPing {
+            latitude: 29.8690,
+            longitude: 121.5440,
+            accuracy_m: 6.0,
+            speed_mps: 0.0,
+            at_ms: fieldlink_client::now_ms(),
+        })
+        .await
+        .unwrap();
     let mut feed = terminal.assignments();
     // An alarm waiting in triage, and a second one, 1 km north, that stays
     // in triage (and on the map).
@@ -171,6 +183,7 @@ async fn a_supervisor_dispatches_in_the_browser_and_watches_the_terminal_live() 
     for step in [
         "SIGNED_IN",
         "OVERDUE_REASSIGNED",
+        "NEAREST_SUGGESTED",
         "ACCEPTED_SEEN",
         "THUMBNAIL_SEEN",
         "FLAG_REVIEWED",
