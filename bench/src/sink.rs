@@ -579,8 +579,8 @@ impl PositionStore for CommitSink {
         self.inner.track(officer_id, from_ms, to_ms, limit).await
     }
 
-    async fn latest_track_points(&self) -> Result<Vec<PositionFix>, StorageError> {
-        self.inner.latest_track_points().await
+    async fn latest_track_points(&self, since_ms: i64) -> Result<Vec<PositionFix>, StorageError> {
+        self.inner.latest_track_points(since_ms).await
     }
 
     async fn prune_track(&self, before_ms: i64) -> Result<u64, StorageError> {

@@ -88,23 +88,17 @@ pub struct FlReceipt {
 
 impl FlReceipt {
     fn from_pb(receipt: &fieldlink_client::protocol::pb::Receipt) -> Self {
-        let mut out = FlReceipt {
-            item_id: [0; 40],
+        // A digest is 32 bytes, or absent (zeros).
+        let digest = |bytes: &[u8]| <[u8; 32]>::try_from(bytes).unwrap_or([0; 32]);
+        FlReceipt {
+            item_id: pointers::fixed_text(&receipt.item_id),
             server_seq: receipt.server_seq,
             received_at_ms: receipt.received_at_ms,
             replayed: u8::from(receipt.replayed),
-            sha256: [0; 32],
-            sm3: [0; 32],
+            sha256: digest(&receipt.sha256),
+            sm3: digest(&receipt.sm3),
             leaf_index: receipt.leaf_index,
-        };
-        let id = receipt.item_id.as_bytes();
-        let n = id.len().min(out.item_id.len() - 1);
-        out.item_id[..n].copy_from_slice(&id[..n]);
-        let n = receipt.sha256.len().min(32);
-        out.sha256[..n].copy_from_slice(&receipt.sha256[..n]);
-        let n = receipt.sm3.len().min(32);
-        out.sm3[..n].copy_from_slice(&receipt.sm3[..n]);
-        out
+        }
     }
 }
 

@@ -31,10 +31,9 @@ pub struct FlItemId {
 
 impl FlItemId {
     fn of(id: &str) -> Self {
-        let mut out = FlItemId { id: [0; 40] };
-        let n = id.len().min(out.id.len() - 1);
-        out.id[..n].copy_from_slice(&id.as_bytes()[..n]);
-        out
+        FlItemId {
+            id: crate::pointers::fixed_text(id),
+        }
     }
 }
 

@@ -70,6 +70,15 @@ pub unsafe extern "C" fn fl_string_free(text: *mut c_char) {
     }
 }
 
+/// `text` in a fixed NUL-terminated buffer (ids in result structs), cut
+/// to fit.
+pub(crate) fn fixed_text<const N: usize>(text: &str) -> [u8; N] {
+    let mut out = [0; N];
+    let n = text.len().min(N.saturating_sub(1));
+    out[..n].copy_from_slice(&text.as_bytes()[..n]);
+    out
+}
+
 /// A string the library allocates for the caller.
 pub(crate) fn owned_string(text: String) -> *mut c_char {
     CString::new(text.replace('\0', " "))

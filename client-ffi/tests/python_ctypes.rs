@@ -7,8 +7,17 @@ use std::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_submits_uploads_and_takes_its_assignment_through_ctypes() {
-    let setup = common::Setup::start().await;
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    // A machine with only Rust may have no Python: skipped, saying so,
+    // unless FIELDLINK_REQUIRE_PYTHON=1 (CI) makes that a failure.
+    if let Err(error) = Command::new(&python).arg("--version").output() {
+        if std::env::var("FIELDLINK_REQUIRE_PYTHON").is_ok_and(|v| v == "1") {
+            panic!("the ctypes test is required (FIELDLINK_REQUIRE_PYTHON=1): {python}: {error}");
+        }
+        eprintln!("SKIPPED: no {python} to run the ctypes test ({error})");
+        return;
+    }
+    let setup = common::Setup::start().await;
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/terminal.py");
     let library = common::library_dir().join("libfieldlink_client_ffi.so");
     let args = [

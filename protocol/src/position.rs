@@ -78,17 +78,21 @@ pub fn decode_datagram(datagram: &[u8]) -> Result<PositionPing, PingRefusal> {
     }
 }
 
-/// Whether `ping` may be kept, by a clock reading `now_ms` that allows
-/// `skew_ms` of difference.
-pub fn check(ping: &PositionPing, now_ms: i64, skew_ms: i64) -> Result<(), PingRefusal> {
+/// Whether the ping's values are in their ranges (what a terminal can
+/// check without the server's clock).
+pub fn check_values(ping: &PositionPing) -> Result<(), PingRefusal> {
     let in_range = (-90.0..=90.0).contains(&ping.latitude)
         && (-180.0..=180.0).contains(&ping.longitude)
         && (0.0..=ACCURACY_M_MAX).contains(&ping.accuracy_m)
         && (0.0..=SPEED_MPS_MAX).contains(&ping.speed_mps);
-    if !in_range {
-        // NaN fails every range too.
-        return Err(PingRefusal::OutOfRange);
-    }
+    // NaN fails every range too.
+    in_range.then_some(()).ok_or(PingRefusal::OutOfRange)
+}
+
+/// Whether `ping` may be kept, by a clock reading `now_ms` that allows
+/// `skew_ms` of difference.
+pub fn check(ping: &PositionPing, now_ms: i64, skew_ms: i64) -> Result<(), PingRefusal> {
+    check_values(ping)?;
     if ping.at_ms > now_ms.saturating_add(skew_ms) {
         return Err(PingRefusal::FromTheFuture);
     }

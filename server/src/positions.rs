@@ -1,5 +1,5 @@
 //! Live positions (实时位置): the newest ping of each officer, from QUIC
-//! datagrams (docs/protocol.md §13), for the console's map and dispatch
+//! datagrams (docs/protocol.md §10e), for the console's map and dispatch
 //! suggestions; a sampled track written to storage every
 //! `position_sample_ms` and kept `position_retention_days`.
 //!
@@ -8,7 +8,7 @@
 //! sooner after its device's previous kept ping than
 //! `position_interval_ms_min`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -32,7 +32,7 @@ struct BoardState {
     /// By device: when its last kept ping arrived (this node's clock).
     last_kept_ms: HashMap<String, i64>,
     /// Officers whose position changed since the last sample.
-    unsampled: Vec<String>,
+    unsampled: HashSet<String>,
 }
 
 impl PositionBoard {
@@ -70,6 +70,7 @@ impl PositionBoard {
                 return Err(PingRefusal::TooFrequent);
             }
         }
+        state.last_kept_ms.insert(device_id.to_owned(), now_ms);
         // A fix older than the one held (two terminals, reordering) does
         // not move the officer back.
         if state
@@ -77,10 +78,8 @@ impl PositionBoard {
             .get(officer_id)
             .is_some_and(|held| held.at_ms > ping.at_ms)
         {
-            state.last_kept_ms.insert(device_id.to_owned(), now_ms);
             return Ok(());
         }
-        state.last_kept_ms.insert(device_id.to_owned(), now_ms);
         state.latest.insert(
             officer_id.to_owned(),
             LivePosition {
@@ -94,9 +93,7 @@ impl PositionBoard {
                 received_at_ms: now_ms,
             },
         );
-        if !state.unsampled.iter().any(|o| o == officer_id) {
-            state.unsampled.push(officer_id.to_owned());
-        }
+        state.unsampled.insert(officer_id.to_owned());
         Ok(())
     }
 
@@ -138,8 +135,12 @@ fn refusal_index(refusal: PingRefusal) -> usize {
     PingRefusal::ALL.iter().position(|r| *r == refusal).unwrap_or(0)
 }
 
+/// How often the stored track is pruned.
+const PRUNE_EVERY_MS: i64 = 3_600_000;
+
 /// Writes the changed positions to the stored track every `sample_ms`
-/// and prunes points older than `retention_ms`, until `shutdown`.
+/// and, once an hour, prunes points older than `retention_ms`, until
+/// `shutdown`.
 pub async fn sample(
     board: std::sync::Arc<PositionBoard>,
     storage: std::sync::Arc<dyn crate::storage::Storage>,
@@ -150,6 +151,7 @@ pub async fn sample(
 ) {
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(sample_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_prune_ms = clock();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -160,20 +162,17 @@ pub async fn sample(
             // Samples are working data: the next tick's take their place.
             tracing::warn!(%error, points = samples.len(), "position track not stored");
         }
-        match storage.prune_track(clock().saturating_sub(retention_ms)).await {
+        let now_ms = clock();
+        if now_ms < next_prune_ms {
+            continue;
+        }
+        next_prune_ms = now_ms.saturating_add(PRUNE_EVERY_MS);
+        match storage.prune_track(now_ms.saturating_sub(retention_ms)).await {
             Ok(0) => {}
             Ok(pruned) => tracing::debug!(pruned, "old position track points deleted"),
             Err(error) => tracing::warn!(%error, "position track not pruned"),
         }
     }
-}
-
-/// Metres between two places (haversine; plenty within a town).
-pub fn metres_between(a: (f64, f64), b: (f64, f64)) -> f64 {
-    let (r, rad) = (6_371_000.0, std::f64::consts::PI / 180.0);
-    let (d_lat, d_lon) = ((b.0 - a.0) * rad, (b.1 - a.1) * rad);
-    let h = (d_lat / 2.0).sin().powi(2) + (a.0 * rad).cos() * (b.0 * rad).cos() * (d_lon / 2.0).sin().powi(2);
-    2.0 * r * h.sqrt().asin()
 }
 
 #[cfg(test)]
@@ -287,11 +286,5 @@ mod tests {
             )
             .unwrap();
         assert_eq!(board.take_samples()[0].latitude, 29.7);
-    }
-
-    #[test]
-    fn distances_are_in_metres() {
-        let d = metres_between((29.8683, 121.5440), (29.8773, 121.5440));
-        assert!((990.0..1_010.0).contains(&d), "{d}");
     }
 }

@@ -13,18 +13,32 @@ use serde_json::{json, Value};
 
 use super::extract::ApiQuery;
 use super::{supervisor, ApiError, ConsoleState};
-use crate::positions::metres_between;
+use crate::evidence::exif_check::distance_m;
 use crate::storage::PositionFix;
 
 /// A live position older than this (by the receiving node's clock) is not
 /// offered as where an officer is now.
 pub const LIVE_FOR_MS: i64 = 10 * 60 * 1000;
 
-/// Each officer's newest fix known to any node.
+/// How far back the console looks for an officer's position: a shift.
+/// Older fixes are not where anyone is now (the place of the officer's
+/// last inspection still shows).
+pub const SHOWN_FOR_MS: i64 = 12 * 3_600_000;
+
+/// Each officer's newest fix known to any node, received within
+/// [`SHOWN_FOR_MS`].
 pub async fn newest_positions(state: &ConsoleState) -> Result<HashMap<String, PositionFix>, ApiError> {
+    let since_ms = (state.app.clock)().saturating_sub(SHOWN_FOR_MS);
     let mut newest: HashMap<String, PositionFix> = HashMap::new();
-    let stored = state.app.storage.latest_track_points().await?;
-    for fix in stored.into_iter().chain(state.app.positions.latest()) {
+    // Only the recent points: the track holds weeks of them.
+    let stored = state.app.storage.latest_track_points(since_ms).await?;
+    let live = state
+        .app
+        .positions
+        .latest()
+        .into_iter()
+        .filter(|fix| fix.received_at_ms >= since_ms);
+    for fix in stored.into_iter().chain(live) {
         match newest.get(&fix.officer_id) {
             Some(held) if held.at_ms >= fix.at_ms => {}
             _ => {
@@ -90,7 +104,7 @@ pub async fn nearest(
             if officer.role != crate::directory::Role::Officer {
                 return None;
             }
-            let metres = metres_between((latitude, longitude), (fix.latitude, fix.longitude));
+            let metres = distance_m(latitude, longitude, fix.latitude, fix.longitude);
             Some((
                 metres,
                 json!({

@@ -177,6 +177,9 @@ mod tests {
         let d = distance_m(29.8683, 121.5440, 29.8683, 121.5540);
         assert!((960.0..970.0).contains(&d), "{d}");
         assert!(distance_m(10.0, 10.0, 10.0, 10.0) < 0.001);
+        // About a kilometre north (the console's nearest officers use it too).
+        let north = distance_m(29.8683, 121.5440, 29.8773, 121.5440);
+        assert!((990.0..1_010.0).contains(&north), "{north}");
     }
 
     #[test]

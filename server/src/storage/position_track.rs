@@ -43,8 +43,9 @@ pub trait PositionStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<PositionFix>, StorageError>;
 
-    /// Each officer's newest stored point (samples from every node).
-    async fn latest_track_points(&self) -> Result<Vec<PositionFix>, StorageError>;
+    /// Each officer's newest stored point received from `since_ms` on
+    /// (samples from every node).
+    async fn latest_track_points(&self, since_ms: i64) -> Result<Vec<PositionFix>, StorageError>;
 
     /// Deletes the points received before `before_ms`; returns how many.
     async fn prune_track(&self, before_ms: i64) -> Result<u64, StorageError>;

@@ -542,12 +542,16 @@ impl PositionStore for Store {
         .collect()
     }
 
-    async fn latest_track_points(&self) -> Result<Vec<PositionFix>, StorageError> {
+    async fn latest_track_points(&self, since_ms: i64) -> Result<Vec<PositionFix>, StorageError> {
+        // The recent points only (by the received_at_ms index), not the
+        // whole retained track.
         sqlx::query(&format!(
-            "SELECT {POSITION_COLUMNS} FROM position_track t \
-             WHERE at_ms = (SELECT MAX(at_ms) FROM position_track l WHERE l.officer_id = t.officer_id) \
+            "SELECT {POSITION_COLUMNS} FROM position_track t WHERE received_at_ms >= $1 \
+             AND at_ms = (SELECT MAX(at_ms) FROM position_track l \
+                          WHERE l.officer_id = t.officer_id AND l.received_at_ms >= $1) \
              ORDER BY officer_id"
         ))
+        .bind(since_ms)
         .fetch_all(&self.pool)
         .await?
         .iter()

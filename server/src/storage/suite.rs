@@ -1258,16 +1258,21 @@ pub async fn position_tracks_keep_one_point_per_time_list_in_order_and_prune(b: 
         1
     );
     assert_eq!(storage.track("officer-01", 0, 10_000, 1).await.unwrap().len(), 1);
-    let mut latest = storage.latest_track_points().await.unwrap();
+    let mut latest = storage.latest_track_points(0).await.unwrap();
     latest.sort_by(|a, b| a.officer_id.cmp(&b.officer_id));
     assert_eq!(
         latest,
         [fix("officer-01", 2_000, 29.2), fix("officer-02", 1_500, 30.0)]
     );
+    // Only the points received from `since_ms` on (officer-02's was at 1,510).
+    assert_eq!(
+        storage.latest_track_points(1_600).await.unwrap(),
+        [fix("officer-01", 2_000, 29.2)]
+    );
     // Received before 1,600: officer-01's first point and officer-02's.
     assert_eq!(storage.prune_track(1_600).await.unwrap(), 2);
     assert_eq!(
-        storage.latest_track_points().await.unwrap(),
+        storage.latest_track_points(0).await.unwrap(),
         [fix("officer-01", 2_000, 29.2)]
     );
 }
