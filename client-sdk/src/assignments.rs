@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::client::unexpected;
 use crate::connection::stream_error;
 use crate::{Client, Error};
+use tokio::io::AsyncWriteExt;
 
 /// Largest feed frame the SDK accepts.
 const FEED_FRAME_BYTES_MAX: u32 = 1 << 20;

@@ -10,8 +10,9 @@ use prost::Message;
 use tokio::sync::Mutex;
 
 use crate::capture::{captured_of, Captured, DeviceSigner};
-use crate::config::{ClientConfig, Credentials};
-use crate::connection::{self, read_error, stream_error, Session, RESPONSE_FRAME_BYTES_MAX};
+use crate::config::{ClientConfig, Credentials, Transport};
+use crate::connection::{self, read_error, stream_error, Connector, Plan, Session, RESPONSE_FRAME_BYTES_MAX};
+use crate::link::Link;
 use crate::photo::{PhotoUpload, UploadProgress};
 use crate::Error;
 
@@ -22,7 +23,8 @@ const UPLOAD_STREAM_PRIORITY: i32 = -1;
 
 /// A terminal's client.
 ///
-/// Each request travels on its own QUIC stream; many may be in flight at once
+/// Each request travels on its own stream (QUIC, or HTTP/2 on TCP where
+/// the network drops UDP; see [`Transport`]); many may be in flight at once
 /// (`Client` is `Sync`, share it behind an `Arc`). When the connection drops,
 /// the next request reconnects (signing in with the session token), and a
 /// request whose answer was lost is resent with exactly the same bytes: the
@@ -33,6 +35,7 @@ const UPLOAD_STREAM_PRIORITY: i32 = -1;
 pub struct Client {
     pub(crate) config: ClientConfig,
     quic: quinn::ClientConfig,
+    tcp_tls: Arc<rustls::ClientConfig>,
     endpoint: quinn::Endpoint,
     state: Arc<Mutex<State>>,
     /// The newest log checkpoint this client verified (see `log.rs`).
@@ -51,7 +54,17 @@ struct State {
     session: Option<Session>,
     /// Index into the server addresses of the one that worked last.
     preferred_addr: usize,
+    /// Networks (by the local address that reaches the server) where QUIC
+    /// failed and TCP worked, and since when: they go straight to TCP
+    /// until QUIC is due to be tried again.
+    tcp_networks: std::collections::HashMap<std::net::IpAddr, std::time::Instant>,
+    /// A QUIC attempt is under way beside the TCP session.
+    probing_quic: bool,
 }
+
+/// How long a connection replaced by a better one stays open for what is
+/// in flight on it (requests resend on the new one if cut).
+const SWITCH_GRACE: Duration = Duration::from_secs(5);
 
 impl Client {
     /// Connects and signs in. Fails without retrying when the handshake or
@@ -86,6 +99,7 @@ impl Client {
     /// apps that start without a network, such as the outbox's sync.
     pub fn new(config: ClientConfig) -> Result<Self, Error> {
         let quic = connection::quic_client_config(&config)?;
+        let tcp_tls = connection::tcp_client_config(&config)?;
         let signer = match config.sign_captures {
             true => Some(DeviceSigner::from_pem(&config.key_pem)?),
             false => None,
@@ -100,6 +114,8 @@ impl Client {
                 credentials: config.credentials.clone(),
                 session: None,
                 preferred_addr: 0,
+                tcp_networks: std::collections::HashMap::new(),
+                probing_quic: false,
             })),
             log_head: Arc::new(Mutex::new(None)),
             feed_taken: Arc::default(),
@@ -107,6 +123,7 @@ impl Client {
             signer,
             config,
             quic,
+            tcp_tls,
             endpoint,
         })
     }
@@ -378,7 +395,7 @@ impl Client {
                 .map_err(|e| stream_error(&connection, e))?;
             // Bulk bytes yield to everything else on the connection: records,
             // assignment updates and feed acknowledgements go out first.
-            let _ = send.set_priority(UPLOAD_STREAM_PRIORITY);
+            send.set_priority(UPLOAD_STREAM_PRIORITY);
             let mut sent = offset;
             progress(UploadProgress {
                 sent_bytes: sent,
@@ -387,7 +404,9 @@ impl Client {
             });
             // The server may answer before all bytes are sent (a replay, a
             // refusal) and stop the stream: then read its answer.
-            let mut stopped = send.write_all(&header).await.is_err();
+            let mut stopped = tokio::io::AsyncWriteExt::write_all(&mut send, &header)
+                .await
+                .is_err();
             let mut pieces = Pieces::open(photo.source(), offset, WRITE_CHUNK_BYTES)
                 .await
                 .map_err(|e| Error::Config(format!("reading the upload's file: {e}")))?;
@@ -400,7 +419,7 @@ impl Client {
                     break;
                 };
                 if let Err(error) = send.write_chunk(chunk.clone()).await {
-                    if matches!(error, quinn::WriteError::Stopped(_)) {
+                    if matches!(error, fieldlink_link::WriteError::Stopped(_)) {
                         stopped = true;
                         break;
                     }
@@ -438,10 +457,9 @@ impl Client {
     /// away). The next request connects again.
     pub async fn disconnect(&self) {
         if let Some(session) = self.state.lock().await.session.take() {
-            session.connection.close(
-                fieldlink_protocol::close_code::NORMAL.into(),
-                b"client disconnect",
-            );
+            session
+                .connection
+                .close(fieldlink_protocol::close_code::NORMAL, b"client disconnect");
         }
     }
 
@@ -464,7 +482,8 @@ impl Client {
 
     /// Moves to a new local UDP socket, as when the terminal's network
     /// changes (Wi-Fi ↔ mobile data). The QUIC connection continues on the
-    /// new path (connection migration): uploads in flight go on.
+    /// new path (connection migration): uploads in flight go on. (A TCP
+    /// session cannot migrate: it is lost with its network and reconnects.)
     pub fn rebind(&self) -> Result<(), Error> {
         connection::rebind(
             &self.endpoint,
@@ -472,6 +491,16 @@ impl Client {
             self.config.udp_buffer_bytes,
             self.config.simulated_send_loss,
         )
+    }
+
+    /// The transport of the current session, if connected.
+    pub async fn transport(&self) -> Option<Transport> {
+        let state = self.state.lock().await;
+        state
+            .session
+            .as_ref()
+            .filter(|s| s.connection.close_reason().is_none())
+            .map(|s| s.connection.transport())
     }
 
     /// The local UDP address in use.
@@ -608,7 +637,7 @@ impl Client {
                 .open_bi()
                 .await
                 .map_err(|e| stream_error(&connection, e))?;
-            send.write_all(request_frame)
+            tokio::io::AsyncWriteExt::write_all(&mut send, request_frame)
                 .await
                 .map_err(|e| stream_error(&connection, e))?;
             send.finish().map_err(|e| stream_error(&connection, e))?;
@@ -628,11 +657,13 @@ impl Client {
     }
 
     /// The live connection, connecting (and signing in) if there is none.
-    pub(crate) async fn connection(&self) -> Result<quinn::Connection, Error> {
+    pub(crate) async fn connection(&self) -> Result<Link, Error> {
         let mut state = self.state.lock().await;
         if let Some(session) = &state.session {
             if session.connection.close_reason().is_none() {
-                return Ok(session.connection.clone());
+                let connection = session.connection.clone();
+                self.maybe_probe_quic(&mut state, &connection);
+                return Ok(connection);
             }
         }
         state.session = None;
@@ -642,33 +673,42 @@ impl Client {
         let mut opened = None;
         for step in 0..addresses.len() {
             let index = (state.preferred_addr + step) % addresses.len();
+            let addr = addresses[index];
+            let network = network_of(addr);
+            let plan = self.plan(&state, network);
             let attempt = tokio::time::timeout(
                 self.config.connect_timeout,
-                connection::open_session(
-                    &self.endpoint,
-                    &self.quic,
-                    &self.config,
-                    addresses[index],
-                    &state.credentials,
-                ),
+                self.connector()
+                    .open_session(plan, addr, self.tcp_addr(index, addr), &state.credentials),
             )
             .await
             .unwrap_or_else(|_| {
                 Err(Error::Unreachable(format!(
-                    "{} did not answer within {:?}",
-                    addresses[index], self.config.connect_timeout
+                    "{addr} did not answer within {:?}",
+                    self.config.connect_timeout
                 )))
             });
             match attempt {
                 Ok(session) => {
                     state.preferred_addr = index;
+                    if let (Some(network), Plan::Race { .. }) = (network, plan) {
+                        match session.connection.transport() {
+                            Transport::Tcp => {
+                                tracing::info!(%addr, "QUIC did not get through: using TCP on this network");
+                                state.tcp_networks.insert(network, std::time::Instant::now());
+                            }
+                            _ => {
+                                state.tcp_networks.remove(&network);
+                            }
+                        }
+                    }
                     opened = Some(session);
                     break;
                 }
                 // Refusals are the same on every node: do not go on.
                 Err(error) if !error.is_retryable() => return Err(error),
                 Err(error) => {
-                    tracing::debug!(addr = %addresses[index], %error, "server address unreachable");
+                    tracing::debug!(%addr, %error, "server address unreachable");
                     last_error = Some(error);
                 }
             }
@@ -677,16 +717,117 @@ impl Client {
             Some(session) => session,
             None => return Err(last_error.unwrap_or(Error::Connection("no server address".into()))),
         };
+        let connection = self.adopt(&mut state, session);
+        Ok(connection)
+    }
+
+    /// Makes `session` the current one.
+    fn adopt(&self, state: &mut State, session: Session) -> Link {
         if !session.welcome.session_token.is_empty() {
             // From now on reconnect with the token; the password is dropped.
             state.credentials = Credentials::Token(session.welcome.session_token.clone());
         }
         let connection = session.connection.clone();
         state.session = Some(session);
-        Ok(connection)
+        connection
     }
 
-    pub(crate) async fn forget(&self, connection: &quinn::Connection) {
+    fn connector(&self) -> Connector<'_> {
+        Connector {
+            endpoint: &self.endpoint,
+            quic: &self.quic,
+            tcp_tls: &self.tcp_tls,
+            config: &self.config,
+        }
+    }
+
+    /// The TCP address that goes with server address number `index`.
+    fn tcp_addr(&self, index: usize, addr: std::net::SocketAddr) -> std::net::SocketAddr {
+        match (index, self.config.tcp_addr) {
+            (0, Some(tcp)) => tcp,
+            _ => addr,
+        }
+    }
+
+    /// How to reach a server from `network`: as configured, or (auto) TCP
+    /// straight away where QUIC failed lately, else QUIC first.
+    fn plan(&self, state: &State, network: Option<std::net::IpAddr>) -> Plan {
+        match self.config.transport {
+            Transport::Quic => Plan::Quic,
+            Transport::Tcp => Plan::Tcp,
+            Transport::Auto => {
+                let tcp_lately = network
+                    .and_then(|network| state.tcp_networks.get(&network))
+                    .is_some_and(|since| since.elapsed() < self.config.quic_retry_after);
+                match tcp_lately {
+                    true => Plan::Tcp,
+                    false => Plan::Race {
+                        after: self.config.tcp_fallback_after,
+                    },
+                }
+            }
+        }
+    }
+
+    /// On a TCP session (auto), once QUIC is due to be tried again: tries it
+    /// beside the session, and moves to it if it works.
+    fn maybe_probe_quic(&self, state: &mut State, connection: &Link) {
+        if self.config.transport != Transport::Auto
+            || connection.transport() != Transport::Tcp
+            || state.probing_quic
+        {
+            return;
+        }
+        let addr = connection.remote_address();
+        let quic_addr = match self.config.tcp_addr {
+            Some(tcp) if tcp == addr => self.config.server_addr,
+            _ => addr,
+        };
+        let Some(network) = network_of(quic_addr) else {
+            return;
+        };
+        let due = state
+            .tcp_networks
+            .get(&network)
+            .is_none_or(|since| since.elapsed() >= self.config.quic_retry_after);
+        if !due {
+            return;
+        }
+        state.probing_quic = true;
+        // Whatever the outcome, the next try is one interval away.
+        state.tcp_networks.insert(network, std::time::Instant::now());
+        let client = self.clone();
+        tokio::spawn(async move { client.probe_quic(quic_addr, network).await });
+    }
+
+    async fn probe_quic(&self, addr: std::net::SocketAddr, network: std::net::IpAddr) {
+        let credentials = self.state.lock().await.credentials.clone();
+        let attempt = tokio::time::timeout(
+            self.config.connect_timeout,
+            self.connector()
+                .open_session(Plan::Quic, addr, addr, &credentials),
+        )
+        .await;
+        let mut state = self.state.lock().await;
+        state.probing_quic = false;
+        let Ok(Ok(session)) = attempt else {
+            tracing::debug!(%addr, "QUIC still does not get through: staying on TCP");
+            return;
+        };
+        tracing::info!(%addr, "QUIC gets through again: moving from TCP");
+        state.tcp_networks.remove(&network);
+        if let Some(old) = state.session.take() {
+            // What is in flight on the old connection may finish there.
+            tokio::spawn(async move {
+                tokio::time::sleep(SWITCH_GRACE).await;
+                old.connection
+                    .close(fieldlink_protocol::close_code::NORMAL, b"moved to QUIC");
+            });
+        }
+        self.adopt(&mut state, session);
+    }
+
+    pub(crate) async fn forget(&self, connection: &Link) {
         let mut state = self.state.lock().await;
         if state
             .session
@@ -696,6 +837,18 @@ impl Client {
             state.session = None;
         }
     }
+}
+
+/// The network a server is reached from: the local address the system
+/// routes to it from (no packet is sent).
+fn network_of(server: std::net::SocketAddr) -> Option<std::net::IpAddr> {
+    let bind: std::net::SocketAddr = match server {
+        std::net::SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+        std::net::SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = std::net::UdpSocket::bind(bind).ok()?;
+    socket.connect(server).ok()?;
+    socket.local_addr().ok().map(|local| local.ip())
 }
 
 /// A response frame: a result, or the server's refusal as an error.

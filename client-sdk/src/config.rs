@@ -52,6 +52,44 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Which transport a terminal uses to reach the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// QUIC first; TCP beside it when no QUIC handshake completes within
+    /// [`ClientConfig::tcp_fallback_after`] (happy eyeballs). The one that
+    /// worked is remembered per network, and QUIC is tried again after
+    /// [`ClientConfig::quic_retry_after`].
+    #[default]
+    Auto,
+    /// QUIC only.
+    Quic,
+    /// TLS 1.3 and HTTP/2 on TCP only.
+    Tcp,
+}
+
+impl std::str::FromStr for Transport {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "auto" => Ok(Transport::Auto),
+            "quic" => Ok(Transport::Quic),
+            "tcp" => Ok(Transport::Tcp),
+            other => Err(format!("unknown transport {other:?} (auto, quic or tcp)")),
+        }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Transport::Auto => "auto",
+            Transport::Quic => "quic",
+            Transport::Tcp => "tcp",
+        })
+    }
+}
+
 /// Connection settings of a terminal.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -82,6 +120,18 @@ pub struct ClientConfig {
     /// Other addresses of the same service, tried in order when the current
     /// one cannot be reached (several server nodes).
     pub fallback_addrs: Vec<SocketAddr>,
+    /// QUIC, TCP, or QUIC with a TCP fallback (the default).
+    pub transport: Transport,
+    /// The server's TCP address (fieldlink/1 over TLS and HTTP/2). None:
+    /// the same address and port as `server_addr` (and each fallback's own).
+    pub tcp_addr: Option<SocketAddr>,
+    /// How long a QUIC handshake may go unanswered before TCP is tried
+    /// beside it (with [`Transport::Auto`]).
+    pub tcp_fallback_after: Duration,
+    /// While on TCP, how long before QUIC is tried again (with
+    /// [`Transport::Auto`]); until then a network where QUIC failed goes
+    /// straight to TCP.
+    pub quic_retry_after: Duration,
     /// For simulations and tests: drop this share (0.0–1.0) of outgoing UDP
     /// datagrams, as a lossy radio link would. 0 in real use.
     pub simulated_send_loss: f64,
@@ -158,6 +208,10 @@ impl ClientConfig {
             idle_timeout: Duration::from_secs(30),
             udp_buffer_bytes: 4 * 1024 * 1024,
             fallback_addrs: Vec::new(),
+            transport: Transport::Auto,
+            tcp_addr: None,
+            tcp_fallback_after: Duration::from_secs(1),
+            quic_retry_after: Duration::from_secs(300),
             simulated_send_loss: 0.0,
             log: None,
             sign_captures: true,

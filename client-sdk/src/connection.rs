@@ -1,4 +1,5 @@
-//! Making one session: QUIC endpoint, mutual TLS, the hello exchange.
+//! Making one session: QUIC endpoint or TCP (with the race between them),
+//! mutual TLS, the hello exchange.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use crate::config::{ClientConfig, Credentials};
 use crate::error::{from_connection_error, Error};
+use crate::link::{connect_tcp, Link, TcpSettings};
 
 /// The SDK's name and version as sent in the hello.
 pub const SDK_VERSION: &str = concat!("fieldlink-client/", env!("CARGO_PKG_VERSION"));
@@ -23,7 +25,7 @@ pub(crate) const RESPONSE_FRAME_BYTES_MAX: u32 = 1 << 20;
 /// An open session.
 #[derive(Debug, Clone)]
 pub(crate) struct Session {
-    pub connection: quinn::Connection,
+    pub connection: Link,
     pub welcome: pb::Welcome,
 }
 
@@ -31,6 +33,31 @@ pub(crate) struct Session {
 /// only root, the device certificate, ALPN `fieldlink/1`, no resumption or
 /// early data (the server refuses both; see docs/protocol.md).
 pub fn quic_client_config(config: &ClientConfig) -> Result<quinn::ClientConfig, Error> {
+    let mut tls = tls_client_config(config)?;
+    tls.alpn_protocols = vec![fieldlink_protocol::ALPN.to_vec()];
+    let crypto =
+        quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| Error::Config(e.to_string()))?;
+    let mut client = quinn::ClientConfig::new(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .keep_alive_interval(Some(config.keep_alive))
+        .max_idle_timeout(quinn::IdleTimeout::try_from(config.idle_timeout).ok())
+        .max_concurrent_bidi_streams(quinn::VarInt::from_u32(0))
+        .max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
+    client.transport_config(Arc::new(transport));
+    Ok(client)
+}
+
+/// The TLS configuration for TCP: the same as QUIC's, with ALPN `h2`.
+pub(crate) fn tcp_client_config(config: &ClientConfig) -> Result<Arc<rustls::ClientConfig>, Error> {
+    let mut tls = tls_client_config(config)?;
+    tls.alpn_protocols = vec![fieldlink_link::TCP_ALPN.to_vec()];
+    Ok(Arc::new(tls))
+}
+
+/// TLS 1.3 only, the agency CA as the only root, the device certificate,
+/// no resumption or early data.
+fn tls_client_config(config: &ClientConfig) -> Result<rustls::ClientConfig, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&config.ca_pem) {
@@ -53,20 +80,9 @@ pub fn quic_client_config(config: &ClientConfig) -> Result<quinn::ClientConfig, 
         .with_root_certificates(roots)
         .with_client_auth_cert(chain, key)
         .map_err(|e| Error::Config(format!("device certificate: {e}")))?;
-    tls.alpn_protocols = vec![fieldlink_protocol::ALPN.to_vec()];
     tls.resumption = rustls::client::Resumption::disabled();
     tls.enable_early_data = false;
-    let crypto =
-        quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| Error::Config(e.to_string()))?;
-    let mut client = quinn::ClientConfig::new(Arc::new(crypto));
-    let mut transport = quinn::TransportConfig::default();
-    transport
-        .keep_alive_interval(Some(config.keep_alive))
-        .max_idle_timeout(quinn::IdleTimeout::try_from(config.idle_timeout).ok())
-        .max_concurrent_bidi_streams(quinn::VarInt::from_u32(0))
-        .max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
-    client.transport_config(Arc::new(transport));
-    Ok(client)
+    Ok(tls)
 }
 
 /// A client endpoint on an ephemeral port with explicit socket buffers.
@@ -137,53 +153,148 @@ fn wrap_socket(socket: std::net::UdpSocket, send_loss: f64) -> Result<Arc<dyn qu
     Ok(socket)
 }
 
-/// Connects, signs in, and returns the session.
-pub(crate) async fn open_session(
-    endpoint: &quinn::Endpoint,
-    quic: &quinn::ClientConfig,
-    config: &ClientConfig,
-    server_addr: SocketAddr,
-    credentials: &Credentials,
-) -> Result<Session, Error> {
-    let server_name = ServerName::try_from(config.server_name.as_str())
-        .map_err(|e| Error::Config(format!("server name: {e}")))?;
-    let connecting = endpoint
-        .connect_with(quic.clone(), server_addr, &server_name.to_str())
-        .map_err(|e| Error::Connection(e.to_string()))?;
-    let connection = connecting.await.map_err(|e| from_connection_error(&e))?;
-    match say_hello(&connection, credentials).await {
-        Ok(welcome) => Ok(Session { connection, welcome }),
-        Err(error) => {
-            // With TLS 1.3 the server checks the device certificate after the
-            // client's handshake completes; its refusal surfaces here, at the
-            // first stream. The close reason tells it apart from a lost link.
-            if let Some(reason) = connection.close_reason() {
-                let classified = from_connection_error(&reason);
-                if matches!(classified, Error::Authentication(_)) {
+/// How to reach one server address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Plan {
+    Quic,
+    Tcp,
+    /// QUIC first; TCP beside it after `after` without a QUIC handshake
+    /// (or at once if QUIC fails first). The first handshake wins.
+    Race {
+        after: std::time::Duration,
+    },
+}
+
+/// What connecting needs: the QUIC endpoint and both TLS configurations.
+pub(crate) struct Connector<'a> {
+    pub endpoint: &'a quinn::Endpoint,
+    pub quic: &'a quinn::ClientConfig,
+    pub tcp_tls: &'a Arc<rustls::ClientConfig>,
+    pub config: &'a ClientConfig,
+}
+
+impl Connector<'_> {
+    /// Connects to `addr` (TCP: `tcp_addr`) as `plan` says, signs in, and
+    /// returns the session.
+    pub(crate) async fn open_session(
+        &self,
+        plan: Plan,
+        addr: SocketAddr,
+        tcp_addr: SocketAddr,
+        credentials: &Credentials,
+    ) -> Result<Session, Error> {
+        let connection = self.handshake(plan, addr, tcp_addr).await?;
+        match say_hello(&connection, credentials).await {
+            Ok(welcome) => Ok(Session { connection, welcome }),
+            Err(error) => {
+                // With TLS 1.3 the server checks the device certificate after
+                // the client's handshake completes; its refusal surfaces here,
+                // at the first stream. The close reason tells it apart from a
+                // lost link.
+                if let Some(classified @ Error::Authentication(_)) = connection.close_reason() {
                     return Err(classified);
                 }
+                Err(error)
             }
-            Err(error)
         }
+    }
+
+    async fn handshake(&self, plan: Plan, addr: SocketAddr, tcp_addr: SocketAddr) -> Result<Link, Error> {
+        let after = match plan {
+            Plan::Quic => return self.quic(addr).await,
+            Plan::Tcp => return self.tcp(tcp_addr).await,
+            Plan::Race { after } => after,
+        };
+        let quic_failed = tokio::sync::Notify::new();
+        let quic = self.quic(addr);
+        let tcp = async {
+            tokio::select! {
+                () = tokio::time::sleep(after) => {}
+                () = quic_failed.notified() => {}
+            }
+            tracing::debug!(%addr, "no QUIC handshake yet: trying TCP beside it");
+            self.tcp(tcp_addr).await
+        };
+        tokio::pin!(quic, tcp);
+        let (mut quic_done, mut tcp_done) = (false, false);
+        loop {
+            let failed = tokio::select! {
+                result = &mut quic, if !quic_done => {
+                    quic_done = true;
+                    quic_failed.notify_one();
+                    result
+                }
+                result = &mut tcp, if !tcp_done => {
+                    tcp_done = true;
+                    result
+                }
+            };
+            match failed {
+                Ok(link) => return Ok(link),
+                Err(error) if !error.is_retryable() || (quic_done && tcp_done) => return Err(error),
+                Err(error) => tracing::debug!(%error, "one transport failed; waiting for the other"),
+            }
+        }
+    }
+
+    async fn quic(&self, addr: SocketAddr) -> Result<Link, Error> {
+        let server_name = ServerName::try_from(self.config.server_name.as_str())
+            .map_err(|e| Error::Config(format!("server name: {e}")))?;
+        let connecting = self
+            .endpoint
+            .connect_with(self.quic.clone(), addr, &server_name.to_str())
+            .map_err(|e| Error::Connection(e.to_string()))?;
+        let connection = connecting.await.map_err(|e| from_connection_error(&e))?;
+        Ok(Link::Quic(connection))
+    }
+
+    async fn tcp(&self, addr: SocketAddr) -> Result<Link, Error> {
+        connect_tcp(
+            addr,
+            &TcpSettings {
+                tls: self.tcp_tls.clone(),
+                server_name: &self.config.server_name,
+                keep_alive: self.config.keep_alive,
+                idle_timeout: self.config.idle_timeout,
+            },
+        )
+        .await
     }
 }
 
-/// Connects and signs in like [`crate::Client::connect`], returning the bare
-/// connection and the server's welcome.
+/// Connects over QUIC and signs in like [`crate::Client::connect`],
+/// returning the bare connection and the server's welcome.
 pub async fn open_raw_session(
     endpoint: &quinn::Endpoint,
     quic: &quinn::ClientConfig,
     config: &ClientConfig,
 ) -> Result<(quinn::Connection, pb::Welcome), Error> {
-    let session = open_session(endpoint, quic, config, config.server_addr, &config.credentials).await?;
-    Ok((session.connection, session.welcome))
+    let tcp_tls = tcp_client_config(config)?;
+    let connector = Connector {
+        endpoint,
+        quic,
+        tcp_tls: &tcp_tls,
+        config,
+    };
+    let session = connector
+        .open_session(
+            Plan::Quic,
+            config.server_addr,
+            config.server_addr,
+            &config.credentials,
+        )
+        .await?;
+    match session.connection {
+        Link::Quic(connection) => Ok((connection, session.welcome)),
+        Link::Tcp(_) => Err(Error::Protocol("a QUIC session came back over TCP".into())),
+    }
 }
 
-async fn say_hello(connection: &quinn::Connection, credentials: &Credentials) -> Result<pb::Welcome, Error> {
+async fn say_hello(connection: &Link, credentials: &Credentials) -> Result<pb::Welcome, Error> {
     let (mut send, mut recv) = connection
         .open_bi()
         .await
-        .map_err(|e| from_connection_error(&e))?;
+        .map_err(|e| stream_error(connection, e))?;
     let hello = pb::Hello {
         protocol_version: PROTOCOL_VERSION,
         sdk_version: SDK_VERSION.to_owned(),
@@ -219,20 +330,18 @@ async fn say_hello(connection: &quinn::Connection, credentials: &Credentials) ->
 }
 
 /// Classifies a failed stream write: the connection's close reason if it has one.
-pub(crate) fn stream_error(connection: &quinn::Connection, error: impl std::fmt::Display) -> Error {
-    match connection.close_reason() {
-        Some(reason) => from_connection_error(&reason),
-        None => Error::Connection(error.to_string()),
-    }
+pub(crate) fn stream_error(connection: &Link, error: impl std::fmt::Display) -> Error {
+    connection
+        .close_reason()
+        .unwrap_or_else(|| Error::Connection(error.to_string()))
 }
 
 /// Classifies a failed frame read.
-pub(crate) fn read_error(connection: &quinn::Connection, error: ReadFrameError) -> Error {
+pub(crate) fn read_error(connection: &Link, error: ReadFrameError) -> Error {
     match error {
-        ReadFrameError::Frame(frame) => match connection.close_reason() {
-            Some(reason) => from_connection_error(&reason),
-            None => Error::Protocol(format!("bad response frame: {frame}")),
-        },
+        ReadFrameError::Frame(frame) => connection
+            .close_reason()
+            .unwrap_or_else(|| Error::Protocol(format!("bad response frame: {frame}"))),
         ReadFrameError::Io(io) => stream_error(connection, io),
     }
 }

@@ -13,6 +13,7 @@ mod error;
 pub mod evidence_export;
 mod incidents;
 pub mod items;
+mod link;
 mod log;
 mod lossy_socket;
 pub mod outbox;
@@ -31,7 +32,7 @@ pub mod raw {
         client_endpoint, lossy_client_endpoint, open_raw_session, quic_client_config,
     };
 }
-pub use config::{ClientConfig, Credentials, LogTrust, RetryPolicy};
+pub use config::{ClientConfig, Credentials, LogTrust, RetryPolicy, Transport};
 pub use connection::SDK_VERSION;
 pub use error::Error;
 pub use fieldlink_protocol as protocol;

@@ -1,6 +1,7 @@
 //! Live positions (实时位置): where the officer is, as QUIC datagrams
-//! (docs/protocol.md §13) — never retransmitted, never queued behind
-//! evidence on the same connection.
+//! (docs/protocol.md §10e) — never retransmitted, never queued behind
+//! evidence on the same connection. Over TCP, frames on one position
+//! stream, dropped when the connection has no room for them.
 
 use fieldlink_protocol::pb;
 use fieldlink_protocol::position;
@@ -28,6 +29,6 @@ impl Client {
         let connection = self.connection().await?;
         connection
             .send_datagram(position::encode_datagram(ping).into())
-            .map_err(|e| Error::Connection(format!("position datagram: {e}")))
+            .await
     }
 }

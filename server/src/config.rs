@@ -18,6 +18,10 @@ pub struct Config {
     pub dev: bool,
     /// UDP address to listen on. Port 0 picks a free port.
     pub listen: SocketAddr,
+    /// TCP address for fieldlink/1 over TLS and HTTP/2, for terminals whose
+    /// network drops UDP (`serve --dev` defaults it to `listen`'s address).
+    /// Port 0: QUIC's port if it is free on TCP, else any. None: QUIC only.
+    pub tcp: Option<SocketAddr>,
     /// Directory for the database and evidence.
     pub data_dir: PathBuf,
     /// The supervisor console's HTTP address (plain HTTP only on loopback with
@@ -222,6 +226,7 @@ impl Default for Config {
         Self {
             dev: false,
             listen: SocketAddr::from(([127, 0, 0, 1], 4433)),
+            tcp: None,
             data_dir: PathBuf::from("./fieldlink-data"),
             http: None,
             https: None,

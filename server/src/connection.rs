@@ -1,6 +1,6 @@
 //! One terminal connection: the handshake's device identity, the hello on
 //! the first stream (sign-in opens the [`Session`]), then one task per
-//! request stream.
+//! request stream. The same over QUIC and over TCP ([`Link`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,12 +9,12 @@ use fieldlink_protocol::io::{read_frame, write_frame};
 use fieldlink_protocol::pb::{self, hello::SignIn, hello_response};
 use fieldlink_protocol::{close_code, limits, validate, FieldError, PROTOCOL_VERSION};
 use prost::Message;
-use rustls_pki_types::CertificateDer;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::auth;
 use crate::error::ServiceError;
+use crate::link::Link;
 use crate::request::{self, Outcome};
 use crate::session::Session;
 use crate::state::AppState;
@@ -64,11 +64,23 @@ async fn serve_handshaken(
             return;
         }
     };
+    serve_link(state, remote, Link::Quic(connection), shutdown, requests).await;
+}
+
+/// Serves a connection whose handshake is done, over either transport:
+/// the device's identity, the hello, then its request streams.
+pub(crate) async fn serve_link(
+    state: Arc<AppState>,
+    remote: std::net::SocketAddr,
+    connection: Link,
+    shutdown: CancellationToken,
+    requests: TaskTracker,
+) {
     let (device_id, serial, certificate) = match device_id(&connection) {
         Ok(identity) => identity,
         Err(error) => {
             tracing::warn!(%remote, %error, "certificate names no device");
-            connection.close(close_code::SESSION_REFUSED.into(), b"certificate names no device");
+            connection.close(close_code::SESSION_REFUSED, b"certificate names no device");
             return;
         }
     };
@@ -86,7 +98,7 @@ async fn serve_handshaken(
     // one was applied, is closed here.
     if state.live.is_revoked(&serial) {
         tracing::info!(%remote, device = %device_id, "revoked device refused after its handshake");
-        connection.close(crate::revocation::CLOSE_REVOKED.into(), b"device revoked");
+        connection.close(crate::revocation::CLOSE_REVOKED, b"device revoked");
         return;
     }
     if state.live.first_sighting(&serial) {
@@ -111,7 +123,7 @@ async fn serve_handshaken(
             Ok(None) => return,
             Err(_) => {
                 tracing::info!(%remote, device = %device_id, "no hello in time");
-                connection.close(close_code::PROTOCOL_VIOLATION.into(), b"no hello in time");
+                connection.close(close_code::PROTOCOL_VIOLATION, b"no hello in time");
                 return;
             }
         },
@@ -120,7 +132,7 @@ async fn serve_handshaken(
     // And again at the hello, for a CRL applied while it was on its way.
     if state.live.is_revoked(&serial) {
         tracing::info!(%remote, device = %device_id, "revoked device refused at its hello");
-        connection.close(crate::revocation::CLOSE_REVOKED.into(), b"device revoked");
+        connection.close(crate::revocation::CLOSE_REVOKED, b"device revoked");
         return;
     }
     // Registered first, then checked against the directory in force: an
@@ -134,7 +146,7 @@ async fn serve_handshaken(
         .enrolled_officer(&session.officer.id)
         .is_none()
     {
-        connection.close(close_code::SESSION_ENDED.into(), b"session ended by the agency");
+        connection.close(close_code::SESSION_ENDED, b"session ended by the agency");
         return;
     }
     session.certificate = Some(certificate);
@@ -144,7 +156,7 @@ async fn serve_handshaken(
     // Shared by the connection's request tasks (one count each, not a copy
     // of every string).
     let session = Arc::new(session);
-    tracing::info!(%remote, device = %session.device_id, officer = %session.officer.id, "session open");
+    tracing::info!(%remote, device = %session.device_id, officer = %session.officer.id, transport = connection.transport(), "session open");
     state.presence.opened(&session.officer.id, (state.clock)());
     held.officer = Some(session.officer.id.clone());
     // The device's connection slot is held while the connection lives.
@@ -164,7 +176,7 @@ async fn serve_handshaken(
                         {
                             tracing::warn!(device = %session.device_id, "too many abandoned streams: closing");
                             connection.close(
-                                close_code::TOO_MANY_ABANDONED_STREAMS.into(),
+                                close_code::TOO_MANY_ABANDONED_STREAMS,
                                 b"too many abandoned streams",
                             );
                         }
@@ -206,7 +218,7 @@ async fn serve_handshaken(
 /// every idle connection's task would carry both.
 struct Held<'a> {
     state: &'a AppState,
-    connection: quinn::Connection,
+    connection: Link,
     /// The signed-in officer, once the session is open (presence).
     officer: Option<String>,
     /// The device's connection slot.
@@ -227,7 +239,7 @@ impl Drop for Held<'_> {
 /// session and the device's connection slot it holds.
 async fn open_session(
     state: &AppState,
-    connection: &quinn::Connection,
+    connection: &Link,
     device_id: &str,
 ) -> Option<(Session, Option<crate::device_limits::Slot>)> {
     let (mut send, mut recv) = connection.accept_bi().await.ok()?;
@@ -264,7 +276,7 @@ async fn open_session(
         None => {
             // Let the refusal reach the terminal before closing.
             let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
-            connection.close(close_code::SESSION_REFUSED.into(), b"session refused");
+            connection.close(close_code::SESSION_REFUSED, b"session refused");
             None
         }
     }
@@ -392,15 +404,10 @@ async fn sign_in(
 /// The device id, certificate serial and certificate (DER) the peer
 /// authenticated with.
 #[allow(clippy::type_complexity)]
-fn device_id(
-    connection: &quinn::Connection,
-) -> Result<(String, Vec<u8>, Arc<[u8]>), crate::tls::IdentityError> {
-    let identity = connection
-        .peer_identity()
+fn device_id(connection: &Link) -> Result<(String, Vec<u8>, Arc<[u8]>), crate::tls::IdentityError> {
+    let chain = connection
+        .peer_certificates()
         .ok_or(crate::tls::IdentityError::Missing)?;
-    let chain = identity
-        .downcast::<Vec<CertificateDer<'static>>>()
-        .map_err(|_| crate::tls::IdentityError::Missing)?;
     let leaf = chain.first().ok_or(crate::tls::IdentityError::Missing)?;
     let id = crate::tls::device_id(leaf)?;
     let serial = x509_parser::parse_x509_certificate(leaf.as_ref())

@@ -256,6 +256,15 @@ struct ServeArgs {
     /// UDP address to listen on [default: 127.0.0.1:4433]. Port 0 picks a free port.
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// TCP address for terminals whose network drops UDP: fieldlink/1 over
+    /// TLS 1.3 and HTTP/2 [default with --dev: the --listen address and port
+    /// where the port is free on TCP; otherwise none]. Port 0: the --listen
+    /// port where free, else any.
+    #[arg(long, value_name = "ADDR")]
+    tcp: Option<SocketAddr>,
+    /// No TCP listener, even under --dev.
+    #[arg(long, conflicts_with = "tcp")]
+    no_tcp: bool,
     /// Directory for the database and evidence [default: ./fieldlink-data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -608,6 +617,14 @@ impl ServeArgs {
         }
         if self.zones.is_some() {
             config.zones = self.zones;
+        }
+        if self.tcp.is_some() {
+            config.tcp = self.tcp;
+        } else if self.no_tcp {
+            config.tcp = None;
+        } else if config.dev && config.tcp.is_none() {
+            // Port 0: QUIC's port number where it is free on TCP, else any.
+            config.tcp = Some(SocketAddr::new(config.listen.ip(), 0));
         }
         if self.hj212.is_some() {
             config.hj212 = self.hj212;

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use fieldlink_link::{RecvStream, SendStream};
 use fieldlink_protocol::envelope::parse_request;
 use fieldlink_protocol::io::{read_frame, write_frame, ReadFrameError};
 use fieldlink_protocol::pb::{self, request::Body, response};
@@ -26,12 +27,12 @@ pub enum Outcome {
 pub async fn serve_stream(
     state: &AppState,
     session: &Session,
-    mut send: quinn::SendStream,
-    mut recv: quinn::RecvStream,
+    mut send: SendStream,
+    mut recv: RecvStream,
 ) -> Outcome {
     let deadline = Duration::from_millis(state.config.request_timeout_ms);
     if let Err(wait_ms) = state.device_limits.request(&session.device_id) {
-        let _ = recv.stop(stream_code::FRAME_REFUSED.into());
+        recv.stop(stream_code::FRAME_REFUSED);
         let status = ServiceError::RateLimited {
             retry_after_ms: wait_ms,
         }
@@ -88,7 +89,7 @@ pub async fn serve_stream(
     if result.is_err() {
         // Tell the peer to stop sending what we will not read (a no-op when
         // the stream is already finished).
-        let _ = recv.stop(stream_code::FRAME_REFUSED.into());
+        recv.stop(stream_code::FRAME_REFUSED);
     }
     let response = match result {
         Ok(result) => stamp_epoch(result, &state.database_epoch),
@@ -174,7 +175,7 @@ async fn dispatch(
     state: &AppState,
     session: &Session,
     request: fieldlink_protocol::envelope::ParsedRequest<'_>,
-    recv: &mut quinn::RecvStream,
+    recv: &mut RecvStream,
 ) -> Result<response::Result, ServiceError> {
     if session.officer.role == crate::directory::Role::GridWorker && !grid_workers_may(&request.body) {
         return Err(ServiceError::PermissionDenied {

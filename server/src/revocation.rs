@@ -234,7 +234,7 @@ fn pem_der(text: &str, label: &str) -> Result<Vec<u8>, RevokeError> {
 type SessionMap = HashMap<usize, (String, Vec<u8>)>;
 
 /// Live connections by QUIC connection id: the connection, its device, its certificate serial.
-type ConnectionMap = HashMap<usize, (quinn::Connection, String, Vec<u8>)>;
+type ConnectionMap = HashMap<usize, (crate::link::Link, String, Vec<u8>)>;
 
 /// The live connections, by QUIC connection id, with the device and its
 /// certificate serial.
@@ -267,7 +267,7 @@ impl LiveConnections {
     }
 
     /// Registers a connection after its handshake.
-    pub fn insert(&self, connection: &quinn::Connection, device_id: &str, serial: Vec<u8>) {
+    pub fn insert(&self, connection: &crate::link::Link, device_id: &str, serial: Vec<u8>) {
         self.lock().insert(
             connection.stable_id(),
             (connection.clone(), device_id.to_owned(), serial),
@@ -291,13 +291,13 @@ impl LiveConnections {
     }
 
     /// Forgets a connection that ended.
-    pub fn remove(&self, connection: &quinn::Connection) {
+    pub fn remove(&self, connection: &crate::link::Link) {
         self.lock().remove(&connection.stable_id());
         self.officers_lock().remove(&connection.stable_id());
     }
 
     /// Notes who signed in on a connection, with their token's digest.
-    pub fn signed_in(&self, connection: &quinn::Connection, officer_id: &str, token_digest: &[u8]) {
+    pub fn signed_in(&self, connection: &crate::link::Link, officer_id: &str, token_digest: &[u8]) {
         self.officers_lock().insert(
             connection.stable_id(),
             (officer_id.to_owned(), token_digest.to_vec()),
@@ -328,7 +328,7 @@ impl LiveConnections {
         for id in ending {
             if let Some((connection, _, _)) = connections.get(&id) {
                 connection.close(
-                    fieldlink_protocol::close_code::SESSION_ENDED.into(),
+                    fieldlink_protocol::close_code::SESSION_ENDED,
                     b"session ended by the agency",
                 );
                 closed += 1;
@@ -350,7 +350,7 @@ impl LiveConnections {
         let mut closed = Vec::new();
         for (connection, device, serial) in self.lock().values() {
             if revoked.contains(serial) {
-                connection.close(CLOSE_REVOKED.into(), b"device revoked");
+                connection.close(CLOSE_REVOKED, b"device revoked");
                 closed.push(device.clone());
             }
         }
@@ -390,6 +390,9 @@ pub struct CrlWatch {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Fires when the server begins shutting down.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// The TCP listener's TLS configuration, when it serves one: replaced
+    /// with the QUIC endpoint's, so both refuse the same certificates.
+    pub tcp_tls: Option<crate::swappable::Swappable<rustls::ServerConfig>>,
 }
 
 /// Watches the CRL file every `crl_check_interval_ms`; on a change, applies
@@ -450,10 +453,14 @@ async fn apply_crl(
         ));
     }
     let crypto = crate::tls::server_config(&files, watch.config.dev).map_err(|e| e.to_string())?;
+    let tcp_crypto = crate::tcp::tls_config(crypto.clone());
     let server_config = crate::transport::server_config(crypto, &watch.config)?;
     let revoked = read.serials;
     // New handshakes first, then the live connections.
     endpoint.set_server_config(Some(server_config));
+    if let Some(tcp_tls) = &watch.tcp_tls {
+        tcp_tls.replace(tcp_crypto);
+    }
     let closed = watch.live.close_revoked(&revoked);
     let serials: Vec<String> = revoked.iter().map(hex::encode).collect();
     tracing::info!(revoked = revoked.len(), closed = ?closed, number = read.number, "CRL reloaded");

@@ -67,6 +67,7 @@ pub enum ServerError {
 /// A server that is accepting connections.
 pub struct RunningServer {
     local_addr: SocketAddr,
+    tcp_addr: Option<SocketAddr>,
     console_addr: Option<SocketAddr>,
     console_https_addr: Option<SocketAddr>,
     hj212_addr: Option<SocketAddr>,
@@ -79,6 +80,11 @@ impl RunningServer {
     /// The bound UDP address (with the real port when 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The bound TCP address of fieldlink/1 over TLS and HTTP/2, when served.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
     }
 
     /// The console's HTTP address, when it serves one.
@@ -206,6 +212,7 @@ pub async fn start_wrapped(
         })?;
     let directory = load_directory(&config, storage.as_ref()).await?;
 
+    let tcp_tls = crate::swappable::Swappable::new(crate::tcp::tls_config(crypto.clone()));
     let server_config = transport::server_config(crypto, &config).map_err(|detail| ServerError::Listen {
         addr: config.listen,
         detail,
@@ -387,6 +394,7 @@ pub async fn start_wrapped(
             clock: state.clock,
             metrics: state.metrics.clone(),
             shutdown: state.shutdown.clone(),
+            tcp_tls: state.config.tcp.map(|_| tcp_tls.clone()),
         };
         tokio::spawn(crate::revocation::watch_crl(
             watch,
@@ -434,16 +442,42 @@ pub async fn start_wrapped(
         }
     };
     let hj212_addr = start_hj212(&state, &shutdown).await?;
+    let trackers = Trackers {
+        connections: TaskTracker::new(),
+        requests: TaskTracker::new(),
+    };
+    let tcp_addr = match state.config.tcp {
+        None => None,
+        Some(addr) => {
+            let listener = bind_tcp(addr, local_addr).await?;
+            let bound = listener.local_addr().map_err(|e| ServerError::Listen {
+                addr,
+                detail: e.to_string(),
+            })?;
+            tokio::spawn(crate::tcp::serve(
+                state.clone(),
+                listener,
+                tcp_tls,
+                shutdown.clone(),
+                trackers.connections.clone(),
+                trackers.requests.clone(),
+            ));
+            tracing::info!(%bound, "listening on TCP (TLS, HTTP/2)");
+            Some(bound)
+        }
+    };
     let task = tokio::spawn(accept_loop(
         endpoint,
         state.clone(),
         shutdown.clone(),
         writer,
         epoch_marker,
+        trackers,
     ));
     tracing::info!(%local_addr, "listening");
     Ok(RunningServer {
         local_addr,
+        tcp_addr,
         console_addr,
         console_https_addr,
         hj212_addr,
@@ -512,9 +546,13 @@ pub async fn run(config: Config, signal: impl std::future::Future<Output = ()>) 
     {
         use std::io::Write as _;
         let mut stdout = std::io::stdout().lock();
+        let tcp = server
+            .tcp_addr()
+            .map(|addr| format!("terminals over TCP (TLS, HTTP/2) on {addr}\n"))
+            .unwrap_or_default();
         let _ = write!(
             stdout,
-            "fieldlink-server listening on {}\n{console}",
+            "fieldlink-server listening on {}\n{tcp}{console}",
             server.local_addr()
         );
         let _ = stdout.flush();
@@ -546,15 +584,40 @@ async fn load_directory(config: &Config, storage: &dyn Storage) -> Result<Direct
     Ok(Directory::new(teams, officers))
 }
 
+/// The tasks of every connection (QUIC and TCP) and of their requests,
+/// waited for at shutdown.
+struct Trackers {
+    connections: TaskTracker,
+    requests: TaskTracker,
+}
+
+/// Binds the TCP listener. Port 0 means the QUIC port when it is free on
+/// TCP too (terminals then need one port number), else any free port.
+async fn bind_tcp(addr: SocketAddr, quic: SocketAddr) -> Result<tokio::net::TcpListener, ServerError> {
+    let listen_error = |e: std::io::Error| ServerError::Listen {
+        addr,
+        detail: e.to_string(),
+    };
+    if addr.port() == 0 && addr.ip() == quic.ip() {
+        if let Ok(listener) = tokio::net::TcpListener::bind(quic).await {
+            return Ok(listener);
+        }
+    }
+    tokio::net::TcpListener::bind(addr).await.map_err(listen_error)
+}
+
 async fn accept_loop(
     endpoint: quinn::Endpoint,
     state: AppState,
     shutdown: CancellationToken,
     writer: tokio::task::JoinHandle<()>,
     epoch_marker: crate::database_epoch::EpochMarker,
+    trackers: Trackers,
 ) {
-    let connections = TaskTracker::new();
-    let requests = TaskTracker::new();
+    let Trackers {
+        connections,
+        requests,
+    } = trackers;
     loop {
         tokio::select! {
             incoming = endpoint.accept() => match incoming {

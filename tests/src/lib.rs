@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use fieldlink_client::{Client, ClientConfig, Credentials, Error, RetryPolicy};
+use fieldlink_client::{Client, ClientConfig, Credentials, Error, RetryPolicy, Transport};
 use fieldlink_protocol::pb;
 use fieldlink_server::{Config, RunningServer};
 
@@ -34,6 +34,8 @@ pub fn dev_config(data_dir: &Path) -> Config {
     Config {
         dev: true,
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        // fieldlink/1 over TCP too, on QUIC's port number where it is free.
+        tcp: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         data_dir: data_dir.to_path_buf(),
         tls: Some(fieldlink_server::tls::TlsFiles::dev(&certs_dir())),
         // Every test terminal shares one of three device certificates.
@@ -77,6 +79,12 @@ impl TestServer {
         config.database = database.as_ref().map(|d| d.url.clone());
         adjust(&mut config);
         let server = fieldlink_server::start(config).await.expect("server starts");
+        if let Some(tcp) = server.tcp_addr() {
+            TCP_ADDRS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(server.local_addr(), tcp);
+        }
         Self {
             server,
             data_dir,
@@ -87,6 +95,11 @@ impl TestServer {
     /// The server's address.
     pub fn addr(&self) -> SocketAddr {
         self.server.local_addr()
+    }
+
+    /// The server's TCP address (fieldlink/1 over TLS and HTTP/2).
+    pub fn tcp_addr(&self) -> SocketAddr {
+        self.server.tcp_addr().expect("test servers listen on TCP")
     }
 
     /// A blob of the local evidence store, by SHA-256, if stored.
@@ -141,7 +154,70 @@ pub fn client_config(addr: SocketAddr, device: &str, officer: &str) -> ClientCon
         backoff_initial: Duration::from_millis(50),
         backoff_max: Duration::from_secs(2),
     };
+    // The transport under test: QUIC unless FIELDLINK_TEST_TRANSPORT=tcp
+    // (CI runs the core cases both ways). Auto's race is left to the
+    // tests that exercise it: here a loaded machine's slow QUIC handshake
+    // must not turn a QUIC test into a TCP one.
+    config.tcp_addr = tcp_addr_of(addr);
+    config.transport = match transport_requested() {
+        Transport::Tcp => Transport::Tcp,
+        _ => Transport::Quic,
+    };
     config
+}
+
+/// The transport the suite runs its terminals over (`FIELDLINK_TEST_TRANSPORT`:
+/// `quic`, the default, or `tcp`).
+pub fn transport_requested() -> Transport {
+    match std::env::var("FIELDLINK_TEST_TRANSPORT") {
+        Ok(name) => name.parse().expect("FIELDLINK_TEST_TRANSPORT is quic or tcp"),
+        Err(_) => Transport::Quic,
+    }
+}
+
+/// The TCP address of the test server whose QUIC address is `addr`.
+pub fn tcp_addr_of(addr: SocketAddr) -> Option<SocketAddr> {
+    TCP_ADDRS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&addr)
+        .copied()
+}
+
+/// Test servers' TCP addresses by their QUIC address.
+static TCP_ADDRS: std::sync::Mutex<std::collections::BTreeMap<SocketAddr, SocketAddr>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// A TLS client configuration for raw TCP tests: the dev CA, ALPN h2, and
+/// the certificate of `device` (none: no client certificate).
+pub fn tcp_tls_config(device: Option<&str>) -> std::sync::Arc<rustls::ClientConfig> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = certs_dir();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(certs.join("ca.pem")).expect("ca.pem") {
+        roots.add(cert.expect("CA certificate")).expect("CA certificate");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("TLS 1.3")
+        .with_root_certificates(roots);
+    let mut config = match device {
+        None => builder.with_no_client_auth(),
+        Some(device) => {
+            let chain = CertificateDer::pem_file_iter(certs.join(format!("{device}.pem")))
+                .expect("device certificate")
+                .collect::<Result<Vec<_>, _>>()
+                .expect("device certificate");
+            let key = PrivateKeyDer::from_pem_file(certs.join(format!("{device}.key"))).expect("device key");
+            builder
+                .with_client_auth_cert(chain, key)
+                .expect("device certificate")
+        }
+    };
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    std::sync::Arc::new(config)
 }
 
 /// Connects `device` as `officer`.

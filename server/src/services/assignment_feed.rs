@@ -38,8 +38,8 @@ pub async fn serve(
     state: &AppState,
     session: &Session,
     subscribe: pb::SubscribeAssignments,
-    mut send: quinn::SendStream,
-    recv: quinn::RecvStream,
+    mut send: fieldlink_link::SendStream,
+    recv: fieldlink_link::RecvStream,
 ) {
     if let Err(error) = run(state, session, subscribe, &mut send, recv).await {
         tracing::debug!(officer = %session.officer.id, %error, "assignment feed ended");
@@ -78,8 +78,8 @@ async fn run(
     state: &AppState,
     session: &Session,
     subscribe: pb::SubscribeAssignments,
-    send: &mut quinn::SendStream,
-    mut recv: quinn::RecvStream,
+    send: &mut fieldlink_link::SendStream,
+    mut recv: fieldlink_link::RecvStream,
 ) -> Result<(), ServiceError> {
     let supervisor = session.officer.role == Role::Supervisor;
     // A cursor of another epoch, or beyond the newest event, is of a
@@ -194,7 +194,7 @@ async fn stored_cursor(state: &AppState, session: &Session) -> Result<u64, Servi
 
 impl Feed<'_> {
     /// Sends everything after the cursor from storage.
-    async fn catch_up(&mut self, send: &mut quinn::SendStream) -> Result<(), ServiceError> {
+    async fn catch_up(&mut self, send: &mut fieldlink_link::SendStream) -> Result<(), ServiceError> {
         loop {
             // Everything committed up to here is in storage for the query below.
             let latest = self.state.storage.latest_assignment_seq().await?;
@@ -216,7 +216,7 @@ impl Feed<'_> {
 
     async fn on_published(
         &mut self,
-        send: &mut quinn::SendStream,
+        send: &mut fieldlink_link::SendStream,
         published: &Arc<Published>,
     ) -> Result<(), ServiceError> {
         let seq = published.event.seq;
@@ -244,7 +244,7 @@ impl Feed<'_> {
 
     async fn send_event(
         &mut self,
-        send: &mut quinn::SendStream,
+        send: &mut fieldlink_link::SendStream,
         event: pb::AssignmentEvent,
     ) -> Result<(), ServiceError> {
         if !self.note_sending(&event) {
@@ -322,7 +322,7 @@ async fn acknowledge(state: &AppState, session: &Session, sent: &Sent, acks: &mu
     }
 }
 
-async fn write(send: &mut quinn::SendStream, body: feed_frame::Body) -> Result<(), ServiceError> {
+async fn write(send: &mut fieldlink_link::SendStream, body: feed_frame::Body) -> Result<(), ServiceError> {
     write_frame(send, &pb::FeedFrame { body: Some(body) })
         .await
         .map_err(|_| ServiceError::StreamLost)

@@ -52,7 +52,7 @@ pub async fn upload(
     header: pb::PhotoHeader,
     header_bytes: &[u8],
     capture: Option<&pb::CaptureSignature>,
-    recv: &mut quinn::RecvStream,
+    recv: &mut fieldlink_link::RecvStream,
 ) -> Result<pb::Receipt, ServiceError> {
     // A resend of a stored photo is answered before anything else, and its
     // bytes are not read at all.
@@ -155,7 +155,7 @@ pub async fn upload(
             ) {
                 // Never completable as sent: the stream is stopped and
                 // what arrived is dropped.
-                let _ = recv.stop(fieldlink_protocol::stream_code::FRAME_REFUSED.into());
+                recv.stop(fieldlink_protocol::stream_code::FRAME_REFUSED);
                 discard(state, session, header_checked.evidence_id).await;
             } else {
                 // Interrupted: keep what arrived, durably, for a resume.
@@ -491,7 +491,7 @@ async fn receive(
     state: &AppState,
     session: &Session,
     header: &PhotoHeader,
-    recv: &mut quinn::RecvStream,
+    recv: &mut fieldlink_link::RecvStream,
     writer: &UploadWriter,
     offset: u64,
     superseded: &tokio_util::sync::CancellationToken,
@@ -520,7 +520,7 @@ async fn receive(
         let next = tokio::select! {
             // Every chunk the stream holds at once (packets arrive a
             // datagram each): one write to the writer thread for them all.
-            // (quinn's reads are cancel-safe: a wake-up loses no byte.)
+            // (the reads are cancel-safe: a wake-up loses no byte.)
             next = tokio::time::timeout_at(wake, read_chunks(recv, &mut chunks)) => next,
             () = superseded.cancelled() => return Err(ServiceError::Superseded),
         };
@@ -565,9 +565,9 @@ async fn receive(
 /// The chunks the stream holds now (at least one; waits for one), as one
 /// piece; `None` at the end of the stream.
 async fn read_chunks(
-    recv: &mut quinn::RecvStream,
+    recv: &mut fieldlink_link::RecvStream,
     chunks: &mut [bytes::Bytes],
-) -> Result<Option<bytes::Bytes>, quinn::ReadError> {
+) -> std::io::Result<Option<bytes::Bytes>> {
     let Some(count) = recv.read_chunks(chunks).await? else {
         return Ok(None);
     };

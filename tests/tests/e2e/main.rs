@@ -37,6 +37,7 @@ mod restore;
 mod revocation;
 mod service_interview;
 mod statistics;
+mod tcp;
 mod transparency;
 mod transport;
 mod triage;
