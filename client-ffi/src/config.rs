@@ -30,6 +30,10 @@ struct ConfigJson {
     request_timeout_ms: Option<u64>,
     /// Sign each item with the device key (default true).
     sign_captures: Option<bool>,
+    /// `auto` (default: QUIC first, TCP where UDP is blocked), `quic` or `tcp`.
+    transport: Option<String>,
+    /// The server's TCP address (default: `server_addr`).
+    tcp_server_addr: Option<String>,
 }
 
 /// Reads the JSON and the files it names.
@@ -68,6 +72,17 @@ pub(crate) fn client_config(json: &str) -> Result<ClientConfig, Failure> {
     }
     if let Some(sign) = parsed.sign_captures {
         config.sign_captures = sign;
+    }
+    if let Some(transport) = parsed.transport {
+        config.transport = transport
+            .parse()
+            .map_err(|e: String| Failure::new(FlStatus::Config, format!("transport: {e}")))?;
+    }
+    if let Some(tcp) = parsed.tcp_server_addr {
+        let addr = tcp
+            .parse()
+            .map_err(|e| Failure::new(FlStatus::Config, format!("tcp_server_addr {tcp:?}: {e}")))?;
+        config.tcp_addr = Some(addr);
     }
     Ok(config)
 }

@@ -48,6 +48,11 @@ async fn python_submits_uploads_and_takes_its_assignment_through_ctypes() {
     );
     assert!(out["photo_seq"].parse::<u64>().unwrap() > out["record_seq"].parse::<u64>().unwrap());
     assert_eq!(out["progress_last"], format!("{0}/{0}", setup.jpeg.len()));
+    assert_eq!(
+        out["tcp_record_seq"], out["record_seq"],
+        "the resend over TCP has the original receipt"
+    );
+    assert_eq!(out["bad_transport_status"], "2", "FL_STATUS_CONFIG");
     let event = common::Setup::event(&out["event_hex"]);
     assert_eq!(event.assignment.unwrap().id, setup.assignment_id);
 }

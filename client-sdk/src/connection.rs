@@ -191,7 +191,8 @@ impl Connector<'_> {
                 // the client's handshake completes; its refusal surfaces here,
                 // at the first stream. The close reason tells it apart from a
                 // lost link.
-                if let Some(classified @ Error::Authentication(_)) = connection.close_reason() {
+                let ended = connection.ended_reason(std::time::Duration::from_secs(2)).await;
+                if let Some(classified @ Error::Authentication(_)) = ended {
                     return Err(classified);
                 }
                 Err(error)

@@ -44,6 +44,17 @@ impl Link {
         }
     }
 
+    /// Why the connection ended, waiting up to `wait` for it to end: over
+    /// TCP a stream can fail a moment before the connection's driver has
+    /// read the TLS alert or GOAWAY that says why.
+    pub async fn ended_reason(&self, wait: Duration) -> Option<Error> {
+        if let Link::Tcp(link) = self {
+            let mut ended = link.ended_signal.clone();
+            let _ = tokio::time::timeout(wait, ended.wait_for(|ended| *ended)).await;
+        }
+        self.close_reason()
+    }
+
     /// Closes the connection with fieldlink close code `code`.
     pub fn close(&self, code: u32, reason: &[u8]) {
         match self {
@@ -104,6 +115,8 @@ pub(crate) struct TcpLink {
     requests: h2::client::SendRequest<Bytes>,
     /// Set by the driver when the connection ends.
     ended: Arc<Mutex<Option<Ended>>>,
+    /// Turns true when the driver has set `ended`.
+    ended_signal: tokio::sync::watch::Receiver<bool>,
     driver: tokio::task::AbortHandle,
     /// The position stream, opened with the first ping.
     positions: tokio::sync::Mutex<Option<h2::SendStream<Bytes>>>,
@@ -214,9 +227,11 @@ pub(crate) struct TcpSettings<'a> {
 pub(crate) async fn connect_tcp(addr: SocketAddr, settings: &TcpSettings<'_>) -> Result<Link, Error> {
     let name = ServerName::try_from(settings.server_name.to_owned())
         .map_err(|e| Error::Config(format!("server name: {e}")))?;
+    // Refused or unroutable: no server answers there (as a QUIC handshake
+    // that times out).
     let tcp = tokio::net::TcpStream::connect(addr)
         .await
-        .map_err(|e| Error::Connection(format!("TCP connect to {addr}: {e}")))?;
+        .map_err(|e| Error::Unreachable(format!("TCP connect to {addr}: {e}")))?;
     let _ = tcp.set_nodelay(true);
     let tls = tokio_rustls::TlsConnector::from(settings.tls.clone())
         .connect(name, tcp)
@@ -233,6 +248,7 @@ pub(crate) async fn connect_tcp(addr: SocketAddr, settings: &TcpSettings<'_>) ->
     let pinger = connection.ping_pong();
     let (keep_alive, idle) = (settings.keep_alive, settings.idle_timeout);
     let record = ended.clone();
+    let (signal, ended_signal) = tokio::sync::watch::channel(false);
     let driver = tokio::spawn(async move {
         // Keep-alive pings: a server that answers none within the idle
         // timeout is gone, as QUIC's idle timeout would say.
@@ -267,6 +283,7 @@ pub(crate) async fn connect_tcp(addr: SocketAddr, settings: &TcpSettings<'_>) ->
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get_or_insert(outcome);
+        let _ = signal.send(true);
     });
     Ok(Link::Tcp(Arc::new(TcpLink {
         id: (1 << (usize::BITS - 1)) | NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -274,6 +291,7 @@ pub(crate) async fn connect_tcp(addr: SocketAddr, settings: &TcpSettings<'_>) ->
         authority: settings.server_name.to_owned(),
         requests,
         ended,
+        ended_signal,
         driver: driver.abort_handle(),
         positions: tokio::sync::Mutex::new(None),
     })))
@@ -291,6 +309,10 @@ fn classify_io(error: &std::io::Error, stage: &str) -> Error {
         }
         Some(rustls::Error::InvalidCertificate(reason)) => {
             Error::Authentication(format!("the server's certificate: {reason:?}"))
+        }
+        // h2 keeps an I/O error's kind and text, not the rustls error inside.
+        None if error.to_string().starts_with("received fatal alert") => {
+            Error::Authentication(format!("the server refused the handshake ({error})"))
         }
         _ => Error::Connection(format!("{stage}: {error}")),
     }

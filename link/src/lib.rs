@@ -15,6 +15,8 @@
 mod close;
 mod recv;
 mod send;
+#[cfg(test)]
+mod tests;
 
 pub use close::{close_code_of, h2_reason_of};
 pub use recv::RecvStream;

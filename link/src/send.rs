@@ -109,7 +109,14 @@ fn poll_credit(
         match ready!(stream.poll_capacity(cx)) {
             Some(Ok(_)) => continue,
             Some(Err(error)) => return Poll::Ready(Err(h2_write_error(error))),
-            None => return Poll::Ready(Err(WriteError::Lost("the stream is closed".into()))),
+            // No more credit will come: reset by the peer (it stopped us),
+            // or gone with the connection.
+            None => {
+                return Poll::Ready(Err(match stream.poll_reset(cx) {
+                    Poll::Ready(Ok(reason)) => WriteError::Stopped(u64::from(u32::from(reason))),
+                    _ => WriteError::Lost("the stream is closed".into()),
+                }))
+            }
         }
     }
 }

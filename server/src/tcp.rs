@@ -114,10 +114,17 @@ async fn serve_connection(
 ) {
     let _ = stream.set_nodelay(true);
     let handshake = async {
-        let tls = tokio_rustls::TlsAcceptor::from(tls)
+        let tls = match tokio_rustls::TlsAcceptor::from(tls)
             .accept(stream)
+            .into_fallible()
             .await
-            .map_err(|e| format!("TLS: {e}"))?;
+        {
+            Ok(tls) => tls,
+            Err((error, stream)) => {
+                linger(stream).await;
+                return Err(format!("TLS: {error}"));
+            }
+        };
         let certificates: Vec<CertificateDer<'static>> = tls
             .get_ref()
             .1
@@ -148,6 +155,29 @@ async fn serve_connection(
     let (link, driver) = TcpLink::start(connection, certificates, &state.config);
     tokio::spawn(driver);
     crate::connection::serve_link(state, remote, Link::Tcp(link), shutdown, requests).await;
+}
+
+/// After a refused TLS handshake: the alert has been written; end our side
+/// and read what the client still sends (with TLS 1.3 it believes the
+/// handshake done and sends its first frames) until it closes, briefly.
+/// Closing at once with those bytes unread would make the kernel send a
+/// reset, and the client would lose the alert that says why.
+async fn linger(mut stream: TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const LINGER: Duration = Duration::from_secs(2);
+    const DRAIN_BYTES_MAX: usize = 64 * 1024;
+    let _ = stream.shutdown().await;
+    let drain = async {
+        let mut buffer = [0u8; 4096];
+        let mut drained = 0;
+        while drained < DRAIN_BYTES_MAX {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => drained += read,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
 fn h2_builder(config: &Config) -> h2::server::Builder {
@@ -290,6 +320,10 @@ async fn drive(
             },
             code = &mut close, if closing.is_none() => {
                 match code {
+                    // A refused sign-in: its answer is queued on the hello
+                    // stream and must reach the terminal first (QUIC waits
+                    // for the stream's acknowledgement instead).
+                    Ok(fieldlink_protocol::close_code::SESSION_REFUSED) => connection.graceful_shutdown(),
                     Ok(code) => connection.abrupt_shutdown(h2::Reason::from(h2_reason_of(code))),
                     // Nobody holds the link any more: finish what is open.
                     Err(_) => connection.graceful_shutdown(),

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use fieldlink_client::{Client, ClientConfig, Credentials, LogTrust};
+use fieldlink_client::{Client, ClientConfig, Credentials, LogTrust, Transport};
 
 use super::error::CliError;
 
@@ -22,6 +22,14 @@ pub struct ConnectionArgs {
     /// Server UDP address.
     #[arg(long, global = true, default_value = "127.0.0.1:4433")]
     pub server: SocketAddr,
+    /// How to reach it: `quic`, `tcp` (TLS and HTTP/2, where UDP is
+    /// blocked), or `auto` (QUIC first, TCP if no QUIC handshake completes
+    /// within a second).
+    #[arg(long, global = true, default_value = "auto", value_parser = parse_transport)]
+    pub transport: Transport,
+    /// The server's TCP address [default: the --server address].
+    #[arg(long, global = true)]
+    pub tcp_server: Option<SocketAddr>,
     /// Name on the server's certificate.
     #[arg(long, global = true, default_value = "localhost")]
     pub server_name: String,
@@ -103,6 +111,8 @@ impl ConnectionArgs {
                 password,
             },
         )?;
+        config.transport = self.transport;
+        config.tcp_addr = self.tcp_server;
         let log_key = match (&self.log_key, self.dev) {
             (Some(path), _) => Some(path.clone()),
             (None, true) => Some(dev_dir.join("log.pub")),
@@ -113,6 +123,10 @@ impl ConnectionArgs {
         }
         Ok(config)
     }
+}
+
+fn parse_transport(text: &str) -> Result<Transport, String> {
+    text.parse()
 }
 
 /// `./certs-dev` when run from the repository root, else the one beside the sources.

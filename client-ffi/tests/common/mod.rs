@@ -32,6 +32,7 @@ impl Setup {
         let certs = certs_dir();
         let config = serde_json::json!({
             "server_addr": server.addr().to_string(),
+            "tcp_server_addr": server.tcp_addr().to_string(),
             "server_name": "localhost",
             "ca_pem_path": certs.join("ca.pem"),
             "cert_pem_path": certs.join("device-001.pem"),

@@ -93,4 +93,16 @@ print(f"event_hex={bytes(event.data[:event.len]).hex()}")
 lib.fl_bytes_free(ctypes.byref(event))
 lib.fl_feed_close(feed)
 lib.fl_client_close(client)
+
+# The same record again over TCP (as where UDP is blocked): the same receipt.
+over_tcp = json.loads(config_text)
+over_tcp["transport"] = "tcp"
+check(lib.fl_client_connect(json.dumps(over_tcp).encode(), ctypes.byref(client)), OK, "connect over TCP")
+again = Receipt()
+check(lib.fl_client_submit(client, INSPECTION, record, len(record), ctypes.byref(again)), OK, "submit over TCP")
+print(f"tcp_record_seq={again.server_seq}")
+lib.fl_client_close(client)
+wrong_transport = json.loads(config_text)
+wrong_transport["transport"] = "carrier-pigeon"
+print(f"bad_transport_status={lib.fl_client_connect(json.dumps(wrong_transport).encode(), ctypes.byref(client))}")
 print("done=1")
