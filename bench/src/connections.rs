@@ -64,6 +64,15 @@ pub fn child(kind: &str, data_dir: &Path) -> Result<(), String> {
     {
         config.stream_receive_window_bytes = kib * 1024;
     }
+    // Across a test network (the `tcp` scenario's impaired link): listen on
+    // the namespace's address, QUIC and TCP on one port.
+    if let Some(ip) = std::env::var("FIELDLINK_BENCH_LISTEN")
+        .ok()
+        .and_then(|v| v.parse::<std::net::IpAddr>().ok())
+    {
+        config.listen = std::net::SocketAddr::new(ip, 0);
+        config.tcp = Some(std::net::SocketAddr::new(ip, 0));
+    }
     // A directory written beside the data (the instruction-count scenario's
     // fleet of officers) replaces the dev one.
     let directory = data_dir.join(CHILD_DIRECTORY);

@@ -86,6 +86,24 @@ pub async fn fleet_signing(
     count: usize,
     sign_captures: bool,
 ) -> Result<Vec<(Client, &'static str)>, String> {
+    fleet_over(
+        addr,
+        None,
+        fieldlink_client::Transport::Quic,
+        count,
+        sign_captures,
+    )
+    .await
+}
+
+/// The same over `transport` (TCP at `tcp`, when given).
+pub async fn fleet_over(
+    addr: std::net::SocketAddr,
+    tcp: Option<std::net::SocketAddr>,
+    transport: fieldlink_client::Transport,
+    count: usize,
+    sign_captures: bool,
+) -> Result<Vec<(Client, &'static str)>, String> {
     let mut tokens = Vec::new();
     for (device, officer) in SEATS {
         let first = connect(addr, device, officer)
@@ -101,6 +119,8 @@ pub async fn fleet_signing(
         let mut config = client_config(addr, device, officer);
         config.credentials = Credentials::Token(token.clone());
         config.sign_captures = sign_captures;
+        config.transport = transport;
+        config.tcp_addr = tcp;
         let client = Client::connect(config)
             .await
             .map_err(|e| format!("terminal {index}: {e}"))?;

@@ -31,6 +31,7 @@ mod raw_quic;
 mod report;
 mod sink;
 mod stats;
+mod tcp;
 mod video;
 mod yearly_stats;
 
@@ -46,8 +47,8 @@ struct Args {
     /// Short rounds (under a minute in all on a 2-core machine).
     #[arg(long)]
     quick: bool,
-    /// Run one scenario only: ingest, photo, video, decode, push, conns, growth, postgres, positions, log,
-    /// hj212, stats or instructions (instructions runs only when named: it runs the server under valgrind).
+    /// Run one scenario only: ingest, photo, video, decode, push, conns, growth, postgres, positions, tcp,
+    /// log, hj212, stats or instructions (instructions runs only when named: it runs the server under valgrind).
     #[arg(long)]
     only: Option<String>,
     /// Write every figure as JSON to this file.
@@ -58,7 +59,7 @@ struct Args {
     child: Option<Vec<String>>,
 }
 
-const SCENARIOS: [&str; 13] = [
+const SCENARIOS: [&str; 14] = [
     "ingest",
     "photo",
     "video",
@@ -68,6 +69,7 @@ const SCENARIOS: [&str; 13] = [
     "growth",
     "postgres",
     "positions",
+    "tcp",
     "log",
     "hj212",
     "stats",
@@ -253,6 +255,22 @@ async fn run(args: &Args) -> Result<(), String> {
         };
         eprintln!("positions: {} terminals, {} s", plan.terminals, plan.seconds);
         figures.extend(timed("positions", positions::run(&plan)).await?);
+    }
+    if wanted("tcp") {
+        let plan = tcp::Plan {
+            terminals: if quick { 16 } else { 64 },
+            in_flight: 16,
+            uploads: if quick { 4 } else { 8 },
+            photo_bytes: 4 << 20,
+            rounds: if quick { 1 } else { 3 },
+            window: Duration::from_secs(if quick { 2 } else { 5 }),
+            impairment: (20, 1.0),
+        };
+        eprintln!(
+            "tcp: QUIC and TCP, {} terminals, {} in flight on one connection, uploads",
+            plan.terminals, plan.in_flight
+        );
+        figures.extend(timed("tcp", tcp::run(&plan)).await?);
     }
     if wanted("log") {
         let plan = log::Plan {

@@ -955,3 +955,59 @@ async fn stats_prints_the_periods_figures_as_json_and_csv() {
     );
     server.shutdown().await;
 }
+
+/// `--transport tcp` reaches the server over TLS and HTTP/2 (as where UDP is
+/// blocked) and gets the same receipt for the same file; an unknown
+/// transport is a usage error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_transport_flag_submits_over_tcp_with_the_same_receipt() {
+    let data = tempfile::tempdir().unwrap();
+    let server = dev_server_with(data.path(), |config| {
+        config.tcp = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let addr = server.local_addr();
+    let tcp = server.tcp_addr().expect("a TCP listener").to_string();
+    let example = tokio::task::spawn_blocking(move || fieldlink(addr, &["example", "inspection"]))
+        .await
+        .unwrap();
+    let file = data.path().join("record.json");
+    std::fs::write(&file, &example.stdout).unwrap();
+    let path = file.to_str().unwrap().to_owned();
+    let submit = |transport: &'static str| {
+        let (path, tcp) = (path.clone(), tcp.clone());
+        tokio::task::spawn_blocking(move || {
+            fieldlink(
+                addr,
+                &[
+                    "--transport",
+                    transport,
+                    "--tcp-server",
+                    &tcp,
+                    "submit",
+                    "inspection",
+                    &path,
+                ],
+            )
+        })
+    };
+    let over_tcp = submit("tcp").await.unwrap();
+    assert!(
+        over_tcp.status.success(),
+        "{}",
+        String::from_utf8_lossy(&over_tcp.stderr)
+    );
+    let first: serde_json::Value = serde_json::from_slice(&over_tcp.stdout).unwrap();
+    assert_eq!(first["replayed"], false);
+    let over_quic = submit("quic").await.unwrap();
+    let again: serde_json::Value = serde_json::from_slice(&over_quic.stdout).unwrap();
+    assert_eq!(again["replayed"], true);
+    assert_eq!(again["server_seq"], first["server_seq"]);
+    let unknown = submit("carrier-pigeon").await.unwrap();
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("unknown transport"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
+}

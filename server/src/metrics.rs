@@ -105,8 +105,10 @@ impl Metrics {
 pub struct Snapshot<'a> {
     /// The counters.
     pub metrics: &'a Metrics,
-    /// QUIC connections open.
+    /// Terminal connections open (QUIC and TCP).
     pub connections: u64,
+    /// Of those, over TCP (TLS, HTTP/2).
+    pub tcp_connections: u64,
     /// Officer sessions open.
     pub sessions: u64,
     /// Handshakes in progress.
@@ -125,9 +127,15 @@ pub fn render(s: &Snapshot<'_>) -> String {
     };
     gauge(
         "fieldlink_connections",
-        "QUIC connections open.",
+        "Terminal connections open (QUIC and TCP).",
         "gauge",
         s.connections,
+    );
+    gauge(
+        "fieldlink_tcp_connections",
+        "Terminal connections open over TCP (TLS, HTTP/2), where UDP is blocked.",
+        "gauge",
+        s.tcp_connections,
     );
     gauge(
         "fieldlink_sessions",
@@ -300,6 +308,7 @@ mod tests {
         let text = render(&Snapshot {
             metrics: &metrics,
             connections: 3,
+            tcp_connections: 1,
             sessions: 2,
             handshakes_pending: 0,
             commits: (1, 2, 2, 500),
@@ -308,6 +317,7 @@ mod tests {
         assert!(text.contains("fieldlink_requests_total{kind=\"submit_inspection\",result=\"ok\"} 2"));
         assert!(text.contains("fieldlink_requests_total{kind=\"upload_photo\",result=\"OFFSET_MISMATCH\"} 1"));
         assert!(text.contains("fieldlink_connections 3\n"));
+        assert!(text.contains("fieldlink_tcp_connections 1\n"));
         assert!(text.contains("fieldlink_push_lag_milliseconds_max 30\n"));
     }
 }

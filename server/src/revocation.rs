@@ -362,6 +362,14 @@ impl LiveConnections {
         self.lock().len()
     }
 
+    /// Number of live connections over TCP (TLS, HTTP/2).
+    pub fn tcp_len(&self) -> usize {
+        self.lock()
+            .values()
+            .filter(|(link, _, _)| matches!(link, crate::link::Link::Tcp(_)))
+            .count()
+    }
+
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

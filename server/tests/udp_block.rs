@@ -9,6 +9,9 @@
 //! tests/tests/e2e/tcp.rs has the loopback variant for such machines.
 
 mod common;
+#[path = "../../tests/src/netns.rs"]
+#[allow(dead_code)]
+mod netns;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -18,169 +21,47 @@ use std::time::Duration;
 use fieldlink_client::{Client, PhotoUpload, Transport};
 use fieldlink_protocol::pb;
 
-/// Runs a command; its error output when it fails.
-fn run(program: &str, args: &[&str]) -> Result<(), String> {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .map_err(|e| format!("{program}: {e}"))?;
-    match output.status.success() {
-        true => Ok(()),
-        false => Err(format!(
-            "{program} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        )),
-    }
-}
+const PORT: u16 = 4433;
 
-/// Why this machine cannot run the test, if it cannot.
-fn unavailable() -> Option<String> {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !root {
-        return Some("not root (network namespaces need it)".into());
-    }
-    for tool in ["ip", "nft"] {
-        if Command::new(tool).arg("--version").output().is_err() {
-            return Some(format!("no `{tool}` command (iproute2, nftables)"));
-        }
-    }
-    None
-}
-
-/// The namespace, its veth pair and the server in it; removed on drop.
-struct Network {
-    namespace: String,
-    host_side: String,
-    server: Option<Child>,
+/// The server, run inside the namespace; killed on drop.
+struct Server {
+    child: Child,
     _data: tempfile::TempDir,
 }
 
-impl Drop for Network {
+impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(mut server) = self.server.take() {
-            let _ = server.kill();
-            let _ = server.wait();
-        }
-        let _ = run("ip", &["netns", "del", &self.namespace]);
-        let _ = run("ip", &["link", "del", &self.host_side]);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
-const PORT: u16 = 4433;
-
-impl Network {
-    /// A namespace `fl<pid>` at 10.231.X.2, reached from here at 10.231.X.1.
-    fn create() -> Result<(Self, SocketAddr), String> {
-        let pid = std::process::id();
-        let namespace = format!("fl{pid}");
-        let host_side = format!("fla{pid}");
-        let server_side = format!("flb{pid}");
-        let subnet = pid % 250;
-        let host_ip = format!("10.231.{subnet}.1");
-        let server_ip = format!("10.231.{subnet}.2");
-        let network = Network {
-            namespace: namespace.clone(),
-            host_side: host_side.clone(),
-            server: None,
-            _data: tempfile::tempdir().map_err(|e| e.to_string())?,
-        };
-        run("ip", &["netns", "add", &namespace])?;
-        run(
-            "ip",
-            &[
-                "link",
-                "add",
-                &host_side,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &server_side,
-            ],
-        )?;
-        run("ip", &["link", "set", &server_side, "netns", &namespace])?;
-        run(
-            "ip",
-            &["addr", "add", &format!("{host_ip}/24"), "dev", &host_side],
-        )?;
-        run("ip", &["link", "set", &host_side, "up"])?;
-        let inside = |args: &[&str]| {
-            let mut all = vec!["netns", "exec", namespace.as_str(), "ip"];
-            all.extend_from_slice(args);
-            run("ip", &all)
-        };
-        inside(&["addr", "add", &format!("{server_ip}/24"), "dev", &server_side])?;
-        inside(&["link", "set", &server_side, "up"])?;
-        inside(&["link", "set", "lo", "up"])?;
-        let addr: SocketAddr = format!("{server_ip}:{PORT}")
-            .parse()
-            .map_err(|e| format!("{e}"))?;
-        Ok((network, addr))
-    }
-
-    /// Starts the server in the namespace: QUIC and TCP on the same port.
-    fn start_server(&mut self, addr: SocketAddr) -> Result<(), String> {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.namespace])
-            .arg(env!("CARGO_BIN_EXE_fieldlink-server"))
-            .args([
-                "serve",
-                "--dev",
-                "--http",
-                "127.0.0.1:0",
-                "--hj212",
-                "127.0.0.1:0",
-            ])
-            .args(["--listen", &addr.to_string(), "--tcp", &addr.to_string()])
-            .arg("--data-dir")
-            .arg(self._data.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("spawn the server: {e}"))?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        self.server = Some(child);
-        let line = BufReader::new(stdout).lines().next();
-        match line {
-            Some(Ok(text)) if text.contains("listening on") => Ok(()),
-            other => Err(format!("the server did not start: {other:?}")),
-        }
-    }
-
-    /// nftables in the server's namespace: drop UDP to the port, or stop.
-    fn block_udp(&self, blocked: bool) -> Result<(), String> {
-        let nft = |args: &[&str]| {
-            let mut all = vec!["netns", "exec", self.namespace.as_str(), "nft"];
-            all.extend_from_slice(args);
-            run("ip", &all)
-        };
-        if !blocked {
-            return nft(&["delete", "table", "inet", "flblock"]);
-        }
-        nft(&["add", "table", "inet", "flblock"])?;
-        nft(&[
-            "add",
-            "chain",
-            "inet",
-            "flblock",
-            "input",
-            "{ type filter hook input priority 0 ; policy accept ; }",
-        ])?;
-        nft(&[
-            "add",
-            "rule",
-            "inet",
-            "flblock",
-            "input",
-            "udp",
-            "dport",
-            &PORT.to_string(),
-            "drop",
+/// Starts the server in `namespace`: QUIC and TCP on the same port.
+fn start_server(namespace: &netns::Namespace, addr: SocketAddr) -> Result<Server, String> {
+    let data = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &namespace.name])
+        .arg(env!("CARGO_BIN_EXE_fieldlink-server"))
+        .args([
+            "serve",
+            "--dev",
+            "--http",
+            "127.0.0.1:0",
+            "--hj212",
+            "127.0.0.1:0",
         ])
+        .args(["--listen", &addr.to_string(), "--tcp", &addr.to_string()])
+        .arg("--data-dir")
+        .arg(data.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("spawn the server: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let server = Server { child, _data: data };
+    match BufReader::new(stdout).lines().next() {
+        Some(Ok(text)) if text.contains("listening on") => Ok(server),
+        other => Err(format!("the server did not start: {other:?}")),
     }
 }
 
@@ -198,7 +79,7 @@ fn terminal(addr: SocketAddr, device: &str, officer: &str) -> fieldlink_client::
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_a_udp_block_the_terminal_works_over_tcp_and_returns_to_quic() {
-    if let Some(reason) = unavailable() {
+    if let Some(reason) = netns::unavailable(&["ip", "nft"]) {
         assert!(
             std::env::var("FIELDLINK_REQUIRE_NETNS").is_err(),
             "FIELDLINK_REQUIRE_NETNS is set but: {reason}"
@@ -206,9 +87,10 @@ async fn behind_a_udp_block_the_terminal_works_over_tcp_and_returns_to_quic() {
         println!("SKIPPED: {reason}");
         return;
     }
-    let (mut network, addr) = Network::create().expect("the namespace and its veth pair");
-    network.start_server(addr).expect("the server in the namespace");
-    network.block_udp(true).expect("the nftables rule");
+    let network = netns::Namespace::create(0).expect("the namespace and its veth pair");
+    let addr: SocketAddr = format!("{}:{PORT}", network.inside_ip).parse().unwrap();
+    let _server = start_server(&network, addr).expect("the server in the namespace");
+    network.block_udp(PORT, true).expect("the nftables rule");
 
     // Both terminals are behind the block: each falls back to TCP.
     let supervisor = Client::connect(terminal(addr, "device-003", "supervisor-01"))
@@ -268,7 +150,7 @@ async fn behind_a_udp_block_the_terminal_works_over_tcp_and_returns_to_quic() {
     );
 
     // The block lifts: the terminal moves back to QUIC.
-    network.block_udp(false).expect("the rule deleted");
+    network.block_udp(PORT, false).expect("the rule deleted");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     loop {
         let record = fieldlink_protocol::inspection::example_record("officer-01", fieldlink_client::now_ms());

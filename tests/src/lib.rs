@@ -5,6 +5,7 @@
 
 pub mod impairment;
 pub mod media;
+pub mod netns;
 pub mod s3;
 
 /// Real JPEG and PNG files with EXIF (shared with the simulator).

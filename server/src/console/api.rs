@@ -961,6 +961,7 @@ async fn metrics(
     let text = crate::metrics::render(&crate::metrics::Snapshot {
         metrics: &app.metrics,
         connections: app.live.len() as u64,
+        tcp_connections: app.live.tcp_len() as u64,
         sessions: app.presence.sessions(),
         handshakes_pending: u64::from(app.handshakes.pending()),
         commits: (
