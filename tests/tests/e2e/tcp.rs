@@ -105,11 +105,20 @@ async fn a_terminal_whose_udp_is_dropped_falls_back_to_tcp_and_returns_to_quic()
     config.transport = Transport::Auto;
     config.tcp_addr = Some(server.tcp_addr());
     config.tcp_fallback_after = Duration::from_millis(300);
-    config.quic_retry_after = Duration::from_secs(1);
+    config.quic_retry_after = Duration::from_secs(10);
     let terminal = Client::connect(config).await.expect("a session over TCP");
     assert_eq!(terminal.transport().await, Some(Transport::Tcp));
     let receipt = terminal.submit_inspection(&record("officer-01")).await.unwrap();
     assert!(!receipt.replayed);
+
+    // This network is remembered: a reconnect goes straight to TCP and
+    // sends no QUIC packet at all (until QUIC is due to be tried again).
+    let dropped = proxy.counts()[0];
+    assert!(dropped > 0, "the QUIC attempt went through the proxy");
+    terminal.disconnect().await;
+    terminal.submit_inspection(&record("officer-01")).await.unwrap();
+    assert_eq!(terminal.transport().await, Some(Transport::Tcp));
+    assert_eq!(proxy.counts()[0], dropped, "QUIC was tried again at once");
 
     // The block lifts: within a few retry intervals the terminal is on QUIC.
     proxy.set(Conditions::default());
