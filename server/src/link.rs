@@ -2,13 +2,13 @@
 //! the connection's task, the revocation watch and the request tasks need
 //! of it, the same whichever transport carries it.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use fieldlink_link::{RecvStream, SendStream};
 use rustls_pki_types::CertificateDer;
-
-use crate::tcp::TcpLink;
+use tokio::sync::{mpsc, oneshot};
 
 /// One terminal's connection. Cloning shares it.
 #[derive(Clone)]
@@ -75,5 +75,75 @@ impl Link {
             Link::Quic(_) => "quic",
             Link::Tcp(_) => "tcp",
         }
+    }
+}
+
+/// A terminal's TCP connection, as the connection's task sees it: the
+/// streams and position frames its driver (`tcp.rs`) hands over, and a
+/// way to tell the driver to close.
+pub struct TcpLink {
+    id: usize,
+    certificates: Vec<CertificateDer<'static>>,
+    streams: tokio::sync::Mutex<mpsc::Receiver<(SendStream, RecvStream)>>,
+    positions: tokio::sync::Mutex<mpsc::Receiver<Bytes>>,
+    /// Tells the driver to close with a fieldlink close code.
+    close: std::sync::Mutex<Option<oneshot::Sender<u32>>>,
+}
+
+/// Ids for TCP links, apart from QUIC's (which are heap addresses).
+static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
+
+impl TcpLink {
+    /// A link fed by a driver through these channels.
+    pub fn new(
+        certificates: Vec<CertificateDer<'static>>,
+        streams: mpsc::Receiver<(SendStream, RecvStream)>,
+        positions: mpsc::Receiver<Bytes>,
+        close: oneshot::Sender<u32>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            id: (1 << (usize::BITS - 1)) | NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            certificates,
+            streams: tokio::sync::Mutex::new(streams),
+            positions: tokio::sync::Mutex::new(positions),
+            close: std::sync::Mutex::new(Some(close)),
+        })
+    }
+
+    /// An id unique among live connections.
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// The certificate chain the terminal authenticated with.
+    pub fn certificates(&self) -> &[CertificateDer<'static>] {
+        &self.certificates
+    }
+
+    /// Closes the connection: GOAWAY carrying `code` (see `fieldlink_link::h2_reason_of`).
+    pub fn close(&self, code: u32) {
+        if let Some(close) = self.close.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = close.send(code);
+        }
+    }
+
+    /// The next stream the terminal opened.
+    pub async fn accept_stream(&self) -> Result<(SendStream, RecvStream), String> {
+        self.streams
+            .lock()
+            .await
+            .recv()
+            .await
+            .ok_or_else(|| "the TCP connection ended".to_owned())
+    }
+
+    /// The next position frame.
+    pub async fn read_datagram(&self) -> Result<Bytes, String> {
+        self.positions
+            .lock()
+            .await
+            .recv()
+            .await
+            .ok_or_else(|| "the TCP connection ended".to_owned())
     }
 }

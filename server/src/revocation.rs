@@ -461,7 +461,7 @@ async fn apply_crl(
         ));
     }
     let crypto = crate::tls::server_config(&files, watch.config.dev).map_err(|e| e.to_string())?;
-    let tcp_crypto = crate::tcp::tls_config(crypto.clone());
+    let tcp_crypto = crate::tls::tcp_server_config(crypto.clone());
     let server_config = crate::transport::server_config(crypto, &watch.config)?;
     let revoked = read.serials;
     // New handshakes first, then the live connections.

@@ -212,7 +212,7 @@ pub async fn start_wrapped(
         })?;
     let directory = load_directory(&config, storage.as_ref()).await?;
 
-    let tcp_tls = crate::swappable::Swappable::new(crate::tcp::tls_config(crypto.clone()));
+    let tcp_tls = crate::swappable::Swappable::new(crate::tls::tcp_server_config(crypto.clone()));
     let server_config = transport::server_config(crypto, &config).map_err(|detail| ServerError::Listen {
         addr: config.listen,
         detail,

@@ -15,7 +15,7 @@
 //! stops answering pings for `idle_timeout_ms` is dropped.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::handshake_gate::Admission;
-use crate::link::Link;
+use crate::link::{Link, TcpLink};
 use crate::state::AppState;
 use crate::swappable::Swappable;
 
@@ -53,12 +53,6 @@ const POSITIONS_QUEUED_MAX: usize = 8;
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// The largest HTTP/2 window (2^31 - 1).
 const WINDOW_MAX: u32 = (1 << 31) - 1;
-
-/// The TCP listener's TLS configuration: the QUIC endpoint's, with ALPN h2.
-pub fn tls_config(mut config: rustls::ServerConfig) -> rustls::ServerConfig {
-    config.alpn_protocols = vec![fieldlink_link::TCP_ALPN.to_vec()];
-    config
-}
 
 /// Accepts TCP connections until shutdown; each is served like a QUIC one.
 pub async fn serve(
@@ -152,7 +146,7 @@ async fn serve_connection(
             return;
         }
     };
-    let (link, driver) = TcpLink::start(connection, certificates, &state.config);
+    let (link, driver) = start_link(connection, certificates, &state.config);
     tokio::spawn(driver);
     crate::connection::serve_link(state, remote, Link::Tcp(link), shutdown, requests).await;
 }
@@ -195,80 +189,22 @@ fn h2_builder(config: &Config) -> h2::server::Builder {
     builder
 }
 
-/// A terminal's TCP connection, as the connection's task sees it.
-pub struct TcpLink {
-    id: usize,
-    certificates: Vec<CertificateDer<'static>>,
-    streams: tokio::sync::Mutex<mpsc::Receiver<(SendStream, RecvStream)>>,
-    positions: tokio::sync::Mutex<mpsc::Receiver<Bytes>>,
-    /// Tells the driver to close with a fieldlink close code.
-    close: std::sync::Mutex<Option<oneshot::Sender<u32>>>,
-}
-
-/// Ids for TCP links, apart from QUIC's (which are heap addresses).
-static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
-
 type H2Connection = h2::server::Connection<tokio_rustls::server::TlsStream<TcpStream>, Bytes>;
 
-impl TcpLink {
-    /// The link and its driver (to be spawned): h2 makes progress only while
-    /// the driver runs.
-    fn start(
-        connection: H2Connection,
-        certificates: Vec<CertificateDer<'static>>,
-        config: &Config,
-    ) -> (Arc<Self>, impl std::future::Future<Output = ()> + Send) {
-        let (streams_in, streams) = mpsc::channel(config.concurrent_requests_max as usize + 2);
-        let (positions_in, positions) = mpsc::channel(POSITIONS_QUEUED_MAX);
-        let (close_in, close) = oneshot::channel();
-        let link = Arc::new(Self {
-            id: (1 << (usize::BITS - 1)) | NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            certificates,
-            streams: tokio::sync::Mutex::new(streams),
-            positions: tokio::sync::Mutex::new(positions),
-            close: std::sync::Mutex::new(Some(close_in)),
-        });
-        let idle = Duration::from_millis(config.idle_timeout_ms);
-        let driver = drive(connection, streams_in, positions_in, close, idle);
-        (link, driver)
-    }
-
-    /// An id unique among live connections.
-    pub fn id(&self) -> usize {
-        self.id
-    }
-
-    /// The certificate chain the terminal authenticated with.
-    pub fn certificates(&self) -> &[CertificateDer<'static>] {
-        &self.certificates
-    }
-
-    /// Closes the connection: GOAWAY carrying `code` (see `fieldlink_link::h2_reason_of`).
-    pub fn close(&self, code: u32) {
-        if let Some(close) = self.close.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = close.send(code);
-        }
-    }
-
-    /// The next stream the terminal opened.
-    pub async fn accept_stream(&self) -> Result<(SendStream, RecvStream), String> {
-        self.streams
-            .lock()
-            .await
-            .recv()
-            .await
-            .ok_or_else(|| "the TCP connection ended".to_owned())
-    }
-
-    /// The next position frame.
-    pub async fn read_datagram(&self) -> Result<Bytes, String> {
-        self.positions
-            .lock()
-            .await
-            .recv()
-            .await
-            .ok_or_else(|| "the TCP connection ended".to_owned())
-    }
+/// The link of a new HTTP/2 connection, and its driver (to be spawned):
+/// h2 makes progress only while the driver runs.
+fn start_link(
+    connection: H2Connection,
+    certificates: Vec<CertificateDer<'static>>,
+    config: &Config,
+) -> (Arc<TcpLink>, impl std::future::Future<Output = ()> + Send) {
+    let (streams_in, streams) = mpsc::channel(config.concurrent_requests_max as usize + 2);
+    let (positions_in, positions) = mpsc::channel(POSITIONS_QUEUED_MAX);
+    let (close_in, close) = oneshot::channel();
+    let link = TcpLink::new(certificates, streams, positions, close_in);
+    let idle = Duration::from_millis(config.idle_timeout_ms);
+    let driver = drive(connection, streams_in, positions_in, close, idle);
+    (link, driver)
 }
 
 /// Runs one HTTP/2 connection: accepts its streams and hands them over,

@@ -62,6 +62,13 @@ pub enum TlsError {
     DevelopmentCertificates(String),
 }
 
+/// The TCP listener's TLS configuration: the QUIC endpoint's, with ALPN
+/// `h2` (docs/protocol.md §1a).
+pub fn tcp_server_config(mut config: rustls::ServerConfig) -> rustls::ServerConfig {
+    config.alpn_protocols = vec![fieldlink_link::TCP_ALPN.to_vec()];
+    config
+}
+
 /// Builds the rustls server configuration for QUIC.
 pub fn server_config(files: &TlsFiles, allow_development_ca: bool) -> Result<rustls::ServerConfig, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
