@@ -264,7 +264,7 @@ async fn run(args: &Args) -> Result<(), String> {
             photo_bytes: 4 << 20,
             rounds: if quick { 1 } else { 3 },
             window: Duration::from_secs(if quick { 2 } else { 5 }),
-            impairment: (20, 1.0),
+            loss_percent: 2.0,
         };
         eprintln!(
             "tcp: QUIC and TCP, {} terminals, {} in flight on one connection, uploads",

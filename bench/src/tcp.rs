@@ -1,9 +1,9 @@
 //! fieldlink/1 over TCP (TLS 1.3, HTTP/2) beside QUIC, in the same rounds
 //! against the same server: records from a fleet of terminals, many records
 //! in flight on one connection, and photo uploads. On loopback, and (as
-//! root) across a veth link with netem delay and loss, where QUIC should
-//! win: a lost TCP segment stalls every stream of its connection, a lost
-//! QUIC packet only the streams whose data it carried.
+//! root) across a veth link that drops packets at random (nftables), where
+//! QUIC should win: a lost TCP segment stalls every stream of its
+//! connection, a lost QUIC packet only the streams whose data it carried.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -29,8 +29,8 @@ pub struct Plan {
     pub rounds: usize,
     /// Time each record measurement runs.
     pub window: Duration,
-    /// The impaired link: one-way delay (ms) and loss (%) each way.
-    pub impairment: (u32, f64),
+    /// The impaired link: random loss (%) each way.
+    pub loss_percent: f64,
 }
 
 /// One transport's figures in one round.
@@ -49,12 +49,12 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
     let server = ingest::bench_server().await;
     figures.extend(compare(plan, "loopback", server.addr(), server.tcp_addr()).await?);
     drop(server);
-    match netns::unavailable(&["ip", "tc"]) {
+    match netns::unavailable(&["ip", "nft"]) {
         Some(reason) => eprintln!("tcp: the impaired comparison is skipped: {reason}"),
         None => {
-            let (delay, loss) = plan.impairment;
+            let loss = plan.loss_percent;
             let network = netns::Namespace::create(1)?;
-            network.impair(delay, loss)?;
+            network.lose(loss)?;
             let mut wrapper = vec![
                 "env".to_owned(),
                 format!("FIELDLINK_BENCH_LISTEN={}", network.inside_ip),
@@ -63,7 +63,7 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
             let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
             let mut child = ChildServer::start_in("server", dir, &wrapper)?;
             // A fresh namespace: TCP got the QUIC port number.
-            let label = format!("{delay} ms each way, {loss} % loss each way");
+            let label = format!("veth, {loss} % loss each way");
             let compared = compare(plan, &label, child.addr, child.addr).await;
             child.finish(Duration::from_secs(10));
             figures.extend(compared?);

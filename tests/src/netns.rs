@@ -144,19 +144,35 @@ impl Namespace {
         )
     }
 
-    /// Delay and loss on both directions of the link (netem).
-    pub fn impair(&self, delay_ms: u32, loss_percent: f64) -> Result<(), String> {
-        let delay = format!("{delay_ms}ms");
-        let loss = format!("{loss_percent}%");
-        let netem = [
-            "qdisc", "replace", "dev", "", "root", "netem", "delay", &delay, "loss", &loss,
-        ];
-        let mut host = netem;
-        host[3] = &self.host_side;
-        run("tc", &host)?;
-        let mut inside = netem;
-        inside[3] = &self.inside_side;
-        self.inside("tc", &inside)
+    /// Drops `loss_percent` of the packets crossing the link, each way, at
+    /// random (nftables `numgen random`: this kernel has no netem).
+    pub fn lose(&self, loss_percent: f64) -> Result<(), String> {
+        let per_mille = ((loss_percent * 10.0).round() as u32).min(1000).to_string();
+        self.inside("nft", &["add", "table", "inet", "flloss"])?;
+        for (chain, hook, direction) in [("input", "input", "iifname"), ("output", "output", "oifname")] {
+            let spec = format!("{{ type filter hook {hook} priority 0 ; policy accept ; }}");
+            self.inside("nft", &["add", "chain", "inet", "flloss", chain, &spec])?;
+            self.inside(
+                "nft",
+                &[
+                    "add",
+                    "rule",
+                    "inet",
+                    "flloss",
+                    chain,
+                    direction,
+                    &self.inside_side,
+                    "numgen",
+                    "random",
+                    "mod",
+                    "1000",
+                    "<",
+                    &per_mille,
+                    "drop",
+                ],
+            )?;
+        }
+        Ok(())
     }
 }
 
