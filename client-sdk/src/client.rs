@@ -640,7 +640,9 @@ impl Client {
             tokio::io::AsyncWriteExt::write_all(&mut send, request_frame)
                 .await
                 .map_err(|e| stream_error(&connection, e))?;
-            send.finish().map_err(|e| stream_error(&connection, e))?;
+            // The server may answer (and stop the rest of the stream) before
+            // the end is sent: the answer decides, not the failed finish.
+            let _ = send.finish();
             let body = read_frame(&mut recv, RESPONSE_FRAME_BYTES_MAX)
                 .await
                 .map_err(|e| read_error(&connection, e))?;

@@ -314,7 +314,10 @@ async fn say_hello(connection: &Link, credentials: &Credentials) -> Result<pb::W
     write_frame(&mut send, &hello)
         .await
         .map_err(|e| stream_error(connection, e))?;
-    send.finish().map_err(|e| Error::Connection(e.to_string()))?;
+    // A refusal may come back before our end of the stream is sent (over
+    // TCP the server then resets the rest of the request): the answer
+    // decides, not the failed finish.
+    let _ = send.finish();
     let body = read_frame(&mut recv, RESPONSE_FRAME_BYTES_MAX)
         .await
         .map_err(|e| read_error(connection, e))?;
