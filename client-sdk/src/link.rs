@@ -185,7 +185,15 @@ impl TcpLink {
         };
         let frame = Bytes::from(fieldlink_protocol::frame::encode_raw(&datagram));
         if send.capacity() < frame.len() {
-            send.reserve_capacity(POSITION_ROOM_BYTES);
+            // A stream the server reset (or refused) gets no more room:
+            // the next ping opens a new one.
+            let reset =
+                std::future::poll_fn(|cx| std::task::Poll::Ready(send.poll_reset(cx).is_ready())).await;
+            if reset {
+                *positions = None;
+            } else {
+                send.reserve_capacity(POSITION_ROOM_BYTES);
+            }
             return Err(Error::Connection(
                 "position dropped: the TCP connection has no room for it now".into(),
             ));
