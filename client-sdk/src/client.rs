@@ -58,6 +58,8 @@ struct State {
     /// failed and TCP worked, and since when: they go straight to TCP
     /// until QUIC is due to be tried again.
     tcp_networks: std::collections::HashMap<std::net::IpAddr, std::time::Instant>,
+    /// The network the current session was made from (auto only).
+    network: Option<std::net::IpAddr>,
     /// A QUIC attempt is under way beside the TCP session.
     probing_quic: bool,
 }
@@ -115,6 +117,7 @@ impl Client {
                 session: None,
                 preferred_addr: 0,
                 tcp_networks: std::collections::HashMap::new(),
+                network: None,
                 probing_quic: false,
             })),
             log_head: Arc::new(Mutex::new(None)),
@@ -676,7 +679,11 @@ impl Client {
         for step in 0..addresses.len() {
             let index = (state.preferred_addr + step) % addresses.len();
             let addr = addresses[index];
-            let network = network_of(addr);
+            // Only auto remembers networks (a socket call, once per connect).
+            let network = match self.config.transport {
+                Transport::Auto => network_of(addr),
+                _ => None,
+            };
             let plan = self.plan(&state, network);
             let attempt = tokio::time::timeout(
                 self.config.connect_timeout,
@@ -693,6 +700,7 @@ impl Client {
             match attempt {
                 Ok(session) => {
                     state.preferred_addr = index;
+                    state.network = network;
                     if let (Some(network), Plan::Race { .. }) = (network, plan) {
                         match session.connection.transport() {
                             Transport::Tcp => {
@@ -780,12 +788,7 @@ impl Client {
         {
             return;
         }
-        let addr = connection.remote_address();
-        let quic_addr = match self.config.tcp_addr {
-            Some(tcp) if tcp == addr => self.config.server_addr,
-            _ => addr,
-        };
-        let Some(network) = network_of(quic_addr) else {
+        let Some(network) = state.network else {
             return;
         };
         let due = state
@@ -798,6 +801,9 @@ impl Client {
         state.probing_quic = true;
         // Whatever the outcome, the next try is one interval away.
         state.tcp_networks.insert(network, std::time::Instant::now());
+        let Some(quic_addr) = self.addresses().get(state.preferred_addr).copied() else {
+            return;
+        };
         let client = self.clone();
         tokio::spawn(async move { client.probe_quic(quic_addr, network).await });
     }

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -49,8 +49,8 @@ impl Link {
     /// read the TLS alert or GOAWAY that says why.
     pub async fn ended_reason(&self, wait: Duration) -> Option<Error> {
         if let Link::Tcp(link) = self {
-            let mut ended = link.ended_signal.clone();
-            let _ = tokio::time::timeout(wait, ended.wait_for(|ended| *ended)).await;
+            let mut ended = link.ended.subscribe();
+            let _ = tokio::time::timeout(wait, ended.wait_for(Option::is_some)).await;
         }
         self.close_reason()
     }
@@ -113,10 +113,8 @@ pub(crate) struct TcpLink {
     remote: SocketAddr,
     authority: String,
     requests: h2::client::SendRequest<Bytes>,
-    /// Set by the driver when the connection ends.
-    ended: Arc<Mutex<Option<Ended>>>,
-    /// Turns true when the driver has set `ended`.
-    ended_signal: tokio::sync::watch::Receiver<bool>,
+    /// How the connection ended: set once, by the driver or by `close`.
+    ended: Arc<tokio::sync::watch::Sender<Option<Ended>>>,
     driver: tokio::task::AbortHandle,
     /// The position stream, opened with the first ping.
     positions: tokio::sync::Mutex<Option<h2::SendStream<Bytes>>>,
@@ -144,7 +142,7 @@ impl TcpLink {
     }
 
     fn close_reason(&self) -> Option<Error> {
-        let ended = self.ended.lock().unwrap_or_else(|e| e.into_inner()).clone()?;
+        let ended = self.ended.borrow().clone()?;
         Some(match ended {
             Ended::Closed(code) => Error::Connection(format!(
                 "closed by the server: {} (code {code})",
@@ -157,8 +155,7 @@ impl TcpLink {
 
     fn close(&self) {
         self.driver.abort();
-        let mut ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
-        ended.get_or_insert(Ended::Lost("closed by the client".into()));
+        end(&self.ended, Ended::Lost("closed by the client".into()));
     }
 
     async fn send_position(&self, datagram: Bytes) -> Result<(), Error> {
@@ -223,6 +220,15 @@ fn close_code_name(code: u32) -> &'static str {
     }
 }
 
+/// Records how a connection ended, unless it was already recorded.
+fn end(ended: &tokio::sync::watch::Sender<Option<Ended>>, outcome: Ended) {
+    ended.send_if_modified(|ended| {
+        let first = ended.is_none();
+        ended.get_or_insert(outcome);
+        first
+    });
+}
+
 /// What a TCP connection attempt needs.
 pub(crate) struct TcpSettings<'a> {
     pub tls: Arc<rustls::ClientConfig>,
@@ -252,11 +258,10 @@ pub(crate) async fn connect_tcp(addr: SocketAddr, settings: &TcpSettings<'_>) ->
         .handshake::<_, Bytes>(tls)
         .await
         .map_err(|e| classify_h2(&e))?;
-    let ended: Arc<Mutex<Option<Ended>>> = Arc::default();
+    let ended = Arc::new(tokio::sync::watch::Sender::new(None));
     let pinger = connection.ping_pong();
     let (keep_alive, idle) = (settings.keep_alive, settings.idle_timeout);
     let record = ended.clone();
-    let (signal, ended_signal) = tokio::sync::watch::channel(false);
     let driver = tokio::spawn(async move {
         // Keep-alive pings: a server that answers none within the idle
         // timeout is gone, as QUIC's idle timeout would say.
@@ -287,11 +292,7 @@ pub(crate) async fn connect_tcp(addr: SocketAddr, settings: &TcpSettings<'_>) ->
             },
             () = liveness => Ended::Lost("timed out".into()),
         };
-        record
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_or_insert(outcome);
-        let _ = signal.send(true);
+        end(&record, outcome);
     });
     Ok(Link::Tcp(Arc::new(TcpLink {
         id: (1 << (usize::BITS - 1)) | NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -299,7 +300,6 @@ pub(crate) async fn connect_tcp(addr: SocketAddr, settings: &TcpSettings<'_>) ->
         authority: settings.server_name.to_owned(),
         requests,
         ended,
-        ended_signal,
         driver: driver.abort_handle(),
         positions: tokio::sync::Mutex::new(None),
     })))

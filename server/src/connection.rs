@@ -275,8 +275,9 @@ async fn open_session(
         Some(session) => Some((session, slot)),
         None => {
             // Let the refusal reach the terminal before closing.
-            let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
-            connection.close(close_code::SESSION_REFUSED, b"session refused");
+            connection
+                .close_after_answer(&mut send, close_code::SESSION_REFUSED, b"session refused")
+                .await;
             None
         }
     }

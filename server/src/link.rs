@@ -32,7 +32,21 @@ impl Link {
     pub fn close(&self, code: u32, reason: &[u8]) {
         match self {
             Link::Quic(connection) => connection.close(code.into(), reason),
-            Link::Tcp(link) => link.close(code),
+            Link::Tcp(link) => link.close_with(Closing::Now(code)),
+        }
+    }
+
+    /// Closes the connection once the answer written on `send` has reached
+    /// the terminal (at most 2 s on QUIC): a refusal must be read before the
+    /// close that follows it. Over TCP the close is graceful (GOAWAY after
+    /// what is queued), so the answer goes first.
+    pub async fn close_after_answer(&self, send: &mut SendStream, code: u32, reason: &[u8]) {
+        match self {
+            Link::Quic(connection) => {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(2), send.stopped()).await;
+                connection.close(code.into(), reason);
+            }
+            Link::Tcp(link) => link.close_with(Closing::AfterQueued),
         }
     }
 
@@ -78,6 +92,16 @@ impl Link {
     }
 }
 
+/// How the driver of a TCP connection is asked to close it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closing {
+    /// At once: GOAWAY carrying fieldlink close code (see
+    /// `fieldlink_link::h2_reason_of`); what is queued is dropped.
+    Now(u32),
+    /// Gracefully: GOAWAY(NO_ERROR) after what is queued has been sent.
+    AfterQueued,
+}
+
 /// A terminal's TCP connection, as the connection's task sees it: the
 /// streams and position frames its driver (`tcp.rs`) hands over, and a
 /// way to tell the driver to close.
@@ -86,8 +110,8 @@ pub struct TcpLink {
     certificates: Vec<CertificateDer<'static>>,
     streams: tokio::sync::Mutex<mpsc::Receiver<(SendStream, RecvStream)>>,
     positions: tokio::sync::Mutex<mpsc::Receiver<Bytes>>,
-    /// Tells the driver to close with a fieldlink close code.
-    close: std::sync::Mutex<Option<oneshot::Sender<u32>>>,
+    /// Tells the driver to close.
+    close: std::sync::Mutex<Option<oneshot::Sender<Closing>>>,
 }
 
 /// Ids for TCP links, apart from QUIC's (which are heap addresses).
@@ -99,7 +123,7 @@ impl TcpLink {
         certificates: Vec<CertificateDer<'static>>,
         streams: mpsc::Receiver<(SendStream, RecvStream)>,
         positions: mpsc::Receiver<Bytes>,
-        close: oneshot::Sender<u32>,
+        close: oneshot::Sender<Closing>,
     ) -> Arc<Self> {
         Arc::new(Self {
             id: (1 << (usize::BITS - 1)) | NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -120,10 +144,10 @@ impl TcpLink {
         &self.certificates
     }
 
-    /// Closes the connection: GOAWAY carrying `code` (see `fieldlink_link::h2_reason_of`).
-    pub fn close(&self, code: u32) {
+    /// Closes the connection (the first request counts).
+    pub fn close_with(&self, closing: Closing) {
         if let Some(close) = self.close.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = close.send(code);
+            let _ = close.send(closing);
         }
     }
 

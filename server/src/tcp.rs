@@ -30,7 +30,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::handshake_gate::Admission;
-use crate::link::{Link, TcpLink};
+use crate::link::{Closing, Link, TcpLink};
 use crate::state::AppState;
 use crate::swappable::Swappable;
 
@@ -213,7 +213,7 @@ async fn drive(
     mut connection: H2Connection,
     streams: mpsc::Sender<(SendStream, RecvStream)>,
     positions: mpsc::Sender<Bytes>,
-    mut close: oneshot::Receiver<u32>,
+    mut close: oneshot::Receiver<Closing>,
     idle: Duration,
 ) {
     let pinger = connection.ping_pong();
@@ -256,13 +256,9 @@ async fn drive(
             },
             code = &mut close, if closing.is_none() => {
                 match code {
-                    // A refused sign-in: its answer is queued on the hello
-                    // stream and must reach the terminal first (QUIC waits
-                    // for the stream's acknowledgement instead).
-                    Ok(fieldlink_protocol::close_code::SESSION_REFUSED) => connection.graceful_shutdown(),
-                    Ok(code) => connection.abrupt_shutdown(h2::Reason::from(h2_reason_of(code))),
+                    Ok(Closing::Now(code)) => connection.abrupt_shutdown(h2::Reason::from(h2_reason_of(code))),
                     // Nobody holds the link any more: finish what is open.
-                    Err(_) => connection.graceful_shutdown(),
+                    Ok(Closing::AfterQueued) | Err(_) => connection.graceful_shutdown(),
                 }
                 closing = Some(tokio::time::Instant::now() + CLOSE_GRACE);
             }
