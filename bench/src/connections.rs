@@ -188,13 +188,28 @@ impl ChildServer {
 
     /// Resident memory, KiB.
     pub fn rss_kib(&self) -> Result<f64, String> {
+        self.status_kib("VmRSS:")
+    }
+
+    /// The most resident memory it has held since it started, KiB.
+    pub fn peak_rss_kib(&self) -> Result<f64, String> {
+        self.status_kib("VmHWM:")
+    }
+
+    /// Where it keeps its database and evidence.
+    pub fn data_dir(&self) -> &Path {
+        self._dir.path()
+    }
+
+    /// A `/proc/PID/status` line's value in KiB.
+    fn status_kib(&self, key: &str) -> Result<f64, String> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .map_err(|e| e.to_string())?;
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(key))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .ok_or_else(|| "no VmRSS".to_owned())
+            .ok_or_else(|| format!("no {key}"))
     }
 }
 

@@ -14,6 +14,7 @@
 mod baselines;
 mod ceiling;
 mod connections;
+mod cpu_time;
 mod decode_budget;
 mod fleet_directory;
 mod growth;

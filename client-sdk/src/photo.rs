@@ -20,6 +20,9 @@ pub struct PhotoUpload {
     capture_place: Option<pb::Place>,
     case_id: String,
     sha256: [u8; 32],
+    /// A memory upload's SM3, once [`PhotoUpload::with_sm3`] computed it
+    /// (a file's is in its [`Source::File`]).
+    memory_sm3: Option<[u8; 32]>,
     source: Source,
 }
 
@@ -92,8 +95,22 @@ impl PhotoUpload {
             capture_place: None,
             case_id: String::new(),
             sha256,
+            memory_sm3: None,
             source,
         }
+    }
+
+    /// Computes the SM3 of an upload in memory now, at capture time, so
+    /// that signing the capture later (the device signature covers SHA-256
+    /// and SM3) does not read the bytes again while the upload is sent. A
+    /// file's SM3 is computed when the upload is built, so this changes
+    /// nothing for it.
+    pub fn with_sm3(mut self) -> Self {
+        if let Source::Memory(bytes) = &self.source {
+            use sm3::Digest as _;
+            self.memory_sm3 = Some(sm3::Sm3::digest(bytes).into());
+        }
+        self
     }
 
     /// An upload of the file at `path`, read a piece at a time (hashed now,
@@ -191,15 +208,17 @@ impl PhotoUpload {
     }
 
     /// SHA-256 and SM3 when both are known without reading the bytes (a
-    /// file's, computed when the upload was built).
+    /// file's, computed when the upload was built; a memory upload's after
+    /// [`PhotoUpload::with_sm3`]).
     pub fn digests(&self) -> Option<fieldlink_protocol::Digests> {
-        match &self.source {
-            Source::Memory(_) => None,
-            Source::File { sm3, .. } => Some(fieldlink_protocol::Digests {
-                sha256: fieldlink_protocol::Digest::new(self.sha256),
-                sm3: fieldlink_protocol::Digest::new(*sm3),
-            }),
-        }
+        let sm3 = match &self.source {
+            Source::Memory(_) => self.memory_sm3?,
+            Source::File { sm3, .. } => *sm3,
+        };
+        Some(fieldlink_protocol::Digests {
+            sha256: fieldlink_protocol::Digest::new(self.sha256),
+            sm3: fieldlink_protocol::Digest::new(sm3),
+        })
     }
 
     /// When the photo was taken, ms since the Unix epoch.
@@ -257,4 +276,26 @@ pub struct UploadProgress {
     pub total_bytes: u64,
     /// Which attempt this is (1 for the first stream).
     pub attempt: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_memory_upload_knows_its_sm3_only_once_computed() {
+        use sm3::Digest as _;
+        let bytes = b"\xff\xd8 not really a photo".to_vec();
+        let upload = PhotoUpload::new(&Uuid::now_v7().to_string(), "image/jpeg", 1, bytes.clone());
+        assert!(upload.digests().is_none());
+        let digests = upload.with_sm3().digests().expect("computed at capture");
+        assert_eq!(
+            *digests.sm3.as_bytes(),
+            <[u8; 32]>::from(sm3::Sm3::digest(&bytes))
+        );
+        assert_eq!(
+            *digests.sha256.as_bytes(),
+            <[u8; 32]>::from(Sha256::digest(&bytes))
+        );
+    }
 }

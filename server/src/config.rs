@@ -185,6 +185,10 @@ pub struct Config {
     /// Memory all decodes at once may take, MiB: each reserves what its
     /// image may need at most before it starts, or waits.
     pub decode_budget_mib: u64,
+    /// How far above the server's own nice value the bulk evidence threads
+    /// run (uploads' hashing and writing, read-backs, decodes), 0–19: they
+    /// then yield to the threads that answer terminals. 0 runs them alike.
+    pub bulk_nice: i32,
     /// EXIF capture time may differ from the declared time by this much before it is flagged, ms.
     pub exif_time_tolerance_ms: i64,
     /// EXIF GPS may be this far from the declared place before it is flagged, metres.
@@ -282,7 +286,10 @@ impl Default for Config {
             position_retention_days: 30,
             udp_buffer_bytes: 4 * 1024 * 1024,
             stream_receive_window_bytes: 2 * 1024 * 1024,
-            connection_receive_window_bytes: 8 * 1024 * 1024,
+            // Above concurrent_uploads_per_device_max × the stream window:
+            // uploads (read as fast as they are hashed) never take the
+            // credit a terminal's records need.
+            connection_receive_window_bytes: 16 * 1024 * 1024,
             send_window_bytes: 8 * 1024 * 1024,
             commit_batch_items_max: 512,
             commit_queue_items_max: 8_192,
@@ -295,6 +302,7 @@ impl Default for Config {
             partial_bytes_per_device_max: limits::PARTIAL_BYTES_PER_DEVICE_MAX_DEFAULT,
             image_decodes_max: 2,
             decode_budget_mib: 768,
+            bulk_nice: crate::evidence::bulk_thread::DEFAULT_NICE_STEP,
             exif_time_tolerance_ms: 10 * 60 * 1000,
             exif_distance_tolerance_m: 500.0,
             exif_default_utc_offset_minutes: 480,
@@ -342,8 +350,9 @@ pub enum ConfigError {
 
 impl Config {
     /// Threads of the blocking pool: a share for each bounded kind of work
-    /// (uploads' writer threads, image decodes, password checks), and as
-    /// many again for short file and database work.
+    /// (each upload's filing, image decodes' stores, password checks), and
+    /// as many again for short file and database work. (Uploads' hashing
+    /// and decodes run on bulk threads of their own.)
     pub fn blocking_threads(&self) -> usize {
         self.concurrent_uploads_max + self.image_decodes_max.max(1) + self.password_checks_max + 64
     }
@@ -477,6 +486,9 @@ impl Config {
         }
         if self.frame_bytes_max < 1024 {
             return invalid("frame_bytes_max", "must be at least 1024");
+        }
+        if !(0..=19).contains(&self.bulk_nice) {
+            return invalid("bulk_nice", "must be 0 to 19");
         }
         if !self.dev && !self.allow_no_crl && self.tls.as_ref().is_some_and(|tls| tls.crl.is_none()) {
             return invalid(
@@ -652,6 +664,18 @@ mod tests {
         assert_eq!(config.frame_bytes_max, 4096);
         assert_eq!(config.listen.port(), 0);
         assert!(toml::from_str::<Config>("no_such_key = 1").is_err());
+    }
+
+    #[test]
+    fn bulk_nice_is_a_nice_step() {
+        for (bulk_nice, valid) in [(0, true), (10, true), (19, true), (-1, false), (20, false)] {
+            let config = Config {
+                dev: true,
+                bulk_nice,
+                ..Config::default()
+            };
+            assert_eq!(config.check().is_ok(), valid, "bulk_nice {bulk_nice}");
+        }
     }
 
     #[test]

@@ -381,7 +381,7 @@ struct ServeArgs {
     /// QUIC receive window per stream in bytes [default: 2097152].
     #[arg(long)]
     stream_receive_window_bytes: Option<u32>,
-    /// QUIC receive window per connection in bytes [default: 8388608].
+    /// QUIC receive window per connection in bytes; keep it above the uploads per device times the stream window [default: 16777216].
     #[arg(long)]
     connection_receive_window_bytes: Option<u32>,
     /// QUIC send window per connection in bytes [default: 8388608].
@@ -420,6 +420,9 @@ struct ServeArgs {
     /// Memory all those decodes may take at once, MiB [default: 768].
     #[arg(long)]
     decode_budget_mib: Option<u64>,
+    /// Nice value added to bulk evidence threads (upload hashing, decodes), 0-19; 0 runs them like the rest [default: 10].
+    #[arg(long)]
+    bulk_nice: Option<i32>,
     /// Flag photos whose EXIF time differs by more than this, ms [default: 600000].
     #[arg(long)]
     exif_time_tolerance_ms: Option<i64>,
@@ -582,6 +585,7 @@ impl ServeArgs {
             partial_bytes_per_device_max,
             image_decodes_max,
             decode_budget_mib,
+            bulk_nice,
             exif_time_tolerance_ms,
             exif_distance_tolerance_m,
             exif_default_utc_offset_minutes,

@@ -326,6 +326,7 @@ pub async fn start_wrapped(
     #[cfg(unix)]
     tokio::spawn(crate::reload::reload_on_hangup(state.clone(), shutdown.clone()));
     tokio::spawn(crate::evidence::janitor::run(state.clone(), shutdown.clone()));
+    crate::evidence::bulk_thread::set_nice_step(state.config.bulk_nice);
     tokio::spawn(crate::evidence::media_worker::run(
         state.clone(),
         shutdown.clone(),

@@ -45,6 +45,15 @@ pub const DATAGRAM_RECEIVE_BUFFER_BYTES: usize = 4 * 1024;
 
 /// The transport parameters the server offers every terminal.
 pub fn transport_config(config: &Config) -> quinn::TransportConfig {
+    let uploads_credit = u64::from(config.stream_receive_window_bytes)
+        .saturating_mul(config.concurrent_uploads_per_device_max as u64);
+    if u64::from(config.connection_receive_window_bytes) <= uploads_credit {
+        tracing::warn!(
+            connection_receive_window_bytes = config.connection_receive_window_bytes,
+            uploads_credit,
+            "a terminal's uploads can take all of its connection's receive window: its records then wait behind them (raise connection_receive_window_bytes)"
+        );
+    }
     let mut transport = quinn::TransportConfig::default();
     transport
         .max_concurrent_bidi_streams(quinn::VarInt::from_u32(config.concurrent_requests_max + 1))

@@ -6,7 +6,8 @@
 //!
 //! - The queue is rows, added with the photo in its commit: a restart (or
 //!   another node) picks up what was left; a job is leased while worked.
-//! - Decodes run on blocking threads, `image_decodes_max` at once, under one
+//! - Decodes run on bulk threads (below the ones answering terminals:
+//!   [`super::bulk_thread`]), `image_decodes_max` at once, under one
 //!   memory budget (`decode_budget_mib`): a decode first reserves what its
 //!   image may take at most (from the dimensions in the header: 8 bytes a
 //!   pixel for PNG, 4 for JPEG) and waits while the budget is spent.
@@ -173,7 +174,8 @@ async fn thumbnail(state: &AppState, budget: &Arc<Semaphore>, budget_mib: u64, j
     };
     let blobs = state.evidence.blobs.clone();
     let sha256 = photo.receipt.sha256;
-    let made = tokio::task::spawn_blocking(move || {
+    // A bulk thread: a decode never holds up a terminal's acknowledgement.
+    let made = crate::evidence::bulk_thread::run("thumbnail", move || {
         let _reserved = reserved;
         let bytes = blobs.read(&sha256).map_err(|e| Outcome::Failed(e.to_string()))?;
         let image =
@@ -185,7 +187,7 @@ async fn thumbnail(state: &AppState, budget: &Arc<Semaphore>, budget_mib: u64, j
     let (jpeg, width, height) = match made {
         Ok(Ok(made)) => made,
         Ok(Err(outcome)) => return outcome,
-        Err(_) => return Outcome::Failed("the decode task failed".into()),
+        Err(error) => return Outcome::Failed(error.to_string()),
     };
     let thumb_sha: [u8; 32] = sha2::Sha256::digest(&jpeg).into();
     // Leased first: `put` keeps an equal blob that is there already, which

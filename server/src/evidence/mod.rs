@@ -16,6 +16,7 @@
 //! - [`janitor`]: discards expired partial uploads and orphan blobs.
 
 pub mod blob_store;
+pub mod bulk_thread;
 pub mod exif_check;
 pub mod faults;
 pub mod image_check;

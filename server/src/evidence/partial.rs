@@ -1,14 +1,15 @@
 //! Unfinished uploads on disk, and the writer that hashes while it writes.
 //!
 //! A partial upload is a file named by a digest of (device id, evidence id):
-//! nothing from the client becomes a path. The writer runs on a blocking
-//! thread so that hashing (SM3 costs ~4.6× SHA-256) and disk writes never
+//! nothing from the client becomes a path. The writer runs on a thread of
+//! its own so that hashing (SM3 costs ~4.6× SHA-256) and disk writes never
 //! stall the tasks that drive the network; the same thread feeds the
 //! format's structural validator ([`fieldlink_media::Validator`]), so a file
 //! that is not what it claims is refused while it arrives. Bytes become
 //! durable at checkpoints (fsync), and the durable offset is what a resume
 //! may start from. SM3 runs on a thread of its own beside the writer, fed
-//! the same chunks, so the two digests take two cores rather than one.
+//! the same chunks, so the two digests take two cores rather than one. Both
+//! are bulk threads, niced below the ones that answer terminals.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -85,10 +86,12 @@ enum Command {
     Finish(oneshot::Sender<io::Result<Digests>>),
 }
 
-/// Feeds a partial file from the network; owns it on a blocking thread.
+/// Feeds a partial file from the network; owns it on a bulk thread
+/// ([`super::bulk_thread`]: below the threads that answer terminals).
 pub struct UploadWriter {
     commands: mpsc::Sender<Command>,
-    thread: tokio::task::JoinHandle<()>,
+    /// Closed when the writer thread has ended.
+    ended: oneshot::Receiver<()>,
     /// The validator's refusal, as soon as the writer thread meets it.
     refused: Arc<Mutex<Option<MediaError>>>,
 }
@@ -125,11 +128,15 @@ impl UploadWriter {
             validator,
             refused: refused.clone(),
         };
-        let thread = tokio::task::spawn_blocking(move || run(path, offset, receiver, ready, faults, check));
+        let (ending, ended) = oneshot::channel::<()>();
+        super::bulk_thread::spawn("upload-writer", move || {
+            let _ending = ending;
+            run(path, offset, receiver, ready, faults, check);
+        })?;
         opened.await.map_err(|_| WriterError::Stopped)??;
         Ok(Self {
             commands,
-            thread,
+            ended,
             refused,
         })
     }
@@ -167,9 +174,9 @@ impl UploadWriter {
     /// byte of this writer lands after it returns (what a crash leaves is
     /// then on disk, with or without those bytes).
     pub async fn abandon(self) {
-        let Self { commands, thread, .. } = self;
+        let Self { commands, ended, .. } = self;
         drop(commands);
-        let _ = thread.await;
+        let _ = ended.await;
     }
 
     /// fsyncs and returns the digests of the whole file, and what the
@@ -228,15 +235,13 @@ struct Sm3Thread {
 impl Sm3Thread {
     fn start() -> io::Result<Self> {
         let (chunks, receiver) = std::sync::mpsc::sync_channel::<bytes::Bytes>(32);
-        let thread = std::thread::Builder::new()
-            .name("upload-sm3".into())
-            .spawn(move || {
-                let mut sm3 = Sm3::new();
-                for chunk in receiver {
-                    sm3.update(&chunk);
-                }
-                sm3.finalize().into()
-            })?;
+        let thread = super::bulk_thread::spawn("upload-sm3", move || {
+            let mut sm3 = Sm3::new();
+            for chunk in receiver {
+                sm3.update(&chunk);
+            }
+            sm3.finalize().into()
+        })?;
         Ok(Self {
             chunks: Some(chunks),
             thread: Some(thread),

@@ -192,8 +192,8 @@ pub async fn upload(
     };
 
     // What is filed is what was hashed: the file is read back (streamed,
-    // off the async threads, a bounded number at a time) and must hash to
-    // the running digest (another writer, a disk, could have changed it).
+    // on a bulk thread, a bounded number at a time) and must hash to the
+    // running digest (another writer, a disk, could have changed it).
     let permit = state.evidence.check_permits.clone().acquire_owned().await;
     let read_path = path.clone();
     let tamper = state
@@ -201,7 +201,7 @@ pub async fn upload(
         .faults
         .check(crate::evidence::faults::FaultPoint::PartialChanged)
         .is_err();
-    let reread = tokio::task::spawn_blocking(move || {
+    let reread = crate::evidence::bulk_thread::run("upload-reread", move || {
         let _permit = permit;
         if tamper {
             crate::evidence::faults::change_a_byte(&read_path)?;
@@ -209,7 +209,7 @@ pub async fn upload(
         sha256_of_file(&read_path)
     })
     .await
-    .map_err(|_| ServiceError::StorageUnavailable)?
+    .and_then(|hashed| hashed)
     .map_err(|error| io_failure(&error))?;
     // Still this stream's upload (no other node took it over meanwhile).
     lease.confirm().await?;
