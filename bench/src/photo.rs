@@ -246,7 +246,19 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
             .against(&format!("raw quinn transfer, {label}"), raw_rate),
         );
     }
-    figures.extend(acks_beside_uploads(&terminals[0].0, terminals[0].1).await?);
+    figures.extend(acks_beside_uploads(&terminals[0].0, terminals[0].1, "server in this process").await?);
+    // The same against a server in a process of its own: the terminals'
+    // work then no longer shares the server's async runtime (it still
+    // shares the machine's two cores).
+    {
+        let mut child = crate::connections::ChildServer::start("server")?;
+        let terminal = crate::ingest::fleet_at(child.addr, 1).await?;
+        let (client, officer) = terminal.first().ok_or("no terminal")?.clone();
+        let measured = acks_beside_uploads(&client, officer, "server a child process").await;
+        crate::ingest::close_all(terminal.into_iter().map(|(client, _)| client)).await;
+        child.finish(Duration::from_secs(30));
+        figures.extend(measured?);
+    }
     for connection in raw_connections {
         connection.close(0u32.into(), b"done");
     }
@@ -262,6 +274,7 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
 async fn acks_beside_uploads(
     client: &fieldlink_client::Client,
     officer: &'static str,
+    server: &str,
 ) -> Result<Vec<Figure>, String> {
     const RECORDS: usize = 100;
     const UPLOADS: usize = 4;
@@ -321,7 +334,9 @@ async fn acks_beside_uploads(
     for upload in uploads {
         upload.await.map_err(|e| e.to_string())??;
     }
-    let label = format!("beside {UPLOADS} {VIDEO_MIB} MiB videos uploading on one connection ({still_uploading} still running at the end)");
+    let label = format!(
+        "beside {UPLOADS} {VIDEO_MIB} MiB videos uploading on one connection, {server} ({still_uploading} still running at the end)"
+    );
     Ok(vec![
         Figure::plain("photo", &format!("record ack p99 {label}"), busy.0, "ms")
             .against("the same connection idle", idle.0)
