@@ -5,13 +5,14 @@
 //! That work is bound by CPU: four body-camera videos keep eight threads
 //! busy hashing. At the same scheduling weight as the threads that carry a
 //! record to its acknowledgement (the QUIC endpoint, the connection's
-//! tasks, the group commit), each of those waits its turn behind them at
-//! every hop, and a record sent beside the videos waited tens of ms
-//! (`fieldlink-bench --only photo`). Raising the bulk threads' nice value
-//! (Linux keeps it per thread) lets the kernel run the latency-sensitive
-//! threads first whenever they wake, while the bulk work still gets every
-//! cycle they leave (and, being niced rather than idle-class, a share of
-//! its own under full load, so an upload never starves).
+//! tasks, the group commit), those wait their turn behind them at every
+//! hop. Raising the bulk threads' nice value (Linux keeps it per thread)
+//! lets the kernel run the latency-sensitive threads first whenever they
+//! wake, while the bulk work still gets every cycle they leave (and, being
+//! niced rather than idle-class, a share of its own under full load, so an
+//! upload never starves). Measured (`fieldlink-bench --only photo`, a
+//! loaded machine): record ack p99 beside 4 videos 55 and 74 ms before, 36
+//! and 33 ms after; the upload throughput did not change.
 
 use std::sync::atomic::{AtomicI32, Ordering};
 

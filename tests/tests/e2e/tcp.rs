@@ -289,10 +289,14 @@ async fn bad_input_on_the_tcp_port_is_refused_and_the_server_goes_on_serving() {
         .await
         .expect("the server closed the resetting connection");
     // (The request handle is still held here: only the server can have
-    // ended the connection.)
+    // ended the connection.) Usually with GOAWAY(ENHANCE_YOUR_CALM) once
+    // h2's count of resets before accept is passed, an error here; on a
+    // loaded machine the server may accept the first stream before its
+    // reset arrives, and then it is the missing hello that ends the session
+    // (a graceful GOAWAY, Ok here). Either way the server closed it.
     assert!(
-        matches!(ended, Ok(Err(_))),
-        "after {resets} resets the connection ended as {ended:?}"
+        ended.is_ok(),
+        "after {resets} resets the connection's driver failed: {ended:?}"
     );
     drop(requests);
 
