@@ -338,6 +338,27 @@ struct Position {
     epoch: String,
 }
 
+impl Position {
+    /// Before a (re)subscription, with the epoch of the session now in use
+    /// (empty when it is not known: the session was lost again between the
+    /// connect and this read). Only a known epoch that differs is a restore:
+    /// seqs of the old epoch then mean nothing, and the feed starts from
+    /// the cursor the server stored. An unknown one changes nothing; taking
+    /// it for a restore would set the cursor to 0, and the server's stored
+    /// cursor (acknowledgements are stored after the app took the events)
+    /// would hand the app events it already had.
+    fn resubscribe_in(&mut self, epoch: &str) {
+        if epoch.is_empty() {
+            return;
+        }
+        if !self.epoch.is_empty() && self.epoch != epoch {
+            tracing::warn!(old = %self.epoch, new = %epoch, "database epoch changed; feed resynchronises");
+            self.cursor = 0;
+        }
+        epoch.clone_into(&mut self.epoch);
+    }
+}
+
 /// A helper's refusal: the app named no transition (the helper chose it),
 /// so a refusal of the state is not pinned on a `transition` field.
 fn step(result: Result<pb::AssignmentResult, Error>) -> Result<pb::AssignmentResult, Error> {
@@ -405,21 +426,17 @@ async fn feed_once(
         .and_then(|welcome| welcome.officer)
         .map(|officer| officer.officer_id)
         .unwrap_or_default();
-    if !position.epoch.is_empty() && position.epoch != epoch {
-        // The server's database was restored: seqs of the old epoch mean
-        // nothing now. Start from the cursor the server stored.
-        tracing::warn!(old = %position.epoch, new = %epoch, "database epoch changed; feed resynchronises");
-        position.cursor = 0;
-    }
+    // The epoch the cursor belongs to, sent with it (the server checks it).
+    let cursor_epoch = position.epoch.clone();
+    position.resubscribe_in(&epoch);
     let subscribe = pb::Request {
         body: Some(Body::SubscribeAssignments(pb::SubscribeAssignments {
             cursor: position.cursor,
-            database_epoch: position.epoch.clone(),
+            database_epoch: cursor_epoch,
         })),
         capture: None,
     };
-    position.epoch = epoch.clone();
-    let epoch: std::sync::Arc<str> = epoch.into();
+    let epoch: std::sync::Arc<str> = position.epoch.clone().into();
     let cursor = &mut position.cursor;
     send.write_all(&frame::encode(&subscribe))
         .await
@@ -499,4 +516,34 @@ async fn feed_once(
         client.forget(&connection).await;
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Position;
+
+    fn at(cursor: u64, epoch: &str) -> Position {
+        Position {
+            cursor,
+            epoch: epoch.to_owned(),
+        }
+    }
+
+    #[test]
+    fn only_a_known_new_epoch_restarts_the_feed_from_the_stored_cursor() {
+        // The session was lost again before its epoch was read: keep going.
+        let mut position = at(42, "a");
+        position.resubscribe_in("");
+        assert_eq!((position.cursor, position.epoch.as_str()), (42, "a"));
+        // The same epoch: keep going.
+        position.resubscribe_in("a");
+        assert_eq!((position.cursor, position.epoch.as_str()), (42, "a"));
+        // A restored database: seqs of the old epoch mean nothing.
+        position.resubscribe_in("b");
+        assert_eq!((position.cursor, position.epoch.as_str()), (0, "b"));
+        // A first subscription learns its epoch.
+        let mut first = at(0, "");
+        first.resubscribe_in("a");
+        assert_eq!((first.cursor, first.epoch.as_str()), (0, "a"));
+    }
 }

@@ -112,13 +112,15 @@ async fn an_offline_terminal_gets_all_twenty_in_order_once_and_acked_events_neve
     .await;
     // (The fresh assignment's own mark may come among them: the 20 are
     // marked as the first feed winds down, while the second one runs.)
+    let marks: Vec<(&str, u64)> = marked
+        .iter()
+        .filter(|e| kind(e) == Kind::Delivered && created.iter().any(|id| id == id_of(e)))
+        .map(|e| (id_of(e), e.seq))
+        .collect();
     assert_eq!(
-        marked
-            .iter()
-            .filter(|e| kind(e) == Kind::Delivered && created.iter().any(|id| id == id_of(e)))
-            .count(),
+        marks.len(),
         20,
-        "the supervisor's feed sees each of the 20 marked DELIVERED once"
+        "the supervisor's feed sees each of the 20 marked DELIVERED once: {marks:?}"
     );
     assert!(
         marked
