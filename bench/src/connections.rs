@@ -119,7 +119,7 @@ pub struct ChildServer {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl ChildServer {
@@ -161,11 +161,7 @@ impl ChildServer {
             .next()
             .and_then(|a| a.trim().parse().ok())
             .ok_or_else(|| format!("no address in {line:?}"))?;
-        Ok(Self {
-            child,
-            addr,
-            _dir: dir,
-        })
+        Ok(Self { child, addr, dir })
     }
 
     /// Asks it to stop (closes its stdin) and waits up to `deadline` for it
@@ -198,7 +194,7 @@ impl ChildServer {
 
     /// Where it keeps its database and evidence.
     pub fn data_dir(&self) -> &Path {
-        self._dir.path()
+        self.dir.path()
     }
 
     /// A `/proc/PID/status` line's value in KiB.

@@ -61,6 +61,33 @@ impl Stretch {
     }
 }
 
+/// What timed stretches moved and cost, summed over rounds.
+#[derive(Default, Clone, Copy)]
+pub struct Cost {
+    megabytes: f64,
+    cpu_seconds: f64,
+}
+
+impl Cost {
+    /// Adds one stretch.
+    pub fn add(&mut self, megabytes: f64, cpu_seconds: f64) {
+        self.megabytes += megabytes;
+        self.cpu_seconds += cpu_seconds;
+    }
+
+    /// CPU ms per MB moved.
+    pub fn cpu_ms_per_mb(&self) -> f64 {
+        self.cpu_seconds * 1000.0 / self.megabytes.max(f64::MIN_POSITIVE)
+    }
+}
+
+/// CPU ms the server spends hashing each MB of an upload, given one core's
+/// rates: SHA-256 and SM3 as the bytes arrive, and SHA-256 again when it
+/// reads the file back before the receipt.
+pub fn server_hashing_ms_per_mb(sha256_mb_per_s: f64, sm3_mb_per_s: f64) -> f64 {
+    2000.0 / sha256_mb_per_s + 1000.0 / sm3_mb_per_s
+}
+
 /// The most MB/s a transfer can reach on `cores` cores when every MB costs
 /// `cpu_ms_per_mb` of CPU.
 pub fn ceiling_mb_per_s(cores: f64, cpu_ms_per_mb: f64) -> f64 {
@@ -85,5 +112,10 @@ mod tests {
         let (wall, cpu) = stretch.end();
         assert!(cpu > 0.0 && cpu <= wall * cores() + 0.05, "wall {wall} cpu {cpu}");
         assert_eq!(ceiling_mb_per_s(2.0, 4.0), 500.0);
+        assert_eq!(server_hashing_ms_per_mb(2000.0, 500.0), 3.0);
+        let mut cost = Cost::default();
+        cost.add(100.0, 0.5);
+        cost.add(100.0, 0.3);
+        assert!((cost.cpu_ms_per_mb() - 4.0).abs() < 1e-9);
     }
 }

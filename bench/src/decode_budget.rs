@@ -54,13 +54,17 @@ pub(crate) fn resident_bytes() -> u64 {
     pages * 4096
 }
 
-/// Post-processing jobs still queued in the child server's database.
-fn jobs_pending(server: &ChildServer) -> Result<i64, String> {
-    let database = rusqlite::Connection::open_with_flags(
+/// The child server's database, read-only (to watch its media queue).
+fn open_database(server: &ChildServer) -> Result<rusqlite::Connection, String> {
+    rusqlite::Connection::open_with_flags(
         server.data_dir().join("fieldlink.sqlite"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())
+}
+
+/// Post-processing jobs still queued.
+fn jobs_pending(database: &rusqlite::Connection) -> Result<i64, String> {
     database
         .query_row("SELECT COUNT(*) FROM media_jobs", [], |row| row.get(0))
         .map_err(|e| e.to_string())
@@ -95,7 +99,8 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
     let receipts_s = started.elapsed().as_secs_f64();
     // Bounded wait for the thumbnails: 30 s a decode at most.
     let deadline = Instant::now() + Duration::from_secs(30 * plan.uploads as u64 + 60);
-    while jobs_pending(&server)? > 0 {
+    let database = open_database(&server)?;
+    while jobs_pending(&database)? > 0 {
         if Instant::now() > deadline {
             return Err("the thumbnails were not made in time".into());
         }

@@ -19,7 +19,7 @@ use fieldlink_client::PhotoUpload;
 use fieldlink_tests::{photos, record};
 
 use crate::baselines;
-use crate::cpu_time::{self, Stretch};
+use crate::cpu_time::{self, Cost, Stretch};
 use crate::ingest::{bench_server, fleet};
 use crate::raw_quic::{self, Mode, RawServer};
 use crate::report::Figure;
@@ -33,25 +33,6 @@ pub struct Plan {
     pub rounds: usize,
     /// Photos each uploader sends per round.
     pub photos_per_uploader: usize,
-}
-
-/// What one timed stretch moved and cost, summed over rounds.
-#[derive(Default, Clone, Copy)]
-struct Cost {
-    megabytes: f64,
-    cpu_seconds: f64,
-}
-
-impl Cost {
-    fn add(&mut self, megabytes: f64, cpu_seconds: f64) {
-        self.megabytes += megabytes;
-        self.cpu_seconds += cpu_seconds;
-    }
-
-    /// CPU ms per MB moved.
-    fn cpu_ms_per_mb(&self) -> f64 {
-        self.cpu_seconds * 1000.0 / self.megabytes.max(f64::MIN_POSITIVE)
-    }
 }
 
 /// MB/s of `bodies` sent over raw quinn, `uploaders` connections at once,
@@ -216,9 +197,7 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
             ),
     ];
     let mut figures = figures;
-    // The server hashes every byte with SHA-256 and SM3 as it arrives and
-    // with SHA-256 again when it reads the file back before the receipt.
-    let hashing_ms_per_mb = 1000.0 / sha256 + 1000.0 / sm3 + 1000.0 / sha256;
+    let hashing_ms_per_mb = cpu_time::server_hashing_ms_per_mb(sha256, sm3);
     let cores = cpu_time::cores();
     for (label, ours, raw_cost, raw_rate) in [
         ("1 at a time", cost_single, raw_cost_single, median(&raw_single)),

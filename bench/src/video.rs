@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use fieldlink_client::PhotoUpload;
 
-use crate::cpu_time::{self, Stretch};
+use crate::cpu_time::{self, Cost, Stretch};
 use crate::decode_budget::resident_bytes;
 use crate::ingest::{bench_server, fleet_signing};
 use crate::raw_quic::{self, Mode, RawServer};
@@ -51,13 +51,13 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
     let mut ours = Vec::new();
     let mut raw_rates = Vec::new();
     let mut growth = 0u64;
-    let (mut raw_cpu, mut our_cpu) = (0.0, 0.0);
+    let (mut raw_cost, mut our_cost) = (Cost::default(), Cost::default());
     for round in 0..plan.rounds {
         let stretch = Stretch::start();
         raw_quic::request(&raw_connection, &video).await?;
         let (wall, cpu) = stretch.end();
         raw_rates.push(megabytes / wall);
-        raw_cpu += cpu;
+        raw_cost.add(megabytes, cpu);
 
         // A fresh copy under a new id each round: the store is
         // content-addressed, so the bytes differ by their last one.
@@ -87,7 +87,7 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
         let stretch = Stretch::start();
         let receipt = client.upload_photo(&upload, |_| {}).await;
         let (elapsed, cpu) = stretch.end();
-        our_cpu += cpu;
+        our_cost.add(megabytes, cpu);
         sampling.store(false, Ordering::Relaxed);
         let peak = sampler.await.map_err(|e| e.to_string())?;
         receipt.map_err(|e| format!("upload: {e}"))?;
@@ -96,19 +96,16 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
     }
     let label = format!("one {} MiB H.264 video", plan.mebibytes);
     let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
-    let all_megabytes = megabytes * plan.rounds as f64;
-    let raw_ms_per_mb = raw_cpu * 1000.0 / all_megabytes;
-    // The server hashes every byte with SHA-256 and SM3 as it arrives, and
-    // with SHA-256 again when it reads the file back before the receipt.
+    let raw_ms_per_mb = raw_cost.cpu_ms_per_mb();
     let (sha256, sm3) = crate::baselines::hashing_mb_per_s(&video[..video.len().min(16 << 20)]);
-    let hashing_ms_per_mb = 2000.0 / sha256 + 1000.0 / sm3;
+    let hashing_ms_per_mb = cpu_time::server_hashing_ms_per_mb(sha256, sm3);
     let cores = cpu_time::cores();
     let ceiling = cpu_time::ceiling_mb_per_s(cores, raw_ms_per_mb + hashing_ms_per_mb);
     let figures = vec![
         Figure::plain(
             "video",
             &format!("{label}: CPU per MB (terminal and server)"),
-            our_cpu * 1000.0 / all_megabytes,
+            our_cost.cpu_ms_per_mb(),
             "ms",
         )
         .against("raw quinn transfer", raw_ms_per_mb),

@@ -213,6 +213,7 @@ pub async fn start_wrapped(
     let directory = load_directory(&config, storage.as_ref()).await?;
 
     let tcp_tls = crate::swappable::Swappable::new(crate::tls::tcp_server_config(crypto.clone()));
+    transport::warn_if_uploads_can_fill_the_window(&config);
     let server_config = transport::server_config(crypto, &config).map_err(|detail| ServerError::Listen {
         addr: config.listen,
         detail,

@@ -43,8 +43,10 @@ pub fn bind_udp(addr: SocketAddr, buffer_bytes: usize) -> std::io::Result<UdpSoc
 /// Position datagrams waiting to be read, per connection, bytes.
 pub const DATAGRAM_RECEIVE_BUFFER_BYTES: usize = 4 * 1024;
 
-/// The transport parameters the server offers every terminal.
-pub fn transport_config(config: &Config) -> quinn::TransportConfig {
+/// Warns (once, at start: not at each CRL reload, which rebuilds the
+/// transport) when a terminal's uploads can take all of its connection's
+/// receive window: its records then wait behind them.
+pub fn warn_if_uploads_can_fill_the_window(config: &Config) {
     let uploads_credit = u64::from(config.stream_receive_window_bytes)
         .saturating_mul(config.concurrent_uploads_per_device_max as u64);
     if u64::from(config.connection_receive_window_bytes) <= uploads_credit {
@@ -54,6 +56,10 @@ pub fn transport_config(config: &Config) -> quinn::TransportConfig {
             "a terminal's uploads can take all of its connection's receive window: its records then wait behind them (raise connection_receive_window_bytes)"
         );
     }
+}
+
+/// The transport parameters the server offers every terminal.
+pub fn transport_config(config: &Config) -> quinn::TransportConfig {
     let mut transport = quinn::TransportConfig::default();
     transport
         .max_concurrent_bidi_streams(quinn::VarInt::from_u32(config.concurrent_requests_max + 1))
