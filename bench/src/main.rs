@@ -25,6 +25,7 @@ mod log;
 mod log_acks;
 mod mqtt;
 mod photo;
+mod pinning;
 mod positions;
 mod postgres;
 mod push;

@@ -238,6 +238,34 @@ pub async fn run(plan: &Plan) -> Result<Vec<Figure>, String> {
         child.finish(Duration::from_secs(30));
         figures.extend(measured?);
     }
+    // And with the server and the terminals each on a core of their own
+    // (`taskset`): what the server's priorities give when the load
+    // generator no longer takes the server's CPU, as terminals on their
+    // own handhelds do not.
+    match crate::pinning::Pinned::split() {
+        Ok(pinned) => {
+            let measured = async {
+                let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+                let mut child =
+                    crate::connections::ChildServer::start_in("server", dir, &pinned.server_wrapper())?;
+                let terminal = crate::ingest::fleet_at(child.addr, 1).await?;
+                let (client, officer) = terminal.first().ok_or("no terminal")?.clone();
+                let measured = acks_beside_uploads(
+                    &client,
+                    officer,
+                    "server a child process on core 0, terminals on core 1",
+                )
+                .await;
+                crate::ingest::close_all(terminal.into_iter().map(|(client, _)| client)).await;
+                child.finish(Duration::from_secs(30));
+                measured
+            }
+            .await;
+            drop(pinned);
+            figures.extend(measured?);
+        }
+        Err(why) => eprintln!("photo: acks with the server on a core of its own skipped: {why}"),
+    }
     for connection in raw_connections {
         connection.close(0u32.into(), b"done");
     }

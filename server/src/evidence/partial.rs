@@ -78,12 +78,24 @@ pub struct Digests {
     pub size_bytes: u64,
     /// What the validator found (when the writer had one).
     pub facts: Option<Facts>,
+    /// SHA-256 of the file as read back from disk after the last write: the
+    /// caller files the bytes only when it equals `sha256` (another writer,
+    /// or the disk, could have changed them).
+    pub read_back_sha256: [u8; 32],
+}
+
+/// What the read-back at the end of an upload may use.
+pub struct ReadBack {
+    /// Held while the file is read (a bounded number are read at once).
+    pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// A test's fault: one byte of the file is changed before it is read.
+    pub tamper: bool,
 }
 
 enum Command {
     Write(bytes::Bytes),
     Checkpoint(oneshot::Sender<io::Result<u64>>),
-    Finish(oneshot::Sender<io::Result<Digests>>),
+    Finish(ReadBack, oneshot::Sender<io::Result<Digests>>),
 }
 
 /// Feeds a partial file from the network; owns it on a bulk thread
@@ -179,12 +191,15 @@ impl UploadWriter {
         let _ = ended.await;
     }
 
-    /// fsyncs and returns the digests of the whole file, and what the
-    /// validator found (or its refusal).
-    pub async fn finish(self) -> Result<Digests, WriterError> {
+    /// fsyncs and returns the digests of the whole file, what the
+    /// validator found (or its refusal), and the file's SHA-256 read back
+    /// from disk. The read-back runs beside the fsync and the end of SM3,
+    /// not after them: after the last byte an upload waits for the longest
+    /// of the three, not for their sum.
+    pub async fn finish(self, read_back: ReadBack) -> Result<Digests, WriterError> {
         let (respond, done) = oneshot::channel();
         self.commands
-            .send(Command::Finish(respond))
+            .send(Command::Finish(read_back, respond))
             .await
             .map_err(|_| WriterError::Stopped)?;
         let digests = done.await.map_err(|_| WriterError::Stopped)??;
@@ -264,6 +279,50 @@ impl Sm3Thread {
     }
 }
 
+/// The end of an upload, once every byte is written: the file is read
+/// back and hashed on a bulk thread of its own while this one fsyncs it and
+/// waits for SM3. Returns (SM3, the read-back SHA-256).
+fn finish_file(
+    path: &Path,
+    file: &File,
+    faults: &super::faults::Faults,
+    sm3: &mut Sm3Thread,
+    read_back: ReadBack,
+) -> io::Result<([u8; 32], [u8; 32])> {
+    let read_path = path.to_path_buf();
+    let reading = super::bulk_thread::spawn("upload-reread", move || {
+        let _permit = read_back.permit;
+        if read_back.tamper {
+            super::faults::change_a_byte(&read_path)?;
+        }
+        sha256_of_file(&read_path)
+    })?;
+    let synced = faults
+        .check(super::faults::FaultPoint::Fsync)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| sm3.finish());
+    // Joined whatever the fsync did: no reader outlives the upload.
+    let read = reading
+        .join()
+        .map_err(|_| io::Error::other("the read-back thread failed"))
+        .and_then(|read| read);
+    Ok((synced?, read?))
+}
+
+/// SHA-256 of a file, streamed.
+fn sha256_of_file(path: &Path) -> io::Result<[u8; 32]> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            return Ok(hasher.finalize().into());
+        }
+        hasher.update(&buffer[..read]);
+    }
+}
+
 fn run(
     path: PathBuf,
     offset: u64,
@@ -328,6 +387,10 @@ fn run(
                 if failed.is_some() {
                     continue;
                 }
+                // SM3, the longest of the work on these bytes, gets them
+                // first. Should the write fail, the upload fails with it
+                // and that digest is never used.
+                sm3.update(bytes.clone());
                 match faults
                     .check(FaultPoint::Write)
                     .and_then(|()| file.write_all(&bytes))
@@ -336,7 +399,6 @@ fn run(
                         sha256.update(&bytes);
                         check.feed(&bytes);
                         written += bytes.len() as u64;
-                        sm3.update(bytes);
                     }
                     Err(error) => failed = Some(error.kind()),
                 }
@@ -357,19 +419,18 @@ fn run(
                 }
                 let _ = respond.send(result);
             }
-            Command::Finish(respond) => {
+            Command::Finish(read_back, respond) => {
                 let result = match failed {
                     Some(kind) => Err(io::Error::from(kind)),
-                    None => faults
-                        .check(FaultPoint::Fsync)
-                        .and_then(|()| file.sync_all())
-                        .and_then(|()| sm3.finish())
-                        .map(|sm3| Digests {
+                    None => finish_file(&path, &file, &faults, &mut sm3, read_back).map(
+                        |(sm3, read_back_sha256)| Digests {
                             sha256: sha256.clone().finalize().into(),
                             sm3,
                             size_bytes: written,
                             facts: check.finish(),
-                        }),
+                            read_back_sha256,
+                        },
+                    ),
                 };
                 let _ = respond.send(result);
                 return;
@@ -381,6 +442,46 @@ fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn no_read_back() -> ReadBack {
+        ReadBack {
+            permit: None,
+            tamper: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_read_back_hashes_what_is_on_disk_when_the_upload_finishes() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        let expected = <[u8; 32]>::from(Sha256::digest(&data));
+        for tamper in [false, true] {
+            let path = dir.path().join(format!("{tamper}.part"));
+            let writer = UploadWriter::start(path.clone(), 0, Default::default(), None)
+                .await
+                .unwrap();
+            writer.write(bytes::Bytes::from(data.clone())).await.unwrap();
+            let permits = Arc::new(tokio::sync::Semaphore::new(1));
+            let permit = permits.clone().acquire_owned().await.unwrap();
+            let digests = writer
+                .finish(ReadBack {
+                    permit: Some(permit),
+                    tamper,
+                })
+                .await
+                .unwrap();
+            // The running digest is of what arrived either way; the
+            // read-back sees a byte changed on disk after it was written.
+            assert_eq!(digests.sha256, expected);
+            assert_eq!(digests.read_back_sha256 == expected, !tamper, "tamper: {tamper}");
+            assert_eq!(
+                digests.read_back_sha256,
+                <[u8; 32]>::from(Sha256::digest(std::fs::read(&path).unwrap()))
+            );
+            // The permit was given back with the read-back's thread.
+            assert_eq!(permits.available_permits(), 1);
+        }
+    }
 
     #[tokio::test]
     async fn a_resumed_upload_hashes_the_whole_file() {
@@ -408,7 +509,7 @@ mod tests {
             .write(bytes::Bytes::copy_from_slice(&data[40_000..]))
             .await
             .unwrap();
-        let digests = writer.finish().await.unwrap();
+        let digests = writer.finish(no_read_back()).await.unwrap();
         assert_eq!(digests.size_bytes, 100_000);
         assert_eq!(digests.sha256, <[u8; 32]>::from(Sha256::digest(&data)));
         assert_eq!(digests.sm3, <[u8; 32]>::from(Sm3::digest(&data)));
@@ -467,7 +568,7 @@ mod tests {
             .write(bytes::Bytes::copy_from_slice(&pdf[20..]))
             .await
             .unwrap();
-        let digests = writer.finish().await.unwrap();
+        let digests = writer.finish(no_read_back()).await.unwrap();
         assert_eq!(digests.size_bytes, total);
         assert!(digests.facts.is_some());
     }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use sm3::Sm3;
 
-use super::partial::UploadWriter;
+use super::partial::{ReadBack, UploadWriter};
 use super::upload_plan::{plan_start, Declared, Held, Start};
 
 const DEVICES: u8 = 2;
@@ -299,11 +299,23 @@ impl Run {
             let _ = std::fs::remove_file(self.path(active.key));
             return Ok(());
         }
-        let digests = active.writer.finish().await.map_err(|e| format!("finish: {e}"))?;
+        let read_back = ReadBack {
+            permit: None,
+            tamper: false,
+        };
+        let digests = active
+            .writer
+            .finish(read_back)
+            .await
+            .map_err(|e| format!("finish: {e}"))?;
         let bytes = photo_bytes(active.photo);
         let sha256: [u8; 32] = Sha256::digest(&bytes).into();
         let sm3: [u8; 32] = Sm3::digest(&bytes).into();
-        if digests.size_bytes != size || digests.sha256 != sha256 || digests.sm3 != sm3 {
+        if digests.size_bytes != size
+            || digests.sha256 != sha256
+            || digests.sm3 != sm3
+            || digests.read_back_sha256 != sha256
+        {
             return Err(format!(
                 "finished {:?} photo {}: {} bytes, digests differ from the photo's",
                 active.key, active.photo, digests.size_bytes

@@ -7,12 +7,13 @@
 //! against the limits, JPEG segments, PNG chunk CRCs, ISO-BMFF boxes and
 //! codecs, RIFF chunks, MP3 frames, the PDF trailer; nothing is decoded, and
 //! a file that is not what it claims is refused while it arrives); at the
-//! end the file is fsync'd, the digest compared with the declaration, the
-//! file read back and hashed again; then the file is
-//! renamed into the content-addressed store and the directory fsync'd; then
-//! the evidence row is committed, with its post-processing job (the
-//! thumbnail: [`crate::evidence::media_worker`]); only then is the receipt
-//! sent. A crash at any step leaves nothing visible, an orphan blob
+//! end the file is fsync'd and, at the same time, read back and hashed
+//! again; the digests are compared with the declaration and the read-back;
+//! then the file is renamed into the content-addressed store and the
+//! directory fsync'd; then the evidence row is committed, with its
+//! post-processing job (the thumbnail: [`crate::evidence::media_worker`])
+//! and the end of the upload (its partial row, its blob lease); only then
+//! is the receipt sent. A crash at any step leaves nothing visible, an orphan blob
 //! (collected later), or a committed item whose queued job resumes.
 
 use std::time::Duration;
@@ -21,12 +22,11 @@ use fieldlink_protocol::log::LeafKind;
 use fieldlink_protocol::pb;
 use fieldlink_protocol::photo::{ContentType, PhotoHeader};
 use fieldlink_protocol::validate;
-use sha2::Digest;
 use uuid::Uuid;
 
 use crate::error::ServiceError;
 use crate::evidence::exif_check::{self, ExifFacts, Tolerances};
-use crate::evidence::partial::{UploadWriter, WriterError};
+use crate::evidence::partial::{Digests, ReadBack, UploadWriter, WriterError};
 use crate::evidence::upload_plan::{plan_start, Declared, Held, Start};
 use crate::services::capture_check;
 use crate::services::commit::wire_receipt;
@@ -69,7 +69,6 @@ pub async fn upload(
     }
     let context = state.validation_context();
     let header_checked = PhotoHeader::parse(header, &context, &state.config.media_bytes_max())?;
-    let kind = header_checked.content_type.kind();
     check_record_link(state, session, header_checked.record_id).await?;
     crate::services::case_access::admit(state, session, header_checked.case_id.as_deref()).await?;
     // The device's signature is checked before any byte is read; its SM3
@@ -108,7 +107,7 @@ pub async fn upload(
         header_checked.evidence_id,
     )
     .await?;
-    let offset = start_or_resume(state, session, &header_checked).await?;
+    let (offset, fresh) = plan_this_stream(state, session, &header_checked).await?;
     let path = state
         .evidence
         .partials
@@ -118,14 +117,28 @@ pub async fn upload(
         header_checked.size_bytes,
         media_limits(),
     );
-    let writer = match UploadWriter::start(
+    let starting = UploadWriter::start(
         path.clone(),
         offset,
         state.evidence.faults.clone(),
         Some(validator),
-    )
-    .await
-    {
+    );
+    // A fresh upload's row is written while its writer starts (a thread
+    // and a file): before any byte can become durable either way.
+    let started = match fresh {
+        Some(row) => {
+            let (registered, started) = tokio::join!(state.storage.put_partial_upload(&row), starting);
+            if let Err(error) = registered {
+                if let Ok(writer) = started {
+                    writer.abandon().await;
+                }
+                return Err(error.into());
+            }
+            started
+        }
+        None => starting.await,
+    };
+    let writer = match started {
         Ok(writer) => writer,
         Err(error) => {
             // The partial file does not hold what its row says (lost, cut):
@@ -171,53 +184,43 @@ pub async fn upload(
             received_bytes: received,
         });
     }
-    let mut digests = match writer.finish().await {
-        Ok(digests) => digests,
-        Err(WriterError::Refused(error)) => {
+    // Held under the photo's id: its commit releases it (`insert_index`).
+    let holder = header_checked.evidence_id.to_string();
+    // The blob is leased while the writer finishes: adopting may find the
+    // same bytes in the store already and rely on them, which the janitor
+    // must then not remove. Leased under the declared digest, which is the
+    // only one filed.
+    let (finished, leased) = tokio::join!(
+        finish(state, session, &header_checked, writer, capture_checked.as_ref()),
+        state.storage.take_blob_lease(
+            &header_checked.sha256,
+            &holder,
+            (state.clock)().saturating_add(BLOB_LEASE_MS),
+        ),
+    );
+    let checked = async {
+        leased?;
+        let (digests, facts) = finished?;
+        // Still this stream's upload (no other node took it over meanwhile).
+        lease.confirm().await?;
+        if digests.read_back_sha256 != digests.sha256 {
+            tracing::error!(evidence = %header_checked.evidence_id, "the upload's file changed after it was hashed: refused, not filed");
             discard(state, session, header_checked.evidence_id).await;
-            return Err(ServiceError::Media { kind, error });
+            return Err(ServiceError::StorageUnavailable);
         }
-        Err(error) => return Err(io_failure(&error)),
-    };
-    if digests.sha256 != header_checked.sha256 {
-        discard(state, session, header_checked.evidence_id).await;
-        return Err(ServiceError::DigestMismatch);
+        Ok((digests, facts))
     }
-    if let Err(error) = capture_check::check_sm3(capture_checked.as_ref(), &digests.sm3) {
-        discard(state, session, header_checked.evidence_id).await;
-        return Err(error);
-    }
-    let Some(facts) = digests.facts.take() else {
-        return Err(io_failure(&"the upload ended without the validator's facts"));
-    };
-
-    // What is filed is what was hashed: the file is read back (streamed,
-    // on a bulk thread, a bounded number at a time) and must hash to the
-    // running digest (another writer, a disk, could have changed it).
-    let permit = state.evidence.check_permits.clone().acquire_owned().await;
-    let read_path = path.clone();
-    let tamper = state
-        .evidence
-        .faults
-        .check(crate::evidence::faults::FaultPoint::PartialChanged)
-        .is_err();
-    let reread = crate::evidence::bulk_thread::run("upload-reread", move || {
-        let _permit = permit;
-        if tamper {
-            crate::evidence::faults::change_a_byte(&read_path)?;
+    .await;
+    let (digests, facts) = match checked {
+        Ok(checked) => checked,
+        Err(error) => {
+            let _ = state
+                .storage
+                .release_blob_lease(&header_checked.sha256, &holder)
+                .await;
+            return Err(error);
         }
-        sha256_of_file(&read_path)
-    })
-    .await
-    .and_then(|hashed| hashed)
-    .map_err(|error| io_failure(&error))?;
-    // Still this stream's upload (no other node took it over meanwhile).
-    lease.confirm().await?;
-    if reread != digests.sha256 {
-        tracing::error!(evidence = %header_checked.evidence_id, "the upload's file changed after it was hashed: refused, not filed");
-        discard(state, session, header_checked.evidence_id).await;
-        return Err(ServiceError::StorageUnavailable);
-    }
+    };
     let content_type = header_checked.content_type;
     let utc_offset = state.config.exif_default_utc_offset_minutes;
     let tolerances = Tolerances {
@@ -254,15 +257,9 @@ pub async fn upload(
         flags.push(pb::EvidenceFlag::TrailingBytes);
     }
 
-    // Into the content-addressed store: rename, fsync the directory. The
-    // blob is leased first: adopting may find the same bytes there already
-    // and rely on them, which the janitor must then not remove.
+    // Into the content-addressed store (leased above): rename, fsync the
+    // directory.
     let sha256 = digests.sha256;
-    let holder = header_checked.evidence_id.to_string();
-    state
-        .storage
-        .take_blob_lease(&sha256, &holder, (state.clock)().saturating_add(BLOB_LEASE_MS))
-        .await?;
     let blobs = state.evidence.blobs.clone();
     let adopted = tokio::task::spawn_blocking(move || blobs.adopt(&path, &sha256))
         .await
@@ -314,15 +311,18 @@ pub async fn upload(
         )),
     };
     // The upload is over whatever the outcome: its bytes moved into the
-    // store. If the commit failed, the blob is unreferenced (collected later,
-    // or reused by the retry) and the retry starts from 0.
-    let _ = state
-        .storage
-        .delete_partial_upload(&session.device_id, header_checked.evidence_id)
-        .await;
-    // Referenced now (or, if the commit failed, an orphan again): the lease
-    // has done its work. One left behind expires.
-    let _ = state.storage.release_blob_lease(&sha256, &holder).await;
+    // store. A stored photo's commit deleted its partial upload row and
+    // released its blob lease in the same transaction. Otherwise the blob
+    // is unreferenced (collected later, or reused by the retry), the retry
+    // starts from 0, and the lease has done its work (one left behind
+    // expires).
+    if !matches!(outcome, Ok(CommitOutcome::Stored(_))) {
+        let _ = state
+            .storage
+            .delete_partial_upload(&session.device_id, header_checked.evidence_id)
+            .await;
+        let _ = state.storage.release_blob_lease(&sha256, &holder).await;
+    }
     let outcome = outcome?;
     drop(slot);
     state
@@ -340,6 +340,54 @@ pub async fn upload(
         state.evidence.media_wake.notify_one();
     }
     Ok(photo_receipt(wire_receipt(receipt, replayed), &index))
+}
+
+/// The end of the bytes: the writer's fsync, its digests and read-back,
+/// and the validator's facts, checked against the declaration and the
+/// device's capture signature. Bytes that are not what was declared are
+/// discarded.
+async fn finish(
+    state: &AppState,
+    session: &Session,
+    header: &PhotoHeader,
+    writer: UploadWriter,
+    capture: Option<&capture_check::Checked>,
+) -> Result<(Digests, fieldlink_media::Facts), ServiceError> {
+    // What is filed is what was hashed: the writer reads the file back
+    // (streamed, on a bulk thread, a bounded number at a time) while it
+    // fsyncs it, and it must hash to the running digest (another writer, a
+    // disk, could have changed it).
+    let read_back = ReadBack {
+        permit: state.evidence.check_permits.clone().acquire_owned().await.ok(),
+        tamper: state
+            .evidence
+            .faults
+            .check(crate::evidence::faults::FaultPoint::PartialChanged)
+            .is_err(),
+    };
+    let mut digests = match writer.finish(read_back).await {
+        Ok(digests) => digests,
+        Err(WriterError::Refused(error)) => {
+            discard(state, session, header.evidence_id).await;
+            return Err(ServiceError::Media {
+                kind: header.content_type.kind(),
+                error,
+            });
+        }
+        Err(error) => return Err(io_failure(&error)),
+    };
+    if digests.sha256 != header.sha256 {
+        discard(state, session, header.evidence_id).await;
+        return Err(ServiceError::DigestMismatch);
+    }
+    if let Err(error) = capture_check::check_sm3(capture, &digests.sm3) {
+        discard(state, session, header.evidence_id).await;
+        return Err(error);
+    }
+    let Some(facts) = digests.facts.take() else {
+        return Err(io_failure(&"the upload ended without the validator's facts"));
+    };
+    Ok((digests, facts))
 }
 
 /// A receipt with the photo's facts added.
@@ -425,12 +473,13 @@ fn named_officers(kind: &str, body: &[u8]) -> Vec<String> {
     named.unwrap_or_default()
 }
 
-/// Decides where this stream's bytes start, creating the partial upload if new.
-async fn start_or_resume(
+/// Decides where this stream's bytes start; for a fresh upload, also the
+/// partial upload row to write (the caller writes it).
+async fn plan_this_stream(
     state: &AppState,
     session: &Session,
     header: &PhotoHeader,
-) -> Result<u64, ServiceError> {
+) -> Result<(u64, Option<PartialUpload>), ServiceError> {
     let existing = state
         .storage
         .partial_upload(&session.device_id, header.evidence_id)
@@ -456,23 +505,20 @@ async fn start_or_resume(
         held_bytes,
         state.config.partial_bytes_per_device_max,
     ) {
-        Start::Resume(offset) => Ok(offset),
+        Start::Resume(offset) => Ok((offset, None)),
         Start::Fresh => {
             let now_ms = (state.clock)();
-            state
-                .storage
-                .put_partial_upload(&PartialUpload {
-                    evidence_id: header.evidence_id,
-                    device_id: session.device_id.clone(),
-                    officer_id: session.officer.id.clone(),
-                    header_sha256: header.sha256,
-                    size_bytes: header.size_bytes,
-                    durable_offset: 0,
-                    created_at_ms: now_ms,
-                    updated_at_ms: now_ms,
-                })
-                .await?;
-            Ok(0)
+            let row = PartialUpload {
+                evidence_id: header.evidence_id,
+                device_id: session.device_id.clone(),
+                officer_id: session.officer.id.clone(),
+                header_sha256: header.sha256,
+                size_bytes: header.size_bytes,
+                durable_offset: 0,
+                created_at_ms: now_ms,
+                updated_at_ms: now_ms,
+            };
+            Ok((0, Some(row)))
         }
         Start::OverQuota {
             held_bytes,
@@ -649,20 +695,6 @@ fn codecs(facts: &fieldlink_media::Facts) -> Option<String> {
 }
 
 /// SHA-256 of a file, read in fixed-size pieces.
-fn sha256_of_file(path: &std::path::Path) -> std::io::Result<[u8; 32]> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = sha2::Sha256::new();
-    let mut buffer = vec![0u8; 256 * 1024];
-    loop {
-        let read = file.read(&mut buffer)?;
-        if read == 0 {
-            return Ok(hasher.finalize().into());
-        }
-        hasher.update(&buffer[..read]);
-    }
-}
-
 fn io_failure(error: &dyn std::fmt::Display) -> ServiceError {
     tracing::error!(%error, "evidence store failure");
     ServiceError::StorageUnavailable

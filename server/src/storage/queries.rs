@@ -2257,6 +2257,24 @@ async fn insert_index(
                     .execute(&mut **tx)
                     .await?;
             }
+            // The upload that filed these bytes is over: its partial upload
+            // row goes, and the lease it took on the blob (held under the
+            // photo's id: `services::photo_upload`), in this transaction
+            // rather than in two more writes before the receipt.
+            sqlx::query(
+                "DELETE FROM partial_uploads WHERE evidence_id = $1 \
+                 AND device_id = (SELECT device_id FROM items WHERE item_id = $1)",
+            )
+            .bind(item_id)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query(
+                "DELETE FROM blob_leases WHERE holder = $1 \
+                 AND sha256 = (SELECT sha256 FROM items WHERE item_id = $1)",
+            )
+            .bind(item_id)
+            .execute(&mut **tx)
+            .await?;
         }
     }
     Ok(())

@@ -587,6 +587,122 @@ pub async fn partial_uploads_come_and_go(b: Backend) {
     assert!(storage.partial_upload("device-001", id).await.unwrap().is_none());
 }
 
+/// A stored photo's commit ends its upload in the same transaction: the
+/// partial upload row and the lease the upload took on the blob (held under
+/// the photo's id) go; other uploads and other holders' leases stay. A
+/// replay deletes nothing.
+pub async fn a_stored_photo_ends_its_upload_and_its_blob_lease(b: Backend) {
+    let storage = &b.storage;
+    let (photo, other) = (Uuid::now_v7(), Uuid::now_v7());
+    let body = b"photo bytes".to_vec();
+    let sha256: [u8; 32] = Sha256::digest(&body).into();
+    let partial = |evidence_id: Uuid, device_id: &str| PartialUpload {
+        evidence_id,
+        device_id: device_id.into(),
+        officer_id: "officer-01".into(),
+        header_sha256: sha256,
+        size_bytes: 11,
+        durable_offset: 0,
+        created_at_ms: 1,
+        updated_at_ms: 1,
+    };
+    storage
+        .put_partial_upload(&partial(photo, "device-001"))
+        .await
+        .unwrap();
+    storage
+        .put_partial_upload(&partial(other, "device-001"))
+        .await
+        .unwrap();
+    // The same evidence id from another device is another upload.
+    storage
+        .put_partial_upload(&partial(photo, "device-002"))
+        .await
+        .unwrap();
+    storage
+        .take_blob_lease(&sha256, &photo.to_string(), i64::MAX)
+        .await
+        .unwrap();
+    storage
+        .take_blob_lease(&sha256, &other.to_string(), i64::MAX)
+        .await
+        .unwrap();
+    let leases = || b.raw.count("SELECT COUNT(*) FROM blob_leases");
+    let item = NewItem {
+        item_id: photo,
+        kind: ItemKind::Photo,
+        device_id: "device-001".into(),
+        officer_id: "officer-01".into(),
+        case_id: None,
+        sha256,
+        body: body.clone(),
+        index: ItemIndex::Photo(super::PhotoIndex {
+            record_id: Uuid::now_v7().to_string(),
+            size_bytes: 11,
+            sm3: [7; 32],
+            content_type: "image/jpeg".into(),
+            width: 1,
+            height: 1,
+            captured_at_ms: 900,
+            position: None,
+            exif_time_ms: None,
+            exif_position: None,
+            flags: Vec::new(),
+            duration_ms: None,
+            codecs: None,
+            container_time_ms: None,
+        }),
+        capture: None,
+    };
+    let outcomes = storage
+        .commit_items(std::slice::from_ref(&item), 10)
+        .await
+        .unwrap();
+    assert!(matches!(outcomes[0], CommitOutcome::Stored(_)), "{outcomes:?}");
+    assert!(storage
+        .partial_upload("device-001", photo)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(storage
+        .partial_upload("device-001", other)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(storage
+        .partial_upload("device-002", photo)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(leases().await, 1);
+    assert_eq!(
+        b.raw
+            .count(&format!(
+                "SELECT COUNT(*) FROM blob_leases WHERE holder = '{other}'"
+            ))
+            .await,
+        1
+    );
+
+    // A replay of the stored photo leaves another attempt's rows alone.
+    storage
+        .put_partial_upload(&partial(photo, "device-001"))
+        .await
+        .unwrap();
+    storage
+        .take_blob_lease(&sha256, &photo.to_string(), i64::MAX)
+        .await
+        .unwrap();
+    let outcomes = storage.commit_items(&[item], 11).await.unwrap();
+    assert!(matches!(outcomes[0], CommitOutcome::Replayed(_)), "{outcomes:?}");
+    assert!(storage
+        .partial_upload("device-001", photo)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(leases().await, 2);
+}
+
 pub async fn directory_tokens_and_revocations_round_trip(b: Backend) {
     let storage = &b.storage;
     let team = Team {
@@ -1301,6 +1417,7 @@ macro_rules! backend_suite {
             case!(a_batch_of_events_is_checked_in_order_in_one_transaction);
             case!(feed_cursors_only_move_forward);
             case!(partial_uploads_come_and_go);
+            case!(a_stored_photo_ends_its_upload_and_its_blob_lease);
             case!(directory_tokens_and_revocations_round_trip);
             case!(console_lists_recent_items_histories_and_positions);
             case!(presence_is_summed_over_fresh_nodes);

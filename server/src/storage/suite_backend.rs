@@ -26,6 +26,14 @@ impl Raw {
         }
     }
 
+    /// The single integer `sql` selects (a count).
+    pub async fn count(&self, sql: &str) -> i64 {
+        match self {
+            Raw::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+            Raw::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self, Raw::Postgres(_))
     }
