@@ -2261,20 +2261,14 @@ async fn insert_index(
             // row goes, and the lease it took on the blob (held under the
             // photo's id: `services::photo_upload`), in this transaction
             // rather than in two more writes before the receipt.
-            sqlx::query(
+            for end_of_upload in [
                 "DELETE FROM partial_uploads WHERE evidence_id = $1 \
                  AND device_id = (SELECT device_id FROM items WHERE item_id = $1)",
-            )
-            .bind(item_id)
-            .execute(&mut **tx)
-            .await?;
-            sqlx::query(
                 "DELETE FROM blob_leases WHERE holder = $1 \
                  AND sha256 = (SELECT sha256 FROM items WHERE item_id = $1)",
-            )
-            .bind(item_id)
-            .execute(&mut **tx)
-            .await?;
+            ] {
+                sqlx::query(end_of_upload).bind(item_id).execute(&mut **tx).await?;
+            }
         }
     }
     Ok(())

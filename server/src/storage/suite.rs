@@ -596,38 +596,51 @@ pub async fn a_stored_photo_ends_its_upload_and_its_blob_lease(b: Backend) {
     let (photo, other) = (Uuid::now_v7(), Uuid::now_v7());
     let body = b"photo bytes".to_vec();
     let sha256: [u8; 32] = Sha256::digest(&body).into();
-    let partial = |evidence_id: Uuid, device_id: &str| PartialUpload {
-        evidence_id,
-        device_id: device_id.into(),
-        officer_id: "officer-01".into(),
-        header_sha256: sha256,
-        size_bytes: 11,
-        durable_offset: 0,
-        created_at_ms: 1,
-        updated_at_ms: 1,
+    let start_upload = |evidence_id: Uuid, device_id: &str| {
+        let row = PartialUpload {
+            evidence_id,
+            device_id: device_id.into(),
+            officer_id: "officer-01".into(),
+            header_sha256: sha256,
+            size_bytes: 11,
+            durable_offset: 0,
+            created_at_ms: 1,
+            updated_at_ms: 1,
+        };
+        async move {
+            storage.put_partial_upload(&row).await.unwrap();
+            storage
+                .take_blob_lease(&sha256, &evidence_id.to_string(), i64::MAX)
+                .await
+                .unwrap();
+        }
     };
-    storage
-        .put_partial_upload(&partial(photo, "device-001"))
-        .await
-        .unwrap();
-    storage
-        .put_partial_upload(&partial(other, "device-001"))
-        .await
-        .unwrap();
+    let held = |device_id: &'static str, evidence_id: Uuid| async move {
+        storage
+            .partial_upload(device_id, evidence_id)
+            .await
+            .unwrap()
+            .is_some()
+    };
+    let leases = |holder: Uuid| {
+        b.raw.count_owned(format!(
+            "SELECT COUNT(*) FROM blob_leases WHERE holder = '{holder}'"
+        ))
+    };
+    start_upload(photo, "device-001").await;
+    start_upload(other, "device-001").await;
     // The same evidence id from another device is another upload.
     storage
-        .put_partial_upload(&partial(photo, "device-002"))
+        .put_partial_upload(&PartialUpload {
+            device_id: "device-002".into(),
+            ..storage
+                .partial_upload("device-001", photo)
+                .await
+                .unwrap()
+                .unwrap()
+        })
         .await
         .unwrap();
-    storage
-        .take_blob_lease(&sha256, &photo.to_string(), i64::MAX)
-        .await
-        .unwrap();
-    storage
-        .take_blob_lease(&sha256, &other.to_string(), i64::MAX)
-        .await
-        .unwrap();
-    let leases = || b.raw.count("SELECT COUNT(*) FROM blob_leases");
     let item = NewItem {
         item_id: photo,
         kind: ItemKind::Photo,
@@ -635,7 +648,7 @@ pub async fn a_stored_photo_ends_its_upload_and_its_blob_lease(b: Backend) {
         officer_id: "officer-01".into(),
         case_id: None,
         sha256,
-        body: body.clone(),
+        body,
         index: ItemIndex::Photo(super::PhotoIndex {
             record_id: Uuid::now_v7().to_string(),
             size_bytes: 11,
@@ -659,48 +672,17 @@ pub async fn a_stored_photo_ends_its_upload_and_its_blob_lease(b: Backend) {
         .await
         .unwrap();
     assert!(matches!(outcomes[0], CommitOutcome::Stored(_)), "{outcomes:?}");
-    assert!(storage
-        .partial_upload("device-001", photo)
-        .await
-        .unwrap()
-        .is_none());
-    assert!(storage
-        .partial_upload("device-001", other)
-        .await
-        .unwrap()
-        .is_some());
-    assert!(storage
-        .partial_upload("device-002", photo)
-        .await
-        .unwrap()
-        .is_some());
-    assert_eq!(leases().await, 1);
-    assert_eq!(
-        b.raw
-            .count(&format!(
-                "SELECT COUNT(*) FROM blob_leases WHERE holder = '{other}'"
-            ))
-            .await,
-        1
-    );
+    assert!(!held("device-001", photo).await);
+    assert!(held("device-001", other).await);
+    assert!(held("device-002", photo).await);
+    assert_eq!((leases(photo).await, leases(other).await), (0, 1));
 
     // A replay of the stored photo leaves another attempt's rows alone.
-    storage
-        .put_partial_upload(&partial(photo, "device-001"))
-        .await
-        .unwrap();
-    storage
-        .take_blob_lease(&sha256, &photo.to_string(), i64::MAX)
-        .await
-        .unwrap();
+    start_upload(photo, "device-001").await;
     let outcomes = storage.commit_items(&[item], 11).await.unwrap();
     assert!(matches!(outcomes[0], CommitOutcome::Replayed(_)), "{outcomes:?}");
-    assert!(storage
-        .partial_upload("device-001", photo)
-        .await
-        .unwrap()
-        .is_some());
-    assert_eq!(leases().await, 2);
+    assert!(held("device-001", photo).await);
+    assert_eq!(leases(photo).await, 1);
 }
 
 pub async fn directory_tokens_and_revocations_round_trip(b: Backend) {

@@ -27,10 +27,10 @@ impl Raw {
     }
 
     /// The single integer `sql` selects (a count).
-    pub async fn count(&self, sql: &str) -> i64 {
+    pub async fn count_owned(&self, sql: String) -> i64 {
         match self {
-            Raw::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
-            Raw::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+            Raw::Sqlite(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap(),
+            Raw::Postgres(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap(),
         }
     }
 
