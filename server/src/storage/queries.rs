@@ -2267,7 +2267,10 @@ async fn insert_index(
                 "DELETE FROM blob_leases WHERE holder = $1 \
                  AND sha256 = (SELECT sha256 FROM items WHERE item_id = $1)",
             ] {
-                sqlx::query(end_of_upload).bind(item_id).execute(&mut **tx).await?;
+                sqlx::query(end_of_upload)
+                    .bind(item_id)
+                    .execute(&mut **tx)
+                    .await?;
             }
         }
     }
