@@ -1,5 +1,5 @@
-//! Discards what is no longer wanted: unfinished uploads past their time, and
-//! orphan blobs (a crash between the blob's rename and the database commit
+//! Discards what is no longer wanted: unfinished uploads past their time,
+//! partial files no unfinished upload names, and orphan blobs (a crash between the blob's rename and the database commit
 //! leaves one; it was never acknowledged, so nothing is lost).
 //!
 //! An orphan may be wanted again at any moment: a retry of the same bytes
@@ -25,6 +25,8 @@ pub struct Sweep {
     pub partial_uploads: u64,
     /// Orphan blobs removed.
     pub orphan_blobs: u64,
+    /// Partial files that no unfinished upload names, removed.
+    pub orphan_partial_files: u64,
 }
 
 /// Runs one sweep.
@@ -55,6 +57,7 @@ pub async fn sweep(state: &AppState) -> Sweep {
         }
         Err(error) => tracing::warn!(%error, "janitor could not list stale uploads"),
     }
+    sweep.orphan_partial_files = orphan_partial_files(state).await;
     // Blobs a crash left set aside: decided now.
     let blobs = state.evidence.blobs.clone();
     if let Ok(Ok(aside)) = tokio::task::spawn_blocking(move || blobs.set_aside_blobs()).await {
@@ -100,6 +103,41 @@ pub async fn sweep(state: &AppState) -> Sweep {
         tracing::info!(?sweep, "janitor swept");
     }
     sweep
+}
+
+/// Partial files that no unfinished upload's row names, untouched for the
+/// unfinished-upload TTL, are removed: a crash between a discarded upload's
+/// row and its file's removal leaves one, and so does one between a fresh
+/// upload's file and its row (that upload was never acknowledged). Returns
+/// how many were removed; none when the rows cannot be read.
+async fn orphan_partial_files(state: &AppState) -> u64 {
+    // Every row (all nodes'), fetched after the files were listed: a row
+    // written meanwhile is seen.
+    let partials = state.evidence.partials.clone();
+    let Ok(Ok(files)) = tokio::task::spawn_blocking(move || partials.list()).await else {
+        return 0;
+    };
+    let Ok(rows) = state.storage.stale_partial_uploads(i64::MAX).await else {
+        return 0;
+    };
+    let named: std::collections::HashSet<std::path::PathBuf> = rows
+        .iter()
+        .map(|row| state.evidence.partials.path_of(&row.device_id, row.evidence_id))
+        .collect();
+    let ttl = Duration::from_millis(u64::try_from(state.config.partial_upload_ttl_ms).unwrap_or(0));
+    let orphans: Vec<_> = files
+        .into_iter()
+        .filter(|(path, age)| *age >= ttl && !named.contains(path))
+        .map(|(path, _)| path)
+        .collect();
+    let removed = tokio::task::spawn_blocking(move || {
+        orphans
+            .iter()
+            .filter(|path| std::fs::remove_file(path).is_ok())
+            .count() as u64
+    })
+    .await;
+    removed.unwrap_or(0)
 }
 
 /// The second look at a blob set aside: back into the store if it is

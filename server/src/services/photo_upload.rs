@@ -132,6 +132,11 @@ pub async fn upload(
                 if let Ok(writer) = started {
                     writer.abandon().await;
                 }
+                // No row names the file (the janitor would find it later).
+                let _ = state
+                    .evidence
+                    .partials
+                    .remove(&session.device_id, header_checked.evidence_id);
                 return Err(error.into());
             }
             started

@@ -131,3 +131,55 @@ async fn a_file_changed_after_hashing_is_not_filed() {
     assert_eq!(receipt.sha256, sha256.to_vec());
     assert_eq!(server.server.state().evidence.blobs.read(&sha256).unwrap(), bytes);
 }
+
+/// A partial file that no unfinished upload names (a crash between a
+/// discarded upload's row and its file, or between a fresh upload's file
+/// and its row) is removed once it is older than the unfinished-upload TTL;
+/// an old file that a row names, and a young orphan, are kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_janitor_removes_old_partial_files_that_no_upload_names() {
+    let server = TestServer::start().await;
+    let state = server.server.state();
+    let partials = &state.evidence.partials;
+    let (orphan, young, named) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    for id in [orphan, young, named] {
+        std::fs::write(partials.path_of("device-001", id), b"partial bytes").unwrap();
+    }
+    let now = fieldlink_client::now_ms();
+    state
+        .storage
+        .put_partial_upload(&fieldlink_server::storage::PartialUpload {
+            evidence_id: named,
+            device_id: "device-001".into(),
+            officer_id: "officer-01".into(),
+            header_sha256: [1; 32],
+            size_bytes: 100,
+            durable_offset: 13,
+            created_at_ms: now,
+            updated_at_ms: now,
+        })
+        .await
+        .unwrap();
+    let ttl = Duration::from_millis(state.config.partial_upload_ttl_ms as u64);
+    for id in [orphan, named] {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(partials.path_of("device-001", id))
+            .unwrap();
+        file.set_modified(SystemTime::now() - ttl - Duration::from_secs(60))
+            .unwrap();
+    }
+
+    let swept = janitor::sweep(state).await;
+    assert_eq!(swept.orphan_partial_files, 1);
+    assert!(!partials.path_of("device-001", orphan).exists());
+    assert!(partials.path_of("device-001", young).exists());
+    assert!(partials.path_of("device-001", named).exists());
+    // The named upload is still there to resume.
+    assert!(state
+        .storage
+        .partial_upload("device-001", named)
+        .await
+        .unwrap()
+        .is_some());
+}
