@@ -495,7 +495,10 @@ $("reload-catalogue").onclick = () => reloadReference("catalogue");
 // Statistics (统计): a period's figures, drawn locally as SVG, with the CSV
 // the same query gives; "last year's summary" asks for the whole previous
 // year, the figures the town's yearly report quotes.
-const isoDay = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+// Statistics count days in China Standard Time (UTC+8), as the server does,
+// whatever the browser's own zone: "today" is the agency's today (between
+// 16:00 and 24:00 UTC a UTC browser's date is a day behind it).
+const cstDay = (ms) => new Date(ms + 8 * 3600000).toISOString().slice(0, 10);
 function statsQuery() {
   return new URLSearchParams({ from: $("s-from").value, to: $("s-to").value, by: $("s-by").value });
 }
@@ -503,7 +506,7 @@ const fmtMs = (ms) => ms == null ? "—" : ms < 3600000 ? `${Math.round(ms / 600
 const pct = (r) => r == null ? "—" : `${(r * 100).toFixed(1)}%`;
 async function loadStats() {
   $("s-error").textContent = "";
-  if (!$("s-from").value) { const now = new Date(); $("s-from").value = `${now.getFullYear()}-01-01`; $("s-to").value = isoDay(now); }
+  if (!$("s-from").value) { const today = cstDay(Date.now()); $("s-from").value = `${today.slice(0, 4)}-01-01`; $("s-to").value = today; }
   const query = statsQuery();
   $("s-csv").href = "/api/stats?" + query + "&format=csv";
   $("s-xlsx").href = "/api/stats?" + query + "&format=xlsx";
@@ -540,7 +543,7 @@ function drawStatsChart(rows) {
 }
 $("s-go").onclick = loadStats;
 $("s-by").onchange = loadStats;
-$("s-year").onclick = () => { const y = new Date().getFullYear() - 1; $("s-from").value = `${y}-01-01`; $("s-to").value = `${y}-12-31`; loadStats(); };
+$("s-year").onclick = () => { const y = Number(cstDay(Date.now()).slice(0, 4)) - 1; $("s-from").value = `${y}-01-01`; $("s-to").value = `${y}-12-31`; loadStats(); };
 
 // What kind of media an item holds, from its type: a picture with a
 // thumbnail, or a video, recording or document shown by name and length.
