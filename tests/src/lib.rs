@@ -79,13 +79,7 @@ impl TestServer {
         };
         config.database = database.as_ref().map(|d| d.url.clone());
         adjust(&mut config);
-        let server = fieldlink_server::start(config).await.expect("server starts");
-        if let Some(tcp) = server.tcp_addr() {
-            TCP_ADDRS
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(server.local_addr(), tcp);
-        }
+        let server = start_server(config).await.expect("server starts");
         Self {
             server,
             data_dir,
@@ -174,6 +168,23 @@ pub fn transport_requested() -> Transport {
         Ok(name) => name.parse().expect("FIELDLINK_TEST_TRANSPORT is quic or tcp"),
         Err(_) => Transport::Quic,
     }
+}
+
+/// Starts a server (`fieldlink_server::start`) and makes its TCP address
+/// known to the test terminals: a server asked for TCP on port 0 listens on
+/// its QUIC port's number when that is free, and on another port when not,
+/// which a terminal connecting over TCP must then be told.
+pub async fn start_server(
+    config: fieldlink_server::Config,
+) -> Result<fieldlink_server::RunningServer, fieldlink_server::ServerError> {
+    let server = fieldlink_server::start(config).await?;
+    if let Some(tcp) = server.tcp_addr() {
+        TCP_ADDRS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(server.local_addr(), tcp);
+    }
+    Ok(server)
 }
 
 /// The TCP address of the test server whose QUIC address is `addr`.

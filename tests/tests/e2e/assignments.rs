@@ -465,7 +465,7 @@ async fn assignments_past_due_are_marked_overdue_and_the_assignee_is_reminded() 
 async fn cursors_and_states_survive_a_restart() {
     let data_dir = tempfile::tempdir().unwrap();
     let config = || fieldlink_tests::dev_config(data_dir.path());
-    let server = fieldlink_server::start(config()).await.unwrap();
+    let server = fieldlink_tests::start_server(config()).await.unwrap();
     let dispatcher = connect(server.local_addr(), "device-003", "supervisor-01")
         .await
         .unwrap();
@@ -502,7 +502,7 @@ async fn cursors_and_states_survive_a_restart() {
     dispatcher.close().await;
     server.shutdown().await;
 
-    let server = fieldlink_server::start(config()).await.unwrap();
+    let server = fieldlink_tests::start_server(config()).await.unwrap();
     let dispatcher = connect(server.local_addr(), "device-003", "supervisor-01")
         .await
         .unwrap();

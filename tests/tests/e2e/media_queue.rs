@@ -77,7 +77,7 @@ async fn thumbnails_wait_in_the_queue_across_a_restart_and_bad_pixels_are_a_find
     let mut config = dev_config(data_dir.path());
     config.database = database.as_ref().map(|d| d.url.clone());
     config.http = Some("127.0.0.1:0".parse().unwrap());
-    let server = fieldlink_server::start(config).await.expect("restarts");
+    let server = fieldlink_tests::start_server(config).await.expect("restarts");
     let storage = server.state().storage.clone();
     eventually("the queue is empty", || {
         let storage = storage.clone();

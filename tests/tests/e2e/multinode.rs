@@ -22,7 +22,7 @@ async fn nodes(database: &ScratchDatabase, shared: &std::path::Path, count: usiz
         let mut config = dev_config(shared);
         config.database = Some(database.url.clone());
         config.http = Some("127.0.0.1:0".parse().unwrap());
-        nodes.push(fieldlink_server::start(config).await.expect("node starts"));
+        nodes.push(fieldlink_tests::start_server(config).await.expect("node starts"));
     }
     nodes
 }
@@ -423,7 +423,7 @@ async fn a_monitor_talking_to_one_node_is_not_reported_offline_by_another() {
         config.database = Some(database.url.clone());
         config.hj212 = Some("127.0.0.1:0".parse().unwrap());
         config.monitors = Some(registry.path().to_path_buf());
-        nodes.push(fieldlink_server::start(config).await.expect("node starts"));
+        nodes.push(fieldlink_tests::start_server(config).await.expect("node starts"));
     }
     // NOODLES talks to node A for three offline periods (a reading every
     // half second, within its limit); BARBECUE never reports at all.

@@ -5,7 +5,7 @@ use fieldlink_tests::{connect, dev_config, record};
 #[tokio::test]
 async fn everything_acknowledged_survives_a_restart_and_resends_get_original_receipts() {
     let data_dir = tempfile::tempdir().unwrap();
-    let server = fieldlink_server::start(dev_config(data_dir.path()))
+    let server = fieldlink_tests::start_server(dev_config(data_dir.path()))
         .await
         .unwrap();
     let client = connect(server.local_addr(), "device-001", "officer-01")
@@ -20,7 +20,7 @@ async fn everything_acknowledged_survives_a_restart_and_resends_get_original_rec
     client.close().await;
     server.shutdown().await;
 
-    let server = fieldlink_server::start(dev_config(data_dir.path()))
+    let server = fieldlink_tests::start_server(dev_config(data_dir.path()))
         .await
         .unwrap();
     assert_eq!(server.state().storage.item_count().await.unwrap(), 25);

@@ -89,7 +89,7 @@ async fn a_restored_database_starts_a_new_epoch_and_terminals_resend_what_it_los
     let terminal_dir = tempfile::tempdir().unwrap();
     let database = data_dir.path().join("fieldlink.sqlite");
     let copy = terminal_dir.path().join("backup.sqlite");
-    let server = fieldlink_server::start(dev_config(data_dir.path()))
+    let server = fieldlink_tests::start_server(dev_config(data_dir.path()))
         .await
         .unwrap();
     let addr = server.local_addr();
@@ -129,7 +129,7 @@ async fn a_restored_database_starts_a_new_epoch_and_terminals_resend_what_it_los
     restore(&copy, &database);
     let mut config = dev_config(data_dir.path());
     config.listen = addr;
-    let server = fieldlink_server::start(config).await.unwrap();
+    let server = fieldlink_tests::start_server(config).await.unwrap();
     let storage = server.state().storage.clone();
     let second_epoch = server.state().database_epoch.clone();
     assert_ne!(second_epoch, first_epoch, "a new epoch after the rollback");
@@ -217,7 +217,7 @@ async fn a_restored_database_starts_a_new_epoch_and_terminals_resend_what_it_los
     // A restart without a restore keeps the epoch.
     let mut config = dev_config(data_dir.path());
     config.listen = addr;
-    let server = fieldlink_server::start(config).await.unwrap();
+    let server = fieldlink_tests::start_server(config).await.unwrap();
     assert_eq!(server.state().database_epoch, second_epoch);
     server.shutdown().await;
 }

@@ -131,7 +131,7 @@ fn photo_of(record_id: &str, seed: u64) -> fieldlink_client::PhotoUpload {
 async fn start_and_connect(
     data_dir: &std::path::Path,
 ) -> (fieldlink_server::RunningServer, fieldlink_client::Client) {
-    let server = fieldlink_server::start(dev_config(data_dir)).await.unwrap();
+    let server = fieldlink_tests::start_server(dev_config(data_dir)).await.unwrap();
     let client = connect(server.local_addr(), "device-001", "officer-01")
         .await
         .unwrap();
