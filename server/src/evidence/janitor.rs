@@ -1,6 +1,7 @@
 //! Discards what is no longer wanted: unfinished uploads past their time,
-//! partial files no unfinished upload names, and orphan blobs (a crash between the blob's rename and the database commit
-//! leaves one; it was never acknowledged, so nothing is lost).
+//! partial files no unfinished upload names, and orphan blobs (a crash
+//! between the blob's rename and the database commit leaves one; it was
+//! never acknowledged, so nothing is lost).
 //!
 //! An orphan may be wanted again at any moment: a retry of the same bytes
 //! finds it in the store and keeps it instead of its own copy. Whoever is

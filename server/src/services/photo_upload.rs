@@ -13,8 +13,9 @@
 //! directory fsync'd; then the evidence row is committed, with its
 //! post-processing job (the thumbnail: [`crate::evidence::media_worker`])
 //! and the end of the upload (its partial row, its blob lease); only then
-//! is the receipt sent. A crash at any step leaves nothing visible, an orphan blob
-//! (collected later), or a committed item whose queued job resumes.
+//! is the receipt sent. A crash at any step leaves nothing visible, an
+//! orphan blob (collected later), or a committed item whose queued job
+//! resumes.
 
 use std::time::Duration;
 
